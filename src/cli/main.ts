@@ -1,0 +1,80 @@
+/**
+ * The command line. The only importer of commander. Each command lives in ./commands/ and returns an
+ * exit code; errors are mapped to exit codes in exactly one place (`runCli`).
+ */
+import { Command, CommanderError } from 'commander';
+import { ExitCode } from '../errors/index.js';
+import type { CliContext, GlobalOptions } from './context.js';
+import { registerCommands } from './commands/index.js';
+import { reportErrorText } from './report-error.js';
+
+export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('fw-shard')
+    .description('Move users between the federated MySQL shards of a Flamework-style application: chunked, verified, crash-safe.')
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <file>', 'native config file (YAML or JSON); env FW_SHARD_CONFIG; default ./fw-shard.config.{yaml,yml,json}')
+    .option(
+      '--flamework-config <file>',
+      "read the topology from Flamework PHP config files instead (repeatable, in load order: config.php, secrets.php, config_local_*.php)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .showHelpAfterError('(run with --help for usage and examples)')
+    .configureOutput({
+      writeOut: (s) => ctx.stdout.write(s),
+      writeErr: (s) => ctx.stderr.write(s),
+    })
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard sandbox up                 start a local sandbox (db_main, shards, ticket servers)
+  $ fw-shard status                     servers, shards, users per shard, tickets
+  $ fw-shard move --user 42 --to 2      move user 42 to shard 2 (asks first on a terminal)
+  $ fw-shard move --user 42 --to 2 --dry-run
+  $ fw-shard config show --json
+
+Exit codes: 0 ok, 2 usage, 3 config, 4 server unavailable, 5 refused by a precondition,
+6 data mismatch, 7 busy / retry later, 8 status found a problem, 70 internal error, 130 interrupted.`,
+    );
+  registerCommands(program, ctx, setExit, () => program.opts<GlobalOptions>());
+  return program;
+}
+
+export const VERSION = '0.1.0';
+
+/** Run the CLI; returns the exit code. Never throws. */
+export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
+  let code: number = ExitCode.ok;
+  const program = buildProgram(ctx, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; parse errors are usage errors (commander already printed them)
+      return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    return reportError(ctx, err);
+  }
+}
+
+export const reportError = reportErrorText;
+
+const isMain = process.argv[1] !== undefined && /fw-shard(\.js)?$|main\.js$/.test(process.argv[1]);
+if (isMain) {
+  const ctx: CliContext = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdinIsTTY: Boolean(process.stdin.isTTY),
+    env: process.env,
+    cwd: process.cwd(),
+  };
+  process.title = 'fw-shard';
+  const code = await runCli(process.argv.slice(2), ctx);
+  process.exitCode = code;
+}

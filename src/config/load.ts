@@ -1,0 +1,277 @@
+/**
+ * Config: find → parse → normalize → validate. Returns a Topology or throws one CONFIG_* error that
+ * lists every problem at once as `path: problem`.
+ */
+import { readFileSync, statSync, existsSync } from 'node:fs';
+import { resolve, dirname, isAbsolute } from 'node:path';
+import { parseDocument } from 'yaml';
+import { FwShardError } from '../errors/index.js';
+import { Secret } from '../topology/secret.js';
+import {
+  databaseId,
+  shardIdOf,
+  type Endpoint,
+  type ShardId,
+  type Topology,
+  type TlsOptions,
+} from '../topology/index.js';
+import { configSchema, formatIssues, type RawConfig, type ServerConfig } from './schema.js';
+
+export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
+
+export interface ConfigSource {
+  /** Explicit --config. */
+  config?: string;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}
+
+/** --config, then FW_SHARD_CONFIG, then ./fw-shard.config.{yaml,yml,json}. */
+export function findConfigPath(src: ConfigSource): string {
+  const explicit = src.config ?? src.env.FW_SHARD_CONFIG;
+  if (explicit) {
+    const p = resolve(src.cwd, explicit);
+    if (!existsSync(p)) {
+      throw new FwShardError('CONFIG_NOT_FOUND', `config file ${p} does not exist`, {
+        hint: 'Check the path given with --config or FW_SHARD_CONFIG.',
+      });
+    }
+    return p;
+  }
+  for (const name of CONFIG_CANDIDATES) {
+    const p = resolve(src.cwd, name);
+    if (existsSync(p)) return p;
+  }
+  throw new FwShardError('CONFIG_NOT_FOUND', `no config file: none of ${CONFIG_CANDIDATES.join(', ')} in ${src.cwd}`, {
+    hint:
+      'Pass --config FILE, set FW_SHARD_CONFIG, or import a Flamework config with ' +
+      '`fw-shard config import --flamework-config www/include/config.php > fw-shard.config.yaml`.',
+  });
+}
+
+/** Parse YAML or JSON text (YAML is a superset of JSON). Syntax errors name the line. */
+export function parseConfigText(text: string, path: string): unknown {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      return `${path}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}`;
+    });
+    throw new FwShardError('CONFIG_PARSE', `config file is not valid YAML/JSON:\n  ${lines.join('\n  ')}`, {
+      hint: 'Fix the syntax at the line shown.',
+    });
+  }
+  return doc.toJS();
+}
+
+export function readConfigFile(path: string): { raw: unknown; warnings: string[] } {
+  let text: string;
+  const warnings: string[] = [];
+  try {
+    text = readFileSync(path, 'utf8');
+    const mode = statSync(path).mode;
+    if (mode & 0o004) {
+      warnings.push(`config file ${path} is readable by every user on this machine (chmod o-r ${path})`);
+    }
+  } catch (err) {
+    throw new FwShardError('CONFIG_UNREADABLE', `cannot read config file ${path}: ${(err as Error).message}`, {
+      hint: 'Check the file exists and that this user may read it.',
+    });
+  }
+  return { raw: parseConfigText(text, path), warnings };
+}
+
+export interface Loaded {
+  topology: Topology;
+  warnings: string[];
+  raw: RawConfig;
+}
+
+/** Validate the raw document and build the Topology. Every problem is collected before throwing. */
+export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<string, string | undefined>>; baseDir: string; origin: string }): Loaded {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw invalid(opts.origin, formatIssues(parsed.error));
+  }
+  const cfg = parsed.data;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const d = cfg.defaults ?? {};
+
+  const fileOf = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+
+  const resolvePassword = (
+    path: string,
+    s: { password?: string | undefined; passwordEnv?: string | undefined; passwordFile?: string | undefined },
+  ): Pick<Endpoint, 'password' | 'passwordSource'> => {
+    const given = [s.password !== undefined, s.passwordEnv !== undefined, s.passwordFile !== undefined].filter(Boolean).length;
+    if (given > 1) problems.push(`${path}: give only one of password, passwordEnv, passwordFile`);
+    if (s.passwordEnv !== undefined) {
+      const v = opts.env[s.passwordEnv];
+      if (v === undefined) {
+        problems.push(`${path}.passwordEnv: environment variable ${s.passwordEnv} is not set`);
+        return { passwordSource: `env:${s.passwordEnv}` };
+      }
+      return { password: new Secret(v), passwordSource: `env:${s.passwordEnv}` };
+    }
+    if (s.passwordFile !== undefined) {
+      const f = fileOf(s.passwordFile);
+      try {
+        const v = readFileSync(f, 'utf8').replace(/\r?\n$/, '');
+        if (statSync(f).mode & 0o004) warnings.push(`${path}.passwordFile: ${f} is readable by every user on this machine (chmod o-r ${f})`);
+        return { password: new Secret(v), passwordSource: `file:${f}` };
+      } catch (err) {
+        problems.push(`${path}.passwordFile: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+        return { passwordSource: `file:${f}` };
+      }
+    }
+    if (s.password !== undefined) {
+      if (s.password !== '') {
+        warnings.push(`${path}.password is written inline in the config; prefer passwordEnv or passwordFile`);
+      }
+      return { password: new Secret(s.password), passwordSource: 'inline' };
+    }
+    return { passwordSource: 'none' };
+  };
+
+  const tlsOf = (t: ServerConfig['tls']): TlsOptions | undefined => {
+    const merged = { ...(d.tls ?? {}), ...(t ?? {}) };
+    if (Object.keys(merged).length === 0) return undefined;
+    const out: TlsOptions = {};
+    if (merged.ca) out.ca = fileOf(merged.ca);
+    if (merged.cert) out.cert = fileOf(merged.cert);
+    if (merged.key) out.key = fileOf(merged.key);
+    if (merged.verifyIdentity !== undefined) out.verifyIdentity = merged.verifyIdentity;
+    return out;
+  };
+
+  const endpoint = (path: string, role: string, s: ServerConfig): Endpoint => {
+    const host = s.host ?? d.host;
+    const user = s.user ?? d.user;
+    if (!host && !s.socket) problems.push(`${path}.host: missing (and no defaults.host)`);
+    if (!user) problems.push(`${path}.user: missing (and no defaults.user)`);
+    const pwSpec =
+      s.password !== undefined || s.passwordEnv !== undefined || s.passwordFile !== undefined
+        ? s
+        : { password: d.password, passwordEnv: d.passwordEnv, passwordFile: d.passwordFile };
+    const pw = resolvePassword(s === pwSpec ? path : `${path} (from defaults)`, pwSpec);
+    const base = {
+      host: host ?? 'localhost',
+      port: s.port ?? d.port ?? 3306,
+      ...(s.socket ? { socket: s.socket } : {}),
+      user: user ?? '',
+      ...pw,
+    };
+    const tls = tlsOf(s.tls);
+    const replicas = (s.replicas ?? []).map((r, i): Endpoint => {
+      const rpw =
+        r.password !== undefined || r.passwordEnv !== undefined || r.passwordFile !== undefined
+          ? resolvePassword(`${path}.replicas.${i}`, r)
+          : pw;
+      const rtls = r.tls ? tlsOf(r.tls) : tls;
+      return {
+        role: `replica ${i + 1} of ${role}`,
+        host: r.host,
+        port: r.port ?? base.port,
+        ...(r.socket ? { socket: r.socket } : {}),
+        user: r.user ?? base.user,
+        database: s.database,
+        ...rpw,
+        ...(rtls ? { tls: rtls } : {}),
+        replicas: [],
+      };
+    });
+    return { role, ...base, database: s.database, ...(tls ? { tls } : {}), replicas };
+  };
+
+  const main = endpoint('main', 'db_main', cfg.main);
+  const accounts = cfg.accounts ? endpoint('accounts', 'db_accounts', cfg.accounts) : undefined;
+  const shards = new Map<ShardId, Endpoint>();
+  for (const key of Object.keys(cfg.shards).sort((a, b) => Number(a) - Number(b))) {
+    const id = shardIdOf(Number(key));
+    if (shards.has(id)) {
+      problems.push(`shards.${key}: duplicate shard id ${id} (also written as another key)`);
+      continue;
+    }
+    shards.set(id, endpoint(`shards.${key}`, `shard ${id}`, cfg.shards[key]!));
+  }
+  const tickets = (cfg.tickets ?? []).map((t, i) => endpoint(`tickets.${i}`, `tickets ${i + 1}`, t));
+
+  const poorMansFederation = cfg.poorMans?.federation === true;
+  const mainDb = databaseId(main);
+  for (const [id, e] of shards) {
+    if (databaseId(e) === mainDb && !poorMansFederation) {
+      problems.push(
+        `shards.${id}: points at db_main's own database (${mainDb}); that is Flamework's poor man's federation — ` +
+          `set poorMans.federation: true if it is on purpose`,
+      );
+    }
+  }
+  const seen = new Map<string, ShardId>();
+  for (const [id, e] of shards) {
+    const k = databaseId(e);
+    const other = seen.get(k);
+    if (other !== undefined && k !== mainDb) {
+      problems.push(`shards.${id}: same server and database as shard ${other} (${k}); each shard needs its own database`);
+    }
+    seen.set(k, id);
+  }
+
+  const mappingCluster = cfg.mapping?.cluster ?? 'main';
+  if (mappingCluster === 'accounts' && !accounts) {
+    problems.push('mapping.cluster: is accounts, but there is no accounts server block');
+  }
+  const include = cfg.tables?.include;
+  const exclude = cfg.tables?.exclude ?? [];
+  for (const t of include ?? []) {
+    if (exclude.includes(t)) problems.push(`tables.exclude: '${t}' is also in tables.include`);
+  }
+
+  if (problems.length > 0) throw invalid(opts.origin, problems);
+
+  const topology: Topology = {
+    main,
+    ...(accounts ? { accounts } : {}),
+    shards,
+    tickets,
+    mapping: {
+      cluster: mappingCluster,
+      table: cfg.mapping?.table ?? 'users',
+      idColumn: cfg.mapping?.idColumn ?? 'id',
+      shardColumn: cfg.mapping?.shardColumn ?? 'cluster_id',
+    },
+    tables: {
+      ownerColumn: cfg.tables?.ownerColumn ?? 'user_id',
+      ...(include ? { include } : {}),
+      exclude,
+      owners: cfg.tables?.owners ?? {},
+      keylessRowCap: cfg.tables?.keylessRowCap ?? 100_000,
+    },
+    ...(cfg.memcached
+      ? {
+          memcached: {
+            servers: cfg.memcached.servers,
+            keys: cfg.memcached.keys ?? ['USER-{id}'],
+            ...(cfg.memcached.prefix !== undefined ? { prefix: cfg.memcached.prefix } : {}),
+          },
+        }
+      : {}),
+    poorMansFederation,
+  };
+  return { topology, warnings, raw: cfg };
+}
+
+function invalid(origin: string, problems: string[]): FwShardError {
+  return new FwShardError('CONFIG_INVALID', `${origin}: ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  ${problems.join('\n  ')}`, {
+    hint: 'Fix each line above; `fw-shard config show` prints the resolved topology once it is valid.',
+    details: { problems },
+  });
+}
+
+/** The whole path for the CLI: find, read, normalize. */
+export function loadConfig(src: ConfigSource): Loaded & { path: string } {
+  const path = findConfigPath(src);
+  const { raw, warnings } = readConfigFile(path);
+  const loaded = normalizeConfig(raw, { env: src.env, baseDir: dirname(path), origin: path });
+  return { ...loaded, warnings: [...warnings, ...loaded.warnings], path };
+}

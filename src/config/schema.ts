@@ -1,0 +1,128 @@
+/**
+ * The native config file (YAML or JSON), validated with zod: every problem is reported at once as
+ * `path: problem`, unknown keys included (a typo must never silently fall back to a default).
+ */
+import { z } from 'zod';
+
+const tls = z
+  .strictObject({
+    ca: z.string().min(1).optional().describe('path to a CA bundle (PEM)'),
+    cert: z.string().min(1).optional().describe('path to a client certificate (PEM)'),
+    key: z.string().min(1).optional().describe('path to the client key (PEM)'),
+    verifyIdentity: z.boolean().optional().describe('check the server certificate names the host (default true when ca is set)'),
+  })
+  .optional();
+
+/** Fields every server entry may carry; `defaults` accepts the same ones. */
+const serverFields = {
+  host: z.string().min(1, 'host must not be empty'),
+  port: z.number().int().min(1).max(65535),
+  socket: z.string().min(1),
+  user: z.string().min(1),
+  database: z.string().min(1),
+  password: z.string(),
+  passwordEnv: z.string().min(1),
+  passwordFile: z.string().min(1),
+  tls,
+};
+
+const replica = z.strictObject({
+  host: serverFields.host,
+  port: serverFields.port.optional(),
+  socket: serverFields.socket.optional(),
+  user: serverFields.user.optional(),
+  password: serverFields.password.optional(),
+  passwordEnv: serverFields.passwordEnv.optional(),
+  passwordFile: serverFields.passwordFile.optional(),
+  tls,
+});
+
+export const serverSchema = z.strictObject({
+  host: serverFields.host.optional(),
+  port: serverFields.port.optional(),
+  socket: serverFields.socket.optional(),
+  user: serverFields.user.optional(),
+  database: serverFields.database,
+  password: serverFields.password.optional(),
+  passwordEnv: serverFields.passwordEnv.optional(),
+  passwordFile: serverFields.passwordFile.optional(),
+  tls,
+  replicas: z.array(replica).optional(),
+});
+export type ServerConfig = z.infer<typeof serverSchema>;
+
+const defaultsSchema = z
+  .strictObject({
+    host: serverFields.host.optional(),
+    port: serverFields.port.optional(),
+    user: serverFields.user.optional(),
+    password: serverFields.password.optional(),
+    passwordEnv: serverFields.passwordEnv.optional(),
+    passwordFile: serverFields.passwordFile.optional(),
+    tls,
+  })
+  .optional();
+
+const identifier = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((s) => !s.includes('\0'), 'must not contain NUL');
+
+const shardKey = z
+  .string()
+  .regex(/^[0-9]+$/, 'shard ids are whole numbers')
+  .refine((k) => Number(k) >= 1 && Number(k) <= 255, 'shard ids run from 1 to 255 (cluster_id is TINYINT UNSIGNED and Flamework treats 0 as "not sharded")');
+
+export const configSchema = z.strictObject({
+  version: z.literal(1).optional(),
+  defaults: defaultsSchema,
+  main: serverSchema,
+  accounts: serverSchema.optional(),
+  shards: z.record(shardKey, serverSchema).refine((s) => Object.keys(s).length > 0, 'at least one shard is needed'),
+  tickets: z.array(serverSchema).optional(),
+  mapping: z
+    .strictObject({
+      cluster: z.enum(['main', 'accounts']).optional(),
+      table: identifier.optional(),
+      idColumn: identifier.optional(),
+      shardColumn: identifier.optional(),
+    })
+    .optional(),
+  tables: z
+    .strictObject({
+      ownerColumn: identifier.optional(),
+      include: z.array(identifier).optional(),
+      exclude: z.array(identifier).optional(),
+      owners: z.record(identifier, identifier).optional(),
+      keylessRowCap: z.number().int().min(1).optional(),
+    })
+    .optional(),
+  memcached: z
+    .strictObject({
+      servers: z.array(z.string().regex(/^[^\s:]+(:[0-9]{1,5})?$/, 'use host or host:port')).min(1),
+      keys: z.array(z.string().includes('{id}', { message: 'a key template must contain {id}' })).optional(),
+      prefix: z.string().optional(),
+    })
+    .optional(),
+  poorMans: z
+    .strictObject({
+      federation: z.boolean().optional(),
+      ticketing: z.boolean().optional(),
+      slaves: z.boolean().optional(),
+    })
+    .optional()
+    .describe('informational: which Flamework poor man\'s modes the imported config had'),
+});
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** zod issues as `path: problem` lines, every one of them. */
+export function formatIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    }
+    return `${path}: ${issue.message}`;
+  });
+}

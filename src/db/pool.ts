@@ -1,0 +1,289 @@
+/**
+ * The only importer of mysql2. Each endpoint gets two small pools:
+ *  - meta: utf8mb4, 64-bit integers as strings, dates as strings, for information_schema, the journal
+ *    and the mapping table;
+ *  - data: charset BINARY, rows as arrays of raw Buffers (typeCast off), for copying and comparing user
+ *    rows. Nothing is ever transcoded: latin1 bytes stay latin1 bytes, invalid UTF-8 stays as it was.
+ * Every session runs with time_zone '+00:00' so TIMESTAMP values read and written as text are exact
+ * (a named zone would make the DST fall-back hour ambiguous).
+ */
+import { readFileSync } from 'node:fs';
+import mysql from 'mysql2/promise';
+import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
+import { FwShardError } from '../errors/index.js';
+import { describeEndpoint, type Endpoint } from '../topology/index.js';
+import { scrubSecrets } from '../topology/secret.js';
+import { toBinary, toText, type RawValue, type Sql } from './sql/fragment.js';
+
+export type Row = Record<string, unknown>;
+
+export interface ExecResult {
+  affectedRows: number;
+  /** As a decimal string: ticket ids exceed 2^53. */
+  insertId: string;
+}
+
+/** Read side: what `status`, `plan`, `verify` and the inspector receive. Cannot write. */
+export interface ReadDb {
+  readonly endpoint: Endpoint;
+  rows<T = Row>(q: Sql): Promise<T[]>;
+  rawRows(q: Sql): Promise<RawValue[][]>;
+}
+
+/** A pinned connection, for transactions and session settings. */
+export interface Session {
+  rows<T = Row>(q: Sql): Promise<T[]>;
+  rawRows(q: Sql): Promise<RawValue[][]>;
+  exec(q: Sql): Promise<ExecResult>;
+  /** Execute on the binary connection (row copies with raw bytes). */
+  execBinary(q: Sql): Promise<ExecResult>;
+}
+
+/** Write side: what the applier receives. */
+export interface Db extends ReadDb {
+  exec(q: Sql): Promise<ExecResult>;
+  /** Run `fn` on one binary-charset connection inside a transaction; committed if it returns. */
+  transaction<T>(fn: (s: Session) => Promise<T>, opts?: { sqlMode?: string; binary?: boolean }): Promise<T>;
+  /** Run `fn` on one pinned connection without a transaction. */
+  withSession<T>(fn: (s: Session) => Promise<T>, opts?: { binary?: boolean }): Promise<T>;
+  close(): Promise<void>;
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOENT', // socket path
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_CON_COUNT_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_NET_READ_INTERRUPTED',
+  'ER_NET_ERROR_ON_WRITE',
+  'HANDSHAKE_SSL_ERROR',
+  'HANDSHAKE_NO_SSL_SUPPORT',
+]);
+const DENIED_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR']);
+
+/** True for errors after which the same statement may simply be retried on a new connection. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number; fatal?: boolean };
+  return (e?.code !== undefined && UNAVAILABLE_CODES.has(e.code)) || e?.errno === 1927 || e?.errno === 2013 || e?.errno === 2006;
+}
+
+/** Lock wait timeout or deadlock: the transaction was rolled back and may be retried as a whole. */
+export function isRetryableTxnError(err: unknown): boolean {
+  const e = err as { errno?: number };
+  return e?.errno === 1205 || e?.errno === 1213;
+}
+
+/** Turn driver errors into messages that name the server (never its password). */
+export function describeDbError(endpoint: Endpoint, err: unknown): FwShardError | Error {
+  if (err instanceof FwShardError) return err;
+  const e = err as { code?: string; errno?: number; message?: string; sqlMessage?: string };
+  const where = describeEndpoint(endpoint);
+  const msg = scrubSecrets(String(e?.sqlMessage ?? e?.message ?? err), [endpoint.password]);
+  if (e?.code && DENIED_CODES.has(e.code)) {
+    return new FwShardError('ACCESS_DENIED', `${where}: login refused for user '${endpoint.user}': ${msg}`, {
+      hint: `Check the user and password configured for ${endpoint.role} (password source: ${endpoint.passwordSource}) and its GRANTs (README "Required privileges").`,
+      cause: err,
+    });
+  }
+  if (isConnectionError(err)) {
+    return new FwShardError('SERVER_UNAVAILABLE', `${where} is unavailable: ${e?.code ?? ''} ${msg}`.replace(/\s+/g, ' ').trim(), {
+      hint: `Check that the server is up and reachable from this host, then run the same command again.`,
+      details: { server: endpoint.role, host: endpoint.host, port: endpoint.port },
+      cause: err,
+    });
+  }
+  const wrapped = new Error(`${where}: ${msg}`, { cause: err });
+  Object.assign(wrapped, { code: e?.code, errno: e?.errno });
+  return wrapped;
+}
+
+function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
+  const opts: PoolOptions = {
+    host: e.host,
+    port: e.port,
+    user: e.user,
+    database: e.database,
+    connectTimeout: 5000,
+    connectionLimit: 6,
+    maxIdle: 2,
+    idleTimeout: 30_000,
+    enableKeepAlive: true,
+    supportBigNumbers: true,
+    bigNumberStrings: true,
+    dateStrings: true,
+    decimalNumbers: false,
+    multipleStatements: false,
+    charset: binary ? 'BINARY' : 'UTF8MB4_GENERAL_CI',
+    timezone: 'Z',
+  };
+  if (e.socket) opts.socketPath = e.socket;
+  if (e.password) opts.password = e.password.reveal();
+  if (e.tls) {
+    const ssl: NonNullable<PoolOptions['ssl']> & Record<string, unknown> = { rejectUnauthorized: true };
+    if (e.tls.ca) ssl.ca = readFileSync(e.tls.ca, 'utf8');
+    if (e.tls.cert) ssl.cert = readFileSync(e.tls.cert, 'utf8');
+    if (e.tls.key) ssl.key = readFileSync(e.tls.key, 'utf8');
+    if (e.tls.verifyIdentity === false) ssl.checkServerIdentity = () => undefined;
+    opts.ssl = ssl;
+  }
+  return opts;
+}
+
+/** Strip NO_BACKSLASH_ESCAPES: our literal escaping relies on backslashes (data semantics unchanged). */
+export function safeSqlMode(mode: string): string {
+  return mode
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m && m.toUpperCase() !== 'NO_BACKSLASH_ESCAPES')
+    .join(',');
+}
+
+class MysqlDb implements Db {
+  #meta: Pool | undefined;
+  #data: Pool | undefined;
+  constructor(readonly endpoint: Endpoint) {}
+
+  #pool(binary: boolean): Pool {
+    if (binary) return (this.#data ??= this.#create(true));
+    return (this.#meta ??= this.#create(false));
+  }
+
+  #create(binary: boolean): Pool {
+    const pool = mysql.createPool(poolOptions(this.endpoint, binary));
+    // Every session: UTC so TIMESTAMP text is exact; no NO_BACKSLASH_ESCAPES (see fragment.ts).
+    // The event hands over the callback-style core connection; the command is queued before any other.
+    pool.on('connection', (conn) => {
+      const core = conn as unknown as { query(sql: string, cb: (err: unknown) => void): void; destroy(): void };
+      core.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')", (err) => {
+        if (err) core.destroy();
+      });
+    });
+    return pool;
+  }
+
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw describeDbError(this.endpoint, err);
+    }
+  }
+
+  rows<T = Row>(q: Sql): Promise<T[]> {
+    return this.#run(async () => (await this.#pool(false).query(toText(q)))[0] as T[]);
+  }
+
+  rawRows(q: Sql): Promise<RawValue[][]> {
+    return this.#run(
+      async () => (await this.#pool(true).query({ sql: toBinary(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][],
+    );
+  }
+
+  exec(q: Sql): Promise<ExecResult> {
+    return this.#run(async () => execResult((await this.#pool(false).query(toText(q)))[0]));
+  }
+
+  async withSession<T>(fn: (s: Session) => Promise<T>, opts: { binary?: boolean } = {}): Promise<T> {
+    const conn = await this.#run(() => this.#pool(opts.binary ?? false).getConnection());
+    try {
+      return await fn(this.#session(conn, opts.binary ?? false));
+    } finally {
+      conn.release();
+    }
+  }
+
+  async transaction<T>(fn: (s: Session) => Promise<T>, opts: { sqlMode?: string; binary?: boolean } = {}): Promise<T> {
+    const binary = opts.binary ?? true;
+    const conn = await this.#run(() => this.#pool(binary).getConnection());
+    let began = false;
+    try {
+      if (opts.sqlMode !== undefined) {
+        await this.#run(() => conn.query(toText({ parts: ['SET SESSION sql_mode = ', ''], values: [safeSqlMode(opts.sqlMode!)] })));
+      }
+      await this.#run(() => conn.query('START TRANSACTION'));
+      began = true;
+      const out = await fn(this.#session(conn, binary));
+      await this.#run(() => conn.query('COMMIT'));
+      began = false;
+      return out;
+    } catch (err) {
+      if (began) {
+        try {
+          await conn.query('ROLLBACK');
+        } catch {
+          conn.destroy(); // a connection in an unknown state never goes back to the pool
+        }
+      }
+      throw err;
+    } finally {
+      if (opts.sqlMode !== undefined) {
+        // Put the pooled session back to its default mode.
+        try {
+          await conn.query("SET SESSION sql_mode = REPLACE(@@GLOBAL.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
+        } catch {
+          conn.destroy();
+        }
+      }
+      conn.release();
+    }
+  }
+
+  #session(conn: PoolConnection, binary: boolean): Session {
+    const fmt = binary ? toBinary : toText;
+    return {
+      rows: <T>(q: Sql) => this.#run(async () => (await conn.query(fmt(q)))[0] as T[]),
+      rawRows: (q: Sql) =>
+        this.#run(async () => (await conn.query({ sql: fmt(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]),
+      exec: (q: Sql) => this.#run(async () => execResult((await conn.query(fmt(q)))[0])),
+      execBinary: (q: Sql) => {
+        if (!binary) throw new Error('execBinary on a text session');
+        return this.#run(async () => execResult((await conn.query(toBinary(q)))[0]));
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    const pools = [this.#meta, this.#data].filter((p): p is Pool => p !== undefined);
+    this.#meta = undefined;
+    this.#data = undefined;
+    await Promise.allSettled(pools.map((p) => p.end()));
+  }
+}
+
+function execResult(r: unknown): ExecResult {
+  const h = r as { affectedRows?: number; insertId?: number | string };
+  return { affectedRows: h.affectedRows ?? 0, insertId: String(h.insertId ?? '0') };
+}
+
+export function openDb(endpoint: Endpoint): Db {
+  return new MysqlDb(endpoint);
+}
+
+/** One Db per endpoint role, closed together. */
+export class Connections {
+  readonly #dbs = new Map<string, Db>();
+  get(e: Endpoint): Db {
+    let db = this.#dbs.get(e.role);
+    if (!db) {
+      db = openDb(e);
+      this.#dbs.set(e.role, db);
+    }
+    return db;
+  }
+  async closeAll(): Promise<void> {
+    const all = [...this.#dbs.values()];
+    this.#dbs.clear();
+    await Promise.allSettled(all.map((d) => d.close()));
+  }
+}

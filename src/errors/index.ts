@@ -1,0 +1,107 @@
+/**
+ * The error taxonomy. Every failure a user can cause is a FwShardError with a stable `code`, an exit
+ * code from {@link ExitCode}, and a message that names what is wrong and what to do next. Anything else
+ * that escapes is a bug and is reported as one (exit 70).
+ */
+
+/** Documented exit codes (README "Exit codes"). Stable: cron runbooks depend on them. */
+export const ExitCode = {
+  ok: 0,
+  /** A flag or argument is wrong (unknown shard, not a number, missing --yes without a TTY). */
+  usage: 2,
+  /** The config file is missing, unreadable, malformed or invalid. */
+  config: 3,
+  /** A server could not be reached, refused the login, or went away. Retry once it is back. */
+  unavailable: 4,
+  /** A precondition refused the operation (schema drift, key collision, read_only target...). Nothing was written. */
+  refused: 5,
+  /** Source and target differ after verification. Nothing was flipped or deleted. */
+  mismatch: 6,
+  /** Another runner holds the user or the lock; or the freeze could not be met. Retry later. */
+  busy: 7,
+  /** `status` found something unsafe (ticket overlap, users mapped to unknown shards, drift). */
+  unhealthy: 8,
+  /** Stopped by SIGINT/SIGTERM at a safe point; the move is resumable. */
+  interrupted: 130,
+  /** A bug in fw-shard. Please report it with the output. */
+  internal: 70,
+} as const;
+export type ExitCodeName = keyof typeof ExitCode;
+
+export type ErrorCode =
+  | 'USAGE'
+  | 'CONFIG_NOT_FOUND'
+  | 'CONFIG_UNREADABLE'
+  | 'CONFIG_PARSE'
+  | 'CONFIG_INVALID'
+  | 'FLAMEWORK_PARSE'
+  | 'SERVER_UNAVAILABLE'
+  | 'ACCESS_DENIED'
+  | 'USER_NOT_FOUND'
+  | 'UNKNOWN_SHARD'
+  | 'TARGET_READ_ONLY'
+  | 'SCHEMA_DRIFT'
+  | 'KEY_COLLISION'
+  | 'KEYLESS_TOO_LARGE'
+  | 'PRECONDITION'
+  | 'MAPPING_CHANGED'
+  | 'DATA_MISMATCH'
+  | 'BUSY'
+  | 'MOVE_NOT_FOUND'
+  | 'ALREADY_FLIPPED'
+  | 'INTERRUPTED'
+  | 'SANDBOX'
+  | 'UNHEALTHY';
+
+const exitFor: Record<ErrorCode, ExitCodeName> = {
+  USAGE: 'usage',
+  CONFIG_NOT_FOUND: 'config',
+  CONFIG_UNREADABLE: 'config',
+  CONFIG_PARSE: 'config',
+  CONFIG_INVALID: 'config',
+  FLAMEWORK_PARSE: 'config',
+  SERVER_UNAVAILABLE: 'unavailable',
+  ACCESS_DENIED: 'unavailable',
+  USER_NOT_FOUND: 'usage',
+  UNKNOWN_SHARD: 'usage',
+  TARGET_READ_ONLY: 'refused',
+  SCHEMA_DRIFT: 'refused',
+  KEY_COLLISION: 'refused',
+  KEYLESS_TOO_LARGE: 'refused',
+  PRECONDITION: 'refused',
+  MAPPING_CHANGED: 'refused',
+  DATA_MISMATCH: 'mismatch',
+  BUSY: 'busy',
+  MOVE_NOT_FOUND: 'usage',
+  ALREADY_FLIPPED: 'refused',
+  INTERRUPTED: 'interrupted',
+  SANDBOX: 'refused',
+  UNHEALTHY: 'unhealthy',
+};
+
+export class FwShardError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  /** What the operator should do next; printed after the message. */
+  readonly hint: string | undefined;
+  /** Structured facts for --json (never secrets). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'FwShardError';
+    this.code = code;
+    this.exitCode = ExitCode[exitFor[code]];
+    this.hint = opts.hint;
+    this.details = opts.details;
+  }
+}
+
+export function usage(message: string, hint?: string): FwShardError {
+  return new FwShardError('USAGE', message, hint === undefined ? {} : { hint });
+}
+
+/** Exit code for anything thrown: typed errors carry theirs; everything else is a bug. */
+export function exitCodeOf(err: unknown): number {
+  return err instanceof FwShardError ? err.exitCode : ExitCode.internal;
+}
