@@ -1,0 +1,36 @@
+/**
+ * Deleting the cached user row after the mapping flips (Flamework caches `USER-{id}`; with the
+ * cache_prefixes feature the key is `${prefix}_USER-{id}`). memjs speaks the binary protocol that
+ * memcached has supported since 1.4 and is maintained; it saves us a protocol implementation.
+ */
+import memjs from 'memjs';
+import type { MemcachedSpec } from '../topology/index.js';
+
+export interface CacheInvalidator {
+  /** Delete every configured key for the user on every server. Resolves with the keys deleted. */
+  invalidateUser(userId: string): Promise<string[]>;
+  close(): void;
+}
+
+export function cacheKeys(spec: MemcachedSpec, userId: string): string[] {
+  return spec.keys.map((tpl) => {
+    const k = tpl.split('{id}').join(userId);
+    return spec.prefix ? `${spec.prefix}_${k}` : k;
+  });
+}
+
+export function memcachedInvalidator(spec: MemcachedSpec): CacheInvalidator {
+  // One client per server: a user's key lives on one server of the pool, but which one depends on the
+  // app's hashing, so delete it everywhere.
+  const clients = spec.servers.map((s) => memjs.Client.create(s.includes(':') ? s : `${s}:11211`, { retries: 1, timeout: 2, conntimeout: 2, logger: { log: () => undefined } }));
+  return {
+    async invalidateUser(userId: string): Promise<string[]> {
+      const keys = cacheKeys(spec, userId);
+      await Promise.all(clients.flatMap((c) => keys.map((k) => c.delete(k))));
+      return keys;
+    },
+    close() {
+      for (const c of clients) c.close();
+    },
+  };
+}

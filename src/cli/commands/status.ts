@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { Connections } from '../../db/pool.js';
+import { collectStatus, statusError } from '../../status/collect.js';
+import { renderStatus } from '../../report/status.js';
+import { ExitCode } from '../../errors/index.js';
+import { loadTopology, out, printJson } from '../context.js';
+import { action } from './action.js';
+import type { Register } from './index.js';
+
+export const registerStatus: Register = (program: Command, ctx, setExit, globals) => {
+  program
+    .command('status')
+    .description('servers, shards (users, rows, bytes, schema drift), ticket servers and unfinished moves')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--exact', 'count rows exactly instead of information_schema estimates (slower)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard status
+  $ fw-shard status --json --exact | jq '.shards[] | {id, users, rows}'
+
+Exit codes: 0 all well, 4 a server is unreachable, 8 something is unsafe (ticket overlap,
+users mapped to an unknown shard, schema drift), 3 config error.`,
+    )
+    .action(
+      action(ctx, setExit, async (opts: { json?: boolean; exact?: boolean }) => {
+        const { topology } = loadTopology(ctx, globals());
+        const conns = new Connections();
+        try {
+          const report = await collectStatus(topology, (e) => conns.get(e), { exact: Boolean(opts.exact), now: () => Date.now() });
+          const err = statusError(report);
+          if (opts.json) printJson(ctx, { ok: !err, ...report });
+          else out(ctx, renderStatus(report));
+          return err ? err.exitCode : ExitCode.ok;
+        } finally {
+          await conns.closeAll();
+        }
+      }),
+    );
+};

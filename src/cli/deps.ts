@@ -1,0 +1,57 @@
+/** Wiring the engine's ports to real servers, memcached, the clock and this process. */
+import { hostname } from 'node:os';
+import { memcachedInvalidator } from '../cache/memcached.js';
+import { Connections } from '../db/pool.js';
+import type { EventSink } from '../events/types.js';
+import type { MoveDeps } from '../move/types.js';
+import type { Topology } from '../topology/index.js';
+
+export function makeDeps(topology: Topology, events: EventSink): { deps: MoveDeps; close(): Promise<void> } {
+  const conns = new Connections();
+  const cache = topology.memcached ? memcachedInvalidator(topology.memcached) : undefined;
+  const deps: MoveDeps = {
+    topology,
+    connect: (e) => conns.get(e),
+    ...(cache ? { cache } : {}),
+    events,
+    clock: { now: () => new Date() },
+    runner: {
+      host: hostname(),
+      pid: process.pid,
+      isAlive(pid: number) {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch (err) {
+          return (err as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      },
+    },
+  };
+  return {
+    deps,
+    async close() {
+      cache?.close();
+      await conns.closeAll();
+    },
+  };
+}
+
+/** SIGINT/SIGTERM ask the engine to stop at the next safe point; a second signal exits at once. */
+export function interruptSignal(onFirst: (signal: string) => void): { signal: AbortSignal; dispose(): void } {
+  const ac = new AbortController();
+  const handler = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) process.exit(130);
+    onFirst(sig);
+    ac.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: ac.signal,
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}

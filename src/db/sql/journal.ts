@@ -1,0 +1,194 @@
+/**
+ * The move journal: tables fw-shard creates in the database that holds the user→shard mapping (db_main,
+ * or db_accounts in forks that keep `users` there), so the flip and its journal entry commit in one
+ * transaction. Documented in README "The journal".
+ */
+import { ident, sql, NumericLiteral, type Sql } from './fragment.js';
+import type { MappingSpec } from '../../topology/index.js';
+
+export const MOVES = 'fw_shard_moves';
+export const MOVE_TABLES = 'fw_shard_move_tables';
+export const MOVE_CHUNKS = 'fw_shard_move_chunks';
+
+export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES)} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  user_id BIGINT UNSIGNED NOT NULL,
+  from_shard TINYINT UNSIGNED NOT NULL,
+  to_shard TINYINT UNSIGNED NOT NULL,
+  phase VARCHAR(32) NOT NULL,
+  state VARCHAR(16) NOT NULL DEFAULT 'active',
+  active_user BIGINT UNSIGNED NULL COMMENT 'user_id while the move is unfinished; NULL after: at most one unfinished move per user',
+  cleanup_mode VARCHAR(8) NOT NULL DEFAULT 'now',
+  options TEXT NULL,
+  runner_host VARCHAR(255) NULL,
+  runner_pid INT UNSIGNED NULL,
+  heartbeat_at DATETIME(3) NULL,
+  created_at DATETIME(3) NOT NULL,
+  updated_at DATETIME(3) NOT NULL,
+  copy_started_at DATETIME(3) NULL,
+  flipped_at DATETIME(3) NULL,
+  finished_at DATETIME(3) NULL,
+  freeze_started_at DATETIME(3) NULL,
+  freeze_ended_at DATETIME(3) NULL,
+  error TEXT NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY one_unfinished_move_per_user (active_user),
+  KEY by_user (user_id),
+  KEY by_state (state, phase)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
+export const createMoveTablesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVE_TABLES)} (
+  move_id BIGINT UNSIGNED NOT NULL,
+  table_name VARCHAR(64) NOT NULL,
+  status VARCHAR(16) NOT NULL DEFAULT 'pending',
+  last_key TEXT NULL COMMENT 'JSON array of base64 key values: the copy checkpoint',
+  rows_total BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  rows_copied BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  chunks INT UNSIGNED NOT NULL DEFAULT 0,
+  mismatches INT UNSIGNED NOT NULL DEFAULT 0,
+  rows_cleaned BIGINT UNSIGNED NOT NULL DEFAULT 0,
+  PRIMARY KEY (move_id, table_name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
+export const createMoveChunksSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVE_CHUNKS)} (
+  move_id BIGINT UNSIGNED NOT NULL,
+  table_name VARCHAR(64) NOT NULL,
+  seq INT UNSIGNED NOT NULL,
+  lo TEXT NULL,
+  hi TEXT NULL,
+  row_count BIGINT UNSIGNED NOT NULL,
+  hash DECIMAL(65,0) NOT NULL,
+  cleaned TINYINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (move_id, table_name, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'source hashes taken at the final verification; cleanup deletes a range only if it still hashes the same'`;
+
+const id = (v: string) => new NumericLiteral(v);
+
+export interface NewMove {
+  id: string | null;
+  userId: string;
+  from: number;
+  to: number;
+  phase: string;
+  cleanupMode: string;
+  options: string;
+  runnerHost: string;
+  runnerPid: number;
+}
+
+export const insertMoveSql = (m: NewMove) => sql`INSERT INTO ${ident(MOVES)}
+  (id, user_id, from_shard, to_shard, phase, state, active_user, cleanup_mode, options, runner_host, runner_pid, heartbeat_at, created_at, updated_at)
+  VALUES (${m.id === null ? null : id(m.id)}, ${id(m.userId)}, ${m.from}, ${m.to}, ${m.phase}, 'active', ${id(m.userId)}, ${m.cleanupMode}, ${m.options},
+          ${m.runnerHost}, ${m.runnerPid}, NOW(3), NOW(3), NOW(3))`;
+
+const MOVE_COLUMNS = sql`id, user_id, from_shard, to_shard, phase, state, cleanup_mode, options, runner_host, runner_pid,
+  DATE_FORMAT(heartbeat_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS heartbeat_at,
+  DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
+  DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at,
+  DATE_FORMAT(flipped_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS flipped_at,
+  DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS finished_at,
+  TIMESTAMPDIFF(MICROSECOND, freeze_started_at, freeze_ended_at) DIV 1000 AS freeze_ms,
+  TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(3)) AS heartbeat_age_s,
+  TIMESTAMPDIFF(SECOND, flipped_at, NOW(3)) AS flipped_age_s,
+  error`;
+
+export const selectMoveSql = (moveId: string) => sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
+export const selectActiveMoveForUserSql = (userId: string) =>
+  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE active_user = ${id(userId)}`;
+export const listMovesSql = (all: boolean, limit: number) =>
+  all
+    ? sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} ORDER BY created_at DESC, id DESC LIMIT ${limit}`
+    : sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active' ORDER BY created_at, id LIMIT ${limit}`;
+export const cleanupDueSql = (olderThanSeconds: number) =>
+  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active' AND phase = 'cleanup-pending'
+      AND flipped_at <= NOW(3) - INTERVAL ${olderThanSeconds} SECOND ORDER BY flipped_at, id`;
+
+/**
+ * Take (or keep) the runner lease: succeeds when nobody holds it, when we do, when the holder's
+ * heartbeat is older than `staleSeconds`, or when the holder is a dead process on this host.
+ */
+export const claimMoveSql = (moveId: string, host: string, pid: number, staleSeconds: number, deadPid: number | null) => sql`UPDATE ${ident(
+  MOVES,
+)} SET runner_host = ${host}, runner_pid = ${pid}, heartbeat_at = NOW(3), updated_at = NOW(3)
+  WHERE id = ${id(moveId)} AND state = 'active' AND (
+    runner_host IS NULL
+    OR (runner_host = ${host} AND runner_pid = ${pid})
+    OR heartbeat_at < NOW(3) - INTERVAL ${staleSeconds} SECOND
+    OR (runner_host = ${host} AND runner_pid = ${deadPid ?? -1})
+  )`;
+
+export const heartbeatSql = (moveId: string, host: string, pid: number) =>
+  sql`UPDATE ${ident(MOVES)} SET heartbeat_at = NOW(3) WHERE id = ${id(moveId)} AND runner_host = ${host} AND runner_pid = ${pid}`;
+
+export const releaseSql = (moveId: string, host: string, pid: number) =>
+  sql`UPDATE ${ident(MOVES)} SET runner_host = NULL, runner_pid = NULL, updated_at = NOW(3)
+      WHERE id = ${id(moveId)} AND runner_host = ${host} AND runner_pid = ${pid}`;
+
+/** Record a phase intent (and optionally its timestamps) before acting on it. */
+export const setPhaseSql = (moveId: string, phase: string, extra: Sql = sql``) =>
+  sql`UPDATE ${ident(MOVES)} SET phase = ${phase}, updated_at = NOW(3), heartbeat_at = NOW(3)${extra} WHERE id = ${id(moveId)}`;
+
+export const setErrorSql = (moveId: string, error: string | null) =>
+  sql`UPDATE ${ident(MOVES)} SET error = ${error}, updated_at = NOW(3) WHERE id = ${id(moveId)}`;
+
+export const finishMoveSql = (moveId: string, state: 'done' | 'aborted', phase: string) =>
+  sql`UPDATE ${ident(MOVES)} SET state = ${state}, phase = ${phase}, active_user = NULL, finished_at = NOW(3), updated_at = NOW(3),
+      runner_host = NULL, runner_pid = NULL WHERE id = ${id(moveId)}`;
+
+export const copyStartedSql = () => sql`, copy_started_at = COALESCE(copy_started_at, NOW(3))`;
+export const freezeStartedSql = () => sql`, freeze_started_at = NOW(3), freeze_ended_at = NULL`;
+export const freezeEndedSql = () => sql`, freeze_ended_at = NOW(3)`;
+
+export const insertMoveTableSql = (moveId: string, table: string, rowsTotal: string) =>
+  sql`INSERT IGNORE INTO ${ident(MOVE_TABLES)} (move_id, table_name, rows_total) VALUES (${id(moveId)}, ${table}, ${id(rowsTotal)})`;
+
+export const selectMoveTablesSql = (moveId: string) =>
+  sql`SELECT table_name, status, last_key, rows_total, rows_copied, chunks, mismatches, rows_cleaned FROM ${ident(MOVE_TABLES)}
+      WHERE move_id = ${id(moveId)} ORDER BY table_name`;
+
+export const checkpointSql = (
+  moveId: string,
+  table: string,
+  c: { status: string; lastKey: string | null; rowsCopied: string; chunks: number; mismatches: number },
+) => sql`UPDATE ${ident(MOVE_TABLES)} SET status = ${c.status}, last_key = ${c.lastKey}, rows_copied = ${id(c.rowsCopied)},
+  chunks = ${c.chunks}, mismatches = ${c.mismatches} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+
+export const resetTableSql = (moveId: string, table: string) =>
+  sql`UPDATE ${ident(MOVE_TABLES)} SET status = 'pending', last_key = NULL, rows_copied = 0, chunks = 0 WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+
+export const tableCleanedSql = (moveId: string, table: string, rowsCleaned: string, status: string) =>
+  sql`UPDATE ${ident(MOVE_TABLES)} SET rows_cleaned = ${id(rowsCleaned)}, status = ${status} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+
+export const deleteChunksSql = (moveId: string, table: string) =>
+  sql`DELETE FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+
+export const insertChunkSql = (moveId: string, table: string, seq: number, lo: string | null, hi: string | null, rowCount: string, hash: string) =>
+  sql`INSERT INTO ${ident(MOVE_CHUNKS)} (move_id, table_name, seq, lo, hi, row_count, hash)
+      VALUES (${id(moveId)}, ${table}, ${seq}, ${lo}, ${hi}, ${id(rowCount)}, ${id(hash)})`;
+
+export const selectChunksSql = (moveId: string, table: string) =>
+  sql`SELECT seq, lo, hi, row_count, hash, cleaned FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table} ORDER BY seq`;
+
+export const chunkCleanedSql = (moveId: string, table: string, seq: number) =>
+  sql`UPDATE ${ident(MOVE_CHUNKS)} SET cleaned = 1 WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;
+
+// ------------------------------------------------------------------------------------------------
+// The mapping table (users.cluster_id).
+
+export const readPlacementSql = (m: MappingSpec, userId: string) =>
+  sql`SELECT ${ident(m.shardColumn)} AS shard FROM ${ident(m.table)} WHERE ${ident(m.idColumn)} = ${id(userId)}`;
+
+/** The routing switch: compare-and-set, so a concurrent change of the mapping is never overwritten. */
+export const flipMappingSql = (m: MappingSpec, userId: string, from: number, to: number) =>
+  sql`UPDATE ${ident(m.table)} SET ${ident(m.shardColumn)} = ${to} WHERE ${ident(m.idColumn)} = ${id(userId)} AND ${ident(m.shardColumn)} = ${from}`;
+
+export const usersPerShardSql = (m: MappingSpec) =>
+  sql`SELECT ${ident(m.shardColumn)} AS shard, COUNT(*) AS users FROM ${ident(m.table)} GROUP BY ${ident(m.shardColumn)} ORDER BY 1`;
+
+export const usersOnShardSql = (m: MappingSpec, shard: number) =>
+  sql`SELECT ${ident(m.idColumn)} AS id FROM ${ident(m.table)} WHERE ${ident(m.shardColumn)} = ${shard} ORDER BY ${ident(m.idColumn)}`;
+
+// ------------------------------------------------------------------------------------------------
+// Tickets (Flamework lib_dbtickets.php): REPLACE INTO Tickets64 (stub) VALUES ('a'), then the insert id.
+export const nextTicketSql = (table = 'Tickets64') => sql`REPLACE INTO ${ident(table)} (stub) VALUES ('a')`;
+export const flippedAtSql = () => sql`, flipped_at = NOW(3)`;

@@ -1,0 +1,219 @@
+/**
+ * Builders for reading, writing, hashing and deleting one user's rows of one table.
+ *
+ * Invariants:
+ *  - every column is read in a form that writes back to the same bits: FLOAT/DOUBLE through
+ *    CAST(.. AS DOUBLE) (MariaDB prints FLOAT with 6 digits, which does not round-trip), all else as
+ *    the server's text/bytes on a binary connection;
+ *  - key bounds on numeric columns are unquoted numeric literals (a quoted string makes the server
+ *    compare as DOUBLE, wrong above 2^53); string bounds are converted to the column's own charset and
+ *    collation, so `>` agrees with ORDER BY;
+ *  - a range is (lo, hi]: lo exclusive, hi inclusive; null means unbounded.
+ */
+import type { ColumnInfo } from './schema.js';
+import { ident, join, NumericLiteral, raw, sql, type RawValue, type Sql } from './fragment.js';
+
+export interface RowSpec {
+  name: string;
+  columns: readonly ColumnInfo[];
+  owner: ColumnInfo;
+  key: readonly ColumnInfo[] | null;
+}
+
+/** A key tuple as raw bytes (one Buffer per key column). */
+export type KeyTuple = readonly Buffer[];
+
+const NUMERIC = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric', 'year']);
+const FLOATING = new Set(['float', 'double', 'real']);
+
+/** The expression a column is read (and hashed) through. */
+export function readExpr(c: ColumnInfo): Sql {
+  return FLOATING.has(c.dataType) ? sql`CAST(${ident(c.name)} AS DOUBLE)` : sql`${ident(c.name)}`;
+}
+
+/** A literal for comparing against column `c`, from the raw bytes the server sent for it. */
+export function boundLiteral(c: ColumnInfo, bytes: Buffer): Sql {
+  if (NUMERIC.has(c.dataType)) return sql`${new NumericLiteral(bytes.toString('latin1'))}`;
+  if (c.charset && c.collation) {
+    return sql`CONVERT(${bytes} USING ${raw(safeName(c.charset))}) COLLATE ${raw(safeName(c.collation))}`;
+  }
+  return sql`${bytes}`;
+}
+
+/** The owner value (user id digits) as a literal fitting the owner column's type. */
+export function ownerLiteral(c: ColumnInfo, userId: string): Sql {
+  return NUMERIC.has(c.dataType) ? sql`${new NumericLiteral(userId)}` : sql`${userId}`;
+}
+
+function safeName(s: string): string {
+  if (!/^[A-Za-z0-9_]+$/.test(s)) throw new Error(`unexpected charset or collation name ${s}`);
+  return s;
+}
+
+/** `key > tuple`, expanded (row-constructor comparisons do not use indexes on every server). */
+export function keyAfter(key: readonly ColumnInfo[], tuple: KeyTuple): Sql {
+  const build = (i: number): Sql => {
+    const c = key[i]!;
+    const v = boundLiteral(c, tuple[i]!);
+    if (i === key.length - 1) return sql`${ident(c.name)} > ${v}`;
+    return sql`(${ident(c.name)} > ${v} OR (${ident(c.name)} = ${v} AND ${build(i + 1)}))`;
+  };
+  return build(0);
+}
+
+export function rangeCondition(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
+  const parts: Sql[] = [sql`${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`];
+  if (spec.key && lo) parts.push(keyAfter(spec.key, lo));
+  if (spec.key && hi) parts.push(sql`NOT ${keyAfter(spec.key, hi)}`);
+  return join(parts, ' AND ');
+}
+
+function orderByKey(spec: RowSpec): Sql {
+  return spec.key ? sql` ORDER BY ${join(spec.key.map((c) => ident(c.name)))}` : sql``;
+}
+
+/** Positions of the key columns in `spec.columns` (to read a row's key from a copied row). */
+export function keyPositions(spec: RowSpec): number[] {
+  return (spec.key ?? []).map((k) => spec.columns.findIndex((c) => c.name === k.name));
+}
+
+/** The next chunk of rows after `lo`, in key order, every column in its exact form. */
+export function selectChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
+  return sql`SELECT ${join(spec.columns.map(readExpr))} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, null)}${orderByKey(
+    spec,
+  )} LIMIT ${limit}`;
+}
+
+/** All of the user's rows in (lo, hi] (keyless tables: all of them), in key order. */
+export function selectRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
+  return sql`SELECT ${join(spec.columns.map(readExpr))} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}${orderByKey(
+    spec,
+  )}${limit === undefined ? sql`` : sql` LIMIT ${limit}`}`;
+}
+
+/** Just the key columns of the user's rows after `lo` (collision checks, verification nibbling). */
+export function selectKeys(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
+  if (!spec.key) throw new Error('selectKeys on a keyless table');
+  return sql`SELECT ${join(spec.key.map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${rangeCondition(
+    spec,
+    userId,
+    lo,
+    null,
+  )}${orderByKey(spec)} LIMIT ${limit}`;
+}
+
+/** The key `offset` rows after lo (the upper bound of a verification range), pt-table-checksum style. */
+export function selectKeyAt(spec: RowSpec, userId: string, lo: KeyTuple | null, offset: number): Sql {
+  if (!spec.key) throw new Error('selectKeyAt on a keyless table');
+  return sql`SELECT ${join(spec.key.map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${rangeCondition(
+    spec,
+    userId,
+    lo,
+    null,
+  )}${orderByKey(spec)} LIMIT 1 OFFSET ${offset}`;
+}
+
+export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}${limit === undefined ? sql`` : sql` LIMIT ${limit}`}`;
+}
+
+/**
+ * Multi-row INSERTs of raw rows, split so no statement exceeds `maxBytes` of values. Values are sent as
+ * quoted byte strings on the binary connection: the server converts them to each column's type exactly
+ * as it would text from mysqldump, without any charset conversion.
+ */
+export function insertRows(spec: RowSpec, rows: readonly RawValue[][], maxBytes: number): Sql[] {
+  const head = sql`INSERT INTO ${ident(spec.name)} (${join(spec.columns.map((c) => ident(c.name)))}) VALUES (`;
+  const out: Sql[] = [];
+  let parts: string[] = [head.parts[0]!];
+  let values: RawValue[] = [];
+  let bytes = 0;
+  const flush = () => {
+    parts[parts.length - 1] = ')'; // replaces the trailing '),(' of the last row
+    out.push(Object.freeze({ parts: Object.freeze(parts), values: Object.freeze(values) }));
+    parts = [head.parts[0]!];
+    values = [];
+    bytes = 0;
+  };
+  for (const row of rows) {
+    for (let i = 0; i < row.length; i++) {
+      const v = row[i] ?? null;
+      values.push(v);
+      parts.push(i === row.length - 1 ? '),(' : ',');
+      bytes += (v === null ? 4 : v.length) + 4;
+    }
+    if (bytes >= maxBytes) flush();
+  }
+  if (values.length > 0) flush();
+  return out;
+}
+
+/** Per-row hash input: an ISNULL bitmap, every length, then every value, so NULL, '' and 0 differ. */
+function rowImage(spec: RowSpec): Sql {
+  const exprs = spec.columns.map(readExpr);
+  const nulls = join(spec.columns.map((c) => sql`ISNULL(${ident(c.name)})`), ', ');
+  const lengths = join(exprs.map((e) => sql`IFNULL(LENGTH(${e}), 0)`), ', ');
+  return sql`CONCAT_WS(_binary 0x1f, CONCAT(${nulls}), CONCAT_WS(_binary ',', ${lengths}), ${join(exprs, ', ')})`;
+}
+
+/** 64 bits of the row's MD5 as an unsigned integer. */
+function rowHash64(spec: RowSpec): Sql {
+  return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
+}
+
+/**
+ * Count and order-independent 64-bit hash sum of the user's rows in (lo, hi]. SUM (a DECIMAL, never
+ * overflowing) rather than BIT_XOR, so duplicate rows of a keyless table do not cancel out.
+ */
+export function hashRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, forUpdate = false): Sql {
+  return sql`SELECT COUNT(*) AS n, COALESCE(SUM(${rowHash64(spec)}), 0) AS h FROM ${ident(spec.name)} WHERE ${rangeCondition(
+    spec,
+    userId,
+    lo,
+    hi,
+  )}${forUpdate ? raw(' FOR UPDATE') : raw('')}`;
+}
+
+/** Key columns plus a per-row hash, for drilling down into a mismatched range. */
+export function rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
+  const keyCols = spec.key ? spec.key.map((c) => sql`${ident(c.name)}`) : [];
+  return sql`SELECT ${join([...keyCols, sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)} WHERE ${rangeCondition(
+    spec,
+    userId,
+    lo,
+    hi,
+  )}${orderByKey(spec)}`;
+}
+
+/** Which of these key tuples exist on the server under an owner other than the user (collisions). */
+export function foreignKeysIn(spec: RowSpec, keyCols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Sql {
+  const match = join(
+    tuples.map((t) => sql`(${join(keyCols.map((c, i) => sql`${ident(c.name)} = ${boundLiteral(c, t[i]!)}`), ' AND ')})`),
+    ' OR ',
+  );
+  return sql`SELECT ${join(keyCols.map((c) => ident(c.name)))}, ${ident(spec.owner.name)} FROM ${ident(spec.name)}
+             WHERE (${match}) AND ${ident(spec.owner.name)} <> ${ownerLiteral(spec.owner, userId)} LIMIT 20`;
+}
+
+/** The user's values of an arbitrary column list after `lo` in chunk-key order (collision checks on unique keys). */
+export function selectColumnsChunk(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, lo: KeyTuple | null, limit: number): Sql {
+  return sql`SELECT ${join([...cols, ...(spec.key ?? [])].map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${rangeCondition(
+    spec,
+    userId,
+    lo,
+    null,
+  )}${orderByKey(spec)} LIMIT ${limit}`;
+}
+
+export function countUserRows(spec: Pick<RowSpec, 'name' | 'owner'>, userId: string): Sql {
+  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`;
+}
+
+/** Exact bytes of the user's rows (sum of column lengths), for the plan's size column. */
+export function userBytes(spec: RowSpec, userId: string): Sql {
+  const lengths = join(spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`), ' + ');
+  return sql`SELECT COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(
+    spec.owner,
+    userId,
+  )}`;
+}

@@ -1,0 +1,156 @@
+/**
+ * Reading table structure from information_schema. Table and column names used anywhere else in
+ * fw-shard come from here, never from free text.
+ */
+import type { ReadDb } from '../pool.js';
+import { sql } from './fragment.js';
+
+export interface ColumnInfo {
+  name: string;
+  position: number;
+  /** COLUMN_TYPE, e.g. "bigint(20) unsigned" */
+  type: string;
+  /** DATA_TYPE, lower case, e.g. "bigint" */
+  dataType: string;
+  nullable: boolean;
+  charset: string | null;
+  collation: string | null;
+  /** Generated (virtual/stored) columns are neither copied nor hashed: the server derives them. */
+  generated: boolean;
+  autoIncrement: boolean;
+  defaultValue: string | null;
+}
+
+export interface KeyInfo {
+  name: string;
+  unique: boolean;
+  columns: string[];
+  /** Some part is a prefix (e.g. KEY (title(10))). */
+  hasPrefix: boolean;
+}
+
+export interface TableInfo {
+  name: string;
+  engine: string | null;
+  rowsEstimate: string;
+  bytesEstimate: string;
+  columns: ColumnInfo[];
+  keys: KeyInfo[];
+}
+
+interface TableRow {
+  TABLE_NAME: string;
+  ENGINE: string | null;
+  TABLE_ROWS: string | null;
+  DATA_LENGTH: string | null;
+  INDEX_LENGTH: string | null;
+}
+interface ColumnRow {
+  TABLE_NAME: string;
+  COLUMN_NAME: string;
+  ORDINAL_POSITION: string | number;
+  COLUMN_TYPE: string;
+  DATA_TYPE: string;
+  IS_NULLABLE: string;
+  CHARACTER_SET_NAME: string | null;
+  COLLATION_NAME: string | null;
+  EXTRA: string | null;
+  COLUMN_DEFAULT: string | null;
+}
+interface StatRow {
+  TABLE_NAME: string;
+  INDEX_NAME: string;
+  NON_UNIQUE: string | number;
+  SEQ_IN_INDEX: string | number;
+  COLUMN_NAME: string;
+  SUB_PART: string | number | null;
+}
+
+export const listTablesSql = (schema: string) =>
+  sql`SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES
+      WHERE TABLE_SCHEMA = ${schema} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME`;
+
+export const listColumnsSql = (schema: string) =>
+  sql`SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME,
+             COLLATION_NAME, EXTRA, COLUMN_DEFAULT
+      FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ${schema} ORDER BY TABLE_NAME, ORDINAL_POSITION`;
+
+export const listKeysSql = (schema: string) =>
+  sql`SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART
+      FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ${schema} ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`;
+
+/** Every base table of the endpoint's database with its columns and keys (three queries). */
+export async function readSchema(db: ReadDb): Promise<Map<string, TableInfo>> {
+  const schema = db.endpoint.database;
+  const [tables, columns, keys] = await Promise.all([
+    db.rows<TableRow>(listTablesSql(schema)),
+    db.rows<ColumnRow>(listColumnsSql(schema)),
+    db.rows<StatRow>(listKeysSql(schema)),
+  ]);
+  const out = new Map<string, TableInfo>();
+  for (const t of tables) {
+    out.set(t.TABLE_NAME, {
+      name: t.TABLE_NAME,
+      engine: t.ENGINE,
+      rowsEstimate: String(t.TABLE_ROWS ?? '0'),
+      bytesEstimate: (BigInt(t.DATA_LENGTH ?? '0') + BigInt(t.INDEX_LENGTH ?? '0')).toString(),
+      columns: [],
+      keys: [],
+    });
+  }
+  for (const c of columns) {
+    const t = out.get(c.TABLE_NAME);
+    if (!t) continue; // a view
+    const extra = (c.EXTRA ?? '').toUpperCase();
+    t.columns.push({
+      name: c.COLUMN_NAME,
+      position: Number(c.ORDINAL_POSITION),
+      type: c.COLUMN_TYPE.toLowerCase(),
+      dataType: c.DATA_TYPE.toLowerCase(),
+      nullable: c.IS_NULLABLE === 'YES',
+      charset: c.CHARACTER_SET_NAME,
+      collation: c.COLLATION_NAME,
+      generated: /GENERATED|VIRTUAL|PERSISTENT|STORED/.test(extra),
+      autoIncrement: extra.includes('AUTO_INCREMENT'),
+      defaultValue: c.COLUMN_DEFAULT,
+    });
+  }
+  for (const k of keys) {
+    const t = out.get(k.TABLE_NAME);
+    if (!t) continue;
+    let key = t.keys.find((x) => x.name === k.INDEX_NAME);
+    if (!key) {
+      key = { name: k.INDEX_NAME, unique: String(k.NON_UNIQUE) === '0', columns: [], hasPrefix: false };
+      t.keys.push(key);
+    }
+    key.columns.push(k.COLUMN_NAME);
+    if (k.SUB_PART !== null && k.SUB_PART !== undefined) key.hasPrefix = true;
+  }
+  return out;
+}
+
+/** Server facts used by preflight and status. */
+export const serverFactsSql = () =>
+  sql`SELECT VERSION() AS version, @@GLOBAL.read_only AS read_only, @@GLOBAL.sql_mode AS sql_mode,
+             @@auto_increment_increment AS aii, @@auto_increment_offset AS aio, @@max_allowed_packet AS max_packet`;
+
+export interface ServerFacts {
+  version: string;
+  readOnly: boolean;
+  sqlMode: string;
+  autoIncrementIncrement: number;
+  autoIncrementOffset: number;
+  maxAllowedPacket: number;
+}
+
+export async function readServerFacts(db: ReadDb): Promise<ServerFacts> {
+  const [r] = await db.rows<Record<string, string | number>>(serverFactsSql());
+  return {
+    version: String(r?.version ?? ''),
+    readOnly: String(r?.read_only ?? '0') === '1' || String(r?.read_only).toUpperCase() === 'ON',
+    sqlMode: String(r?.sql_mode ?? ''),
+    autoIncrementIncrement: Number(r?.aii ?? 1),
+    autoIncrementOffset: Number(r?.aio ?? 1),
+    maxAllowedPacket: Number(r?.max_packet ?? 16 * 1024 * 1024),
+  };
+}

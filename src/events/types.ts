@@ -1,0 +1,43 @@
+/**
+ * The typed, versioned event stream a move emits. Plain serialisable data only: ISO times, ids as
+ * strings. Every renderer (plain lines, NDJSON, the TUI) consumes these and nothing else.
+ */
+export const EVENTS_VERSION = 1;
+
+export type Phase = 'preflight' | 'copy' | 'verify' | 'flip' | 'cleanup' | 'abort';
+
+interface Base {
+  at: string;
+  moveId: string | null;
+}
+
+export type MoveEvent =
+  | (Base & { type: 'move.started'; userId: string; from: number; to: number; mode: string; resumed: boolean })
+  | (Base & { type: 'phase.started'; phase: Phase })
+  | (Base & { type: 'phase.finished'; phase: Phase; ms: number })
+  | (Base & { type: 'table.planned'; table: string; rows: string; key: string | null })
+  | (Base & {
+      type: 'chunk.copied';
+      table: string;
+      rows: number;
+      rowsCopied: string;
+      rowsTotal: string;
+      chunkSize: number;
+      ms: number;
+    })
+  | (Base & { type: 'chunk.verified'; table: string; ok: boolean; rows: string; detail?: string })
+  | (Base & { type: 'table.copied'; table: string; rowsCopied: string; chunks: number })
+  | (Base & { type: 'mapping.flipped'; userId: string; from: number; to: number })
+  | (Base & { type: 'cache.invalidated'; keys: string[] })
+  | (Base & { type: 'cleanup.progress'; table: string; rowsDeleted: string })
+  | (Base & { type: 'warning'; message: string })
+  | (Base & { type: 'move.finished'; phase: string; mappingFlipped: boolean; ms: number })
+  | (Base & { type: 'move.failed'; code: string; message: string; mappingFlipped: boolean });
+
+/** Distributes an event type over the union, so callers can build one without `at`/`moveId`. */
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+export type EventInput = DistributiveOmit<MoveEvent, 'at' | 'moveId'>;
+
+export type EventSink = (e: MoveEvent) => void;
+
+export const nullSink: EventSink = () => undefined;

@@ -1,0 +1,159 @@
+/**
+ * Roles after gh-ost: the Inspector only reads (it receives a ReadDb, so it cannot write: the compiler
+ * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier writes.
+ */
+import type { Db, ReadDb } from '../db/pool.js';
+import type { RawValue } from '../db/sql/fragment.js';
+import * as R from '../db/sql/rows.js';
+import { readServerFacts, readSchema, type ColumnInfo, type ServerFacts, type TableInfo } from '../db/sql/schema.js';
+import { flipMappingSql, readPlacementSql, setPhaseSql } from '../db/sql/journal.js';
+import { FwShardError } from '../errors/index.js';
+import type { MappingSpec } from '../topology/index.js';
+import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
+
+export interface RangeHash {
+  count: string;
+  hash: string;
+}
+
+export class Inspector {
+  #schema: Promise<Map<string, TableInfo>> | undefined;
+  constructor(readonly db: ReadDb) {}
+
+  schema(): Promise<Map<string, TableInfo>> {
+    return (this.#schema ??= readSchema(this.db));
+  }
+  facts(): Promise<ServerFacts> {
+    return readServerFacts(this.db);
+  }
+
+  /** The user's shard according to the mapping table, or null when the user does not exist. */
+  async placement(m: MappingSpec, userId: string): Promise<number | null> {
+    const rows = await this.db.rows<{ shard: string | number }>(readPlacementSql(m, userId));
+    return rows[0] ? Number(rows[0].shard) : null;
+  }
+
+  async userStats(spec: R.RowSpec, userId: string): Promise<{ rows: string; bytes: string }> {
+    const [r] = await this.db.rows<{ n: string; b: string }>(R.userBytes(spec, userId));
+    return { rows: String(r?.n ?? '0'), bytes: String(r?.b ?? '0') };
+  }
+
+  async countUserRows(spec: Pick<RowSpec, 'name' | 'owner'>, userId: string): Promise<bigint> {
+    const [r] = await this.db.rows<{ n: string }>(R.countUserRows(spec, userId));
+    return BigInt(r?.n ?? '0');
+  }
+
+  async hash(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RangeHash> {
+    const [r] = await this.db.rows<{ n: string; h: string }>(R.hashRange(spec, userId, lo, hi));
+    return { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+  }
+
+  /** Per-row hashes keyed by the key's bytes (hex-joined), for drill-down. Keyless: keyed by the hash. */
+  async rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<Map<string, { key: KeyTuple | null; md5: string; n: number }>> {
+    const rows = await this.db.rawRows(R.rowHashes(spec, userId, lo, hi));
+    const nk = spec.key?.length ?? 0;
+    const out = new Map<string, { key: KeyTuple | null; md5: string; n: number }>();
+    for (const r of rows) {
+      const md5 = (r[nk] as Buffer).toString('latin1');
+      const key = nk ? (r.slice(0, nk) as Buffer[]) : null;
+      const id = key ? key.map((b) => b.toString('hex')).join(':') : md5;
+      const prev = out.get(id);
+      if (prev) prev.n++;
+      else out.set(id, { key, md5, n: 1 });
+    }
+    return out;
+  }
+
+  readChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {
+    return this.db.rawRows(R.selectChunk(spec, userId, lo, limit));
+  }
+  readRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RawValue[][]> {
+    return this.db.rawRows(R.selectRange(spec, userId, lo, hi));
+  }
+
+  /** The key `offset` rows after lo, or null when fewer rows remain. */
+  async keyAt(spec: RowSpec, userId: string, lo: KeyTuple | null, offset: number): Promise<KeyTuple | null> {
+    const rows = await this.db.rawRows(R.selectKeyAt(spec, userId, lo, offset));
+    return rows[0] ? (rows[0] as Buffer[]) : null;
+  }
+
+  /** Values of `cols` (then the chunk key) of the user's rows after lo. */
+  columnsChunk(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {
+    return this.db.rawRows(R.selectColumnsChunk(spec, cols, userId, lo, limit));
+  }
+
+  /** Rows on this server whose `cols` equal one of `tuples` but belong to another owner. */
+  foreignOwners(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Promise<RawValue[][]> {
+    return tuples.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.foreignKeysIn(spec, cols, userId, tuples));
+  }
+}
+
+export class Applier {
+  constructor(readonly db: Db) {}
+
+  /**
+   * Make the target's (lo, hi] range of the user equal to `rows`: delete what is there, insert the rows,
+   * in one transaction under the source's sql_mode. Idempotent: re-running a chunk after a crash gives
+   * the same result, and rows deleted on the source in that range disappear on the target too.
+   */
+  async replaceRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, rows: readonly RawValue[][], sqlMode: string, maxBytes: number): Promise<void> {
+    await this.db.transaction(
+      async (s) => {
+        await s.execBinary(R.deleteRange(spec, userId, lo, hi));
+        for (const stmt of R.insertRows(spec, rows, maxBytes)) await s.execBinary(stmt);
+      },
+      { sqlMode, binary: true },
+    );
+  }
+
+  /**
+   * Delete the user's source rows in (lo, hi] only if they still hash to `expected` (taken at the final
+   * verification). The range is locked (FOR UPDATE) between the check and the delete, so no write can
+   * slip in between. Never deletes a row that changed: returns what it found instead.
+   */
+  async deleteRangeIfUnchanged(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, expected: RangeHash): Promise<{ deleted: number } | { changed: RangeHash }> {
+    return this.db.transaction(
+      async (s) => {
+        const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
+        const now = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+        if (now.count === '0') return { deleted: 0 }; // already cleaned (a crash after the delete committed)
+        if (now.count !== expected.count || now.hash !== expected.hash) return { changed: now };
+        const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
+        return { deleted: d.affectedRows };
+      },
+      { binary: true },
+    );
+  }
+
+  /** Abort: remove every row of the user from this (target) table, in batches. */
+  async deleteAllUserRows(spec: RowSpec, userId: string): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const r = await this.db.exec(R.deleteRange(spec, userId, null, null, 5000));
+      total += r.affectedRows;
+      if (r.affectedRows < 5000) return total;
+    }
+  }
+
+  /**
+   * The routing switch, in the mapping database: compare-and-set the user's shard and record the phase
+   * `flipped` in the same transaction, so the journal can never disagree with the mapping.
+   */
+  async flip(m: MappingSpec, userId: string, from: number, to: number, moveId: string, extra: Parameters<typeof setPhaseSql>[2]): Promise<void> {
+    await this.db.transaction(
+      async (s) => {
+        const r = await s.exec(flipMappingSql(m, userId, from, to));
+        if (r.affectedRows !== 1) {
+          const [cur] = await s.rows<{ shard: string }>(readPlacementSql(m, userId));
+          throw new FwShardError(
+            'MAPPING_CHANGED',
+            `user ${userId}'s ${m.shardColumn} is ${cur ? cur.shard : '(user gone)'}, not ${from} as when the move started: someone else changed the mapping; nothing was flipped`,
+            { hint: `Find out who changed it. Then abort this move (fw-shard abort --user ${userId}) and start again.` },
+          );
+        }
+        await s.exec(setPhaseSql(moveId, 'flipped', extra));
+      },
+      { binary: false },
+    );
+  }
+}

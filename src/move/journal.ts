@@ -1,0 +1,177 @@
+/**
+ * The move journal in the mapping database. Every phase writes its intent here before it acts, so a
+ * crashed, killed or interrupted move can be resumed or aborted from the journal alone.
+ */
+import type { Db, ReadDb } from '../db/pool.js';
+import type { Sql } from '../db/sql/fragment.js';
+import * as J from '../db/sql/journal.js';
+import { FwShardError } from '../errors/index.js';
+import type { Runner } from './types.js';
+
+export interface MoveRow {
+  id: string;
+  user_id: string;
+  from_shard: number;
+  to_shard: number;
+  phase: string;
+  state: 'active' | 'done' | 'aborted';
+  cleanup_mode: string;
+  options: string | null;
+  runner_host: string | null;
+  runner_pid: number | null;
+  heartbeat_at: string | null;
+  created_at: string;
+  updated_at: string;
+  flipped_at: string | null;
+  finished_at: string | null;
+  freeze_ms: string | null;
+  heartbeat_age_s: string | null;
+  flipped_age_s: string | null;
+  error: string | null;
+}
+
+export interface MoveTableRow {
+  table_name: string;
+  status: string;
+  last_key: string | null;
+  rows_total: string;
+  rows_copied: string;
+  chunks: number;
+  mismatches: number;
+  rows_cleaned: string;
+}
+
+export interface ChunkRow {
+  seq: number;
+  lo: string | null;
+  hi: string | null;
+  row_count: string;
+  hash: string;
+  cleaned: number;
+}
+
+/** Phases as stored. `flipped` and later mean the mapping points at the target. */
+export const FLIPPED_PHASES = new Set(['flipped', 'cleanup', 'cleanup-pending', 'done']);
+
+const STALE_SECONDS = 30;
+const isNoSuchTable = (err: unknown) => (err as { errno?: number; cause?: { errno?: number } })?.errno === 1146 ||
+  (err as { cause?: { errno?: number } })?.cause?.errno === 1146;
+
+/** Read-only view: `moves`, `status` and dry runs never create tables. */
+export class JournalReader {
+  constructor(protected readonly db: ReadDb) {}
+
+  protected async maybe<T>(q: Sql): Promise<T[]> {
+    try {
+      return await this.db.rows<T>(q);
+    } catch (err) {
+      if (isNoSuchTable(err)) return [];
+      throw err;
+    }
+  }
+
+  async get(moveId: string): Promise<MoveRow | undefined> {
+    return (await this.maybe<MoveRow>(J.selectMoveSql(moveId)))[0];
+  }
+  async activeForUser(userId: string): Promise<MoveRow | undefined> {
+    return (await this.maybe<MoveRow>(J.selectActiveMoveForUserSql(userId)))[0];
+  }
+  list(all: boolean, limit = 200): Promise<MoveRow[]> {
+    return this.maybe<MoveRow>(J.listMovesSql(all, limit));
+  }
+  tables(moveId: string): Promise<MoveTableRow[]> {
+    return this.maybe<MoveTableRow>(J.selectMoveTablesSql(moveId));
+  }
+  chunks(moveId: string, table: string): Promise<ChunkRow[]> {
+    return this.maybe<ChunkRow>(J.selectChunksSql(moveId, table));
+  }
+  cleanupDue(olderThanSeconds: number): Promise<MoveRow[]> {
+    return this.maybe<MoveRow>(J.cleanupDueSql(olderThanSeconds));
+  }
+}
+
+export class Journal extends JournalReader {
+  constructor(protected readonly wdb: Db, private readonly runner: Runner) {
+    super(wdb);
+  }
+
+  async ensureTables(): Promise<void> {
+    await this.wdb.exec(J.createMovesSql());
+    await this.wdb.exec(J.createMoveTablesSql());
+    await this.wdb.exec(J.createMoveChunksSql());
+  }
+
+  /**
+   * Create the move, or return the user's existing unfinished one (the UNIQUE key on active_user makes
+   * the database the arbiter between two runners on two hosts).
+   */
+  async create(m: Omit<J.NewMove, 'runnerHost' | 'runnerPid'>): Promise<{ id: string; existing: MoveRow | null }> {
+    try {
+      const r = await this.wdb.exec(J.insertMoveSql({ ...m, runnerHost: this.runner.host, runnerPid: this.runner.pid }));
+      return { id: m.id ?? r.insertId, existing: null };
+    } catch (err) {
+      const errno = (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
+      if (errno === 1062) {
+        const existing = await this.activeForUser(m.userId);
+        if (existing) return { id: existing.id, existing };
+      }
+      throw err;
+    }
+  }
+
+  /** Take the runner lease or fail with BUSY naming the holder. */
+  async claim(move: MoveRow): Promise<void> {
+    const deadPid =
+      move.runner_host === this.runner.host && move.runner_pid !== null && !this.runner.isAlive(Number(move.runner_pid))
+        ? Number(move.runner_pid)
+        : null;
+    const r = await this.wdb.exec(J.claimMoveSql(move.id, this.runner.host, this.runner.pid, STALE_SECONDS, deadPid));
+    if (r.affectedRows === 0) {
+      const now = await this.get(move.id);
+      if (now && now.state !== 'active') {
+        throw new FwShardError('PRECONDITION', `move ${move.id} is already ${now.state}`, { hint: 'fw-shard moves --all shows it.' });
+      }
+      throw new FwShardError(
+        'BUSY',
+        `move ${move.id} of user ${move.user_id} is being run by ${now?.runner_host ?? '?'} pid ${now?.runner_pid ?? '?'} (heartbeat ${now?.heartbeat_age_s ?? '?'} s ago)`,
+        { hint: `Wait for that runner to finish; if it died, its lease expires ${STALE_SECONDS} s after its last heartbeat and the move can be resumed.` },
+      );
+    }
+  }
+
+  heartbeat(moveId: string): Promise<unknown> {
+    return this.wdb.exec(J.heartbeatSql(moveId, this.runner.host, this.runner.pid));
+  }
+  release(moveId: string): Promise<unknown> {
+    return this.wdb.exec(J.releaseSql(moveId, this.runner.host, this.runner.pid));
+  }
+  setPhase(moveId: string, phase: string, extra?: Sql): Promise<unknown> {
+    return this.wdb.exec(J.setPhaseSql(moveId, phase, extra));
+  }
+  setError(moveId: string, error: string | null): Promise<unknown> {
+    return this.wdb.exec(J.setErrorSql(moveId, error));
+  }
+  finish(moveId: string, state: 'done' | 'aborted', phase: string): Promise<unknown> {
+    return this.wdb.exec(J.finishMoveSql(moveId, state, phase));
+  }
+  addTable(moveId: string, table: string, rowsTotal: string): Promise<unknown> {
+    return this.wdb.exec(J.insertMoveTableSql(moveId, table, rowsTotal));
+  }
+  checkpoint(moveId: string, table: string, c: Parameters<typeof J.checkpointSql>[2]): Promise<unknown> {
+    return this.wdb.exec(J.checkpointSql(moveId, table, c));
+  }
+  resetTable(moveId: string, table: string): Promise<unknown> {
+    return this.wdb.exec(J.resetTableSql(moveId, table));
+  }
+  tableCleaned(moveId: string, table: string, rows: string, status: string): Promise<unknown> {
+    return this.wdb.exec(J.tableCleanedSql(moveId, table, rows, status));
+  }
+  async replaceChunks(moveId: string, table: string, chunks: { lo: string | null; hi: string | null; count: string; hash: string }[]): Promise<void> {
+    await this.wdb.exec(J.deleteChunksSql(moveId, table));
+    let seq = 0;
+    for (const c of chunks) await this.wdb.exec(J.insertChunkSql(moveId, table, seq++, c.lo, c.hi, c.count, c.hash));
+  }
+  chunkCleaned(moveId: string, table: string, seq: number): Promise<unknown> {
+    return this.wdb.exec(J.chunkCleanedSql(moveId, table, seq));
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Phase 2, copy: per table, keyset pagination on the chunking key (`WHERE owner = ? AND key > last
+ * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, hashed on both sides,
+ * and checkpointed in the journal. Tables run concurrently; chunks of a table in order.
+ */
+import PQueue from 'p-queue';
+import type { KeyTuple } from '../../db/sql/rows.js';
+import { keyPositions } from '../../db/sql/rows.js';
+import { nextChunkSize } from '../chunk-size.js';
+import { decodeKey, encodeKey, keyOfRow } from '../keys.js';
+import type { MoveTableRow } from '../journal.js';
+import type { TablePlan } from '../table-plan.js';
+import type { RunContext } from '../run-context.js';
+import type { TableReport } from '../types.js';
+import { ensureEqual, type Settings } from './sync.js';
+
+const FIRST_CHUNK = 1000;
+
+/** Run `work` for every table with at most `concurrency` at once; the first failure stops the rest at their next safe point. */
+export async function forEachTable(ctx: RunContext, tables: TablePlan[], concurrency: number, work: (t: TablePlan, stop: () => boolean) => Promise<void>): Promise<void> {
+  const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
+  let failed = false;
+  const results = await Promise.allSettled(
+    tables.map((t) =>
+      queue.add(async () => {
+        if (failed) return;
+        try {
+          await work(t, () => failed);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }),
+    ),
+  );
+  const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (firstError) throw firstError.reason;
+}
+
+export async function copyTables(ctx: RunContext, tables: TablePlan[], s: Settings, journalRows: Map<string, MoveTableRow>, reports: Map<string, TableReport>): Promise<void> {
+  await forEachTable(ctx, tables, ctx.req.concurrency, async (t, stop) => {
+    const row = journalRows.get(t.name);
+    const rep = reports.get(t.name)!;
+    if (row?.status === 'copied') {
+      rep.chunks = row.chunks;
+      rep.mismatches = row.mismatches;
+      return;
+    }
+    if (!t.key) return copyKeyless(ctx, t, s, rep);
+    await copyKeyed(ctx, t, s, row, rep, stop);
+  });
+}
+
+async function copyKeyless(ctx: RunContext, t: TablePlan, s: Settings, rep: TableReport): Promise<void> {
+  ctx.checkAborted();
+  const started = ctx.nowMs();
+  const rows = await ctx.source.insp.readRange(t, ctx.userId, null, null);
+  await ctx.target.app.replaceRange(t, ctx.userId, null, null, rows, s.sqlMode, s.maxBytes);
+  const { mismatches } = await ensureEqual(ctx, t, s, null, null);
+  rep.chunks = 1;
+  rep.mismatches += mismatches;
+  await ctx.journal.checkpoint(ctx.moveId!, t.name, { status: 'copied', lastKey: null, rowsCopied: String(rows.length), chunks: 1, mismatches: rep.mismatches });
+  ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: String(rows.length), rowsTotal: rep.rows, chunkSize: rows.length, ms: ctx.nowMs() - started });
+  ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: String(rows.length), chunks: 1 });
+}
+
+async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean): Promise<void> {
+  const positions = keyPositions(t);
+  let lo: KeyTuple | null = decodeKey(row?.last_key);
+  let copied = BigInt(row?.rows_copied ?? '0');
+  let chunks = row?.chunks ?? 0;
+  let mismatches = row?.mismatches ?? 0;
+  let size = ctx.req.chunkSize ?? FIRST_CHUNK;
+  for (;;) {
+    ctx.checkAborted();
+    if (stop()) return;
+    const started = ctx.nowMs();
+    const rows = await ctx.source.insp.readChunk(t, ctx.userId, lo, size);
+    const last = rows.length < size;
+    // The final chunk is open-ended, so it also clears anything on the target beyond the last key
+    // (left by a chunk that committed before a crash but whose checkpoint did not).
+    const hi: KeyTuple | null = last ? null : keyOfRow(rows[rows.length - 1]!, positions);
+    await ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes);
+    const eq = await ensureEqual(ctx, t, s, lo, hi);
+    mismatches += eq.mismatches;
+    copied += BigInt(rows.length);
+    chunks++;
+    await ctx.journal.checkpoint(ctx.moveId!, t.name, {
+      status: last ? 'copied' : 'copying',
+      lastKey: encodeKey(hi ?? lo),
+      rowsCopied: copied.toString(),
+      chunks,
+      mismatches,
+    });
+    const ms = ctx.nowMs() - started;
+    ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: copied.toString(), rowsTotal: rep.rows, chunkSize: size, ms });
+    if (ctx.req.chunkSize === undefined) size = nextChunkSize(size, ms, ctx.req.chunkTimeMs, rows.length);
+    rep.chunks = chunks;
+    rep.mismatches = mismatches;
+    if (last) break;
+    lo = hi;
+    if (ctx.req.chunkPauseMs) await new Promise((r) => setTimeout(r, ctx.req.chunkPauseMs));
+  }
+  ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
+}

@@ -1,0 +1,162 @@
+/**
+ * Phase 1, preflight: writes nothing. Finds everything that would make the move fail half-way and
+ * refuses up front (Citus#6754's lesson: check before moving, not at 60%).
+ */
+import { FwShardError } from '../../errors/index.js';
+import { databaseId, describeEndpoint } from '../../topology/index.js';
+import type { ColumnInfo } from '../../db/sql/schema.js';
+import type { KeyTuple } from '../../db/sql/rows.js';
+import { diffTables, planTable, type TablePlan } from '../table-plan.js';
+import { selectTables } from '../table-selection.js';
+import { showKey } from '../keys.js';
+import type { MovePlan } from '../types.js';
+import type { RunContext } from '../run-context.js';
+
+export interface Preflight {
+  plan: MovePlan;
+  tables: TablePlan[];
+  sqlMode: string;
+  maxPacket: number;
+}
+
+const COLLISION_BATCH = 500;
+
+export async function preflight(ctx: RunContext, opts: { resuming: boolean }): Promise<Preflight> {
+  const { topology } = ctx.deps;
+  const source = ctx.source;
+  const target = ctx.target;
+
+  const [sFacts, tFacts, sSchema, tSchema] = await Promise.all([
+    source.insp.facts(),
+    target.insp.facts(),
+    source.insp.schema(),
+    target.insp.schema(),
+  ]);
+  if (tFacts.readOnly) {
+    throw new FwShardError('TARGET_READ_ONLY', `${describeEndpoint(target.endpoint)} is read_only: nothing can be copied to it`, {
+      hint: 'Point the shard at its primary, or SET GLOBAL read_only = 0 if the server is meant to take writes.',
+    });
+  }
+  if (databaseId(source.endpoint) === databaseId(target.endpoint)) {
+    throw new FwShardError(
+      'PRECONDITION',
+      `shard ${ctx.from} and shard ${ctx.to} are the same database (${databaseId(source.endpoint)}): moving between them would change nothing but the mapping`,
+      { hint: 'Give the target shard its own database in the config (fw-shard config show).' },
+    );
+  }
+
+  const mappingDb = databaseId(ctx.mapping.endpoint);
+  const sourceIsMain = databaseId(source.endpoint) === mappingDb;
+  const sel = selectTables(sSchema, tSchema, topology.tables, {
+    sourceIsMain,
+    mappingTable: sourceIsMain || databaseId(target.endpoint) === mappingDb ? topology.mapping.table : null,
+  });
+  const drift: string[] = sel.missingOnTarget.map((t) => `table ${t} exists on shard ${ctx.from} but not on shard ${ctx.to}`);
+  const tables: TablePlan[] = [];
+  for (const { name, owner } of sel.selected) {
+    const s = sSchema.get(name)!;
+    const t = tSchema.get(name)!;
+    for (const d of diffTables(s, t)) drift.push(`table ${name}: ${d}`);
+    tables.push(planTable(s, owner));
+  }
+  if (drift.length > 0) {
+    throw new FwShardError('SCHEMA_DRIFT', `the shards' schemas differ:\n  ${drift.join('\n  ')}`, {
+      hint: `Apply the missing ALTERs so shard ${ctx.from} and shard ${ctx.to} match (compare SHOW CREATE TABLE), then run the move again.`,
+      details: { drift },
+    });
+  }
+  if (tables.length === 0) {
+    throw new FwShardError('PRECONDITION', `no sharded tables found on shard ${ctx.from} (tables with a ${topology.tables.ownerColumn} column)`, {
+      hint: 'Check tables.ownerColumn, tables.include and tables.exclude in the config.',
+    });
+  }
+
+  // Exact per-user sizes: cheap, since they cover one user's rows only.
+  const stats = await Promise.all(tables.map((t) => source.insp.userStats(t, ctx.userId)));
+  const cap = BigInt(topology.tables.keylessRowCap);
+  const warnings: string[] = [];
+  tables.forEach((t, i) => {
+    if (!t.key && BigInt(stats[i]!.rows) > cap) {
+      throw new FwShardError(
+        'KEYLESS_TOO_LARGE',
+        `table ${t.name} has neither a primary nor a NOT NULL unique key, and user ${ctx.userId} has ${stats[i]!.rows} rows in it: more than the ${cap} rows fw-shard copies as one unit`,
+        { hint: `Add a primary key to ${t.name} on every shard, or raise tables.keylessRowCap if one transaction of that size is acceptable.` },
+      );
+    }
+    for (const w of t.warnings) warnings.push(`${t.name}: ${w}`);
+  });
+
+  if (!opts.resuming) {
+    // The target must not already hold rows of this user: they could only be leftovers, and the copy
+    // would overwrite them without anyone having looked.
+    const onTarget = await Promise.all(tables.map((t) => target.insp.countUserRows(t, ctx.userId)));
+    const held = tables.map((t, i) => [t.name, onTarget[i]!] as const).filter(([, n]) => n > 0n);
+    if (held.length > 0) {
+      throw new FwShardError(
+        'PRECONDITION',
+        `shard ${ctx.to} already holds rows of user ${ctx.userId} (${held.map(([n, c]) => `${n}: ${c}`).join(', ')}), left over from an earlier move or a stale write`,
+        { hint: `Inspect them; fw-shard verify --user ${ctx.userId} lists leftovers and fw-shard cleanup --orphans removes those identical to the user's current shard.` },
+      );
+    }
+    await checkCollisions(ctx, tables);
+  }
+
+  const plan: MovePlan = {
+    userId: ctx.userId,
+    from: ctx.from,
+    to: ctx.to,
+    sourceIsMain,
+    tables: tables.map((t, i) => ({
+      name: t.name,
+      rows: stats[i]!.rows,
+      bytes: stats[i]!.bytes,
+      key: t.key ? `${t.keyName}(${t.key.map((c) => c.name).join(', ')})` : null,
+      ownerIndexed: t.ownerIndexed,
+      chunks: 0,
+      mismatches: 0,
+      warnings: t.warnings,
+    })),
+    skippedTables: sel.skipped,
+    totalRows: stats.reduce((a, s) => a + BigInt(s.rows), 0n).toString(),
+    totalBytes: stats.reduce((a, s) => a + BigInt(s.bytes), 0n).toString(),
+    warnings,
+  };
+  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket) };
+}
+
+/**
+ * Ticketed ids never collide; anything else might. For every unique key that does not contain the
+ * owner column, look up the user's values on the target under other owners, in batches.
+ */
+async function checkCollisions(ctx: RunContext, tables: TablePlan[]): Promise<void> {
+  const found: string[] = [];
+  for (const t of tables) {
+    if (!t.key) {
+      // keyless tables have no unique key that excludes the owner... unless one is nullable
+      if (t.collisionKeys.length === 0) continue;
+    }
+    for (const k of t.collisionKeys) {
+      const cols = k.columns.map((n) => t.columns.find((c) => c.name === n)).filter((c): c is ColumnInfo => c !== undefined);
+      let lo: KeyTuple | null = null;
+      for (;;) {
+        ctx.checkAborted();
+        const rows = t.key
+          ? await ctx.source.insp.columnsChunk(t, cols, ctx.userId, lo, COLLISION_BATCH)
+          : await ctx.source.insp.readRange(t, ctx.userId, null, null).then((rs) => rs.map((r) => cols.map((c) => r[t.columns.indexOf(c)] ?? null)));
+        const tuples = rows.filter((r) => cols.every((_, i) => r[i] !== null)).map((r) => cols.map((_, i) => r[i] as Buffer));
+        const hits = await ctx.target.insp.foreignOwners(t, cols, ctx.userId, tuples);
+        for (const h of hits) {
+          found.push(`${t.name}: ${showKey(cols.map((c) => c.name), h.slice(0, cols.length) as Buffer[])} belongs to ${t.owner.name}=${(h[cols.length] as Buffer).toString('latin1')} on shard ${ctx.to}`);
+        }
+        if (!t.key || rows.length < COLLISION_BATCH || found.length >= 20) break;
+        lo = rows[rows.length - 1]!.slice(cols.length) as Buffer[];
+      }
+    }
+  }
+  if (found.length > 0) {
+    throw new FwShardError('KEY_COLLISION', `user ${ctx.userId}'s keys already exist on shard ${ctx.to} under other owners:\n  ${found.slice(0, 20).join('\n  ')}`, {
+      hint: 'These ids were not issued by the ticket servers (or were reused). Resolve the rows by hand; nothing was written.',
+      details: { collisions: found },
+    });
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Comparing one key range of one table on both shards, naming the rows that differ, and re-copying
+ * the range until it matches (bounded). Shared by the copy and the final verification.
+ */
+import { FwShardError } from '../../errors/index.js';
+import type { KeyTuple } from '../../db/sql/rows.js';
+import type { RangeHash } from '../inspector.js';
+import { showKey } from '../keys.js';
+import type { TablePlan } from '../table-plan.js';
+import type { RunContext } from '../run-context.js';
+
+export const MAX_RECOPIES = 3;
+
+export interface Settings {
+  sqlMode: string;
+  /** Bytes of values per INSERT statement (kept well under max_allowed_packet). */
+  maxBytes: number;
+}
+
+export async function compareRange(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ equal: boolean; source: RangeHash; target: RangeHash }> {
+  const [source, target] = await Promise.all([ctx.source.insp.hash(t, ctx.userId, lo, hi), ctx.target.insp.hash(t, ctx.userId, lo, hi)]);
+  return { equal: source.count === target.count && source.hash === target.hash, source, target };
+}
+
+/** Row-level drill-down: which keys are missing on the target, extra there, or different. */
+export async function describeDifference(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ text: string; keys: string[] }> {
+  const [s, d] = await Promise.all([ctx.source.insp.rowHashes(t, ctx.userId, lo, hi), ctx.target.insp.rowHashes(t, ctx.userId, lo, hi)]);
+  const names = t.key?.map((c) => c.name) ?? [];
+  const missing: string[] = [];
+  const extra: string[] = [];
+  const different: string[] = [];
+  const label = (k: KeyTuple | null, md5: string) => (k ? showKey(names, k) : `row md5 ${md5}`);
+  for (const [id, sv] of s) {
+    const dv = d.get(id);
+    if (!dv) missing.push(label(sv.key, sv.md5));
+    else if (dv.md5 !== sv.md5 || dv.n !== sv.n) different.push(label(sv.key, sv.md5));
+  }
+  for (const [id, dv] of d) if (!s.has(id)) extra.push(label(dv.key, dv.md5));
+  const parts: string[] = [];
+  const list = (xs: string[]) => xs.slice(0, 10).join('; ') + (xs.length > 10 ? `; and ${xs.length - 10} more` : '');
+  if (missing.length) parts.push(`missing on target: ${list(missing)}`);
+  if (extra.length) parts.push(`extra on target: ${list(extra)}`);
+  if (different.length) parts.push(`different: ${list(different)}`);
+  return { text: parts.join(' | ') || 'hashes differ but no row differs (re-check)', keys: [...missing, ...extra, ...different] };
+}
+
+/** Copy the source's (lo, hi] range of the table onto the target, replacing what is there. */
+export async function recopyRange(ctx: RunContext, t: TablePlan, s: Settings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
+  const rows = await ctx.source.insp.readRange(t, ctx.userId, lo, hi);
+  await ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes);
+  return rows.length;
+}
+
+/**
+ * Make sure (lo, hi] is identical on both sides: compare; on a mismatch name the rows, re-copy, and
+ * compare again, at most MAX_RECOPIES times. Returns the source hash and how many mismatches were seen.
+ * Throws DATA_MISMATCH if the range still differs: the caller never flips after that.
+ */
+export async function ensureEqual(ctx: RunContext, t: TablePlan, s: Settings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ hash: RangeHash; mismatches: number }> {
+  let cmp = await compareRange(ctx, t, lo, hi);
+  let mismatches = 0;
+  while (!cmp.equal) {
+    mismatches++;
+    const diff = await describeDifference(ctx, t, lo, hi);
+    ctx.emit({ type: 'chunk.verified', table: t.name, ok: false, rows: cmp.source.count, detail: diff.text });
+    if (mismatches > MAX_RECOPIES) {
+      throw new FwShardError(
+        'DATA_MISMATCH',
+        `table ${t.name}: user ${ctx.userId}'s rows still differ between shard ${ctx.from} and shard ${ctx.to} after ${MAX_RECOPIES} re-copies: ${diff.text}`,
+        {
+          hint: `The mapping was not flipped. Something is writing to the user's rows (stop it, or use the online mode), or the shards differ in a way fw-shard cannot copy; then fw-shard resume ${ctx.moveId ?? ''}.`.replace(' .', '.'),
+          details: { table: t.name, keys: diff.keys.slice(0, 50) },
+        },
+      );
+    }
+    await recopyRange(ctx, t, s, lo, hi);
+    cmp = await compareRange(ctx, t, lo, hi);
+  }
+  return { hash: cmp.source, mismatches };
+}

@@ -1,0 +1,75 @@
+/**
+ * What every phase of one move run shares: the servers (each with its read and write role), the
+ * journal, the event emitter and the cancellation signal.
+ */
+import type { Db } from '../db/pool.js';
+import { FwShardError } from '../errors/index.js';
+import type { EventInput, MoveEvent } from '../events/types.js';
+import { mappingEndpoint, type Endpoint, type ShardId, type UserId } from '../topology/index.js';
+import { Applier, Inspector } from './inspector.js';
+import { Journal } from './journal.js';
+import type { MoveDeps, MoveRequest } from './types.js';
+
+export interface Side {
+  endpoint: Endpoint;
+  db: Db;
+  insp: Inspector;
+  app: Applier;
+}
+
+export class RunContext {
+  readonly source: Side;
+  readonly target: Side;
+  readonly mapping: Side;
+  readonly journal: Journal;
+  moveId: string | null = null;
+
+  constructor(
+    readonly deps: MoveDeps,
+    readonly req: MoveRequest,
+    readonly userId: UserId,
+    readonly from: ShardId,
+    readonly to: ShardId,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    const side = (e: Endpoint): Side => {
+      const db = deps.connect(e);
+      return { endpoint: e, db, insp: new Inspector(db), app: new Applier(db) };
+    };
+    this.source = side(deps.topology.shards.get(from)!);
+    this.target = side(deps.topology.shards.get(to)!);
+    this.mapping = side(mappingEndpoint(deps.topology));
+    this.journal = new Journal(this.mapping.db, deps.runner);
+  }
+
+  emit(e: EventInput): void {
+    this.deps.events({ ...e, at: this.deps.clock.now().toISOString(), moveId: this.moveId } as MoveEvent);
+  }
+
+  nowMs(): number {
+    return this.deps.clock.now().getTime();
+  }
+
+  /** Cooperative cancellation: called between chunks and phases, never inside the flip. */
+  checkAborted(): void {
+    if (this.signal?.aborted) {
+      throw new FwShardError('INTERRUPTED', `stopped at a safe point${this.moveId ? `; move ${this.moveId} can be resumed` : ''}`, {
+        hint: this.moveId ? `fw-shard resume ${this.moveId} (or run the same move command again) continues where it stopped.` : 'Nothing was written.',
+      });
+    }
+  }
+
+  async timed<T>(phase: Parameters<RunContext['phaseStarted']>[0], timings: Record<string, number>, fn: () => Promise<T>): Promise<T> {
+    const t0 = this.deps.clock.now().getTime();
+    this.phaseStarted(phase);
+    const out = await fn();
+    const ms = this.deps.clock.now().getTime() - t0;
+    timings[`${phase}Ms`] = (timings[`${phase}Ms`] ?? 0) + ms;
+    this.emit({ type: 'phase.finished', phase, ms });
+    return out;
+  }
+
+  phaseStarted(phase: 'preflight' | 'copy' | 'verify' | 'flip' | 'cleanup' | 'abort'): void {
+    this.emit({ type: 'phase.started', phase });
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The engine's ports and values. The engine is a library: it gets everything it touches injected here,
+ * never prints, never reads process.*, and returns a MoveResult that the CLI turns into output.
+ */
+import type { Db } from '../db/pool.js';
+import type { CacheInvalidator } from '../cache/memcached.js';
+import type { EventSink } from '../events/types.js';
+import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
+
+export interface Runner {
+  host: string;
+  pid: number;
+  /** Whether a process on this host is alive (a dead runner's lease may be taken over at once). */
+  isAlive(pid: number): boolean;
+}
+
+export interface MoveDeps {
+  topology: Topology;
+  /** One Db per endpoint, shared for the whole run; the caller closes them. */
+  connect(e: Endpoint): Db;
+  cache?: CacheInvalidator;
+  events: EventSink;
+  clock: { now(): Date };
+  runner: Runner;
+}
+
+export type CleanupMode = 'now' | 'defer' | 'keep';
+
+export interface MoveRequest {
+  userId: UserId;
+  to: ShardId;
+  dryRun: boolean;
+  /** The operator guarantees the user's writes are stopped for the whole move (offline mode). */
+  assumeNoWrites: boolean;
+  chunkTimeMs: number;
+  /** Fixed chunk size (rows); disables time targeting. */
+  chunkSize?: number;
+  concurrency: number;
+  cleanup: CleanupMode;
+  /** Test hook: pause (ms) after each copied chunk, so crash tests can land a kill mid-copy. */
+  chunkPauseMs?: number;
+}
+
+export interface TableReport {
+  name: string;
+  rows: string;
+  bytes: string;
+  key: string | null;
+  ownerIndexed: boolean;
+  chunks: number;
+  mismatches: number;
+  warnings: string[];
+}
+
+export interface MovePlan {
+  userId: string;
+  from: number;
+  to: number;
+  sourceIsMain: boolean;
+  tables: TableReport[];
+  skippedTables: { name: string; reason: string }[];
+  totalRows: string;
+  totalBytes: string;
+  warnings: string[];
+}
+
+export interface MoveResult {
+  ok: boolean;
+  moveId: string | null;
+  userId: string;
+  from: number | null;
+  to: number;
+  /** The last phase reached. */
+  phase: string;
+  mappingFlipped: boolean;
+  nothingToDo?: boolean;
+  dryRun?: boolean;
+  resumed?: boolean;
+  plan?: MovePlan;
+  tables: TableReport[];
+  timings: Record<string, number>;
+  nextStep: string;
+  error?: { code: string; message: string };
+}

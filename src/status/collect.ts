@@ -1,0 +1,241 @@
+/**
+ * `fw-shard status`: what an operator paged at 3 a.m. wants to see. Read-only by construction: it
+ * receives ReadDb handles only.
+ */
+import type { ReadDb } from '../db/pool.js';
+import { readSchema, readServerFacts, type TableInfo } from '../db/sql/schema.js';
+import { countTableSql, maxOfColumnSql, pingSql, ticketTablesSql } from '../db/sql/status.js';
+import { usersPerShardSql } from '../db/sql/journal.js';
+import { FwShardError } from '../errors/index.js';
+import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
+import { JournalReader, type MoveRow } from '../move/journal.js';
+import { diffTables } from '../move/table-plan.js';
+import { selectTables } from '../move/table-selection.js';
+
+export interface ServerStatus {
+  role: string;
+  host: string;
+  port: number;
+  database: string;
+  reachable: boolean;
+  version?: string;
+  readOnly?: boolean;
+  rttMs?: number;
+  error?: string;
+}
+
+export interface ShardStatus {
+  id: number;
+  server: string;
+  isMain: boolean;
+  reachable: boolean;
+  users: string;
+  tables: { name: string; rows: string; bytes: string }[];
+  rows: string;
+  bytes: string;
+  exact: boolean;
+  drift: string[];
+}
+
+export interface TicketStatus {
+  role: string;
+  reachable: boolean;
+  increment?: number;
+  offset?: number;
+  next32?: string | null;
+  next64?: string | null;
+}
+
+export interface StatusReport {
+  poorMans: 'none' | 'partial' | 'only';
+  servers: ServerStatus[];
+  shards: ShardStatus[];
+  unknownShardUsers: { shard: number; users: string }[];
+  tickets: TicketStatus[];
+  activeMoves: MoveRow[];
+  problems: string[];
+  warnings: string[];
+  healthy: boolean;
+  anyDown: boolean;
+}
+
+function allEndpoints(t: Topology): Endpoint[] {
+  const list: Endpoint[] = [t.main];
+  if (t.accounts) list.push(t.accounts);
+  for (const e of t.shards.values()) list.push(e);
+  list.push(...t.tickets);
+  for (const e of [...list]) list.push(...e.replicas);
+  const seen = new Set<string>();
+  return list.filter((e) => {
+    const k = `${e.role}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+async function probe(db: ReadDb, now: () => number): Promise<ServerStatus> {
+  const e = db.endpoint;
+  const base = { role: e.role, host: e.socket ?? e.host, port: e.port, database: e.database };
+  try {
+    const t0 = now();
+    await db.rows(pingSql());
+    const rttMs = now() - t0;
+    const facts = await readServerFacts(db);
+    return { ...base, reachable: true, version: facts.version, readOnly: facts.readOnly, rttMs };
+  } catch (err) {
+    return { ...base, reachable: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export async function collectStatus(topology: Topology, connect: (e: Endpoint) => ReadDb, opts: { exact: boolean; now: () => number }): Promise<StatusReport> {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const endpoints = allEndpoints(topology);
+  const servers = await Promise.all(endpoints.map((e) => probe(connect(e), opts.now)));
+  const up = new Map(servers.map((s) => [s.role, s.reachable]));
+  for (const s of servers) if (!s.reachable) problems.push(`${s.role} (${s.host}:${s.port}) is unreachable: ${s.error}`);
+
+  const mapEp = mappingEndpoint(topology);
+  const mapDb = connect(mapEp);
+  const usersByShard = new Map<number, string>();
+  let activeMoves: MoveRow[] = [];
+  if (up.get(mapEp.role)) {
+    try {
+      for (const r of await mapDb.rows<{ shard: string | number; users: string | number }>(usersPerShardSql(topology.mapping))) {
+        usersByShard.set(Number(r.shard), String(r.users));
+      }
+    } catch (err) {
+      problems.push(`cannot read the mapping table ${topology.mapping.table} on ${mapEp.role}: ${(err as Error).message}`);
+    }
+    activeMoves = await new JournalReader(mapDb).list(false).catch(() => []);
+  }
+  const unknownShardUsers = [...usersByShard].filter(([s]) => !topology.shards.has(s as ShardId)).map(([shard, users]) => ({ shard, users }));
+  for (const u of unknownShardUsers) {
+    problems.push(`${u.users} users are mapped to shard ${u.shard}, which is not in the topology: the app cannot reach their data`);
+  }
+
+  // Schemas of every reachable shard, for sizes and drift.
+  const mainDb = databaseId(topology.main);
+  const schemas = new Map<number, Map<string, TableInfo>>();
+  await Promise.all(
+    [...topology.shards].map(async ([id, e]) => {
+      if (!up.get(e.role)) return;
+      try {
+        schemas.set(id, await readSchema(connect(e)));
+      } catch (err) {
+        problems.push(`${e.role}: cannot read its schema: ${(err as Error).message}`);
+      }
+    }),
+  );
+  const realShards = [...topology.shards].filter(([, e]) => databaseId(e) !== mainDb).map(([id]) => id);
+  const reference = realShards.find((id) => schemas.has(id)) ?? [...schemas.keys()][0];
+  const shards: ShardStatus[] = [];
+  for (const [id, e] of topology.shards) {
+    const isMain = databaseId(e) === mainDb;
+    const schema = schemas.get(id);
+    const st: ShardStatus = { id, server: `${e.host}:${e.port}/${e.database}`, isMain, reachable: Boolean(schema), users: usersByShard.get(id) ?? '0', tables: [], rows: '0', bytes: '0', exact: opts.exact, drift: [] };
+    shards.push(st);
+    if (!schema) continue;
+    const refSchema = reference !== undefined ? schemas.get(reference) ?? schema : schema;
+    const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
+    let rows = 0n;
+    let bytes = 0n;
+    for (const { name } of sel.selected) {
+      const info = schema.get(name)!;
+      let n = info.rowsEstimate;
+      if (opts.exact) {
+        const [r] = await connect(e).rows<{ n: string }>(countTableSql(name));
+        n = String(r?.n ?? '0');
+      }
+      st.tables.push({ name, rows: n, bytes: info.bytesEstimate });
+      rows += BigInt(n);
+      bytes += BigInt(info.bytesEstimate);
+      if (reference !== undefined && reference !== id) {
+        const other = refSchema.get(name);
+        if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`)}`);
+      }
+    }
+    if (reference !== undefined && reference !== id) {
+      for (const m of sel.missingOnTarget) st.drift.push(`${m}: exists here but not on shard ${reference}`);
+      const refSel = selectTables(refSchema, schema, topology.tables, { sourceIsMain: false, mappingTable: null });
+      for (const m of refSel.missingOnTarget) st.drift.push(`${m}: missing here (exists on shard ${reference})`);
+    }
+    st.rows = rows.toString();
+    st.bytes = bytes.toString();
+    for (const d of st.drift) problems.push(`schema drift on shard ${id}: ${d}`);
+  }
+
+  // Tickets: odd/even layout, and whether the next id is above every id already in the shards.
+  const tickets: TicketStatus[] = [];
+  for (const e of topology.tickets) {
+    const ts: TicketStatus = { role: e.role, reachable: Boolean(up.get(e.role)) };
+    tickets.push(ts);
+    if (!ts.reachable) continue;
+    const db = connect(e);
+    const facts = await readServerFacts(db);
+    ts.increment = facts.autoIncrementIncrement;
+    ts.offset = facts.autoIncrementOffset;
+    for (const r of await db.rows<{ name: string; next_id: string | null }>(ticketTablesSql())) {
+      if (r.name === 'Tickets32') ts.next32 = r.next_id === null ? null : String(r.next_id);
+      if (r.name === 'Tickets64') ts.next64 = r.next_id === null ? null : String(r.next_id);
+    }
+  }
+  const live = tickets.filter((t) => t.reachable && t.increment !== undefined);
+  if (live.length > 1) {
+    const offsets = new Map<number, string[]>();
+    for (const t of live) offsets.set(t.offset!, [...(offsets.get(t.offset!) ?? []), t.role]);
+    for (const [off, roles] of offsets) {
+      if (roles.length > 1) problems.push(`ticket servers ${roles.join(' and ')} share auto_increment_offset ${off}: they can issue the same id`);
+    }
+    for (const t of live) {
+      if (t.increment! < live.length) {
+        problems.push(`${t.role} has auto_increment_increment ${t.increment} with ${live.length} ticket servers: ids can collide (set it to at least ${live.length})`);
+      }
+    }
+  }
+  const maxId = await largestShardId(topology, schemas, connect);
+  if (maxId) {
+    for (const t of live) {
+      if (t.next64 && BigInt(t.next64) <= maxId.value) {
+        problems.push(`${t.role}: next Tickets64 id ${t.next64} is not above the largest id already in the shards (${maxId.value} in shard ${maxId.shard} ${maxId.where}): new ids can collide`);
+      }
+    }
+  }
+  if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
+
+  const onMain = shardsOnMain(topology);
+  const poorMans: StatusReport['poorMans'] = isPoorMansOnly(topology) ? 'only' : onMain.length > 0 ? 'partial' : 'none';
+  if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
+  const anyDown = servers.some((s) => !s.reachable);
+  return { poorMans, servers, shards, unknownShardUsers, tickets, activeMoves, problems, warnings, healthy: problems.length === 0, anyDown };
+}
+
+/** The largest single-column integer primary key value in any sharded table (ticketed ids). */
+async function largestShardId(topology: Topology, schemas: Map<number, Map<string, TableInfo>>, connect: (e: Endpoint) => ReadDb): Promise<{ value: bigint; shard: number; where: string } | null> {
+  let best: { value: bigint; shard: number; where: string } | null = null;
+  const owner = topology.tables.ownerColumn;
+  for (const [id, schema] of schemas) {
+    const e = topology.shards.get(id as ShardId)!;
+    for (const t of schema.values()) {
+      if (!t.columns.some((c) => c.name === (topology.tables.owners[t.name] ?? owner))) continue;
+      const pk = t.keys.find((k) => k.name === 'PRIMARY');
+      if (!pk || pk.columns.length !== 1) continue;
+      const col = t.columns.find((c) => c.name === pk.columns[0]);
+      if (!col || !['int', 'bigint'].includes(col.dataType) || col.autoIncrement) continue;
+      try {
+        const [r] = await connect(e).rows<{ m: string | null }>(maxOfColumnSql(t.name, col.name));
+        if (r?.m !== null && r?.m !== undefined && (!best || BigInt(r.m) > best.value)) best = { value: BigInt(r.m), shard: id, where: `${t.name}.${col.name}` };
+      } catch {
+        // a table we cannot read is reported elsewhere
+      }
+    }
+  }
+  return best;
+}
+
+export function statusError(report: StatusReport): FwShardError | null {
+  if (report.anyDown) return new FwShardError('SERVER_UNAVAILABLE', 'some servers are unreachable');
+  if (!report.healthy) return new FwShardError('UNHEALTHY', 'status found problems');
+  return null;
+}
