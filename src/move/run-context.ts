@@ -50,6 +50,11 @@ export class RunContext {
     return this.deps.clock.now().getTime();
   }
 
+  /** The operator's --sleep-between-chunks, between chunks and ranges of every phase. */
+  async pause(): Promise<void> {
+    if (this.req.chunkPauseMs) await new Promise((r) => setTimeout(r, this.req.chunkPauseMs));
+  }
+
   /** Cooperative cancellation: called between chunks and phases, never inside the flip. */
   checkAborted(): void {
     if (this.signal?.aborted) {

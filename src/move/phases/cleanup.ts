@@ -35,6 +35,7 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
       deleted += BigInt(r.deleted);
       await ctx.journal.chunkCleaned(ctx.moveId!, t.name, c.seq);
       ctx.emit({ type: 'cleanup.progress', table: t.name, rowsDeleted: deleted.toString() });
+      await ctx.pause();
     }
     out.rowsDeleted += deleted;
     await ctx.journal.tableCleaned(ctx.moveId!, t.name, deleted.toString(), keptHere ? 'kept-changed' : 'cleaned');

@@ -99,7 +99,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
     rep.mismatches = mismatches;
     if (last) break;
     lo = hi;
-    if (ctx.req.chunkPauseMs) await new Promise((r) => setTimeout(r, ctx.req.chunkPauseMs));
+    await ctx.pause();
   }
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
 }

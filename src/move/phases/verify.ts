@@ -15,19 +15,22 @@ import { ensureEqual, type Settings } from './sync.js';
 export const VERIFY_RANGE = 10_000;
 
 export async function verifyAll(ctx: RunContext, tables: TablePlan[], s: Settings, reports: Map<string, TableReport>): Promise<void> {
+  // A fixed --chunk-size also bounds the verification ranges (and so the cleanup's deletes).
+  const rangeRows = ctx.req.chunkSize ?? VERIFY_RANGE;
   await forEachTable(ctx, tables, ctx.req.concurrency, async (t) => {
     const rep = reports.get(t.name)!;
     const chunks: { lo: string | null; hi: string | null; count: string; hash: string }[] = [];
     let lo: KeyTuple | null = null;
     for (;;) {
       ctx.checkAborted();
-      const hi: KeyTuple | null = t.key ? await ctx.source.insp.keyAt(t, ctx.userId, lo, VERIFY_RANGE - 1) : null;
+      const hi: KeyTuple | null = t.key ? await ctx.source.insp.keyAt(t, ctx.userId, lo, rangeRows - 1) : null;
       const { hash, mismatches } = await ensureEqual(ctx, t, s, lo, hi);
       rep.mismatches += mismatches;
       chunks.push({ lo: encodeKey(lo), hi: encodeKey(hi), count: hash.count, hash: hash.hash });
       ctx.emit({ type: 'chunk.verified', table: t.name, ok: true, rows: hash.count });
       if (hi === null) break;
       lo = hi;
+      await ctx.pause();
     }
     await ctx.journal.replaceChunks(ctx.moveId!, t.name, chunks);
   });
