@@ -1,0 +1,100 @@
+/**
+ * Two real server processes for move tests: `a` holds db_main and shard 1, `b` holds shard 2. Tests
+ * run the engine through the same wiring as the CLI (makeDeps) against them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { startServer, type SandboxServer } from '../../src/sandbox/servers.js';
+import { normalizeConfig } from '../../src/config/load.js';
+import type { Topology } from '../../src/topology/index.js';
+import { makeDeps } from '../../src/cli/deps.js';
+import { openDb, type Db } from '../../src/db/pool.js';
+import { sql, raw } from '../../src/db/sql/fragment.js';
+import type { MoveEvent } from '../../src/events/types.js';
+
+export interface MoveEnv {
+  dir: string;
+  a: SandboxServer;
+  b: SandboxServer;
+  topology: Topology;
+  /** A root Db on a server's database (for setup and independent checks). */
+  db(server: 'a' | 'b', database: string): Db;
+  /** Run a statement through the mariadb command-line client (independent of fw-shard's code). */
+  cli(server: 'a' | 'b', database: string, statement: string): string;
+  configFile(): string;
+  deps(events?: MoveEvent[]): ReturnType<typeof makeDeps>;
+  close(): Promise<void>;
+}
+
+export async function startMoveEnv(opts: { name: string; serverArgs?: string[] }): Promise<MoveEnv> {
+  const dir = mkdtempSync(join(tmpdir(), `fws-${opts.name}-`));
+  const [a, b] = await Promise.all([
+    startServer({ dir, name: 'a', extraArgs: opts.serverArgs ?? [] }),
+    startServer({ dir, name: 'b', extraArgs: opts.serverArgs ?? [] }),
+  ]);
+  const dbs: Db[] = [];
+  const raw0 = {
+    defaults: { host: '127.0.0.1', user: 'root', password: '' },
+    main: { port: a.port, database: 'flamework' },
+    shards: { '1': { port: a.port, database: 'users1' }, '2': { port: b.port, database: 'users2' } },
+    tickets: [{ port: a.port, database: 'tickets' }],
+  };
+  const boot = openDb(a.endpoint('mysql'));
+  for (const d of ['flamework', 'users1', 'tickets']) await boot.exec(sql`CREATE DATABASE ${raw('`' + d + '`')}`);
+  await boot.close();
+  const bootB = openDb(b.endpoint('mysql'));
+  await bootB.exec(sql`CREATE DATABASE users2`);
+  await bootB.close();
+  const topology = normalizeConfig(raw0, { env: {}, baseDir: dir, origin: 'test' }).topology;
+  const env: MoveEnv = {
+    dir,
+    a,
+    b,
+    topology,
+    db(server, database) {
+      const d = openDb((server === 'a' ? a : b).endpoint(database));
+      dbs.push(d);
+      return d;
+    },
+    cli(server, database, statement) {
+      const port = (server === 'a' ? a : b).port;
+      return execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${port}`, '-uroot', '--batch', '--raw', '--skip-column-names', '--default-character-set=binary', database, '-e', statement], {
+        encoding: 'latin1',
+        maxBuffer: 256 * 1024 * 1024,
+      });
+    },
+    configFile() {
+      const file = join(dir, 'fw-shard.config.json');
+      execFileSync('sh', ['-c', `cat > ${file} && chmod 600 ${file}`], { input: JSON.stringify(raw0) });
+      return file;
+    },
+    deps(events) {
+      return makeDeps(topology, (e) => events?.push(e));
+    },
+    async close() {
+      await Promise.allSettled(dbs.map((d) => d.close()));
+      await Promise.allSettled([a.stop(), b.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return env;
+}
+
+/** The Flamework users table and a ticket table, on server a. */
+export async function createMainSchema(env: MoveEnv, users: { id: string; shard: number }[]): Promise<void> {
+  const main = env.db('a', 'flamework');
+  await main.exec(sql`CREATE TABLE users (id INT UNSIGNED NOT NULL AUTO_INCREMENT, username VARCHAR(255), cluster_id TINYINT UNSIGNED NOT NULL, PRIMARY KEY (id))`);
+  for (const u of users) await main.exec(sql`INSERT INTO users (id, username, cluster_id) VALUES (${u.id}, ${'user' + u.id}, ${u.shard})`);
+  const t = env.db('a', 'tickets');
+  await t.exec(sql`CREATE TABLE Tickets64 (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, stub CHAR(1) NOT NULL DEFAULT '', PRIMARY KEY (id), UNIQUE KEY stub (stub)) ENGINE=MyISAM AUTO_INCREMENT=9007199254740993`);
+}
+
+/** Run the same DDL on both shards. */
+export async function onBothShards(env: MoveEnv, ddl: string[]): Promise<void> {
+  for (const [server, db] of [['a', 'users1'], ['b', 'users2']] as const) {
+    const d = env.db(server, db);
+    for (const s of ddl) await d.exec(sql`${raw(s)}`);
+  }
+}
