@@ -13,7 +13,7 @@ import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
 import { FwShardError } from '../errors/index.js';
 import { describeEndpoint, type Endpoint } from '../topology/index.js';
 import { scrubSecrets } from '../topology/secret.js';
-import { toBinary, toText, type RawValue, type Sql } from './sql/fragment.js';
+import { toBinary, toText, type BinaryStatement, type RawValue, type Sql } from './sql/fragment.js';
 
 export type Row = Record<string, unknown>;
 
@@ -36,7 +36,7 @@ export interface Session {
   rawRows(q: Sql): Promise<RawValue[][]>;
   exec(q: Sql): Promise<ExecResult>;
   /** Execute on the binary connection (row copies with raw bytes). */
-  execBinary(q: Sql): Promise<ExecResult>;
+  execBinary(q: Sql | BinaryStatement): Promise<ExecResult>;
 }
 
 /** Write side: what the applier receives. */
@@ -246,9 +246,10 @@ class MysqlDb implements Db {
       rawRows: (q: Sql) =>
         this.#run(async () => (await conn.query({ sql: fmt(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]),
       exec: (q: Sql) => this.#run(async () => execResult((await conn.query(fmt(q)))[0])),
-      execBinary: (q: Sql) => {
+      execBinary: (q: Sql | BinaryStatement) => {
         if (!binary) throw new Error('execBinary on a text session');
-        return this.#run(async () => execResult((await conn.query(toBinary(q)))[0]));
+        const text = 'binary' in q ? q.binary : toBinary(q);
+        return this.#run(async () => execResult((await conn.query(text))[0]));
       },
     };
   }

@@ -3,7 +3,7 @@
  * the target time, never more than doubling or halving at once, within fixed bounds.
  */
 export const MIN_CHUNK = 100;
-export const MAX_CHUNK = 50_000;
+export const MAX_CHUNK = 10_000;
 
 export function nextChunkSize(current: number, elapsedMs: number, targetMs: number, rowsInChunk: number): number {
   if (rowsInChunk < current) return current; // a short (final) chunk says nothing about speed

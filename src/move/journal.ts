@@ -85,6 +85,10 @@ export class JournalReader {
   chunks(moveId: string, table: string): Promise<ChunkRow[]> {
     return this.maybe<ChunkRow>(J.selectChunksSql(moveId, table));
   }
+  async chunkTotals(moveId: string, table: string): Promise<{ chunks: number; count: string; hash: string }> {
+    const [r] = await this.maybe<{ chunks: string; n: string; h: string }>(J.chunkTotalsSql(moveId, table));
+    return { chunks: Number(r?.chunks ?? 0), count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+  }
   cleanupDue(olderThanSeconds: number): Promise<MoveRow[]> {
     return this.maybe<MoveRow>(J.cleanupDueSql(olderThanSeconds));
   }
@@ -159,6 +163,16 @@ export class Journal extends JournalReader {
   }
   checkpoint(moveId: string, table: string, c: Parameters<typeof J.checkpointSql>[2]): Promise<unknown> {
     return this.wdb.exec(J.checkpointSql(moveId, table, c));
+  }
+  /** The copy checkpoint and the verified source hash of the chunk just copied, in one transaction. */
+  checkpointChunk(moveId: string, table: string, c: Parameters<typeof J.checkpointSql>[2], chunk: { seq: number; lo: string | null; hi: string | null; count: string; hash: string }): Promise<unknown> {
+    return this.wdb.transaction(
+      async (s) => {
+        await s.exec(J.checkpointSql(moveId, table, c));
+        await s.exec(J.insertChunkSql(moveId, table, chunk.seq, chunk.lo, chunk.hi, chunk.count, chunk.hash));
+      },
+      { binary: false },
+    );
   }
   resetTable(moveId: string, table: string): Promise<unknown> {
     return this.wdb.exec(J.resetTableSql(moveId, table));

@@ -4,7 +4,7 @@
  */
 import type { ReadDb } from '../db/pool.js';
 import { readSchema, readServerFacts, type TableInfo } from '../db/sql/schema.js';
-import { countTableSql, maxOfColumnSql, pingSql, ticketTablesSql } from '../db/sql/status.js';
+import { countTableSql, pingSql, ticketTablesSql, topOfColumnSql } from '../db/sql/status.js';
 import { usersPerShardSql } from '../db/sql/journal.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
@@ -194,12 +194,17 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       }
     }
   }
-  const maxId = await largestShardId(topology, schemas, connect);
-  if (maxId) {
-    for (const t of live) {
-      if (t.next64 && BigInt(t.next64) <= maxId.value) {
-        problems.push(`${t.role}: next Tickets64 id ${t.next64} is not above the largest id already in the shards (${maxId.value} in shard ${maxId.shard} ${maxId.where}): new ids can collide`);
-      }
+  // A ticket server only ever issues ids of its own residue (offset mod increment): with an odd/even
+  // pair each side's next id is normally below the other side's latest, which is harmless. The danger
+  // is an existing id of the server's own residue at or above its next id.
+  const topIds = await largestShardIds(topology, schemas, connect);
+  for (const t of live) {
+    if (!t.next64) continue;
+    const inc = BigInt(Math.max(1, t.increment!));
+    const residue = BigInt(t.offset!) % inc;
+    const hit = topIds.find((x) => x.value % inc === residue);
+    if (hit && BigInt(t.next64) <= hit.value) {
+      problems.push(`${t.role}: next Tickets64 id ${t.next64} is not above id ${hit.value} already in shard ${hit.shard} ${hit.where}, which it could issue again: new ids can collide`);
     }
   }
   if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
@@ -211,9 +216,9 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   return { poorMans, servers, shards, unknownShardUsers, tickets, activeMoves, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
-/** The largest single-column integer primary key value in any sharded table (ticketed ids). */
-async function largestShardId(topology: Topology, schemas: Map<number, Map<string, TableInfo>>, connect: (e: Endpoint) => ReadDb): Promise<{ value: bigint; shard: number; where: string } | null> {
-  let best: { value: bigint; shard: number; where: string } | null = null;
+/** The largest single-column integer primary key values in the sharded tables (ticketed ids), largest first. */
+async function largestShardIds(topology: Topology, schemas: Map<number, Map<string, TableInfo>>, connect: (e: Endpoint) => ReadDb): Promise<{ value: bigint; shard: number; where: string }[]> {
+  const found: { value: bigint; shard: number; where: string }[] = [];
   const owner = topology.tables.ownerColumn;
   for (const [id, schema] of schemas) {
     const e = topology.shards.get(id as ShardId)!;
@@ -224,14 +229,15 @@ async function largestShardId(topology: Topology, schemas: Map<number, Map<strin
       const col = t.columns.find((c) => c.name === pk.columns[0]);
       if (!col || !['int', 'bigint'].includes(col.dataType) || col.autoIncrement) continue;
       try {
-        const [r] = await connect(e).rows<{ m: string | null }>(maxOfColumnSql(t.name, col.name));
-        if (r?.m !== null && r?.m !== undefined && (!best || BigInt(r.m) > best.value)) best = { value: BigInt(r.m), shard: id, where: `${t.name}.${col.name}` };
+        for (const r of await connect(e).rows<{ m: string }>(topOfColumnSql(t.name, col.name, 64))) {
+          found.push({ value: BigInt(r.m), shard: id, where: `${t.name}.${col.name}` });
+        }
       } catch {
         // a table we cannot read is reported elsewhere
       }
     }
   }
-  return best;
+  return found.sort((a, b) => (a.value > b.value ? -1 : a.value < b.value ? 1 : 0));
 }
 
 export function statusError(report: StatusReport): FwShardError | null {

@@ -118,9 +118,21 @@ const ESCAPES: Record<string, string> = {
 // eslint-disable-next-line no-control-regex
 const ESCAPE_RE = /[\0\b\t\n\r\x1a'"\\]/g;
 
+const ESCAPE_TEST = /[\0\b\t\n\r\x1a'"\\]/;
+const escapeChar = (c: string) => ESCAPES[c] ?? c;
+
 /** Quote a string whose characters are code units to be sent as-is. */
 export function quoteString(s: string): string {
-  return "'" + s.replace(ESCAPE_RE, (c) => ESCAPES[c] ?? c) + "'";
+  // Most values need no escaping: test first (cheap, native) before building a new string.
+  return ESCAPE_TEST.test(s) ? "'" + s.replace(ESCAPE_RE, escapeChar) + "'" : "'" + s + "'";
+}
+
+/**
+ * A statement already encoded for a binary connection: one latin1 code unit per byte on the wire.
+ * Produced only by builders in src/db/sql (the row copier's hot path), never from free text.
+ */
+export interface BinaryStatement {
+  readonly binary: string;
 }
 
 function literal(v: Value, asBytes: boolean): string {

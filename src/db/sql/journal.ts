@@ -163,11 +163,15 @@ export const deleteChunksSql = (moveId: string, table: string) =>
   sql`DELETE FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
 export const insertChunkSql = (moveId: string, table: string, seq: number, lo: string | null, hi: string | null, rowCount: string, hash: string) =>
-  sql`INSERT INTO ${ident(MOVE_CHUNKS)} (move_id, table_name, seq, lo, hi, row_count, hash)
+  sql`REPLACE INTO ${ident(MOVE_CHUNKS)} (move_id, table_name, seq, lo, hi, row_count, hash)
       VALUES (${id(moveId)}, ${table}, ${seq}, ${lo}, ${hi}, ${id(rowCount)}, ${id(hash)})`;
 
 export const selectChunksSql = (moveId: string, table: string) =>
   sql`SELECT seq, lo, hi, row_count, hash, cleaned FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table} ORDER BY seq`;
+
+export const chunkTotalsSql = (moveId: string, table: string) =>
+  sql`SELECT COUNT(*) AS chunks, COALESCE(SUM(row_count), 0) AS n, COALESCE(SUM(hash), 0) AS h FROM ${ident(MOVE_CHUNKS)}
+      WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
 export const chunkCleanedSql = (moveId: string, table: string, seq: number) =>
   sql`UPDATE ${ident(MOVE_CHUNKS)} SET cleaned = 1 WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;

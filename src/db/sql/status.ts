@@ -2,7 +2,8 @@
 import { ident, sql } from './fragment.js';
 
 export const pingSql = () => sql`SELECT 1 AS ok`;
-export const maxOfColumnSql = (table: string, column: string) => sql`SELECT MAX(${ident(column)}) AS m FROM ${ident(table)}`;
+export const topOfColumnSql = (table: string, column: string, n: number) =>
+  sql`SELECT ${ident(column)} AS m FROM ${ident(table)} ORDER BY ${ident(column)} DESC LIMIT ${n}`;
 export const countTableSql = (table: string) => sql`SELECT COUNT(*) AS n FROM ${ident(table)}`;
 export const ticketTablesSql = () =>
   sql`SELECT TABLE_NAME AS name, AUTO_INCREMENT AS next_id FROM information_schema.TABLES

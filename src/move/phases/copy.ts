@@ -56,14 +56,23 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: Settings, rep: Tabl
   const started = ctx.nowMs();
   const rows = await ctx.source.insp.readRange(t, ctx.userId, null, null);
   await ctx.target.app.replaceRange(t, ctx.userId, null, null, rows, s.sqlMode, s.maxBytes);
-  const { mismatches } = await ensureEqual(ctx, t, s, null, null);
+  const { hash, mismatches } = await ensureEqual(ctx, t, s, null, null);
   rep.chunks = 1;
   rep.mismatches += mismatches;
-  await ctx.journal.checkpoint(ctx.moveId!, t.name, { status: 'copied', lastKey: null, rowsCopied: String(rows.length), chunks: 1, mismatches: rep.mismatches });
+  await ctx.journal.checkpointChunk(
+    ctx.moveId!,
+    t.name,
+    { status: 'copied', lastKey: null, rowsCopied: String(rows.length), chunks: 1, mismatches: rep.mismatches },
+    { seq: 0, lo: null, hi: null, count: hash.count, hash: hash.hash },
+  );
   ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: String(rows.length), rowsTotal: rep.rows, chunkSize: rows.length, ms: ctx.nowMs() - started });
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: String(rows.length), chunks: 1 });
 }
 
+/**
+ * The chunk loop, pipelined: the next chunk is read from the source while the current one is written
+ * to the target, and the source side of the current chunk is hashed at the same time as the write.
+ */
 async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean): Promise<void> {
   const positions = keyPositions(t);
   let lo: KeyTuple | null = decodeKey(row?.last_key);
@@ -71,35 +80,53 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
   let chunks = row?.chunks ?? 0;
   let mismatches = row?.mismatches ?? 0;
   let size = ctx.req.chunkSize ?? FIRST_CHUNK;
-  for (;;) {
-    ctx.checkAborted();
-    if (stop()) return;
-    const started = ctx.nowMs();
-    const rows = await ctx.source.insp.readChunk(t, ctx.userId, lo, size);
-    const last = rows.length < size;
-    // The final chunk is open-ended, so it also clears anything on the target beyond the last key
-    // (left by a chunk that committed before a crash but whose checkpoint did not).
-    const hi: KeyTuple | null = last ? null : keyOfRow(rows[rows.length - 1]!, positions);
-    await ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes);
-    const eq = await ensureEqual(ctx, t, s, lo, hi);
-    mismatches += eq.mismatches;
-    copied += BigInt(rows.length);
-    chunks++;
-    await ctx.journal.checkpoint(ctx.moveId!, t.name, {
-      status: last ? 'copied' : 'copying',
-      lastKey: encodeKey(hi ?? lo),
-      rowsCopied: copied.toString(),
-      chunks,
-      mismatches,
-    });
-    const ms = ctx.nowMs() - started;
-    ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: copied.toString(), rowsTotal: rep.rows, chunkSize: size, ms });
-    if (ctx.req.chunkSize === undefined) size = nextChunkSize(size, ms, ctx.req.chunkTimeMs, rows.length);
-    rep.chunks = chunks;
-    rep.mismatches = mismatches;
-    if (last) break;
-    lo = hi;
-    await ctx.pause();
+  let pending = ctx.source.insp.readChunk(t, ctx.userId, lo, size);
+  let pendingSize = size;
+  try {
+    for (;;) {
+      ctx.checkAborted();
+      if (stop()) return;
+      const started = ctx.nowMs();
+      const rows = await pending;
+      const last = rows.length < pendingSize;
+      // The final chunk is open-ended, so it also clears anything on the target beyond the last key
+      // (left by a chunk that committed before a crash but whose checkpoint did not).
+      const hi: KeyTuple | null = last ? null : keyOfRow(rows[rows.length - 1]!, positions);
+      if (!last) {
+        pending = ctx.source.insp.readChunk(t, ctx.userId, hi, size);
+        pendingSize = size;
+      }
+      const [sourceHash] = await Promise.all([
+        ctx.source.insp.hash(t, ctx.userId, lo, hi),
+        ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes),
+      ]);
+      const targetHash = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
+      let verified = sourceHash;
+      if (sourceHash.count !== targetHash.count || sourceHash.hash !== targetHash.hash) {
+        const eq = await ensureEqual(ctx, t, s, lo, hi);
+        mismatches += eq.mismatches;
+        verified = eq.hash;
+      }
+      copied += BigInt(rows.length);
+      await ctx.journal.checkpointChunk(
+        ctx.moveId!,
+        t.name,
+        { status: last ? 'copied' : 'copying', lastKey: encodeKey(hi ?? lo), rowsCopied: copied.toString(), chunks: chunks + 1, mismatches },
+        { seq: chunks, lo: encodeKey(lo), hi: encodeKey(hi), count: verified.count, hash: verified.hash },
+      );
+      chunks++;
+      const ms = ctx.nowMs() - started;
+      ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: copied.toString(), rowsTotal: rep.rows, chunkSize: pendingSize, ms });
+      if (ctx.req.chunkSize === undefined) size = nextChunkSize(size, ms, ctx.req.chunkTimeMs, rows.length);
+      rep.chunks = chunks;
+      rep.mismatches = mismatches;
+      if (last) break;
+      lo = hi;
+      await ctx.pause();
+    }
+  } finally {
+    // Never leave a read-ahead's rejection unobserved when we stop early.
+    pending.catch(() => undefined);
   }
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
 }

@@ -19,7 +19,7 @@ export interface Preflight {
   maxPacket: number;
 }
 
-const COLLISION_BATCH = 500;
+const COLLISION_BATCH = 5000;
 
 export async function preflight(ctx: RunContext, opts: { resuming: boolean }): Promise<Preflight> {
   const { topology } = ctx.deps;

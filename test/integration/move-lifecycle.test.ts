@@ -1,0 +1,242 @@
+/**
+ * The move's lifecycle against two real servers: interruption and abort, deferred and refused cleanup,
+ * memcached invalidation, preflight refusals (collision, drift, read_only), and graduation from poor
+ * man's federation (shard 1 is db_main itself).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { raw, sql } from '../../src/db/sql/fragment.js';
+import { abortMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
+import { FwShardError } from '../../src/errors/index.js';
+import type { MoveRequest } from '../../src/move/types.js';
+import type { ShardId, UserId, Topology } from '../../src/topology/index.js';
+import { normalizeConfig } from '../../src/config/load.js';
+import { makeDeps } from '../../src/cli/deps.js';
+import { freePort } from '../../src/sandbox/servers.js';
+import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+
+const DDL = [
+  'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))',
+  'CREATE TABLE Faves (user_id INT UNSIGNED NOT NULL, photo_id BIGINT UNSIGNED NOT NULL, UNIQUE KEY by_fave (photo_id, user_id))',
+];
+
+const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
+  userId: '42' as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 25, concurrency: 2, cleanup: 'now', ...over,
+});
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<FwShardError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(FwShardError);
+    expect((err as FwShardError).code, (err as Error).message).toBe(code);
+    return err as FwShardError;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+describe('move lifecycle', () => {
+  let env: MoveEnv;
+  const count = (s: 'a' | 'b', db: string, table: string, user = 42) => Number(env.cli(s, db, `SELECT COUNT(*) FROM ${table} WHERE user_id = ${user}`).trim());
+  const shardOf = (user = 42) => Number(env.cli('a', 'flamework', `SELECT cluster_id FROM users WHERE id = ${user}`).trim());
+
+  beforeAll(async () => {
+    env = await startMoveEnv({ name: 'lifecycle' });
+    await createMainSchema(env, [
+      { id: '42', shard: 1 },
+      { id: '43', shard: 1 },
+    ]);
+    await onBothShards(env, DDL);
+  });
+
+  beforeEach(async () => {
+    await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
+    await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks`);
+    for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
+      await env.db(s, d).exec(sql`DELETE FROM Dots`);
+      await env.db(s, d).exec(sql`DELETE FROM Faves`);
+    }
+    const src = env.db('a', 'users1');
+    await src.exec(sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 4 = 0, 43, 42), CONCAT('dot ', seq) FROM seq_1_to_200`);
+    await src.exec(sql`INSERT INTO Faves SELECT seq, 42 FROM seq_1_to_30`);
+  });
+
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('stops at a safe point when interrupted, then abort removes the copy and leaves the user in place', async () => {
+    const ac = new AbortController();
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      if (e.type === 'chunk.copied') ac.abort();
+    });
+    try {
+      const err = await expectCode(runMove(deps, req({ concurrency: 1 }), { signal: ac.signal }), 'INTERRUPTED');
+      expect(err.exitCode).toBe(130);
+      expect(err.message).toMatch(/mapping was NOT flipped/);
+      expect(shardOf()).toBe(1);
+      expect(count('b', 'users2', 'Dots') + count('b', 'users2', 'Faves')).toBeGreaterThan(0);
+      expect(env.cli('a', 'flamework', 'SELECT state, phase FROM fw_shard_moves').trim()).toBe('active\tcopy');
+
+      const ab = await abortMove(deps, { userId: '42' as UserId });
+      expect(ab.phase).toBe('aborted');
+      expect(count('b', 'users2', 'Dots') + count('b', 'users2', 'Faves')).toBe(0);
+      expect(count('a', 'users1', 'Dots')).toBe(150);
+      expect(shardOf()).toBe(1);
+      expect(env.cli('a', 'flamework', 'SELECT state, active_user IS NULL FROM fw_shard_moves').trim()).toBe('aborted\t1');
+      await expectCode(abortMove(deps, { userId: '42' as UserId }), 'MOVE_NOT_FOUND');
+      // and the user can be moved afterwards
+      const r = await runMove(deps, req());
+      expect(r.ok).toBe(true);
+      expect(shardOf()).toBe(2);
+    } finally {
+      await close();
+    }
+  });
+
+  it('defers the cleanup, refuses abort after the flip, and the deferred cleanup keeps rows that changed', async () => {
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
+      const r = await runMove(deps, req({ cleanup: 'defer' }));
+      expect(r.phase).toBe('cleanup-pending');
+      expect(shardOf()).toBe(2);
+      expect(count('a', 'users1', 'Dots')).toBe(150); // still there
+      const refused = await expectCode(abortMove(deps, { moveId: r.moveId! }), 'ALREADY_FLIPPED');
+      expect(refused.hint).toMatch(/--to 1/);
+
+      // A stale app server writes to the old shard after the flip.
+      await env.db('a', 'users1').exec(sql`UPDATE Dots SET body = 'stale write' WHERE id = 9007199254740995`);
+      const err = await expectCode(runDeferredCleanups(deps, 0, { assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 25, concurrency: 1, dryRun: false }), 'DATA_MISMATCH');
+      expect(err.message).toMatch(/id=9007199254740995/);
+      expect(err.message).toMatch(/mapping WAS flipped/);
+      // Only the changed range is kept; the stale row is certainly still there.
+      expect(env.cli('a', 'users1', "SELECT COUNT(*) FROM Dots WHERE body = 'stale write'").trim()).toBe('1');
+      expect(count('a', 'users1', 'Dots')).toBe(25);
+      expect(count('a', 'users1', 'Faves')).toBe(0);
+      expect(count('b', 'users2', 'Dots')).toBe(150);
+    } finally {
+      await close();
+    }
+  });
+
+  it('refuses before writing anything: key collision under another owner, schema drift, read_only target', async () => {
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
+      await env.db('b', 'users2').exec(sql`INSERT INTO Dots VALUES (9007199254740995, 77, 'someone else')`);
+      const col = await expectCode(runMove(deps, req()), 'KEY_COLLISION');
+      expect(col.message).toMatch(/Dots: id=9007199254740995 belongs to user_id=77/);
+      expect(col.exitCode).toBe(5);
+      await env.db('b', 'users2').exec(sql`DELETE FROM Dots WHERE user_id = 77`);
+
+      await env.db('b', 'users2').exec(sql`ALTER TABLE Dots ADD COLUMN extra INT NULL`);
+      const drift = await expectCode(runMove(deps, req()), 'SCHEMA_DRIFT');
+      expect(drift.message).toMatch(/table Dots: column extra \(int\(11\)\) exists only on the target/);
+      await env.db('b', 'users2').exec(sql`ALTER TABLE Dots DROP COLUMN extra`);
+
+      await env.db('b', 'mysql').exec(sql`SET GLOBAL read_only = 1`);
+      try {
+        await expectCode(runMove(deps, req()), 'TARGET_READ_ONLY');
+      } finally {
+        await env.db('b', 'mysql').exec(sql`SET GLOBAL read_only = 0`);
+      }
+      expect(count('b', 'users2', 'Dots')).toBe(0);
+      expect(shardOf()).toBe(1);
+      expect(env.cli('a', 'flamework', "SHOW TABLES LIKE 'fw_shard%'").trim()).toBe('');
+    } finally {
+      await close();
+    }
+  });
+
+  it('deletes the cached user row from a real memcached after the flip', async () => {
+    const port = await freePort();
+    const mc: ChildProcess = spawn('memcached', ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-u', 'root'], { stdio: 'ignore' });
+    try {
+      await waitPort(port);
+      await memcached(port, `set app_USER-42 0 0 5\r\nhello\r\n`);
+      await memcached(port, `set app_USER-43 0 0 5\r\nother\r\n`);
+      const topology: Topology = { ...env.topology, memcached: { servers: [`127.0.0.1:${port}`], keys: ['USER-{id}'], prefix: 'app' } };
+      const { deps, close } = makeDeps(topology, () => undefined);
+      try {
+        const r = await runMove(deps, req());
+        expect(r.ok).toBe(true);
+      } finally {
+        await close();
+      }
+      expect(await memcached(port, 'get app_USER-42\r\n')).toBe('END\r\n');
+      expect(await memcached(port, 'get app_USER-43\r\n')).toContain('other');
+    } finally {
+      mc.kill('SIGTERM');
+    }
+  });
+
+  it('graduates from poor man\'s federation: shard 1 is db_main, its own tables stay', async () => {
+    const main = env.db('a', 'flamework');
+    for (const d of DDL) await main.exec(sql`${raw(d)}`);
+    await main.exec(sql`CREATE TABLE DotsLookup (dot_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
+    await main.exec(sql`CREATE TABLE users_password_reset (user_id INT UNSIGNED NOT NULL, reset_code VARCHAR(32))`);
+    await main.exec(sql`INSERT INTO Dots SELECT seq, 42, 'in db_main' FROM seq_1_to_60`);
+    await main.exec(sql`INSERT INTO DotsLookup SELECT seq, 42 FROM seq_1_to_60`);
+    await main.exec(sql`INSERT INTO users_password_reset VALUES (42, 'abc')`);
+    const rawConfig = {
+      defaults: { host: '127.0.0.1', user: 'root', password: '' },
+      main: { port: env.a.port, database: 'flamework' },
+      shards: { '1': { port: env.a.port, database: 'flamework' }, '2': { port: env.b.port, database: 'users2' } },
+      poorMans: { federation: true },
+    };
+    const topology = normalizeConfig(rawConfig, { env: {}, baseDir: env.dir, origin: 'test' }).topology;
+    const { deps, close } = makeDeps(topology, () => undefined);
+    try {
+      const plan = await runMove(deps, req({ dryRun: true }));
+      expect(plan.plan?.sourceIsMain).toBe(true);
+      expect(plan.plan?.tables.map((t) => t.name)).toEqual(['Dots', 'Faves']);
+      expect(plan.plan?.skippedTables.map((t) => t.name).sort()).toEqual(['DotsLookup', 'users_password_reset']);
+      const r = await runMove(deps, req());
+      expect(r.ok).toBe(true);
+      expect(shardOf()).toBe(2);
+      expect(count('b', 'users2', 'Dots')).toBe(60);
+      expect(count('a', 'flamework', 'Dots')).toBe(0);
+      expect(count('a', 'flamework', 'DotsLookup')).toBe(60);
+      expect(count('a', 'flamework', 'users_password_reset')).toBe(1);
+    } finally {
+      await close();
+      for (const t of ['Dots', 'Faves', 'DotsLookup', 'users_password_reset']) await main.exec(sql`DROP TABLE ${raw(t)}`);
+    }
+  });
+});
+
+function waitPort(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + 5000;
+    const tryOnce = () => {
+      const s = createConnection({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve();
+      });
+      s.once('error', () => {
+        s.destroy();
+        if (Date.now() > deadline) reject(new Error('memcached did not start'));
+        else setTimeout(tryOnce, 50);
+      });
+    };
+    tryOnce();
+  });
+}
+
+/** One memcached text-protocol exchange (an independent client for the checks). */
+function memcached(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (/(END|STORED|DELETED|NOT_FOUND|ERROR)\r\n$/.test(buf)) {
+        s.end();
+        resolve(buf);
+      }
+    });
+    s.on('error', reject);
+    s.write(command);
+  });
+}
