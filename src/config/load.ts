@@ -89,12 +89,17 @@ export interface Loaded {
 
 /** Validate the raw document and build the Topology. Every problem is collected before throwing. */
 export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<string, string | undefined>>; baseDir: string; origin: string }): Loaded {
-  const parsed = configSchema.safeParse(raw ?? {});
+  let parsed = configSchema.safeParse(raw ?? {});
+  const problems: string[] = [];
   if (!parsed.success) {
-    throw invalid(opts.origin, formatIssues(parsed.error));
+    problems.push(...formatIssues(parsed.error));
+    // Unknown keys (typos) alone should not hide the other problems: drop them and check the rest.
+    const onlyUnknown = parsed.error.issues.every((i) => i.code === 'unrecognized_keys');
+    if (!onlyUnknown) throw invalid(opts.origin, problems);
+    parsed = configSchema.safeParse(withoutKeys(raw, parsed.error.issues as { path: PropertyKey[]; keys: string[] }[]));
+    if (!parsed.success) throw invalid(opts.origin, problems);
   }
   const cfg = parsed.data;
-  const problems: string[] = [];
   const warnings: string[] = [];
   const d = cfg.defaults ?? {};
 
@@ -259,6 +264,17 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     poorMansFederation,
   };
   return { topology, warnings, raw: cfg };
+}
+
+/** A deep copy of `raw` without the keys zod reported as unknown. */
+function withoutKeys(raw: unknown, issues: { path: PropertyKey[]; keys: string[] }[]): unknown {
+  const copy = structuredClone(raw) as Record<string, unknown>;
+  for (const issue of issues) {
+    let node: unknown = copy;
+    for (const p of issue.path) node = (node as Record<PropertyKey, unknown> | undefined)?.[p];
+    if (node && typeof node === 'object') for (const k of issue.keys) delete (node as Record<string, unknown>)[k];
+  }
+  return copy;
 }
 
 function invalid(origin: string, problems: string[]): FwShardError {

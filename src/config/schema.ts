@@ -123,6 +123,11 @@ export function formatIssues(error: z.ZodError): string[] {
     if (issue.code === 'unrecognized_keys') {
       return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
     }
+    if (issue.code === 'invalid_key') {
+      // zod puts the reasons a record key was refused one level down
+      const inner = (issue as unknown as { issues?: { message: string }[] }).issues ?? [];
+      return `${path}: ${inner.length ? inner.map((i) => i.message).join('; ') : issue.message}`;
+    }
     return `${path}: ${issue.message}`;
   });
 }

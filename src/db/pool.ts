@@ -140,14 +140,29 @@ function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
   return opts;
 }
 
-/** Strip NO_BACKSLASH_ESCAPES: our literal escaping relies on backslashes (data semantics unchanged). */
+/**
+ * sql_mode flags that change how statements parse, not what data means: our escaping relies on
+ * backslashes, `NOT (a > b)` must not become `(NOT a) > b`, quotes must stay string quotes. They are
+ * removed from every session; all other flags (strictness, zero dates...) are kept.
+ */
+const PARSE_MODES = ['NO_BACKSLASH_ESCAPES', 'HIGH_NOT_PRECEDENCE', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE', 'ANSI'];
+
 export function safeSqlMode(mode: string): string {
   return mode
     .split(',')
     .map((m) => m.trim())
-    .filter((m) => m && m.toUpperCase() !== 'NO_BACKSLASH_ESCAPES')
+    .filter((m) => m && !PARSE_MODES.includes(m.toUpperCase()))
     .join(',');
 }
+
+/** The same filter in SQL, for a session's first statement (one round trip). */
+function sanitizedModeExpr(source: '@@SESSION.sql_mode' | '@@GLOBAL.sql_mode'): string {
+  let e = `CONCAT(',', ${source}, ',')`;
+  for (const m of PARSE_MODES) e = `REPLACE(${e}, ',${m},', ',')`;
+  return `TRIM(BOTH ',' FROM ${e})`;
+}
+const SESSION_INIT = `SET SESSION time_zone = '+00:00', SESSION sql_mode = ${sanitizedModeExpr('@@SESSION.sql_mode')}`;
+const SESSION_RESET = `SET SESSION sql_mode = ${sanitizedModeExpr('@@GLOBAL.sql_mode')}`;
 
 class MysqlDb implements Db {
   #meta: Pool | undefined;
@@ -161,11 +176,11 @@ class MysqlDb implements Db {
 
   #create(binary: boolean): Pool {
     const pool = mysql.createPool(poolOptions(this.endpoint, binary));
-    // Every session: UTC so TIMESTAMP text is exact; no NO_BACKSLASH_ESCAPES (see fragment.ts).
+    // Every session: UTC so TIMESTAMP text is exact; no parse-changing sql_mode flags (see safeSqlMode).
     // The event hands over the callback-style core connection; the command is queued before any other.
     pool.on('connection', (conn) => {
       const core = conn as unknown as { query(sql: string, cb: (err: unknown) => void): void; destroy(): void };
-      core.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')", (err) => {
+      core.query(SESSION_INIT, (err) => {
         if (err) core.destroy();
       });
     });
@@ -230,7 +245,7 @@ class MysqlDb implements Db {
       if (opts.sqlMode !== undefined) {
         // Put the pooled session back to its default mode.
         try {
-          await conn.query("SET SESSION sql_mode = REPLACE(@@GLOBAL.sql_mode, 'NO_BACKSLASH_ESCAPES', '')");
+          await conn.query(SESSION_RESET);
         } catch {
           conn.destroy();
         }

@@ -4,7 +4,7 @@
  */
 export const EVENTS_VERSION = 1;
 
-export type Phase = 'preflight' | 'copy' | 'verify' | 'flip' | 'cleanup' | 'abort';
+export type Phase = 'preflight' | 'copy' | 'delta' | 'verify' | 'freeze' | 'flip' | 'cleanup' | 'abort';
 
 interface Base {
   at: string;
@@ -27,6 +27,11 @@ export type MoveEvent =
     })
   | (Base & { type: 'chunk.verified'; table: string; ok: boolean; rows: string; detail?: string })
   | (Base & { type: 'table.copied'; table: string; rowsCopied: string; chunks: number })
+  | (Base & { type: 'delta.pass'; pass: number; rangesChanged: number; rowsRecopied: string; ms: number })
+  | (Base & { type: 'throttled'; reason: string })
+  | (Base & { type: 'resumed'; throttledMs: number })
+  | (Base & { type: 'freeze.started'; attempt: number; capMs: number })
+  | (Base & { type: 'freeze.lifted'; ms: number; flipped: boolean; reason: string })
   | (Base & { type: 'mapping.flipped'; userId: string; from: number; to: number })
   | (Base & { type: 'cache.invalidated'; keys: string[] })
   | (Base & { type: 'cleanup.progress'; table: string; rowsDeleted: string })

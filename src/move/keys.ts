@@ -11,8 +11,15 @@ export function encodeKey(k: KeyTuple | null): string | null {
 
 export function decodeKey(s: string | null | undefined): KeyTuple | null {
   if (s === null || s === undefined || s === '') return null;
-  const arr = JSON.parse(s) as unknown;
-  if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string')) throw new Error(`corrupt key checkpoint in the journal: ${s}`);
+  let arr: unknown;
+  try {
+    arr = JSON.parse(s);
+  } catch {
+    arr = null;
+  }
+  if (!Array.isArray(arr) || !arr.every((x) => typeof x === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test(x) && x.length % 4 === 0)) {
+    throw new Error(`corrupt key checkpoint in the journal: ${s}`);
+  }
   return arr.map((x: string) => Buffer.from(x, 'base64'));
 }
 

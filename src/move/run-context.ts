@@ -50,9 +50,18 @@ export class RunContext {
     return this.deps.clock.now().getTime();
   }
 
-  /** The operator's --sleep-between-chunks, between chunks and ranges of every phase. */
+  /** Between chunks and ranges of every phase: the operator's --sleep-between-chunks, then the throttler. */
   async pause(): Promise<void> {
     if (this.req.chunkPauseMs) await new Promise((r) => setTimeout(r, this.req.chunkPauseMs));
+    const throttler = this.deps.throttler;
+    if (throttler) {
+      await throttler.wait({
+        from: this.from,
+        to: this.to,
+        ...(this.signal ? { signal: this.signal } : {}),
+        report: (r) => (r.throttled ? this.emit({ type: 'throttled', reason: r.reason }) : this.emit({ type: 'resumed', throttledMs: r.ms })),
+      });
+    }
   }
 
   /** Cooperative cancellation: called between chunks and phases, never inside the flip. */

@@ -14,6 +14,14 @@ export interface Runner {
   isAlive(pid: number): boolean;
 }
 
+/**
+ * Asked before every chunk: resolves when copying may go on. While it waits it reports why through
+ * `report` (shown by every renderer), and it gives up waiting when `signal` is aborted.
+ */
+export interface Throttler {
+  wait(ctx: { from: number; to: number; signal?: AbortSignal; report(e: { throttled: true; reason: string } | { throttled: false; ms: number }): void }): Promise<void>;
+}
+
 export interface MoveDeps {
   topology: Topology;
   /** One Db per endpoint, shared for the whole run; the caller closes them. */
@@ -22,6 +30,7 @@ export interface MoveDeps {
   events: EventSink;
   clock: { now(): Date };
   runner: Runner;
+  throttler?: Throttler;
 }
 
 export type CleanupMode = 'now' | 'defer' | 'keep';

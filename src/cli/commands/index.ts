@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
 import type { CliContext, GlobalOptions } from '../context.js';
+import { registerConfig } from './config.js';
+import { registerStatus } from './status.js';
+import { registerMove } from './move.js';
+import { registerSandbox } from './sandbox.js';
 
 /** Every command module exports one of these. */
 export type Register = (program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions) => void;
 
-const registrations: Register[] = [];
+const registrations: Register[] = [registerStatus, registerMove, registerConfig, registerSandbox];
 
 export function registerCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions): void {
   for (const r of registrations) r(program, ctx, setExit, globals);

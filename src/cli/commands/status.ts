@@ -3,7 +3,7 @@ import { Connections } from '../../db/pool.js';
 import { collectStatus, statusError } from '../../status/collect.js';
 import { renderStatus } from '../../report/status.js';
 import { ExitCode } from '../../errors/index.js';
-import { loadTopology, out, printJson } from '../context.js';
+import { loadTopology, log, out, printJson } from '../context.js';
 import { action } from './action.js';
 import type { Register } from './index.js';
 
@@ -32,6 +32,7 @@ users mapped to an unknown shard, schema drift), 3 config error.`,
           const err = statusError(report);
           if (opts.json) printJson(ctx, { ok: !err, ...report });
           else out(ctx, renderStatus(report));
+          if (err) log(ctx, `fw-shard: status found ${report.problems.length} problem(s): ${report.problems[0] ?? ''} (exit ${err.exitCode})`);
           return err ? err.exitCode : ExitCode.ok;
         } finally {
           await conns.closeAll();

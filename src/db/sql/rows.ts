@@ -64,7 +64,7 @@ export function keyAfter(key: readonly ColumnInfo[], tuple: KeyTuple): Sql {
 export function rangeCondition(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
   const parts: Sql[] = [sql`${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`];
   if (spec.key && lo) parts.push(keyAfter(spec.key, lo));
-  if (spec.key && hi) parts.push(sql`NOT ${keyAfter(spec.key, hi)}`);
+  if (spec.key && hi) parts.push(spec.key.length === 1 ? sql`NOT (${keyAfter(spec.key, hi)})` : sql`NOT ${keyAfter(spec.key, hi)}`);
   return join(parts, ' AND ');
 }
 
@@ -138,13 +138,16 @@ export function insertRows(spec: RowSpec, rows: readonly RawValue[][], maxBytes:
       else if (plain[i]) r += "'" + v.toString('latin1') + "'";
       else r += quoteString(v.toString('latin1'));
     }
-    cur += r + ')';
-    any = true;
-    if (cur.length >= maxBytes) {
+    r += ')';
+    // Flush before a row that would cross the limit, so a big row travels alone rather than on top
+    // of others (a statement holds more than maxBytes only when one row does).
+    if (any && cur.length + r.length > maxBytes) {
       out.push({ binary: cur });
       cur = head;
-      any = false;
+      r = '(' + r.slice(2);
     }
+    cur += r;
+    any = true;
   }
   if (any) out.push({ binary: cur });
   return out;

@@ -1,0 +1,435 @@
+/**
+ * SQL builders as exact strings: fragment.ts (quoting, the `sql` tag, the text and binary formatters),
+ * rows.ts (chunk paging, ranges, inserts, hashes, deletes) and journal.ts (the flip and the lease).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  NumericLiteral,
+  ident,
+  join,
+  preview,
+  quoteIdent,
+  raw,
+  sql,
+  toBinary,
+  toText,
+  type RawValue,
+} from '../../src/db/sql/fragment.js';
+import {
+  boundLiteral,
+  countUserRows,
+  deleteRange,
+  hashRange,
+  insertRows,
+  keyAfter,
+  keyPositions,
+  rangeCondition,
+  readExpr,
+  selectChunk,
+  selectKeyAt,
+  selectRange,
+  type RowSpec,
+} from '../../src/db/sql/rows.js';
+import { claimMoveSql, flipMappingSql, readPlacementSql } from '../../src/db/sql/journal.js';
+import type { ColumnInfo } from '../../src/db/sql/schema.js';
+import type { MappingSpec } from '../../src/topology/index.js';
+
+function col(name: string, dataType: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
+  return {
+    name,
+    position: 1,
+    type: dataType,
+    dataType,
+    nullable: false,
+    charset: null,
+    collation: null,
+    generated: false,
+    autoIncrement: false,
+    defaultValue: null,
+    ...extra,
+  };
+}
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+
+const id = col('id', 'bigint', { type: 'bigint(20) unsigned' });
+const userId = col('user_id', 'int', { type: 'int(10) unsigned' });
+const title = col('title', 'varchar', { type: 'varchar(255)', charset: 'utf8mb4', collation: 'utf8mb4_general_ci', nullable: true });
+const score = col('score', 'float', { nullable: true });
+const tag = col('tag', 'varchar', { type: 'varchar(32)', charset: 'latin1', collation: 'latin1_swedish_ci' });
+
+/** Photos: single BIGINT primary key, a FLOAT column. */
+const photos: RowSpec = { name: 'Photos', columns: [id, userId, title, score], owner: userId, key: [id] };
+/** Faves: composite key (tag, user_id), string first. */
+const faves: RowSpec = { name: 'Faves', columns: [userId, tag, id], owner: userId, key: [tag, userId] };
+/** Contacts: no usable key. */
+const contacts: RowSpec = { name: 'Contacts', columns: [userId, col('contact_id', 'int')], owner: userId, key: null };
+
+describe('quoteIdent and ident', () => {
+  it('wraps names in backticks and doubles every backtick inside', () => {
+    expect(quoteIdent('users')).toBe('`users`');
+    expect(quoteIdent('we`ird')).toBe('`we``ird`');
+    expect(quoteIdent('``')).toBe('``````');
+    expect(quoteIdent('tab;le -- x')).toBe('`tab;le -- x`');
+    expect(quoteIdent('what?')).toBe('`what?`');
+  });
+
+  it('rejects NUL and empty names', () => {
+    expect(() => quoteIdent('a\0b')).toThrow('identifier contains NUL');
+    expect(() => quoteIdent('')).toThrow('empty identifier');
+  });
+
+  it('ident joins qualified names with dots, each part quoted', () => {
+    expect(toText(sql`SELECT * FROM ${ident('db`x', 't')}`)).toBe('SELECT * FROM `db``x`.`t`');
+  });
+});
+
+describe('the sql tag and join', () => {
+  it('keeps values apart from the text and freezes the result', () => {
+    const q = sql`SELECT ${ident('a')} FROM t WHERE x = ${5} AND y = ${"o'k; DROP TABLE t"}`;
+    expect(q.parts).toEqual(['SELECT `a` FROM t WHERE x = ', ' AND y = ', '']);
+    expect(q.values).toEqual([5, "o'k; DROP TABLE t"]);
+    expect(Object.isFrozen(q)).toBe(true);
+    expect(Object.isFrozen(q.parts)).toBe(true);
+    expect(Object.isFrozen(q.values)).toBe(true);
+    expect(preview(q)).toBe("SELECT `a` FROM t WHERE x = 5 AND y = 'o\\'k; DROP TABLE t'");
+  });
+
+  it('inlines nested fragments and raw text, keeping every value in order', () => {
+    const inner = sql`c = ${2} AND d = ${'x'}`;
+    const q = sql`a = ${1} AND ${inner} AND ${raw('e IS NULL')} AND f = ${3}`;
+    expect(q.parts).toEqual(['a = ', ' AND c = ', ' AND d = ', ' AND e IS NULL AND f = ', '']);
+    expect(q.values).toEqual([1, 2, 'x', 3]);
+    expect(toText(sql`${sql``}SELECT 1${sql``}`)).toBe('SELECT 1');
+  });
+
+  it('a question mark in an identifier is not a placeholder', () => {
+    expect(toText(sql`UPDATE ${ident('why?')} SET ${ident('?')} = ${'?'} WHERE id = ${1}`)).toBe("UPDATE `why?` SET `?` = '?' WHERE id = 1");
+  });
+
+  it('join puts the separator between fragments and raw items only', () => {
+    const q = join([sql`a = ${1}`, raw('b IS NULL'), sql`c IN (${2}, ${3})`], ' OR ');
+    expect(q.parts).toEqual(['a = ', ' OR b IS NULL OR c IN (', ', ', ')']);
+    expect(q.values).toEqual([1, 2, 3]);
+    expect(toText(q)).toBe('a = 1 OR b IS NULL OR c IN (2, 3)');
+    expect(toText(join([ident('x'), ident('y`z')]))).toBe('`x`, `y``z`');
+    expect(join([])).toEqual({ parts: [''], values: [] });
+  });
+});
+
+describe('literals', () => {
+  it('formats each value type', () => {
+    const q = sql`${null},${true},${false},${42},${-7},${18446744073709551615n},${new NumericLiteral('-1.50')},${'a\tb\r\b"'}`;
+    expect(toText(q)).toBe(`NULL,1,0,42,-7,18446744073709551615,-1.50,'a\\tb\\r\\b\\"'`);
+  });
+
+  it('refuses JS numbers that are not safe integers (64-bit ids must be strings or bigints)', () => {
+    expect(() => toText(sql`${9007199254740993}`)).toThrow(/unsafe JS number/);
+    expect(() => toText(sql`${1.5}`)).toThrow(/non-integer/);
+    expect(() => toBinary(sql`${Number.NaN}`)).toThrow();
+  });
+
+  it('NumericLiteral accepts plain decimal numbers only', () => {
+    for (const ok of ['0', '-1', '18446744073709551615', '3.25', '-0.000001', '1e10', '2.5E-3']) {
+      expect(new NumericLiteral(ok).text).toBe(ok);
+    }
+    for (const bad of ['', ' 1', '1 ', '1 OR 1=1', '0x10', '1.', '.5', '--1', '1e', 'NaN', 'Infinity', "1'", '1;']) {
+      expect(() => new NumericLiteral(bad), bad).toThrow('not a numeric literal');
+    }
+  });
+
+  it('on a text connection a Buffer is a hex literal and a string keeps its characters', () => {
+    expect(toText(sql`${Buffer.from([0x00, 0xff, 0x27])}`)).toBe("X'00ff27'");
+    expect(toText(sql`${Buffer.alloc(0)}`)).toBe("X''");
+    expect(toText(sql`${'é😀'}`)).toBe("'é😀'");
+  });
+
+  it('toBinary sends a Buffer byte for byte, escaping NUL, quotes, backslash, newline, CR and \\x1a', () => {
+    const bytes = Buffer.from([0x00, 0x27, 0x5c, 0x0a, 0x1a, 0xe9, 0xff, 0x0d, 0x22, 0x41, 0x08, 0x09, 0x80]);
+    const out = toBinary(sql`SELECT ${bytes}`);
+    // every character is one byte on the wire
+    expect([...out].every((c) => c.charCodeAt(0) < 256)).toBe(true);
+    const wire = Buffer.from(out, 'latin1');
+    const expected = Buffer.concat([
+      Buffer.from("SELECT '", 'latin1'),
+      Buffer.from('\\0', 'latin1'),
+      Buffer.from("\\'", 'latin1'),
+      Buffer.from('\\\\', 'latin1'),
+      Buffer.from('\\n', 'latin1'),
+      Buffer.from('\\Z', 'latin1'),
+      Buffer.from([0xe9, 0xff]),
+      Buffer.from('\\r', 'latin1'),
+      Buffer.from('\\"', 'latin1'),
+      Buffer.from('A', 'latin1'),
+      Buffer.from('\\b', 'latin1'),
+      Buffer.from('\\t', 'latin1'),
+      Buffer.from([0x80]),
+      Buffer.from("'", 'latin1'),
+    ]);
+    expect(wire.toString('hex')).toBe(expected.toString('hex'));
+  });
+
+  it('toBinary encodes string values and non-ASCII identifiers as UTF-8 bytes', () => {
+    const q = sql`SELECT ${'é'} FROM ${ident('tä`b')} WHERE ${ident('ß')} = ${Buffer.from([0xc3, 0xa9])}`;
+    const out = toBinary(q);
+    expect(out).toBe("SELECT 'Ã©' FROM `tÃ¤``b` WHERE `Ã\u009f` = 'Ã©'");
+    expect(Buffer.from(out, 'latin1').toString('utf8')).toBe("SELECT 'é' FROM `tä``b` WHERE `ß` = 'é'");
+    // ASCII statements are unchanged
+    expect(toBinary(sql`SELECT ${1} FROM ${ident('t')}`)).toBe('SELECT 1 FROM `t`');
+  });
+});
+
+describe('rows.ts: reading and bounds', () => {
+  it('reads FLOAT/DOUBLE/REAL through CAST(.. AS DOUBLE), everything else as is', () => {
+    expect(toText(readExpr(score))).toBe('CAST(`score` AS DOUBLE)');
+    expect(toText(readExpr(col('d', 'double')))).toBe('CAST(`d` AS DOUBLE)');
+    expect(toText(readExpr(col('r', 'real')))).toBe('CAST(`r` AS DOUBLE)');
+    expect(toText(readExpr(col('m', 'decimal')))).toBe('`m`');
+    expect(toText(readExpr(title))).toBe('`title`');
+  });
+
+  it('integer and decimal bounds are unquoted numeric literals, 64-bit included', () => {
+    expect(toText(boundLiteral(id, b('18446744073709551615')))).toBe('18446744073709551615');
+    expect(toBinary(boundLiteral(id, b('9007199254740993')))).toBe('9007199254740993');
+    expect(toText(boundLiteral(col('m', 'decimal'), b('-12.500')))).toBe('-12.500');
+    expect(toText(boundLiteral(col('y', 'year'), b('2024')))).toBe('2024');
+    expect(() => boundLiteral(id, b('1 OR 1=1'))).toThrow('not a numeric literal');
+  });
+
+  it("string bounds are converted to the column's charset and collation", () => {
+    expect(toText(boundLiteral(title, b('abc')))).toBe("CONVERT(X'616263' USING utf8mb4) COLLATE utf8mb4_general_ci");
+    expect(toBinary(boundLiteral(title, b("a'\u00e9")))).toBe("CONVERT('a\\'\u00e9' USING utf8mb4) COLLATE utf8mb4_general_ci");
+    // binary strings and temporal values have no charset: compared as plain bytes
+    expect(toBinary(boundLiteral(col('v', 'varbinary'), Buffer.from([0, 1])))).toBe("'\\0\u0001'");
+    expect(toBinary(boundLiteral(col('d', 'datetime'), b('2024-02-29 23:59:59')))).toBe("'2024-02-29 23:59:59'");
+    expect(() => boundLiteral(col('s', 'varchar', { charset: 'utf8mb4; DROP', collation: 'x' }), b('a'))).toThrow(/unexpected charset/);
+  });
+
+  it('a string owner column is compared with a quoted value', () => {
+    const owner = col('user_id', 'varchar', { charset: 'ascii', collation: 'ascii_bin' });
+    expect(toText(countUserRows({ name: 'T', owner }, '42'))).toBe("SELECT COUNT(*) AS n FROM `T` WHERE `user_id` = '42'");
+    expect(toText(countUserRows({ name: 'T', owner: userId }, '18446744073709551615'))).toBe(
+      'SELECT COUNT(*) AS n FROM `T` WHERE `user_id` = 18446744073709551615',
+    );
+  });
+
+  it('keyAfter expands a composite key into OR/AND form', () => {
+    const three = [col('a', 'int'), col('b', 'int'), col('c', 'int')];
+    expect(toText(keyAfter(three, [b('1'), b('2'), b('3')]))).toBe('(`a` > 1 OR (`a` = 1 AND (`b` > 2 OR (`b` = 2 AND `c` > 3))))');
+    expect(toText(keyAfter([id], [b('7')]))).toBe('`id` > 7');
+  });
+
+  it('keyPositions finds the key columns in the row', () => {
+    expect(keyPositions(faves)).toEqual([1, 0]);
+    expect(keyPositions(photos)).toEqual([0]);
+    expect(keyPositions(contacts)).toEqual([]);
+  });
+});
+
+describe('rows.ts: chunk and range statements', () => {
+  it('selectChunk, first chunk of a single-key table', () => {
+    expect(preview(selectChunk(photos, '42', null, 500))).toBe(
+      'SELECT `id`, `user_id`, `title`, CAST(`score` AS DOUBLE) FROM `Photos` WHERE `user_id` = 42 ORDER BY `id` LIMIT 500',
+    );
+  });
+
+  it('selectChunk after a 64-bit key', () => {
+    expect(preview(selectChunk(photos, '42', [b('18446744073709551614')], 100))).toBe(
+      'SELECT `id`, `user_id`, `title`, CAST(`score` AS DOUBLE) FROM `Photos` WHERE `user_id` = 42 AND `id` > 18446744073709551614 ORDER BY `id` LIMIT 100',
+    );
+  });
+
+  it('selectChunk after a composite (string, int) key, on the binary connection', () => {
+    expect(toBinary(selectChunk(faves, '42', [b('caf\u00e9'), b('42')], 100))).toBe(
+      "SELECT `user_id`, `tag`, `id` FROM `Faves` WHERE `user_id` = 42 AND (`tag` > CONVERT('caf\u00e9' USING latin1) COLLATE latin1_swedish_ci OR " +
+        "(`tag` = CONVERT('caf\u00e9' USING latin1) COLLATE latin1_swedish_ci AND `user_id` > 42)) ORDER BY `tag`, `user_id` LIMIT 100",
+    );
+  });
+
+  it('rangeCondition (lo, hi] on a composite key: key > lo AND NOT (key > hi)', () => {
+    expect(preview(rangeCondition(faves, '42', [b('a'), b('42')], [b('m'), b('42')]))).toBe(
+      '`user_id` = 42 AND ' +
+        "(`tag` > CONVERT(X'61' USING latin1) COLLATE latin1_swedish_ci OR (`tag` = CONVERT(X'61' USING latin1) COLLATE latin1_swedish_ci AND `user_id` > 42)) AND " +
+        "NOT (`tag` > CONVERT(X'6d' USING latin1) COLLATE latin1_swedish_ci OR (`tag` = CONVERT(X'6d' USING latin1) COLLATE latin1_swedish_ci AND `user_id` > 42))",
+    );
+  });
+
+  it('rangeCondition (lo, hi] on a single-column key parenthesizes the upper bound: NOT (`id` > hi)', () => {
+    // Without the parentheses, `NOT id > 9` means `(NOT id) > 9` under sql_mode HIGH_NOT_PRECEDENCE,
+    // which is always false: every bounded range would come back empty on both shards.
+    expect(preview(rangeCondition(photos, '42', [b('5')], [b('9')]))).toBe('`user_id` = 42 AND `id` > 5 AND NOT (`id` > 9)');
+    expect(preview(selectRange(photos, '42', null, [b('9')]))).toBe(
+      'SELECT `id`, `user_id`, `title`, CAST(`score` AS DOUBLE) FROM `Photos` WHERE `user_id` = 42 AND NOT (`id` > 9) ORDER BY `id`',
+    );
+  });
+
+  it('a keyless table ignores bounds and has no ORDER BY', () => {
+    expect(preview(selectRange(contacts, '42', null, null))).toBe('SELECT `user_id`, `contact_id` FROM `Contacts` WHERE `user_id` = 42');
+    expect(preview(rangeCondition(contacts, '42', [b('1')], [b('2')]))).toBe('`user_id` = 42');
+  });
+
+  it('selectKeyAt reads the key at an offset after lo', () => {
+    expect(preview(selectKeyAt(photos, '42', [b('100')], 9999))).toBe(
+      'SELECT `id` FROM `Photos` WHERE `user_id` = 42 AND `id` > 100 ORDER BY `id` LIMIT 1 OFFSET 9999',
+    );
+    expect(() => selectKeyAt(contacts, '42', null, 1)).toThrow(/keyless/);
+  });
+
+  it('deleteRange with and without LIMIT', () => {
+    expect(preview(deleteRange(photos, '42', null, null, 1000))).toBe('DELETE FROM `Photos` WHERE `user_id` = 42 LIMIT 1000');
+    expect(preview(deleteRange(photos, '42', [b('3')], null))).toBe('DELETE FROM `Photos` WHERE `user_id` = 42 AND `id` > 3');
+    expect(preview(deleteRange(faves, '7', [b('a'), b('7')], [b('b'), b('7')], 50))).toBe(
+      'DELETE FROM `Faves` WHERE `user_id` = 7 AND ' +
+        "(`tag` > CONVERT(X'61' USING latin1) COLLATE latin1_swedish_ci OR (`tag` = CONVERT(X'61' USING latin1) COLLATE latin1_swedish_ci AND `user_id` > 7)) AND " +
+        "NOT (`tag` > CONVERT(X'62' USING latin1) COLLATE latin1_swedish_ci OR (`tag` = CONVERT(X'62' USING latin1) COLLATE latin1_swedish_ci AND `user_id` > 7)) LIMIT 50",
+    );
+  });
+});
+
+describe('rows.ts: hashRange', () => {
+  const image =
+    'CONCAT_WS(_binary 0x1f, CONCAT(ISNULL(`id`), ISNULL(`user_id`), ISNULL(`title`), ISNULL(`score`)), ' +
+    // lengths only for values that could contain the 0x1f separator (not numbers, not dates)
+    'CONCAT_WS(_binary \',\', IFNULL(LENGTH(`title`), 0)), ' +
+    '`id`, `user_id`, `title`, CAST(`score` AS DOUBLE))';
+  const head = `SELECT COUNT(*) AS n, COALESCE(SUM(CAST(CONV(LEFT(MD5(${image}), 16), 16, 10) AS UNSIGNED)), 0) AS h FROM \`Photos\``;
+
+  it('counts rows and sums the 64-bit prefix of each row MD5', () => {
+    expect(preview(hashRange(photos, '42', [b('10')], null))).toBe(`${head} WHERE \`user_id\` = 42 AND \`id\` > 10`);
+  });
+
+  it('the FOR UPDATE variant locks the range', () => {
+    expect(preview(hashRange(photos, '42', null, null, true))).toBe(`${head} WHERE \`user_id\` = 42 FOR UPDATE`);
+    expect(preview(hashRange(photos, '42', null, null, false))).toBe(`${head} WHERE \`user_id\` = 42`);
+  });
+});
+
+describe('rows.ts: insertRows', () => {
+  type Stmt = ReturnType<typeof insertRows>[number];
+  const UNESCAPE: Record<string, string> = { '0': '\0', "'": "'", '"': '"', '\\': '\\', n: '\n', r: '\r', t: '\t', b: '\b', Z: '\x1a' };
+
+  /** Parse the VALUES list of a multi-row INSERT back into raw rows, as the server would read it. */
+  function rowsOf(stmts: readonly Stmt[], head: string): RawValue[][] {
+    const all: RawValue[][] = [];
+    for (const { binary: s } of stmts) {
+      expect(s.startsWith(head), s.slice(0, 80)).toBe(true);
+      let i = head.length;
+      const expectChar = (c: string) => {
+        if (s[i] !== c) throw new Error(`expected ${c} at ${i} in ${JSON.stringify(s)}`);
+        i++;
+      };
+      for (;;) {
+        expectChar('(');
+        const row: RawValue[] = [];
+        for (;;) {
+          if (s.startsWith('NULL', i)) {
+            row.push(null);
+            i += 4;
+          } else {
+            expectChar("'");
+            let v = '';
+            while (s[i] !== "'") {
+              if (i >= s.length) throw new Error('unterminated string');
+              if (s[i] === '\\') {
+                const e = UNESCAPE[s[i + 1]!];
+                if (e === undefined) throw new Error(`unknown escape \\${s[i + 1]}`);
+                v += e;
+                i += 2;
+              } else v += s[i++];
+            }
+            i++;
+            row.push(Buffer.from(v, 'latin1'));
+          }
+          if (s[i] === ',') {
+            i++;
+            continue;
+          }
+          expectChar(')');
+          break;
+        }
+        all.push(row);
+        if (i === s.length) break;
+        expectChar(',');
+      }
+    }
+    return all;
+  }
+
+  it('writes one multi-row INSERT with NULL as NULL and bytes quoted', () => {
+    const rows: RawValue[][] = [
+      [b('1'), b('42'), b("it's"), null],
+      [b('2'), b('42'), null, b('1.5')],
+    ];
+    expect(insertRows(photos, rows, 1 << 20).map((s) => s.binary)).toEqual([
+      "INSERT INTO `Photos` (`id`, `user_id`, `title`, `score`) VALUES ('1','42','it\\'s',NULL),('2','42',NULL,'1.5')",
+    ]);
+    expect(insertRows(photos, [], 1000)).toEqual([]);
+  });
+
+  it('escapes every byte that needs it and encodes non-ASCII names as UTF-8', () => {
+    const spec: RowSpec = { name: 'tä`b', columns: [col('ß', 'blob')], owner: col('ß', 'blob'), key: null };
+    const [s] = insertRows(spec, [[Buffer.from([0x00, 0x27, 0x5c, 0x0a, 0x1a, 0xe9, 0xff, 0x0d, 0x22])]], 1000);
+    expect(s!.binary).toBe("INSERT INTO `tÃ¤``b` (`Ã\u009f`) VALUES ('\\0\\'\\\\\\n\\Z\u00e9\u00ff\\r\\\"')");
+  });
+
+  it('splits by maxBytes and keeps every row exactly once, in order, byte for byte', () => {
+    const rows: RawValue[][] = Array.from({ length: 61 }, (_, i) => [
+      b(String(i + 1)),
+      i % 7 === 0 ? null : Buffer.from(Array.from({ length: (i * 37) % 90 }, (_, j) => (i * 31 + j * 7) % 256)),
+    ]);
+    const spec: RowSpec = { name: 'T', columns: [id, col('v', 'blob', { nullable: true })], owner: id, key: [id] };
+    const out = insertRows(spec, rows, 300);
+    expect(out.length).toBeGreaterThan(5);
+    expect(rowsOf(out, 'INSERT INTO `T` (`id`, `v`) VALUES ')).toEqual(rows);
+    // NULL stays NULL, an empty value stays ''
+    expect(insertRows(spec, [[b('1'), null], [b('2'), Buffer.alloc(0)]], 1000)[0]!.binary).toBe("INSERT INTO `T` (`id`, `v`) VALUES ('1',NULL),('2','')");
+  });
+
+  it('no statement carries more than maxBytes of values unless it holds a single row (as documented)', () => {
+    const spec: RowSpec = { name: 'T', columns: [col('v', 'varbinary')], owner: col('v', 'varbinary'), key: null };
+    const head = 'INSERT INTO `T` (`v`) VALUES ';
+    // Rows take 14 or 15 bytes on the wire ("('aaaaaaaaaa')" and ",(...)"): two fit in 40, a third does not.
+    const max = head.length + 40;
+    const rows: RawValue[][] = Array.from({ length: 5 }, (_, i) => [Buffer.alloc(10, 0x61 + i)]);
+    const out = insertRows(spec, rows, max);
+    expect(rowsOf(out, head)).toEqual(rows);
+    for (const s of out) {
+      if (rowsOf([s], head).length > 1) expect(s.binary.length, s.binary).toBeLessThanOrEqual(max);
+    }
+    // A row larger than maxBytes can only go alone: appended to earlier rows it pushes the statement
+    // past max_allowed_packet although it would fit on its own.
+    const big = insertRows(spec, [[Buffer.alloc(10, 0x61)], [Buffer.alloc(500, 0x62)], [Buffer.alloc(10, 0x63)]], 100);
+    expect(rowsOf(big, head).map((r) => r[0]!.length)).toEqual([10, 500, 10]);
+    expect(big.map((s) => rowsOf([s], head).map((r) => r[0]!.length))).toEqual([[10], [500], [10]]);
+  });
+});
+
+describe('journal.ts', () => {
+  const mapping: MappingSpec = { cluster: 'main', table: 'users', idColumn: 'id', shardColumn: 'cluster_id' };
+
+  it('flipMappingSql is a compare-and-set on the old shard', () => {
+    expect(preview(flipMappingSql(mapping, '42', 1, 2))).toBe('UPDATE `users` SET `cluster_id` = 2 WHERE `id` = 42 AND `cluster_id` = 1');
+    expect(preview(flipMappingSql({ cluster: 'accounts', table: 'Acc`ounts', idColumn: 'user_id', shardColumn: 'shard' }, '18446744073709551615', 255, 3))).toBe(
+      'UPDATE `Acc``ounts` SET `shard` = 3 WHERE `user_id` = 18446744073709551615 AND `shard` = 255',
+    );
+    expect(() => flipMappingSql(mapping, '42 OR 1=1', 1, 2)).toThrow('not a numeric literal');
+  });
+
+  it('readPlacementSql reads the shard column for one id', () => {
+    expect(preview(readPlacementSql(mapping, '9007199254740993'))).toBe('SELECT `cluster_id` AS shard FROM `users` WHERE `id` = 9007199254740993');
+  });
+
+  it('claimMoveSql takes a free, own, stale or dead-runner lease, and only of an active move', () => {
+    const lease = (deadPid: string) =>
+      "UPDATE `fw_shard_moves` SET runner_host = 'web1', runner_pid = 123, heartbeat_at = NOW(3), updated_at = NOW(3)\n" +
+      "  WHERE id = 9007199254740993 AND state = 'active' AND (\n" +
+      '    runner_host IS NULL\n' +
+      "    OR (runner_host = 'web1' AND runner_pid = 123)\n" +
+      '    OR heartbeat_at < NOW(3) - INTERVAL 30 SECOND\n' +
+      `    OR (runner_host = 'web1' AND runner_pid = ${deadPid})\n` +
+      '  )';
+    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, null))).toBe(lease('-1'));
+    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, 4242))).toBe(lease('4242'));
+    expect(toText(claimMoveSql('1', "o'host", 1, 5, null))).toContain("runner_host = 'o\\'host'");
+  });
+});
