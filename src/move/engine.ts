@@ -79,6 +79,7 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
     };
   }
   ctx.checkAborted();
+  await deps.beforeStart?.({ userId: req.userId, from, to: req.to, totalRows: pf.plan.totalRows });
 
   await ctx.journal.ensureTables();
   const ticket = await nextTicket(deps);

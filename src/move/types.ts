@@ -31,6 +31,11 @@ export interface MoveDeps {
   clock: { now(): Date };
   runner: Runner;
   throttler?: Throttler;
+  /**
+   * Called once a new move has passed preflight and before it writes anything (gh-ost's on-startup
+   * hook): throwing refuses the move. Other lifecycle hooks consume the event stream instead.
+   */
+  beforeStart?: (facts: { userId: string; from: number; to: number; totalRows: string }) => Promise<void>;
 }
 
 export type CleanupMode = 'now' | 'defer' | 'keep';
