@@ -17,6 +17,7 @@ export type ShardTable = (typeof SHARD_TABLES)[number];
 /** Tickets64 starts just above 2^53 so every 64-bit ticket is beyond a JS number's exact range. */
 export const TICKETS64_START = '9007199254740993';
 
+/** `CREATE DATABASE` with Flamework's default charset (utf8, i.e. utf8mb3). */
 export function createDatabase(db: string): Sql {
   // Flamework's schema files declare DEFAULT CHARSET=utf8 per table; the database default matches.
   return sql`CREATE DATABASE IF NOT EXISTS ${ident(db)} DEFAULT CHARACTER SET utf8 COLLATE utf8_general_ci`;

@@ -1,0 +1,587 @@
+/**
+ * The local sandbox: real MariaDB server processes laid out like a Flamework federation (db_main, N
+ * shards, two ticket servers; or poor man's mode: one server, one database), loaded with deterministic
+ * sample data, described by `DIR/sandbox.json` and `DIR/fw-shard.config.yaml`.
+ *
+ * Invariants:
+ *  - `DIR/sandbox.json` lists every process the sandbox started, written as soon as each one is spawned,
+ *    so `down` can stop them even after an `up` that crashed half way;
+ *  - only directories that carry the sandbox marker (or are empty) are ever deleted;
+ *  - a pid is only signalled while its command line still names a path inside DIR (see servers.ts).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { normalizeConfig } from '../config/load.js';
+import type { RawConfig } from '../config/schema.js';
+import { openDb, type Db } from '../db/pool.js';
+import { ping } from '../db/sql/sandbox.js';
+import { FwShardError } from '../errors/index.js';
+import { loadData, type DataSummary } from './data.js';
+import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';
+import {
+  findExecutable,
+  findProcessesUnder,
+  findServerBinaries,
+  freePort,
+  isProcessAlive,
+  rootEndpoint,
+  startServer,
+  stopProcess,
+  tcpReachable,
+  type SandboxServer,
+} from './servers.js';
+
+export { startServer, findServerBinaries, type SandboxServer, type StartServerOptions } from './servers.js';
+
+/** Default sandbox directory, relative to the working directory. */
+export const DEFAULT_SANDBOX_DIR = '.sandbox';
+export const STATE_FILE = 'sandbox.json';
+export const CONFIG_FILE = 'fw-shard.config.yaml';
+/** Present in every directory this module created; nothing without it (and non-empty) is ever deleted. */
+const MARKER_FILE = '.fw-shard-sandbox';
+
+export interface SandboxUpOptions {
+  /** Sandbox directory (created); default `.sandbox` in the cwd is the CLI's business. */
+  dir: string;
+  /** Number of shard servers (federated mode), default 2. Ignored in poor man's mode (always 1). */
+  shards?: number;
+  /** Users to create, default 12. */
+  users?: number;
+  /** About this many rows per user over the five shard tables, default 200. */
+  rowsPerUser?: number;
+  /** One server, one database `flamework` holding everything (Flamework's poor man's federation + ticketing). */
+  poorMans?: boolean;
+  /** Seed for the sample data, default 1. */
+  seed?: number;
+}
+
+export type ProcessRole = 'main' | 'shard' | 'tickets' | 'memcached';
+
+/** One process the sandbox started. */
+export interface ProcessState {
+  /** Directory name under DIR and the name in messages: main, shard1, tickets2, memcached. */
+  name: string;
+  role: ProcessRole;
+  /** What it serves in Flamework terms: ["db_main"], ["shard 2"], ["db_main", "shard 1", "tickets 1"]. */
+  serves: string[];
+  /** For role shard: the shard id (cluster_id). */
+  shard?: number;
+  pid: number;
+  host: '127.0.0.1';
+  port: number;
+  /** MariaDB only. */
+  socket?: string;
+  /** MariaDB only. */
+  datadir?: string;
+  /** The application database on this server (MariaDB only). */
+  database?: string;
+  logFile: string;
+  /** A path in the process's command line; the pid is only signalled while it still carries it. */
+  marker: string;
+  command: string;
+}
+
+/** The content of `DIR/sandbox.json`. */
+export interface SandboxState {
+  schemaVersion: 1;
+  kind: 'fw-shard-sandbox';
+  dir: string;
+  mode: 'federated' | 'poor-mans';
+  /** False until schema, data and config are all written. */
+  ready: boolean;
+  /** While not ready: the pid of the process running `up` (a second `up` must not tear it down). */
+  upPid?: number;
+  createdAt: string;
+  readyAt?: string;
+  options: { shards: number; users: number; rowsPerUser: number; poorMans: boolean; seed: number };
+  server: { binary: string; version: string };
+  configPath: string;
+  processes: ProcessState[];
+  data?: DataSummary;
+  notes: string[];
+}
+
+export interface SandboxUpResult {
+  /** True when a live sandbox was found and nothing was changed. */
+  alreadyRunning: boolean;
+  /** True when a dead or half-made sandbox was cleaned first. */
+  recreated: boolean;
+  state: SandboxState;
+  configPath: string;
+  elapsedMs: number;
+  /** Wall time per step (start servers, schema, data), ms. */
+  timings: Record<string, number>;
+}
+
+export interface ProcessStatus extends ProcessState {
+  /** The process exists and is still ours. */
+  alive: boolean;
+  /** It answers: `SELECT 1` for MariaDB, a TCP connect for memcached. */
+  responding: boolean;
+}
+
+export interface SandboxStatus {
+  dir: string;
+  /** DIR/sandbox.json exists. */
+  exists: boolean;
+  ready: boolean;
+  /** Every process alive and responding (and the sandbox finished loading). */
+  healthy: boolean;
+  configPath: string | null;
+  mode: SandboxState['mode'] | null;
+  processes: ProcessStatus[];
+  data: DataSummary | null;
+}
+
+export interface SandboxDownResult {
+  dir: string;
+  /** There was a sandbox (or a leftover) at DIR. */
+  existed: boolean;
+  stopped: { name: string; pid: number; how: 'gone' | 'SIGTERM' | 'SIGKILL' }[];
+  removed: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// state file
+
+/** Read DIR/sandbox.json, or null when there is none (or it is unreadable: treated as a leftover). */
+export function readSandboxState(dir: string): SandboxState | null {
+  const p = join(resolve(dir), STATE_FILE);
+  if (!existsSync(p)) return null;
+  try {
+    const s = JSON.parse(readFileSync(p, 'utf8')) as SandboxState;
+    return s && s.kind === 'fw-shard-sandbox' && Array.isArray(s.processes) ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeState(state: SandboxState): void {
+  const p = join(state.dir, STATE_FILE);
+  const tmp = `${p}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, p); // atomic: a reader never sees half a file
+}
+
+/** Whether a pid exists at all (for the `up` in progress; it is a node process, not ours to signal). */
+function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function isSandboxDir(dir: string): boolean {
+  return existsSync(join(dir, MARKER_FILE)) || existsSync(join(dir, STATE_FILE));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// probing and teardown
+
+async function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<T>((res) => (timer = setTimeout(() => res(fallback), ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probeProcess(p: ProcessState): Promise<ProcessStatus> {
+  const alive = isProcessAlive(p.pid, p.marker);
+  let responding = false;
+  if (alive) {
+    if (p.role === 'memcached') {
+      responding = await tcpReachable(p.port, 2000);
+    } else {
+      const db = openDb(rootEndpoint(p.port, 'mysql', `sandbox ${p.name}`));
+      try {
+        responding = await withTimeout(
+          db.rows(ping()).then(() => true, () => false),
+          5000,
+          false,
+        );
+      } finally {
+        await db.close();
+      }
+    }
+  }
+  return { ...p, alive, responding };
+}
+
+/** Stop every process of the sandbox at `dir` (recorded or found by its command line) and remove `dir`. */
+async function teardown(dir: string, state: SandboxState | null): Promise<SandboxDownResult['stopped']> {
+  const targets = new Map<number, { name: string; pid: number; marker: string; socket?: string }>();
+  for (const p of state?.processes ?? []) {
+    targets.set(p.pid, { name: p.name, pid: p.pid, marker: p.marker, ...(p.socket ? { socket: p.socket } : {}) });
+  }
+  // Processes spawned by an `up` that died before recording them.
+  for (const f of findProcessesUnder(dir)) {
+    if (!targets.has(f.pid)) targets.set(f.pid, { name: `pid ${f.pid}`, pid: f.pid, marker: f.marker });
+  }
+  const stopped = await Promise.all(
+    [...targets.values()].map(async (t) => {
+      const how = await stopProcess(t.pid, t.marker);
+      // A socket placed under /tmp (long DIR) is outside DIR: remove it here.
+      if (t.socket?.startsWith('/tmp/fws-')) rmSync(t.socket, { force: true });
+      return { name: t.name, pid: t.pid, how };
+    }),
+  );
+  rmSync(dir, { recursive: true, force: true });
+  return stopped;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// up
+
+interface ServerSpec {
+  name: string;
+  role: Exclude<ProcessRole, 'memcached'>;
+  serves: string[];
+  shard?: number;
+  database: string;
+  extraArgs: string[];
+}
+
+function serverSpecs(shards: number, poorMans: boolean): ServerSpec[] {
+  if (poorMans) {
+    return [{ name: 'main', role: 'main', serves: ['db_main', 'shard 1', 'tickets 1'], database: MAIN_DATABASE, extraArgs: [] }];
+  }
+  return [
+    { name: 'main', role: 'main', serves: ['db_main'], database: MAIN_DATABASE, extraArgs: [] },
+    ...Array.from({ length: shards }, (_, i): ServerSpec => ({
+      name: `shard${i + 1}`,
+      role: 'shard',
+      serves: [`shard ${i + 1}`],
+      shard: i + 1,
+      database: shardDatabase(i + 1),
+      extraArgs: [],
+    })),
+    // Flickr's odd/even ticket servers: increment 2, offsets 1 and 2 (server-wide, as in the Flickr post).
+    { name: 'tickets1', role: 'tickets', serves: ['tickets 1'], database: TICKETS_DATABASE, extraArgs: ['--auto-increment-increment=2', '--auto-increment-offset=1'] },
+    { name: 'tickets2', role: 'tickets', serves: ['tickets 2'], database: TICKETS_DATABASE, extraArgs: ['--auto-increment-increment=2', '--auto-increment-offset=2'] },
+  ];
+}
+
+function checkCount(name: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new FwShardError('USAGE', `${name} must be a whole number from ${min} to ${max}, got ${v}`);
+  }
+  return v;
+}
+
+/** Limits on the sandbox's size (each shard is a server process with a 64 MB buffer pool). */
+export const SANDBOX_LIMITS = {
+  shards: { min: 1, max: 32 },
+  users: { min: 1, max: 1_000_000 },
+  rowsPerUser: { min: 0, max: 10_000_000 },
+} as const;
+
+/**
+ * Bring a sandbox up at `opts.dir`: start db_main, the shards and two ticket servers in parallel (or
+ * one server in poor man's mode), memcached when installed, create the schema, load the data, write
+ * `sandbox.json` and `fw-shard.config.yaml`. Idempotent: a live sandbox is reported and left alone; a
+ * dead or half-made one is cleaned and recreated. On failure, every process it started is stopped and
+ * DIR is kept (logs inside) for `down` or the next `up` to clean.
+ */
+export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => void = () => undefined): Promise<SandboxUpResult> {
+  const t0 = Date.now();
+  const dir = resolve(opts.dir);
+  const poorMans = opts.poorMans ?? false;
+  const shards = poorMans ? 1 : checkCount('--shards', opts.shards ?? 2, SANDBOX_LIMITS.shards.min, SANDBOX_LIMITS.shards.max);
+  const users = checkCount('--users', opts.users ?? 12, SANDBOX_LIMITS.users.min, SANDBOX_LIMITS.users.max);
+  const rowsPerUser = checkCount('--rows-per-user', opts.rowsPerUser ?? 200, SANDBOX_LIMITS.rowsPerUser.min, SANDBOX_LIMITS.rowsPerUser.max);
+  const seed = checkCount('--seed', opts.seed ?? 1, 0, 2 ** 32 - 1);
+
+  let recreated = false;
+  const prior = readSandboxState(dir);
+  if (prior) {
+    if (!prior.ready && prior.upPid !== undefined && prior.upPid !== process.pid && pidExists(prior.upPid)) {
+      throw new FwShardError('BUSY', `another \`sandbox up\` (pid ${prior.upPid}) is still building the sandbox at ${dir}`, {
+        hint: `Wait for it to finish, or stop it and run \`fw-shard sandbox down --dir ${dir}\`.`,
+      });
+    }
+    const probed = await Promise.all(prior.processes.map(probeProcess));
+    if (prior.ready && probed.length > 0 && probed.every((p) => p.alive && p.responding)) {
+      log(`sandbox already running at ${dir} (${prior.mode}, ${prior.processes.length} processes); nothing changed`);
+      const o = prior.options;
+      if (o.poorMans !== poorMans || (!poorMans && o.shards !== shards) || o.users !== users || o.rowsPerUser !== rowsPerUser || o.seed !== seed) {
+        log(`note: it was made with different options; run \`fw-shard sandbox down --dir ${dir}\` first to change them`);
+      }
+      return { alreadyRunning: true, recreated: false, state: prior, configPath: prior.configPath, elapsedMs: Date.now() - t0, timings: {} };
+    }
+    const dead = probed.filter((p) => !p.alive || !p.responding).map((p) => p.name);
+    log(`found a ${prior.ready ? 'dead' : 'half-made'} sandbox at ${dir}${dead.length ? ` (not running: ${dead.join(', ')})` : ''}: cleaning it`);
+    await teardown(dir, prior);
+    recreated = true;
+  } else if (existsSync(dir)) {
+    if (isSandboxDir(dir)) {
+      log(`found a leftover sandbox directory at ${dir} without a state file: cleaning it`);
+      await teardown(dir, null);
+      recreated = true;
+    } else if (readdirSync(dir).length > 0) {
+      throw new FwShardError('SANDBOX', `${dir} exists and is not a sandbox directory (no ${STATE_FILE}); refusing to use or delete it`, {
+        hint: 'Pass another --dir, or remove that directory yourself.',
+      });
+    }
+  }
+
+  const bins = findServerBinaries(); // before mkdir: without a server binary nothing is created
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, MARKER_FILE), 'created by fw-shard sandbox up; `fw-shard sandbox down` removes this directory\n');
+  const configPath = join(dir, CONFIG_FILE);
+  const state: SandboxState = {
+    schemaVersion: 1,
+    kind: 'fw-shard-sandbox',
+    dir,
+    mode: poorMans ? 'poor-mans' : 'federated',
+    ready: false,
+    upPid: process.pid,
+    createdAt: new Date().toISOString(),
+    options: { shards, users, rowsPerUser, poorMans, seed },
+    server: { binary: bins.server, version: bins.version },
+    configPath,
+    processes: [],
+    notes: [],
+  };
+  writeState(state);
+  const order = (p: ProcessState) => ['main', 'shard', 'tickets', 'memcached'].indexOf(p.role) * 1000 + (p.shard ?? 0);
+  const record = (p: ProcessState) => {
+    state.processes = [...state.processes.filter((x) => x.name !== p.name), p].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name));
+    writeState(state);
+  };
+
+  const timings: Record<string, number> = {};
+  const started: SandboxServer[] = [];
+  const dbs: Db[] = [];
+  const open = (port: number, role: string): Db => {
+    const db = openDb(rootEndpoint(port, 'mysql', role));
+    dbs.push(db);
+    return db;
+  };
+  try {
+    // ---- servers, all in parallel -------------------------------------------------------------------
+    const specs = serverSpecs(shards, poorMans);
+    log(`starting ${specs.length} MariaDB server${specs.length > 1 ? 's' : ''} (${bins.version || bins.server}) in ${dir}`);
+    let t = Date.now();
+    const results = await Promise.allSettled(
+      specs.map(async (spec) => {
+        const srv = await startServer({
+          dir,
+          name: spec.name,
+          extraArgs: spec.extraArgs,
+          binaries: bins,
+          onSpawn: (p) =>
+            record({
+              name: spec.name,
+              role: spec.role,
+              serves: spec.serves,
+              ...(spec.shard !== undefined ? { shard: spec.shard } : {}),
+              pid: p.pid,
+              host: '127.0.0.1',
+              port: p.port,
+              socket: p.socket,
+              datadir: p.datadir,
+              database: spec.database,
+              logFile: join(dir, spec.name, 'error.log'),
+              marker: p.datadir,
+              command: bins.server,
+            }),
+        });
+        started.push(srv);
+        log(`  ${spec.name.padEnd(9)} ${spec.serves.join(', ').padEnd(14)} 127.0.0.1:${srv.port}  pid ${srv.pid}`);
+        return { spec, srv };
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const servers = results.map((r) => (r as PromiseFulfilledResult<{ spec: ServerSpec; srv: SandboxServer }>).value);
+    timings.servers = Date.now() - t;
+
+    // ---- memcached (optional) -----------------------------------------------------------------------
+    let memcachedPort: number | undefined;
+    const mc = findExecutable(['memcached']);
+    if (mc) {
+      const p = await startMemcached(mc, dir, record);
+      memcachedPort = p.port;
+      log(`  memcached 127.0.0.1:${p.port}  pid ${p.pid}`);
+    } else {
+      const note = 'memcached is not installed: the sandbox has no cache (apt-get install memcached to test cache invalidation)';
+      state.notes.push(note);
+      log(`note: ${note}`);
+    }
+
+    // ---- schema -------------------------------------------------------------------------------------
+    t = Date.now();
+    const byName = new Map(servers.map((s) => [s.spec.name, s]));
+    const mainSrv = byName.get('main')!;
+    const mainDb = open(mainSrv.srv.port, 'db_main');
+    const shardTargets = new Map<number, { db: Db; database: string }>();
+    const ticketTargets: { db: Db; database: string }[] = [];
+    const parts: SchemaPart[] = [];
+    if (poorMans) {
+      parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main', 'tickets', 'shard'] });
+      shardTargets.set(1, { db: mainDb, database: MAIN_DATABASE });
+      // The ticket connection is a separate handle to db_main, as in lib_db.php's poor man's mode.
+      ticketTargets.push({ db: open(mainSrv.srv.port, 'tickets 1'), database: MAIN_DATABASE });
+    } else {
+      parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main'] });
+      for (const { spec, srv } of servers) {
+        if (spec.role === 'shard') {
+          const db = open(srv.port, `shard ${spec.shard}`);
+          parts.push({ db, database: spec.database, holds: ['shard'] });
+          shardTargets.set(spec.shard!, { db, database: spec.database });
+        } else if (spec.role === 'tickets') {
+          const db = open(srv.port, spec.serves[0]!);
+          parts.push({ db, database: spec.database, holds: ['tickets'] });
+          ticketTargets.push({ db, database: spec.database });
+        }
+      }
+    }
+    await loadSchema(parts);
+    timings.schema = Date.now() - t;
+    log(`schema loaded (${Date.now() - t} ms)`);
+
+    // ---- data ---------------------------------------------------------------------------------------
+    t = Date.now();
+    state.data = await loadData(
+      { main: { db: mainDb, database: MAIN_DATABASE }, shards: shardTargets, tickets: ticketTargets, poorMansTicketing: poorMans },
+      { users, rowsPerUser, seed },
+      (line) => log(line),
+    );
+    timings.data = Date.now() - t;
+    log(`data loaded (${Date.now() - t} ms)`);
+
+    // ---- config -------------------------------------------------------------------------------------
+    const config = sandboxConfig(state, memcachedPort);
+    // Validate what we write with the real loader: a sandbox whose config fw-shard rejects is useless.
+    normalizeConfig(config, { env: {}, baseDir: dir, origin: configPath });
+    writeFileSync(
+      configPath,
+      `# Written by \`fw-shard sandbox up\` (${state.mode}). Use it with:\n#   export FW_SHARD_CONFIG=${configPath}\n` + stringify(config),
+      { mode: 0o600 },
+    );
+
+    state.ready = true;
+    delete state.upPid;
+    state.readyAt = new Date().toISOString();
+    writeState(state);
+    const elapsedMs = Date.now() - t0;
+    log(`sandbox ready in ${(elapsedMs / 1000).toFixed(1)} s`);
+    return { alreadyRunning: false, recreated, state, configPath, elapsedMs, timings };
+  } catch (err) {
+    log('sandbox up failed: stopping the processes it started');
+    await Promise.allSettled(state.processes.map((p) => stopProcess(p.pid, p.marker)));
+    await Promise.allSettled(started.map((s) => s.stop()));
+    state.notes.push(`up failed: ${(err as Error)?.message ?? String(err)}`);
+    delete state.upPid;
+    writeState(state);
+    if (err instanceof FwShardError) throw err;
+    throw new FwShardError('SANDBOX', `sandbox up failed: ${(err as Error)?.message ?? String(err)}`, {
+      hint: `Logs are in ${dir}/*/error.log; \`fw-shard sandbox down --dir ${dir}\` removes what is left.`,
+      cause: err,
+    });
+  } finally {
+    await Promise.allSettled(dbs.map((d) => d.close()));
+  }
+}
+
+/** The native config (src/config/schema.ts) describing a sandbox. */
+export function sandboxConfig(state: SandboxState, memcachedPort?: number): RawConfig {
+  const byName = new Map(state.processes.map((p) => [p.name, p]));
+  const main = byName.get('main');
+  if (!main) throw new Error('sandbox state has no main server');
+  const cfg: RawConfig = {
+    version: 1,
+    defaults: { host: '127.0.0.1', user: 'root', password: '' },
+    main: { port: main.port, database: MAIN_DATABASE },
+    shards: {},
+  };
+  if (state.mode === 'poor-mans') {
+    cfg.shards = { '1': { port: main.port, database: MAIN_DATABASE } };
+    cfg.tickets = [{ port: main.port, database: MAIN_DATABASE }];
+    cfg.poorMans = { federation: true, ticketing: true };
+  } else {
+    const shardProcs = state.processes.filter((p) => p.role === 'shard').sort((a, b) => a.shard! - b.shard!);
+    cfg.shards = Object.fromEntries(shardProcs.map((p) => [String(p.shard), { port: p.port, database: p.database! }]));
+    cfg.tickets = state.processes
+      .filter((p) => p.role === 'tickets')
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((p) => ({ port: p.port, database: p.database! }));
+  }
+  if (memcachedPort !== undefined) cfg.memcached = { servers: [`127.0.0.1:${memcachedPort}`], keys: ['USER-{id}'] };
+  return cfg;
+}
+
+async function startMemcached(bin: string, dir: string, record: (p: ProcessState) => void): Promise<{ port: number; pid: number }> {
+  const home = join(dir, 'memcached');
+  mkdirSync(home, { recursive: true });
+  const pidFile = join(home, 'memcached.pid');
+  const logFile = join(home, 'memcached.log');
+  const port = await freePort();
+  // -P names a path inside DIR in the command line: that is how the pid is recognised later.
+  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '16', '-c', '256', '-P', pidFile];
+  if (process.getuid?.() === 0) args.push('-u', 'root'); // memcached refuses to run as root otherwise
+  const out = openSync(logFile, 'a');
+  let pid: number;
+  try {
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', out, out] });
+    child.unref();
+    pid = child.pid ?? 0;
+  } finally {
+    closeSync(out);
+  }
+  if (!pid) throw new FwShardError('SANDBOX', `could not start ${bin}`);
+  record({ name: 'memcached', role: 'memcached', serves: ['cache'], pid, host: '127.0.0.1', port, logFile, marker: pidFile, command: bin });
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await tcpReachable(port, 500)) return { port, pid };
+    if (!isProcessAlive(pid, pidFile)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new FwShardError('SANDBOX', `memcached did not start on 127.0.0.1:${port}`, { hint: `See ${logFile}.` });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// status and down
+
+/** What is at `dir`: every recorded process, whether it is alive and answering. Never changes anything. */
+export async function sandboxStatus(dir: string): Promise<SandboxStatus> {
+  const abs = resolve(dir);
+  const state = readSandboxState(abs);
+  if (!state) {
+    return { dir: abs, exists: false, ready: false, healthy: false, configPath: null, mode: null, processes: [], data: null };
+  }
+  const processes = await Promise.all(state.processes.map(probeProcess));
+  return {
+    dir: abs,
+    exists: true,
+    ready: state.ready,
+    healthy: state.ready && processes.length > 0 && processes.every((p) => p.alive && p.responding),
+    configPath: existsSync(state.configPath) ? state.configPath : null,
+    mode: state.mode,
+    processes,
+    data: state.data ?? null,
+  };
+}
+
+/**
+ * Stop every process the sandbox at `dir` started (SIGTERM, then SIGKILL after 20 s) and remove `dir`.
+ * Refuses a non-empty directory that is not a sandbox. Nothing at `dir` is not an error.
+ */
+export async function sandboxDown(dir: string): Promise<SandboxDownResult> {
+  const abs = resolve(dir);
+  if (!existsSync(abs)) return { dir: abs, existed: false, stopped: [], removed: false };
+  if (!isSandboxDir(abs) && readdirSync(abs).length > 0) {
+    throw new FwShardError('SANDBOX', `${abs} is not a sandbox directory (no ${STATE_FILE}); refusing to delete it`, {
+      hint: 'Check --dir.',
+    });
+  }
+  const stopped = await teardown(abs, readSandboxState(abs));
+  return { dir: abs, existed: true, stopped, removed: !existsSync(abs) };
+}
