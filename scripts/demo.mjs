@@ -24,8 +24,8 @@ function step(title, args, { allowFail = false } = {}) {
 step('start real local servers and load a Flamework-style schema', ['sandbox', 'up', '--dir', dir]);
 step('what the fleet looks like', ['--config', config, 'status']);
 step('what moving user 1 to shard 2 would do (writes nothing)', ['--config', config, 'move', '--user', '1', '--to', '2', '--dry-run']);
-step('move it: chunked copy, verification, flip of cluster_id, verified cleanup', [
-  '--config', config, 'move', '--user', '1', '--to', '2', '--yes', '--assume-no-writes',
+step('move it online: chunked copy, delta passes, a short freeze, verified flip of cluster_id, verified cleanup', [
+  '--config', config, 'move', '--user', '1', '--to', '2', '--yes',
 ]);
 step('the journal', ['--config', config, 'moves', '--all']);
 step('the fleet afterwards', ['--config', config, 'status']);

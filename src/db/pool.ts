@@ -8,6 +8,7 @@
  * (a named zone would make the DST fall-back hour ambiguous).
  */
 import { readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
 import { FwShardError } from '../errors/index.js';
@@ -37,6 +38,8 @@ export interface Session {
   exec(q: Sql): Promise<ExecResult>;
   /** Execute on the binary connection (row copies with raw bytes). */
   execBinary(q: Sql | BinaryStatement): Promise<ExecResult>;
+  /** A LOAD DATA LOCAL INFILE statement fed with `data` (binary connections only). */
+  loadData(q: Sql, data: Buffer): Promise<ExecResult>;
 }
 
 /** Write side: what the applier receives. */
@@ -76,6 +79,13 @@ const DENIED_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERRO
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; errno?: number; fatal?: boolean };
   return (e?.code !== undefined && UNAVAILABLE_CODES.has(e.code)) || e?.errno === 1927 || e?.errno === 2013 || e?.errno === 2006;
+}
+
+/** The server (or its configuration) refuses LOAD DATA LOCAL INFILE: fall back to INSERTs. */
+export function isLocalInfileRefused(err: unknown): boolean {
+  const e = err as { errno?: number; cause?: { errno?: number }; message?: string };
+  const errno = e?.errno ?? e?.cause?.errno;
+  return errno === 1148 || errno === 3948 || errno === 2068 || /LOCAL INFILE|local data/i.test(String(e?.message ?? ''));
 }
 
 /** Lock wait timeout or deadlock: the transaction was rolled back and may be retried as a whole. */
@@ -261,6 +271,12 @@ class MysqlDb implements Db {
       rawRows: (q: Sql) =>
         this.#run(async () => (await conn.query({ sql: fmt(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]),
       exec: (q: Sql) => this.#run(async () => execResult((await conn.query(fmt(q)))[0])),
+      loadData: (q: Sql, data: Buffer) => {
+        if (!binary) throw new Error('loadData on a text session');
+        return this.#run(async () =>
+          execResult((await conn.query({ sql: toBinary(q), infileStreamFactory: () => Readable.from([data]) } as unknown as string))[0]),
+        );
+      },
       execBinary: (q: Sql | BinaryStatement) => {
         if (!binary) throw new Error('execBinary on a text session');
         const text = 'binary' in q ? q.binary : toBinary(q);

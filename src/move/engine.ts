@@ -22,7 +22,9 @@ import { verifyAll } from './phases/verify.js';
 import { cleanupSource } from './phases/cleanup.js';
 import { planTable } from './table-plan.js';
 import type { Settings } from './phases/sync.js';
-import type { CleanupMode, MoveDeps, MoveRequest, MoveResult, TableReport } from './types.js';
+import { DEFAULT_ONLINE, type CleanupMode, type MoveDeps, type MoveRequest, type MoveResult, type TableReport } from './types.js';
+import { onlineCutover } from './phases/cutover.js';
+import { liftFreezeSql } from '../db/sql/freeze.js';
 
 const HEARTBEAT_MS = 5000;
 
@@ -68,7 +70,6 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
     };
   }
 
-  if (!req.dryRun) requireWritesStopped(req);
   const ctx = new RunContext(deps, req, req.userId, from as ShardId, req.to, opts.signal);
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: false }));
   if (req.dryRun) {
@@ -120,7 +121,6 @@ async function continueMove(deps: MoveDeps, move: MoveRow, req: MoveRequest, opt
       throw new FwShardError('PRECONDITION', `move ${move.id} involves shard ${s}, which is no longer in the topology`, { hint: `Put shard ${s} back in the config to resume or abort the move.` });
     }
   }
-  if (!FLIPPED_PHASES.has(move.phase)) requireWritesStopped(req);
   const ctx = new RunContext(deps, req, move.user_id as UserId, from, req.to, opts.signal);
   ctx.moveId = move.id;
   await ctx.journal.claim(move);
@@ -129,15 +129,8 @@ async function continueMove(deps: MoveDeps, move: MoveRow, req: MoveRequest, opt
   return execute(ctx, pf, move.phase, true, timings, started);
 }
 
-function requireWritesStopped(req: MoveRequest): void {
-  if (!req.assumeNoWrites) {
-    throw new FwShardError('USAGE', 'this move needs the user\'s writes to be stopped for its whole duration, and fw-shard cannot yet freeze a user by itself', {
-      hint: 'Stop the user\'s writes in the app, then pass --assume-no-writes.',
-    });
-  }
-}
-
-const ORDER = ['copy', 'verify', 'flip', 'flipped', 'cleanup-pending', 'cleanup', 'done'];
+// Online moves go copy → delta → freeze → flipped; offline ones copy → verify → flip → flipped.
+const ORDER = ['copy', 'delta', 'freeze', 'verify', 'flip', 'flipped', 'cleanup-pending', 'cleanup', 'done'];
 const reached = (phase: string, p: string) => ORDER.indexOf(phase) >= ORDER.indexOf(p);
 
 async function execute(ctx: RunContext, pf: Preflight, phase: string, resumed: boolean, timings: Record<string, number>, started: number): Promise<MoveResult> {
@@ -150,27 +143,48 @@ async function execute(ctx: RunContext, pf: Preflight, phase: string, resumed: b
   const heartbeat = setInterval(() => void journal.heartbeat(moveId).catch(() => undefined), HEARTBEAT_MS);
   heartbeat.unref?.();
   ctx.emit({ type: 'move.started', userId: ctx.userId, from: ctx.from, to: ctx.to, mode: ctx.req.assumeNoWrites ? 'offline' : 'online', resumed });
+  for (const t of pf.plan.tables) ctx.emit({ type: 'table.planned', table: t.name, rows: t.rows, key: t.key });
+  if (resumed) {
+    // A runner killed inside its freeze leaves the row behind until it expires: lift it now.
+    await ctx.mapping.db.exec(liftFreezeSql(ctx.userId, moveId)).catch(() => undefined);
+  }
   const result = (ok: boolean, nextStep: string, error?: { code: string; message: string }): MoveResult => {
     timings.totalMs = ctx.nowMs() - started;
     return {
       ok, moveId, userId: ctx.userId, from: ctx.from, to: ctx.to, phase: current, mappingFlipped, resumed,
       plan: pf.plan, tables: [...reports.values()], timings, nextStep, ...(error ? { error } : {}),
+      ...(freezeMs !== undefined ? { freezeMs } : {}), ...(deltaPasses !== undefined ? { deltaPasses } : {}),
     };
   };
+  let freezeMs: number | undefined;
+  let deltaPasses: number | undefined;
   try {
-    if (!reached(phase, 'verify')) {
+    if (!reached(phase, 'delta')) {
       current = 'copy';
       await journal.setPhase(moveId, 'copy', copyStartedSql());
       const rows = new Map((await journal.tables(moveId)).map((r) => [r.table_name, r]));
       await ctx.timed('copy', timings, () => copyTables(ctx, pf.tables, settings, rows, reports));
     }
-    if (!reached(phase, 'flip')) {
+    if (ctx.online && !reached(phase, 'flipped')) {
+      // A freeze left by a killed runner (phase 'freeze') has expired or will: start from the delta passes.
+      ctx.checkAborted();
+      current = 'delta';
+      await journal.setPhase(moveId, 'delta');
+      const online = ctx.req.online ?? DEFAULT_ONLINE;
+      const out = await ctx.timed('delta', timings, () => onlineCutover(ctx, pf.tables, settings, online, () => invalidateCache(ctx)));
+      freezeMs = out.freezeMs;
+      deltaPasses = out.deltaPasses;
+      timings.freezeMs = out.freezeMs;
+      mappingFlipped = true;
+      current = 'flipped';
+    }
+    if (!ctx.online && !reached(phase, 'flip')) {
       ctx.checkAborted();
       current = 'verify';
       await journal.setPhase(moveId, 'verify');
       await ctx.timed('verify', timings, () => verifyAll(ctx, pf.tables, settings, reports));
     }
-    if (!reached(phase, 'flipped')) {
+    if (!ctx.online && !reached(phase, 'flipped')) {
       ctx.checkAborted();
       current = 'flip';
       await journal.setPhase(moveId, 'flip');
@@ -189,7 +203,8 @@ async function execute(ctx: RunContext, pf: Preflight, phase: string, resumed: b
     const e = err instanceof FwShardError ? err : null;
     const message = err instanceof Error ? err.message : String(err);
     await journal.setError(moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
-    ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped });
+    const nextStep = e?.hint ?? `fw-shard resume ${moveId} continues the move; fw-shard abort ${moveId} undoes it${mappingFlipped ? ' (not possible after the flip)' : ''}.`;
+    ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped, nextStep });
     if (e) {
       const flippedNote = mappingFlipped
         ? `The mapping WAS flipped: user ${ctx.userId} now lives on shard ${ctx.to}.`
@@ -219,17 +234,18 @@ async function finishCleanup(
   if (mode === 'keep') {
     await ctx.journal.finish(moveId, 'done', 'done');
     setCurrent('done');
-    ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: ctx.nowMs() });
-    return result(true, `done: user ${ctx.userId} lives on shard ${ctx.to}; its rows on shard ${ctx.from} were kept (--cleanup keep).`);
+    const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; its rows on shard ${ctx.from} were kept (--cleanup keep).`;
+    const done = result(true, nextStep);
+    ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
+    return done;
   }
   if (mode === 'defer') {
     if (phase !== 'cleanup-pending') await ctx.journal.setPhase(moveId, 'cleanup-pending');
     setCurrent('cleanup-pending');
-    ctx.emit({ type: 'move.finished', phase: 'cleanup-pending', mappingFlipped: true, ms: ctx.nowMs() });
-    return result(
-      true,
-      `user ${ctx.userId} lives on shard ${ctx.to}. Its rows on shard ${ctx.from} are deleted by \`fw-shard cleanup --older-than 15m\` (run it from cron, after cached user rows have expired).`,
-    );
+    const nextStep = `user ${ctx.userId} lives on shard ${ctx.to}. Its rows on shard ${ctx.from} are deleted by \`fw-shard cleanup --older-than 15m\` (run it from cron, after cached user rows have expired).`;
+    const done = result(true, nextStep);
+    ctx.emit({ type: 'move.finished', phase: 'cleanup-pending', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
+    return done;
   }
   ctx.checkAborted();
   setCurrent('cleanup');
@@ -244,8 +260,10 @@ async function finishCleanup(
   }
   await ctx.journal.finish(moveId, 'done', 'done');
   setCurrent('done');
-  ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: ctx.nowMs() });
-  return result(true, `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after verification.`);
+  const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after verification.`;
+  const done = result(true, nextStep);
+  ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
+  return done;
 }
 
 async function invalidateCache(ctx: RunContext): Promise<void> {

@@ -2,7 +2,7 @@
  * Roles after gh-ost: the Inspector only reads (it receives a ReadDb, so it cannot write: the compiler
  * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier writes.
  */
-import type { Db, ReadDb } from '../db/pool.js';
+import { isLocalInfileRefused, type Db, type ReadDb } from '../db/pool.js';
 import type { RawValue } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readServerFacts, readSchema, type ColumnInfo, type ServerFacts, type TableInfo } from '../db/sql/schema.js';
@@ -97,14 +97,29 @@ export class Applier {
    * the same result, and rows deleted on the source in that range disappear on the target too.
    */
   async replaceRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, rows: readonly RawValue[][], sqlMode: string, maxBytes: number): Promise<void> {
-    await this.db.transaction(
-      async (s) => {
-        await s.execBinary(R.deleteRange(spec, userId, lo, hi));
-        for (const stmt of R.insertRows(spec, rows, maxBytes)) await s.execBinary(stmt);
-      },
-      { sqlMode, binary: true },
-    );
+    const write = (useLoadData: boolean) =>
+      this.db.transaction(
+        async (s) => {
+          await s.execBinary(R.deleteRange(spec, userId, lo, hi));
+          if (rows.length === 0) return;
+          if (useLoadData) await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows));
+          else for (const stmt of R.insertRows(spec, rows, maxBytes)) await s.execBinary(stmt);
+        },
+        { sqlMode, binary: true },
+      );
+    if (this.#loadData) {
+      try {
+        return await write(true);
+      } catch (err) {
+        if (!isLocalInfileRefused(err)) throw err;
+        this.#loadData = false; // e.g. MySQL 8's default local_infile=OFF: INSERTs from now on
+      }
+    }
+    await write(false);
   }
+
+  /** LOAD DATA LOCAL INFILE until the server refuses it once. */
+  #loadData = true;
 
   /**
    * Delete the user's source rows in (lo, hi] only if they still hash to `expected` (taken at the final
@@ -139,12 +154,15 @@ export class Applier {
    * The routing switch, in the mapping database: compare-and-set the user's shard and record the phase
    * `flipped` in the same transaction, so the journal can never disagree with the mapping.
    */
-  async flip(m: MappingSpec, userId: string, from: number, to: number, moveId: string, extra: Parameters<typeof setPhaseSql>[2]): Promise<void> {
+  async flip(m: MappingSpec, userId: string, from: number, to: number, moveId: string, extra: Parameters<typeof setPhaseSql>[2], frozen = false): Promise<void> {
     await this.db.transaction(
       async (s) => {
-        const r = await s.exec(flipMappingSql(m, userId, from, to));
+        const r = await s.exec(flipMappingSql(m, userId, from, to, frozen ? moveId : undefined));
         if (r.affectedRows !== 1) {
           const [cur] = await s.rows<{ shard: string }>(readPlacementSql(m, userId));
+          if (frozen && cur && Number(cur.shard) === from) {
+            throw new FwShardError('BUSY', `the freeze of user ${userId} expired before the flip; nothing was flipped`, { details: { freezeExpired: true } });
+          }
           throw new FwShardError(
             'MAPPING_CHANGED',
             `user ${userId}'s ${m.shardColumn} is ${cur ? cur.shard : '(user gone)'}, not ${from} as when the move started: someone else changed the mapping; nothing was flipped`,

@@ -5,6 +5,7 @@
 import type { Db, ReadDb } from '../db/pool.js';
 import type { Sql } from '../db/sql/fragment.js';
 import * as J from '../db/sql/journal.js';
+import { createFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import type { Runner } from './types.js';
 
@@ -100,6 +101,7 @@ export class Journal extends JournalReader {
   }
 
   async ensureTables(): Promise<void> {
+    await this.wdb.exec(createFreezesSql());
     await this.wdb.exec(J.createMovesSql());
     await this.wdb.exec(J.createMoveTablesSql());
     await this.wdb.exec(J.createMoveChunksSql());
@@ -184,6 +186,9 @@ export class Journal extends JournalReader {
     await this.wdb.exec(J.deleteChunksSql(moveId, table));
     let seq = 0;
     for (const c of chunks) await this.wdb.exec(J.insertChunkSql(moveId, table, seq++, c.lo, c.hi, c.count, c.hash));
+  }
+  updateChunk(moveId: string, table: string, seq: number, count: string, hash: string): Promise<unknown> {
+    return this.wdb.exec(J.updateChunkSql(moveId, table, seq, count, hash));
   }
   chunkCleaned(moveId: string, table: string, seq: number): Promise<unknown> {
     return this.wdb.exec(J.chunkCleanedSql(moveId, table, seq));

@@ -4,7 +4,7 @@
  */
 import type { Db } from '../db/pool.js';
 import { FwShardError } from '../errors/index.js';
-import type { EventInput, MoveEvent } from '../events/types.js';
+import type { EventInput, MoveEvent, Phase } from '../events/types.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type UserId } from '../topology/index.js';
 import { Applier, Inspector } from './inspector.js';
 import { Journal } from './journal.js';
@@ -46,6 +46,11 @@ export class RunContext {
     this.deps.events({ ...e, at: this.deps.clock.now().toISOString(), moveId: this.moveId } as MoveEvent);
   }
 
+  /** Online mode: the user keeps writing during the copy; delta passes and a freeze catch up. */
+  get online(): boolean {
+    return !this.req.assumeNoWrites;
+  }
+
   nowMs(): number {
     return this.deps.clock.now().getTime();
   }
@@ -83,7 +88,7 @@ export class RunContext {
     return out;
   }
 
-  phaseStarted(phase: 'preflight' | 'copy' | 'verify' | 'flip' | 'cleanup' | 'abort'): void {
+  phaseStarted(phase: Phase): void {
     this.emit({ type: 'phase.started', phase });
   }
 }

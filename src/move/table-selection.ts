@@ -9,6 +9,7 @@
  */
 import type { TableInfo } from '../db/sql/schema.js';
 import { MOVES, MOVE_CHUNKS, MOVE_TABLES } from '../db/sql/journal.js';
+import { FREEZES } from '../db/sql/freeze.js';
 import type { TableSelection } from '../topology/index.js';
 
 export interface Selection {
@@ -25,7 +26,7 @@ export function selectTables(
   opts: { sourceIsMain: boolean; mappingTable: string | null },
 ): Selection {
   const out: Selection = { selected: [], skipped: [], missingOnTarget: [] };
-  const internal = new Set([MOVES, MOVE_TABLES, MOVE_CHUNKS]);
+  const internal = new Set([MOVES, MOVE_TABLES, MOVE_CHUNKS, FREEZES]);
   for (const t of [...source.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (internal.has(t.name)) continue;
     if (opts.mappingTable !== null && t.name === opts.mappingTable) continue;

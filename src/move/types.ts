@@ -51,9 +51,26 @@ export interface MoveRequest {
   chunkSize?: number;
   concurrency: number;
   cleanup: CleanupMode;
-  /** Test hook: pause (ms) after each copied chunk, so crash tests can land a kill mid-copy. */
+  /** --sleep-between-chunks: pause (ms) after each chunk or range of every phase. */
   chunkPauseMs?: number;
+  /** Online moves (the default, unless assumeNoWrites): delta passes, then a short bounded freeze. */
+  online?: OnlineOptions;
 }
+
+export interface OnlineOptions {
+  /** Hard cap on the freeze (set → lifted), default 5000. */
+  freezeCapMs: number;
+  /** Wait after setting the freeze for in-flight requests to finish, default 2000. */
+  drainMs: number;
+  /** Delta passes before each freeze attempt at most, default 10. */
+  maxDeltaPasses: number;
+  /** Freeze attempts before giving up with the retry-later code, default 3. */
+  freezeAttempts: number;
+  /** The readiness gate: freeze only once a delta pass re-copied at most this many rows, default 5000. */
+  readyRows: number;
+}
+
+export const DEFAULT_ONLINE: OnlineOptions = { freezeCapMs: 5000, drainMs: 2000, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 5000 };
 
 export interface TableReport {
   name: string;
@@ -93,6 +110,10 @@ export interface MoveResult {
   plan?: MovePlan;
   tables: TableReport[];
   timings: Record<string, number>;
+  /** Online moves: how long the user was frozen (freeze set → lifted) in the attempt that flipped. */
+  freezeMs?: number;
+  /** Online moves: delta passes run in total. */
+  deltaPasses?: number;
   nextStep: string;
   error?: { code: string; message: string };
 }

@@ -33,6 +33,7 @@ export function renderMoveResult(r: MoveResult): string {
     .filter(([, v]) => v)
     .map(([k, v]) => `${k} ${v}`);
   if (parts.length && !r.dryRun) out.push(`time: ${parts.join(', ')}`);
+  if (r.freezeMs !== undefined) out.push(`online: user frozen for ${r.freezeMs} ms after ${r.deltaPasses ?? 0} delta pass(es)`);
   out.push(r.nextStep);
   return out.join('\n');
 }

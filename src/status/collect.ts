@@ -6,6 +6,7 @@ import type { ReadDb } from '../db/pool.js';
 import { readSchema, readServerFacts, type TableInfo } from '../db/sql/schema.js';
 import { countTableSql, pingSql, ticketTablesSql, topOfColumnSql } from '../db/sql/status.js';
 import { usersPerShardSql } from '../db/sql/journal.js';
+import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import { JournalReader, type MoveRow } from '../move/journal.js';
@@ -53,6 +54,8 @@ export interface StatusReport {
   unknownShardUsers: { shard: number; users: string }[];
   tickets: TicketStatus[];
   activeMoves: MoveRow[];
+  /** Users frozen by an online move right now (their writes wait). */
+  frozen: { user_id: string; move_id: string; remaining_ms: string }[];
   problems: string[];
   warnings: string[];
   healthy: boolean;
@@ -100,6 +103,7 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   const mapDb = connect(mapEp);
   const usersByShard = new Map<number, string>();
   let activeMoves: MoveRow[] = [];
+  let frozen: StatusReport['frozen'] = [];
   if (up.get(mapEp.role)) {
     try {
       for (const r of await mapDb.rows<{ shard: string | number; users: string | number }>(usersPerShardSql(topology.mapping))) {
@@ -109,6 +113,7 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       problems.push(`cannot read the mapping table ${topology.mapping.table} on ${mapEp.role}: ${(err as Error).message}`);
     }
     activeMoves = await new JournalReader(mapDb).list(false).catch(() => []);
+    frozen = await mapDb.rows<{ user_id: string; move_id: string; remaining_ms: string }>(activeFreezesSql()).catch(() => []);
   }
   const unknownShardUsers = [...usersByShard].filter(([s]) => !topology.shards.has(s as ShardId)).map(([shard, users]) => ({ shard, users }));
   for (const u of unknownShardUsers) {
@@ -213,7 +218,8 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   const poorMans: StatusReport['poorMans'] = isPoorMansOnly(topology) ? 'only' : onMain.length > 0 ? 'partial' : 'none';
   if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
   const anyDown = servers.some((s) => !s.reachable);
-  return { poorMans, servers, shards, unknownShardUsers, tickets, activeMoves, problems, warnings, healthy: problems.length === 0, anyDown };
+  for (const f of frozen) warnings.push(`user ${f.user_id} is frozen by move ${f.move_id} for another ${f.remaining_ms} ms`);
+  return { poorMans, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
 /** The largest single-column integer primary key values in the sharded tables (ticketed ids), largest first. */

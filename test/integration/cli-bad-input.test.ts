@@ -305,12 +305,18 @@ describe('bad arguments (exit 2)', () => {
     expect(r.stderr).toContain('next step: Pass --yes (cron and scripts must say what they mean), or --dry-run to see the plan.');
   });
 
-  it('move without --assume-no-writes is refused before anything is written', async () => {
-    const r = await unchanged(() => cli(['move', '--user', '42', '--to', '2', '--yes']));
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain("[USAGE]: this move needs the user's writes to be stopped for its whole duration");
-    expect(r.stderr).toContain('then pass --assume-no-writes');
+  it('malformed online-move flags are refused before anything is written', async () => {
+    for (const [flag, value, text] of [
+      ['--freeze-cap', 'soon', '--freeze-cap must be a duration like 500ms, 2s, 15m or 1h'],
+      ['--drain', '-1s', '--drain must be a duration'],
+      ['--max-delta-passes', '0', '--max-delta-passes must be between 1 and 1000'],
+      ['--freeze-attempts', 'x', '--freeze-attempts must be a whole number'],
+    ] as const) {
+      const r = await unchanged(() => cli(['move', '--user', '42', '--to', '2', '--yes', flag, value]));
+      expect(r.code, `${flag} ${value}`).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(text);
+    }
   });
 
   it('a user that does not exist', async () => {

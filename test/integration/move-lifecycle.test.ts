@@ -52,7 +52,7 @@ describe('move lifecycle', () => {
 
   beforeEach(async () => {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks`);
+    await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
     for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
       await env.db(s, d).exec(sql`DELETE FROM Dots`);
       await env.db(s, d).exec(sql`DELETE FROM Faves`);

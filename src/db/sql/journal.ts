@@ -173,6 +173,9 @@ export const chunkTotalsSql = (moveId: string, table: string) =>
   sql`SELECT COUNT(*) AS chunks, COALESCE(SUM(row_count), 0) AS n, COALESCE(SUM(hash), 0) AS h FROM ${ident(MOVE_CHUNKS)}
       WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
+export const updateChunkSql = (moveId: string, table: string, seq: number, rowCount: string, hash: string) =>
+  sql`UPDATE ${ident(MOVE_CHUNKS)} SET row_count = ${id(rowCount)}, hash = ${id(hash)} WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;
+
 export const chunkCleanedSql = (moveId: string, table: string, seq: number) =>
   sql`UPDATE ${ident(MOVE_CHUNKS)} SET cleaned = 1 WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;
 
@@ -182,9 +185,17 @@ export const chunkCleanedSql = (moveId: string, table: string, seq: number) =>
 export const readPlacementSql = (m: MappingSpec, userId: string) =>
   sql`SELECT ${ident(m.shardColumn)} AS shard FROM ${ident(m.table)} WHERE ${ident(m.idColumn)} = ${id(userId)}`;
 
-/** The routing switch: compare-and-set, so a concurrent change of the mapping is never overwritten. */
-export const flipMappingSql = (m: MappingSpec, userId: string, from: number, to: number) =>
-  sql`UPDATE ${ident(m.table)} SET ${ident(m.shardColumn)} = ${to} WHERE ${ident(m.idColumn)} = ${id(userId)} AND ${ident(m.shardColumn)} = ${from}`;
+/**
+ * The routing switch: compare-and-set, so a concurrent change of the mapping is never overwritten.
+ * With `frozenBy`, it also flips only while that move's freeze is still in force (by the server's
+ * clock): a freeze that expired could have let a write reach the source after the final sync.
+ */
+export const flipMappingSql = (m: MappingSpec, userId: string, from: number, to: number, frozenBy?: string) =>
+  sql`UPDATE ${ident(m.table)} SET ${ident(m.shardColumn)} = ${to} WHERE ${ident(m.idColumn)} = ${id(userId)} AND ${ident(m.shardColumn)} = ${from}${
+    frozenBy === undefined
+      ? sql``
+      : sql` AND EXISTS (SELECT 1 FROM ${ident('fw_shard_freezes')} WHERE user_id = ${id(userId)} AND move_id = ${id(frozenBy)} AND frozen_until > NOW(3))`
+  }`;
 
 export const usersPerShardSql = (m: MappingSpec) =>
   sql`SELECT ${ident(m.shardColumn)} AS shard, COUNT(*) AS users FROM ${ident(m.table)} GROUP BY ${ident(m.shardColumn)} ORDER BY 1`;

@@ -12,7 +12,7 @@ import type { MoveTableRow } from '../journal.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
-import { ensureEqual, type Settings } from './sync.js';
+import { compareRange, ensureEqual, type Settings } from './sync.js';
 
 const FIRST_CHUNK = 1000;
 
@@ -56,7 +56,8 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: Settings, rep: Tabl
   const started = ctx.nowMs();
   const rows = await ctx.source.insp.readRange(t, ctx.userId, null, null);
   await ctx.target.app.replaceRange(t, ctx.userId, null, null, rows, s.sqlMode, s.maxBytes);
-  const { hash, mismatches } = await ensureEqual(ctx, t, s, null, null);
+  // Online, the source may change under us: record what the target holds; the delta passes catch up.
+  const { hash, mismatches } = ctx.online ? { hash: (await compareRange(ctx, t, null, null)).target, mismatches: 0 } : await ensureEqual(ctx, t, s, null, null);
   rep.chunks = 1;
   rep.mismatches += mismatches;
   await ctx.journal.checkpointChunk(
@@ -96,13 +97,17 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
         pending = ctx.source.insp.readChunk(t, ctx.userId, hi, size);
         pendingSize = size;
       }
+      // Offline, the source side of the chunk is hashed while the target is written. Online it is not:
+      // the first delta pass compares every range's source hash with this record anyway.
       const [sourceHash] = await Promise.all([
-        ctx.source.insp.hash(t, ctx.userId, lo, hi),
+        ctx.online ? null : ctx.source.insp.hash(t, ctx.userId, lo, hi),
         ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes),
       ]);
       const targetHash = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
-      let verified = sourceHash;
-      if (sourceHash.count !== targetHash.count || sourceHash.hash !== targetHash.hash) {
+      // The record is what the target holds for the range. Offline it must equal the source now;
+      // online a difference is a write that landed meanwhile, which the delta passes will copy.
+      let verified = targetHash;
+      if (sourceHash && (sourceHash.count !== targetHash.count || sourceHash.hash !== targetHash.hash)) {
         const eq = await ensureEqual(ctx, t, s, lo, hi);
         mismatches += eq.mismatches;
         verified = eq.hash;

@@ -1,0 +1,107 @@
+/**
+ * Online cut-over: delta passes until the remaining delta is small (the readiness gate), then a short
+ * freeze bounded by a hard cap: set the freeze, delete the cached user row, wait for in-flight requests
+ * to drain, final delta with full verification, the compare-and-set flip (valid only while the freeze
+ * is), delete the cached row again, lift the freeze. If the final sync cannot finish inside the cap the
+ * freeze is lifted and the delta passes resume; after a bounded number of attempts the move gives up
+ * with the retry-later code. It never flips unverified.
+ */
+import { FwShardError } from '../../errors/index.js';
+import { freezeEndedSql, freezeStartedSql } from '../../db/sql/journal.js';
+import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
+import { pingSql } from '../../db/sql/status.js';
+import { flippedAtSql } from '../../db/sql/journal.js';
+import type { TablePlan } from '../table-plan.js';
+import type { RunContext } from '../run-context.js';
+import type { OnlineOptions } from '../types.js';
+import { DeadlineExceeded, deltaPass } from './delta.js';
+import type { Settings } from './sync.js';
+
+/** Time kept in hand for the flip transaction itself. */
+const FLIP_MARGIN_MS = 250;
+
+export interface CutoverOutcome {
+  freezeMs: number;
+  deltaPasses: number;
+}
+
+export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Settings, o: OnlineOptions, invalidateCache: () => Promise<void>): Promise<CutoverOutcome> {
+  const moveId = ctx.moveId!;
+  let passes = 0;
+  let lastReason = '';
+  for (let attempt = 1; attempt <= o.freezeAttempts; attempt++) {
+    // Delta passes until a pass re-copies little enough to finish inside the freeze.
+    let ready = false;
+    for (let p = 0; p < o.maxDeltaPasses; p++) {
+      const t0 = ctx.nowMs();
+      const d = await deltaPass(ctx, tables, s, { final: false });
+      passes++;
+      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: d.rangesChanged, rowsRecopied: d.rowsRecopied.toString(), ms: ctx.nowMs() - t0 });
+      // Ready when little is left, or when a whole pass (what the final sync under the freeze will
+      // redo) takes well under the time the freeze leaves after the drain.
+      const budget = (o.freezeCapMs - Math.min(o.drainMs, o.freezeCapMs)) / 2;
+      if (d.rowsRecopied <= BigInt(o.readyRows) || d.activeMs <= budget) {
+        ready = true;
+        break;
+      }
+    }
+    if (!ready) {
+      lastReason = `after ${o.maxDeltaPasses} delta passes the user's writes still changed more than ${o.readyRows} rows per pass, and a pass took longer than half the freeze`;
+      break;
+    }
+    // Readiness gate: every server involved answers now.
+    await Promise.all([ctx.source.db.rows(pingSql()), ctx.target.db.rows(pingSql()), ctx.mapping.db.rows(pingSql())]);
+    ctx.checkAborted();
+
+    await ctx.journal.setPhase(moveId, 'freeze', freezeStartedSql());
+    await ctx.mapping.db.exec(setFreezeSql(ctx.userId, moveId, o.freezeCapMs));
+    const frozenAt = ctx.nowMs();
+    const deadline = frozenAt + o.freezeCapMs - FLIP_MARGIN_MS;
+    ctx.emit({ type: 'freeze.started', attempt, capMs: o.freezeCapMs });
+    let flipped = false;
+    let reason = 'final sync done';
+    try {
+      await invalidateCache();
+      await sleepUnless(ctx, Math.min(o.drainMs, Math.max(0, deadline - ctx.nowMs())));
+      const final = await deltaPass(ctx, tables, s, { final: true, deadline });
+      passes++;
+      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: final.rangesChanged, rowsRecopied: final.rowsRecopied.toString(), ms: ctx.nowMs() - frozenAt });
+      if (!final.verified) {
+        reason = `rows kept changing during the freeze (${final.unstable.slice(0, 5).join(', ')}): is every app server checking fw_shard_freezes before it writes?`;
+      } else if (ctx.nowMs() > deadline) {
+        reason = 'the final sync did not finish inside the freeze cap';
+      } else {
+        try {
+          await ctx.mapping.app.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql(), true);
+          flipped = true;
+          ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
+          await invalidateCache();
+        } catch (err) {
+          if (!(err instanceof FwShardError && err.details?.freezeExpired)) throw err;
+          reason = 'the freeze expired before the flip';
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof DeadlineExceeded)) throw err;
+      reason = err.message;
+    } finally {
+      // Lift the freeze whatever happened (an error, an interrupt); if we die here it expires by itself.
+      await ctx.mapping.db.exec(liftFreezeSql(ctx.userId, moveId)).catch(() => undefined);
+      await ctx.journal.setPhase(moveId, flipped ? 'flipped' : 'delta', freezeEndedSql()).catch(() => undefined);
+      ctx.emit({ type: 'freeze.lifted', ms: ctx.nowMs() - frozenAt, flipped, reason });
+    }
+    if (flipped) return { freezeMs: ctx.nowMs() - frozenAt, deltaPasses: passes };
+    lastReason = reason;
+  }
+  throw new FwShardError('BUSY', `could not cut user ${ctx.userId} over inside a ${o.freezeCapMs} ms freeze: ${lastReason}`, {
+    hint: `The copy is kept. Retry later (fw-shard resume ${moveId}), at a quieter time, or with a longer --freeze-cap.`,
+  });
+}
+
+async function sleepUnless(ctx: RunContext, ms: number): Promise<void> {
+  const step = 50;
+  for (let waited = 0; waited < ms; waited += step) {
+    ctx.checkAborted();
+    await new Promise((r) => setTimeout(r, Math.min(step, ms - waited)));
+  }
+}
