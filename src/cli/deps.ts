@@ -5,8 +5,14 @@ import { Connections } from '../db/pool.js';
 import type { EventSink } from '../events/types.js';
 import type { MoveDeps } from '../move/types.js';
 import type { Topology } from '../topology/index.js';
+import { makeThrottler, type ThrottleSettings } from '../move/throttler.js';
 
-export function makeDeps(topology: Topology, events: EventSink): { deps: MoveDeps; close(): Promise<void> } {
+/** Optional extras for a run: lifecycle hooks (src/hooks) gate the start and watch the events. */
+export interface DepsExtras {
+  hooks?: { beforeStart: NonNullable<MoveDeps['beforeStart']>; sink: EventSink };
+}
+
+export function makeDeps(topology: Topology, events: EventSink, throttle?: ThrottleSettings, extras: DepsExtras = {}): { deps: MoveDeps; close(): Promise<void> } {
   const conns = new Connections();
   const cache = topology.memcached ? memcachedInvalidator(topology.memcached) : undefined;
   const deps: MoveDeps = {
@@ -28,6 +34,17 @@ export function makeDeps(topology: Topology, events: EventSink): { deps: MoveDep
       },
     },
   };
+  const throttler = makeThrottler(topology, throttle, (e) => conns.get(e));
+  if (throttler) deps.throttler = throttler;
+  const hooks = extras.hooks;
+  if (hooks) {
+    // Renderers first, then the hooks (which only queue work: they never delay the engine).
+    deps.events = (e) => {
+      events(e);
+      hooks.sink(e);
+    };
+    deps.beforeStart = hooks.beforeStart;
+  }
   return {
     deps,
     async close() {

@@ -36,8 +36,11 @@ export type MoveEvent =
   | (Base & { type: 'cache.invalidated'; keys: string[] })
   | (Base & { type: 'cleanup.progress'; table: string; rowsDeleted: string })
   | (Base & { type: 'warning'; message: string })
-  | (Base & { type: 'move.finished'; phase: string; mappingFlipped: boolean; ms: number })
-  | (Base & { type: 'move.failed'; code: string; message: string; mappingFlipped: boolean });
+  /** Emitted by the CLI (not the engine) when SIGINT/SIGTERM asks the move to stop at the next safe point. */
+  | (Base & { type: 'stop.requested'; signal: string })
+  /** `nextStep`: what the operator should do now (always set by the engine; optional for older producers). */
+  | (Base & { type: 'move.finished'; phase: string; mappingFlipped: boolean; ms: number; nextStep?: string })
+  | (Base & { type: 'move.failed'; code: string; message: string; mappingFlipped: boolean; nextStep?: string });
 
 /** Distributes an event type over the union, so callers can build one without `at`/`moveId`. */
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;

@@ -1,6 +1,6 @@
 /**
  * The pure parts of a move: key choice and table plans, table selection, chunk sizing, journal key
- * checkpoints, CLI argument parsing, user and shard ids, and the plain renderer.
+ * checkpoints, CLI argument parsing, user and shard ids. (The plain renderer's tests are in plain.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import type { ColumnInfo, KeyInfo, TableInfo } from '../../src/db/sql/schema.js';
@@ -12,8 +12,6 @@ import { parseChoice, parseDuration, parsePositiveInt } from '../../src/cli/pars
 import { parseShardId, parseUserId, type Topology } from '../../src/topology/index.js';
 import { normalizeConfig } from '../../src/config/load.js';
 import { FwShardError } from '../../src/errors/index.js';
-import { plainRenderer } from '../../src/report/plain.js';
-import type { MoveEvent } from '../../src/events/types.js';
 import type { TableSelection } from '../../src/topology/index.js';
 
 function col(name: string, dataType: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
@@ -471,88 +469,5 @@ describe('user and shard ids', () => {
     expect(e.exitCode).toBe(2);
     expect(e.message).toBe('--to 9: no such shard in the topology (known: 1, 2, 10)');
     expect(e.hint).toMatch(/config show/);
-  });
-});
-
-describe('plain renderer', () => {
-  const at = '2026-01-02T03:04:05.678Z';
-  function render(events: MoveEvent[], clock: number[] = []): string[] {
-    const lines: string[] = [];
-    let i = 0;
-    const r = plainRenderer((l) => lines.push(l), { now: () => clock[Math.min(i, clock.length - 1)] ?? 0 });
-    for (const e of events) {
-      r(e);
-      i++;
-    }
-    return lines;
-  }
-
-  it('writes one line per phase and per milestone, with a UTC timestamp and the move id', () => {
-    const m = { at, moveId: '77' };
-    expect(
-      render([
-        { ...m, moveId: null, type: 'phase.started', phase: 'preflight' },
-        { ...m, type: 'move.started', userId: '42', from: 1, to: 2, mode: 'offline', resumed: false },
-        { ...m, type: 'move.started', userId: '42', from: 1, to: 2, mode: 'offline', resumed: true },
-        { ...m, type: 'phase.started', phase: 'copy' },
-        { ...m, type: 'table.planned', table: 'Photos', rows: '5', key: 'PRIMARY(id)' },
-        { ...m, type: 'table.copied', table: 'Photos', rowsCopied: '5', chunks: 1 },
-        { ...m, type: 'phase.finished', phase: 'copy', ms: 1234 },
-        { ...m, type: 'chunk.verified', table: 'Photos', ok: true, rows: '5' },
-        { ...m, type: 'chunk.verified', table: 'Photos', ok: false, rows: '5', detail: 'missing on target: id=3' },
-        { ...m, type: 'mapping.flipped', userId: '42', from: 1, to: 2 },
-        { ...m, type: 'cache.invalidated', keys: ['USER-42', 'x_USER-42'] },
-        { ...m, type: 'cleanup.progress', table: 'Photos', rowsDeleted: '5' },
-        { ...m, type: 'warning', message: 'careful' },
-        { ...m, type: 'move.finished', phase: 'done', mappingFlipped: true, ms: 5000 },
-      ]),
-    ).toEqual([
-      '2026-01-02 03:04:05Z fw-shard: preflight started',
-      '2026-01-02 03:04:05Z move 77: moving user 42 from shard 1 to shard 2 (offline)',
-      '2026-01-02 03:04:05Z move 77: resuming user 42 from shard 1 to shard 2 (offline)',
-      '2026-01-02 03:04:05Z move 77: copy started',
-      '2026-01-02 03:04:05Z move 77: copy Photos: done, 5 rows in 1 chunk(s)',
-      '2026-01-02 03:04:05Z move 77: copy finished in 1.2 s',
-      '2026-01-02 03:04:05Z move 77: MISMATCH in Photos: missing on target: id=3 (re-copying)',
-      '2026-01-02 03:04:05Z move 77: mapping flipped: user 42 now lives on shard 2',
-      '2026-01-02 03:04:05Z move 77: cache: deleted USER-42, x_USER-42',
-      '2026-01-02 03:04:05Z move 77: warning: careful',
-      '2026-01-02 03:04:05Z move 77: finished (done)',
-    ]);
-  });
-
-  it('throttles progress lines per table using the injected clock', () => {
-    const chunk = (table: string, rowsCopied: string, rowsTotal: string): MoveEvent => ({
-      at, moveId: '77', type: 'chunk.copied', table, rows: 100, rowsCopied, rowsTotal, chunkSize: 100, ms: 10,
-    });
-    const lines = render(
-      [
-        chunk('Photos', '100', '400'), // t=10000: first line for Photos
-        chunk('Photos', '200', '400'), // t=11000: within 3 s, dropped
-        chunk('Faves', '100', '0'), //    t=11000: first line for Faves (no total: no percentage)
-        chunk('Photos', '300', '400'), // t=12999: still within 3 s of 10000
-        chunk('Photos', '400', '400'), // t=13000: 3 s after the last line
-        chunk('Big', '9007199254740993', '18014398509481986'), // 64-bit counts, exact percentage
-      ],
-      [10_000, 11_000, 11_000, 12_999, 13_000, 13_000],
-    );
-    expect(lines).toEqual([
-      '2026-01-02 03:04:05Z move 77: copy Photos: 100/400 rows (25%), chunk 100',
-      '2026-01-02 03:04:05Z move 77: copy Faves: 100/0 rows, chunk 100',
-      '2026-01-02 03:04:05Z move 77: copy Photos: 400/400 rows (100%), chunk 100',
-      '2026-01-02 03:04:05Z move 77: copy Big: 9007199254740993/18014398509481986 rows (50%), chunk 100',
-    ]);
-  });
-
-  it('a failure line says whether the mapping was flipped, first line of the message only', () => {
-    expect(
-      render([
-        { at, moveId: '77', type: 'move.failed', code: 'DATA_MISMATCH', message: 'table Photos differs\nmore detail', mappingFlipped: false },
-        { at, moveId: '77', type: 'move.failed', code: 'SERVER_UNAVAILABLE', message: 'shard 1 is gone', mappingFlipped: true },
-      ]),
-    ).toEqual([
-      '2026-01-02 03:04:05Z move 77: FAILED [DATA_MISMATCH] table Photos differs (mapping was NOT flipped)',
-      '2026-01-02 03:04:05Z move 77: FAILED [SERVER_UNAVAILABLE] shard 1 is gone (mapping WAS flipped)',
-    ]);
   });
 });

@@ -4,11 +4,13 @@ import { registerConfig } from './config.js';
 import { registerStatus } from './status.js';
 import { registerMove } from './move.js';
 import { registerSandbox } from './sandbox.js';
+import { registerFleet } from './fleet.js';
+import { registerRun } from './run.js';
 
 /** Every command module exports one of these. */
 export type Register = (program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions) => void;
 
-const registrations: Register[] = [registerStatus, registerMove, registerConfig, registerSandbox];
+const registrations: Register[] = [registerStatus, registerMove, registerConfig, registerSandbox, registerFleet, registerRun];
 
 export function registerCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions): void {
   for (const r of registrations) r(program, ctx, setExit, globals);

@@ -1,12 +1,14 @@
 import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { abortMove, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
 import { JournalReader } from '../../move/journal.js';
 import type { CleanupMode, MoveRequest, MoveResult } from '../../move/types.js';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import type { EventSink, MoveEvent } from '../../events/types.js';
-import { plainRenderer } from '../../report/plain.js';
+import { createRenderer, type Renderer } from '../render.js';
+import { createHookRunner, topologySecrets, type HookRunner } from '../../hooks/runner.js';
 import { renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
@@ -14,29 +16,46 @@ import { loadTopology, log, out, printJson, type CliContext } from '../context.j
 import { interruptSignal, makeDeps } from '../deps.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
 import { reportErrorText } from '../report-error.js';
+import { throttleOptions, throttleSettings } from '../throttle-options.js';
+import { runOrphanCleanup, orphanOptions } from './fleet.js';
 import { action } from './action.js';
 import type { Register } from './index.js';
 
 interface CommonOpts {
   json?: boolean;
   events?: boolean;
+  /** false with --no-tui */
+  tui?: boolean;
+  hooksDir?: string;
   chunkTime: string;
   chunkSize?: string;
   concurrency: string;
   cleanup?: string;
   assumeNoWrites?: boolean;
   sleepBetweenChunks?: string;
+  freezeCap?: string;
+  drain?: string;
+  maxDeltaPasses?: string;
+  freezeAttempts?: string;
+  readyRows?: string;
 }
 
 function commonOptions(cmd: Command): Command {
-  return cmd
+  return throttleOptions(cmd)
     .addOption(new Option('--json', 'print one JSON document on stdout (the result, or the error)'))
     .addOption(new Option('--events', 'stream NDJSON events on stdout before the final --json document'))
+    .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal (env: set to anything)').env('FW_SHARD_NO_TUI'))
+    .addOption(new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-start, on-flip, on-success, on-failure, ...)').env('FW_SHARD_HOOKS_DIR'))
     .addOption(new Option('--chunk-time <duration>', 'target time per chunk; the chunk size adapts to it').default('500ms').env('FW_SHARD_CHUNK_TIME'))
     .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
-    .addOption(new Option('--assume-no-writes', "the user's writes are stopped by the operator for the whole move (required until online moves exist)").env('FW_SHARD_ASSUME_NO_WRITES'))
-    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'));
+    .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env('FW_SHARD_ASSUME_NO_WRITES'))
+    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
+    .addOption(new Option('--freeze-cap <duration>', 'online: hard cap on how long the user is frozen').default('5s').env('FW_SHARD_FREEZE_CAP'))
+    .addOption(new Option('--drain <duration>', 'online: wait after freezing for in-flight requests').default('2s').env('FW_SHARD_DRAIN'))
+    .addOption(new Option('--max-delta-passes <n>', 'online: delta passes before each freeze attempt').default('10').env('FW_SHARD_MAX_DELTA_PASSES'))
+    .addOption(new Option('--freeze-attempts <n>', 'online: freeze attempts before giving up (exit 7, retry later)').default('3').env('FW_SHARD_FREEZE_ATTEMPTS'))
+    .addOption(new Option('--ready-rows <n>', 'online: freeze once a delta pass re-copies at most this many rows').default('5000').env('FW_SHARD_READY_ROWS'));
 }
 
 function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
@@ -46,16 +65,25 @@ function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cle
     ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
     concurrency: parsePositiveInt(opts.concurrency, '--concurrency', 64),
     ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
+    online: {
+      freezeCapMs: parseDuration(opts.freezeCap ?? '5s', '--freeze-cap'),
+      drainMs: parseDuration(opts.drain ?? '2s', '--drain'),
+      maxDeltaPasses: parsePositiveInt(opts.maxDeltaPasses ?? '10', '--max-delta-passes', 1000),
+      freezeAttempts: parsePositiveInt(opts.freezeAttempts ?? '3', '--freeze-attempts', 100),
+      readyRows: parsePositiveInt(opts.readyRows ?? '5000', '--ready-rows', 100_000_000),
+    },
   };
 }
 
-/** Events go to plain lines on stderr, and to stdout as NDJSON with --events. */
-function sinkFor(ctx: CliContext, opts: CommonOpts): EventSink {
-  const plain = plainRenderer((line) => log(ctx, line));
-  return (e: MoveEvent) => {
-    if (opts.events) ctx.stdout.write(JSON.stringify({ v: 1, ...e }) + '\n');
-    plain(e);
-  };
+/** The renderer for a run: TUI on a terminal, plain lines otherwise, NDJSON with --events (src/cli/render.ts). */
+function rendererFor(ctx: CliContext, opts: CommonOpts): Renderer {
+  return createRenderer(ctx, { json: Boolean(opts.json), events: Boolean(opts.events), noTui: opts.tui === false });
+}
+
+/** --hooks-dir: on-start gates a new move; the other hooks follow the events and only ever warn. */
+function hooksFor(ctx: CliContext, opts: CommonOpts, topology: ReturnType<typeof loadTopology>['topology'], warn: (message: string) => void): HookRunner | undefined {
+  if (!opts.hooksDir) return undefined;
+  return createHookRunner({ dir: resolve(ctx.cwd, opts.hooksDir), env: ctx.env, secrets: topologySecrets(topology), warn, host: hostname() });
 }
 
 function resultDoc(r: MoveResult): Record<string, unknown> {
@@ -64,10 +92,18 @@ function resultDoc(r: MoveResult): Record<string, unknown> {
 
 /** Run an engine call with signals, output and the error→exit mapping shared by move/resume/abort. */
 async function runEngine(ctx: CliContext, opts: CommonOpts, topologyLoaded: ReturnType<typeof loadTopology>, call: (deps: ReturnType<typeof makeDeps>['deps'], signal: AbortSignal) => Promise<MoveResult>): Promise<number> {
-  const { deps, close } = makeDeps(topologyLoaded.topology, sinkFor(ctx, opts));
-  const intr = interruptSignal((sig) => log(ctx, `fw-shard: ${sig} received: stopping at the next safe point (never inside the flip); press Ctrl-C again to exit at once`));
+  let renderer: Renderer | undefined;
+  const hooks = hooksFor(ctx, opts, topologyLoaded.topology, (m) => renderer?.warn(m));
+  renderer = rendererFor(ctx, opts);
+  const shown = renderer;
+  const { deps, close } = makeDeps(topologyLoaded.topology, shown.sink, throttleSettings(opts), hooks ? { hooks } : {});
+  const intr = interruptSignal((sig) => shown.interrupted(sig));
   try {
-    const r = await call(deps, intr.signal);
+    // Background hooks finish (or time out) and the live view gives the terminal back before any output.
+    const r = await call(deps, intr.signal).finally(async () => {
+      await hooks?.drain();
+      await shown.done();
+    });
     if (opts.json) printJson(ctx, resultDoc(r));
     else out(ctx, renderMoveResult(r));
     return ExitCode.ok;
@@ -174,9 +210,11 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     .argument('[move-id]', 'the move id')
     .option('--user <id>', "abort this user's unfinished move")
     .option('--json', 'print one JSON document on stdout')
+    .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal').env('FW_SHARD_NO_TUI'))
+    .addOption(new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-phase, on-success, on-failure, ...)').env('FW_SHARD_HOOKS_DIR'))
     .addHelpText('after', '\nExamples:\n  $ fw-shard abort 9007199254741001\n  $ fw-shard abort --user 42\n\nAfter the flip, abort refuses: move the user back instead.')
     .action(
-      action(ctx, setExit, async (opts: { user?: string; json?: boolean }, id?: string) => {
+      action(ctx, setExit, async (opts: { user?: string; json?: boolean; tui?: boolean; hooksDir?: string }, id?: string) => {
         const loaded = loadTopology(ctx, globals());
         if ((id === undefined) === (opts.user === undefined)) throw new FwShardError('USAGE', 'give either a move id or --user ID');
         if (id !== undefined && !/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
@@ -186,20 +224,29 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     );
 
   commonOptions(
-    program
-      .command('cleanup')
-      .description('delete the source rows of moves flipped with --cleanup defer, once caches have expired')
+    orphanOptions(program
+      .command('cleanup'))
+      .description('delete the source rows of moves flipped with --cleanup defer, once caches have expired; with --orphans, leftover rows identical on their user\'s shard')
       .addOption(new Option('--older-than <duration>', 'only moves flipped at least this long ago').default('15m')),
   )
-    .addHelpText('after', '\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m --assume-no-writes\n')
+    .addHelpText('after', '\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m --assume-no-writes\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user\'s shard)\n')
     .action(
-      action(ctx, setExit, async (opts: CommonOpts & { olderThan: string }) => {
+      action(ctx, setExit, async (opts: CommonOpts & { olderThan: string; orphans?: boolean }) => {
         const loaded = loadTopology(ctx, globals());
+        if (opts.orphans) return runOrphanCleanup(ctx, loaded, opts);
         const olderMs = parseDuration(opts.olderThan, '--older-than');
-        const { deps, close } = makeDeps(loaded.topology, sinkFor(ctx, opts));
-        const intr = interruptSignal(() => log(ctx, 'fw-shard: stopping after the current range'));
+        // Several moves in one run (cron): always plain lines, never the one-move TUI.
+        let renderer: Renderer | undefined;
+        const hooks = hooksFor(ctx, opts, loaded.topology, (m) => renderer?.warn(m));
+        renderer = rendererFor(ctx, { ...opts, tui: false });
+        const shown = renderer;
+        const { deps, close } = makeDeps(loaded.topology, shown.sink, throttleSettings(opts), hooks ? { hooks } : {});
+        const intr = interruptSignal((sig) => shown.interrupted(sig));
         try {
-          const results = await runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...baseRequest(opts), dryRun: false }, { signal: intr.signal });
+          const results = await runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...baseRequest(opts), dryRun: false }, { signal: intr.signal }).finally(async () => {
+            await hooks?.drain();
+            await shown.done();
+          });
           if (opts.json) printJson(ctx, { ok: true, cleaned: results.map(resultDoc) });
           else out(ctx, results.length ? results.map((r) => r.nextStep).join('\n') : 'nothing to clean up');
           return ExitCode.ok;

@@ -1,10 +1,12 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Connections } from '../../db/pool.js';
 import { collectStatus, statusError } from '../../status/collect.js';
 import { renderStatus } from '../../report/status.js';
 import { ExitCode } from '../../errors/index.js';
 import { loadTopology, log, out, printJson } from '../context.js';
 import { action } from './action.js';
+import { parseDuration } from '../parse.js';
+import { checkWatch, watchStatus } from '../status-watch.js';
 import type { Register } from './index.js';
 
 export const registerStatus: Register = (program: Command, ctx, setExit, globals) => {
@@ -13,18 +15,26 @@ export const registerStatus: Register = (program: Command, ctx, setExit, globals
     .description('servers, shards (users, rows, bytes, schema drift), ticket servers and unfinished moves')
     .option('--json', 'print one JSON document on stdout')
     .option('--exact', 'count rows exactly instead of information_schema estimates (slower)')
+    .option('--watch', 'redraw the status live on the terminal, with the progress of unfinished moves (Ctrl-C quits)')
+    .addOption(new Option('--interval <duration>', 'with --watch: time between refreshes').default('2s').env('FW_SHARD_WATCH_INTERVAL'))
     .addHelpText(
       'after',
       `
 Examples:
   $ fw-shard status
   $ fw-shard status --json --exact | jq '.shards[] | {id, users, rows}'
+  $ fw-shard status --watch --interval 1s      live, on a terminal
 
 Exit codes: 0 all well, 4 a server is unreachable, 8 something is unsafe (ticket overlap,
 users mapped to an unknown shard, schema drift), 3 config error.`,
     )
     .action(
-      action(ctx, setExit, async (opts: { json?: boolean; exact?: boolean }) => {
+      action(ctx, setExit, async (opts: { json?: boolean; exact?: boolean; watch?: boolean; interval: string }) => {
+        if (opts.watch) {
+          const intervalMs = parseDuration(opts.interval, '--interval');
+          checkWatch(ctx, { ...opts, intervalMs });
+          return watchStatus(ctx, loadTopology(ctx, globals()).topology, { exact: Boolean(opts.exact), intervalMs });
+        }
         const { topology } = loadTopology(ctx, globals());
         const conns = new Connections();
         try {

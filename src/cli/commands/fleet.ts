@@ -1,0 +1,337 @@
+/**
+ * Fleet commands: `plan` (a pure plan from exact sizes), `apply` (run a plan's moves, several at once),
+ * `verify` (orphan rows) and the `--orphans` mode of `cleanup`. Playbooks (`run`) are in run.ts.
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { Connections, openDb } from '../../db/pool.js';
+import { ExitCode, FwShardError, usage } from '../../errors/index.js';
+import { EVENTS_VERSION, type MoveEvent } from '../../events/types.js';
+import { applyPlan, nextClockTime, type ApplyRequest } from '../../fleet/apply.js';
+import type { FleetEvent } from '../../fleet/events.js';
+import { cleanupOrphans, findOrphans, type VerifyScope } from '../../fleet/orphans.js';
+import { parseSize } from '../../fleet/playbook.js';
+import type { MoveDeps } from '../../move/types.js';
+import { collectFleetFacts } from '../../plan/facts.js';
+import { checkPlanAgainstTopology, parsePlanDocument, planDocument, type PlanDocumentMove } from '../../plan/plan-file.js';
+import { METRICS, PlanError, planMoves, type Metric, type PlanOptions } from '../../plan/planner.js';
+import { fleetLine, renderApplySummary, renderOrphanCleanup, renderPlanDocument, renderVerify } from '../../report/fleet.js';
+import { plainRenderer } from '../../report/plain.js';
+import { describeEndpoint, mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
+import { loadTopology, log, out, printJson, warn, type CliContext } from '../context.js';
+import { interruptSignal, makeDeps } from '../deps.js';
+import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
+import { throttleOptions, throttleSettings } from '../throttle-options.js';
+import { action } from './action.js';
+import type { Register } from './index.js';
+
+/** "2,3,4" → shard ids known to the topology. */
+export function parseShardList(text: string, topology: Topology, flag: string): number[] {
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw usage(`${flag} needs shard ids, e.g. ${flag} 2,3,4`);
+  return [...new Set(parts.map((p) => parseShardId(p, topology, flag) as number))].sort((a, b) => a - b);
+}
+
+interface PlanFlags {
+  balance?: boolean;
+  drain?: string;
+  graduate?: boolean;
+  from?: string;
+  to?: string;
+  by: string;
+  maxMoves?: string;
+  maxBytes?: string;
+  threshold: string;
+  out?: string;
+  json?: boolean;
+}
+
+interface ApplyFlags {
+  json?: boolean;
+  events?: boolean;
+  concurrency: string;
+  perShard: string;
+  until?: string;
+  maxMoves?: string;
+  stopFile?: string;
+  assumeNoWrites?: boolean;
+  cleanup: string;
+  chunkTime: string;
+  chunkSize?: string;
+  tableConcurrency: string;
+  sleepBetweenChunks?: string;
+}
+
+/** Plain lines on stderr for fleet events and each move's own events (prefixed with the move), NDJSON on stdout with --events. */
+export function fleetSinks(ctx: CliContext, opts: { events?: boolean }): { onEvent(e: FleetEvent): void; onMoveEvent(m: PlanDocumentMove, e: MoveEvent): void } {
+  const perMove = new Map<number, (e: MoveEvent) => void>();
+  return {
+    onEvent(e) {
+      if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e }) + '\n');
+      const line = fleetLine(e);
+      if (line) log(ctx, line);
+    },
+    onMoveEvent(m, e) {
+      if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e, plan: { seq: m.seq, userId: m.userId } }) + '\n');
+      let r = perMove.get(m.seq);
+      if (!r) {
+        r = plainRenderer((line) => log(ctx, `[#${m.seq} user ${m.userId}] ${line}`));
+        perMove.set(m.seq, r);
+      }
+      r(e);
+    },
+  };
+}
+
+export function applyRequestOf(opts: Pick<ApplyFlags, 'assumeNoWrites' | 'cleanup' | 'chunkTime' | 'chunkSize' | 'tableConcurrency' | 'sleepBetweenChunks'>): ApplyRequest {
+  return {
+    assumeNoWrites: Boolean(opts.assumeNoWrites),
+    cleanup: parseChoice(opts.cleanup, '--cleanup', ['now', 'defer', 'keep'] as const),
+    chunkTimeMs: parseDuration(opts.chunkTime, '--chunk-time'),
+    ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
+    concurrency: parsePositiveInt(opts.tableConcurrency, '--table-concurrency', 64),
+    ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
+  };
+}
+
+export function orphanOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--orphans', "instead: delete leftover rows on shards other than their user's, where the same row is identical on the user's shard (anything else is listed, never deleted)"))
+    .addOption(new Option('--dry-run', 'with --orphans: show what would be deleted and kept; write nothing'))
+    .addOption(new Option('--user <id>', 'with --orphans: only this user'))
+    .addOption(new Option('--shard <n>', "with --orphans: only the users of this shard (and rows on it of users that do not exist)"));
+}
+
+function scopeOf(opts: { user?: string; shard?: string }, topology: Topology): VerifyScope {
+  if (opts.user !== undefined && opts.shard !== undefined) throw usage('give --user or --shard, not both');
+  return {
+    ...(opts.user !== undefined ? { userId: parseUserId(opts.user) } : {}),
+    ...(opts.shard !== undefined ? { shard: parseShardId(opts.shard, topology, '--shard') as number } : {}),
+  };
+}
+
+/** `fw-shard cleanup --orphans [--dry-run]`: exit 0 when nothing is left over, 8 when rows had to be kept. */
+export async function runOrphanCleanup(ctx: CliContext, loaded: ReturnType<typeof loadTopology>, opts: { json?: boolean; dryRun?: boolean; user?: string; shard?: string }): Promise<number> {
+  const scope = scopeOf(opts, loaded.topology);
+  const conns = new Connections();
+  const intr = interruptSignal(() => log(ctx, 'fw-shard: stopping after the current group of rows'));
+  try {
+    const report = await findOrphans(loaded.topology, (e) => conns.get(e), scope);
+    const cleanup = await cleanupOrphans(loaded.topology, (e) => conns.get(e), report, {
+      dryRun: Boolean(opts.dryRun),
+      signal: intr.signal,
+      onProgress: (g) => log(ctx, `cleanup --orphans: shard ${g.shard} ${g.table} user ${g.userId}: ${g.deleted} ${opts.dryRun ? 'would be deleted' : 'deleted'}, ${g.keptRows} kept`),
+    });
+    const code = BigInt(cleanup.kept) > 0n ? ExitCode.unhealthy : ExitCode.ok;
+    if (opts.json) printJson(ctx, { ok: code === ExitCode.ok, ...cleanup, inFlight: report.inFlight });
+    else out(ctx, renderOrphanCleanup(cleanup));
+    if (report.inFlight.length) log(ctx, `note: ${report.inFlight.length} group(s) belong to users with an unfinished move and were left alone`);
+    return code;
+  } finally {
+    intr.dispose();
+    await conns.closeAll();
+  }
+}
+
+export const registerFleet: Register = (program: Command, ctx, setExit, globals) => {
+  program
+    .command('plan')
+    .description('compute which users to move where (balance, drain, graduate) from exact per-user sizes; writes nothing')
+    .option('--balance', 'even out the shards')
+    .option('--drain <shards>', 'move every user off these shards (to the least loaded others)')
+    .option('--graduate', "move users off db_main's own database (poor man's federation) onto --to")
+    .option('--from <shards>', 'balance: only move users off these shards')
+    .option('--to <shards>', 'only move users onto these shards (graduate: required)')
+    .addOption(new Option('--by <metric>', 'what to balance').choices(METRICS as string[]).default('bytes'))
+    .option('--max-moves <n>', 'at most this many moves')
+    .option('--max-bytes <size>', 'at most this much data moved in total (500M, 20G)')
+    .addOption(new Option('--threshold <pct>', 'balance: a shard within this percentage of the average is balanced').default('10'))
+    .option('--out <file>', 'write the plan (versioned JSON) to this file, for fw-shard apply')
+    .option('--json', 'print the plan document on stdout instead of the table')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard plan --balance --out plan.json                 even out all shards by bytes
+  $ fw-shard plan --balance --by users --max-moves 20
+  $ fw-shard plan --drain 3 --out drain-3.json              empty shard 3 before retiring it
+  $ fw-shard plan --graduate --to 2,3,4 --max-moves 100     poor man's federation → real shards
+
+Every move in a plan improves the balance, so applying only part of it still leaves the fleet better.`,
+    )
+    .action(
+      action(ctx, setExit, async (opts: PlanFlags) => {
+        const loaded = loadTopology(ctx, globals());
+        const t = loaded.topology;
+        const modes = [opts.balance, opts.drain !== undefined, opts.graduate].filter(Boolean).length;
+        if (modes !== 1) throw usage('give exactly one of --balance, --drain SHARD, --graduate --to 2,3,4', 'fw-shard plan --help shows examples.');
+        const by = parseChoice(opts.by, '--by', METRICS) as Metric;
+        const from = opts.from !== undefined ? parseShardList(opts.from, t, '--from') : undefined;
+        const to = opts.to !== undefined ? parseShardList(opts.to, t, '--to') : undefined;
+        const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
+        const maxBytes = opts.maxBytes !== undefined ? parseSize(opts.maxBytes) : undefined;
+        const threshold = Number(opts.threshold);
+        if (!/^[0-9]+(\.[0-9]+)?$/.test(opts.threshold) || threshold > 100) throw usage(`--threshold must be a percentage from 0 to 100, got '${opts.threshold}'`);
+        if (opts.graduate && !to) throw usage('--graduate needs --to: the real shards to graduate onto, e.g. --to 2,3,4');
+
+        const conns = new Connections();
+        try {
+          const facts = await collectFleetFacts(t, (e) => conns.get(e));
+          const mains = facts.shards.filter((s) => s.isMain).map((s) => s.id);
+          let mode: PlanOptions['mode'] = 'balance';
+          let sources = from;
+          if (opts.drain !== undefined) {
+            mode = 'drain';
+            if (from) throw usage('--drain names the shards to empty; --from is for --balance');
+            sources = parseShardList(opts.drain, t, '--drain');
+          } else if (opts.graduate) {
+            mode = 'graduate';
+            sources = from ?? mains;
+            if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
+          }
+          const po: PlanOptions = {
+            mode,
+            by,
+            thresholdPct: threshold,
+            ...(sources ? { from: sources } : {}),
+            ...(to ? { to } : {}),
+            ...(maxMoves !== undefined ? { maxMoves } : {}),
+            ...(maxBytes !== undefined ? { maxBytes } : {}),
+          };
+          let outcome;
+          try {
+            outcome = planMoves(facts.shards, po);
+          } catch (err) {
+            if (err instanceof PlanError) throw usage(err.message);
+            throw err;
+          }
+          const doc = planDocument(outcome, {
+            createdAt: new Date().toISOString(),
+            mapping: describeEndpoint(mappingEndpoint(t)),
+            ...(sources ? { from: sources } : {}),
+            ...(to ? { to } : {}),
+            ...(maxMoves !== undefined ? { maxMoves } : {}),
+            ...(maxBytes !== undefined ? { maxBytes } : {}),
+          });
+          for (const [shard, n] of facts.strayRows) if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);
+          for (const [shard, n] of facts.unknownShardUsers) warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
+          if (opts.out) {
+            writeFileSync(resolve(ctx.cwd, opts.out), JSON.stringify(doc, null, 2) + '\n');
+            log(ctx, `plan written to ${opts.out}: apply it with fw-shard apply ${opts.out} --assume-no-writes`);
+          }
+          if (opts.json) printJson(ctx, { ok: true, ...doc });
+          else out(ctx, renderPlanDocument(doc));
+          return ExitCode.ok;
+        } finally {
+          await conns.closeAll();
+        }
+      }),
+    );
+
+  throttleOptions(
+    program
+      .command('apply')
+      .description("run a plan's moves: several at once, each shard in at most --per-shard moves, resumable, shareable between runners")
+      .argument('<plan>', 'the plan file (fw-shard plan --out)')
+      .addOption(new Option('--concurrency <n>', 'moves at once (this runner)').default('1').env('FW_SHARD_APPLY_CONCURRENCY'))
+      .addOption(new Option('--per-shard <n>', 'moves a shard takes part in at once, across all runners').default('1').env('FW_SHARD_PER_SHARD'))
+      .addOption(new Option('--until <HH:MM>', 'start no move after this local time (running moves finish)').env('FW_SHARD_UNTIL'))
+      .addOption(new Option('--max-moves <n>', 'start at most this many moves').env('FW_SHARD_MAX_MOVES'))
+      .addOption(new Option('--stop-file <path>', 'when this file appears: start no more moves, stop running ones at a safe point').env('FW_SHARD_STOP_FILE'))
+      .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the users' writes for the whole run").env('FW_SHARD_ASSUME_NO_WRITES'))
+      .addOption(new Option('--cleanup <mode>', 'now | defer | keep (as for move)').default('now').env('FW_SHARD_CLEANUP'))
+      .addOption(new Option('--chunk-time <duration>', 'target time per chunk').default('500ms').env('FW_SHARD_CHUNK_TIME'))
+      .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk').env('FW_SHARD_CHUNK_SIZE'))
+      .addOption(new Option('--table-concurrency <n>', 'tables copied at once within each move').default('2').env('FW_SHARD_CONCURRENCY'))
+      .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
+      .option('--json', 'print the summary as one JSON document on stdout')
+      .option('--events', 'stream NDJSON events on stdout (fleet and per-move) before the --json document'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard apply plan.json --assume-no-writes
+  $ fw-shard apply plan.json --assume-no-writes --concurrency 4 --per-shard 2 --until 05:00 --stop-file /run/fw-shard.stop
+  $ fw-shard apply plan.json --assume-no-writes --max-lag 5s --max-load Threads_running=25 --pause-file /run/fw-shard.pause
+
+Re-running the same apply skips moves already done and resumes unfinished ones. Several runners
+(hosts) may apply the same plan at once: each move is claimed by one of them.
+Exit codes: 0 every move done (or already done, or claimed by another runner), 9 some failed, the failing
+move's own code when all failed, 130 stopped at a safe point (signal, stop file).`,
+    )
+    .action(
+      action(ctx, setExit, async (opts: ApplyFlags, file: string) => {
+        const loaded = loadTopology(ctx, globals());
+        const path = resolve(ctx.cwd, file);
+        if (!existsSync(path)) throw new FwShardError('PLAN_INVALID', `plan file ${file} does not exist`, { hint: 'Make one with fw-shard plan ... --out FILE.' });
+        const plan = parsePlanDocument(readFileSync(path, 'utf8'), file);
+        checkPlanAgainstTopology(plan, loaded.topology, file);
+        const request = applyRequestOf(opts);
+        const concurrency = parsePositiveInt(opts.concurrency, '--concurrency', 64);
+        const perShard = parsePositiveInt(opts.perShard, '--per-shard', 64);
+        const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
+        const until = opts.until !== undefined ? nextClockTime(opts.until, new Date()) : undefined;
+        const sinks = fleetSinks(ctx, opts);
+        const { deps, close } = makeDeps(loaded.topology, () => undefined, throttleSettings(opts));
+        const lockDb = openDb(mappingEndpoint(loaded.topology));
+        const intr = interruptSignal((sig) => log(ctx, `fw-shard: ${sig} received: no new moves; running moves stop at their next safe point (resumable)`));
+        try {
+          const summary = await applyPlan(
+            plan,
+            {
+              concurrency,
+              perShard,
+              request,
+              ...(until ? { until } : {}),
+              ...(maxMoves !== undefined ? { maxMoves } : {}),
+              ...(opts.stopFile ? { stopFile: resolve(ctx.cwd, opts.stopFile) } : {}),
+            },
+            { deps: deps as MoveDeps, lockDb, ...sinks, signal: intr.signal },
+          );
+          if (opts.json) printJson(ctx, { ok: summary.exitCode === ExitCode.ok, plan: file, ...summary });
+          else out(ctx, renderApplySummary(summary));
+          return summary.exitCode;
+        } finally {
+          intr.dispose();
+          await lockDb.close();
+          await close();
+        }
+      }),
+    );
+
+  program
+    .command('verify')
+    .description("find orphan rows: rows on shards other than their user's, and rows whose user does not exist (read-only)")
+    .option('--user <id>', 'only this user')
+    .option('--shard <n>', "only the users of this shard (their rows elsewhere), and rows on it of users that do not exist")
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard verify                 every shard, every user
+  $ fw-shard verify --shard 3
+  $ fw-shard verify --user 42 --json
+
+Exit codes: 0 no orphan rows, 8 orphan rows found (fw-shard cleanup --orphans --dry-run shows what
+it would delete).`,
+    )
+    .action(
+      action(ctx, setExit, async (opts: { user?: string; shard?: string; json?: boolean }) => {
+        const loaded = loadTopology(ctx, globals());
+        const scope = scopeOf(opts, loaded.topology);
+        const conns = new Connections();
+        try {
+          const report = await findOrphans(loaded.topology, (e) => conns.get(e), scope);
+          const code = report.orphans.length ? ExitCode.unhealthy : ExitCode.ok;
+          if (opts.json) printJson(ctx, { ok: code === ExitCode.ok, ...report });
+          else out(ctx, renderVerify(report));
+          return code;
+        } finally {
+          await conns.closeAll();
+        }
+      }),
+    );
+};
