@@ -75,6 +75,8 @@ const UNAVAILABLE_CODES = new Set([
 ]);
 const DENIED_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR']);
 
+const READ_ATTEMPTS = 3;
+
 /** True for errors after which the same statement may simply be retried on a new connection. */
 export function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; errno?: number; fatal?: boolean };
@@ -90,8 +92,18 @@ export function isLocalInfileRefused(err: unknown): boolean {
 
 /** Lock wait timeout or deadlock: the transaction was rolled back and may be retried as a whole. */
 export function isRetryableTxnError(err: unknown): boolean {
-  const e = err as { errno?: number };
-  return e?.errno === 1205 || e?.errno === 1213;
+  const e = err as { errno?: number; cause?: { errno?: number } };
+  const errno = e?.errno ?? e?.cause?.errno;
+  return errno === 1205 || errno === 1213;
+}
+
+/**
+ * Errors after which an idempotent unit of work (a whole chunk transaction) may run again: the
+ * connection went away, or the server rolled the transaction back (deadlock, lock wait timeout).
+ */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof FwShardError) return err.code === 'SERVER_UNAVAILABLE' && isConnectionError(err.cause);
+  return isConnectionError(err) || isRetryableTxnError(err);
 }
 
 /** Turn driver errors into messages that name the server (never its password). */
@@ -205,12 +217,24 @@ class MysqlDb implements Db {
     }
   }
 
+  /** Reads are always safe to repeat: a dropped connection (KILL CONNECTION, a restart) is retried. */
+  async #read<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= READ_ATTEMPTS || !isConnectionError(err)) throw describeDbError(this.endpoint, err);
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
   rows<T = Row>(q: Sql): Promise<T[]> {
-    return this.#run(async () => (await this.#pool(false).query(toText(q)))[0] as T[]);
+    return this.#read(async () => (await this.#pool(false).query(toText(q)))[0] as T[]);
   }
 
   rawRows(q: Sql): Promise<RawValue[][]> {
-    return this.#run(
+    return this.#read(
       async () => (await this.#pool(true).query({ sql: toBinary(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][],
     );
   }

@@ -2,7 +2,7 @@
  * Roles after gh-ost: the Inspector only reads (it receives a ReadDb, so it cannot write: the compiler
  * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier writes.
  */
-import { isLocalInfileRefused, type Db, type ReadDb } from '../db/pool.js';
+import { isLocalInfileRefused, isTransient, type Db, type ReadDb } from '../db/pool.js';
 import type { RawValue } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readServerFacts, readSchema, type ColumnInfo, type ServerFacts, type TableInfo } from '../db/sql/schema.js';
@@ -107,15 +107,17 @@ export class Applier {
         },
         { sqlMode, binary: true },
       );
-    if (this.#loadData) {
-      try {
-        return await write(true);
-      } catch (err) {
-        if (!isLocalInfileRefused(err)) throw err;
-        this.#loadData = false; // e.g. MySQL 8's default local_infile=OFF: INSERTs from now on
+    await retryTransient(async () => {
+      if (this.#loadData) {
+        try {
+          return await write(true);
+        } catch (err) {
+          if (!isLocalInfileRefused(err)) throw err;
+          this.#loadData = false; // e.g. MySQL 8's default local_infile=OFF: INSERTs from now on
+        }
       }
-    }
-    await write(false);
+      await write(false);
+    });
   }
 
   /** LOAD DATA LOCAL INFILE until the server refuses it once. */
@@ -127,7 +129,8 @@ export class Applier {
    * slip in between. Never deletes a row that changed: returns what it found instead.
    */
   async deleteRangeIfUnchanged(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, expected: RangeHash): Promise<{ deleted: number } | { changed: RangeHash }> {
-    return this.db.transaction(
+    // Safe to repeat: a committed delete leaves an empty range, which counts as already cleaned.
+    return retryTransient(() => this.db.transaction(
       async (s) => {
         const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
         const now = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
@@ -137,7 +140,7 @@ export class Applier {
         return { deleted: d.affectedRows };
       },
       { binary: true },
-    );
+    ));
   }
 
   /** Abort: remove every row of the user from this (target) table, in batches. */
@@ -173,5 +176,23 @@ export class Applier {
       },
       { binary: false },
     );
+  }
+}
+
+const TRANSIENT_ATTEMPTS = 4;
+
+/**
+ * Run an idempotent transaction again after a dropped connection, a deadlock or a lock wait timeout
+ * (a concurrent writer on the same rows), with a growing pause; give up after a few attempts with the
+ * last error (the move then stops cleanly and can be resumed).
+ */
+export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= TRANSIENT_ATTEMPTS || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, 150 * attempt));
+    }
   }
 }

@@ -77,40 +77,36 @@ export function keyPositions(spec: RowSpec): number[] {
   return (spec.key ?? []).map((k) => spec.columns.findIndex((c) => c.name === k.name));
 }
 
+/** SELECT `what` of the user's rows in (lo, hi], in key order: the shape of every row read. */
+function selectUserRows(spec: RowSpec, what: Sql, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, page?: { limit: number; offset?: number }): Sql {
+  const limit = page === undefined ? sql`` : page.offset ? sql` LIMIT ${page.limit} OFFSET ${page.offset}` : sql` LIMIT ${page.limit}`;
+  return sql`SELECT ${what} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}${orderByKey(spec)}${limit}`;
+}
+
+const allColumns = (spec: RowSpec) => join(spec.columns.map(readExpr));
+function keyColumns(spec: RowSpec): Sql {
+  if (!spec.key) throw new Error(`table ${spec.name} is keyless: it has no chunking key`);
+  return join(spec.key.map((c) => ident(c.name)));
+}
+
 /** The next chunk of rows after `lo`, in key order, every column in its exact form. */
 export function selectChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
-  return sql`SELECT ${join(spec.columns.map(readExpr))} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, null)}${orderByKey(
-    spec,
-  )} LIMIT ${limit}`;
+  return selectUserRows(spec, allColumns(spec), userId, lo, null, { limit });
 }
 
 /** All of the user's rows in (lo, hi] (keyless tables: all of them), in key order. */
 export function selectRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
-  return sql`SELECT ${join(spec.columns.map(readExpr))} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}${orderByKey(
-    spec,
-  )}${limit === undefined ? sql`` : sql` LIMIT ${limit}`}`;
+  return selectUserRows(spec, allColumns(spec), userId, lo, hi, limit === undefined ? undefined : { limit });
 }
 
-/** Just the key columns of the user's rows after `lo` (collision checks, verification nibbling). */
+/** Just the key columns of the user's rows after `lo`. */
 export function selectKeys(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
-  if (!spec.key) throw new Error('selectKeys on a keyless table');
-  return sql`SELECT ${join(spec.key.map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${rangeCondition(
-    spec,
-    userId,
-    lo,
-    null,
-  )}${orderByKey(spec)} LIMIT ${limit}`;
+  return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit });
 }
 
 /** The key `offset` rows after lo (the upper bound of a verification range), pt-table-checksum style. */
 export function selectKeyAt(spec: RowSpec, userId: string, lo: KeyTuple | null, offset: number): Sql {
-  if (!spec.key) throw new Error('selectKeyAt on a keyless table');
-  return sql`SELECT ${join(spec.key.map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${rangeCondition(
-    spec,
-    userId,
-    lo,
-    null,
-  )}${orderByKey(spec)} LIMIT 1 OFFSET ${offset}`;
+  return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit: 1, offset });
 }
 
 export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
@@ -221,12 +217,7 @@ export function hashRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi
 /** Key columns plus a per-row hash, for drilling down into a mismatched range. */
 export function rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
   const keyCols = spec.key ? spec.key.map((c) => sql`${ident(c.name)}`) : [];
-  return sql`SELECT ${join([...keyCols, sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)} WHERE ${rangeCondition(
-    spec,
-    userId,
-    lo,
-    hi,
-  )}${orderByKey(spec)}`;
+  return selectUserRows(spec, join([...keyCols, sql`MD5(${rowImage(spec)})`]), userId, lo, hi);
 }
 
 /** Which of these key tuples exist on the server under an owner other than the user (collisions). */
@@ -244,12 +235,7 @@ export function foreignKeysIn(spec: RowSpec, keyCols: readonly ColumnInfo[], use
 
 /** The user's values of an arbitrary column list after `lo` in chunk-key order (collision checks on unique keys). */
 export function selectColumnsChunk(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, lo: KeyTuple | null, limit: number): Sql {
-  return sql`SELECT ${join([...cols, ...(spec.key ?? [])].map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${rangeCondition(
-    spec,
-    userId,
-    lo,
-    null,
-  )}${orderByKey(spec)} LIMIT ${limit}`;
+  return selectUserRows(spec, join([...cols, ...(spec.key ?? [])].map((c) => ident(c.name))), userId, lo, null, { limit });
 }
 
 export function countUserRows(spec: Pick<RowSpec, 'name' | 'owner'>, userId: string): Sql {
