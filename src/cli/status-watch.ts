@@ -63,7 +63,7 @@ export async function watchStatus(ctx: CliContext, topology: Topology, opts: { e
     while (!stop.signal.aborted) {
       const t0 = Date.now();
       const round = (async (): Promise<WatchSnapshot> => {
-        const report = await collectStatus(topology, (e) => conns.get(e), { exact: opts.exact, now: () => Date.now() });
+        const report = await collectStatus(topology, (e) => conns.get(e), { exact: opts.exact, now: () => performance.now() });
         const progress = await progressOf(new JournalReader(conns.get(mappingEndpoint(topology))), report).catch(() => ({}));
         return { report, progress, at: Date.now(), tookMs: Date.now() - t0 };
       })();

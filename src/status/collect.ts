@@ -81,9 +81,10 @@ async function probe(db: ReadDb, now: () => number): Promise<ServerStatus> {
   const e = db.endpoint;
   const base = { role: e.role, host: e.socket ?? e.host, port: e.port, database: e.database };
   try {
+    await db.rows(pingSql()); // the first one also opens the connection
     const t0 = now();
     await db.rows(pingSql());
-    const rttMs = now() - t0;
+    const rttMs = Math.round((now() - t0) * 10) / 10;
     const facts = await readServerFacts(db);
     return { ...base, reachable: true, version: facts.version, readOnly: facts.readOnly, rttMs };
   } catch (err) {

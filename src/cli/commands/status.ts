@@ -38,7 +38,7 @@ users mapped to an unknown shard, schema drift), 3 config error.`,
         const { topology } = loadTopology(ctx, globals());
         const conns = new Connections();
         try {
-          const report = await collectStatus(topology, (e) => conns.get(e), { exact: Boolean(opts.exact), now: () => Date.now() });
+          const report = await collectStatus(topology, (e) => conns.get(e), { exact: Boolean(opts.exact), now: () => performance.now() });
           const err = statusError(report);
           if (opts.json) printJson(ctx, { ok: !err, ...report });
           else out(ctx, renderStatus(report));

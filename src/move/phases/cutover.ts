@@ -63,9 +63,10 @@ export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Set
     try {
       await invalidateCache();
       await sleepUnless(ctx, Math.min(o.drainMs, Math.max(0, deadline - ctx.nowMs())));
+      const syncStarted = ctx.nowMs();
       const final = await deltaPass(ctx, tables, s, { final: true, deadline });
       passes++;
-      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: final.rangesChanged, rowsRecopied: final.rowsRecopied.toString(), ms: ctx.nowMs() - frozenAt });
+      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: final.rangesChanged, rowsRecopied: final.rowsRecopied.toString(), ms: ctx.nowMs() - syncStarted });
       if (!final.verified) {
         reason = `rows kept changing during the freeze (${final.unstable.slice(0, 5).join(', ')}): is every app server checking fw_shard_freezes before it writes?`;
       } else if (ctx.nowMs() > deadline) {
