@@ -40,7 +40,8 @@ Examples:
   $ fw-shard config show --json
 
 Exit codes: 0 ok, 2 usage, 3 config, 4 server unavailable, 5 refused by a precondition,
-6 data mismatch, 7 busy / retry later, 8 status found a problem, 70 internal error, 130 interrupted.`,
+6 data mismatch, 7 busy / retry later, 8 status/verify found a problem, 9 some moves of a plan failed,
+70 internal error, 130 interrupted.`,
     );
   registerCommands(program, ctx, setExit, () => program.opts<GlobalOptions>());
   return program;

@@ -21,6 +21,8 @@ export const ExitCode = {
   busy: 7,
   /** `status` found something unsafe (ticket overlap, users mapped to unknown shards, drift). */
   unhealthy: 8,
+  /** `apply`/`run`: some moves of a plan failed while others succeeded (the summary lists each). */
+  partial: 9,
   /** Stopped by SIGINT/SIGTERM at a safe point; the move is resumable. */
   interrupted: 130,
   /** A bug in fw-shard. Please report it with the output. */
@@ -51,7 +53,10 @@ export type ErrorCode =
   | 'ALREADY_FLIPPED'
   | 'INTERRUPTED'
   | 'SANDBOX'
-  | 'UNHEALTHY';
+  | 'UNHEALTHY'
+  | 'PARTIAL'
+  | 'PLAN_INVALID'
+  | 'PLAYBOOK_INVALID';
 
 const exitFor: Record<ErrorCode, ExitCodeName> = {
   USAGE: 'usage',
@@ -77,6 +82,9 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   INTERRUPTED: 'interrupted',
   SANDBOX: 'refused',
   UNHEALTHY: 'unhealthy',
+  PARTIAL: 'partial',
+  PLAN_INVALID: 'config',
+  PLAYBOOK_INVALID: 'config',
 };
 
 export class FwShardError extends Error {

@@ -58,6 +58,11 @@ export class RunContext {
   /** Between chunks and ranges of every phase: the operator's --sleep-between-chunks, then the throttler. */
   async pause(): Promise<void> {
     if (this.req.chunkPauseMs) await new Promise((r) => setTimeout(r, this.req.chunkPauseMs));
+    await this.throttle();
+  }
+
+  /** Wait while the throttler says so (nothing is written meanwhile); it reports why through events. */
+  async throttle(): Promise<void> {
     const throttler = this.deps.throttler;
     if (throttler) {
       await throttler.wait({

@@ -43,7 +43,7 @@ function topo(): Topology {
     shards: new Map([
       [1, ep('shard 1', 3001, [r1])],
       [2, ep('shard 2', 3002)],
-    ]) as Topology['shards'],
+    ]) as unknown as Topology['shards'],
     tickets: [],
     mapping: { cluster: 'main', table: 'users', idColumn: 'id', shardColumn: 'cluster_id' },
     tables: { ownerColumn: 'user_id', exclude: [], owners: {}, keylessRowCap: 100000 },

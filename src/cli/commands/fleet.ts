@@ -23,6 +23,7 @@ import { loadTopology, log, out, printJson, warn, type CliContext } from '../con
 import { interruptSignal, makeDeps } from '../deps.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
 import { throttleOptions, throttleSettings } from '../throttle-options.js';
+import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';
 import { action } from './action.js';
 import type { Register } from './index.js';
 
@@ -47,7 +48,7 @@ interface PlanFlags {
   json?: boolean;
 }
 
-interface ApplyFlags {
+interface ApplyFlags extends OnlineFlags {
   json?: boolean;
   events?: boolean;
   concurrency: string;
@@ -84,8 +85,9 @@ export function fleetSinks(ctx: CliContext, opts: { events?: boolean }): { onEve
   };
 }
 
-export function applyRequestOf(opts: Pick<ApplyFlags, 'assumeNoWrites' | 'cleanup' | 'chunkTime' | 'chunkSize' | 'tableConcurrency' | 'sleepBetweenChunks'>): ApplyRequest {
+export function applyRequestOf(opts: Pick<ApplyFlags, 'assumeNoWrites' | 'cleanup' | 'chunkTime' | 'chunkSize' | 'tableConcurrency' | 'sleepBetweenChunks' | keyof OnlineFlags>): ApplyRequest {
   return {
+    online: onlineSettings(opts),
     assumeNoWrites: Boolean(opts.assumeNoWrites),
     cleanup: parseChoice(opts.cleanup, '--cleanup', ['now', 'defer', 'keep'] as const),
     chunkTimeMs: parseDuration(opts.chunkTime, '--chunk-time'),
@@ -111,8 +113,15 @@ function scopeOf(opts: { user?: string; shard?: string }, topology: Topology): V
   };
 }
 
+/** `cleanup --dry-run/--user/--shard` only mean something with --orphans. */
+export function orphanFlagsGiven(flags: object): boolean {
+  const o = flags as { dryRun?: boolean; user?: string; shard?: string };
+  return Boolean(o.dryRun) || o.user !== undefined || o.shard !== undefined;
+}
+
 /** `fw-shard cleanup --orphans [--dry-run]`: exit 0 when nothing is left over, 8 when rows had to be kept. */
-export async function runOrphanCleanup(ctx: CliContext, loaded: ReturnType<typeof loadTopology>, opts: { json?: boolean; dryRun?: boolean; user?: string; shard?: string }): Promise<number> {
+export async function runOrphanCleanup(ctx: CliContext, loaded: ReturnType<typeof loadTopology>, opts: { orphans?: boolean; json?: boolean; dryRun?: boolean; user?: string; shard?: string }): Promise<number> {
+  if (!opts.orphans) throw usage('--dry-run, --user and --shard of cleanup go with --orphans', 'fw-shard cleanup --orphans --dry-run lists orphan rows; plain fw-shard cleanup finishes deferred cleanups.');
   const scope = scopeOf(opts, loaded.topology);
   const conns = new Connections();
   const intr = interruptSignal(() => log(ctx, 'fw-shard: stopping after the current group of rows'));
@@ -143,10 +152,10 @@ export const registerFleet: Register = (program: Command, ctx, setExit, globals)
     .option('--graduate', "move users off db_main's own database (poor man's federation) onto --to")
     .option('--from <shards>', 'balance: only move users off these shards')
     .option('--to <shards>', 'only move users onto these shards (graduate: required)')
-    .addOption(new Option('--by <metric>', 'what to balance').choices(METRICS as string[]).default('bytes'))
-    .option('--max-moves <n>', 'at most this many moves')
-    .option('--max-bytes <size>', 'at most this much data moved in total (500M, 20G)')
-    .addOption(new Option('--threshold <pct>', 'balance: a shard within this percentage of the average is balanced').default('10'))
+    .addOption(new Option('--by <metric>', 'what to balance').choices(METRICS as string[]).default('bytes').env('FW_SHARD_PLAN_BY'))
+    .addOption(new Option('--max-moves <n>', 'at most this many moves').env('FW_SHARD_MAX_MOVES'))
+    .addOption(new Option('--max-bytes <size>', 'at most this much data moved in total (500M, 20G)').env('FW_SHARD_MAX_BYTES'))
+    .addOption(new Option('--threshold <pct>', 'balance: a shard within this percentage of the average is balanced').default('10').env('FW_SHARD_THRESHOLD'))
     .option('--out <file>', 'write the plan (versioned JSON) to this file, for fw-shard apply')
     .option('--json', 'print the plan document on stdout instead of the table')
     .addHelpText(
@@ -230,8 +239,8 @@ Every move in a plan improves the balance, so applying only part of it still lea
     );
 
   throttleOptions(
-    program
-      .command('apply')
+    onlineOptions(program
+      .command('apply'))
       .description("run a plan's moves: several at once, each shard in at most --per-shard moves, resumable, shareable between runners")
       .argument('<plan>', 'the plan file (fw-shard plan --out)')
       .addOption(new Option('--concurrency <n>', 'moves at once (this runner)').default('1').env('FW_SHARD_APPLY_CONCURRENCY'))

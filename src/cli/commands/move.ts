@@ -17,11 +17,12 @@ import { interruptSignal, makeDeps } from '../deps.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
 import { reportErrorText } from '../report-error.js';
 import { throttleOptions, throttleSettings } from '../throttle-options.js';
-import { runOrphanCleanup, orphanOptions } from './fleet.js';
+import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';
+import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from './fleet.js';
 import { action } from './action.js';
 import type { Register } from './index.js';
 
-interface CommonOpts {
+interface CommonOpts extends OnlineFlags {
   json?: boolean;
   events?: boolean;
   /** false with --no-tui */
@@ -33,15 +34,10 @@ interface CommonOpts {
   cleanup?: string;
   assumeNoWrites?: boolean;
   sleepBetweenChunks?: string;
-  freezeCap?: string;
-  drain?: string;
-  maxDeltaPasses?: string;
-  freezeAttempts?: string;
-  readyRows?: string;
 }
 
 function commonOptions(cmd: Command): Command {
-  return throttleOptions(cmd)
+  return onlineOptions(throttleOptions(cmd))
     .addOption(new Option('--json', 'print one JSON document on stdout (the result, or the error)'))
     .addOption(new Option('--events', 'stream NDJSON events on stdout before the final --json document'))
     .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal (env: set to anything)').env('FW_SHARD_NO_TUI'))
@@ -50,12 +46,7 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
     .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env('FW_SHARD_ASSUME_NO_WRITES'))
-    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
-    .addOption(new Option('--freeze-cap <duration>', 'online: hard cap on how long the user is frozen').default('5s').env('FW_SHARD_FREEZE_CAP'))
-    .addOption(new Option('--drain <duration>', 'online: wait after freezing for in-flight requests').default('2s').env('FW_SHARD_DRAIN'))
-    .addOption(new Option('--max-delta-passes <n>', 'online: delta passes before each freeze attempt').default('10').env('FW_SHARD_MAX_DELTA_PASSES'))
-    .addOption(new Option('--freeze-attempts <n>', 'online: freeze attempts before giving up (exit 7, retry later)').default('3').env('FW_SHARD_FREEZE_ATTEMPTS'))
-    .addOption(new Option('--ready-rows <n>', 'online: freeze once a delta pass re-copies at most this many rows').default('5000').env('FW_SHARD_READY_ROWS'));
+    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'));
 }
 
 function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
@@ -65,13 +56,7 @@ function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cle
     ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
     concurrency: parsePositiveInt(opts.concurrency, '--concurrency', 64),
     ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
-    online: {
-      freezeCapMs: parseDuration(opts.freezeCap ?? '5s', '--freeze-cap'),
-      drainMs: parseDuration(opts.drain ?? '2s', '--drain'),
-      maxDeltaPasses: parsePositiveInt(opts.maxDeltaPasses ?? '10', '--max-delta-passes', 1000),
-      freezeAttempts: parsePositiveInt(opts.freezeAttempts ?? '3', '--freeze-attempts', 100),
-      readyRows: parsePositiveInt(opts.readyRows ?? '5000', '--ready-rows', 100_000_000),
-    },
+    online: onlineSettings(opts),
   };
 }
 
@@ -146,8 +131,9 @@ export const registerMove: Register = (program: Command, ctx, setExit, globals) 
       `
 Examples:
   $ fw-shard move --user 42 --to 23 --dry-run          what would move, with exact row counts
-  $ fw-shard move --user 42 --to 23 --assume-no-writes --yes
-  $ fw-shard move --user 42 --to 23 --assume-no-writes --yes --cleanup defer --json
+  $ fw-shard move --user 42 --to 23 --yes                 online: the user keeps writing; frozen ~2 s at the end
+  $ fw-shard move --user 42 --to 23 --yes --cleanup defer --json
+  $ fw-shard move --user 42 --to 23 --yes --assume-no-writes   offline: you stopped the user's writes
 
 Running the same command again after a crash or Ctrl-C resumes the move from the journal.`,
     )
@@ -192,7 +178,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
       .argument('<move-id>', 'the move id (fw-shard moves lists them)')
       .addOption(new Option('--cleanup <mode>', 'override the cleanup mode recorded for the move (now, defer, keep)')),
   )
-    .addHelpText('after', '\nExamples:\n  $ fw-shard resume 9007199254741001 --assume-no-writes\n')
+    .addHelpText('after', '\nExamples:\n  $ fw-shard resume 9007199254741001\n')
     .action(
       action(ctx, setExit, async (opts: CommonOpts, id: string) => {
         const loaded = loadTopology(ctx, globals());
@@ -229,11 +215,11 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
       .description('delete the source rows of moves flipped with --cleanup defer, once caches have expired; with --orphans, leftover rows identical on their user\'s shard')
       .addOption(new Option('--older-than <duration>', 'only moves flipped at least this long ago').default('15m')),
   )
-    .addHelpText('after', '\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m --assume-no-writes\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user\'s shard)\n')
+    .addHelpText('after', '\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user\'s shard)\n')
     .action(
       action(ctx, setExit, async (opts: CommonOpts & { olderThan: string; orphans?: boolean }) => {
         const loaded = loadTopology(ctx, globals());
-        if (opts.orphans) return runOrphanCleanup(ctx, loaded, opts);
+        if (opts.orphans || orphanFlagsGiven(opts)) return runOrphanCleanup(ctx, loaded, opts);
         const olderMs = parseDuration(opts.olderThan, '--older-than');
         // Several moves in one run (cron): always plain lines, never the one-move TUI.
         let renderer: Renderer | undefined;

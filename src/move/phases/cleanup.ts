@@ -16,6 +16,7 @@ export interface CleanupOutcome {
 
 export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promise<CleanupOutcome> {
   const out: CleanupOutcome = { rowsDeleted: 0n, kept: [] };
+  await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   for (const t of tables) {
     const chunks = await ctx.journal.chunks(ctx.moveId!, t.name);
     let deleted = 0n;

@@ -46,6 +46,7 @@ export async function copyTables(ctx: RunContext, tables: TablePlan[], s: Settin
       rep.mismatches = row.mismatches;
       return;
     }
+    await ctx.throttle(); // a table's first chunk waits for the throttler too (later ones wait in pause())
     if (!t.key) return copyKeyless(ctx, t, s, rep);
     await copyKeyed(ctx, t, s, row, rep, stop);
   });

@@ -1,0 +1,322 @@
+/**
+ * `fw-shard apply`: run the moves of a plan, several at once, as a library (no printing, no process.*).
+ *
+ * Scheduling (MongoDB's balancer rules): at most `concurrency` moves at once, and each shard takes part
+ * in at most `perShard` moves at a time, fleet-wide: before a move starts, its runner takes the user's
+ * lock and a slot lock of both shards on the mapping server (GET_LOCK, without waiting). A move whose
+ * user another runner holds is recorded as `busy` and skipped; a move whose shards are full waits.
+ * So several runners on several hosts can apply the same plan: each move is claimed by one of them, and
+ * a runner that dies releases its locks with its session, leaving its move resumable by the next one.
+ *
+ * Before a move writes anything it passes the throttler; between its chunks the engine asks again.
+ * One failed move does not stop the others. `until` stops starting new moves and lets running ones
+ * finish; the stop file (or a signal) also stops running moves at their next safe point (resumable).
+ *
+ * Re-running the same plan: users already on their planned shard are `skipped-done`; a user with an
+ * unfinished move to the planned shard is resumed by the engine.
+ */
+import PQueue from 'p-queue';
+import { existsSync } from 'node:fs';
+import type { Db } from '../db/pool.js';
+import { FwShardError } from '../errors/index.js';
+import type { MoveEvent } from '../events/types.js';
+import { runMove } from '../move/engine.js';
+import { Inspector } from '../move/inspector.js';
+import { JournalReader } from '../move/journal.js';
+import type { MoveDeps, MoveRequest } from '../move/types.js';
+import type { PlanDocument, PlanDocumentMove } from '../plan/plan-file.js';
+import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
+import type { FleetEvent, FleetEventInput, StopCause } from './events.js';
+import { lockNames, withLockSession, type NamedLocks } from './lock.js';
+import { applyExitCode, countOutcomes, type MoveOutcome, type MoveOutcomeKind } from './outcome.js';
+
+export type ApplyRequest = Omit<MoveRequest, 'userId' | 'to' | 'dryRun'>;
+
+export interface ApplyOptions {
+  /** Moves at once (this runner). */
+  concurrency: number;
+  /** Moves a shard takes part in at once, fleet-wide (default 1). */
+  perShard: number;
+  /** Start no move at or after this time; running ones finish. */
+  until?: Date;
+  /** Start at most this many moves (skips do not count). */
+  maxMoves?: number;
+  /** While this file exists, start nothing and stop running moves at their next safe point. */
+  stopFile?: string;
+  /** What every move is asked to do (assumeNoWrites, chunking, cleanup mode...). */
+  request: ApplyRequest;
+  /** How often to look again at the stop file, the clock and shards held by other runners (ms). */
+  pollMs?: number;
+}
+
+export interface ApplyEnv {
+  deps: MoveDeps;
+  /** A dedicated handle on the mapping server for this runner's locks (one session, held for the run). */
+  lockDb: Db;
+  onEvent(e: FleetEvent): void;
+  onMoveEvent(m: PlanDocumentMove, e: MoveEvent): void;
+  fileExists?: (path: string) => boolean;
+  signal?: AbortSignal;
+}
+
+export interface ApplySummary {
+  outcomes: MoveOutcome[];
+  counts: Record<MoveOutcomeKind, number>;
+  stoppedBecause: StopCause | null;
+  exitCode: number;
+}
+
+type Claim =
+  | { kind: 'skip'; outcome: MoveOutcomeKind; message: string }
+  | { kind: 'blocked'; reason: string }
+  | { kind: 'go'; from: number; release: () => Promise<void> };
+
+export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: ApplyEnv): Promise<ApplySummary> {
+  const { deps } = env;
+  const now = () => deps.clock.now();
+  const emit = (e: FleetEventInput) => env.onEvent({ ...e, at: now().toISOString() } as FleetEvent);
+  const fileExists = env.fileExists ?? existsSync;
+  const pollMs = opts.pollMs ?? 500;
+  const concurrency = Math.max(1, opts.concurrency);
+  const perShard = Math.max(1, opts.perShard);
+  const mapping = deps.connect(mappingEndpoint(deps.topology));
+  const journal = new JournalReader(mapping);
+  const inspector = new Inspector(mapping);
+
+  const outcomes = new Map<number, MoveOutcome>();
+  const pending = [...plan.moves].sort((a, b) => a.seq - b.seq);
+  const localUse = new Map<number, number>();
+  const running = new Set<Promise<void>>();
+  const queue = new PQueue({ concurrency });
+  let started = 0;
+  let stoppedBecause: StopCause | null = null;
+  // Aborted by a signal or the stop file: running moves stop at their next safe point.
+  const halt = new AbortController();
+  const onSignal = () => stop('signal', 'interrupted: running moves stop at their next safe point', true);
+  env.signal?.addEventListener('abort', onSignal, { once: true });
+
+  function stop(cause: StopCause, detail: string, haltRunning: boolean): void {
+    if (haltRunning && !halt.signal.aborted) halt.abort();
+    if (stoppedBecause !== null) return;
+    stoppedBecause = cause;
+    emit({ type: 'fleet.stopping', reason: cause, detail });
+  }
+
+  function checkStop(): void {
+    if (env.signal?.aborted) onSignal();
+    if (opts.stopFile && fileExists(opts.stopFile)) {
+      stop('stop-file', `stop file ${opts.stopFile} exists: no new moves; running moves stop at their next safe point`, true);
+    }
+    if (opts.until && now().getTime() >= opts.until.getTime()) {
+      stop('until', `it is past --until ${hhmm(opts.until)}: no new moves; running moves finish`, false);
+    }
+  }
+
+  const record = (m: PlanDocumentMove, o: Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'>, from = m.from) => {
+    const full: MoveOutcome = { seq: m.seq, userId: m.userId, from, to: m.to, ...o };
+    outcomes.set(m.seq, full);
+    return full;
+  };
+
+  const localFree = (s: number) => (localUse.get(s) ?? 0) < perShard;
+  const reserve = (s: number, d: number) => localUse.set(s, (localUse.get(s) ?? 0) + d);
+
+  async function takeSlot(locks: NamedLocks, shard: number): Promise<string | null> {
+    for (let k = 1; k <= perShard; k++) {
+      const name = lockNames.shardSlot(deps.topology, shard, k);
+      if (locks.holds(name)) continue;
+      if (await locks.tryLock(name)) return name;
+    }
+    return null;
+  }
+
+  async function claim(locks: NamedLocks, m: PlanDocumentMove): Promise<Claim> {
+    const userLock = lockNames.user(deps.topology, m.userId);
+    if (!(await locks.tryLock(userLock))) return { kind: 'skip', outcome: 'busy', message: 'claimed by another runner' };
+    const held = [userLock];
+    const release = async () => {
+      for (const n of held.reverse()) await locks.release(n);
+    };
+    try {
+      const active = await journal.activeForUser(m.userId);
+      let from = m.from;
+      if (active) {
+        if (Number(active.to_shard) !== m.to) {
+          await release();
+          return { kind: 'skip', outcome: 'busy', message: `user ${m.userId} has an unfinished move ${active.id} to shard ${active.to_shard} (fw-shard resume or abort it)` };
+        }
+        from = Number(active.from_shard);
+      } else {
+        const placed = await inspector.placement(deps.topology.mapping, m.userId);
+        if (placed === m.to) {
+          await release();
+          return { kind: 'skip', outcome: 'skipped-done', message: `already on shard ${m.to}` };
+        }
+        if (placed === null || placed !== m.from) {
+          await release();
+          return {
+            kind: 'skip',
+            outcome: 'stale',
+            message: placed === null ? `user ${m.userId} no longer exists` : `user ${m.userId} is now on shard ${placed}, not on shard ${m.from} as planned: make a new plan`,
+          };
+        }
+      }
+      for (const s of from === m.to ? [from] : [from, m.to]) {
+        const slot = await takeSlot(locks, s);
+        if (!slot) {
+          await release();
+          return { kind: 'blocked', reason: `shard ${s} is in ${perShard} move(s) of another runner` };
+        }
+        held.push(slot);
+      }
+      return { kind: 'go', from, release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  async function execute(m: PlanDocumentMove, from: number, release: () => Promise<void>): Promise<void> {
+    const t0 = now();
+    const base = { seq: m.seq, userId: m.userId, from, to: m.to };
+    emit({ type: 'fleet.move.started', ...base });
+    let outcome: Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'>;
+    try {
+      // Nothing is written before the throttler lets the move start.
+      if (deps.throttler) {
+        await deps.throttler.wait({
+          from,
+          to: m.to,
+          signal: halt.signal,
+          report: (r) =>
+            r.throttled ? emit({ type: 'fleet.throttled', ...base, reason: r.reason }) : emit({ type: 'fleet.resumed', ...base, throttledMs: r.ms }),
+        });
+      }
+      checkStop();
+      if (halt.signal.aborted || stoppedBecause === 'until') {
+        outcome = { outcome: 'not-started', moveId: null, message: `not started: ${stoppedBecause ?? 'stopped'}` };
+      } else {
+        const moveDeps: MoveDeps = { ...deps, events: (e) => env.onMoveEvent(m, e) };
+        const req: MoveRequest = { ...opts.request, userId: m.userId as UserId, to: m.to as ShardId, dryRun: false };
+        const r = await runMove(moveDeps, req, { signal: halt.signal });
+        outcome = {
+          outcome: r.nothingToDo ? 'skipped-done' : r.resumed ? 'resumed' : 'done',
+          moveId: r.moveId,
+          message: r.nextStep,
+        };
+      }
+    } catch (err) {
+      outcome = failureOutcome(err);
+      if (err instanceof FwShardError && err.code === 'USAGE') {
+        // A usage error (e.g. --assume-no-writes missing) applies to every move: start no more.
+        stop('usage', `a move was refused as a usage error: ${firstLine(err.message)}`, false);
+      }
+    } finally {
+      await release().catch(() => undefined);
+      reserve(from, -1);
+      if (from !== m.to) reserve(m.to, -1);
+    }
+    const t1 = now();
+    const o = record(m, { ...outcome, startedAt: t0.toISOString(), finishedAt: t1.toISOString(), ms: t1.getTime() - t0.getTime() }, from);
+    emit({
+      type: 'fleet.move.finished',
+      ...base,
+      outcome: o.outcome,
+      moveId: o.moveId,
+      ms: o.ms!,
+      ...(o.code ? { code: o.code } : {}),
+      ...(o.message ? { message: firstLine(o.message) } : {}),
+    });
+  }
+
+  emit({ type: 'fleet.started', moves: pending.length, concurrency, perShard, until: opts.until ? opts.until.toISOString() : null, runner: `${deps.runner.host}:${deps.runner.pid}` });
+  try {
+    await withLockSession(env.lockDb, async (locks) => {
+      let lastWaiting = '';
+      for (;;) {
+        checkStop();
+        let blockedReason = '';
+        if (stoppedBecause === null) {
+          for (const m of [...pending]) {
+            if (running.size >= concurrency || stoppedBecause !== null) break;
+            if (!localFree(m.from) || !localFree(m.to)) continue;
+            const c = await claim(locks, m);
+            if (c.kind === 'blocked') {
+              blockedReason = c.reason;
+              continue;
+            }
+            pending.splice(pending.indexOf(m), 1);
+            if (c.kind === 'skip') {
+              const o = record(m, { outcome: c.outcome, moveId: null, message: c.message });
+              emit({ type: 'fleet.move.finished', seq: m.seq, userId: m.userId, from: m.from, to: m.to, outcome: o.outcome, moveId: null, ms: 0, message: c.message });
+              continue;
+            }
+            if (!localFree(c.from) || !localFree(m.to)) {
+              // the journal says the move comes from another shard than planned, and that one is busy here
+              await c.release();
+              pending.unshift(m);
+              continue;
+            }
+            reserve(c.from, 1);
+            if (c.from !== m.to) reserve(m.to, 1);
+            started++;
+            const p: Promise<void> = queue.add(() => execute(m, c.from, c.release)).finally(() => running.delete(p));
+            running.add(p);
+            if (opts.maxMoves !== undefined && started >= opts.maxMoves && pending.length > 0) {
+              stop('max-moves', `${started} moves started (--max-moves ${opts.maxMoves}): no new moves`, false);
+            }
+          }
+        }
+        if (running.size === 0 && (pending.length === 0 || stoppedBecause !== null)) break;
+        if (blockedReason && running.size === 0 && blockedReason !== lastWaiting) {
+          emit({ type: 'fleet.waiting', reason: `${blockedReason}; waiting` });
+          lastWaiting = blockedReason;
+        }
+        await Promise.race([...running, sleep(pollMs)]);
+      }
+    });
+  } finally {
+    env.signal?.removeEventListener('abort', onSignal);
+    await Promise.allSettled([...running]);
+  }
+  for (const m of pending) {
+    if (!outcomes.has(m.seq)) record(m, { outcome: 'not-started', moveId: null, message: `not started (${stoppedBecause ?? 'stopped'})` });
+  }
+  const list = [...outcomes.values()].sort((a, b) => a.seq - b.seq);
+  const counts = countOutcomes(list);
+  const exitCode = applyExitCode(list);
+  emit({ type: 'fleet.finished', counts, exitCode });
+  return { outcomes: list, counts, stoppedBecause, exitCode };
+}
+
+function failureOutcome(err: unknown): Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'> {
+  if (err instanceof FwShardError) {
+    const partial = err.details?.partialResult as { moveId?: string | null } | undefined;
+    const moveId = partial?.moveId ?? null;
+    if (err.code === 'BUSY') return { outcome: 'busy', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
+    if (err.code === 'INTERRUPTED') return { outcome: 'interrupted', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
+    return { outcome: 'failed', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
+  }
+  const e = err as Error;
+  return { outcome: 'failed', moveId: null, code: 'INTERNAL', exitCode: 70, message: `internal error (a bug): ${e?.stack ?? String(err)}` };
+}
+
+const firstLine = (s: string) => s.split('\n')[0]!;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const pad = (n: number) => String(n).padStart(2, '0');
+const hhmm = (d: Date) => `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+
+/**
+ * The next time the wall clock shows HH:MM (local time), after `from`: `--until 05:00` started at 23:00
+ * means tomorrow 05:00; "24:00" is the coming midnight.
+ */
+export function nextClockTime(text: string, from: Date): Date {
+  const m = /^([01]?[0-9]|2[0-4]):([0-5][0-9])$/.exec(text.trim());
+  if (!m || (Number(m[1]) === 24 && m[2] !== '00')) {
+    throw new FwShardError('USAGE', `--until must be a time of day as HH:MM (00:00 to 24:00), got '${text}'`);
+  }
+  const d = new Date(from.getTime());
+  d.setHours(Number(m[1]), Number(m[2]), 0, 0);
+  if (d.getTime() <= from.getTime()) d.setDate(d.getDate() + 1);
+  return d;
+}

@@ -1,0 +1,295 @@
+/**
+ * Orphan rows (`fw-shard verify`, `fw-shard cleanup --orphans`): rows on a shard whose owner lives on
+ * another shard (leftovers of an interrupted or kept cleanup, or writes that went to a stale shard) and
+ * rows whose owner does not exist at all.
+ *
+ * Invariants:
+ *  - `findOrphans` only reads (it gets ReadDb handles);
+ *  - users with an unfinished move are the engine's business: reported as in flight, never touched;
+ *  - `cleanupOrphans` deletes a stray row only when the same key holds an identical row (same row hash)
+ *    for the same user on the user's current shard, re-hashed under a row lock in the deleting
+ *    transaction, after re-reading the user's placement; keyless tables delete at most as many copies
+ *    of a row as the current shard holds. Anything else is listed, never deleted. Rows of users that do
+ *    not exist are never deleted.
+ */
+import type { Db, ReadDb } from '../db/pool.js';
+import { countKeylessByHashForUpdateSql, deleteKeylessByHashSql, deleteRowsByKeysSql, placementsOfSql, rowHashesByKeysForUpdate, userSizesSql } from '../db/sql/fleet.js';
+import type { KeyTuple } from '../db/sql/rows.js';
+import { userBytes } from '../db/sql/rows.js';
+import { FwShardError } from '../errors/index.js';
+import { Inspector } from '../move/inspector.js';
+import { JournalReader } from '../move/journal.js';
+import { showKey } from '../move/keys.js';
+import { diffTables, type TablePlan } from '../move/table-plan.js';
+import { readPlacements, shardTablePlans } from '../plan/facts.js';
+import { mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
+
+export interface StrayGroup {
+  /** Where the rows are. */
+  shard: number;
+  table: string;
+  userId: string;
+  rows: string;
+  bytes: string;
+  /** elsewhere: the user lives on `currentShard`; no-user: the mapping has no such user. */
+  kind: 'elsewhere' | 'no-user';
+  currentShard: number | null;
+  /** The user has an unfinished move (its rows on two shards are expected until it ends). */
+  activeMove?: { id: string; phase: string; from: number; to: number };
+}
+
+export interface VerifyScope {
+  userId?: string;
+  shard?: number;
+}
+
+export interface VerifyReport {
+  scope: VerifyScope;
+  shardsChecked: number[];
+  tablesChecked: number;
+  orphans: StrayGroup[];
+  inFlight: StrayGroup[];
+  totals: { groups: number; rows: string; users: number; noUserRows: string };
+}
+
+export async function findOrphans(topology: Topology, connect: (e: Endpoint) => ReadDb, scope: VerifyScope): Promise<VerifyReport> {
+  const mapDb = connect(mappingEndpoint(topology));
+  let placements: Map<string, number>;
+  if (scope.userId !== undefined) {
+    const rows = await mapDb.rows<{ uid: string; shard: string | number }>(placementsOfSql(topology.mapping, [scope.userId]));
+    placements = new Map(rows.map((r) => [String(r.uid), Number(r.shard)]));
+  } else {
+    placements = await readPlacements(topology, connect);
+  }
+  if (scope.shard !== undefined && !topology.shards.has(scope.shard as ShardId)) {
+    throw new FwShardError('UNKNOWN_SHARD', `--shard ${scope.shard}: no such shard in the topology`);
+  }
+  const active = new Map((await new JournalReader(mapDb).list(false, 100_000)).map((m) => [String(m.user_id), m]));
+  const plans = await shardTablePlans(topology, connect);
+  const groups: StrayGroup[] = [];
+  let tablesChecked = 0;
+  const shardIds = [...topology.shards.keys()].sort((a, b) => a - b);
+  await Promise.all(
+    shardIds.map(async (x) => {
+      const db = connect(topology.shards.get(x)!);
+      for (const t of plans.get(x) ?? []) {
+        tablesChecked++;
+        let rows: { owner: string; n: string | number; b: string | number }[];
+        if (scope.userId !== undefined) {
+          const [r] = await db.rows<{ n: string | number; b: string | number }>(userBytes(t, scope.userId));
+          rows = r && Number(r.n) > 0 ? [{ owner: scope.userId, n: r.n, b: r.b }] : [];
+        } else {
+          rows = await db.rows(userSizesSql(t));
+        }
+        for (const r of rows) {
+          const owner = String(r.owner);
+          const home = placements.get(owner);
+          if (home === x) continue;
+          const g: StrayGroup = {
+            shard: x,
+            table: t.name,
+            userId: owner,
+            rows: String(r.n),
+            bytes: String(r.b),
+            kind: home === undefined ? 'no-user' : 'elsewhere',
+            currentShard: home ?? null,
+          };
+          const m = active.get(owner);
+          if (m) g.activeMove = { id: m.id, phase: m.phase, from: Number(m.from_shard), to: Number(m.to_shard) };
+          if (scope.shard !== undefined) {
+            const mine = g.kind === 'elsewhere' ? g.currentShard === scope.shard : g.shard === scope.shard;
+            if (!mine) continue;
+          }
+          groups.push(g);
+        }
+      }
+    }),
+  );
+  const order = (a: StrayGroup, b: StrayGroup) => a.shard - b.shard || a.table.localeCompare(b.table) || cmpId(a.userId, b.userId);
+  const orphans = groups.filter((g) => !g.activeMove).sort(order);
+  const inFlight = groups.filter((g) => g.activeMove).sort(order);
+  return {
+    scope,
+    shardsChecked: shardIds,
+    tablesChecked,
+    orphans,
+    inFlight,
+    totals: {
+      groups: orphans.length,
+      rows: orphans.reduce((a, g) => a + BigInt(g.rows), 0n).toString(),
+      users: new Set(orphans.map((g) => g.userId)).size,
+      noUserRows: orphans.filter((g) => g.kind === 'no-user').reduce((a, g) => a + BigInt(g.rows), 0n).toString(),
+    },
+  };
+}
+
+const cmpId = (a: string, b: string) => (a.length - b.length) || (a < b ? -1 : a > b ? 1 : 0);
+
+export interface OrphanCleanupGroup extends StrayGroup {
+  /** Rows deleted (or, with dryRun, that would be). */
+  deleted: string;
+  /** Rows kept, with why, by key (at most 20 listed). */
+  kept: string[];
+  keptRows: string;
+}
+
+export interface OrphanCleanupReport {
+  dryRun: boolean;
+  groups: OrphanCleanupGroup[];
+  deleted: string;
+  kept: string;
+}
+
+const PAGE = 1000;
+const LIST = 20;
+
+/**
+ * Delete the stray rows of `report` that are identical on their user's current shard. `connect` hands
+ * out writers; nothing is written with `dryRun`.
+ */
+export async function cleanupOrphans(
+  topology: Topology,
+  connect: (e: Endpoint) => Db,
+  report: VerifyReport,
+  opts: { dryRun: boolean; signal?: AbortSignal; onProgress?: (g: OrphanCleanupGroup) => void },
+): Promise<OrphanCleanupReport> {
+  const mapping = new Inspector(connect(mappingEndpoint(topology)));
+  const journal = new JournalReader(mapping.db);
+  const plans = await shardTablePlans(topology, connect);
+  const out: OrphanCleanupGroup[] = [];
+  for (const g of report.orphans) {
+    if (opts.signal?.aborted) break;
+    const r: OrphanCleanupGroup = { ...g, deleted: '0', kept: [], keptRows: g.rows };
+    out.push(r);
+    if (g.kind === 'no-user' || g.currentShard === null) {
+      r.kept.push(`user ${g.userId} does not exist: nothing to compare with, kept (look at these rows by hand)`);
+      continue;
+    }
+    const xPlan = plans.get(g.shard)?.find((t) => t.name === g.table);
+    const yPlan = plans.get(g.currentShard)?.find((t) => t.name === g.table);
+    if (!xPlan || !yPlan) {
+      r.kept.push(`table ${g.table} is not a sharded table on shard ${g.currentShard}: kept`);
+      continue;
+    }
+    const drift = diffTables(yPlan.info, xPlan.info);
+    if (drift.length) {
+      r.kept.push(`table ${g.table} differs between shard ${g.shard} and shard ${g.currentShard} (${drift[0]}): kept`);
+      continue;
+    }
+    const x = connect(topology.shards.get(g.shard as ShardId)!);
+    const y = connect(topology.shards.get(g.currentShard as ShardId)!);
+    const stillThere = async () => {
+      const [placed, act] = await Promise.all([mapping.placement(topology.mapping, g.userId), journal.activeForUser(g.userId)]);
+      return placed === g.currentShard && !act;
+    };
+    const res = xPlan.key ? await keyed(xPlan, x, y, g, opts.dryRun, stillThere) : await keyless(xPlan, x, y, g, opts.dryRun, stillThere);
+    r.deleted = res.deleted.toString();
+    r.keptRows = res.keptRows.toString();
+    r.kept.push(...res.kept.slice(0, LIST));
+    if (res.kept.length > LIST) r.kept.push(`... and ${res.kept.length - LIST} more`);
+    opts.onProgress?.(r);
+  }
+  return {
+    dryRun: opts.dryRun,
+    groups: out,
+    deleted: out.reduce((a, g) => a + BigInt(g.deleted), 0n).toString(),
+    kept: out.reduce((a, g) => a + BigInt(g.keptRows), 0n).toString(),
+  };
+}
+
+interface Tally {
+  deleted: bigint;
+  keptRows: bigint;
+  kept: string[];
+}
+
+async function keyed(t: TablePlan, x: Db, y: Db, g: StrayGroup, dryRun: boolean, stillThere: () => Promise<boolean>): Promise<Tally> {
+  const xi = new Inspector(x);
+  const yi = new Inspector(y);
+  const names = t.key!.map((c) => c.name);
+  const tally: Tally = { deleted: 0n, keptRows: 0n, kept: [] };
+  let lo: KeyTuple | null = null;
+  for (;;) {
+    const hi = await xi.keyAt(t, g.userId, lo, PAGE - 1);
+    const [hx, hy] = await Promise.all([xi.rowHashes(t, g.userId, lo, hi), yi.rowHashes(t, g.userId, lo, hi)]);
+    const same = new Map<string, { key: KeyTuple; md5: string }>();
+    for (const [id, v] of hx) {
+      const w = hy.get(id);
+      if (w && w.md5 === v.md5) same.set(id, { key: v.key!, md5: v.md5 });
+      else {
+        tally.keptRows++;
+        tally.kept.push(`${showKey(names, v.key)}: ${w ? `differs from the row on shard ${g.currentShard}` : `not on shard ${g.currentShard}`}, kept`);
+      }
+    }
+    if (same.size > 0) {
+      if (dryRun) tally.deleted += BigInt(same.size);
+      else if (!(await stillThere())) {
+        tally.keptRows += BigInt(same.size);
+        tally.kept.push(`user ${g.userId} moved or started a move meanwhile: ${same.size} rows kept`);
+      } else {
+        const keys = [...same.values()].map((v) => v.key);
+        const deleted = await x.transaction(
+          async (s) => {
+            // Re-hash under a row lock: a row that changed since it was compared is not deleted.
+            const locked = await s.rawRows(rowHashesByKeysForUpdate(t, g.userId, keys));
+            const nk = names.length;
+            const still: KeyTuple[] = [];
+            for (const row of locked) {
+              const key = row.slice(0, nk) as Buffer[];
+              const id = key.map((b) => b.toString('hex')).join(':');
+              if (same.get(id)?.md5 === (row[nk] as Buffer).toString('latin1')) still.push(key);
+            }
+            if (still.length === 0) return 0;
+            const d = await s.execBinary(deleteRowsByKeysSql(t, g.userId, still));
+            return d.affectedRows;
+          },
+          { binary: true },
+        );
+        tally.deleted += BigInt(deleted);
+        if (deleted < same.size) {
+          tally.keptRows += BigInt(same.size - deleted);
+          tally.kept.push(`${same.size - deleted} rows changed while being compared: kept`);
+        }
+      }
+    }
+    if (hi === null) break;
+    lo = hi;
+  }
+  return tally;
+}
+
+async function keyless(t: TablePlan, x: Db, y: Db, g: StrayGroup, dryRun: boolean, stillThere: () => Promise<boolean>): Promise<Tally> {
+  const [hx, hy] = await Promise.all([new Inspector(x).rowHashes(t, g.userId, null, null), new Inspector(y).rowHashes(t, g.userId, null, null)]);
+  const tally: Tally = { deleted: 0n, keptRows: 0n, kept: [] };
+  if (!dryRun && !(await stillThere())) {
+    const n = [...hx.values()].reduce((a, v) => a + v.n, 0);
+    return { deleted: 0n, keptRows: BigInt(n), kept: [`user ${g.userId} moved or started a move meanwhile: ${n} rows kept`] };
+  }
+  for (const [md5, v] of hx) {
+    const onCurrent = hy.get(md5)?.n ?? 0;
+    const k = Math.min(v.n, onCurrent);
+    if (k < v.n) {
+      tally.keptRows += BigInt(v.n - k);
+      tally.kept.push(`row md5 ${md5}: ${v.n} here, ${onCurrent} on shard ${g.currentShard}: ${v.n - k} kept`);
+    }
+    if (k === 0) continue;
+    if (dryRun) {
+      tally.deleted += BigInt(k);
+      continue;
+    }
+    const deleted = await x.transaction(
+      async (s) => {
+        const [c] = await s.rows<{ n: string | number }>(countKeylessByHashForUpdateSql(t, g.userId, md5));
+        const now = Number(c?.n ?? 0);
+        // Delete at most as many copies as the current shard holds, and never more than were compared.
+        const n = Math.min(k, now);
+        if (n <= 0) return 0;
+        return (await s.execBinary(deleteKeylessByHashSql(t, g.userId, md5, n))).affectedRows;
+      },
+      { binary: true },
+    );
+    tally.deleted += BigInt(deleted);
+    if (deleted < k) tally.keptRows += BigInt(k - deleted);
+  }
+  return tally;
+}

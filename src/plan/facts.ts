@@ -1,0 +1,100 @@
+/**
+ * The facts a plan is computed from: every user of the mapping with its exact rows and bytes on its
+ * shard (one GROUP BY per sharded table and shard). Read-only by construction: it gets ReadDb handles.
+ *
+ * Rows on a shard whose owner is mapped elsewhere (or to nobody) are not part of any user's size: they
+ * cannot be moved, and `fw-shard verify` reports them. Their total is returned as `strayRows`.
+ */
+import type { ReadDb } from '../db/pool.js';
+import { allPlacementsSql, userSizesSql } from '../db/sql/fleet.js';
+import { readSchema, type TableInfo } from '../db/sql/schema.js';
+import { FwShardError } from '../errors/index.js';
+import { planTable, type TablePlan } from '../move/table-plan.js';
+import { selectTables } from '../move/table-selection.js';
+import { databaseId, mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
+import type { ShardFacts, UserSize } from './planner.js';
+
+export interface FleetFacts {
+  shards: ShardFacts[];
+  /** Per shard: rows found there whose owner lives on another shard or does not exist. */
+  strayRows: Map<number, bigint>;
+  /** Users mapped to shards that are not in the topology. */
+  unknownShardUsers: Map<number, number>;
+}
+
+/** The sharded tables of every shard, as the move engine selects them (db_main's own tables stay out). */
+export type ShardTable = TablePlan & { info: TableInfo };
+
+export async function shardTablePlans(topology: Topology, connect: (e: Endpoint) => ReadDb): Promise<Map<number, ShardTable[]>> {
+  const mainDb = databaseId(topology.main);
+  const schemas = new Map<number, Map<string, TableInfo>>();
+  await Promise.all(
+    [...topology.shards].map(async ([id, e]) => {
+      schemas.set(id, await readSchema(connect(e)));
+    }),
+  );
+  const realShards = [...topology.shards].filter(([, e]) => databaseId(e) !== mainDb).map(([id]) => id);
+  const reference = realShards.find((id) => schemas.has(id));
+  const out = new Map<number, ShardTable[]>();
+  for (const [id, e] of topology.shards) {
+    const schema = schemas.get(id)!;
+    const isMain = databaseId(e) === mainDb;
+    const refSchema = reference !== undefined ? schemas.get(reference)! : schema;
+    const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
+    out.set(
+      id,
+      sel.selected.map(({ name, owner }) => ({ ...planTable(schema.get(name)!, owner), info: schema.get(name)! })),
+    );
+  }
+  return out;
+}
+
+/** Every user's shard according to the mapping table. */
+export async function readPlacements(topology: Topology, connect: (e: Endpoint) => ReadDb): Promise<Map<string, number>> {
+  const rows = await connect(mappingEndpoint(topology)).rows<{ uid: string; shard: string | number }>(allPlacementsSql(topology.mapping));
+  return new Map(rows.map((r) => [String(r.uid), Number(r.shard)]));
+}
+
+/** Exact per-user sizes on every shard of the topology. */
+export async function collectFleetFacts(topology: Topology, connect: (e: Endpoint) => ReadDb): Promise<FleetFacts> {
+  const mainDb = databaseId(topology.main);
+  const placements = await readPlacements(topology, connect);
+  const plans = await shardTablePlans(topology, connect);
+  const perShard = new Map<number, Map<string, UserSize>>([...topology.shards.keys()].map((id) => [id, new Map()]));
+  const unknownShardUsers = new Map<number, number>();
+  for (const [uid, shard] of placements) {
+    const m = perShard.get(shard);
+    if (m) m.set(uid, { userId: uid, rows: 0n, bytes: 0n });
+    else unknownShardUsers.set(shard, (unknownShardUsers.get(shard) ?? 0) + 1);
+  }
+  const strayRows = new Map<number, bigint>();
+  await Promise.all(
+    [...topology.shards].map(async ([id, e]) => {
+      const db = connect(e);
+      const users = perShard.get(id)!;
+      let stray = 0n;
+      for (const t of plans.get(id) ?? []) {
+        let rows: { owner: string; n: string | number; b: string | number }[];
+        try {
+          rows = await db.rows(userSizesSql(t));
+        } catch (err) {
+          throw new FwShardError('PRECONDITION', `${e.role}: cannot size table ${t.name}: ${(err as Error).message}`, { cause: err });
+        }
+        for (const r of rows) {
+          const u = users.get(String(r.owner));
+          if (u) {
+            u.rows += BigInt(r.n);
+            u.bytes += BigInt(r.b);
+          } else {
+            stray += BigInt(r.n);
+          }
+        }
+      }
+      strayRows.set(id, stray);
+    }),
+  );
+  const shards: ShardFacts[] = [...topology.shards.keys()]
+    .sort((a, b) => a - b)
+    .map((id) => ({ id, isMain: databaseId(topology.shards.get(id as ShardId)!) === mainDb, users: [...perShard.get(id)!.values()] }));
+  return { shards, strayRows, unknownShardUsers };
+}
