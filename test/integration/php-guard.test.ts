@@ -8,20 +8,19 @@
  *
  * Skipped (with the reason in its name) only when `php` or its mysqli extension is missing.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NumericLiteral, sql, toText } from '../../src/db/sql/fragment.js';
+import { toText } from '../../src/db/sql/fragment.js';
 import { createFreezesSql, isFrozenSql } from '../../src/db/sql/freeze.js';
 import { runMove, runDeferredCleanups } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, Topology, UserId } from '../../src/topology/index.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import { makeDeps } from '../../src/cli/deps.js';
-import { freePort } from '../../src/sandbox/servers.js';
-import { memcached } from '../helpers/app-simulator.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import type { MoveEnv } from '../helpers/move-env.js';
+import { expectNoWriteLost, startOnlineEnv, type OnlineEnv } from '../helpers/online-env.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const LIB = join(ROOT, 'contrib/flamework/lib_fw_shard.php');
@@ -42,8 +41,8 @@ const skipReason = phpMissing();
 if (skipReason) console.warn(`php-guard.test.ts skipped: ${skipReason}`);
 
 describe.skipIf(skipReason !== null)(skipReason ? `PHP guard: skipped because ${skipReason}` : 'PHP guard (contrib/flamework/lib_fw_shard.php)', () => {
+  let online: OnlineEnv;
   let env: MoveEnv;
-  let mc: ChildProcess;
   let mcPort: number;
   let topology: Topology;
   let scripts = 0;
@@ -62,25 +61,13 @@ $link = new mysqli('127.0.0.1', 'root', '', 'guardunit', ${env.a.port});
 ${body}`);
 
   beforeAll(async () => {
-    env = await startMoveEnv({ name: 'php-guard' });
-    await createMainSchema(env, [
-      { id: '42', shard: 1 },
-      { id: '43', shard: 1 },
-    ]);
-    await onBothShards(env, ['CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))']);
+    online = await startOnlineEnv('php-guard');
+    ({ env, topology, mcPort } = online);
     env.cli('a', 'mysql', 'CREATE DATABASE guardunit');
-    mcPort = await freePort();
-    mc = spawn('memcached', ['-l', '127.0.0.1', '-p', String(mcPort), '-U', '0', '-u', 'root'], { stdio: 'ignore' });
-    topology = { ...env.topology, memcached: { servers: [`127.0.0.1:${mcPort}`], keys: ['USER-{id}'] } };
-    for (let i = 0; i < 100; i++) {
-      if (/VERSION/.test(await memcached(mcPort, 'version\r\n').catch(() => ''))) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
   });
 
   afterAll(async () => {
-    mc?.kill('SIGTERM');
-    await env?.close();
+    await online?.close();
   });
 
   it('sends exactly the query fw-shard documents, with ids as bare integer literals (never floats)', () => {
@@ -262,16 +249,7 @@ echo json_encode($out);`) as Record<string, unknown>;
   });
 
   it('an online move while the PHP writer writes through the wrappers loses no acknowledged write', async () => {
-    // Fresh state (as move-online.test.ts).
-    await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
-    await env.db('b', 'users2').exec(sql`DELETE FROM Dots`);
-    const src = env.db('a', 'users1');
-    await src.exec(sql`DELETE FROM Dots`);
-    await src.exec(sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 10 = 0, 43, 42), CONCAT('seed ', seq) FROM seq_1_to_${new NumericLiteral(String(ROWS))}`);
-    await env.db('a', 'tickets').exec(sql`ALTER TABLE Tickets64 AUTO_INCREMENT = 9007199254800001`);
-    await memcached(mcPort, 'flush_all\r\n').catch(() => '');
-    const seeded = env.cli('a', 'users1', 'SELECT id FROM Dots WHERE user_id = 42 ORDER BY id').trim().split('\n');
+    const seeded = await online.reset(ROWS);
 
     // The writer, in the background.
     const stopFile = join(env.dir, 'writer.stop');
@@ -352,28 +330,8 @@ echo json_encode($out);`) as Record<string, unknown>;
     const lifted = events.find((e) => e.type === 'freeze.lifted' && e.flipped);
     expect(lifted).toBeDefined();
 
-    // The target has every acknowledged write with its last value; deleted rows are gone.
-    const expected = new Map<string, string | null>();
-    for (const a of acks) expected.set(a.id, a.body);
-    const target = new Map(
-      env.cli('b', 'users2', 'SELECT id, body FROM Dots WHERE user_id = 42').trim().split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]),
-    );
-    for (const [id, body] of expected) {
-      if (body === null) expect(target.has(id), `deleted row ${id} is back`).toBe(false);
-      else expect(target.get(id), `row ${id}`).toBe(body);
-    }
-    // Seeded rows the writer never touched are there too.
-    for (const id of seeded) if (!expected.has(id)) expect(target.has(id), `seed ${id}`).toBe(true);
-    // Nothing of the user is left on the source, and no write was acknowledged there after the flip.
-    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('0');
-    const flipTime = Date.parse(env.cli('a', 'flamework', "SELECT DATE_FORMAT(flipped_at, '%Y-%m-%dT%H:%i:%s.%fZ') FROM fw_shard_moves").trim());
-    expect(flipTime).toBeLessThanOrEqual(flippedAt);
-    expect(acks.filter((a) => a.shard === 1 && a.at_ms > flipTime)).toEqual([]);
+    expectNoWriteLost(env, acks.map((a) => ({ id: a.id, body: a.body, shard: a.shard, at: a.at_ms })), seeded, flippedAt);
     expect(acks.some((a) => a.shard === 1)).toBe(true);
-    expect(acks.some((a) => a.shard === 2)).toBe(true);
     expect(new Set(acks.map((a) => a.op))).toEqual(new Set(['insert', 'update', 'delete']));
-    // No freeze left behind; the journal recorded it.
-    expect(env.cli('a', 'flamework', 'SELECT COUNT(*) FROM fw_shard_freezes').trim()).toBe('0');
-    expect(Number(env.cli('a', 'flamework', 'SELECT TIMESTAMPDIFF(MICROSECOND, freeze_started_at, freeze_ended_at) FROM fw_shard_moves').trim())).toBeGreaterThan(0);
   });
 });

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findConfigPath, loadConfig, normalizeConfig, parseConfigText, readConfigFile, type Loaded } from '../../src/config/load.js';
-import { FwShardError } from '../../src/errors/index.js';
 import { shardsOnMain, type ShardId } from '../../src/topology/index.js';
+import { fwError } from '../helpers/schema-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fwt-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,18 +23,8 @@ function file(name: string, text: string, mode = 0o600): string {
 
 const normalize = (raw: unknown, env: Record<string, string | undefined> = {}): Loaded => normalizeConfig(raw, { env, baseDir: dir, origin: 'fw-shard.config.yaml' });
 
-/** The CONFIG_* error thrown by fn. */
-function configError(fn: () => unknown): FwShardError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FwShardError) return err;
-    throw err;
-  }
-  throw new Error('expected a FwShardError');
-}
 const problemsOf = (fn: () => unknown): string[] => {
-  const e = configError(fn);
+  const e = fwError(fn);
   expect(e.code).toBe('CONFIG_INVALID');
   expect(e.exitCode).toBe(3);
   const problems = e.details?.problems as string[];
@@ -310,32 +300,32 @@ describe('reading files', () => {
 
   it('a YAML syntax error names the file, line and column', () => {
     const text = 'main:\n  database: m\n  port: [1, 2\nshards: {}\n';
-    const e = configError(() => parseConfigText(text, '/etc/fw-shard.config.yaml'));
+    const e = fwError(() => parseConfigText(text, '/etc/fw-shard.config.yaml'));
     expect(e.code).toBe('CONFIG_PARSE');
     expect(e.exitCode).toBe(3);
     expect(e.message).toMatch(/^config file is not valid YAML\/JSON:\n {2}\/etc\/fw-shard\.config\.yaml:4:1: /);
     expect(e.hint).toBe('Fix the syntax at the line shown.');
     const p = file('bad.yaml', 'main:\n  database: m\n host: x\n');
-    expect(configError(() => readConfigFile(p)).message).toContain(`${p}:3:1: All mapping items must start at the same column`);
+    expect(fwError(() => readConfigFile(p)).message).toContain(`${p}:3:1: All mapping items must start at the same column`);
   });
 
   it('duplicate keys are a syntax error, not a silent override', () => {
-    const e = configError(() => parseConfigText('main: { database: a }\nmain: { database: b }\n', 'c.yaml'));
+    const e = fwError(() => parseConfigText('main: { database: a }\nmain: { database: b }\n', 'c.yaml'));
     expect(e.code).toBe('CONFIG_PARSE');
     expect(e.message).toContain('c.yaml:2:1: Map keys must be unique');
   });
 
   it('a directory or a missing file as config is CONFIG_UNREADABLE / CONFIG_NOT_FOUND', () => {
     mkdirSync(join(dir, 'adir.yaml'), { recursive: true });
-    const e = configError(() => readConfigFile(join(dir, 'adir.yaml')));
+    const e = fwError(() => readConfigFile(join(dir, 'adir.yaml')));
     expect([e.code, e.exitCode]).toEqual(['CONFIG_UNREADABLE', 3]);
-    const nf = configError(() => findConfigPath({ config: 'nope.yaml', env: {}, cwd: dir }));
+    const nf = fwError(() => findConfigPath({ config: 'nope.yaml', env: {}, cwd: dir }));
     expect([nf.code, nf.exitCode, nf.message]).toEqual(['CONFIG_NOT_FOUND', 3, `config file ${join(dir, 'nope.yaml')} does not exist`]);
   });
 
   it('finds --config, then FW_SHARD_CONFIG, then ./fw-shard.config.{yaml,yml,json}', () => {
     const cwd = mkdtempSync(join(dir, 'cwd-'));
-    const none = configError(() => findConfigPath({ env: {}, cwd }));
+    const none = fwError(() => findConfigPath({ env: {}, cwd }));
     expect(none.code).toBe('CONFIG_NOT_FOUND');
     expect(none.message).toBe(`no config file: none of fw-shard.config.yaml, fw-shard.config.yml, fw-shard.config.json in ${cwd}`);
     writeFileSync(join(cwd, 'fw-shard.config.json'), '{}');

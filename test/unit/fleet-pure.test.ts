@@ -13,26 +13,13 @@ import {
   rowHashesByKeysForUpdate,
   userSizesSql,
 } from '../../src/db/sql/fleet.js';
-import type { ColumnInfo } from '../../src/db/sql/schema.js';
 import { nextClockTime } from '../../src/fleet/apply.js';
 import { lockNames } from '../../src/fleet/lock.js';
 import { applyExitCode } from '../../src/fleet/outcome.js';
 import { parseMaxLoad, PollingThrottler, type ThrottleProbe } from '../../src/move/throttler.js';
 import type { Endpoint, Topology } from '../../src/topology/index.js';
+import { col } from '../helpers/schema-fixtures.js';
 
-const col = (name: string, dataType = 'bigint', extra: Partial<ColumnInfo> = {}): ColumnInfo => ({
-  name,
-  position: 1,
-  type: dataType,
-  dataType,
-  nullable: false,
-  charset: null,
-  collation: null,
-  generated: false,
-  autoIncrement: false,
-  defaultValue: null,
-  ...extra,
-});
 
 const ep = (role: string, port: number, replicas: Endpoint[] = []): Endpoint => ({ role, host: '127.0.0.1', port, user: 'u', database: 'd', passwordSource: 'none', replicas });
 

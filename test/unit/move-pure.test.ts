@@ -3,7 +3,7 @@
  * checkpoints, CLI argument parsing, user and shard ids. (The plain renderer's tests are in plain.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
-import type { ColumnInfo, KeyInfo, TableInfo } from '../../src/db/sql/schema.js';
+import type { TableInfo } from '../../src/db/sql/schema.js';
 import { chooseKey, diffTables, planTable } from '../../src/move/table-plan.js';
 import { selectTables } from '../../src/move/table-selection.js';
 import { MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
@@ -13,37 +13,8 @@ import { parseShardId, parseUserId, type Topology } from '../../src/topology/ind
 import { normalizeConfig } from '../../src/config/load.js';
 import { FwShardError } from '../../src/errors/index.js';
 import type { TableSelection } from '../../src/topology/index.js';
+import { col, fwError, key, table } from '../helpers/schema-fixtures.js';
 
-function col(name: string, dataType: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
-  return {
-    name,
-    position: 1,
-    type: dataType,
-    dataType,
-    nullable: false,
-    charset: null,
-    collation: null,
-    generated: false,
-    autoIncrement: false,
-    defaultValue: null,
-    ...extra,
-  };
-}
-const key = (name: string, columns: string[], unique = true, hasPrefix = false): KeyInfo => ({ name, unique, columns, hasPrefix });
-function table(name: string, columns: ColumnInfo[], keys: KeyInfo[] = []): TableInfo {
-  return { name, engine: 'InnoDB', rowsEstimate: '0', bytesEstimate: '0', columns: columns.map((c, i) => ({ ...c, position: i + 1 })), keys };
-}
-
-/** The FwShardError thrown by fn (fails the test if none or another error is thrown). */
-function fwError(fn: () => unknown): FwShardError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FwShardError) return err;
-    throw err;
-  }
-  throw new Error('expected a FwShardError');
-}
 
 const uid = col('user_id', 'int', { type: 'int(10) unsigned' });
 const pid = col('id', 'bigint', { type: 'bigint(20) unsigned' });

@@ -31,24 +31,9 @@ import {
   type RowSpec,
 } from '../../src/db/sql/rows.js';
 import { claimMoveSql, flipMappingSql, readPlacementSql } from '../../src/db/sql/journal.js';
-import type { ColumnInfo } from '../../src/db/sql/schema.js';
 import type { MappingSpec } from '../../src/topology/index.js';
+import { col } from '../helpers/schema-fixtures.js';
 
-function col(name: string, dataType: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
-  return {
-    name,
-    position: 1,
-    type: dataType,
-    dataType,
-    nullable: false,
-    charset: null,
-    collation: null,
-    generated: false,
-    autoIncrement: false,
-    defaultValue: null,
-    ...extra,
-  };
-}
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 

@@ -199,6 +199,7 @@ describe('StatusView', () => {
     ],
     unknownShardUsers: [],
     tickets: [],
+    frozen: [],
     activeMoves: [
       { id: '9007199254740993', user_id: '42', from_shard: 1, to_shard: 2, phase: 'copy', state: 'active', cleanup_mode: 'now', options: null, runner_host: 'ops1', runner_pid: 4242, heartbeat_at: null, created_at: '', updated_at: '', flipped_at: null, finished_at: null, freeze_ms: null, heartbeat_age_s: '2', flipped_age_s: null, error: null },
     ],

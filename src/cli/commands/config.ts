@@ -15,7 +15,6 @@ import {
   sharedShardDatabases,
   shardsOnMain,
   type Endpoint,
-  type ShardId,
   type Topology,
 } from '../../topology/index.js';
 import { action } from './action.js';
