@@ -3,7 +3,7 @@
  * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier writes.
  */
 import { isLocalInfileRefused, isTransient, type Db, type ReadDb } from '../db/pool.js';
-import type { RawValue } from '../db/sql/fragment.js';
+import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readServerFacts, readSchema, type ColumnInfo, type ServerFacts, type TableInfo } from '../db/sql/schema.js';
 import { flipMappingSql, readPlacementSql, setPhaseSql } from '../db/sql/journal.js';
@@ -29,7 +29,18 @@ export class Inspector {
 
   /** The user's shard according to the mapping table, or null when the user does not exist. */
   async placement(m: MappingSpec, userId: string): Promise<number | null> {
-    const rows = await this.db.rows<{ shard: string | number }>(readPlacementSql(m, userId));
+    let rows: { shard: string | number }[];
+    try {
+      rows = await this.db.rows<{ shard: string | number }>(readPlacementSql(m, userId));
+    } catch (err) {
+      // No such table (1146) or column (1054): the config names a mapping that is not there.
+      const errno = (err as { errno?: number }).errno;
+      if (errno !== 1146 && errno !== 1054) throw err;
+      throw new FwShardError('CONFIG_INVALID', `mapping: cannot read ${m.table}.${m.shardColumn} by ${m.idColumn}: ${(err as Error).message}`, {
+        hint: 'Check mapping.table, mapping.idColumn and mapping.shardColumn in the config (fw-shard config show), and that main: points at the database holding the users table.',
+        cause: err,
+      });
+    }
     return rows[0] ? Number(rows[0].shard) : null;
   }
 
@@ -67,6 +78,9 @@ export class Inspector {
   readChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {
     return this.db.rawRows(R.selectChunk(spec, userId, lo, limit));
   }
+  readKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RawValue[][]> {
+    return keys.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.selectByKeys(spec, userId, keys));
+  }
   readRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RawValue[][]> {
     return this.db.rawRows(R.selectRange(spec, userId, lo, hi));
   }
@@ -97,10 +111,20 @@ export class Applier {
    * the same result, and rows deleted on the source in that range disappear on the target too.
    */
   async replaceRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, rows: readonly RawValue[][], sqlMode: string, maxBytes: number): Promise<void> {
+    await this.#replace(spec, R.deleteRange(spec, userId, lo, hi), rows, sqlMode, maxBytes);
+  }
+
+  /** The same for single rows (delta repair): delete these keys of the user, insert the source's rows for them. */
+  async replaceKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], rows: readonly RawValue[][], sqlMode: string, maxBytes: number): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#replace(spec, R.deleteByKeys(spec, userId, keys), rows, sqlMode, maxBytes);
+  }
+
+  async #replace(spec: RowSpec, clear: Sql, rows: readonly RawValue[][], sqlMode: string, maxBytes: number): Promise<void> {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
-          await s.execBinary(R.deleteRange(spec, userId, lo, hi));
+          await s.execBinary(clear);
           if (rows.length === 0) return;
           if (useLoadData) await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows));
           else for (const stmt of R.insertRows(spec, rows, maxBytes)) await s.execBinary(stmt);

@@ -109,6 +109,26 @@ export function selectKeyAt(spec: RowSpec, userId: string, lo: KeyTuple | null, 
   return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit: 1, offset });
 }
 
+/** `key IN (...)` for a single-column key, an OR of equalities for a composite one. */
+function keyIn(key: readonly ColumnInfo[], tuples: readonly KeyTuple[]): Sql {
+  if (key.length === 1) return sql`${ident(key[0]!.name)} IN (${join(tuples.map((t) => boundLiteral(key[0]!, t[0]!)))})`;
+  return sql`(${join(
+    tuples.map((t) => sql`(${join(key.map((c, i) => sql`${ident(c.name)} = ${boundLiteral(c, t[i]!)}`), ' AND ')})`),
+    ' OR ',
+  )})`;
+}
+
+/** The user's rows with these keys, every column in its exact form (delta repair of single rows). */
+export function selectByKeys(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
+  if (!spec.key) throw new Error(`table ${spec.name} is keyless: it has no chunking key`);
+  return sql`SELECT ${allColumns(spec)} FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(spec.key, tuples)}`;
+}
+
+export function deleteByKeys(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
+  if (!spec.key) throw new Error(`table ${spec.name} is keyless: it has no chunking key`);
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(spec.key, tuples)}`;
+}
+
 export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
   return sql`DELETE FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}${limit === undefined ? sql`` : sql` LIMIT ${limit}`}`;
 }
