@@ -9,7 +9,7 @@ const tls = z
     ca: z.string().min(1).optional().describe('path to a CA bundle (PEM)'),
     cert: z.string().min(1).optional().describe('path to a client certificate (PEM)'),
     key: z.string().min(1).optional().describe('path to the client key (PEM)'),
-    verifyIdentity: z.boolean().optional().describe('check the server certificate names the host (default true when ca is set)'),
+    verifyIdentity: z.boolean().optional().describe('check the server certificate names the host (default true; for an IP host the driver checks "localhost")'),
   })
   .optional();
 

@@ -8,6 +8,7 @@
  * (a named zone would make the DST fall-back hour ambiguous).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
@@ -83,6 +84,12 @@ export function isConnectionError(err: unknown): boolean {
   return (e?.code !== undefined && UNAVAILABLE_CODES.has(e.code)) || e?.errno === 1927 || e?.errno === 2013 || e?.errno === 2006;
 }
 
+/** The TLS handshake failed: an unknown CA, a certificate for another host, no TLS on the server. */
+function isTlsError(err: unknown): boolean {
+  const e = err as { code?: string };
+  return typeof e?.code === 'string' && (/^HANDSHAKE_(SSL_ERROR|NO_SSL_SUPPORT)$/.test(e.code) || /^ERR_TLS_|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(e.code));
+}
+
 /** The server (or its configuration) refuses LOAD DATA LOCAL INFILE: fall back to INSERTs. */
 export function isLocalInfileRefused(err: unknown): boolean {
   const e = err as { errno?: number; cause?: { errno?: number }; message?: string };
@@ -102,7 +109,9 @@ export function isRetryableTxnError(err: unknown): boolean {
  * connection went away, or the server rolled the transaction back (deadlock, lock wait timeout).
  */
 export function isTransient(err: unknown): boolean {
-  if (err instanceof FwShardError) return err.code === 'SERVER_UNAVAILABLE' && isConnectionError(err.cause);
+  if (err instanceof FwShardError) {
+    return (err.code === 'SERVER_UNAVAILABLE' && isConnectionError(err.cause)) || (err.code === 'BUSY' && isRetryableTxnError(err.cause));
+  }
   return isConnectionError(err) || isRetryableTxnError(err);
 }
 
@@ -118,10 +127,22 @@ export function describeDbError(endpoint: Endpoint, err: unknown): FwShardError 
       cause: err,
     });
   }
-  if (isConnectionError(err)) {
+  if (isConnectionError(err) || isTlsError(err)) {
     return new FwShardError('SERVER_UNAVAILABLE', `${where} is unavailable: ${e?.code ?? ''} ${msg}`.replace(/\s+/g, ' ').trim(), {
-      hint: `Check that the server is up and reachable from this host, then run the same command again.`,
+      hint: isTlsError(err)
+        ? `The TLS handshake with ${endpoint.role} failed: check tls.ca (it must have signed the server's certificate), tls.cert and tls.key in the config, and that the certificate names ${endpoint.host}` +
+          (isIP(endpoint.host) ? ` (for a server given by IP address the driver checks the name "localhost": use the server's DNS name as host, or add DNS:localhost to its certificate)` : '') +
+          '; tls.verifyIdentity: false skips only the name check.'
+        : `Check that the server is up and reachable from this host, then run the same command again.`,
       details: { server: endpoint.role, host: endpoint.host, port: endpoint.port },
+      cause: err,
+    });
+  }
+  if (isRetryableTxnError(err)) {
+    // Another transaction holds locks on the rows (it outlasted the retries): retry later, not a bug.
+    return new FwShardError('BUSY', `${where}: ${msg} (another transaction holds locks on the same rows)`, {
+      hint: 'Run the same command again once that transaction has finished (a move resumes where it stopped); SHOW ENGINE INNODB STATUS names the lock holder.',
+      details: { server: endpoint.role, host: endpoint.host, port: endpoint.port, errno: e?.errno },
       cause: err,
     });
   }
@@ -156,7 +177,9 @@ function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
     if (e.tls.ca) ssl.ca = readFileSync(e.tls.ca, 'utf8');
     if (e.tls.cert) ssl.cert = readFileSync(e.tls.cert, 'utf8');
     if (e.tls.key) ssl.key = readFileSync(e.tls.key, 'utf8');
-    if (e.tls.verifyIdentity === false) ssl.checkServerIdentity = () => undefined;
+    // mysql2 checks the host name against the certificate only when told to (ssl.verifyIdentity); a
+    // checkServerIdentity option is ignored. Default on, as documented; `verifyIdentity: false` skips it.
+    ssl.verifyIdentity = e.tls.verifyIdentity !== false;
     opts.ssl = ssl;
   }
   return opts;

@@ -87,6 +87,17 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   PLAYBOOK_INVALID: 'config',
 };
 
+/**
+ * The next step of errors raised without a hint of their own: a refusal always says what to do next
+ * (bad flags, plan files and playbooks are refused in many places with messages that name the problem).
+ */
+const DEFAULT_HINTS: Partial<Record<ErrorCode, string>> = {
+  USAGE: 'Fix the command line: fw-shard COMMAND --help lists every flag, with examples.',
+  UNKNOWN_SHARD: 'Use a shard id from the config: fw-shard config show lists them.',
+  PLAN_INVALID: 'Make the plan again with fw-shard plan ... --out FILE, and apply that file unchanged.',
+  PLAYBOOK_INVALID: 'Fix the lines named above; fw-shard run FILE --check validates a playbook without running anything.',
+};
+
 export class FwShardError extends Error {
   readonly code: ErrorCode;
   readonly exitCode: number;
@@ -100,7 +111,7 @@ export class FwShardError extends Error {
     this.name = 'FwShardError';
     this.code = code;
     this.exitCode = ExitCode[exitFor[code]];
-    this.hint = opts.hint;
+    this.hint = opts.hint ?? DEFAULT_HINTS[code];
     this.details = opts.details;
   }
 }

@@ -179,8 +179,9 @@ export class Journal extends JournalReader {
   resetTable(moveId: string, table: string): Promise<unknown> {
     return this.wdb.exec(J.resetTableSql(moveId, table));
   }
-  tableCleaned(moveId: string, table: string, rows: string, status: string): Promise<unknown> {
-    return this.wdb.exec(J.tableCleanedSql(moveId, table, rows, status));
+  /** Mark the table's cleanup finished; its rows_cleaned counts every run's deletes (from the cleaned ranges). */
+  tableCleaned(moveId: string, table: string, status: string): Promise<unknown> {
+    return this.wdb.exec(J.tableCleanedSql(moveId, table, status));
   }
   async replaceChunks(moveId: string, table: string, chunks: { lo: string | null; hi: string | null; count: string; hash: string }[]): Promise<void> {
     await this.wdb.exec(J.deleteChunksSql(moveId, table));

@@ -99,8 +99,13 @@ export const listMovesSql = (all: boolean, limit: number) =>
   all
     ? sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} ORDER BY created_at DESC, id DESC LIMIT ${limit}`
     : sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active' ORDER BY created_at, id LIMIT ${limit}`;
+/**
+ * Deferred cleanups that are due: waiting (`cleanup-pending`), or started by an earlier `fw-shard cleanup`
+ * that died half-way (phase `cleanup` of a move made with --cleanup defer): the next cron run finishes it.
+ */
 export const cleanupDueSql = (olderThanSeconds: number) =>
-  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active' AND phase = 'cleanup-pending'
+  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active'
+      AND (phase = 'cleanup-pending' OR (phase = 'cleanup' AND cleanup_mode = 'defer'))
       AND flipped_at <= NOW(3) - INTERVAL ${olderThanSeconds} SECOND ORDER BY flipped_at, id`;
 
 /**
@@ -156,8 +161,13 @@ export const checkpointSql = (
 export const resetTableSql = (moveId: string, table: string) =>
   sql`UPDATE ${ident(MOVE_TABLES)} SET status = 'pending', last_key = NULL, rows_copied = 0, chunks = 0 WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
-export const tableCleanedSql = (moveId: string, table: string, rowsCleaned: string, status: string) =>
-  sql`UPDATE ${ident(MOVE_TABLES)} SET rows_cleaned = ${id(rowsCleaned)}, status = ${status} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+/**
+ * rows_cleaned is the sum of the ranges marked cleaned, over every run: a cleanup resumed after a crash
+ * skips the ranges an earlier run deleted and must not reset their count.
+ */
+export const tableCleanedSql = (moveId: string, table: string, status: string) =>
+  sql`UPDATE ${ident(MOVE_TABLES)} SET rows_cleaned = (SELECT COALESCE(SUM(row_count), 0) FROM ${ident(MOVE_CHUNKS)}
+      WHERE move_id = ${id(moveId)} AND table_name = ${table} AND cleaned = 1), status = ${status} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
 export const deleteChunksSql = (moveId: string, table: string) =>
   sql`DELETE FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;

@@ -39,7 +39,7 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
       await ctx.pause();
     }
     out.rowsDeleted += deleted;
-    await ctx.journal.tableCleaned(ctx.moveId!, t.name, deleted.toString(), keptHere ? 'kept-changed' : 'cleaned');
+    await ctx.journal.tableCleaned(ctx.moveId!, t.name, keptHere ? 'kept-changed' : 'cleaned');
   }
   return out;
 }

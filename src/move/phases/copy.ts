@@ -82,7 +82,15 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
   let chunks = row?.chunks ?? 0;
   let mismatches = row?.mismatches ?? 0;
   let size = ctx.req.chunkSize ?? FIRST_CHUNK;
-  let pending = ctx.source.insp.readChunk(t, ctx.userId, lo, size);
+  // The read-ahead may fail while the current chunk is still being written (the source went away): it is
+  // awaited later, so mark it handled now, or Node's unhandled-rejection rule kills the process (exit 1)
+  // before the error reaches the engine and becomes a clean, resumable exit 4.
+  const readAhead = (from: KeyTuple | null, n: number) => {
+    const p = ctx.source.insp.readChunk(t, ctx.userId, from, n);
+    p.catch(() => undefined);
+    return p;
+  };
+  let pending = readAhead(lo, size);
   let pendingSize = size;
   try {
     for (;;) {
@@ -95,7 +103,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
       // (left by a chunk that committed before a crash but whose checkpoint did not).
       const hi: KeyTuple | null = last ? null : keyOfRow(rows[rows.length - 1]!, positions);
       if (!last) {
-        pending = ctx.source.insp.readChunk(t, ctx.userId, hi, size);
+        pending = readAhead(hi, size);
         pendingSize = size;
       }
       // Offline, the source side of the chunk is hashed while the target is written. Online it is not:
