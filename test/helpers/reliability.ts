@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, type SandboxServer } from '../../src/sandbox/servers.js';
 import { openDb, type Db } from '../../src/db/pool.js';
+import { prng } from '../../src/sandbox/data.js';
 
 export const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 export const BIN = join(ROOT, 'bin/fw-shard');
@@ -22,17 +23,8 @@ export const BIN = join(ROOT, 'bin/fw-shard');
 // ------------------------------------------------------------------------------------------------
 // Seeded randomness: every trial's choices come from its own recorded seed.
 
-/** mulberry32: small, fast, good enough to pick kill points; the same seed gives the same choices. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the sandbox's seeded generator): the same seed gives the same kill points. */
+export const mulberry32 = prng;
 
 export class Rng {
   readonly #next: () => number;

@@ -20,6 +20,7 @@ import {
 import { checkPlanAgainstTopology, parsePlanDocument, planDocument } from '../../src/plan/plan-file.js';
 import { FwShardError } from '../../src/errors/index.js';
 import type { Topology } from '../../src/topology/index.js';
+import { prng } from '../../src/sandbox/data.js';
 
 let nextId = 1;
 const u = (bytes: number, rows = Math.max(1, Math.round(bytes / 100)), id?: string): UserSize => ({
@@ -180,16 +181,7 @@ describe('planner: drain and graduate', () => {
 });
 
 describe('planner: invariants on random fleets', () => {
-  function rng(seed: number) {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
+  const rng = prng;
   function fleet(seed: number): ShardFacts[] {
     const r = rng(seed);
     const n = 2 + Math.floor(r() * 5);
