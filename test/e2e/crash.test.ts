@@ -49,7 +49,8 @@ function runCli(env: MoveEnv, args: string[], killWhen?: (e: { type: string; pha
       }
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code, signal) => done({ code, signal, stdout, stderr, killed }));
+    // 'close', not 'exit': only then has all of stdout and stderr been read.
+    child.on('close', (code, signal) => done({ code, signal, stdout, stderr, killed }));
   });
 }
 

@@ -54,7 +54,7 @@ function runPlain(args: string[], env: Record<string, string> = {}): Promise<{ c
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => done({ code, stdout, stderr }));
+    child.on('close', (code) => done({ code, stdout, stderr })); // after stdout and stderr are fully read
   });
 }
 

@@ -79,7 +79,8 @@ export function runBin(args: string[], opts: { cwd?: string; env?: Record<string
       stderr += d.toString();
       opts.onStderr?.(d.toString());
     });
-    child.on('exit', (code, signal) => done({ code, signal, stdout, stderr, events }));
+    // 'close', not 'exit': only then has all of stdout and stderr been read.
+    child.on('close', (code, signal) => done({ code, signal, stdout, stderr, events }));
   });
   return Object.assign(p, { child });
 }

@@ -166,7 +166,7 @@ export function runFwShard(args: string[], opts: RunOptions = {}): Promise<CliRu
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', fail);
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => { // not 'exit': only then has all of stdout and stderr been read
       exited = true;
       clearTimeout(timer);
       // Let the pipes drain.

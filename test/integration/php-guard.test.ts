@@ -274,7 +274,7 @@ echo json_encode($out);`) as Record<string, unknown>;
     let stderr = '';
     writer.stdout!.on('data', (d) => (stdout += d.toString()));
     writer.stderr!.on('data', (d) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((res) => writer.on('exit', (code) => res(code)));
+    const exited = new Promise<number | null>((res) => writer.on('close', (code) => res(code)));
     const stopWriter = async () => {
       writeFileSync(stopFile, '');
       return exited;
