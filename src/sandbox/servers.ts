@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { createServer, createConnection } from 'node:net';
 import { basename, delimiter, join, resolve } from 'node:path';
 import { openDb } from '../db/pool.js';
-import { sql } from '../db/sql/fragment.js';
+import { pingSql } from '../db/sql/status.js';
 import { FwShardError } from '../errors/index.js';
 import type { Endpoint } from '../topology/index.js';
 
@@ -528,7 +528,7 @@ class LocalServer implements SandboxServer {
           });
         }
         try {
-          await db.rows(sql`SELECT 1 AS ok`);
+          await db.rows(pingSql());
           return;
         } catch (err) {
           lastErr = (err as Error).message;
