@@ -8,12 +8,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { freePort } from '../../src/sandbox/servers.js';
+import { sink } from '../helpers/sink.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin/fw-shard');
@@ -67,16 +67,6 @@ function journalTables(): string[] {
     .filter(Boolean);
 }
 
-function sink(): Writable & { text: () => string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  });
-  return Object.assign(w, { text: () => chunks.join('') });
-}
 
 interface Run {
   code: number;

@@ -11,7 +11,6 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
@@ -19,20 +18,11 @@ import { sql } from '../../src/db/sql/fragment.js';
 import { createMovesSql, createMoveTablesSql, createMoveChunksSql } from '../../src/db/sql/journal.js';
 import { createFreezesSql } from '../../src/db/sql/freeze.js';
 import { ensureBuilt, checksums, mariadb, recordFigures, runFwShard, startFlamework, writePrivate, type FlameworkCluster, type Login } from '../helpers/reliability.js';
+import { sink } from '../helpers/sink.js';
 
 const RIGHT_PW = 'Bad-Input-right-9q';
 const WRONG_PW = 'Bad-Input-wrong-4z';
 
-function sink(): Writable & { text: () => string } {
-  const chunks: string[] = [];
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      chunks.push(String(chunk));
-      cb();
-    },
-  });
-  return Object.assign(w, { text: () => chunks.join('') });
-}
 
 interface Run {
   code: number;

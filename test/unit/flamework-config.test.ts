@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -12,6 +11,7 @@ import { importFlamework, toPortableConfig, type FlameworkFile } from '../../src
 import { loadFlameworkFiles } from '../../src/config/flamework/loader.js';
 import { PhpArray, evaluatePhp, parsePhpConfig } from '../../src/config/flamework/php.js';
 import { configSchema } from '../../src/config/schema.js';
+import { sink } from '../helpers/sink.js';
 
 const FIXTURES = resolve(fileURLToPath(import.meta.url), '../../fixtures/flamework');
 const UPSTREAM = ['upstream/config.php', 'upstream/secrets.php', 'upstream/config_local_web1.php'];
@@ -356,16 +356,6 @@ describe('toPortableConfig', () => {
 });
 
 describe('fw-shard config (CLI)', () => {
-  function sink(): Writable & { text: () => string } {
-    const chunks: string[] = [];
-    const w = new Writable({
-      write(chunk, _enc, cb) {
-        chunks.push(String(chunk));
-        cb();
-      },
-    });
-    return Object.assign(w, { text: () => chunks.join('') });
-  }
   async function run(argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
     const stdout = sink();
     const stderr = sink();
