@@ -23,6 +23,8 @@ export interface ExecResult {
   affectedRows: number;
   /** As a decimal string: ticket ids exceed 2^53. */
   insertId: string;
+  /** The statement's warning count: a write that warned did not store exactly what was sent. */
+  warnings: number;
 }
 
 /** Read side: what `status`, `plan`, `verify` and the inspector receive. Cannot write. */
@@ -207,6 +209,13 @@ function sanitizedModeExpr(source: '@@SESSION.sql_mode' | '@@GLOBAL.sql_mode'): 
   return `TRIM(BOTH ',' FROM ${e})`;
 }
 const SESSION_INIT = `SET SESSION time_zone = '+00:00', SESSION sql_mode = ${sanitizedModeExpr('@@SESSION.sql_mode')}`;
+/**
+ * Data (binary) sessions only ever touch user rows, and fw-shard's writes there must have no side
+ * effects: with foreign_key_checks = 0 InnoDB neither checks nor applies ON DELETE/UPDATE CASCADE or
+ * SET NULL (as mysqldump loads), so re-copying a parent range cannot empty or change a child table,
+ * and a child chunk copied before its parent is not refused. Every table is verified on its own.
+ */
+const DATA_SESSION_INIT = `${SESSION_INIT}, SESSION foreign_key_checks = 0`;
 const SESSION_RESET = `SET SESSION sql_mode = ${sanitizedModeExpr('@@GLOBAL.sql_mode')}`;
 
 class MysqlDb implements Db {
@@ -225,7 +234,7 @@ class MysqlDb implements Db {
     // The event hands over the callback-style core connection; the command is queued before any other.
     pool.on('connection', (conn) => {
       const core = conn as unknown as { query(sql: string, cb: (err: unknown) => void): void; destroy(): void };
-      core.query(SESSION_INIT, (err) => {
+      core.query(binary ? DATA_SESSION_INIT : SESSION_INIT, (err) => {
         if (err) core.destroy();
       });
     });
@@ -341,8 +350,8 @@ class MysqlDb implements Db {
 }
 
 function execResult(r: unknown): ExecResult {
-  const h = r as { affectedRows?: number; insertId?: number | string };
-  return { affectedRows: h.affectedRows ?? 0, insertId: String(h.insertId ?? '0') };
+  const h = r as { affectedRows?: number; insertId?: number | string; warningStatus?: number };
+  return { affectedRows: h.affectedRows ?? 0, insertId: String(h.insertId ?? '0'), warnings: h.warningStatus ?? 0 };
 }
 
 export function openDb(endpoint: Endpoint): Db {

@@ -15,7 +15,10 @@ export const ExitCode = {
   unavailable: 4,
   /** A precondition refused the operation (schema drift, key collision, read_only target...). Nothing was written. */
   refused: 5,
-  /** Source and target differ after verification. Nothing was flipped or deleted. */
+  /**
+   * Source and target differ: before the flip, nothing was flipped or deleted; in a cleanup, the source
+   * rows that differ from the target were kept (and listed). Also a write the target warned about.
+   */
   mismatch: 6,
   /** Another runner holds the user or the lock; or the freeze could not be met. Retry later. */
   busy: 7,
@@ -48,6 +51,7 @@ export type ErrorCode =
   | 'PRECONDITION'
   | 'MAPPING_CHANGED'
   | 'DATA_MISMATCH'
+  | 'WRITE_WARNING'
   | 'BUSY'
   | 'MOVE_NOT_FOUND'
   | 'ALREADY_FLIPPED'
@@ -76,6 +80,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   PRECONDITION: 'refused',
   MAPPING_CHANGED: 'refused',
   DATA_MISMATCH: 'mismatch',
+  WRITE_WARNING: 'mismatch',
   BUSY: 'busy',
   MOVE_NOT_FOUND: 'usage',
   ALREADY_FLIPPED: 'refused',

@@ -270,3 +270,6 @@ export function userBytes(spec: RowSpec, userId: string): Sql {
     userId,
   )}`;
 }
+
+/** The warnings of the session's last statement (a write that warned did not store what was sent). */
+export const showWarningsSql = (): Sql => sql`SHOW WARNINGS LIMIT 5`;
