@@ -178,7 +178,9 @@ async function execute(ctx: RunContext, pf: Preflight, phase: string, resumed: b
       mappingFlipped = true;
       current = 'flipped';
     }
-    if (!ctx.online && !reached(phase, 'flip')) {
+    // Offline, a run that stopped after its verification (phase 'flip') verifies again: anything may have
+    // written to either shard while no runner was watching.
+    if (!ctx.online && !reached(phase, 'flipped')) {
       ctx.checkAborted();
       current = 'verify';
       await journal.setPhase(moveId, 'verify');
@@ -251,16 +253,36 @@ async function finishCleanup(
   setCurrent('cleanup');
   await ctx.journal.setPhase(moveId, 'cleanup');
   const outcome = await ctx.timed('cleanup', timings, () => cleanupSource(ctx, pf.tables));
-  if (outcome.kept.length > 0) {
+  const verifyHint = `fw-shard verify --user ${ctx.userId} lists them`;
+  if (outcome.stale.lines.length > 0) {
+    // The move is over (the user lives on the target; every row proven there was deleted here). The
+    // rows kept are orphans now: reported loudly, listed by verify, never deleted without a comparison.
+    await ctx.journal.finish(moveId, 'done', 'done');
+    setCurrent('done');
     throw new FwShardError(
       'DATA_MISMATCH',
-      `cleanup stopped: rows of user ${ctx.userId} on shard ${ctx.from} changed after the final verification, so they were not deleted:\n  ${outcome.kept.join('\n  ')}`,
-      { hint: `Someone wrote to the old shard after the flip (a stale cache?). Reconcile those rows onto shard ${ctx.to} by hand, then fw-shard resume ${moveId} to finish the cleanup.` },
+      `move ${moveId} is done, but rows of user ${ctx.userId} on shard ${ctx.from} changed after the final verification (writes that reached the old shard after the flip: a stale app server?) and are not on shard ${ctx.to}; ${outcome.stale.rows + outcome.superseded.rows} row(s) were kept there, ${outcome.rowsDeleted} rows proven on shard ${ctx.to} were deleted:\n  ${[...outcome.stale.lines, ...outcome.superseded.lines].join('\n  ')}`,
+      {
+        hint: `User ${ctx.userId} lives on shard ${ctx.to}; the rows kept on shard ${ctx.from} are orphans now (${verifyHint}). Copy over by hand any write that exists only there; fw-shard cleanup --orphans --user ${ctx.userId} then deletes those identical on shard ${ctx.to}.`,
+        details: { rowsKept: (outcome.stale.rows + outcome.superseded.rows).toString() },
+      },
     );
+  }
+  if (outcome.superseded.lines.length > 0) {
+    ctx.emit({
+      type: 'warning',
+      message: `${outcome.superseded.rows} row(s) of user ${ctx.userId} changed on shard ${ctx.to} since the final verification (the app's writes after the flip), so their old versions were not proven there and stay on shard ${ctx.from}:\n  ${outcome.superseded.lines.join('\n  ')}`,
+    });
+    await ctx.journal.finish(moveId, 'done', 'done');
+    setCurrent('done');
+    const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}; ${outcome.superseded.rows} old version(s) of rows changed on shard ${ctx.to} since the flip were kept on shard ${ctx.from} (${verifyHint}).`;
+    const done = result(true, nextStep);
+    ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
+    return done;
   }
   await ctx.journal.finish(moveId, 'done', 'done');
   setCurrent('done');
-  const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after verification.`;
+  const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}.`;
   const done = result(true, nextStep);
   ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
   return done;

@@ -2,10 +2,10 @@
  * Roles after gh-ost: the Inspector only reads (it receives a ReadDb, so it cannot write: the compiler
  * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier writes.
  */
-import { isLocalInfileRefused, isTransient, type Db, type ReadDb } from '../db/pool.js';
+import { isLocalInfileRefused, isTransient, type Db, type ExecResult, type ReadDb, type Session } from '../db/pool.js';
 import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
-import { readServerFacts, readSchema, type ColumnInfo, type ServerFacts, type TableInfo } from '../db/sql/schema.js';
+import { readServerFacts, readSchema, readTriggers, type ColumnInfo, type ServerFacts, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
 import { flipMappingSql, readPlacementSql, setPhaseSql } from '../db/sql/journal.js';
 import { FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
@@ -14,6 +14,29 @@ import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
 export interface RangeHash {
   count: string;
   hash: string;
+}
+
+export type RowHashes = Map<string, { key: KeyTuple | null; md5: string; n: number }>;
+
+/** Rows of R.rowHashes (key columns, then the MD5) keyed by the key's bytes; keyless rows by their hash. */
+export function parseRowHashes(rows: readonly RawValue[][], nk: number): RowHashes {
+  const out: RowHashes = new Map();
+  for (const r of rows) {
+    const md5 = (r[nk] as Buffer).toString('latin1');
+    const key = nk ? (r.slice(0, nk) as Buffer[]) : null;
+    const id = key ? key.map((b) => b.toString('hex')).join(':') : md5;
+    const prev = out.get(id);
+    if (prev) prev.n++;
+    else out.set(id, { key, md5, n: 1 });
+  }
+  return out;
+}
+
+/** A source row the cleanup did not delete, and why. */
+export interface KeptRow {
+  key: KeyTuple | null;
+  /** missing: the target has no row with this key; different: it has another version of it. */
+  why: 'missing' | 'different';
 }
 
 export class Inspector {
@@ -25,6 +48,9 @@ export class Inspector {
   }
   facts(): Promise<ServerFacts> {
     return readServerFacts(this.db);
+  }
+  triggers(): Promise<TriggerInfo[]> {
+    return readTriggers(this.db);
   }
 
   /** The user's shard according to the mapping table, or null when the user does not exist. */
@@ -60,19 +86,8 @@ export class Inspector {
   }
 
   /** Per-row hashes keyed by the key's bytes (hex-joined), for drill-down. Keyless: keyed by the hash. */
-  async rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<Map<string, { key: KeyTuple | null; md5: string; n: number }>> {
-    const rows = await this.db.rawRows(R.rowHashes(spec, userId, lo, hi));
-    const nk = spec.key?.length ?? 0;
-    const out = new Map<string, { key: KeyTuple | null; md5: string; n: number }>();
-    for (const r of rows) {
-      const md5 = (r[nk] as Buffer).toString('latin1');
-      const key = nk ? (r.slice(0, nk) as Buffer[]) : null;
-      const id = key ? key.map((b) => b.toString('hex')).join(':') : md5;
-      const prev = out.get(id);
-      if (prev) prev.n++;
-      else out.set(id, { key, md5, n: 1 });
-    }
-    return out;
+  async rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RowHashes> {
+    return parseRowHashes(await this.db.rawRows(R.rowHashes(spec, userId, lo, hi)), spec.key?.length ?? 0);
   }
 
   readChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {
@@ -124,10 +139,10 @@ export class Applier {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
-          await s.execBinary(clear);
+          await noWarnings(s, spec, await s.execBinary(clear));
           if (rows.length === 0) return;
-          if (useLoadData) await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows));
-          else for (const stmt of R.insertRows(spec, rows, maxBytes)) await s.execBinary(stmt);
+          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows)));
+          else for (const stmt of R.insertRows(spec, rows, maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt));
         },
         { sqlMode, binary: true },
       );
@@ -148,30 +163,52 @@ export class Applier {
   #loadData = true;
 
   /**
-   * Delete the user's source rows in (lo, hi] only if they still hash to `expected` (taken at the final
-   * verification). The range is locked (FOR UPDATE) between the check and the delete, so no write can
-   * slip in between. Never deletes a row that changed: returns what it found instead.
+   * Cleanup of one source range (lo, hi]: delete the rows whose exact bytes are on the target now.
+   * The range is locked on the source (FOR UPDATE) and hashed; the same range is hashed on the target
+   * at that moment. Equal: the range is deleted. Otherwise the rows are compared one by one and only
+   * those identical on the target are deleted; the others are kept and returned. A keyless range that
+   * differs is kept whole. Never decides from a record: only from both servers, now.
    */
-  async deleteRangeIfUnchanged(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, expected: RangeHash): Promise<{ deleted: number } | { changed: RangeHash }> {
+  async deleteRangeIfOnTarget(
+    spec: RowSpec,
+    userId: string,
+    lo: KeyTuple | null,
+    hi: KeyTuple | null,
+    target: Inspector,
+  ): Promise<{ deleted: number; kept: KeptRow[]; source: RangeHash }> {
     // Safe to repeat: a committed delete leaves an empty range, which counts as already cleaned.
     return retryTransient(() => this.db.transaction(
       async (s) => {
         const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
-        const now = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
-        if (now.count === '0') return { deleted: 0 }; // already cleaned (a crash after the delete committed)
-        if (now.count !== expected.count || now.hash !== expected.hash) return { changed: now };
-        const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
-        return { deleted: d.affectedRows };
+        const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+        if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
+        const onTarget = await target.hash(spec, userId, lo, hi);
+        if (onTarget.count === source.count && onTarget.hash === source.hash) {
+          const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
+          return { deleted: d.affectedRows, kept: [], source };
+        }
+        const nk = spec.key?.length ?? 0;
+        const [mine, theirs] = await Promise.all([s.rawRows(R.rowHashes(spec, userId, lo, hi)).then((rows) => parseRowHashes(rows, nk)), target.rowHashes(spec, userId, lo, hi)]);
+        const same: KeyTuple[] = [];
+        const kept: KeptRow[] = [];
+        for (const [id, row] of mine) {
+          const other = theirs.get(id);
+          if (spec.key && other && other.md5 === row.md5) same.push(row.key!);
+          else kept.push({ key: row.key, why: other ? 'different' : 'missing' });
+        }
+        if (!spec.key) return { deleted: 0, kept: [...mine.values()].map((v) => ({ key: null, why: theirs.has(v.md5) ? 'different' : 'missing' }) as KeptRow), source };
+        const d = same.length ? await s.execBinary(R.deleteByKeys(spec, userId, same)) : { affectedRows: 0 };
+        return { deleted: d.affectedRows, kept, source };
       },
       { binary: true },
     ));
   }
 
-  /** Abort: remove every row of the user from this (target) table, in batches. */
+  /** Abort: remove every row of the user from this (target) table, in batches, without side effects. */
   async deleteAllUserRows(spec: RowSpec, userId: string): Promise<number> {
     let total = 0;
     for (;;) {
-      const r = await this.db.exec(R.deleteRange(spec, userId, null, null, 5000));
+      const r = await this.db.transaction((s) => s.execBinary(R.deleteRange(spec, userId, null, null, 5000)), { binary: true });
       total += r.affectedRows;
       if (r.affectedRows < 5000) return total;
     }
@@ -201,6 +238,21 @@ export class Applier {
       { binary: false },
     );
   }
+}
+
+/**
+ * A write that raised warnings did not store exactly the bytes sent (a truncation, a charset or FK
+ * problem, a duplicate that LOAD DATA skipped): the chunk fails, and its transaction is rolled back.
+ */
+async function noWarnings(s: Session, spec: RowSpec, r: ExecResult): Promise<void> {
+  if (r.warnings === 0) return;
+  const shown = await s.rows<Record<string, unknown>>(R.showWarningsSql()).catch(() => []);
+  const text = shown.map((w) => `${String(w.Level ?? w.level ?? 'Warning')} ${String(w.Code ?? w.code ?? '')}: ${String(w.Message ?? w.message ?? '')}`).join('; ');
+  throw new FwShardError(
+    'WRITE_WARNING',
+    `table ${spec.name}: the target server raised ${r.warnings} warning(s) while fw-shard wrote the user's rows, so nothing of that chunk was kept (a row would have been skipped or changed): ${text || 'see SHOW WARNINGS'}`,
+    { details: { table: spec.name } },
+  );
 }
 
 const TRANSIENT_ATTEMPTS = 4;

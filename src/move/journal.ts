@@ -86,9 +86,10 @@ export class JournalReader {
   chunks(moveId: string, table: string): Promise<ChunkRow[]> {
     return this.maybe<ChunkRow>(J.selectChunksSql(moveId, table));
   }
-  async chunkTotals(moveId: string, table: string): Promise<{ chunks: number; count: string; hash: string }> {
-    const [r] = await this.maybe<{ chunks: string; n: string; h: string }>(J.chunkTotalsSql(moveId, table));
-    return { chunks: Number(r?.chunks ?? 0), count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+  /** Sums of a table's range records; `dirty` counts ranges fw-shard was rewriting (no usable record). */
+  async chunkTotals(moveId: string, table: string): Promise<{ chunks: number; count: string; hash: string; dirty: number }> {
+    const [r] = await this.maybe<{ chunks: string; n: string; h: string; dirty: string }>(J.chunkTotalsSql(moveId, table));
+    return { chunks: Number(r?.chunks ?? 0), count: String(r?.n ?? '0'), hash: String(r?.h ?? '0'), dirty: Number(r?.dirty ?? 0) };
   }
   cleanupDue(olderThanSeconds: number): Promise<MoveRow[]> {
     return this.maybe<MoveRow>(J.cleanupDueSql(olderThanSeconds));
@@ -187,6 +188,10 @@ export class Journal extends JournalReader {
     await this.wdb.exec(J.deleteChunksSql(moveId, table));
     let seq = 0;
     for (const c of chunks) await this.wdb.exec(J.insertChunkSql(moveId, table, seq++, c.lo, c.hi, c.count, c.hash));
+  }
+  /** Before rewriting ranges on the target (all of the table's, or one): their records become unknown. */
+  markDirty(moveId: string, table: string, seq?: number): Promise<unknown> {
+    return this.wdb.exec(J.markChunksDirtySql(moveId, table, seq));
   }
   updateChunk(moveId: string, table: string, seq: number, count: string, hash: string): Promise<unknown> {
     return this.wdb.exec(J.updateChunkSql(moveId, table, seq, count, hash));

@@ -60,7 +60,7 @@ export const createMoveChunksSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(
   hash DECIMAL(65,0) NOT NULL,
   cleaned TINYINT NOT NULL DEFAULT 0,
   PRIMARY KEY (move_id, table_name, seq)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'source hashes taken at the final verification; cleanup deletes a range only if it still hashes the same'`;
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'hash of what fw-shard last wrote to the target per range (-1: being rewritten); equal to the source at the final verification'`;
 
 const id = (v: string) => new NumericLiteral(v);
 
@@ -180,8 +180,16 @@ export const selectChunksSql = (moveId: string, table: string) =>
   sql`SELECT seq, lo, hi, row_count, hash, cleaned FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table} ORDER BY seq`;
 
 export const chunkTotalsSql = (moveId: string, table: string) =>
-  sql`SELECT COUNT(*) AS chunks, COALESCE(SUM(row_count), 0) AS n, COALESCE(SUM(hash), 0) AS h FROM ${ident(MOVE_CHUNKS)}
-      WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+  sql`SELECT COUNT(*) AS chunks, COALESCE(SUM(row_count), 0) AS n, COALESCE(SUM(hash), 0) AS h, COALESCE(SUM(hash < 0), 0) AS dirty
+      FROM ${ident(MOVE_CHUNKS)} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
+
+/**
+ * Intent before fw-shard rewrites a range on the target: the record (what the target holds) becomes
+ * unknown (hash -1) until the new hash is written. A crash in between leaves the range "dirty": it is
+ * then compared live and re-synced, never taken for a change made behind fw-shard's back.
+ */
+export const markChunksDirtySql = (moveId: string, table: string, seq?: number) =>
+  sql`UPDATE ${ident(MOVE_CHUNKS)} SET hash = -1 WHERE move_id = ${id(moveId)} AND table_name = ${table}${seq === undefined ? sql`` : sql` AND seq = ${seq}`}`;
 
 export const updateChunkSql = (moveId: string, table: string, seq: number, rowCount: string, hash: string) =>
   sql`UPDATE ${ident(MOVE_CHUNKS)} SET row_count = ${id(rowCount)}, hash = ${id(hash)} WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;

@@ -154,3 +154,20 @@ export async function readServerFacts(db: ReadDb): Promise<ServerFacts> {
     maxAllowedPacket: Number(r?.max_packet ?? 16 * 1024 * 1024),
   };
 }
+
+/** Triggers of the endpoint's database (fw-shard's own are named fw_shard_*). */
+export const listTriggersSql = (schema: string) =>
+  sql`SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION FROM information_schema.TRIGGERS
+      WHERE TRIGGER_SCHEMA = ${schema} ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`;
+
+export interface TriggerInfo {
+  name: string;
+  table: string;
+  timing: 'BEFORE' | 'AFTER';
+  event: 'INSERT' | 'UPDATE' | 'DELETE';
+}
+
+export async function readTriggers(db: ReadDb): Promise<TriggerInfo[]> {
+  const rows = await db.rows<{ TRIGGER_NAME: string; EVENT_OBJECT_TABLE: string; ACTION_TIMING: string; EVENT_MANIPULATION: string }>(listTriggersSql(db.endpoint.database));
+  return rows.map((r) => ({ name: r.TRIGGER_NAME, table: r.EVENT_OBJECT_TABLE, timing: r.ACTION_TIMING as TriggerInfo['timing'], event: r.EVENT_MANIPULATION as TriggerInfo['event'] }));
+}

@@ -1,21 +1,36 @@
 /**
- * Phase 5, cleanup: delete the user's rows from the source shard, range by range, each only if it
- * still hashes exactly as at the final verification (so a write that slipped past, or one from an app
- * process that still had the old shard cached, is never deleted: it is reported instead).
+ * Phase 5, cleanup: delete the user's rows from the source shard, range by range, each range only after
+ * comparing it with the same range on the target at that moment (both hashed, the source range locked),
+ * never because the source is unchanged since an earlier check. Rows whose bytes are not on the target
+ * now are kept and reported: a write that reached the old shard after the flip (a stale app server), or
+ * a row that changed on the target since the final verification (the app's writes there since the flip,
+ * or something other than fw-shard). The range record only tells those two apart in the report.
  */
+import { showKey } from '../keys.js';
 import { decodeKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
-import { describeDifference } from './sync.js';
+import type { KeptRow } from '../inspector.js';
+import { sameHash } from './sync.js';
 
 export interface CleanupOutcome {
   rowsDeleted: bigint;
-  /** Ranges that changed since the final verification, with the rows that differ from the target. */
-  kept: string[];
+  /**
+   * Rows kept in ranges that changed on the source after the final verification: writes that reached
+   * the old shard after the flip, which may exist nowhere else. Per table and range, with the keys.
+   */
+  stale: { rows: bigint; lines: string[] };
+  /**
+   * Rows kept in ranges the source still holds as verified, whose target rows changed since (the app's
+   * writes after the flip, normally): old versions, but not proven on the target now, so not deleted.
+   */
+  superseded: { rows: bigint; lines: string[] };
 }
 
+const LIST = 10;
+
 export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promise<CleanupOutcome> {
-  const out: CleanupOutcome = { rowsDeleted: 0n, kept: [] };
+  const out: CleanupOutcome = { rowsDeleted: 0n, stale: { rows: 0n, lines: [] }, superseded: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   for (const t of tables) {
     const chunks = await ctx.journal.chunks(ctx.moveId!, t.name);
@@ -26,14 +41,16 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
       ctx.checkAborted();
       const lo = decodeKey(c.lo);
       const hi = decodeKey(c.hi);
-      const r = await ctx.source.app.deleteRangeIfUnchanged(t, ctx.userId, lo, hi, { count: String(c.row_count), hash: String(c.hash) });
-      if ('changed' in r) {
-        keptHere++;
-        const diff = await describeDifference(ctx, t, lo, hi);
-        out.kept.push(`${t.name}: ${r.changed.count} source rows changed after the final verification and were kept (${diff.text})`);
-        continue;
-      }
+      const r = await ctx.source.app.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp);
       deleted += BigInt(r.deleted);
+      if (r.kept.length > 0) {
+        keptHere += r.kept.length;
+        const sourceChanged = !sameHash(r.source, { count: String(c.row_count), hash: String(c.hash) });
+        const bucket = sourceChanged ? out.stale : out.superseded;
+        bucket.rows += BigInt(r.kept.length);
+        bucket.lines.push(`${t.name}: ${describeKept(t, r.kept, ctx.to)}`);
+      }
+      // The range is done: what was proven on the target is gone, the rest stays (listed above).
       await ctx.journal.chunkCleaned(ctx.moveId!, t.name, c.seq);
       ctx.emit({ type: 'cleanup.progress', table: t.name, rowsDeleted: deleted.toString() });
       await ctx.pause();
@@ -42,4 +59,15 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
     await ctx.journal.tableCleaned(ctx.moveId!, t.name, keptHere ? 'kept-changed' : 'cleaned');
   }
   return out;
+}
+
+function describeKept(t: TablePlan, kept: KeptRow[], to: number): string {
+  const names = t.key?.map((c) => c.name) ?? [];
+  const part = (why: KeptRow['why'], label: string) => {
+    const rows = kept.filter((k) => k.why === why);
+    if (rows.length === 0) return null;
+    const shown = rows.slice(0, LIST).map((k) => (k.key ? showKey(names, k.key) : 'a keyless row'));
+    return `${label}: ${shown.join('; ')}${rows.length > LIST ? `; and ${rows.length - LIST} more` : ''}`;
+  };
+  return [`${kept.length} row(s) kept`, part('missing', `not on shard ${to}`), part('different', `different on shard ${to}`)].filter(Boolean).join(', ');
 }

@@ -9,13 +9,14 @@ import { decodeKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import { forEachTable } from './copy.js';
-import { compareRange, recopyRange, type Settings } from './sync.js';
+import { compareRange, isDirty, recopyRange, sameHash, targetChangedError, type Settings } from './sync.js';
+import type { RangeHash } from '../inspector.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 
 export interface DeltaOutcome {
   rangesChanged: number;
   rowsRecopied: bigint;
-  /** Final pass only: every range equal on both sides and the target's whole hash equal to the record. */
+  /** Final pass only: every range equal on both sides, compared after the last write of the pass. */
   verified: boolean;
   /** Final pass only: ranges that still differed after a re-copy (someone writes despite the freeze). */
   unstable: string[];
@@ -24,9 +25,15 @@ export interface DeltaOutcome {
 }
 
 /**
- * One pass over every recorded range. With `final` (under the freeze) each re-copied range is checked
- * equal on both sides at once, and the target's whole hash per table is compared with the record: a
- * full verification whose cost is one hash of the user per side.
+ * One pass over every recorded range; a range whose source no longer hashes as its record changed
+ * since fw-shard copied it and is repaired. Before fw-shard rewrites a range on the target, the target
+ * must still hold what fw-shard wrote there (the record): otherwise something else writes the user's
+ * rows on the target, and the move stops naming them rather than overwrite them.
+ *
+ * With `final` (under the freeze) every range is compared on both servers at once, live; if the pass
+ * wrote anything, every table is then compared whole on both servers once more, so the last comparison
+ * of each table comes after the last write to any table (nothing that a write to one table set off in
+ * another, such as a cascade or a trigger, can go unseen).
  */
 export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: Settings, opts: { final: boolean; deadline?: number }): Promise<DeltaOutcome> {
   const out: DeltaOutcome = { rangesChanged: 0, rowsRecopied: 0n, verified: true, unstable: [], activeMs: 0 };
@@ -34,53 +41,60 @@ export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: Setting
   let paused = 0;
   await forEachTable(ctx, tables, ctx.req.concurrency, async (t) => {
     const chunks = await ctx.journal.chunks(ctx.moveId!, t.name);
-    // Hashed on the (otherwise idle) target while the source ranges are checked; taken again if a
-    // range of this table had to be re-copied meanwhile.
-    let targetWhole = opts.final ? ctx.target.insp.hash(t, ctx.userId, null, null) : null;
-    targetWhole?.catch(() => undefined);
-    let recopied = false;
-    let count = 0n;
-    let hash = 0n;
     for (const c of chunks) {
       ctx.checkAborted();
       if (opts.deadline !== undefined && ctx.nowMs() > opts.deadline) throw new DeadlineExceeded();
       const lo = decodeKey(c.lo);
       const hi = decodeKey(c.hi);
-      let recorded = { count: String(c.row_count), hash: String(c.hash) };
-      const now = await ctx.source.insp.hash(t, ctx.userId, lo, hi);
-      if (now.count !== recorded.count || now.hash !== recorded.hash) {
-        out.rangesChanged++;
-        recopied = true;
-        out.rowsRecopied += BigInt(await repairRange(ctx, t, s, lo, hi));
-        const cmp = await compareRange(ctx, t, lo, hi);
-        recorded = cmp.target;
-        await ctx.journal.updateChunk(ctx.moveId!, t.name, c.seq, recorded.count, recorded.hash);
-        if (opts.final && !cmp.equal) {
-          out.verified = false;
-          out.unstable.push(`${t.name} range ${c.seq}`);
-        }
+      const recorded = { count: String(c.row_count), hash: String(c.hash) };
+      const dirty = isDirty(recorded.hash);
+      let source: RangeHash;
+      let target: RangeHash | null = null;
+      if (opts.final) ({ source, target } = await compareRange(ctx, t, lo, hi));
+      else source = await ctx.source.insp.hash(t, ctx.userId, lo, hi);
+      if (!dirty && sameHash(source, recorded) && (target === null || sameHash(target, recorded))) {
+        if (!opts.final) await pauseCounted();
+        continue;
       }
-      count += BigInt(recorded.count);
-      hash += BigInt(recorded.hash);
-      if (!opts.final) {
-        const p0 = ctx.nowMs();
-        await ctx.pause();
-        paused += ctx.nowMs() - p0;
+      target ??= await ctx.target.insp.hash(t, ctx.userId, lo, hi);
+      if (!dirty && !sameHash(target, recorded)) throw await targetChangedError(ctx, t, [{ lo, hi }]);
+      if (sameHash(source, target)) {
+        // Nothing to copy (fw-shard's own unfinished rewrite had finished after all): record it.
+        await ctx.journal.updateChunk(ctx.moveId!, t.name, c.seq, target.count, target.hash);
+        continue;
       }
-    }
-    if (targetWhole) {
-      if (recopied) targetWhole = ctx.target.insp.hash(t, ctx.userId, null, null);
-      const w = await targetWhole;
-      // The target must hold exactly what the record says: nothing else may write there before the flip.
-      if (w.count !== count.toString() || w.hash !== hash.toString()) {
+      out.rangesChanged++;
+      await ctx.journal.markDirty(ctx.moveId!, t.name, c.seq);
+      out.rowsRecopied += BigInt(await repairRange(ctx, t, s, lo, hi));
+      const cmp = await compareRange(ctx, t, lo, hi);
+      await ctx.journal.updateChunk(ctx.moveId!, t.name, c.seq, cmp.target.count, cmp.target.hash);
+      if (opts.final && !cmp.equal) {
         out.verified = false;
-        out.unstable.push(`${t.name} (target differs from the record)`);
+        out.unstable.push(`${t.name} range ${c.seq}`);
       }
+      if (!opts.final) await pauseCounted();
     }
   });
+  if (opts.final && out.rangesChanged > 0 && out.verified) {
+    // Written during this pass: compare every table again, whole, after the last write.
+    await forEachTable(ctx, tables, ctx.req.concurrency, async (t) => {
+      if (opts.deadline !== undefined && ctx.nowMs() > opts.deadline) throw new DeadlineExceeded();
+      const whole = await compareRange(ctx, t, null, null);
+      if (!whole.equal) {
+        out.verified = false;
+        out.unstable.push(`${t.name} (differs after the final sync)`);
+      }
+    });
+  }
   // With tables in parallel the pauses overlap; this errs on the side of a longer estimate.
   out.activeMs = Math.max(0, ctx.nowMs() - started - Math.floor(paused / Math.max(1, Math.min(ctx.req.concurrency, tables.length))));
   return out;
+
+  async function pauseCounted(): Promise<void> {
+    const p0 = ctx.nowMs();
+    await ctx.pause();
+    paused += ctx.nowMs() - p0;
+  }
 }
 
 export class DeadlineExceeded extends Error {

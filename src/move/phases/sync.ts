@@ -5,7 +5,7 @@
 import { FwShardError } from '../../errors/index.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import type { RangeHash } from '../inspector.js';
-import { showKey } from '../keys.js';
+import { decodeKey, showKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 
@@ -77,4 +77,46 @@ export async function ensureEqual(ctx: RunContext, t: TablePlan, s: Settings, lo
     cmp = await compareRange(ctx, t, lo, hi);
   }
   return { hash: cmp.source, mismatches };
+}
+
+/** A range record that fw-shard was rewriting when it stopped (see markChunksDirtySql): no usable hash. */
+export const isDirty = (hash: string): boolean => hash.startsWith('-');
+
+export const sameHash = (a: RangeHash, b: RangeHash): boolean => a.count === b.count && a.hash === b.hash;
+
+/**
+ * The target no longer holds what fw-shard wrote to these ranges: something else writes the user's rows
+ * there. Re-copying would overwrite that write (an acknowledged write, maybe), and flipping would hide it,
+ * so the move stops and names the rows.
+ */
+export async function targetChangedError(ctx: RunContext, t: TablePlan, ranges: { lo: KeyTuple | null; hi: KeyTuple | null }[]): Promise<FwShardError> {
+  const texts: string[] = [];
+  const keys: string[] = [];
+  for (const r of ranges.slice(0, 5)) {
+    const d = await describeDifference(ctx, t, r.lo, r.hi);
+    texts.push(d.text);
+    keys.push(...d.keys);
+  }
+  if (ranges.length > 5) texts.push(`and ${ranges.length - 5} more range(s)`);
+  return new FwShardError(
+    'DATA_MISMATCH',
+    `table ${t.name}: user ${ctx.userId}'s rows on shard ${ctx.to} changed behind fw-shard's back after it copied them (${texts.join(' | ')}): something other than fw-shard writes them there (an app server that already routes the user to shard ${ctx.to}, a trigger, a person)`,
+    {
+      hint: `Nothing was flipped or deleted. Find what writes user ${ctx.userId}'s rows on shard ${ctx.to} and stop it; the rows named differ there from shard ${ctx.from} (save what matters). Then fw-shard abort ${ctx.moveId ?? ''} removes the copy from shard ${ctx.to} (the user stays on shard ${ctx.from}), and the move can start again.`,
+      details: { table: t.name, keys: keys.slice(0, 50) },
+    },
+  );
+}
+
+/** Recorded ranges of the table whose target hash is no longer the record (dirty ones are skipped). */
+export async function rangesChangedOnTarget(ctx: RunContext, t: TablePlan): Promise<{ lo: KeyTuple | null; hi: KeyTuple | null }[]> {
+  const out: { lo: KeyTuple | null; hi: KeyTuple | null }[] = [];
+  for (const c of await ctx.journal.chunks(ctx.moveId!, t.name)) {
+    if (isDirty(String(c.hash))) continue;
+    const lo = decodeKey(c.lo);
+    const hi = decodeKey(c.hi);
+    const now = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
+    if (!sameHash(now, { count: String(c.row_count), hash: String(c.hash) })) out.push({ lo, hi });
+  }
+  return out;
 }
