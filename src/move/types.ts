@@ -55,6 +55,8 @@ export interface MoveRequest {
   chunkPauseMs?: number;
   /** Online moves (the default, unless assumeNoWrites): delta passes, then a short bounded freeze. */
   online?: OnlineOptions;
+  /** --allow-triggers: move tables that carry the app's triggers fw-shard's writes would fire. */
+  allowTriggers?: boolean;
 }
 
 export interface OnlineOptions {

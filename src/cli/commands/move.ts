@@ -34,6 +34,7 @@ interface CommonOpts extends OnlineFlags {
   cleanup?: string;
   assumeNoWrites?: boolean;
   sleepBetweenChunks?: string;
+  allowTriggers?: boolean;
 }
 
 function commonOptions(cmd: Command): Command {
@@ -46,7 +47,8 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
     .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env('FW_SHARD_ASSUME_NO_WRITES'))
-    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'));
+    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
+    .addOption(new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'));
 }
 
 function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
@@ -57,6 +59,7 @@ function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cle
     concurrency: parsePositiveInt(opts.concurrency, '--concurrency', 64),
     ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
     online: onlineSettings(opts),
+    ...(opts.allowTriggers ? { allowTriggers: true } : {}),
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
-import type { ColumnInfo } from '../../db/sql/schema.js';
+import type { ColumnInfo, TriggerInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { diffTables, planTable, type TablePlan } from '../table-plan.js';
 import { selectTables } from '../table-selection.js';
@@ -70,6 +70,8 @@ export async function preflight(ctx: RunContext, opts: { resuming: boolean }): P
       hint: 'Check tables.ownerColumn, tables.include and tables.exclude in the config.',
     });
   }
+
+  await checkTriggers(ctx, tables);
 
   // Exact per-user sizes: cheap, since they cover one user's rows only.
   const stats = await Promise.all(tables.map((t) => source.insp.userStats(t, ctx.userId)));
@@ -159,4 +161,32 @@ async function checkCollisions(ctx: RunContext, tables: TablePlan[]): Promise<vo
       details: { collisions: found },
     });
   }
+}
+
+/**
+ * The app's triggers fire on fw-shard's own writes too: INSERT and DELETE triggers on the target run for
+ * every row copied or re-copied (and their effects are neither copied nor verified; a BEFORE trigger
+ * that rewrites NEW makes the copy differ), DELETE triggers on the source run for every row the cleanup
+ * deletes. Such tables are refused unless --allow-triggers (pt-online-schema-change refuses too). UPDATE
+ * triggers and the source's INSERT triggers only see the app's writes. fw-shard's own are fw_shard_*.
+ */
+async function checkTriggers(ctx: RunContext, tables: TablePlan[]): Promise<void> {
+  const moved = new Set(tables.map((t) => t.name));
+  const [onSource, onTarget] = await Promise.all([ctx.source.insp.triggers(), ctx.target.insp.triggers()]);
+  const firing: string[] = [];
+  const what = (shard: number, tr: TriggerInfo) =>
+    tr.event === 'INSERT'
+      ? `runs for every row fw-shard copies to shard ${shard}; what it does is neither copied nor verified${tr.timing === 'BEFORE' ? ', and if it changes the row the copy cannot match' : ''}`
+      : `runs for every row fw-shard deletes on shard ${shard} (${shard === ctx.to ? 're-copies and abort' : 'cleanup'})`;
+  for (const tr of onTarget) {
+    if (moved.has(tr.table) && !tr.name.startsWith('fw_shard_') && tr.event !== 'UPDATE') firing.push(`${tr.name}: ${tr.timing} ${tr.event} on ${tr.table} on shard ${ctx.to} ${what(ctx.to, tr)}`);
+  }
+  for (const tr of onSource) {
+    if (moved.has(tr.table) && !tr.name.startsWith('fw_shard_') && tr.event === 'DELETE') firing.push(`${tr.name}: ${tr.timing} ${tr.event} on ${tr.table} on shard ${ctx.from} ${what(ctx.from, tr)}`);
+  }
+  if (firing.length === 0 || ctx.req.allowTriggers) return;
+  throw new FwShardError('PRECONDITION', `the app's triggers would fire on fw-shard's own writes:\n  ${firing.join('\n  ')}`, {
+    hint: 'Nothing was written. Drop or disable those triggers for the move, or pass --allow-triggers if what they do to copied and deleted rows is harmless (the verification still compares every row).',
+    details: { triggers: firing },
+  });
 }
