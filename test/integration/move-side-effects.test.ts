@@ -1,0 +1,301 @@
+/**
+ * A move must never lose rows through side effects on the target (issue: a foreign-key cascade emptied
+ * a child table while the move said done, and cleanup then deleted the source). Two real servers; per-user
+ * parent and child tables joined by a foreign key (ON DELETE CASCADE, ON UPDATE CASCADE, ON DELETE SET
+ * NULL); an app renaming the user's albums on the shard cluster_id names while the user moves, online
+ * and offline, with every cleanup mode. Then: changes made on the target behind fw-shard's back, before
+ * the flip (the move must not flip and must name the rows) and after it (cleanup keeps the source rows).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NumericLiteral, raw, sql } from '../../src/db/sql/fragment.js';
+import { isFrozenSql } from '../../src/db/sql/freeze.js';
+import type { Db } from '../../src/db/pool.js';
+import { runDeferredCleanups, runMove } from '../../src/move/engine.js';
+import { FwShardError } from '../../src/errors/index.js';
+import type { MoveRequest, MoveResult } from '../../src/move/types.js';
+import type { MoveEvent } from '../../src/events/types.js';
+import type { ShardId, UserId } from '../../src/topology/index.js';
+import { makeDeps } from '../../src/cli/deps.js';
+import { createMainSchema, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+
+const USER = '9';
+const ALBUM0 = 9007199254740993n; // ticketed ids above 2^53
+
+type Variant = { name: string; fk: string; nullable: boolean };
+const VARIANTS: Variant[] = [
+  { name: 'ON DELETE CASCADE', fk: 'ON DELETE CASCADE', nullable: false },
+  { name: 'ON UPDATE CASCADE (delete restricted)', fk: 'ON UPDATE CASCADE', nullable: false },
+  { name: 'ON DELETE SET NULL', fk: 'ON DELETE SET NULL', nullable: true },
+];
+
+const ddl = (v: Variant) => [
+  'DROP TABLE IF EXISTS AlbumItems',
+  'DROP TABLE IF EXISTS Albums',
+  'CREATE TABLE Albums (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, title VARCHAR(200) CHARACTER SET utf8mb4, KEY by_user (user_id)) ENGINE=InnoDB',
+  `CREATE TABLE AlbumItems (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, album_id BIGINT UNSIGNED ${v.nullable ? 'NULL' : 'NOT NULL'}, note VARCHAR(200) CHARACTER SET latin1,
+     KEY by_user (user_id), FOREIGN KEY (album_id) REFERENCES Albums(id) ${v.fk}) ENGINE=InnoDB`,
+];
+
+const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
+  userId: USER as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 5, concurrency: 2, cleanup: 'now',
+  online: { freezeCapMs: 5000, drainMs: 50, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 5000 },
+  ...over,
+});
+
+/** The app: renames one of the user's albums on the shard cluster_id names, honouring the freeze. */
+class Renamer {
+  readonly last = new Map<string, string>();
+  writes = 0;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  constructor(private readonly main: Db, private readonly shards: Map<number, Db>) {}
+  start(): void {
+    this.#running = true;
+    this.#loop = (async () => {
+      while (this.#running) {
+        const [f] = await this.main.rows<{ frozen: string }>(isFrozenSql(USER)).catch(() => [{ frozen: '0' }]);
+        if (Number(f?.frozen ?? 0) === 0) {
+          const [u] = await this.main.rows<{ cluster_id: string }>(sql`SELECT cluster_id FROM users WHERE id = ${new NumericLiteral(USER)}`);
+          const id = (ALBUM0 + 2n * BigInt(this.writes % 20)).toString();
+          const title = `renamed ${this.writes} ☃`;
+          const r = await this.shards.get(Number(u!.cluster_id))!.exec(sql`UPDATE Albums SET title = ${title} WHERE id = ${new NumericLiteral(id)} AND user_id = ${new NumericLiteral(USER)}`);
+          if (r.affectedRows === 1) this.last.set(id, title);
+          this.writes++;
+        }
+        await new Promise((r) => setTimeout(r, 15));
+      }
+    })();
+  }
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#loop;
+  }
+}
+
+describe('no side effects of fw-shard writes, and no flip or delete without a live comparison', () => {
+  let env: MoveEnv;
+  let items: string; // user 9's AlbumItems on shard 1 before any move, every column in hex
+
+  const hexRows = (s: 'a' | 'b', db: string, table: string) =>
+    env.cli(s, db, `SELECT HEX(id), HEX(user_id), HEX(IFNULL(album_id, 'null')), HEX(IFNULL(note, 'null')) FROM ${table} WHERE user_id = ${USER} ORDER BY id`);
+  const albums = (s: 'a' | 'b', db: string) =>
+    new Map(
+      Buffer.from(env.cli(s, db, `SELECT id, title FROM Albums WHERE user_id = ${USER}`), 'latin1')
+        .toString('utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t') as [string, string]),
+    );
+  const count = (s: 'a' | 'b', db: string, table: string) => Number(env.cli(s, db, `SELECT COUNT(*) FROM ${table} WHERE user_id = ${USER}`).trim());
+  const shardOf = () => Number(env.cli('a', 'flamework', `SELECT cluster_id FROM users WHERE id = ${USER}`).trim());
+
+  async function reset(v: Variant): Promise<void> {
+    await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
+    await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
+    for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
+      const db = env.db(s, d);
+      for (const q of ddl(v)) await db.exec(sql`${raw(q)}`);
+    }
+    const src = env.db('a', 'users1');
+    // 20 albums of user 9 (and 5 of user 10), 20 items per album of user 9.
+    await src.exec(sql`INSERT INTO Albums SELECT ${new NumericLiteral(ALBUM0.toString())} + (seq - 1) * 2, ${new NumericLiteral(USER)}, CONCAT('album ', seq) FROM seq_1_to_20`);
+    await src.exec(sql`INSERT INTO Albums SELECT 100 + seq, 10, CONCAT('other ', seq) FROM seq_1_to_5`);
+    await src.exec(sql`INSERT INTO AlbumItems SELECT 9007199254800001 + seq * 2, ${new NumericLiteral(USER)}, ${new NumericLiteral(ALBUM0.toString())} + ((seq - 1) % 20) * 2, CONCAT('item ', seq, _latin1 x'e9') FROM seq_1_to_400`);
+    items = hexRows('a', 'users1', 'AlbumItems');
+    expect(items.trim().split('\n')).toHaveLength(400);
+  }
+
+  beforeAll(async () => {
+    env = await startMoveEnv({ name: 'side-effects' });
+    await createMainSchema(env, [
+      { id: USER, shard: 1 },
+      { id: '10', shard: 1 },
+    ]);
+  });
+
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  /** Run a move while the app renames albums: from the start (online) or during the copy only (offline). */
+  async function moveWithRenames(over: Partial<MoveRequest>): Promise<{ result: MoveResult; app: Renamer }> {
+    const app = new Renamer(env.db('a', 'flamework'), new Map([[1, env.db('a', 'users1')], [2, env.db('b', 'users2')]]));
+    const offline = over.assumeNoWrites === true;
+    const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+      // Offline means the operator stopped the writes: here they stop late, during the verification.
+      if (offline && e.type === 'phase.started' && e.phase === 'verify') void app.stop();
+    });
+    app.start();
+    try {
+      const result = await runMove(deps, req(over));
+      return { result, app };
+    } finally {
+      await app.stop();
+      await close();
+    }
+  }
+
+  /** Every item byte for byte on the target; every album with its last acknowledged title. */
+  function expectTargetComplete(app: Renamer): void {
+    expect(hexRows('b', 'users2', 'AlbumItems')).toBe(items);
+    const onTarget = albums('b', 'users2');
+    expect(onTarget.size).toBe(20);
+    for (const [id, title] of app.last) expect(onTarget.get(id), `album ${id}`).toBe(title);
+  }
+
+  for (const v of VARIANTS) {
+    for (const cleanup of ['now', 'defer', 'keep'] as const) {
+      it(`online, ${v.name}, --cleanup ${cleanup}: every child row arrives, the source goes only after`, async () => {
+        await reset(v);
+        const { result, app } = await moveWithRenames({ cleanup });
+        expect(result.ok, result.nextStep).toBe(true);
+        expect(app.writes).toBeGreaterThan(0);
+        expect(shardOf()).toBe(2);
+        expectTargetComplete(app);
+        if (cleanup === 'now') {
+          expect(count('a', 'users1', 'AlbumItems')).toBe(0);
+          // Albums the app renamed on shard 2 between the flip and the cleanup are not proven there any
+          // more: their old versions stay on shard 1, and the result says so. Every other one is gone.
+          const left = albums('a', 'users1');
+          const target = albums('b', 'users2');
+          for (const [id, title] of left) expect(target.get(id), `album ${id} kept on shard 1`).not.toBe(title);
+          if (left.size > 0) expect(result.nextStep).toMatch(new RegExp(`${left.size} old version\\(s\\).*fw-shard verify --user ${USER}`));
+        } else {
+          expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items);
+        }
+        expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Albums WHERE user_id = 10').trim()).toBe('5');
+      });
+    }
+  }
+
+  for (const cleanup of ['now', 'defer', 'keep'] as const) {
+    it(`offline, ON DELETE CASCADE, writes during the copy, --cleanup ${cleanup}: verified re-copies cascade nowhere`, async () => {
+      await reset(VARIANTS[0]!);
+      const { result, app } = await moveWithRenames({ assumeNoWrites: true, cleanup });
+      expect(result.ok, result.nextStep).toBe(true);
+      expect(shardOf()).toBe(2);
+      expectTargetComplete(app);
+      if (cleanup === 'now') expect(count('a', 'users1', 'AlbumItems') + count('a', 'users1', 'Albums')).toBe(0);
+      else expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items);
+    });
+  }
+
+  for (const concurrency of [1, 2]) {
+    it(`copies parent and child with --concurrency ${concurrency}, child table first by name, no FK error or skipped row`, async () => {
+      await reset(VARIANTS[1]!);
+      const { deps, close } = makeDeps(env.topology, () => undefined);
+      try {
+        const r = await runMove(deps, req({ assumeNoWrites: true, concurrency, chunkSize: 7 }));
+        expect(r.ok).toBe(true);
+      } finally {
+        await close();
+      }
+      expect(hexRows('b', 'users2', 'AlbumItems')).toBe(items);
+      expect(count('b', 'users2', 'Albums')).toBe(20);
+    });
+  }
+
+  async function expectMismatch(p: Promise<unknown>): Promise<FwShardError> {
+    try {
+      await p;
+    } catch (err) {
+      expect(err).toBeInstanceOf(FwShardError);
+      expect((err as FwShardError).code, (err as Error).message).toBe('DATA_MISMATCH');
+      return err as FwShardError;
+    }
+    throw new Error('expected DATA_MISMATCH, but the move succeeded');
+  }
+
+  for (const mode of ['offline', 'online'] as const) {
+    it(`${mode}: rows changed on the target behind fw-shard's back before the flip: no flip, the rows are named`, async () => {
+      await reset(VARIANTS[0]!);
+      let done = false;
+      const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+        // Right after the copy: a stray writer deletes one child row and changes another on the target.
+        if (!done && e.type === 'phase.started' && (e.phase === 'verify' || e.phase === 'delta')) {
+          done = true;
+          env.cli('b', 'users2', `SET foreign_key_checks = 0; DELETE FROM AlbumItems WHERE id = 9007199254800003; UPDATE AlbumItems SET note = 'stray' WHERE id = 9007199254800005`);
+        }
+      });
+      try {
+        const err = await expectMismatch(runMove(deps, req({ assumeNoWrites: mode === 'offline' })));
+        expect(err.message).toMatch(/id=9007199254800003/);
+        expect(err.message).toMatch(/id=9007199254800005/);
+        expect(err.message).toMatch(/mapping was NOT flipped/);
+        expect(err.hint).toMatch(/fw-shard abort \d+/);
+      } finally {
+        await close();
+      }
+      expect(shardOf()).toBe(1);
+      expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items);
+    });
+  }
+
+  it('after the flip: source rows whose target changed are kept by the cleanup, the rest is deleted', async () => {
+    await reset(VARIANTS[0]!);
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    const base = { assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 5, concurrency: 1, dryRun: false };
+    try {
+      const r = await runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' }));
+      expect(r.phase).toBe('cleanup-pending');
+      // Changed on the target after the flip: one row deleted there, one changed.
+      env.cli('b', 'users2', `SET foreign_key_checks = 0; DELETE FROM AlbumItems WHERE id = 9007199254800003; UPDATE AlbumItems SET note = 'changed on 2' WHERE id = 9007199254800005`);
+      const [done] = await runDeferredCleanups(deps, 0, base);
+      expect(done?.ok).toBe(true);
+      expect(done?.nextStep).toMatch(/2 old version\(s\) of rows changed on shard 2 since the flip were kept on shard 1 \(fw-shard verify --user 9 lists them\)/);
+      // Exactly those two rows stay on the old shard, byte for byte as they were; everything else went.
+      expect(env.cli('a', 'users1', `SELECT id FROM AlbumItems WHERE user_id = ${USER} ORDER BY id`).trim().split('\n')).toEqual(['9007199254800003', '9007199254800005']);
+      expect(count('a', 'users1', 'Albums')).toBe(0);
+      expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items.split('\n').slice(0, 2).join('\n') + '\n');
+      // The move is finished (not stuck) and nothing is due any more.
+      expect(env.cli('a', 'flamework', 'SELECT state, phase FROM fw_shard_moves').trim()).toBe('done\tdone');
+      expect(await runDeferredCleanups(deps, 0, base)).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('after the flip: a write that reached the old shard is kept and reported as an error; the hint works', async () => {
+    await reset(VARIANTS[0]!);
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    const base = { assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 5, concurrency: 1, dryRun: false };
+    try {
+      const r = await runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' }));
+      expect(r.phase).toBe('cleanup-pending');
+      env.cli('a', 'users1', `UPDATE AlbumItems SET note = 'stale app server' WHERE id = 9007199254800007`);
+      const err = await expectMismatch(runDeferredCleanups(deps, 0, base));
+      expect(err.message).toMatch(/id=9007199254800007/);
+      expect(err.message).toMatch(/mapping WAS flipped/);
+      expect(env.cli('a', 'users1', `SELECT note FROM AlbumItems WHERE user_id = ${USER}`).trim()).toBe('stale app server');
+      expect(env.cli('a', 'flamework', 'SELECT state, phase FROM fw_shard_moves').trim()).toBe('done\tdone');
+      expect(err.hint).toMatch(/fw-shard verify --user 9 lists them/);
+      expect(await runDeferredCleanups(deps, 0, base)).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('the app\'s triggers on a moved table refuse the move unless allowed', async () => {
+    await reset(VARIANTS[0]!);
+    env.cli('b', 'users2', `CREATE TABLE Counter (n INT NOT NULL); INSERT INTO Counter VALUES (0);
+      CREATE TRIGGER count_items AFTER INSERT ON AlbumItems FOR EACH ROW UPDATE Counter SET n = n + 1`);
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
+      let refused: FwShardError | undefined;
+      await runMove(deps, req({ assumeNoWrites: true })).catch((e: FwShardError) => (refused = e));
+      expect(refused?.code).toBe('PRECONDITION');
+      expect(refused?.exitCode).toBe(5);
+      expect(refused?.message).toMatch(/count_items.*AFTER INSERT.*AlbumItems.*shard 2/s);
+      expect(refused?.hint).toMatch(/--allow-triggers/);
+      expect(count('b', 'users2', 'AlbumItems')).toBe(0);
+      const r = await runMove(deps, req({ assumeNoWrites: true, allowTriggers: true }));
+      expect(r.ok).toBe(true);
+      expect(hexRows('b', 'users2', 'AlbumItems')).toBe(items);
+    } finally {
+      await close();
+      env.cli('b', 'users2', 'DROP TRIGGER IF EXISTS count_items; DROP TABLE IF EXISTS Counter');
+    }
+  });
+});
+
