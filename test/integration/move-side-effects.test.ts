@@ -276,6 +276,36 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     }
   });
 
+  it('a write the target warns about fails its chunk (rolled back, exit 6), never a silently skipped row', async () => {
+    await reset(VARIANTS[0]!);
+    // After the preflight's collision check, someone inserts a row with one of the user's ids under another
+    // owner on the target. LOAD DATA LOCAL skips a duplicate key with a warning instead of an error.
+    let planted = false;
+    const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+      if (!planted && e.type === 'phase.started' && e.phase === 'copy') {
+        planted = true;
+        env.cli('b', 'users2', `SET foreign_key_checks = 0; INSERT INTO AlbumItems VALUES (9007199254800011, 10, 1, 'not yours')`);
+      }
+    });
+    try {
+      let err: FwShardError | undefined;
+      await runMove(deps, req({ assumeNoWrites: true, concurrency: 1 })).catch((e: FwShardError) => (err = e));
+      expect(err?.code, err?.message).toBe('WRITE_WARNING');
+      expect(err?.exitCode).toBe(6);
+      expect(err?.message).toMatch(/table AlbumItems: the target server raised \d+ warning\(s\).*Duplicate entry '9007199254800011'/s);
+      expect(err?.message).toMatch(/mapping was NOT flipped/);
+      expect(err?.hint).toMatch(/fw-shard (resume|abort) \d+/);
+      expect(shardOf()).toBe(1);
+      // The chunk that warned was rolled back: no row of it is on the target, the stranger's row is intact.
+      expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM AlbumItems WHERE id BETWEEN 9007199254800003 AND 9007199254800011 AND user_id = 9').trim()).toBe('0');
+      expect(env.cli('b', 'users2', 'SELECT user_id, note FROM AlbumItems WHERE id = 9007199254800011').trim()).toBe('10\tnot yours');
+      expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items);
+    } finally {
+      await close();
+      env.cli('b', 'users2', 'DELETE FROM AlbumItems WHERE user_id = 10');
+    }
+  });
+
   it('the app\'s triggers on a moved table refuse the move unless allowed', async () => {
     await reset(VARIANTS[0]!);
     env.cli('b', 'users2', `CREATE TABLE Counter (n INT NOT NULL); INSERT INTO Counter VALUES (0);
