@@ -1,10 +1,11 @@
 /**
- * The move engine: preflight → copy → verify → flip → cleanup, each phase recording its intent in the
+ * The move engine: preflight → copy → (verify | delta → freeze) → flip → cleanup, each phase recording its intent in the
  * journal before it acts, with a cancellation check between chunks and phases (never inside the flip).
  *
  * Invariants:
- *  - no source row is deleted unless the same range was verified equal on the target and still hashes
- *    as it did then;
+ *  - no source row is deleted unless its exact bytes are on the target at that moment (compared under a
+ *    lock on the source row, src/move/phases/cleanup.ts);
+ *  - the last comparison of every table before the flip comes after fw-shard's last write;
  *  - the mapping flips only after a full verification, by compare-and-set, in one transaction with the
  *    journal's `flipped` phase;
  *  - a failure leaves a resumable move; every error says whether the mapping was flipped.
@@ -14,15 +15,17 @@ import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js
 import { nextTicketSql } from '../db/sql/journal.js';
 import { copyStartedSql, flippedAtSql } from '../db/sql/journal.js';
 import { Inspector } from './inspector.js';
-import { FLIPPED_PHASES, JournalReader, type MoveRow } from './journal.js';
-import { RunContext } from './run-context.js';
+import { JournalReader, type MoveRow } from './journal.js';
+import { MoveContext, RunContext } from './run-context.js';
+import { MoveRun } from './move-run.js';
+import { assertNever, canAbort, FLIPPED_PHASES, parsePhase, stepFrom } from './phase.js';
 import { preflight, type Preflight } from './phases/preflight.js';
 import { copyTables } from './phases/copy.js';
 import { verifyAll } from './phases/verify.js';
 import { cleanupSource } from './phases/cleanup.js';
 import { planTable } from './table-plan.js';
-import type { Settings } from './phases/sync.js';
-import { DEFAULT_ONLINE, type CleanupMode, type MoveDeps, type MoveRequest, type MoveResult, type TableReport } from './types.js';
+import type { WriteSettings } from './phases/sync.js';
+import { DEFAULT_ONLINE, type CleanupMode, type MoveDeps, type MoveRequest, type MoveResult } from './types.js';
 import { onlineCutover } from './phases/cutover.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
 
@@ -70,7 +73,7 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
     };
   }
 
-  const ctx = new RunContext(deps, req, req.userId, from as ShardId, req.to, opts.signal);
+  const ctx = new MoveContext(deps, req, req.userId, from as ShardId, req.to, opts.signal);
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: false }));
   if (req.dryRun) {
     return {
@@ -97,9 +100,8 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
     }
     return continueMove(deps, created.existing, req, opts, timings, started);
   }
-  ctx.moveId = created.id;
   for (const t of pf.plan.tables) await ctx.journal.addTable(created.id, t.name, t.rows);
-  return execute(ctx, pf, 'copy', false, timings, started);
+  return execute(new MoveRun(new RunContext(ctx, created.id), pf, 'copy', false, started, timings));
 }
 
 /** `fw-shard resume ID`. */
@@ -121,147 +123,146 @@ async function continueMove(deps: MoveDeps, move: MoveRow, req: MoveRequest, opt
       throw new FwShardError('PRECONDITION', `move ${move.id} involves shard ${s}, which is no longer in the topology`, { hint: `Put shard ${s} back in the config to resume or abort the move.` });
     }
   }
-  const ctx = new RunContext(deps, req, move.user_id as UserId, from, req.to, opts.signal);
-  ctx.moveId = move.id;
+  const phase = parsePhase(move.phase, move.id);
+  const ctx = new RunContext(new MoveContext(deps, req, move.user_id as UserId, from, req.to, opts.signal), move.id);
   await ctx.journal.claim(move);
+  if (stepFrom(phase, ctx.online) === 'finish-abort') {
+    // An abort was killed half-way: finish it (no preflight: nothing is copied any more).
+    const done = await completeAbort(ctx, timings);
+    return { ...done, nextStep: `${done.nextStep} Move ${move.id} had been aborted half-way; run the move again to start over.` };
+  }
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
   for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
-  return execute(ctx, pf, move.phase, true, timings, started);
+  return execute(new MoveRun(ctx, pf, phase, true, started, timings));
 }
 
-// Online moves go copy → delta → freeze → flipped; offline ones copy → verify → flip → flipped.
-const ORDER = ['copy', 'delta', 'freeze', 'verify', 'flip', 'flipped', 'cleanup-pending', 'cleanup', 'done'];
-const reached = (phase: string, p: string) => ORDER.indexOf(phase) >= ORDER.indexOf(p);
-
-async function execute(ctx: RunContext, pf: Preflight, phase: string, resumed: boolean, timings: Record<string, number>, started: number): Promise<MoveResult> {
-  const { journal } = ctx;
-  const moveId = ctx.moveId!;
-  const reports = new Map<string, TableReport>(pf.plan.tables.map((t) => [t.name, { ...t }]));
-  const settings: Settings = { sqlMode: pf.sqlMode, maxBytes: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(pf.maxPacket / 4))) };
-  let mappingFlipped = FLIPPED_PHASES.has(phase);
-  let current = phase;
-  const heartbeat = setInterval(() => void journal.heartbeat(moveId).catch(() => undefined), HEARTBEAT_MS);
+/**
+ * Run the move from its journal phase to its end, one step of the state machine (src/move/phase.ts) at a
+ * time, with a cancellation check between steps (never inside the flip).
+ */
+async function execute(run: MoveRun): Promise<MoveResult> {
+  const { ctx } = run;
+  const heartbeat = setInterval(() => void ctx.journal.heartbeat(run.moveId).catch(() => undefined), HEARTBEAT_MS);
   heartbeat.unref?.();
-  ctx.emit({ type: 'move.started', userId: ctx.userId, from: ctx.from, to: ctx.to, mode: ctx.req.assumeNoWrites ? 'offline' : 'online', resumed });
-  for (const t of pf.plan.tables) ctx.emit({ type: 'table.planned', table: t.name, rows: t.rows, key: t.key });
-  if (resumed) {
+  ctx.emit({ type: 'move.started', userId: ctx.userId, from: ctx.from, to: ctx.to, mode: ctx.online ? 'online' : 'offline', resumed: run.resumed });
+  for (const t of run.pf.plan.tables) ctx.emit({ type: 'table.planned', table: t.name, rows: t.rows, key: t.key });
+  if (run.resumed) {
     // A runner killed inside its freeze leaves the row behind until it expires: lift it now.
-    await ctx.mapping.db.exec(liftFreezeSql(ctx.userId, moveId)).catch(() => undefined);
+    await ctx.mapping.db.exec(liftFreezeSql(ctx.userId, run.moveId)).catch(() => undefined);
   }
-  const result = (ok: boolean, nextStep: string, error?: { code: string; message: string }): MoveResult => {
-    timings.totalMs = ctx.nowMs() - started;
-    return {
-      ok, moveId, userId: ctx.userId, from: ctx.from, to: ctx.to, phase: current, mappingFlipped, resumed,
-      plan: pf.plan, tables: [...reports.values()], timings, nextStep, ...(error ? { error } : {}),
-      ...(freezeMs !== undefined ? { freezeMs } : {}), ...(deltaPasses !== undefined ? { deltaPasses } : {}),
-    };
-  };
-  let freezeMs: number | undefined;
-  let deltaPasses: number | undefined;
   try {
-    if (!reached(phase, 'delta')) {
-      current = 'copy';
-      await journal.setPhase(moveId, 'copy', copyStartedSql());
-      const rows = new Map((await journal.tables(moveId)).map((r) => [r.table_name, r]));
-      await ctx.timed('copy', timings, () => copyTables(ctx, pf.tables, settings, rows, reports));
+    for (;;) {
+      const step = stepFrom(run.phase, ctx.online);
+      switch (step) {
+        case 'copy':
+          await copyStep(run);
+          break;
+        case 'cutover':
+          await cutoverStep(run);
+          break;
+        case 'verify':
+          await verifyAndFlipStep(run);
+          break;
+        case 'cleanup':
+          return await finishCleanup(run);
+        case 'finish-abort':
+          throw new Error(`move ${run.moveId}: an unfinished abort is completed before the run starts (continueMove)`);
+        case 'none':
+          return run.result(true, `move ${run.moveId} is ${run.phase}`);
+        default:
+          return assertNever(step);
+      }
     }
-    if (ctx.online && !reached(phase, 'flipped')) {
-      // A freeze left by a killed runner (phase 'freeze') has expired or will: start from the delta passes.
-      ctx.checkAborted();
-      current = 'delta';
-      await journal.setPhase(moveId, 'delta');
-      const online = ctx.req.online ?? DEFAULT_ONLINE;
-      const out = await ctx.timed('delta', timings, () => onlineCutover(ctx, pf.tables, settings, online, () => invalidateCache(ctx)));
-      freezeMs = out.freezeMs;
-      deltaPasses = out.deltaPasses;
-      timings.freezeMs = out.freezeMs;
-      mappingFlipped = true;
-      current = 'flipped';
-    }
-    // Offline, a run that stopped after its verification (phase 'flip') verifies again: anything may have
-    // written to either shard while no runner was watching.
-    if (!ctx.online && !reached(phase, 'flipped')) {
-      ctx.checkAborted();
-      current = 'verify';
-      await journal.setPhase(moveId, 'verify');
-      await ctx.timed('verify', timings, () => verifyAll(ctx, pf.tables, settings, reports));
-    }
-    if (!ctx.online && !reached(phase, 'flipped')) {
-      ctx.checkAborted();
-      current = 'flip';
-      await journal.setPhase(moveId, 'flip');
-      // From here to the flip's commit there is no cancellation check: the flip is one transaction.
-      await ctx.timed('flip', timings, () => ctx.mapping.app.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql()));
-      mappingFlipped = true;
-      current = 'flipped';
-      ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
-      await invalidateCache(ctx);
-    }
-    if (current === 'flipped' || phase === 'flipped' || phase === 'cleanup-pending' || phase === 'cleanup') {
-      return await finishCleanup(ctx, pf, phase, timings, result, (p) => (current = p));
-    }
-    return result(true, `move ${moveId} is ${current}`);
   } catch (err) {
-    const e = err instanceof FwShardError ? err : null;
-    const message = err instanceof Error ? err.message : String(err);
-    await journal.setError(moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
-    const nextStep = e?.hint ?? `fw-shard resume ${moveId} continues the move; fw-shard abort ${moveId} undoes it${mappingFlipped ? ' (not possible after the flip)' : ''}.`;
-    ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped, nextStep });
-    if (e) {
-      const flippedNote = mappingFlipped
-        ? `The mapping WAS flipped: user ${ctx.userId} now lives on shard ${ctx.to}.`
-        : `The mapping was NOT flipped: user ${ctx.userId} still lives on shard ${ctx.from}.`;
-      throw new FwShardError(e.code, `${message}\n${flippedNote}`, {
-        hint: e.hint ?? `fw-shard resume ${moveId} continues the move; fw-shard abort ${moveId} undoes it${mappingFlipped ? ' (not possible after the flip)' : ''}.`,
-        details: { ...(e.details ?? {}), partialResult: result(false, e.hint ?? '', { code: e.code, message }) },
-      });
-    }
-    throw err;
+    throw await failed(run, err);
   } finally {
     clearInterval(heartbeat);
-    await journal.release(moveId).catch(() => undefined);
+    await ctx.journal.release(run.moveId).catch(() => undefined);
   }
 }
 
-async function finishCleanup(
-  ctx: RunContext,
-  pf: Preflight,
-  phase: string,
-  timings: Record<string, number>,
-  result: (ok: boolean, next: string, error?: { code: string; message: string }) => MoveResult,
-  setCurrent: (p: string) => void,
-): Promise<MoveResult> {
-  const moveId = ctx.moveId!;
+async function copyStep(run: MoveRun): Promise<void> {
+  const { ctx } = run;
+  await run.enter('copy', copyStartedSql());
+  const rows = new Map((await ctx.journal.tables(run.moveId)).map((r) => [r.table_name, r]));
+  await ctx.timed('copy', run.timings, () => copyTables(ctx, run.pf.tables, writeSettings(run.pf), rows, run.reports));
+  await run.enter(ctx.online ? 'delta' : 'verify');
+}
+
+/** Online: delta passes, the freeze, the final sync and the flip (src/move/phases/cutover.ts). */
+async function cutoverStep(run: MoveRun): Promise<void> {
+  const { ctx } = run;
+  ctx.checkAborted();
+  await run.enter('delta');
+  const online = ctx.req.online ?? DEFAULT_ONLINE;
+  const out = await ctx.timed('delta', run.timings, () => onlineCutover(run, writeSettings(run.pf), online, () => invalidateCache(ctx)));
+  run.freezeMs = out.freezeMs;
+  run.deltaPasses = out.deltaPasses;
+  run.timings.freezeMs = out.freezeMs;
+}
+
+/** Offline: the final verification, then the flip. */
+async function verifyAndFlipStep(run: MoveRun): Promise<void> {
+  const { ctx } = run;
+  ctx.checkAborted();
+  await run.enter('verify');
+  await ctx.timed('verify', run.timings, () => verifyAll(ctx, run.pf.tables, writeSettings(run.pf), run.reports));
+  ctx.checkAborted();
+  await run.enter('flip');
+  // From here to the flip's commit there is no cancellation check: the flip is one transaction.
+  await ctx.timed('flip', run.timings, () => ctx.mapping.applier.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, run.moveId, flippedAtSql()));
+  run.entered('flipped');
+  ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
+  await invalidateCache(ctx);
+}
+
+function writeSettings(pf: Preflight): WriteSettings {
+  return { sqlMode: pf.sqlMode, maxBytes: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(pf.maxPacket / 4))) };
+}
+
+/** Record the failure in the journal and the event stream; return the error the caller sees. */
+async function failed(run: MoveRun, err: unknown): Promise<unknown> {
+  const { ctx } = run;
+  const e = err instanceof FwShardError ? err : null;
+  const message = err instanceof Error ? err.message : String(err);
+  const flipped = run.mappingFlipped;
+  await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
+  const hint = e?.hint ?? `fw-shard resume ${run.moveId} continues the move; fw-shard abort ${run.moveId} undoes it${flipped ? ' (not possible after the flip)' : ''}.`;
+  ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped: flipped, nextStep: hint });
+  if (!e) return err;
+  const flippedNote = flipped
+    ? `The mapping WAS flipped: user ${ctx.userId} now lives on shard ${ctx.to}.`
+    : `The mapping was NOT flipped: user ${ctx.userId} still lives on shard ${ctx.from}.`;
+  return new FwShardError(e.code, `${message}\n${flippedNote}`, {
+    hint,
+    details: { ...(e.details ?? {}), partialResult: run.result(false, e.hint ?? '', { code: e.code, message }) },
+  });
+}
+
+async function finishCleanup(run: MoveRun): Promise<MoveResult> {
+  const { ctx } = run;
   const mode = ctx.req.cleanup;
   if (mode === 'keep') {
-    await ctx.journal.finish(moveId, 'done', 'done');
-    setCurrent('done');
-    const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; its rows on shard ${ctx.from} were kept (--cleanup keep).`;
-    const done = result(true, nextStep);
-    ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
-    return done;
+    await run.end('done');
+    return run.finished(`done: user ${ctx.userId} lives on shard ${ctx.to}; its rows on shard ${ctx.from} were kept (--cleanup keep).`);
   }
   if (mode === 'defer') {
-    if (phase !== 'cleanup-pending') await ctx.journal.setPhase(moveId, 'cleanup-pending');
-    setCurrent('cleanup-pending');
-    const nextStep = `user ${ctx.userId} lives on shard ${ctx.to}. Its rows on shard ${ctx.from} are deleted by \`fw-shard cleanup --older-than 15m\` (run it from cron, after cached user rows have expired).`;
-    const done = result(true, nextStep);
-    ctx.emit({ type: 'move.finished', phase: 'cleanup-pending', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
-    return done;
+    await run.enter('cleanup-pending');
+    return run.finished(
+      `user ${ctx.userId} lives on shard ${ctx.to}. Its rows on shard ${ctx.from} are deleted by \`fw-shard cleanup --older-than 15m\` (run it from cron, after cached user rows have expired).`,
+    );
   }
   ctx.checkAborted();
-  setCurrent('cleanup');
-  await ctx.journal.setPhase(moveId, 'cleanup');
-  const outcome = await ctx.timed('cleanup', timings, () => cleanupSource(ctx, pf.tables));
+  await run.enter('cleanup');
+  const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables));
   const verifyHint = `fw-shard verify --user ${ctx.userId} lists them`;
+  // From here the move is over (the user lives on the target; every row proven there was deleted here).
+  // Rows kept are orphans now: reported, listed by verify, never deleted without a comparison.
+  await run.end('done');
   if (outcome.stale.lines.length > 0) {
-    // The move is over (the user lives on the target; every row proven there was deleted here). The
-    // rows kept are orphans now: reported loudly, listed by verify, never deleted without a comparison.
-    await ctx.journal.finish(moveId, 'done', 'done');
-    setCurrent('done');
     throw new FwShardError(
       'DATA_MISMATCH',
-      `move ${moveId} is done, but rows of user ${ctx.userId} on shard ${ctx.from} changed after the final verification (writes that reached the old shard after the flip: a stale app server?) and are not on shard ${ctx.to}; ${outcome.stale.rows + outcome.superseded.rows} row(s) were kept there, ${outcome.rowsDeleted} rows proven on shard ${ctx.to} were deleted:\n  ${[...outcome.stale.lines, ...outcome.superseded.lines].join('\n  ')}`,
+      `move ${run.moveId} is done, but rows of user ${ctx.userId} on shard ${ctx.from} changed after the final verification (writes that reached the old shard after the flip: a stale app server?) and are not on shard ${ctx.to}; ${outcome.stale.rows + outcome.superseded.rows} row(s) were kept there, ${outcome.rowsDeleted} rows proven on shard ${ctx.to} were deleted:\n  ${[...outcome.stale.lines, ...outcome.superseded.lines].join('\n  ')}`,
       {
         hint: `User ${ctx.userId} lives on shard ${ctx.to}; the rows kept on shard ${ctx.from} are orphans now (${verifyHint}). Copy over by hand any write that exists only there; fw-shard cleanup --orphans --user ${ctx.userId} then deletes those identical on shard ${ctx.to}.`,
         details: { rowsKept: (outcome.stale.rows + outcome.superseded.rows).toString() },
@@ -273,19 +274,11 @@ async function finishCleanup(
       type: 'warning',
       message: `${outcome.superseded.rows} row(s) of user ${ctx.userId} changed on shard ${ctx.to} since the final verification (the app's writes after the flip), so their old versions were not proven there and stay on shard ${ctx.from}:\n  ${outcome.superseded.lines.join('\n  ')}`,
     });
-    await ctx.journal.finish(moveId, 'done', 'done');
-    setCurrent('done');
-    const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}; ${outcome.superseded.rows} old version(s) of rows changed on shard ${ctx.to} since the flip were kept on shard ${ctx.from} (${verifyHint}).`;
-    const done = result(true, nextStep);
-    ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
-    return done;
+    return run.finished(
+      `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}; ${outcome.superseded.rows} old version(s) of rows changed on shard ${ctx.to} since the flip were kept on shard ${ctx.from} (${verifyHint}).`,
+    );
   }
-  await ctx.journal.finish(moveId, 'done', 'done');
-  setCurrent('done');
-  const nextStep = `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}.`;
-  const done = result(true, nextStep);
-  ctx.emit({ type: 'move.finished', phase: 'done', mappingFlipped: true, ms: done.timings.totalMs ?? 0, nextStep });
-  return done;
+  return run.finished(`done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}.`);
 }
 
 async function invalidateCache(ctx: RunContext): Promise<void> {
@@ -316,10 +309,11 @@ async function nextTicket(deps: MoveDeps): Promise<string | null> {
 }
 
 function describeActive(move: MoveRow, req: MoveRequest): MoveResult {
+  const phase = parsePhase(move.phase, move.id);
   return {
-    ok: true, moveId: move.id, userId: req.userId, from: Number(move.from_shard), to: req.to, phase: move.phase,
-    mappingFlipped: FLIPPED_PHASES.has(move.phase), dryRun: true, tables: [], timings: {},
-    nextStep: `dry run: move ${move.id} of this user is unfinished (phase ${move.phase}); running without --dry-run resumes it.`,
+    ok: true, moveId: move.id, userId: req.userId, from: Number(move.from_shard), to: req.to, phase,
+    mappingFlipped: FLIPPED_PHASES.has(phase), dryRun: true, tables: [], timings: {},
+    nextStep: `dry run: move ${move.id} of this user is unfinished (phase ${phase}); running without --dry-run resumes it.`,
   };
 }
 
@@ -335,26 +329,33 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
   if (move.state !== 'active') throw new FwShardError('PRECONDITION', `move ${move.id} is already ${move.state}; nothing to abort`);
   const from = Number(move.from_shard) as ShardId;
   const to = Number(move.to_shard) as ShardId;
-  if (FLIPPED_PHASES.has(move.phase)) {
+  if (!canAbort(parsePhase(move.phase, move.id))) {
     throw new FwShardError('ALREADY_FLIPPED', `move ${move.id} already flipped user ${move.user_id} to shard ${to}; aborting now would lose the writes made there since`, {
       hint: `Finish it (fw-shard resume ${move.id} --cleanup keep keeps the old rows), then move the user back: fw-shard move --user ${move.user_id} --to ${from}.`,
     });
   }
   const req: MoveRequest = { userId: move.user_id as UserId, to, dryRun: false, assumeNoWrites: true, chunkTimeMs: 500, concurrency: 1, cleanup: 'keep' };
-  const ctx = new RunContext(deps, req, move.user_id as UserId, from, to, opts.signal);
-  ctx.moveId = move.id;
+  const ctx = new RunContext(new MoveContext(deps, req, move.user_id as UserId, from, to, opts.signal), move.id);
   await ctx.journal.claim(move);
-  const timings: Record<string, number> = {};
+  return completeAbort(ctx, {});
+}
+
+/**
+ * Remove what was copied to the target and end the move as aborted. Deletes only on the target, and only
+ * while the mapping still points at the source: the target's rows of the user are then fw-shard's copies,
+ * which nothing reads. The journal says `aborting` first, so a killed abort is finished by the next run.
+ */
+async function completeAbort(ctx: RunContext, timings: Record<string, number>): Promise<MoveResult> {
+  const { deps, moveId, userId, from, to } = ctx;
   try {
-    // The mapping must still point at the source: rows on the target are then only our copies.
-    const placed = await ctx.mapping.insp.placement(deps.topology.mapping, move.user_id);
+    const placed = await ctx.mapping.insp.placement(deps.topology.mapping, userId);
     if (placed === to) {
-      throw new FwShardError('ALREADY_FLIPPED', `user ${move.user_id} is mapped to shard ${to} already; refusing to delete its rows there`, {
+      throw new FwShardError('ALREADY_FLIPPED', `user ${userId} is mapped to shard ${to} already; refusing to delete its rows there`, {
         hint: 'Check the mapping by hand: the journal says the flip did not happen.',
       });
     }
-    await ctx.journal.setPhase(move.id, 'aborting');
-    const tables = await ctx.journal.tables(move.id);
+    await ctx.journal.setPhase(moveId, 'aborting');
+    const tables = await ctx.journal.tables(moveId);
     const schema = await ctx.target.insp.schema();
     let deleted = 0;
     await ctx.timed('abort', timings, async () => {
@@ -362,16 +363,16 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
         const info = schema.get(row.table_name);
         if (!info) continue;
         const owner = deps.topology.tables.owners[row.table_name] ?? deps.topology.tables.ownerColumn;
-        deleted += await ctx.target.app.deleteAllUserRows(planTable(info, owner), move.user_id);
+        deleted += await ctx.target.applier.deleteAllUserRows(planTable(info, owner), userId);
       }
     });
-    await ctx.journal.finish(move.id, 'aborted', 'aborted');
+    await ctx.journal.finish(moveId, 'aborted', 'aborted');
     return {
-      ok: true, moveId: move.id, userId: move.user_id, from, to, phase: 'aborted', mappingFlipped: false, tables: [], timings,
-      nextStep: `aborted: user ${move.user_id} stays on shard ${from}; ${deleted} copied rows were removed from shard ${to}.`,
+      ok: true, moveId, userId, from, to, phase: 'aborted', mappingFlipped: false, tables: [], timings,
+      nextStep: `aborted: user ${userId} stays on shard ${from}; ${deleted} copied rows were removed from shard ${to}.`,
     };
   } finally {
-    await ctx.journal.release(move.id).catch(() => undefined);
+    await ctx.journal.release(moveId).catch(() => undefined);
   }
 }
 

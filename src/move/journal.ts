@@ -8,6 +8,7 @@ import * as J from '../db/sql/journal.js';
 import { createFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import type { Runner } from './types.js';
+import type { JournalPhase } from './phase.js';
 
 export interface MoveRow {
   id: string;
@@ -52,7 +53,6 @@ export interface ChunkRow {
 }
 
 /** Phases as stored. `flipped` and later mean the mapping points at the target. */
-export const FLIPPED_PHASES = new Set(['flipped', 'cleanup', 'cleanup-pending', 'done']);
 
 const STALE_SECONDS = 30;
 const isNoSuchTable = (err: unknown) => (err as { errno?: number; cause?: { errno?: number } })?.errno === 1146 ||
@@ -152,13 +152,13 @@ export class Journal extends JournalReader {
   release(moveId: string): Promise<unknown> {
     return this.wdb.exec(J.releaseSql(moveId, this.runner.host, this.runner.pid));
   }
-  setPhase(moveId: string, phase: string, extra?: Sql): Promise<unknown> {
+  setPhase(moveId: string, phase: JournalPhase, extra?: Sql): Promise<unknown> {
     return this.wdb.exec(J.setPhaseSql(moveId, phase, extra));
   }
   setError(moveId: string, error: string | null): Promise<unknown> {
     return this.wdb.exec(J.setErrorSql(moveId, error));
   }
-  finish(moveId: string, state: 'done' | 'aborted', phase: string): Promise<unknown> {
+  finish(moveId: string, state: 'done' | 'aborted', phase: 'done' | 'aborted'): Promise<unknown> {
     return this.wdb.exec(J.finishMoveSql(moveId, state, phase));
   }
   addTable(moveId: string, table: string, rowsTotal: string): Promise<unknown> {

@@ -1,6 +1,7 @@
 /**
  * What every phase of one move run shares: the servers (each with its read and write role), the
- * journal, the event emitter and the cancellation signal.
+ * journal, the event emitter and the cancellation signal. A MoveContext serves the preflight, before
+ * the move has a journal row; a RunContext is the same plus the move's id, which is never null there.
  */
 import type { Db } from '../db/pool.js';
 import { FwShardError } from '../errors/index.js';
@@ -13,16 +14,19 @@ import type { MoveDeps, MoveRequest } from './types.js';
 export interface Side {
   endpoint: Endpoint;
   db: Db;
+  /** The read role (gh-ost's Inspector). */
   insp: Inspector;
-  app: Applier;
+  /** The write role (gh-ost's Applier). */
+  applier: Applier;
 }
 
-export class RunContext {
+export class MoveContext {
   readonly source: Side;
   readonly target: Side;
   readonly mapping: Side;
   readonly journal: Journal;
-  moveId: string | null = null;
+  /** The move's id once its journal row exists (see RunContext). */
+  readonly moveId: string | null = null;
 
   constructor(
     readonly deps: MoveDeps,
@@ -31,14 +35,15 @@ export class RunContext {
     readonly from: ShardId,
     readonly to: ShardId,
     readonly signal: AbortSignal | undefined,
+    sides?: { source: Side; target: Side; mapping: Side },
   ) {
     const side = (e: Endpoint): Side => {
       const db = deps.connect(e);
-      return { endpoint: e, db, insp: new Inspector(db), app: new Applier(db) };
+      return { endpoint: e, db, insp: new Inspector(db), applier: new Applier(db) };
     };
-    this.source = side(deps.topology.shards.get(from)!);
-    this.target = side(deps.topology.shards.get(to)!);
-    this.mapping = side(mappingEndpoint(deps.topology));
+    this.source = sides?.source ?? side(deps.topology.shards.get(from)!);
+    this.target = sides?.target ?? side(deps.topology.shards.get(to)!);
+    this.mapping = sides?.mapping ?? side(mappingEndpoint(deps.topology));
     this.journal = new Journal(this.mapping.db, deps.runner);
   }
 
@@ -83,7 +88,7 @@ export class RunContext {
     }
   }
 
-  async timed<T>(phase: Parameters<RunContext['phaseStarted']>[0], timings: Record<string, number>, fn: () => Promise<T>): Promise<T> {
+  async timed<T>(phase: Phase, timings: Record<string, number>, fn: () => Promise<T>): Promise<T> {
     const t0 = this.deps.clock.now().getTime();
     this.phaseStarted(phase);
     const out = await fn();
@@ -95,5 +100,15 @@ export class RunContext {
 
   phaseStarted(phase: Phase): void {
     this.emit({ type: 'phase.started', phase });
+  }
+}
+
+/** The context of a move that has its journal row: every phase after the preflight runs in one. */
+export class RunContext extends MoveContext {
+  override readonly moveId: string;
+  constructor(base: MoveContext, moveId: string) {
+    // The same servers (and their cached schemas) as the preflight.
+    super(base.deps, base.req, base.userId, base.from, base.to, base.signal, base);
+    this.moveId = moveId;
   }
 }

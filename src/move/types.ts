@@ -6,6 +6,7 @@ import type { Db } from '../db/pool.js';
 import type { CacheInvalidator } from '../cache/memcached.js';
 import type { EventSink } from '../events/types.js';
 import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
+import type { JournalPhase } from './phase.js';
 
 export interface Runner {
   host: string;
@@ -103,8 +104,8 @@ export interface MoveResult {
   userId: string;
   from: number | null;
   to: number;
-  /** The last phase reached. */
-  phase: string;
+  /** The last phase reached: a journal phase, or before the journal: 'none' (nothing to do), 'preflight' (dry run). */
+  phase: JournalPhase | 'none' | 'preflight';
   mappingFlipped: boolean;
   nothingToDo?: boolean;
   dryRun?: boolean;

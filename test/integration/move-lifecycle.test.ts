@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { raw, sql } from '../../src/db/sql/fragment.js';
-import { abortMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
+import { abortMove, resumeMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
 import { FwShardError } from '../../src/errors/index.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId, Topology } from '../../src/topology/index.js';
@@ -90,6 +90,30 @@ describe('move lifecycle', () => {
       const r = await runMove(deps, req());
       expect(r.ok).toBe(true);
       expect(shardOf()).toBe(2);
+    } finally {
+      await close();
+    }
+  });
+
+  it('an abort killed half-way is finished by the next resume, even one in online mode', async () => {
+    const ac = new AbortController();
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      if (e.type === 'chunk.copied') ac.abort();
+    });
+    try {
+      const err = await expectCode(runMove(deps, req({ concurrency: 1 }), { signal: ac.signal }), 'INTERRUPTED');
+      const moveId = /move (\d+) can be resumed/.exec(err.message)?.[1];
+      expect(moveId).toBeDefined();
+      // What a SIGKILL inside `fw-shard abort` leaves: the phase says aborting, some copies remain.
+      env.cli('a', 'flamework', `UPDATE fw_shard_moves SET phase = 'aborting', runner_host = NULL WHERE id = ${moveId}`);
+      expect(count('b', 'users2', 'Dots') + count('b', 'users2', 'Faves')).toBeGreaterThan(0);
+      const r = await resumeMove(deps, moveId!, { assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 25, concurrency: 2, dryRun: false });
+      expect(r.phase).toBe('aborted');
+      expect(r.nextStep).toMatch(/aborted half-way; run the move again to start over/);
+      expect(count('b', 'users2', 'Dots') + count('b', 'users2', 'Faves')).toBe(0);
+      expect(count('a', 'users1', 'Dots')).toBe(150);
+      expect(shardOf()).toBe(1);
+      expect(env.cli('a', 'flamework', `SELECT state, phase FROM fw_shard_moves WHERE id = ${moveId}`).trim()).toBe('aborted\taborted');
     } finally {
       await close();
     }

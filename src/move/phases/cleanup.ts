@@ -33,7 +33,7 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
   const out: CleanupOutcome = { rowsDeleted: 0n, stale: { rows: 0n, lines: [] }, superseded: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   for (const t of tables) {
-    const chunks = await ctx.journal.chunks(ctx.moveId!, t.name);
+    const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
     let deleted = 0n;
     let keptHere = 0;
     for (const c of chunks) {
@@ -41,7 +41,7 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
       ctx.checkAborted();
       const lo = decodeKey(c.lo);
       const hi = decodeKey(c.hi);
-      const r = await ctx.source.app.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp);
+      const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp);
       deleted += BigInt(r.deleted);
       if (r.kept.length > 0) {
         keptHere += r.kept.length;
@@ -51,12 +51,12 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
         bucket.lines.push(`${t.name}: ${describeKept(t, r.kept, ctx.to)}`);
       }
       // The range is done: what was proven on the target is gone, the rest stays (listed above).
-      await ctx.journal.chunkCleaned(ctx.moveId!, t.name, c.seq);
+      await ctx.journal.chunkCleaned(ctx.moveId, t.name, c.seq);
       ctx.emit({ type: 'cleanup.progress', table: t.name, rowsDeleted: deleted.toString() });
       await ctx.pause();
     }
     out.rowsDeleted += deleted;
-    await ctx.journal.tableCleaned(ctx.moveId!, t.name, keptHere ? 'kept-changed' : 'cleaned');
+    await ctx.journal.tableCleaned(ctx.moveId, t.name, keptHere ? 'kept-changed' : 'cleaned');
   }
   return out;
 }

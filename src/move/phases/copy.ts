@@ -3,7 +3,6 @@
  * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, hashed on both sides,
  * and checkpointed in the journal. Tables run concurrently; chunks of a table in order.
  */
-import PQueue from 'p-queue';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { keyPositions } from '../../db/sql/rows.js';
 import { nextChunkSize } from '../chunk-size.js';
@@ -12,33 +11,13 @@ import type { MoveTableRow } from '../journal.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
-import { compareRange, ensureEqual, type Settings } from './sync.js';
+import { compareRange, ensureEqual, type WriteSettings } from './sync.js';
+import { forEachTable } from './for-each-table.js';
 
 const FIRST_CHUNK = 1000;
 
-/** Run `work` for every table with at most `concurrency` at once; the first failure stops the rest at their next safe point. */
-export async function forEachTable(ctx: RunContext, tables: TablePlan[], concurrency: number, work: (t: TablePlan, stop: () => boolean) => Promise<void>): Promise<void> {
-  const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
-  let failed = false;
-  const results = await Promise.allSettled(
-    tables.map((t) =>
-      queue.add(async () => {
-        if (failed) return;
-        try {
-          await work(t, () => failed);
-        } catch (err) {
-          failed = true;
-          throw err;
-        }
-      }),
-    ),
-  );
-  const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (firstError) throw firstError.reason;
-}
-
-export async function copyTables(ctx: RunContext, tables: TablePlan[], s: Settings, journalRows: Map<string, MoveTableRow>, reports: Map<string, TableReport>): Promise<void> {
-  await forEachTable(ctx, tables, ctx.req.concurrency, async (t, stop) => {
+export async function copyTables(ctx: RunContext, tables: TablePlan[], s: WriteSettings, journalRows: Map<string, MoveTableRow>, reports: Map<string, TableReport>): Promise<void> {
+  await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
     const row = journalRows.get(t.name);
     const rep = reports.get(t.name)!;
     if (row?.status === 'copied') {
@@ -52,17 +31,17 @@ export async function copyTables(ctx: RunContext, tables: TablePlan[], s: Settin
   });
 }
 
-async function copyKeyless(ctx: RunContext, t: TablePlan, s: Settings, rep: TableReport): Promise<void> {
+async function copyKeyless(ctx: RunContext, t: TablePlan, s: WriteSettings, rep: TableReport): Promise<void> {
   ctx.checkAborted();
   const started = ctx.nowMs();
   const rows = await ctx.source.insp.readRange(t, ctx.userId, null, null);
-  await ctx.target.app.replaceRange(t, ctx.userId, null, null, rows, s.sqlMode, s.maxBytes);
+  await ctx.target.applier.replaceRange(t, ctx.userId, null, null, rows, s.sqlMode, s.maxBytes);
   // Online, the source may change under us: record what the target holds; the delta passes catch up.
   const { hash, mismatches } = ctx.online ? { hash: (await compareRange(ctx, t, null, null)).target, mismatches: 0 } : await ensureEqual(ctx, t, s, null, null);
   rep.chunks = 1;
   rep.mismatches += mismatches;
   await ctx.journal.checkpointChunk(
-    ctx.moveId!,
+    ctx.moveId,
     t.name,
     { status: 'copied', lastKey: null, rowsCopied: String(rows.length), chunks: 1, mismatches: rep.mismatches },
     { seq: 0, lo: null, hi: null, count: hash.count, hash: hash.hash },
@@ -75,7 +54,7 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: Settings, rep: Tabl
  * The chunk loop, pipelined: the next chunk is read from the source while the current one is written
  * to the target, and the source side of the current chunk is hashed at the same time as the write.
  */
-async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean): Promise<void> {
+async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean): Promise<void> {
   const positions = keyPositions(t);
   let lo: KeyTuple | null = decodeKey(row?.last_key);
   let copied = BigInt(row?.rows_copied ?? '0');
@@ -110,7 +89,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
       // the first delta pass compares every range's source hash with this record anyway.
       const [sourceHash] = await Promise.all([
         ctx.online ? null : ctx.source.insp.hash(t, ctx.userId, lo, hi),
-        ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes),
+        ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes),
       ]);
       const targetHash = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
       // The record is what the target holds for the range. Offline it must equal the source now;
@@ -123,7 +102,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: Settings, row: MoveTa
       }
       copied += BigInt(rows.length);
       await ctx.journal.checkpointChunk(
-        ctx.moveId!,
+        ctx.moveId,
         t.name,
         { status: last ? 'copied' : 'copying', lastKey: encodeKey(hi ?? lo), rowsCopied: copied.toString(), chunks: chunks + 1, mismatches },
         { seq: chunks, lo: encodeKey(lo), hi: encodeKey(hi), count: verified.count, hash: verified.hash },

@@ -11,11 +11,11 @@ import { freezeEndedSql, freezeStartedSql } from '../../db/sql/journal.js';
 import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
 import { pingSql } from '../../db/sql/status.js';
 import { flippedAtSql } from '../../db/sql/journal.js';
-import type { TablePlan } from '../table-plan.js';
-import type { RunContext } from '../run-context.js';
+import type { MoveRun } from '../move-run.js';
+import type { MoveContext } from '../run-context.js';
 import type { OnlineOptions } from '../types.js';
 import { DeadlineExceeded, deltaPass } from './delta.js';
-import type { Settings } from './sync.js';
+import type { WriteSettings } from './sync.js';
 
 /** Time kept in hand for the flip transaction itself. */
 const FLIP_MARGIN_MS = 250;
@@ -25,8 +25,9 @@ export interface CutoverOutcome {
   deltaPasses: number;
 }
 
-export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Settings, o: OnlineOptions, invalidateCache: () => Promise<void>): Promise<CutoverOutcome> {
-  const moveId = ctx.moveId!;
+export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOptions, invalidateCache: () => Promise<void>): Promise<CutoverOutcome> {
+  const { ctx, moveId } = run;
+  const tables = run.pf.tables;
   let passes = 0;
   let lastReason = '';
   for (let attempt = 1; attempt <= o.freezeAttempts; attempt++) {
@@ -53,7 +54,7 @@ export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Set
     await Promise.all([ctx.source.db.rows(pingSql()), ctx.target.db.rows(pingSql()), ctx.mapping.db.rows(pingSql())]);
     ctx.checkAborted();
 
-    await ctx.journal.setPhase(moveId, 'freeze', freezeStartedSql());
+    await run.enter('freeze', freezeStartedSql());
     await ctx.mapping.db.exec(setFreezeSql(ctx.userId, moveId, o.freezeCapMs));
     const frozenAt = ctx.nowMs();
     const deadline = frozenAt + o.freezeCapMs - FLIP_MARGIN_MS;
@@ -73,7 +74,8 @@ export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Set
         reason = 'the final sync did not finish inside the freeze cap';
       } else {
         try {
-          await ctx.mapping.app.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql(), true);
+          await ctx.mapping.applier.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql(), true);
+          run.entered('flipped');
           flipped = true;
           ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
           await invalidateCache();
@@ -88,7 +90,7 @@ export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Set
     } finally {
       // Lift the freeze whatever happened (an error, an interrupt); if we die here it expires by itself.
       await ctx.mapping.db.exec(liftFreezeSql(ctx.userId, moveId)).catch(() => undefined);
-      await ctx.journal.setPhase(moveId, flipped ? 'flipped' : 'delta', freezeEndedSql()).catch(() => undefined);
+      await run.enter(flipped ? 'flipped' : 'delta', freezeEndedSql()).catch(() => undefined);
       ctx.emit({ type: 'freeze.lifted', ms: ctx.nowMs() - frozenAt, flipped, reason });
     }
     if (flipped) return { freezeMs: ctx.nowMs() - frozenAt, deltaPasses: passes };
@@ -99,7 +101,7 @@ export async function onlineCutover(ctx: RunContext, tables: TablePlan[], s: Set
   });
 }
 
-async function sleepUnless(ctx: RunContext, ms: number): Promise<void> {
+async function sleepUnless(ctx: MoveContext, ms: number): Promise<void> {
   const step = 50;
   for (let waited = 0; waited < ms; waited += step) {
     ctx.checkAborted();

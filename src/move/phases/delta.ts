@@ -8,8 +8,8 @@
 import { decodeKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
-import { forEachTable } from './copy.js';
-import { compareRange, isDirty, recopyRange, sameHash, targetChangedError, type Settings } from './sync.js';
+import { forEachTable } from './for-each-table.js';
+import { compareRange, isDirty, recopyRange, sameHash, targetChangedError, type WriteSettings } from './sync.js';
 import type { RangeHash } from '../inspector.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 
@@ -35,12 +35,12 @@ export interface DeltaOutcome {
  * of each table comes after the last write to any table (nothing that a write to one table set off in
  * another, such as a cascade or a trigger, can go unseen).
  */
-export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: Settings, opts: { final: boolean; deadline?: number }): Promise<DeltaOutcome> {
+export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: WriteSettings, opts: { final: boolean; deadline?: number }): Promise<DeltaOutcome> {
   const out: DeltaOutcome = { rangesChanged: 0, rowsRecopied: 0n, verified: true, unstable: [], activeMs: 0 };
   const started = ctx.nowMs();
   let paused = 0;
-  await forEachTable(ctx, tables, ctx.req.concurrency, async (t) => {
-    const chunks = await ctx.journal.chunks(ctx.moveId!, t.name);
+  await forEachTable(tables, ctx.req.concurrency, async (t) => {
+    const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
     for (const c of chunks) {
       ctx.checkAborted();
       if (opts.deadline !== undefined && ctx.nowMs() > opts.deadline) throw new DeadlineExceeded();
@@ -60,14 +60,14 @@ export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: Setting
       if (!dirty && !sameHash(target, recorded)) throw await targetChangedError(ctx, t, [{ lo, hi }]);
       if (sameHash(source, target)) {
         // Nothing to copy (fw-shard's own unfinished rewrite had finished after all): record it.
-        await ctx.journal.updateChunk(ctx.moveId!, t.name, c.seq, target.count, target.hash);
+        await ctx.journal.updateChunk(ctx.moveId, t.name, c.seq, target.count, target.hash);
         continue;
       }
       out.rangesChanged++;
-      await ctx.journal.markDirty(ctx.moveId!, t.name, c.seq);
+      await ctx.journal.markDirty(ctx.moveId, t.name, c.seq);
       out.rowsRecopied += BigInt(await repairRange(ctx, t, s, lo, hi));
       const cmp = await compareRange(ctx, t, lo, hi);
-      await ctx.journal.updateChunk(ctx.moveId!, t.name, c.seq, cmp.target.count, cmp.target.hash);
+      await ctx.journal.updateChunk(ctx.moveId, t.name, c.seq, cmp.target.count, cmp.target.hash);
       if (opts.final && !cmp.equal) {
         out.verified = false;
         out.unstable.push(`${t.name} range ${c.seq}`);
@@ -77,7 +77,7 @@ export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: Setting
   });
   if (opts.final && out.rangesChanged > 0 && out.verified) {
     // Written during this pass: compare every table again, whole, after the last write.
-    await forEachTable(ctx, tables, ctx.req.concurrency, async (t) => {
+    await forEachTable(tables, ctx.req.concurrency, async (t) => {
       if (opts.deadline !== undefined && ctx.nowMs() > opts.deadline) throw new DeadlineExceeded();
       const whole = await compareRange(ctx, t, null, null);
       if (!whole.equal) {
@@ -109,7 +109,7 @@ export class DeadlineExceeded extends Error {
  * when much of the range changed (or the table has no key) re-copy the whole range instead. Returns
  * the number of rows copied.
  */
-async function repairRange(ctx: RunContext, t: TablePlan, s: Settings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
+async function repairRange(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
   if (!t.key) return recopyRange(ctx, t, s, lo, hi);
   const [src, tgt] = await Promise.all([ctx.source.insp.rowHashes(t, ctx.userId, lo, hi), ctx.target.insp.rowHashes(t, ctx.userId, lo, hi)]);
   const changed: KeyTuple[] = [];
@@ -121,6 +121,6 @@ async function repairRange(ctx: RunContext, t: TablePlan, s: Settings, lo: KeyTu
   if (changed.length > Math.max(50, src.size / 4)) return recopyRange(ctx, t, s, lo, hi);
   // Rows read now; a key deleted on the source since the hashes were taken is simply not re-inserted.
   const rows = await ctx.source.insp.readKeys(t, ctx.userId, changed);
-  await ctx.target.app.replaceKeys(t, ctx.userId, changed, rows, s.sqlMode, s.maxBytes);
+  await ctx.target.applier.replaceKeys(t, ctx.userId, changed, rows, s.sqlMode, s.maxBytes);
   return rows.length;
 }

@@ -10,7 +10,7 @@ import { diffTables, planTable, type TablePlan } from '../table-plan.js';
 import { selectTables } from '../table-selection.js';
 import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
-import type { RunContext } from '../run-context.js';
+import type { MoveContext } from '../run-context.js';
 
 export interface Preflight {
   plan: MovePlan;
@@ -21,7 +21,7 @@ export interface Preflight {
 
 const COLLISION_BATCH = 5000;
 
-export async function preflight(ctx: RunContext, opts: { resuming: boolean }): Promise<Preflight> {
+export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): Promise<Preflight> {
   const { topology } = ctx.deps;
   const source = ctx.source;
   const target = ctx.target;
@@ -130,7 +130,7 @@ export async function preflight(ctx: RunContext, opts: { resuming: boolean }): P
  * Ticketed ids never collide; anything else might. For every unique key that does not contain the
  * owner column, look up the user's values on the target under other owners, in batches.
  */
-async function checkCollisions(ctx: RunContext, tables: TablePlan[]): Promise<void> {
+async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const found: string[] = [];
   for (const t of tables) {
     if (!t.key) {
@@ -170,7 +170,7 @@ async function checkCollisions(ctx: RunContext, tables: TablePlan[]): Promise<vo
  * deletes. Such tables are refused unless --allow-triggers (pt-online-schema-change refuses too). UPDATE
  * triggers and the source's INSERT triggers only see the app's writes. fw-shard's own are fw_shard_*.
  */
-async function checkTriggers(ctx: RunContext, tables: TablePlan[]): Promise<void> {
+async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const moved = new Set(tables.map((t) => t.name));
   const [onSource, onTarget] = await Promise.all([ctx.source.insp.triggers(), ctx.target.insp.triggers()]);
   const firing: string[] = [];

@@ -11,7 +11,7 @@ import type { RunContext } from '../run-context.js';
 
 export const MAX_RECOPIES = 3;
 
-export interface Settings {
+export interface WriteSettings {
   sqlMode: string;
   /** Bytes of values per INSERT statement (kept well under max_allowed_packet). */
   maxBytes: number;
@@ -45,9 +45,9 @@ export async function describeDifference(ctx: RunContext, t: TablePlan, lo: KeyT
 }
 
 /** Copy the source's (lo, hi] range of the table onto the target, replacing what is there. */
-export async function recopyRange(ctx: RunContext, t: TablePlan, s: Settings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
+export async function recopyRange(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
   const rows = await ctx.source.insp.readRange(t, ctx.userId, lo, hi);
-  await ctx.target.app.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes);
+  await ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes);
   return rows.length;
 }
 
@@ -56,7 +56,7 @@ export async function recopyRange(ctx: RunContext, t: TablePlan, s: Settings, lo
  * compare again, at most MAX_RECOPIES times. Returns the source hash and how many mismatches were seen.
  * Throws DATA_MISMATCH if the range still differs: the caller never flips after that.
  */
-export async function ensureEqual(ctx: RunContext, t: TablePlan, s: Settings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ hash: RangeHash; mismatches: number }> {
+export async function ensureEqual(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ hash: RangeHash; mismatches: number }> {
   let cmp = await compareRange(ctx, t, lo, hi);
   let mismatches = 0;
   while (!cmp.equal) {
@@ -68,7 +68,7 @@ export async function ensureEqual(ctx: RunContext, t: TablePlan, s: Settings, lo
         'DATA_MISMATCH',
         `table ${t.name}: user ${ctx.userId}'s rows still differ between shard ${ctx.from} and shard ${ctx.to} after ${MAX_RECOPIES} re-copies: ${diff.text}`,
         {
-          hint: `The mapping was not flipped. Something is writing to the user's rows (stop it, or use the online mode), or the shards differ in a way fw-shard cannot copy; then fw-shard resume ${ctx.moveId ?? ''}.`.replace(' .', '.'),
+          hint: `The mapping was not flipped. Something is writing to the user's rows (stop it, or use the online mode), or the shards differ in a way fw-shard cannot copy; then fw-shard resume ${ctx.moveId}.`.replace(' .', '.'),
           details: { table: t.name, keys: diff.keys.slice(0, 50) },
         },
       );
@@ -102,7 +102,7 @@ export async function targetChangedError(ctx: RunContext, t: TablePlan, ranges: 
     'DATA_MISMATCH',
     `table ${t.name}: user ${ctx.userId}'s rows on shard ${ctx.to} changed behind fw-shard's back after it copied them (${texts.join(' | ')}): something other than fw-shard writes them there (an app server that already routes the user to shard ${ctx.to}, a trigger, a person)`,
     {
-      hint: `Nothing was flipped or deleted. Find what writes user ${ctx.userId}'s rows on shard ${ctx.to} and stop it; the rows named differ there from shard ${ctx.from} (save what matters). Then fw-shard abort ${ctx.moveId ?? ''} removes the copy from shard ${ctx.to} (the user stays on shard ${ctx.from}), and the move can start again.`,
+      hint: `Nothing was flipped or deleted. Find what writes user ${ctx.userId}'s rows on shard ${ctx.to} and stop it; the rows named differ there from shard ${ctx.from} (save what matters). Then fw-shard abort ${ctx.moveId} removes the copy from shard ${ctx.to} (the user stays on shard ${ctx.from}), and the move can start again.`,
       details: { table: t.name, keys: keys.slice(0, 50) },
     },
   );
@@ -111,7 +111,7 @@ export async function targetChangedError(ctx: RunContext, t: TablePlan, ranges: 
 /** Recorded ranges of the table whose target hash is no longer the record (dirty ones are skipped). */
 export async function rangesChangedOnTarget(ctx: RunContext, t: TablePlan): Promise<{ lo: KeyTuple | null; hi: KeyTuple | null }[]> {
   const out: { lo: KeyTuple | null; hi: KeyTuple | null }[] = [];
-  for (const c of await ctx.journal.chunks(ctx.moveId!, t.name)) {
+  for (const c of await ctx.journal.chunks(ctx.moveId, t.name)) {
     if (isDirty(String(c.hash))) continue;
     const lo = decodeKey(c.lo);
     const hi = decodeKey(c.hi);

@@ -18,34 +18,34 @@ import { encodeKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
-import { forEachTable } from './copy.js';
-import { compareRange, ensureEqual, rangesChangedOnTarget, sameHash, targetChangedError, type Settings } from './sync.js';
+import { forEachTable } from './for-each-table.js';
+import { compareRange, ensureEqual, rangesChangedOnTarget, sameHash, targetChangedError, type WriteSettings } from './sync.js';
 
 export const VERIFY_RANGE = 10_000;
 /** Rounds that may re-copy before the verification gives up (the user's writes did not stop). */
 const MAX_ROUNDS = 4;
 
-export async function verifyAll(ctx: RunContext, tables: TablePlan[], s: Settings, reports: Map<string, TableReport>): Promise<void> {
+export async function verifyAll(ctx: RunContext, tables: TablePlan[], s: WriteSettings, reports: Map<string, TableReport>): Promise<void> {
   for (let round = 1; ; round++) {
     const wrote = await verifyRound(ctx, tables, s, reports);
     if (wrote.length === 0) return;
     if (round >= MAX_ROUNDS) {
       throw new FwShardError('DATA_MISMATCH', `user ${ctx.userId}'s rows kept changing on shard ${ctx.from} during the verification (${wrote.join(', ')} re-copied in each of ${MAX_ROUNDS} rounds)`, {
-        hint: `The mapping was not flipped. Something is writing the user's rows: stop it, or run the move online (without --assume-no-writes); then fw-shard resume ${ctx.moveId ?? ''}.`,
+        hint: `The mapping was not flipped. Something is writing the user's rows: stop it, or run the move online (without --assume-no-writes); then fw-shard resume ${ctx.moveId}.`,
       });
     }
   }
 }
 
 /** One comparison of every table; returns the tables it had to re-copy (empty: verified). */
-async function verifyRound(ctx: RunContext, tables: TablePlan[], s: Settings, reports: Map<string, TableReport>): Promise<string[]> {
+async function verifyRound(ctx: RunContext, tables: TablePlan[], s: WriteSettings, reports: Map<string, TableReport>): Promise<string[]> {
   // A fixed --chunk-size also bounds the verification ranges (and so the cleanup's deletes).
   const rangeRows = ctx.req.chunkSize ?? VERIFY_RANGE;
   const wrote: string[] = [];
-  await forEachTable(ctx, tables, ctx.req.concurrency, async (t) => {
+  await forEachTable(tables, ctx.req.concurrency, async (t) => {
     const rep = reports.get(t.name)!;
     ctx.checkAborted();
-    const [whole, recorded] = await Promise.all([compareRange(ctx, t, null, null), ctx.journal.chunkTotals(ctx.moveId!, t.name)]);
+    const [whole, recorded] = await Promise.all([compareRange(ctx, t, null, null), ctx.journal.chunkTotals(ctx.moveId, t.name)]);
     // The record is what fw-shard last wrote to the target: a target that differs from it was written
     // by someone else. (Dirty records belong to a rewrite fw-shard itself did not finish.)
     if (recorded.chunks > 0 && recorded.dirty === 0 && !sameHash(whole.target, recorded)) {
@@ -58,7 +58,7 @@ async function verifyRound(ctx: RunContext, tables: TablePlan[], s: Settings, re
     }
     // Re-verify in ranges, re-copying what differs, and record fresh range hashes. The records are
     // marked dirty first: a crash half-way must not make our own re-copies look like a stranger's.
-    await ctx.journal.markDirty(ctx.moveId!, t.name);
+    await ctx.journal.markDirty(ctx.moveId, t.name);
     const chunks: { lo: string | null; hi: string | null; count: string; hash: string }[] = [];
     let lo: KeyTuple | null = null;
     let recopied = 0;
@@ -74,7 +74,7 @@ async function verifyRound(ctx: RunContext, tables: TablePlan[], s: Settings, re
       lo = hi;
       await ctx.pause();
     }
-    await ctx.journal.replaceChunks(ctx.moveId!, t.name, chunks);
+    await ctx.journal.replaceChunks(ctx.moveId, t.name, chunks);
     if (recopied > 0) wrote.push(t.name);
   });
   return wrote;

@@ -1,0 +1,96 @@
+/**
+ * One run of one move: its current phase (checked against the state machine on every change, written
+ * to the journal before the work of that phase starts), its timings and per-table reports, and the one
+ * place that builds its result.
+ */
+import type { Sql } from '../db/sql/fragment.js';
+import { canTransition, FLIPPED_PHASES, type JournalPhase } from './phase.js';
+import type { Preflight } from './phases/preflight.js';
+import type { RunContext } from './run-context.js';
+import type { MoveResult, TableReport } from './types.js';
+
+export class MoveRun {
+  readonly timings: Record<string, number>;
+  readonly reports: Map<string, TableReport>;
+  freezeMs: number | undefined;
+  deltaPasses: number | undefined;
+  #phase: JournalPhase;
+
+  constructor(
+    readonly ctx: RunContext,
+    readonly pf: Preflight,
+    phase: JournalPhase,
+    readonly resumed: boolean,
+    readonly startedMs: number,
+    timings: Record<string, number>,
+  ) {
+    this.#phase = phase;
+    this.timings = timings;
+    this.reports = new Map(pf.plan.tables.map((t) => [t.name, { ...t }]));
+  }
+
+  get phase(): JournalPhase {
+    return this.#phase;
+  }
+  get moveId(): string {
+    return this.ctx.moveId;
+  }
+  get mappingFlipped(): boolean {
+    return FLIPPED_PHASES.has(this.#phase);
+  }
+
+  /** Record the phase in the journal (with `extra` columns), then make it current. */
+  async enter(phase: JournalPhase, extra?: Sql): Promise<void> {
+    this.#check(phase);
+    await this.ctx.journal.setPhase(this.moveId, phase, extra);
+    this.#phase = phase;
+  }
+
+  /** The phase was written by another transaction (the flip writes `flipped` with the mapping). */
+  entered(phase: JournalPhase): void {
+    this.#check(phase);
+    this.#phase = phase;
+  }
+
+  /** End the move in the journal (state done or aborted) and make the phase current. */
+  async end(state: 'done' | 'aborted'): Promise<void> {
+    this.#check(state);
+    await this.ctx.journal.finish(this.moveId, state, state);
+    this.#phase = state;
+  }
+
+  #check(to: JournalPhase): void {
+    // Entering the current phase again only updates the journal's extra columns.
+    if (to !== this.#phase && !canTransition(this.#phase, to)) {
+      throw new Error(`move ${this.moveId}: no transition from phase ${this.#phase} to ${to}`);
+    }
+  }
+
+  result(ok: boolean, nextStep: string, error?: { code: string; message: string }): MoveResult {
+    this.timings.totalMs = this.ctx.nowMs() - this.startedMs;
+    return {
+      ok,
+      moveId: this.moveId,
+      userId: this.ctx.userId,
+      from: this.ctx.from,
+      to: this.ctx.to,
+      phase: this.#phase,
+      mappingFlipped: this.mappingFlipped,
+      resumed: this.resumed,
+      plan: this.pf.plan,
+      tables: [...this.reports.values()],
+      timings: this.timings,
+      nextStep,
+      ...(error ? { error } : {}),
+      ...(this.freezeMs !== undefined ? { freezeMs: this.freezeMs } : {}),
+      ...(this.deltaPasses !== undefined ? { deltaPasses: this.deltaPasses } : {}),
+    };
+  }
+
+  /** The run's successful end: the result, announced by the move.finished event. */
+  finished(nextStep: string): MoveResult {
+    const done = this.result(true, nextStep);
+    this.ctx.emit({ type: 'move.finished', phase: this.#phase, mappingFlipped: this.mappingFlipped, ms: done.timings.totalMs ?? 0, nextStep });
+    return done;
+  }
+}
