@@ -49,7 +49,11 @@ export interface Session {
 export interface Db extends ReadDb {
   exec(q: Sql): Promise<ExecResult>;
   /** Run `fn` on one binary-charset connection inside a transaction; committed if it returns. */
-  transaction<T>(fn: (s: Session) => Promise<T>, opts?: { sqlMode?: string; binary?: boolean }): Promise<T>;
+  /**
+   * Run `fn` on one pinned connection inside a transaction; committed if it returns. `repeatableRead`
+   * forces that isolation level (its locking reads then lock gaps too, whatever the server's default).
+   */
+  transaction<T>(fn: (s: Session) => Promise<T>, opts?: { sqlMode?: string; binary?: boolean; repeatableRead?: boolean }): Promise<T>;
   /** Run `fn` on one pinned connection without a transaction. */
   withSession<T>(fn: (s: Session) => Promise<T>, opts?: { binary?: boolean }): Promise<T>;
   close(): Promise<void>;
@@ -161,6 +165,9 @@ function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
     database: e.database,
     connectTimeout: 5000,
     connectionLimit: 6,
+    // Session settings (foreign_key_checks = 0 on data sessions, see DATA_SESSION_INIT) must survive a
+    // connection's return to the pool: never reset it on release.
+    resetOnRelease: false,
     maxIdle: 2,
     idleTimeout: 30_000,
     enableKeepAlive: true,
@@ -284,7 +291,7 @@ class MysqlDb implements Db {
     }
   }
 
-  async transaction<T>(fn: (s: Session) => Promise<T>, opts: { sqlMode?: string; binary?: boolean } = {}): Promise<T> {
+  async transaction<T>(fn: (s: Session) => Promise<T>, opts: { sqlMode?: string; binary?: boolean; repeatableRead?: boolean } = {}): Promise<T> {
     const binary = opts.binary ?? true;
     const conn = await this.#run(() => this.#pool(binary).getConnection());
     let began = false;
@@ -292,6 +299,8 @@ class MysqlDb implements Db {
       if (opts.sqlMode !== undefined) {
         await this.#run(() => conn.query(toText({ parts: ['SET SESSION sql_mode = ', ''], values: [safeSqlMode(opts.sqlMode!)] })));
       }
+      // SET TRANSACTION applies to the next transaction only.
+      if (opts.repeatableRead) await this.#run(() => conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ'));
       await this.#run(() => conn.query('START TRANSACTION'));
       began = true;
       const out = await fn(this.#session(conn, binary));

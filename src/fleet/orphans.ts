@@ -7,17 +7,17 @@
  *  - `findOrphans` only reads (it gets ReadDb handles);
  *  - users with an unfinished move are the engine's business: reported as in flight, never touched;
  *  - `cleanupOrphans` deletes a stray row only when the same key holds an identical row (same row hash)
- *    for the same user on the user's current shard, re-hashed under a row lock in the deleting
- *    transaction, after re-reading the user's placement; keyless tables delete at most as many copies
+ *    for the same user on the user's current shard, both re-hashed while the stray row is locked in the
+ *    deleting transaction, after re-reading the user's placement; keyless tables delete at most as many copies
  *    of a row as the current shard holds. Anything else is listed, never deleted. Rows of users that do
  *    not exist are never deleted.
  */
 import type { Db, ReadDb } from '../db/pool.js';
-import { countKeylessByHashForUpdateSql, deleteKeylessByHashSql, deleteRowsByKeysSql, placementsOfSql, rowHashesByKeysForUpdate, userSizesSql } from '../db/sql/fleet.js';
+import { countKeylessByHashForUpdateSql, deleteKeylessByHashSql, deleteRowsByKeysSql, placementsOfSql, rowHashesByKeys, userSizesSql } from '../db/sql/fleet.js';
 import type { KeyTuple } from '../db/sql/rows.js';
 import { userBytes } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
-import { Inspector } from '../move/inspector.js';
+import { Inspector, parseRowHashes } from '../move/inspector.js';
 import { JournalReader } from '../move/journal.js';
 import { showKey } from '../move/keys.js';
 import { diffTables, type TablePlan } from '../move/table-plan.js';
@@ -230,14 +230,14 @@ async function keyed(t: TablePlan, x: Db, y: Db, g: StrayGroup, dryRun: boolean,
         const keys = [...same.values()].map((v) => v.key);
         const deleted = await x.transaction(
           async (s) => {
-            // Re-hash under a row lock: a row that changed since it was compared is not deleted.
-            const locked = await s.rawRows(rowHashesByKeysForUpdate(t, g.userId, keys));
+            // Re-hash under a row lock, and compare with the user's shard again at that moment: a row that
+            // changed on either side since it was compared is not deleted.
             const nk = names.length;
+            const locked = parseRowHashes(await s.rawRows(rowHashesByKeys(t, g.userId, keys, true)), nk);
+            const home = parseRowHashes(await y.rawRows(rowHashesByKeys(t, g.userId, [...locked.values()].map((v) => v.key!), false)), nk);
             const still: KeyTuple[] = [];
-            for (const row of locked) {
-              const key = row.slice(0, nk) as Buffer[];
-              const id = key.map((b) => b.toString('hex')).join(':');
-              if (same.get(id)?.md5 === (row[nk] as Buffer).toString('latin1')) still.push(key);
+            for (const [id, v] of locked) {
+              if (same.get(id)?.md5 === v.md5 && home.get(id)?.md5 === v.md5) still.push(v.key!);
             }
             if (still.length === 0) return 0;
             const d = await s.execBinary(deleteRowsByKeysSql(t, g.userId, still));

@@ -19,7 +19,7 @@ import { JournalReader, type MoveRow } from './journal.js';
 import { MoveContext, RunContext } from './run-context.js';
 import { MoveRun } from './move-run.js';
 import { assertNever, canAbort, FLIPPED_PHASES, parsePhase, stepFrom } from './phase.js';
-import { preflight, type Preflight } from './phases/preflight.js';
+import { preflight } from './phases/preflight.js';
 import { copyTables } from './phases/copy.js';
 import { verifyAll } from './phases/verify.js';
 import { cleanupSource } from './phases/cleanup.js';
@@ -184,9 +184,20 @@ async function execute(run: MoveRun): Promise<MoveResult> {
 async function copyStep(run: MoveRun): Promise<void> {
   const { ctx } = run;
   await run.enter('copy', copyStartedSql());
-  const rows = new Map((await ctx.journal.tables(run.moveId)).map((r) => [r.table_name, r]));
-  await ctx.timed('copy', run.timings, () => copyTables(ctx, run.pf.tables, writeSettings(run.pf), rows, run.reports));
+  await copyUncopied(run);
   await run.enter(ctx.online ? 'delta' : 'verify');
+}
+
+/**
+ * Copy every table the journal does not have as copied (copyTables skips the others). Also run before
+ * the delta passes and the verification of a resumed move: a table added to the selection since (a
+ * deploy, tables.include) must be copied and recorded before anything compares or flips.
+ */
+async function copyUncopied(run: MoveRun): Promise<void> {
+  const { ctx } = run;
+  const rows = new Map((await ctx.journal.tables(run.moveId)).map((r) => [r.table_name, r]));
+  if (run.phase !== 'copy' && run.pf.tables.every((t) => rows.get(t.name)?.status === 'copied')) return;
+  await ctx.timed('copy', run.timings, () => copyTables(ctx, run.pf.tables, writeSettings(run), rows, run.reports));
 }
 
 /** Online: delta passes, the freeze, the final sync and the flip (src/move/phases/cutover.ts). */
@@ -194,8 +205,9 @@ async function cutoverStep(run: MoveRun): Promise<void> {
   const { ctx } = run;
   ctx.checkAborted();
   await run.enter('delta');
+  await copyUncopied(run);
   const online = ctx.req.online ?? DEFAULT_ONLINE;
-  const out = await ctx.timed('delta', run.timings, () => onlineCutover(run, writeSettings(run.pf), online, () => invalidateCache(ctx)));
+  const out = await ctx.timed('delta', run.timings, () => onlineCutover(run, writeSettings(run), online, () => invalidateCache(ctx)));
   run.freezeMs = out.freezeMs;
   run.deltaPasses = out.deltaPasses;
   run.timings.freezeMs = out.freezeMs;
@@ -206,7 +218,8 @@ async function verifyAndFlipStep(run: MoveRun): Promise<void> {
   const { ctx } = run;
   ctx.checkAborted();
   await run.enter('verify');
-  await ctx.timed('verify', run.timings, () => verifyAll(ctx, run.pf.tables, writeSettings(run.pf), run.reports));
+  await copyUncopied(run);
+  await ctx.timed('verify', run.timings, () => verifyAll(ctx, run.pf.tables, writeSettings(run), run.reports));
   ctx.checkAborted();
   await run.enter('flip');
   // From here to the flip's commit there is no cancellation check: the flip is one transaction.
@@ -216,8 +229,9 @@ async function verifyAndFlipStep(run: MoveRun): Promise<void> {
   await invalidateCache(ctx);
 }
 
-function writeSettings(pf: Preflight): WriteSettings {
-  return { sqlMode: pf.sqlMode, maxBytes: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(pf.maxPacket / 4))) };
+function writeSettings(run: MoveRun): WriteSettings {
+  const { pf } = run;
+  return { sqlMode: pf.sqlMode, maxBytes: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(pf.maxPacket / 4))), skipDuplicates: run.ctx.online };
 }
 
 /** Record the failure in the journal and the event stream; return the error the caller sees. */
@@ -272,7 +286,7 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
   if (outcome.superseded.lines.length > 0) {
     ctx.emit({
       type: 'warning',
-      message: `${outcome.superseded.rows} row(s) of user ${ctx.userId} changed on shard ${ctx.to} since the final verification (the app's writes after the flip), so their old versions were not proven there and stay on shard ${ctx.from}:\n  ${outcome.superseded.lines.join('\n  ')}`,
+      message: `${outcome.superseded.rows} row(s) of user ${ctx.userId} changed on shard ${ctx.to} since the final verification (the app's writes after the flip), so their old versions were not proven there and stay on shard ${ctx.from}; they are stale copies that nothing reads (delete them by hand once you have looked; fw-shard verify --user ${ctx.userId} lists them):\n  ${outcome.superseded.lines.join('\n  ')}`,
     });
     return run.finished(
       `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}; ${outcome.superseded.rows} old version(s) of rows changed on shard ${ctx.to} since the flip were kept on shard ${ctx.from} (${verifyHint}).`,
@@ -381,9 +395,18 @@ export async function runDeferredCleanups(deps: MoveDeps, olderThanSeconds: numb
   const reader = new JournalReader(deps.connect(mappingEndpoint(deps.topology)));
   const due = await reader.cleanupDue(olderThanSeconds);
   const out: MoveResult[] = [];
+  let firstError: unknown;
   for (const m of due) {
     if (opts.signal?.aborted) break;
-    out.push(await resumeMove(deps, m.id, { ...base, cleanup: 'now' }, opts));
+    // One move whose cleanup kept rows (or failed) does not hold back the others: the first error is
+    // raised once every due move had its turn.
+    try {
+      out.push(await resumeMove(deps, m.id, { ...base, cleanup: 'now' }, opts));
+    } catch (err) {
+      if (err instanceof FwShardError && err.code === 'INTERRUPTED') throw err;
+      firstError ??= err;
+    }
   }
+  if (firstError !== undefined) throw firstError;
   return out;
 }

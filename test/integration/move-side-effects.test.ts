@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NumericLiteral, raw, sql } from '../../src/db/sql/fragment.js';
 import { isFrozenSql } from '../../src/db/sql/freeze.js';
 import type { Db } from '../../src/db/pool.js';
-import { runDeferredCleanups, runMove } from '../../src/move/engine.js';
+import { resumeMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
+import { Applier, Inspector } from '../../src/move/inspector.js';
+import { planTable } from '../../src/move/table-plan.js';
 import { FwShardError } from '../../src/errors/index.js';
 import type { MoveRequest, MoveResult } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
@@ -303,6 +305,104 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     } finally {
       await close();
       env.cli('b', 'users2', 'DELETE FROM AlbumItems WHERE user_id = 10');
+    }
+  });
+
+  it('online: a unique value the app moves from one row to another never blocks the move', async () => {
+    await reset(VARIANTS[0]!);
+    const ddlTags = 'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
+    for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddlTags}`);
+    env.cli('a', 'users1', `INSERT INTO Tags SELECT seq, ${USER}, CONCAT('tag ', seq) FROM seq_1_to_60`);
+    const src = env.db('a', 'users1');
+    let n = 0;
+    let running = true;
+    // The app hands the name of a later row to an earlier one: the target's stale copy of the later row
+    // still holds the name when the earlier row's range is repaired.
+    const app = (async () => {
+      while (running) {
+        const [hi, lo] = [60 - (n % 25), 1 + (n % 25)];
+        await src.transaction(async (t) => {
+          const [row] = await t.rows<{ name: Buffer }>(sql`SELECT name FROM Tags WHERE id = ${hi}`);
+          await t.exec(sql`UPDATE Tags SET name = ${`freed ${n}`} WHERE id = ${hi}`);
+          await t.exec(sql`UPDATE Tags SET name = ${Buffer.from(row!.name)} WHERE id = ${lo}`);
+        });
+        n++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+      if (e.type === 'freeze.started') running = false; // the app honours the freeze (and stops)
+    });
+    try {
+      const r = await runMove(deps, req({ cleanup: 'keep', chunkSize: 10 }));
+      expect(r.ok, r.nextStep).toBe(true);
+    } finally {
+      running = false;
+      await app;
+      await close();
+    }
+    expect(n).toBeGreaterThan(0);
+    expect(env.cli('b', 'users2', `SELECT id, HEX(name) FROM Tags WHERE user_id = ${USER} ORDER BY id`)).toBe(env.cli('a', 'users1', `SELECT id, HEX(name) FROM Tags WHERE user_id = ${USER} ORDER BY id`));
+    for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, 'DROP TABLE Tags');
+  });
+
+  it('a table added to the selection while a move waits in its delta passes is copied and compared before the flip', async () => {
+    await reset(VARIANTS[0]!);
+    const ac = new AbortController();
+    const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+      if (e.type === 'delta.pass') ac.abort();
+    });
+    try {
+      let stopped: FwShardError | undefined;
+      await runMove(deps, req({ cleanup: 'now' }), { signal: ac.signal }).catch((e: FwShardError) => (stopped = e));
+      expect(stopped?.code).toBe('INTERRUPTED');
+      const moveId = /move (\d+) can be resumed/.exec(stopped!.message)![1]!;
+      // A deploy adds a per-user table meanwhile.
+      for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, 'DROP TABLE IF EXISTS Notes; CREATE TABLE Notes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body TEXT) ENGINE=InnoDB');
+      env.cli('a', 'users1', `INSERT INTO Notes SELECT seq, ${USER}, CONCAT('note ', seq) FROM seq_1_to_30`);
+      const notes = env.cli('a', 'users1', `SELECT id, HEX(body) FROM Notes WHERE user_id = ${USER} ORDER BY id`);
+      const r = await resumeMove(deps, moveId, { assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 5, concurrency: 2, dryRun: false, online: req().online! });
+      expect(r.ok, r.nextStep).toBe(true);
+      expect(r.phase).toBe('done');
+      expect(env.cli('b', 'users2', `SELECT id, HEX(body) FROM Notes WHERE user_id = ${USER} ORDER BY id`)).toBe(notes);
+      expect(count('a', 'users1', 'Notes')).toBe(0);
+      expect(hexRows('b', 'users2', 'AlbumItems')).toBe(items);
+    } finally {
+      await close();
+      for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, 'DROP TABLE IF EXISTS Notes');
+    }
+  });
+
+  it('cleanup: a row inserted into a source range while it is compared is neither deleted nor lost (READ COMMITTED server)', async () => {
+    await reset(VARIANTS[0]!);
+    env.cli('a', 'mysql', "SET GLOBAL tx_isolation = 'READ-COMMITTED'");
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
+      const r = await runMove(deps, req({ assumeNoWrites: true, cleanup: 'keep' }));
+      expect(r.ok).toBe(true);
+      // Clean one range by hand with a target whose hash is slow: a stale app server inserts into the range meanwhile.
+      const source = env.db('a', 'users1');
+      const target = env.db('b', 'users2');
+      const spec = planTable((await new Inspector(source).schema()).get('AlbumItems')!, 'user_id');
+      let inserted: Promise<unknown> | undefined;
+      const slowTarget = new Inspector({
+        endpoint: target.endpoint,
+        rows: async (q) => {
+          inserted ??= env.db('a', 'users1').exec(sql`INSERT INTO AlbumItems VALUES (9007199254800002, ${new NumericLiteral(USER)}, ${new NumericLiteral(ALBUM0.toString())}, 'stale write')`).catch((e: Error) => e);
+          await new Promise((res) => setTimeout(res, 300));
+          return target.rows(q);
+        },
+        rawRows: (q) => target.rawRows(q),
+      });
+      const res = await new Applier(source).deleteRangeIfOnTarget(spec, USER, null, [Buffer.from('9007199254800011')], slowTarget);
+      await inserted;
+      // Whatever the interleaving: the compared rows went only if proven; the stale write is on shard 1.
+      expect(res.deleted).toBeLessThanOrEqual(5);
+      expect(env.cli('a', 'users1', 'SELECT note FROM AlbumItems WHERE id = 9007199254800002').trim()).toBe('stale write');
+      expect(env.cli('b', 'users2', `SELECT COUNT(*) FROM AlbumItems WHERE user_id = ${USER}`).trim()).toBe('400');
+    } finally {
+      await close();
+      env.cli('a', 'mysql', "SET GLOBAL tx_isolation = 'REPEATABLE-READ'");
     }
   });
 

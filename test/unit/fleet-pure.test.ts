@@ -10,7 +10,7 @@ import {
   getLockSql,
   globalStatusSql,
   placementsOfSql,
-  rowHashesByKeysForUpdate,
+  rowHashesByKeys,
   userSizesSql,
 } from '../../src/db/sql/fleet.js';
 import { nextClockTime } from '../../src/fleet/apply.js';
@@ -206,7 +206,7 @@ describe('fleet SQL builders', () => {
   it('deletes orphans only by key (or full-row hash) under the owner condition', () => {
     const k = [Buffer.from('9007199254740993'), Buffer.from('7')];
     expect(preview(deleteRowsByKeysSql(spec, '42', k.map((b) => [b])))).toBe('DELETE FROM `Dots` WHERE `user_id` = 42 AND `id` IN (9007199254740993, 7)');
-    expect(preview(rowHashesByKeysForUpdate(spec, '42', [[k[1]!]]))).toMatch(/^SELECT `id`, MD5\(CONCAT_WS\(_binary 0x1f, .*\)\) FROM `Dots`\s+WHERE `user_id` = 42 AND `id` IN \(7\) FOR UPDATE$/s);
+    expect(preview(rowHashesByKeys(spec, '42', [[k[1]!]], true))).toMatch(/^SELECT `id`, MD5\(CONCAT_WS\(_binary 0x1f, .*\)\) FROM `Dots`\s+WHERE `user_id` = 42 AND `id` IN \(7\) FOR UPDATE$/s);
     expect(preview(deleteKeylessByHashSql({ ...spec, key: null }, '42', '0123456789abcdef0123456789abcdef', 2))).toMatch(
       /^DELETE FROM `Dots` WHERE `user_id` = 42 AND MD5\(.*\) = '0123456789abcdef0123456789abcdef' LIMIT 2$/s,
     );

@@ -75,11 +75,11 @@ function keyMatch(spec: RowSpec, keys: readonly KeyTuple[]): Sql {
   )})`;
 }
 
-/** Key columns and the row hash of the user's rows with these keys, locked until the transaction ends. */
-export function rowHashesByKeysForUpdate(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Sql {
+/** Key columns and the row hash of the user's rows with these keys (locked until the transaction ends with `forUpdate`). */
+export function rowHashesByKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], forUpdate: boolean): Sql {
   const keyCols = spec.key!.map((c) => sql`${ident(c.name)}`);
   return sql`SELECT ${join([...keyCols, sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)}
-             WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyMatch(spec, keys)} FOR UPDATE`;
+             WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyMatch(spec, keys)}${forUpdate ? sql` FOR UPDATE` : sql``}`;
 }
 
 /** Delete the user's rows with exactly these keys. */

@@ -35,7 +35,7 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: WriteSettings, rep:
   ctx.checkAborted();
   const started = ctx.nowMs();
   const rows = await ctx.source.insp.readRange(t, ctx.userId, null, null);
-  await ctx.target.applier.replaceRange(t, ctx.userId, null, null, rows, s.sqlMode, s.maxBytes);
+  await ctx.target.applier.replaceRange(t, ctx.userId, null, null, rows, s);
   // Online, the source may change under us: record what the target holds; the delta passes catch up.
   const { hash, mismatches } = ctx.online ? { hash: (await compareRange(ctx, t, null, null)).target, mismatches: 0 } : await ensureEqual(ctx, t, s, null, null);
   rep.chunks = 1;
@@ -89,7 +89,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       // the first delta pass compares every range's source hash with this record anyway.
       const [sourceHash] = await Promise.all([
         ctx.online ? null : ctx.source.insp.hash(t, ctx.userId, lo, hi),
-        ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes),
+        ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s),
       ]);
       const targetHash = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
       // The record is what the target holds for the range. Offline it must equal the source now;

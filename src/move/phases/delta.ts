@@ -41,6 +41,14 @@ export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: WriteSe
   let paused = 0;
   await forEachTable(tables, ctx.req.concurrency, async (t) => {
     const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
+    if (chunks.length === 0 && opts.final) {
+      // No range records (never expected once copied): nothing stands in, compare the whole table.
+      if (!(await compareRange(ctx, t, null, null)).equal) {
+        out.verified = false;
+        out.unstable.push(`${t.name} (no range records; differs)`);
+      }
+      return;
+    }
     for (const c of chunks) {
       ctx.checkAborted();
       if (opts.deadline !== undefined && ctx.nowMs() > opts.deadline) throw new DeadlineExceeded();
@@ -121,6 +129,6 @@ async function repairRange(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: 
   if (changed.length > Math.max(50, src.size / 4)) return recopyRange(ctx, t, s, lo, hi);
   // Rows read now; a key deleted on the source since the hashes were taken is simply not re-inserted.
   const rows = await ctx.source.insp.readKeys(t, ctx.userId, changed);
-  await ctx.target.applier.replaceKeys(t, ctx.userId, changed, rows, s.sqlMode, s.maxBytes);
+  await ctx.target.applier.replaceKeys(t, ctx.userId, changed, rows, s);
   return rows.length;
 }

@@ -4,18 +4,14 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
-import type { RangeHash } from '../inspector.js';
+import type { RangeHash, WriteSettings } from '../inspector.js';
 import { decodeKey, showKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 
 export const MAX_RECOPIES = 3;
 
-export interface WriteSettings {
-  sqlMode: string;
-  /** Bytes of values per INSERT statement (kept well under max_allowed_packet). */
-  maxBytes: number;
-}
+export type { WriteSettings } from '../inspector.js';
 
 export async function compareRange(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ equal: boolean; source: RangeHash; target: RangeHash }> {
   const [source, target] = await Promise.all([ctx.source.insp.hash(t, ctx.userId, lo, hi), ctx.target.insp.hash(t, ctx.userId, lo, hi)]);
@@ -47,7 +43,7 @@ export async function describeDifference(ctx: RunContext, t: TablePlan, lo: KeyT
 /** Copy the source's (lo, hi] range of the table onto the target, replacing what is there. */
 export async function recopyRange(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
   const rows = await ctx.source.insp.readRange(t, ctx.userId, lo, hi);
-  await ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s.sqlMode, s.maxBytes);
+  await ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s);
   return rows.length;
 }
 
