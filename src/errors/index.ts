@@ -46,6 +46,7 @@ export type ErrorCode =
   | 'KEY_COLLISION'
   | 'KEYLESS_TOO_LARGE'
   | 'PRECONDITION'
+  | 'TABLES_UNDECLARED'
   | 'MAPPING_CHANGED'
   | 'DATA_MISMATCH'
   | 'BUSY'
@@ -74,6 +75,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   KEY_COLLISION: 'refused',
   KEYLESS_TOO_LARGE: 'refused',
   PRECONDITION: 'refused',
+  TABLES_UNDECLARED: 'refused',
   MAPPING_CHANGED: 'refused',
   DATA_MISMATCH: 'mismatch',
   BUSY: 'busy',

@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { normalizeConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { openDb, type Db } from '../db/pool.js';
-import { ping } from '../db/sql/sandbox.js';
+import { ping, SHARD_TABLES } from '../db/sql/sandbox.js';
 import { FwShardError } from '../errors/index.js';
 import { loadData, type DataSummary } from './data.js';
 import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';
@@ -506,6 +506,8 @@ export function sandboxConfig(state: SandboxState, memcachedPort?: number): RawC
     cfg.shards = { '1': { port: main.port, database: MAIN_DATABASE } };
     cfg.tickets = [{ port: main.port, database: MAIN_DATABASE }];
     cfg.poorMans = { federation: true, ticketing: true };
+    // db_main holds its own tables with user_id too (DotsLookup, users_password_reset): only these move.
+    cfg.tables = { include: [...SHARD_TABLES] };
   } else {
     const shardProcs = state.processes.filter((p) => p.role === 'shard').sort((a, b) => a.shard! - b.shard!);
     cfg.shards = Object.fromEntries(shardProcs.map((p) => [String(p.shard), { port: p.port, database: p.database! }]));

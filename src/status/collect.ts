@@ -11,7 +11,7 @@ import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import { JournalReader, type MoveRow } from '../move/journal.js';
 import { diffTables } from '../move/table-plan.js';
-import { selectTables } from '../move/table-selection.js';
+import { mainTablesOnShard, selectionWarnings, selectTables } from '../move/table-selection.js';
 
 export interface ServerStatus {
   role: string;
@@ -145,6 +145,14 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
     if (!schema) continue;
     const refSchema = reference !== undefined ? schemas.get(reference) ?? schema : schema;
     const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
+    if (sel.undeclared) {
+      warnings.push(
+        `shard ${id} is db_main's own database, and the config does not say which tables are sharded: moves off it are refused ` +
+          `until tables.include lists them (fw-shard config import --schema schema/db_users.schema); tables with ${topology.tables.ownerColumn} there: ${sel.undeclared.join(', ') || '(none)'}`,
+      );
+    } else if (!isMain) {
+      warnings.push(...selectionWarnings(sel.unowned, mainTablesOnShard(schema, topology.tables, topology.mapping.table), id, id));
+    }
     let rows = 0n;
     let bytes = 0n;
     for (const { name } of sel.selected) {

@@ -8,7 +8,7 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/db/pool.js';
-import { shardTables } from '../../src/db/sql/sandbox.js';
+import { SHARD_TABLES, shardTables } from '../../src/db/sql/sandbox.js';
 import { createDatabase } from '../../src/db/sql/sandbox.js';
 import { useServers } from '../helpers/servers.js';
 import { lastJson, useFleet } from '../helpers/fleet-env.js';
@@ -152,6 +152,7 @@ describe("graduate.yaml: from poor man's federation onto two new shard servers",
         shards: { '1': { port: main, database: 'flamework' }, '2': { port: ports[0], database: 'users2' }, '3': { port: ports[1], database: 'users3' } },
         tickets: [{ port: main, database: 'flamework' }],
         poorMans: { federation: true, ticketing: true },
+        tables: { include: [...SHARD_TABLES] },
       }),
     );
     chmodSync(config, 0o600);

@@ -7,7 +7,7 @@ import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { ColumnInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { diffTables, planTable, type TablePlan } from '../table-plan.js';
-import { selectTables } from '../table-selection.js';
+import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
 import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
 import type { RunContext } from '../run-context.js';
@@ -45,12 +45,17 @@ export async function preflight(ctx: RunContext, opts: { resuming: boolean }): P
     );
   }
 
-  const mappingDb = databaseId(ctx.mapping.endpoint);
-  const sourceIsMain = databaseId(source.endpoint) === mappingDb;
+  // db_main, and db_accounts when it holds the mapping: databases with tables of their own.
+  const mainDbs = new Set([databaseId(ctx.mapping.endpoint), databaseId(topology.main)]);
+  const sourceIsMain = mainDbs.has(databaseId(source.endpoint));
+  const targetIsMain = mainDbs.has(databaseId(target.endpoint));
   const sel = selectTables(sSchema, tSchema, topology.tables, {
     sourceIsMain,
-    mappingTable: sourceIsMain || databaseId(target.endpoint) === mappingDb ? topology.mapping.table : null,
+    targetIsMain,
+    mappingTable: sourceIsMain || targetIsMain ? topology.mapping.table : null,
   });
+  // db_main's own tables never move: off or onto db_main, only the declared sharded tables do.
+  if (sel.undeclared) throw undeclaredTablesError(sourceIsMain ? 'from' : 'to', sourceIsMain ? ctx.from : ctx.to, sel.undeclared);
   const drift: string[] = sel.missingOnTarget.map((t) => `table ${t} exists on shard ${ctx.from} but not on shard ${ctx.to}`);
   const tables: TablePlan[] = [];
   for (const { name, owner } of sel.selected) {
@@ -85,6 +90,7 @@ export async function preflight(ctx: RunContext, opts: { resuming: boolean }): P
     }
     for (const w of t.warnings) warnings.push(`${t.name}: ${w}`);
   });
+  warnings.push(...selectionWarnings(sel.unowned, targetIsMain ? [] : mainTablesOnShard(tSchema, topology.tables, topology.mapping.table), ctx.from, ctx.to));
 
   if (!opts.resuming) {
     // The target must not already hold rows of this user: they could only be leftovers, and the copy
