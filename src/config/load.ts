@@ -202,16 +202,11 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
   }
   const tickets = (cfg.tickets ?? []).map((t, i) => endpoint(`tickets.${i}`, `tickets ${i + 1}`, t));
 
+  // A shard on db_main's own database is poor man's federation, or, with the flag off, the graduation
+  // state (db_users[1] is db_main, real shards added next to it): both valid; table-selection keeps
+  // db_main's own tables in place.
   const poorMansFederation = cfg.poorMans?.federation === true;
   const mainDb = databaseId(main);
-  for (const [id, e] of shards) {
-    if (databaseId(e) === mainDb && !poorMansFederation) {
-      problems.push(
-        `shards.${id}: points at db_main's own database (${mainDb}); that is Flamework's poor man's federation — ` +
-          `set poorMans.federation: true if it is on purpose`,
-      );
-    }
-  }
   const seen = new Map<string, ShardId>();
   for (const [id, e] of shards) {
     const k = databaseId(e);

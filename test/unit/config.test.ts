@@ -214,7 +214,6 @@ describe('problems, all at once', () => {
       'shards.01: duplicate shard id 1 (also written as another key)',
       'shards.2: give only one of password, passwordEnv, passwordFile',
       `shards.4.passwordFile: cannot read ${join(dir, 'no-such-file')}: ENOENT`,
-      "shards.3: points at db_main's own database (db:3306/flamework); that is Flamework's poor man's federation — set poorMans.federation: true if it is on purpose",
       'shards.4: same server and database as shard 2 (db:3306/b); each shard needs its own database',
       'mapping.cluster: is accounts, but there is no accounts server block',
       "tables.exclude: 'Faves' is also in tables.include",

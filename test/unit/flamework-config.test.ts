@@ -475,11 +475,11 @@ describe('fw-shard config (CLI)', () => {
     writeFileSync(
       join(dir, 'config.php'),
       `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n` +
-        `$GLOBALS['cfg']['db_users'] = ['host' => [1 => 'h'], 'user' => 'u', 'pass' => '', 'name' => [1 => 'app']];\n`,
+        `$GLOBALS['cfg']['db_users'] = ['host' => [1 => 'h2', 2 => 'h2'], 'user' => 'u', 'pass' => '', 'name' => [1 => 'app', 2 => 'app']];\n`,
     );
     const invalid = await run(['config', 'import', '--flamework-config', 'config.php'], { cwd: dir });
     expect(invalid.code).toBe(3);
-    expect(invalid.stderr).toContain("[CONFIG_INVALID]: config.php: 1 problem:\n  shards.1: points at db_main's own database");
+    expect(invalid.stderr).toContain('[CONFIG_INVALID]: config.php: 1 problem:\n  shards.2: same server and database as shard 1');
   });
 
   it('config import without --flamework-config is a usage error', async () => {

@@ -1,0 +1,88 @@
+/**
+ * Configs read as real Flamework apps write them (issue 16): the graduation config (poor man's
+ * federation off, shard 1 = db_main), sharded tables from the app's schema file, memcache settings,
+ * and the PHP shapes real config files use (conditionals, `&$GLOBALS['cfg']` aliases, includes).
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { runCli } from '../../src/cli/main.js';
+import type { CliContext } from '../../src/cli/context.js';
+import { loadFlameworkFiles } from '../../src/config/flamework/loader.js';
+import { schemaTables } from '../../src/config/flamework/schema-file.js';
+import { sink } from '../helpers/sink.js';
+
+const FIXTURES = resolve(fileURLToPath(import.meta.url), '../../fixtures/flamework');
+const SECRETS = ['Grad-main-pw', 'Inc-secret-pw'];
+
+async function run(argv: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) {
+  const stdout = sink();
+  const stderr = sink();
+  const ctx: CliContext = { stdout, stderr, stdinIsTTY: false, env: opts.env ?? {}, cwd: opts.cwd ?? FIXTURES };
+  const code = await runCli(argv, ctx);
+  const result = { code, stdout: stdout.text(), stderr: stderr.text() };
+  for (const secret of SECRETS) {
+    expect(result.stdout).not.toContain(secret);
+    expect(result.stderr).not.toContain(secret);
+  }
+  return result;
+}
+
+describe('schema file: CREATE TABLE names of db_users.schema', () => {
+  it('reads names in file order, skipping comments and strings, and leaves db_main tables out with a warning', () => {
+    const path = 'graduation/db_users.schema';
+    const r = schemaTables(path, readFileSync(join(FIXTURES, path), 'utf8'));
+    expect(r.tables).toEqual(['Sheets', 'Dots']);
+    expect(r.warnings).toEqual([`${path}:19: users is one of db_main's own tables (is this db_main.schema?); it is not listed as sharded`]);
+    expect(schemaTables('x.sql', 'CREATE TABLE `a``b` (x int); CREATE TABLE db.`T2` (y int);').tables).toEqual(['a`b', 'T2']);
+    expect(schemaTables('empty.sql', '-- nothing').warnings).toEqual(['empty.sql: no CREATE TABLE statement found']);
+  });
+});
+
+describe('graduation config: poor man\'s federation off, shard 1 = db_main', () => {
+  it('is accepted by --flamework-config: shard 1 is db_main\'s database, shards 2 and 3 real', () => {
+    const loaded = loadFlameworkFiles(['graduation/config.php'], { env: {}, cwd: FIXTURES });
+    expect(loaded.topology.poorMansFederation).toBe(false);
+    expect([...loaded.topology.shards].map(([id, e]) => `${id}:${e.host}:${e.port}/${e.database}`)).toEqual([
+      '1:db-main.internal:3306/gradapp',
+      '2:db-users-2.internal:3306/gradapp_users2',
+      '3:db-users-3.internal:3307/gradapp_users3',
+    ]);
+  });
+
+  it('config import prints it, with --schema writing tables.include', async () => {
+    const r = await run(['config', 'import', '--flamework-config', 'graduation/config.php', '--schema', 'graduation/db_users.schema']);
+    expect(r.code).toBe(0);
+    const doc = parseYaml(r.stdout);
+    expect(doc.shards['1']).toMatchObject({ host: 'db-main.internal', database: 'gradapp', passwordEnv: 'FW_SHARD_USERS_PASSWORD' });
+    expect(doc.tables).toEqual({ include: ['Sheets', 'Dots'] });
+    expect(r.stderr).toContain("users is one of db_main's own tables");
+  });
+
+  it('config import without --schema warns that moves off db_main need the list', async () => {
+    const r = await run(['config', 'import', '--flamework-config', 'graduation/config.php']);
+    expect(r.code).toBe(0);
+    expect(parseYaml(r.stdout).tables).toBeUndefined();
+    expect(r.stderr).toContain("warning: shard 1 is db_main's own database: moves off it are refused until tables.include lists the sharded tables; re-run with --schema schema/db_users.schema");
+  });
+
+  it('config import --schema with a file that has no CREATE TABLE is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fw-shard-schema-'));
+    writeFileSync(join(dir, 'empty.schema'), '-- nothing here\n');
+    const r = await run(['config', 'import', '--flamework-config', join(FIXTURES, 'graduation/config.php'), '--schema', 'empty.schema'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no CREATE TABLE found in empty.schema');
+  });
+
+  it('config show marks shard 1 as db_main\'s database', async () => {
+    const r = await run(['--flamework-config', 'graduation/config.php', 'config', 'show', '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.shards.map((s: { id: number; isMainDatabase: boolean }) => [s.id, s.isMainDatabase])).toEqual([[1, true], [2, false], [3, false]]);
+    expect(doc.shardsOnMain).toEqual([1]);
+    expect(doc.poorMansOnly).toBe(false);
+  });
+});
