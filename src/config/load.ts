@@ -237,6 +237,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     mapping: {
       cluster: mappingCluster,
       table: cfg.mapping?.table ?? 'users',
+      tableSource: cfg.mapping?.table !== undefined ? 'config' : 'default',
       idColumn: cfg.mapping?.idColumn ?? 'id',
       shardColumn: cfg.mapping?.shardColumn ?? 'cluster_id',
     },

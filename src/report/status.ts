@@ -8,6 +8,7 @@ export function renderStatus(r: StatusReport): string {
     const onMain = r.shards.filter((s) => s.isMain).map((s) => s.id);
     out.push(`Mode: graduation: shard ${onMain.join(', ')} ${onMain.length > 1 ? 'are' : 'is'} db_main's own database; the other shards are real ones to move users onto\n`);
   }
+  out.push(`Mapping: ${r.mapping.table}.${r.mapping.shardColumn} on ${r.mapping.server}${r.mapping.source === 'detected' ? ' (table name read from the server)' : ''}\n`);
   out.push('Servers');
   out.push(
     renderTable(

@@ -49,6 +49,8 @@ export interface TicketStatus {
 
 export interface StatusReport {
   poorMans: 'none' | 'partial' | 'only';
+  /** The mapping table as used: `Users` in older apps; `detected` when the config did not name it. */
+  mapping: { table: string; server: string; shardColumn: string; source: 'config' | 'default' | 'detected' };
   servers: ServerStatus[];
   shards: ShardStatus[];
   unknownShardUsers: { shard: number; users: string }[];
@@ -228,7 +230,8 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
   const anyDown = servers.some((s) => !s.reachable);
   for (const f of frozen) warnings.push(`user ${f.user_id} is frozen by move ${f.move_id} for another ${f.remaining_ms} ms`);
-  return { poorMans, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
+  const mapping = { table: topology.mapping.table, server: mapEp.role, shardColumn: topology.mapping.shardColumn, source: topology.mapping.tableSource ?? 'config' };
+  return { poorMans, mapping, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
 /** The largest single-column integer primary key values in the sharded tables (ticketed ids), largest first. */

@@ -35,6 +35,8 @@ export interface Endpoint {
 export interface MappingSpec {
   cluster: 'main' | 'accounts';
   table: string;
+  /** `config`: named by mapping.table; `default`: not named, `users` assumed; `detected`: read from the server. */
+  tableSource?: 'config' | 'default' | 'detected';
   idColumn: string;
   shardColumn: string;
 }

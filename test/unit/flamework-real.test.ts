@@ -13,6 +13,7 @@ import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { loadFlameworkFiles } from '../../src/config/flamework/loader.js';
 import { schemaTables } from '../../src/config/flamework/schema-file.js';
+import { chooseMappingTable } from '../../src/topology/mapping-table.js';
 import { sink } from '../helpers/sink.js';
 
 const FIXTURES = resolve(fileURLToPath(import.meta.url), '../../fixtures/flamework');
@@ -84,5 +85,24 @@ describe('graduation config: poor man\'s federation off, shard 1 = db_main', () 
     expect(doc.shards.map((s: { id: number; isMainDatabase: boolean }) => [s.id, s.isMainDatabase])).toEqual([[1, true], [2, false], [3, false]]);
     expect(doc.shardsOnMain).toEqual([1]);
     expect(doc.poorMansOnly).toBe(false);
+  });
+});
+
+describe('mapping table name: users or Users', () => {
+  it('takes the one users table (any case) with the shard column; none keeps the default; several is a config error', () => {
+    expect(chooseMappingTable([{ name: 'Users', hasShardColumn: true }], 'db_main', 'cluster_id')).toBe('Users');
+    expect(chooseMappingTable([{ name: 'users', hasShardColumn: true }, { name: 'Users', hasShardColumn: false }], 'db_main', 'cluster_id')).toBe('users');
+    expect(chooseMappingTable([], 'db_main', 'cluster_id')).toBeNull();
+    expect(chooseMappingTable([{ name: 'USERS', hasShardColumn: false }], 'db_main', 'cluster_id')).toBeNull();
+    expect(() => chooseMappingTable([{ name: 'users', hasShardColumn: true }, { name: 'Users', hasShardColumn: true }], 'db_main (app)', 'cluster_id')).toThrow(
+      /db_main \(app\) has several users tables with a cluster_id column \(users, Users\)/,
+    );
+  });
+
+  it('config show says when the table is not named in the config', async () => {
+    const r = await run(['--flamework-config', 'graduation/config.php', 'config', 'show']);
+    expect(r.stdout).toContain('Mapping:    users.id → users.cluster_id on db_main (cluster main); table not named in the config: commands that connect use users or Users, whichever db_main has');
+    const j = JSON.parse((await run(['--flamework-config', 'graduation/config.php', 'config', 'show', '--json'])).stdout);
+    expect(j.mapping).toMatchObject({ table: 'users', tableSource: 'default' });
   });
 });

@@ -120,7 +120,8 @@ function renderText(v: TopologyView, t: Topology): string {
     '',
     table(rows),
     '',
-    `Mapping:    ${mapping.table}.${mapping.idColumn} → ${mapping.table}.${mapping.shardColumn} on ${mapping.server} (cluster ${mapping.cluster})`,
+    `Mapping:    ${mapping.table}.${mapping.idColumn} → ${mapping.table}.${mapping.shardColumn} on ${mapping.server} (cluster ${mapping.cluster})` +
+      (mapping.tableSource === 'default' ? `; table not named in the config: commands that connect use users or Users, whichever ${mapping.server} has (set mapping.table to fix it)` : ''),
     `Tables:     ${tables.include ? `only ${tables.include.join(', ')}` : 'every table'} with column ${tables.ownerColumn}` +
       `${tables.exclude.length > 0 ? `, except ${tables.exclude.join(', ')}` : ''}` +
       `${owners.length > 0 ? `; owner columns ${owners.join(', ')}` : ''}; keyless row cap ${tables.keylessRowCap}`,
