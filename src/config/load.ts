@@ -15,6 +15,7 @@ import {
   type Topology,
   type TlsOptions,
 } from '../topology/index.js';
+import { DEFAULT_USER_KEYS } from '../cache/keys.js';
 import { configSchema, formatIssues, type RawConfig, type ServerConfig } from './schema.js';
 
 export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
@@ -252,7 +253,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
       ? {
           memcached: {
             servers: cfg.memcached.servers,
-            keys: cfg.memcached.keys ?? ['USER-{id}'],
+            keys: cfg.memcached.keys ?? DEFAULT_USER_KEYS,
             ...(cfg.memcached.prefix !== undefined ? { prefix: cfg.memcached.prefix } : {}),
           },
         }

@@ -14,6 +14,8 @@ import type { CliContext } from '../../src/cli/context.js';
 import { loadFlameworkFiles } from '../../src/config/flamework/loader.js';
 import { schemaTables } from '../../src/config/flamework/schema-file.js';
 import { chooseMappingTable } from '../../src/topology/mapping-table.js';
+import { importFlamework } from '../../src/config/flamework/import.js';
+import { cacheKeys, DEFAULT_USER_KEYS, KNOWN_USER_KEYS } from '../../src/cache/keys.js';
 import { sink } from '../helpers/sink.js';
 
 const FIXTURES = resolve(fileURLToPath(import.meta.url), '../../fixtures/flamework');
@@ -104,5 +106,35 @@ describe('mapping table name: users or Users', () => {
     expect(r.stdout).toContain('Mapping:    users.id → users.cluster_id on db_main (cluster main); table not named in the config: commands that connect use users or Users, whichever db_main has');
     const j = JSON.parse((await run(['--flamework-config', 'graduation/config.php', 'config', 'show', '--json'])).stdout);
     expect(j.mapping).toMatchObject({ table: 'users', tableSource: 'default' });
+  });
+});
+
+describe('memcache settings', () => {
+  const imp = (text: string) => importFlamework([{ path: 'c.php', text: `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;\n${text}\n` }]);
+
+  it('imports memcache_host/port and the prefix when cache_prefixes is on; keys are every known variant', () => {
+    const { raw } = importFlamework([{ path: 'graduation/config.php', text: readFileSync(join(FIXTURES, 'graduation/config.php'), 'utf8') }]);
+    expect(raw.memcached).toEqual({ servers: ['cache-1.internal:11212'], keys: ['USER-{id}', 'user_{id}'], prefix: 'prod' });
+    expect(DEFAULT_USER_KEYS).toEqual([KNOWN_USER_KEYS.flamework, KNOWN_USER_KEYS.parallelFlickr]);
+  });
+
+  it('no prefix when the feature is off; a warning when the feature flag is absent (older lib_cache.php)', () => {
+    const off = imp(`$GLOBALS['cfg']['cache_remote_engine'] = 'memcache'; $GLOBALS['cfg']['memcache_host'] = 'mc'; $GLOBALS['cfg']['memcache_port'] = 11211;\n$GLOBALS['cfg']['enable_feature_cache_prefixes'] = 0; $GLOBALS['cfg']['cache_prefix'] = 'dev';`);
+    expect(off.raw.memcached).toEqual({ servers: ['mc:11211'], keys: ['USER-{id}', 'user_{id}'] });
+    const absent = imp(`$GLOBALS['cfg']['remote_cache_engine'] = 'memcache'; $GLOBALS['cfg']['memcache_host'] = 'mc';\n$GLOBALS['cfg']['cache_prefix'] = 'pf';`);
+    expect(absent.raw.memcached).toEqual({ servers: ['mc:11211'], keys: ['USER-{id}', 'user_{id}'], prefix: 'pf' });
+    expect(absent.warnings.join('\n')).toMatch(/c\.php:5: cfg\['cache_prefix'\] is 'pf' and enable_feature_cache_prefixes is not set/);
+  });
+
+  it('a memcache_host without the memcache engine is not imported, with a warning', () => {
+    const r = imp(`$GLOBALS['cfg']['cache_remote_engine'] = ''; $GLOBALS['cfg']['memcache_host'] = 'localhost';`);
+    expect(r.raw.memcached).toBeUndefined();
+    expect(r.warnings.join('\n')).toMatch(/cfg\['cache_remote_engine'\] is '', not 'memcache': the app caches nothing remotely/);
+  });
+
+  it('without a memcached section in a native config, both known key variants are the default', () => {
+    const loaded = loadFlameworkFiles(['graduation/config.php'], { env: {}, cwd: FIXTURES });
+    expect(loaded.topology.memcached).toEqual({ servers: ['cache-1.internal:11212'], keys: ['USER-{id}', 'user_{id}'], prefix: 'prod' });
+    expect(cacheKeys(loaded.topology.memcached!, '42')).toEqual(['prod_USER-42', 'prod_user_42']);
   });
 });

@@ -6,6 +6,7 @@
 import { FwShardError } from '../../errors/index.js';
 import { Secret } from '../../topology/secret.js';
 import type { RawConfig, ServerConfig } from '../schema.js';
+import { DEFAULT_USER_KEYS } from '../../cache/keys.js';
 import {
   PhpArray,
   PhpEvalError,
@@ -57,8 +58,12 @@ function severity(path: readonly PhpKey[], complete: boolean): 'error' | 'warn' 
   if (typeof first !== 'string') return 'ignore';
   if ((Object.values(FLAGS) as string[]).includes(first)) return 'error';
   if (CLUSTERS.includes(first)) return path.length === 1 || CONNECTION_KEYS.includes(String(second)) ? 'error' : 'ignore';
+  if (CACHE_KEYS.includes(first)) return 'warn';
   return first.startsWith('db_') ? 'warn' : 'ignore';
 }
+
+/** The settings that say where the user row is cached and under which key prefix. */
+const CACHE_KEYS = ['cache_remote_engine', 'remote_cache_engine', 'memcache_host', 'memcache_port', 'cache_prefix', 'enable_feature_cache_prefixes'];
 
 /**
  * The evolving `$GLOBALS['cfg']`. Invariant: `root` holds the single key `cfg`, so assigning the whole
@@ -325,6 +330,47 @@ class Mapper {
     return out;
   }
 
+  /**
+   * memcache_host/memcache_port, used when the remote cache engine is memcache (`cache_remote_engine`,
+   * or `remote_cache_engine` in some apps' init.php), and the key prefix: upstream applies
+   * `cache_prefix` only with `enable_feature_cache_prefixes`; older lib_cache.php whenever it is set.
+   */
+  memcached(): RawConfig['memcached'] | undefined {
+    const str = (k: string): string => (phpString(this.cfg.read([k])) ?? '').trim();
+    const engineKey = this.cfg.read(['cache_remote_engine']) !== undefined ? 'cache_remote_engine' : 'remote_cache_engine';
+    const engine = str(engineKey);
+    const host = str('memcache_host');
+    if (engine !== 'memcache') {
+      if (host) {
+        this.warnings.push(
+          `${this.cfg.whereSet([engineKey])}: cfg['${engineKey}'] is '${engine}', not 'memcache': the app caches nothing remotely, ` +
+            `so memcache_host ${host} is not imported (add a memcached section if the app does cache the user row there)`,
+        );
+      }
+      return undefined;
+    }
+    if (!host) {
+      this.warnings.push(`${this.cfg.whereSet([engineKey])}: the remote cache engine is memcache but cfg['memcache_host'] is empty: no memcached section written`);
+      return undefined;
+    }
+    const port = str('memcache_port') || '11211';
+    const server = host.includes(':') && !host.startsWith('[') ? host : `${host}:${port}`;
+    const prefix = str('cache_prefix');
+    const feature = this.cfg.read(['enable_feature_cache_prefixes']);
+    const usePrefix = prefix !== '' && (feature === undefined || phpTruthy(feature));
+    if (prefix !== '' && feature === undefined) {
+      this.warnings.push(
+        `${this.cfg.whereSet(['cache_prefix'])}: cfg['cache_prefix'] is '${prefix}' and enable_feature_cache_prefixes is not set: ` +
+          "older lib_cache.php prefixes keys whenever cache_prefix is set, upstream only with the feature on; assuming the prefix is used (check the app's lib_cache.php)",
+      );
+    }
+    if (!/^[^\s:]+(:[0-9]{1,5})?$/.test(server)) {
+      this.warnings.push(`${this.cfg.whereSet(['memcache_host'])}: memcache server '${server}' is not host:port: no memcached section written`);
+      return undefined;
+    }
+    return { servers: [server], keys: [...DEFAULT_USER_KEYS], ...(usePrefix ? { prefix } : {}) };
+  }
+
   accounts(): ServerConfig | undefined {
     if (!this.block('db_accounts')) return undefined;
     return this.server('db_accounts', ['db_accounts', 'host'], ['db_accounts', 'name']);
@@ -419,6 +465,7 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
   const accounts = m.accounts();
   // With poor man's slaves the only "slave" is db_main itself: not a replica worth reading from.
   const replicas = main && !flags.slaves ? m.replicas(main) : [];
+  const memcached = m.memcached();
   if (m.problems.length > 0 || !main) fail(m.problems);
   warnings.push(...m.warnings);
   if (accounts) {
@@ -435,6 +482,7 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
     shards,
     ...(tickets.length > 0 ? { tickets } : {}),
     ...(accounts ? { mapping: { cluster: 'accounts' as const } } : {}),
+    ...(memcached ? { memcached } : {}),
     poorMans: flags,
   };
   const all = [raw.main, ...(raw.main.replicas ?? []), ...(accounts ? [accounts] : []), ...Object.values(shards), ...tickets];
