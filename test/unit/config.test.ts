@@ -87,7 +87,7 @@ describe('valid configs', () => {
     expect(topology.tickets.map((t) => [t.role, t.host, t.database])).toEqual([['tickets 1', 'tickets1.internal', 'tickets']]);
     expect(topology.mapping).toEqual({ cluster: 'main', table: 'users', idColumn: 'id', shardColumn: 'cluster_id', tableSource: 'config' });
     expect(topology.tables).toEqual({ ownerColumn: 'user_id', exclude: ['LogArchive'], owners: { Follows: 'follower_id' }, keylessRowCap: 100_000 });
-    expect(topology.memcached).toEqual({ servers: ['cache1:11211', 'cache2'], keys: ['USER-{id}'], prefix: 'www' });
+    expect(topology.memcached).toEqual({ servers: ['cache1:11211', 'cache2'], keys: ['USER-{id}', 'user_{id}'], prefix: 'www' });
     expect(topology.poorMansFederation).toBe(false);
     expect(pwFile).toBeTruthy();
   });
