@@ -248,6 +248,8 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
       exclude,
       owners: cfg.tables?.owners ?? {},
       keylessRowCap: cfg.tables?.keylessRowCap ?? 100_000,
+      ...(cfg.tables?.ticketed ? { ticketed: cfg.tables.ticketed } : {}),
+      ...(cfg.tables?.notTicketed ? { notTicketed: cfg.tables.notTicketed } : {}),
     },
     ...(cfg.memcached
       ? {

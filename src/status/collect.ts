@@ -12,6 +12,7 @@ import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoin
 import { JournalReader, type MoveRow } from '../move/journal.js';
 import { diffTables } from '../move/table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables } from '../move/table-selection.js';
+import { idColumnOf, ticketedColumn, ticketOverlapMessage } from './ticketed.js';
 
 export interface ServerStatus {
   role: string;
@@ -218,9 +219,16 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
     if (!t.next64) continue;
     const inc = BigInt(Math.max(1, t.increment!));
     const residue = BigInt(t.offset!) % inc;
-    const hit = topIds.find((x) => x.value % inc === residue);
-    if (hit && BigInt(t.next64) <= hit.value) {
-      problems.push(`${t.role}: next Tickets64 id ${t.next64} is not above id ${hit.value} already in shard ${hit.shard} ${hit.where}, which it could issue again: new ids can collide`);
+    // The largest id of each checked column that this server could issue again.
+    const seen = new Set<string>();
+    for (const hit of topIds) {
+      const where = `${hit.table}.${hit.column}`;
+      if (seen.has(where) || hit.value % inc !== residue) continue;
+      seen.add(where);
+      if (BigInt(t.next64) > hit.value) continue;
+      const line = ticketOverlapMessage({ role: t.role, next: t.next64, value: hit.value.toString(), shard: hit.shard, table: hit.table, column: hit.column, ticketed: hit.ticketed });
+      if (hit.ticketed === 'declared') problems.push(line);
+      else warnings.push(line);
     }
   }
   if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
@@ -234,21 +242,26 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   return { poorMans, mapping, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
-/** The largest single-column integer primary key values in the sharded tables (ticketed ids), largest first. */
-async function largestShardIds(topology: Topology, schemas: Map<number, Map<string, TableInfo>>, connect: (e: Endpoint) => ReadDb): Promise<{ value: bigint; shard: number; where: string }[]> {
-  const found: { value: bigint; shard: number; where: string }[] = [];
+/** The largest values of the ticketed id columns of the sharded tables (src/status/ticketed.ts), largest first. */
+async function largestShardIds(
+  topology: Topology,
+  schemas: Map<number, Map<string, TableInfo>>,
+  connect: (e: Endpoint) => ReadDb,
+): Promise<{ value: bigint; shard: number; table: string; column: string; ticketed: 'declared' | 'assumed' }[]> {
+  const found: { value: bigint; shard: number; table: string; column: string; ticketed: 'declared' | 'assumed' }[] = [];
   const owner = topology.tables.ownerColumn;
   for (const [id, schema] of schemas) {
     const e = topology.shards.get(id as ShardId)!;
     for (const t of schema.values()) {
       if (!t.columns.some((c) => c.name === (topology.tables.owners[t.name] ?? owner))) continue;
-      const pk = t.keys.find((k) => k.name === 'PRIMARY');
-      if (!pk || pk.columns.length !== 1) continue;
-      const col = t.columns.find((c) => c.name === pk.columns[0]);
-      if (!col || !['int', 'bigint'].includes(col.dataType) || col.autoIncrement) continue;
+      if (topology.tables.include && !topology.tables.include.includes(t.name)) continue;
+      const column = idColumnOf(t);
+      if (column === null) continue;
+      const ticketed = ticketedColumn(t.name, column, topology.tables);
+      if (ticketed === 'no') continue;
       try {
-        for (const r of await connect(e).rows<{ m: string }>(topOfColumnSql(t.name, col.name, 64))) {
-          found.push({ value: BigInt(r.m), shard: id, where: `${t.name}.${col.name}` });
+        for (const r of await connect(e).rows<{ m: string }>(topOfColumnSql(t.name, column, 64))) {
+          found.push({ value: BigInt(r.m), shard: id, table: t.name, column, ticketed });
         }
       } catch {
         // a table we cannot read is reported elsewhere

@@ -9,6 +9,7 @@ import type { TableInfo } from '../../src/db/sql/schema.js';
 import type { TableSelection } from '../../src/topology/index.js';
 import { mainTablesOnShard, selectTables, selectionWarnings, undeclaredTablesError } from '../../src/move/table-selection.js';
 import { ExitCode } from '../../src/errors/index.js';
+import { idColumnOf, ticketedColumn, ticketOverlapMessage } from '../../src/status/ticketed.js';
 import { col, key, table } from '../helpers/schema-fixtures.js';
 
 const uid = col('user_id', 'int', { type: 'int(11) unsigned' });
@@ -101,5 +102,38 @@ describe('mainTablesOnShard', () => {
     ]);
     const w = selectionWarnings([], ['Users'], 1, 4);
     expect(w).toEqual([expect.stringMatching(/^shard 4 holds tables that belong to db_main: Users; fw-shard never moves them/)]);
+  });
+});
+
+describe('ticketed id columns (status check of the ticket servers)', () => {
+  const photos = table('FlickrPhotos', [id64, uid], [key('PRIMARY', ['id'])]);
+  const auto = table('Notes', [col('id', 'int', { autoIncrement: true }), uid], [key('PRIMARY', ['id'])]);
+  const faves = table('FlickrFaves', [uid, col('photo_id', 'bigint')], [key('PRIMARY', ['user_id', 'photo_id'])]);
+
+  it('finds the single-column integer primary key that is not AUTO_INCREMENT', () => {
+    expect(idColumnOf(dots)).toBe('id');
+    expect(idColumnOf(auto)).toBeNull();
+    expect(idColumnOf(faves)).toBeNull();
+  });
+
+  it('assumes ids are tickets except tables.notTicketed and tables mirroring an outside service', () => {
+    expect(ticketedColumn('Dots', 'id', {})).toBe('assumed');
+    expect(ticketedColumn(photos.name, 'id', {})).toBe('no'); // Flickr's own photo ids
+    expect(ticketedColumn('FoursquareCheckins', 'id', {})).toBe('no');
+    expect(ticketedColumn('Flickering', 'id', {})).toBe('assumed');
+    expect(ticketedColumn('Sheets', 'id', { notTicketed: ['Sheets'] })).toBe('no');
+    expect(ticketedColumn('Sheets', 'id', { notTicketed: ['Sheets.id'] })).toBe('no');
+  });
+
+  it('with tables.ticketed, exactly the listed columns are checked, and they are certain', () => {
+    expect(ticketedColumn('Dots', 'id', { ticketed: ['Dots.id'] })).toBe('declared');
+    expect(ticketedColumn('FlickrPhotos', 'id', { ticketed: ['FlickrPhotos'] })).toBe('declared');
+    expect(ticketedColumn('Sheets', 'id', { ticketed: ['Dots.id'] })).toBe('no');
+  });
+
+  it('words an assumed column as a question, a declared one as a certainty', () => {
+    const base = { role: 'tickets 1', next: '62', value: '18446744073709551615', shard: 3, table: 'Sheets', column: 'id' };
+    expect(ticketOverlapMessage({ ...base, ticketed: 'assumed' })).toMatch(/^tickets 1: does Sheets\.id hold tickets\? .*add it to tables\.notTicketed/);
+    expect(ticketOverlapMessage({ ...base, ticketed: 'declared' })).toMatch(/^tickets 1: next Tickets64 id 62 is not above id 18446744073709551615 already in shard 3 Sheets\.id \(declared ticketed\)/);
   });
 });
