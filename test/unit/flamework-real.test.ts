@@ -138,3 +138,65 @@ describe('memcache settings', () => {
     expect(cacheKeys(loaded.topology.memcached!, '42')).toEqual(['prod_USER-42', 'prod_user_42']);
   });
 });
+
+describe('PHP config files as real apps write them', () => {
+  const readFile = (p: string): string | undefined => {
+    try {
+      return readFileSync(join(FIXTURES, p), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const fileErr = (files: { path: string; text: string }[]): string => {
+    try {
+      importFlamework(files, { readFile });
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('expected the import to fail');
+  };
+  const inline = (text: string) => [{ path: 'c.php', text: `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n${text}\n` }];
+
+  it("follows $cfg = &$GLOBALS['cfg'] aliases and includes of files next to the config", () => {
+    const path = 'includes/config.php';
+    const { raw } = importFlamework([{ path, text: readFile(path)! }], { readFile });
+    expect(raw.main).toEqual({ host: 'db-main.internal', port: 3306, user: 'inc', password: 'Inc-secret-pw', database: 'incapp' });
+    expect(raw.poorMans).toEqual({ federation: true, ticketing: true, slaves: false });
+    expect(Object.keys(raw.shards)).toEqual(['1']);
+  });
+
+  it('--flamework-config follows the include from disk; the password never shows', async () => {
+    const r = await run(['config', 'import', '--flamework-config', 'includes/config.php']);
+    expect(r.code).toBe(0);
+    expect(parseYaml(r.stdout).main.passwordEnv).toBe('FW_SHARD_MAIN_PASSWORD');
+  });
+
+  it('an assignment inside a conditional is an error naming file:line (issue 14: gethostname)', () => {
+    const msg = fileErr(inline(`if (gethostname() == 'db-staging') {\n  $GLOBALS['cfg']['db_users']['host'][2] = 'staging';\n}`));
+    expect(msg).toContain("c.php:4: cfg['db_users']['host'][2] is set inside an if/else or loop: fw-shard cannot tell whether it runs");
+    // settings fw-shard does not read may stay conditional
+    expect(() => importFlamework(inline(`$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;\nif (x()) { $GLOBALS['cfg']['site_name'] = 'y'; }`))).not.toThrow();
+  });
+
+  it('an alias set up inside a conditional, or through it, is an error too', () => {
+    const msg = fileErr(inline(`if (x()) { $cfg = &$GLOBALS['cfg']; }\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;`));
+    expect(msg).toContain("c.php:3: cannot read the assignment to cfg: $cfg is made a reference to the config inside an if/else or loop");
+    const through = fileErr(inline(`$cfg = &$GLOBALS['cfg'];\nif (x()) { $cfg['db_enable_poormans_federation'] = 1; }`));
+    expect(through).toContain("c.php:4: cfg['db_enable_poormans_federation'] is set inside an if/else or loop");
+  });
+
+  it('a variable that looks like the config but is no reference: warned, never silently ignored', () => {
+    const r = importFlamework(inline(`$cfg = $GLOBALS['cfg'];\n$cfg['db_enable_poormans_federation'] = 1;\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;`));
+    expect(r.warnings).toContain("c.php:4: $cfg['db_enable_poormans_federation'] is assigned, but $cfg is not a reference to $GLOBALS['cfg'] in this file, so PHP does not change the config; ignored");
+  });
+
+  it('includes it cannot follow are refused with file:line', () => {
+    expect(fileErr(inline(`include 'secrets.php';\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;`))).toContain(
+      "c.php:3: include 'secrets.php': fw-shard follows only dirname(__FILE__) . '/file.php' and __DIR__ . '/file.php'",
+    );
+    expect(fileErr(inline(`if (file_exists(__DIR__ . '/local.php')) { include __DIR__ . '/local.php'; }`))).toContain(
+      'c.php:3: include __DIR__ . \'/local.php\' is inside an if/else or loop',
+    );
+    expect(fileErr(inline(`require __DIR__ . '/missing.php';`))).toContain('c.php:3: require missing.php: cannot read that file');
+  });
+});

@@ -3,6 +3,7 @@
  * `$GLOBALS['cfg']`, as PHP would (later files override whole blocks or single keys), then init.php's
  * poor man's modes are applied, then the db_* clusters are mapped to the native schema.
  */
+import { dirname, join, normalize } from 'node:path';
 import { FwShardError } from '../../errors/index.js';
 import { Secret } from '../../topology/secret.js';
 import type { RawConfig, ServerConfig } from '../schema.js';
@@ -14,6 +15,8 @@ import {
   literalPrefix,
   parsePhpConfig,
   phpString,
+  type CfgStatement,
+  type PhpInclude,
   phpTruthy,
   type PhpKey,
   type PhpValue,
@@ -23,6 +26,11 @@ export interface FlameworkFile {
   /** As shown in messages (file:line). */
   path: string;
   text: string;
+}
+
+export interface ImportOptions {
+  /** Reads a file an include names (its path joined to the including file's directory); undefined when it cannot. */
+  readFile?: (path: string) => string | undefined;
 }
 
 export interface FlameworkImport {
@@ -416,7 +424,7 @@ function fail(problems: string[]): never {
  * setting that is not a literal, a syntax error, a shard id outside 1..255, a missing host or name.
  * The result validates against `configSchema`; normalizeConfig still has to run on it.
  */
-export function importFlamework(files: readonly FlameworkFile[]): FlameworkImport {
+export function importFlamework(files: readonly FlameworkFile[], opts: ImportOptions = {}): FlameworkImport {
   const problems: string[] = [];
   const warnings: string[] = [];
   const report = (sev: 'error' | 'warn' | 'ignore', text: string): void => {
@@ -424,17 +432,58 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
     else if (sev === 'warn') warnings.push(`${text}; ignored`);
   };
 
-  const parsed = files.map((f) => parsePhpConfig(f.path, f.text));
-  for (const p of parsed) {
+  // Parse every file and the files they include, into one list of statements in PHP's order.
+  const statements: CfgStatement[] = [];
+  const loaded = new Set<string>();
+  const expand = (f: FlameworkFile, stack: readonly string[]): void => {
+    const p = parsePhpConfig(f.path, f.text);
+    loaded.add(normalize(f.path));
     if (p.fatal) problems.push(`${p.fatal.file}:${p.fatal.line}: ${p.fatal.reason}; the rest of the file cannot be read`);
-    for (const f of p.failures) {
-      report(severity(f.path, f.complete), `${f.file}:${f.line}: cannot read the assignment to ${cfgPath(f.complete ? f.path : [...f.path, '…'])}: ${f.reason}`);
+    for (const x of p.failures) {
+      report(severity(x.path, x.complete), `${x.file}:${x.line}: cannot read the assignment to ${cfgPath(x.complete ? x.path : [...x.path, '…'])}: ${x.reason}`);
     }
-  }
+    for (const n of p.notes) report(severity(n.path, true) === 'ignore' ? 'ignore' : 'warn', `${n.file}:${n.line}: ${n.reason}`);
+    const events: ({ order: number; st: CfgStatement } | { order: number; inc: PhpInclude })[] = [
+      ...p.statements.map((st) => ({ order: st.order ?? 0, st })),
+      ...p.includes.map((inc) => ({ order: inc.order, inc })),
+    ].sort((a, b) => a.order - b.order);
+    for (const e of events) {
+      if ('st' in e) {
+        statements.push(e.st);
+        continue;
+      }
+      const inc = e.inc;
+      const where = `${inc.file}:${inc.line}`;
+      if (inc.inBlock) {
+        problems.push(`${where}: ${inc.kind} ${inc.text} is inside an if/else or loop: fw-shard cannot tell whether it runs; give the file with --flamework-config if the servers you mean load it`);
+        continue;
+      }
+      if (inc.target === null) {
+        problems.push(
+          `${where}: ${inc.kind} ${inc.text}: fw-shard follows only dirname(__FILE__) . '/file.php' and __DIR__ . '/file.php'; ` +
+            'give the file it loads with --flamework-config, in load order',
+        );
+        continue;
+      }
+      const path = join(dirname(f.path), inc.target);
+      if (inc.kind.endsWith('_once') && loaded.has(normalize(path))) continue;
+      if (stack.includes(normalize(path))) {
+        problems.push(`${where}: ${inc.kind} ${path} includes itself again (through ${stack.join(' → ')})`);
+        continue;
+      }
+      const text = opts.readFile?.(path);
+      if (text === undefined) {
+        problems.push(`${where}: ${inc.kind} ${path}: cannot read that file; it may set db_* values, so fw-shard does not go on without it (put it next to the config file, or give it with --flamework-config)`);
+        continue;
+      }
+      expand({ path, text }, [...stack, normalize(path)]);
+    }
+  };
+  for (const f of files) expand(f, [normalize(f.path)]);
   if (problems.length > 0) fail(problems);
 
   const cfg = new CfgState();
-  for (const st of parsed.flatMap((p) => p.statements)) {
+  for (const st of statements) {
     const where = `${st.file}:${st.line}`;
     const known = literalPrefix(st.path);
     try {
@@ -445,8 +494,11 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
       report(severity(known, true), `${where}: cannot apply the assignment to ${cfgPath(st.path)}: ${err.message}`);
       continue;
     }
-    if (st.inBlock && severity(known, true) === 'error') {
-      warnings.push(`${where}: ${cfgPath(st.path)} is set inside an if/else or loop; fw-shard applied it as if it always runs`);
+    if (st.inBlock && severity(known, true) !== 'ignore') {
+      problems.push(
+        `${where}: ${cfgPath(st.path)} is set inside an if/else or loop: fw-shard cannot tell whether it runs on the servers you mean; ` +
+          'give the file that applies there with --flamework-config, or move the setting out of the condition',
+      );
     }
   }
   if (problems.length > 0) fail(problems);
