@@ -10,7 +10,7 @@ import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import { JournalReader, type MoveRow } from '../move/journal.js';
-import { diffTables } from '../move/table-plan.js';
+import { diffTables, indexDifferences } from '../move/table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables } from '../move/table-selection.js';
 import { idColumnOf, ticketedColumn, ticketOverlapMessage } from './ticketed.js';
 
@@ -170,7 +170,9 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       bytes += BigInt(info.bytesEstimate);
       if (reference !== undefined && reference !== id) {
         const other = refSchema.get(name);
-        if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`)}`);
+        const side = (d: string) => d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`);
+        if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${side(d)}`);
+        if (other) for (const d of indexDifferences(other, info)) warnings.push(`index difference on shard ${id}: ${name}: ${side(d)} (moves are allowed)`);
       }
     }
     if (reference !== undefined && reference !== id) {

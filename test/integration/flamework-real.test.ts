@@ -62,6 +62,9 @@ beforeAll(async () => {
   const main = s.db(0, 'ds_main');
   for (const d of [...MAIN_DDL, ...SHARD_DDL]) await main.exec(sql`${raw(d)}`);
   await main.exec(sql`CREATE TABLE FlickrPhotos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
+  // Faves on db_main as created from today's schema; on shard 2 as grown by ALTERs: other column order, another index.
+  await main.exec(sql`CREATE TABLE Faves (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, note VARCHAR(64) CHARACTER SET latin1 NOT NULL DEFAULT '', KEY by_user (user_id))`);
+  await main.exec(sql`INSERT INTO Faves SELECT seq, 42, CONCAT('f', seq) FROM seq_1_to_25`);
   await main.exec(sql`INSERT INTO Users VALUES (42, 'aaron', 1), (43, 'seb', 1)`);
   await main.exec(sql`INSERT INTO Sheets VALUES (11, 42, 'one'), (13, 43, 'two')`);
   await main.exec(sql`INSERT INTO Dots SELECT seq, 11, 42, CONCAT('dot ', seq) FROM seq_101_to_140`);
@@ -71,6 +74,7 @@ beforeAll(async () => {
   const shard = s.db(1, 'ds_users2');
   // Built from every schema file, as flamework-tools' setup-db.sh does.
   for (const d of [...MAIN_DDL.slice(0, 2), ...SHARD_DDL]) await shard.exec(sql`${raw(d)}`);
+  await shard.exec(sql`CREATE TABLE Faves (note VARCHAR(64) CHARACTER SET latin1 NOT NULL DEFAULT '', user_id INT UNSIGNED NOT NULL, id BIGINT UNSIGNED NOT NULL PRIMARY KEY, KEY by_user_id (user_id, id))`);
   await shard.exec(sql`CREATE TABLE FlickrPhotos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
   await shard.exec(sql`CREATE TABLE ArchiveRows (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, account_id INT UNSIGNED NOT NULL)`);
   await shard.exec(sql`INSERT INTO FlickrPhotos VALUES (18446744073709551615, 44)`);
@@ -110,16 +114,18 @@ describe('graduation off db_main on real servers', () => {
     expect(r.code).toBe(5);
     const doc = JSON.parse(r.stdout);
     expect(doc.error.code).toBe('TABLES_UNDECLARED');
-    expect(doc.error.message).toContain('Tables with the owner column there: Dots, DotsLookup, FlickrPhotos, Sheets');
+    expect(doc.error.message).toContain('Tables with the owner column there: Dots, DotsLookup, Faves, FlickrPhotos, Sheets');
     expect(doc.error.nextStep).toContain('--schema schema/db_users.schema');
   });
 
   it('with tables.include the move takes Dots and Sheets only; DotsLookup and Users stay on db_main', async () => {
-    const cfg = config('declared.json', { tables: { include: ['Dots', 'Sheets', 'FlickrPhotos'] } });
+    const cfg = config('declared.json', { tables: { include: ['Dots', 'Sheets', 'FlickrPhotos', 'Faves'] } });
     const dry = await run(['-c', cfg, 'move', '--user', '42', '--to', '2', '--dry-run', '--json']);
     expect(dry.code).toBe(0);
     const plan = JSON.parse(dry.stdout);
-    expect(plan.plan.tables.map((t: { name: string }) => t.name)).toEqual(['Dots', 'FlickrPhotos', 'Sheets']);
+    expect(plan.plan.tables.map((t: { name: string }) => t.name)).toEqual(['Dots', 'Faves', 'FlickrPhotos', 'Sheets']);
+    // Column order alone is no drift; an index-only difference is a warning.
+    expect(plan.plan.warnings).toContain('Faves: key by_user(user_id) is missing on the target (allowed: the copy is unaffected)');
     expect(plan.plan.warnings.join('\n')).toMatch(/shard 2 holds tables that belong to db_main: DotsLookup, Users/);
 
     const r = await run(['-c', cfg, 'move', '--user', '42', '--to', '2', '--yes', '--assume-no-writes', '--no-tui', '--json']);
@@ -127,6 +133,7 @@ describe('graduation off db_main on real servers', () => {
     const count = async (srv: number, db: string, q: string) => Number((await s.db(srv, db).rows<{ n: string }>(sql`${raw(q)}`))[0]!.n);
     expect(await count(1, 'ds_users2', 'SELECT COUNT(*) AS n FROM Dots WHERE user_id = 42')).toBe(40);
     expect(await count(0, 'ds_main', 'SELECT COUNT(*) AS n FROM Dots WHERE user_id = 42')).toBe(0);
+    expect(await count(1, 'ds_users2', "SELECT COUNT(*) AS n FROM Faves WHERE user_id = 42 AND note = CONCAT('f', id)")).toBe(25);
     expect(await count(0, 'ds_main', 'SELECT COUNT(*) AS n FROM DotsLookup WHERE user_id = 42')).toBe(40);
     expect(await count(1, 'ds_users2', 'SELECT COUNT(*) AS n FROM DotsLookup')).toBe(0);
     expect(await count(0, 'ds_main', 'SELECT cluster_id AS n FROM Users WHERE id = 42')).toBe(2);

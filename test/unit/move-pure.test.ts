@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TableInfo } from '../../src/db/sql/schema.js';
-import { chooseKey, diffTables, planTable } from '../../src/move/table-plan.js';
+import { chooseKey, diffTables, indexDifferences, planTable } from '../../src/move/table-plan.js';
 import { selectTables } from '../../src/move/table-selection.js';
 import { MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
 import { decodeKey, encodeKey, keyOfRow, showKey } from '../../src/move/keys.js';
@@ -147,20 +147,39 @@ describe('diffTables', () => {
     ]);
   });
 
-  it('reports a different column order', () => {
-    const target = table('Photos', [uid, pid, title], base.keys);
-    expect(diffTables(base, target)).toEqual(['column order differs: source (id,user_id,title), target (user_id,id,title)']);
+  it('ignores column order: a shard upgraded by ALTERs copies by column name', () => {
+    const target = table('Photos', [uid, title, pid], base.keys);
+    expect(diffTables(base, target)).toEqual([]);
+    expect(indexDifferences(base, target)).toEqual([]);
   });
 
-  it('names missing, extra and different keys', () => {
-    const target = table('Photos', base.columns, [key('PRIMARY', ['id', 'user_id']), key('by_title', ['title'], false, true)]);
+  it('compares defaults too', () => {
+    const target = table('Photos', [pid, uid, { ...title, defaultValue: "'untitled'" }], base.keys);
     expect(diffTables(base, target)).toEqual([
-      'key PRIMARY: source UNIQUE PRIMARY(id), target UNIQUE PRIMARY(id,user_id)',
-      'key by_user(user_id) is missing on the target',
-      'key by_title(title) with prefix exists only on the target',
+      "column title: source varchar(255) NOT NULL utf8mb4/utf8mb4_general_ci, target varchar(255) NOT NULL utf8mb4/utf8mb4_general_ci DEFAULT 'untitled'",
     ]);
+  });
+
+  it('refuses only a stricter target: a unique key no unique key of the source implies', () => {
+    const stricter = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_user', ['user_id'], false), key('by_title', ['title'], true)]);
+    expect(diffTables(base, stricter)).toEqual([
+      'key UNIQUE by_title(title) exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)',
+    ]);
+    expect(indexDifferences(base, stricter)).toEqual([]);
+    // a unique key that contains the source's primary key refuses nothing the source accepts
+    const implied = table('Photos', base.columns, [key('PRIMARY', ['id', 'user_id']), key('by_user', ['user_id'], false)]);
+    expect(diffTables(base, implied)).toEqual([]);
+    expect(indexDifferences(base, implied)).toEqual(['key UNIQUE PRIMARY(id) is missing on the target', 'key UNIQUE PRIMARY(id,user_id) exists only on the target']);
+  });
+
+  it('index-only differences that are not stricter are warnings, whatever the names', () => {
+    const target = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_title', ['title'], false, true)]);
+    expect(diffTables(base, target)).toEqual([]);
+    expect(indexDifferences(base, target)).toEqual(['key by_user(user_id) is missing on the target', 'key by_title(title) with prefix exists only on the target']);
+    const renamed = table('Photos', base.columns, [key('PRIMARY', ['id']), key('user_idx', ['user_id'], false)]);
+    expect(indexDifferences(base, renamed)).toEqual([]);
     const uniq = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_user', ['user_id'], true)]);
-    expect(diffTables(base, uniq)).toEqual(['key by_user: source by_user(user_id), target UNIQUE by_user(user_id)']);
+    expect(diffTables(base, uniq)).toEqual(['key UNIQUE by_user(user_id) exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)']);
   });
 });
 

@@ -6,7 +6,7 @@ import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { ColumnInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
-import { diffTables, planTable, type TablePlan } from '../table-plan.js';
+import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
 import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
@@ -58,10 +58,12 @@ export async function preflight(ctx: RunContext, opts: { resuming: boolean }): P
   if (sel.undeclared) throw undeclaredTablesError(sourceIsMain ? 'from' : 'to', sourceIsMain ? ctx.from : ctx.to, sel.undeclared);
   const drift: string[] = sel.missingOnTarget.map((t) => `table ${t} exists on shard ${ctx.from} but not on shard ${ctx.to}`);
   const tables: TablePlan[] = [];
+  const indexNotes: string[] = [];
   for (const { name, owner } of sel.selected) {
     const s = sSchema.get(name)!;
     const t = tSchema.get(name)!;
     for (const d of diffTables(s, t)) drift.push(`table ${name}: ${d}`);
+    for (const d of indexDifferences(s, t)) indexNotes.push(`${name}: ${d} (allowed: the copy is unaffected)`);
     tables.push(planTable(s, owner));
   }
   if (drift.length > 0) {
@@ -90,6 +92,7 @@ export async function preflight(ctx: RunContext, opts: { resuming: boolean }): P
     }
     for (const w of t.warnings) warnings.push(`${t.name}: ${w}`);
   });
+  warnings.push(...indexNotes);
   warnings.push(...selectionWarnings(sel.unowned, targetIsMain ? [] : mainTablesOnShard(tSchema, topology.tables, topology.mapping.table), ctx.from, ctx.to));
 
   if (!opts.resuming) {
