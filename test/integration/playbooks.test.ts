@@ -126,7 +126,7 @@ describe('playbooks on a federated sandbox (db_main, 4 shards)', () => {
 });
 
 describe("graduate.yaml: from poor man's federation onto two new shard servers", () => {
-  const f = useFleet({ poorMans: true, users: 6, rowsPerUser: 40 });
+  const f = useFleet({ poorMans: true, realShards: 0, users: 6, rowsPerUser: 40 });
   const extra = useServers(2, { prefix: 'fws-grad-' });
   let config = '';
   beforeAll(async () => {
