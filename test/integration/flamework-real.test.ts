@@ -118,6 +118,12 @@ describe('graduation off db_main on real servers', () => {
     expect(doc.error.nextStep).toContain('--schema schema/db_users.schema');
   });
 
+  it('plan --graduate without tables.include is refused the same way (it would count db_main\'s own rows)', async () => {
+    const r = await run(['-c', config('plain.json'), 'plan', '--graduate', '--to', '2', '--json']);
+    expect(r.code).toBe(5);
+    expect(JSON.parse(r.stdout).error.code).toBe('TABLES_UNDECLARED');
+  });
+
   it('with tables.include the move takes Dots and Sheets only; DotsLookup and Users stay on db_main', async () => {
     const cfg = config('declared.json', { tables: { include: ['Dots', 'Sheets', 'FlickrPhotos', 'Faves'] } });
     const dry = await run(['-c', cfg, 'move', '--user', '42', '--to', '2', '--dry-run', '--json']);
