@@ -1,22 +1,18 @@
 /**
- * Deleting the cached user row after the mapping flips (Flamework caches `USER-{id}`; with the
- * cache_prefixes feature the key is `${prefix}_USER-{id}`). memjs speaks the binary protocol that
- * memcached has supported since 1.4 and is maintained; it saves us a protocol implementation.
+ * Deleting the cached user row after the mapping flips (key templates: ./keys.ts). memjs speaks the
+ * binary protocol that memcached has supported since 1.4 and is maintained; it saves us a protocol
+ * implementation.
  */
 import memjs from 'memjs';
 import type { MemcachedSpec } from '../topology/index.js';
+import { cacheKeys } from './keys.js';
+
+export { cacheKeys };
 
 export interface CacheInvalidator {
   /** Delete every configured key for the user on every server. Resolves with the keys deleted. */
   invalidateUser(userId: string): Promise<string[]>;
   close(): void;
-}
-
-export function cacheKeys(spec: MemcachedSpec, userId: string): string[] {
-  return spec.keys.map((tpl) => {
-    const k = tpl.split('{id}').join(userId);
-    return spec.prefix ? `${spec.prefix}_${k}` : k;
-  });
 }
 
 export function memcachedInvalidator(spec: MemcachedSpec): CacheInvalidator {

@@ -5,6 +5,8 @@
  */
 import { FwShardError, ExitCode } from '../errors/index.js';
 import { loadConfig, type Loaded } from '../config/load.js';
+import { openDb, type Db } from '../db/pool.js';
+import { resolveMappingTable } from '../topology/mapping-table.js';
 
 export interface CliContext {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -57,3 +59,23 @@ export function loadTopology(ctx: CliContext, g: GlobalOptions): Loaded & { path
 }
 
 export { ExitCode };
+
+/**
+ * loadTopology, then what only the servers can tell: the mapping table's real name (`users` or
+ * `Users`) when the config does not give it. Commands that connect use this one.
+ */
+export async function loadTopologyResolved(ctx: CliContext, g: GlobalOptions): Promise<Loaded & { path: string }> {
+  const loaded = loadTopology(ctx, g);
+  if (loaded.topology.mapping.tableSource !== 'default') return loaded;
+  const dbs: Db[] = [];
+  try {
+    const topology = await resolveMappingTable(loaded.topology, (e) => {
+      const db = openDb(e);
+      dbs.push(db);
+      return db;
+    });
+    return { ...loaded, topology };
+  } finally {
+    await Promise.allSettled(dbs.map((d) => d.close()));
+  }
+}

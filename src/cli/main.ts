@@ -69,6 +69,20 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
 
 export const reportError = reportErrorText;
 
+/**
+ * `fw-shard status --help | head` closes the pipe before the help is written: without a listener the
+ * EPIPE is an uncaught error with a stack trace. A reader that goes away must not stop a command (a move
+ * in particular keeps running to its next safe point), so writes to a closed pipe are dropped silently.
+ */
+export function tolerateClosedPipes(...streams: NodeJS.WritableStream[]): void {
+  for (const s of streams) {
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
+      throw err;
+    });
+  }
+}
+
 const isMain = process.argv[1] !== undefined && /fw-shard(\.js)?$|main\.js$/.test(process.argv[1]);
 if (isMain) {
   const ctx: CliContext = {
@@ -79,6 +93,7 @@ if (isMain) {
     cwd: process.cwd(),
   };
   process.title = 'fw-shard';
+  tolerateClosedPipes(process.stdout, process.stderr);
   const code = await runCli(process.argv.slice(2), ctx);
   process.exitCode = code;
 }

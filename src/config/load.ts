@@ -15,6 +15,7 @@ import {
   type Topology,
   type TlsOptions,
 } from '../topology/index.js';
+import { DEFAULT_USER_KEYS } from '../cache/keys.js';
 import { configSchema, formatIssues, type RawConfig, type ServerConfig } from './schema.js';
 
 export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
@@ -202,16 +203,11 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
   }
   const tickets = (cfg.tickets ?? []).map((t, i) => endpoint(`tickets.${i}`, `tickets ${i + 1}`, t));
 
+  // A shard on db_main's own database is poor man's federation, or, with the flag off, the graduation
+  // state (db_users[1] is db_main, real shards added next to it): both valid; table-selection keeps
+  // db_main's own tables in place.
   const poorMansFederation = cfg.poorMans?.federation === true;
   const mainDb = databaseId(main);
-  for (const [id, e] of shards) {
-    if (databaseId(e) === mainDb && !poorMansFederation) {
-      problems.push(
-        `shards.${id}: points at db_main's own database (${mainDb}); that is Flamework's poor man's federation — ` +
-          `set poorMans.federation: true if it is on purpose`,
-      );
-    }
-  }
   const seen = new Map<string, ShardId>();
   for (const [id, e] of shards) {
     const k = databaseId(e);
@@ -242,6 +238,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     mapping: {
       cluster: mappingCluster,
       table: cfg.mapping?.table ?? 'users',
+      tableSource: cfg.mapping?.table !== undefined ? 'config' : 'default',
       idColumn: cfg.mapping?.idColumn ?? 'id',
       shardColumn: cfg.mapping?.shardColumn ?? 'cluster_id',
     },
@@ -251,12 +248,14 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
       exclude,
       owners: cfg.tables?.owners ?? {},
       keylessRowCap: cfg.tables?.keylessRowCap ?? 100_000,
+      ...(cfg.tables?.ticketed ? { ticketed: cfg.tables.ticketed } : {}),
+      ...(cfg.tables?.notTicketed ? { notTicketed: cfg.tables.notTicketed } : {}),
     },
     ...(cfg.memcached
       ? {
           memcached: {
             servers: cfg.memcached.servers,
-            keys: cfg.memcached.keys ?? ['USER-{id}'],
+            keys: cfg.memcached.keys ?? DEFAULT_USER_KEYS,
             ...(cfg.memcached.prefix !== undefined ? { prefix: cfg.memcached.prefix } : {}),
           },
         }

@@ -96,6 +96,8 @@ export const configSchema = z.strictObject({
       exclude: z.array(identifier).optional(),
       owners: z.record(identifier, identifier).optional(),
       keylessRowCap: z.number().int().min(1).optional(),
+      ticketed: z.array(z.string().min(1)).optional().describe('Table or Table.column: ids from the ticket servers (only these are checked)'),
+      notTicketed: z.array(z.string().min(1)).optional().describe('Table or Table.column: ids from elsewhere (never checked against the ticket servers)'),
     })
     .optional(),
   memcached: z

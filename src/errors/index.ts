@@ -49,6 +49,7 @@ export type ErrorCode =
   | 'KEY_COLLISION'
   | 'KEYLESS_TOO_LARGE'
   | 'PRECONDITION'
+  | 'TABLES_UNDECLARED'
   | 'MAPPING_CHANGED'
   | 'DATA_MISMATCH'
   | 'WRITE_WARNING'
@@ -78,6 +79,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   KEY_COLLISION: 'refused',
   KEYLESS_TOO_LARGE: 'refused',
   PRECONDITION: 'refused',
+  TABLES_UNDECLARED: 'refused',
   MAPPING_CHANGED: 'refused',
   DATA_MISMATCH: 'mismatch',
   WRITE_WARNING: 'mismatch',

@@ -91,7 +91,14 @@ export function planTable(t: TableInfo, ownerColumn: string): TablePlan {
   };
 }
 
-/** Differences between the same table on two servers, as readable lines (empty when identical). */
+/**
+ * Differences between the same table on two servers that make a copy unsafe, as readable lines (empty
+ * when the copy is safe). Columns are compared as a set of (name, type, nullability, charset/collation,
+ * default, generated): their order does not matter, since every statement names its columns (a shard
+ * upgraded through ALTERs has them in another order than one created from today's schema). Keys matter
+ * only when the target is stricter: a unique key there that no unique key of the source implies could
+ * refuse rows that are valid on the source. Other key differences are {@link indexDifferences}.
+ */
 export function diffTables(source: TableInfo, target: TableInfo): string[] {
   const out: string[] = [];
   const tcols = new Map(target.columns.map((c) => [c.name, c]));
@@ -107,21 +114,42 @@ export function diffTables(source: TableInfo, target: TableInfo): string[] {
     if (a !== b) out.push(`column ${c.name}: source ${a}, target ${b}`);
   }
   for (const c of target.columns) if (!scols.has(c.name)) out.push(`column ${c.name} (${c.type}) exists only on the target`);
-  const sorder = source.columns.map((c) => c.name).join(',');
-  const torder = target.columns.map((c) => c.name).join(',');
-  if (out.length === 0 && sorder !== torder) out.push(`column order differs: source (${sorder}), target (${torder})`);
-  const keyText = (k: KeyInfo) => `${k.unique ? 'UNIQUE ' : ''}${k.name}(${k.columns.join(',')})${k.hasPrefix ? ' with prefix' : ''}`;
-  const tkeys = new Map(target.keys.map((k) => [k.name, keyText(k)]));
-  const skeys = new Map(source.keys.map((k) => [k.name, keyText(k)]));
-  for (const [name, text] of skeys) {
-    const o = tkeys.get(name);
-    if (o === undefined) out.push(`key ${text} is missing on the target`);
-    else if (o !== text) out.push(`key ${name}: source ${text}, target ${o}`);
+  for (const k of target.keys) {
+    if (k.unique && !impliedBy(k, source.keys)) {
+      out.push(`key ${keyText(k)} exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)`);
+    }
   }
-  for (const [name, text] of tkeys) if (!skeys.has(name)) out.push(`key ${text} exists only on the target`);
   return out;
 }
 
+/**
+ * Key differences that do not make the copy unsafe (warnings): keys missing on the target or only
+ * on it but not stricter, names that differ, prefixes. The copy stays correct; lookups may be slower.
+ */
+export function indexDifferences(source: TableInfo, target: TableInfo): string[] {
+  const out: string[] = [];
+  const sig = (k: KeyInfo) => `${k.unique ? 'U' : ''}(${k.columns.join(',')})${k.hasPrefix ? 'p' : ''}`;
+  const tsigs = new Set(target.keys.map(sig));
+  const ssigs = new Set(source.keys.map(sig));
+  for (const k of source.keys) if (!tsigs.has(sig(k))) out.push(`key ${keyText(k)} is missing on the target`);
+  for (const k of target.keys) {
+    if (ssigs.has(sig(k))) continue;
+    if (k.unique && !impliedBy(k, source.keys)) continue; // a refusal: see diffTables
+    out.push(`key ${keyText(k)} exists only on the target`);
+  }
+  return out;
+}
+
+const keyText = (k: KeyInfo) => `${k.unique ? 'UNIQUE ' : ''}${k.name}(${k.columns.join(',')})${k.hasPrefix ? ' with prefix' : ''}`;
+
+/** A unique key is implied by another unique key whose columns are a subset of its own (no prefixes). */
+function impliedBy(k: KeyInfo, keys: readonly KeyInfo[]): boolean {
+  return keys.some((o) => o.unique && !o.hasPrefix && o.columns.every((c) => k.columns.includes(c)));
+}
+
 function describeColumn(c: ColumnInfo): string {
-  return `${c.type}${c.nullable ? ' NULL' : ' NOT NULL'}${c.charset ? ` ${c.charset}` : ''}${c.collation ? `/${c.collation}` : ''}${c.generated ? ' generated' : ''}`;
+  return (
+    `${c.type}${c.nullable ? ' NULL' : ' NOT NULL'}${c.charset ? ` ${c.charset}` : ''}${c.collation ? `/${c.collation}` : ''}` +
+    `${c.defaultValue !== null && c.defaultValue !== undefined ? ` DEFAULT ${c.defaultValue}` : ''}${c.generated ? ' generated' : ''}`
+  );
 }

@@ -10,7 +10,7 @@ import { allPlacementsSql, userSizesSql } from '../db/sql/fleet.js';
 import { readSchema, type TableInfo } from '../db/sql/schema.js';
 import { FwShardError } from '../errors/index.js';
 import { planTable, type TablePlan } from '../move/table-plan.js';
-import { selectTables } from '../move/table-selection.js';
+import { selectTables, undeclaredTablesError } from '../move/table-selection.js';
 import { databaseId, mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import type { ShardFacts, UserSize } from './planner.js';
 
@@ -41,6 +41,8 @@ export async function shardTablePlans(topology: Topology, connect: (e: Endpoint)
     const isMain = databaseId(e) === mainDb;
     const refSchema = reference !== undefined ? schemas.get(reference)! : schema;
     const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
+    // A plan, verify or orphan cleanup that counted db_main's own tables as the user's would act on them.
+    if (sel.undeclared) throw undeclaredTablesError('from', id, sel.undeclared);
     out.set(
       id,
       sel.selected.map(({ name, owner }) => ({ ...planTable(schema.get(name)!, owner), info: schema.get(name)! })),

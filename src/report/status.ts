@@ -4,7 +4,11 @@ import { humanBytes, renderTable } from './table.js';
 export function renderStatus(r: StatusReport): string {
   const out: string[] = [];
   if (r.poorMans === 'only') out.push("Mode: poor man's federated (every shard is db_main itself)\n");
-  else if (r.poorMans === 'partial') out.push("Mode: graduating from poor man's federation (some shards are db_main itself)\n");
+  else if (r.poorMans === 'partial') {
+    const onMain = r.shards.filter((s) => s.isMain).map((s) => s.id);
+    out.push(`Mode: graduation: shard ${onMain.join(', ')} ${onMain.length > 1 ? 'are' : 'is'} db_main's own database; the other shards are real ones to move users onto\n`);
+  }
+  out.push(`Mapping: ${r.mapping.table}.${r.mapping.shardColumn} on ${r.mapping.server}${r.mapping.source === 'detected' ? ' (table name read from the server)' : ''}\n`);
   out.push('Servers');
   out.push(
     renderTable(

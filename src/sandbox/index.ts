@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { normalizeConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { openDb, type Db } from '../db/pool.js';
-import { ping } from '../db/sql/sandbox.js';
+import { ping, SHARD_TABLES } from '../db/sql/sandbox.js';
 import { FwShardError } from '../errors/index.js';
 import { loadData, type DataSummary } from './data.js';
 import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';
@@ -53,6 +53,11 @@ export interface SandboxUpOptions {
   rowsPerUser?: number;
   /** One server, one database `flamework` holding everything (Flamework's poor man's federation + ticketing). */
   poorMans?: boolean;
+  /**
+   * Poor man's mode only: empty real shard servers (shards 2, 3, ...) to graduate onto, default 2. With
+   * any, the config is the graduation one: poor man's federation off, shard 1 = db_main. 0: pure poor man's.
+   */
+  realShards?: number;
   /** Seed for the sample data, default 1. */
   seed?: number;
 }
@@ -95,7 +100,7 @@ export interface SandboxState {
   upPid?: number;
   createdAt: string;
   readyAt?: string;
-  options: { shards: number; users: number; rowsPerUser: number; poorMans: boolean; seed: number };
+  options: { shards: number; users: number; rowsPerUser: number; poorMans: boolean; seed: number; realShards?: number };
   server: { binary: string; version: string };
   configPath: string;
   processes: ProcessState[];
@@ -248,9 +253,20 @@ interface ServerSpec {
   extraArgs: string[];
 }
 
-function serverSpecs(shards: number, poorMans: boolean): ServerSpec[] {
+function serverSpecs(shards: number, poorMans: boolean, realShards = 0): ServerSpec[] {
   if (poorMans) {
-    return [{ name: 'main', role: 'main', serves: ['db_main', 'shard 1', 'tickets 1'], database: MAIN_DATABASE, extraArgs: [] }];
+    return [
+      { name: 'main', role: 'main', serves: ['db_main', 'shard 1', 'tickets 1'], database: MAIN_DATABASE, extraArgs: [] },
+      // Empty shards to graduate onto: 2, 3, ...
+      ...Array.from({ length: realShards }, (_, i): ServerSpec => ({
+        name: `shard${i + 2}`,
+        role: 'shard',
+        serves: [`shard ${i + 2}`],
+        shard: i + 2,
+        database: shardDatabase(i + 2),
+        extraArgs: [],
+      })),
+    ];
   }
   return [
     { name: 'main', role: 'main', serves: ['db_main'], database: MAIN_DATABASE, extraArgs: [] },
@@ -294,6 +310,7 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
   const dir = resolve(opts.dir);
   const poorMans = opts.poorMans ?? false;
   const shards = poorMans ? 1 : checkCount('--shards', opts.shards ?? 2, SANDBOX_LIMITS.shards.min, SANDBOX_LIMITS.shards.max);
+  const realShards = poorMans ? checkCount('--real-shards', opts.realShards ?? 2, 0, SANDBOX_LIMITS.shards.max) : 0;
   const users = checkCount('--users', opts.users ?? 12, SANDBOX_LIMITS.users.min, SANDBOX_LIMITS.users.max);
   const rowsPerUser = checkCount('--rows-per-user', opts.rowsPerUser ?? 200, SANDBOX_LIMITS.rowsPerUser.min, SANDBOX_LIMITS.rowsPerUser.max);
   const seed = checkCount('--seed', opts.seed ?? 1, 0, 2 ** 32 - 1);
@@ -310,7 +327,7 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
     if (prior.ready && probed.length > 0 && probed.every((p) => p.alive && p.responding)) {
       log(`sandbox already running at ${dir} (${prior.mode}, ${prior.processes.length} processes); nothing changed`);
       const o = prior.options;
-      if (o.poorMans !== poorMans || (!poorMans && o.shards !== shards) || o.users !== users || o.rowsPerUser !== rowsPerUser || o.seed !== seed) {
+      if (o.poorMans !== poorMans || (!poorMans && o.shards !== shards) || (o.realShards ?? 0) !== realShards || o.users !== users || o.rowsPerUser !== rowsPerUser || o.seed !== seed) {
         log(`note: it was made with different options; run \`fw-shard sandbox down --dir ${dir}\` first to change them`);
       }
       return { alreadyRunning: true, recreated: false, state: prior, configPath: prior.configPath, elapsedMs: Date.now() - t0, timings: {} };
@@ -343,7 +360,7 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
     ready: false,
     upPid: process.pid,
     createdAt: new Date().toISOString(),
-    options: { shards, users, rowsPerUser, poorMans, seed },
+    options: { shards, users, rowsPerUser, poorMans, seed, ...(poorMans ? { realShards } : {}) },
     server: { binary: bins.server, version: bins.version },
     configPath,
     processes: [],
@@ -366,7 +383,7 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
   };
   try {
     // ---- servers, all in parallel -------------------------------------------------------------------
-    const specs = serverSpecs(shards, poorMans);
+    const specs = serverSpecs(shards, poorMans, realShards);
     log(`starting ${specs.length} MariaDB server${specs.length > 1 ? 's' : ''} (${bins.version || bins.server}) in ${dir}`);
     let t = Date.now();
     const results = await Promise.allSettled(
@@ -429,6 +446,10 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
       shardTargets.set(1, { db: mainDb, database: MAIN_DATABASE });
       // The ticket connection is a separate handle to db_main, as in lib_db.php's poor man's mode.
       ticketTargets.push({ db: open(mainSrv.srv.port, 'tickets 1'), database: MAIN_DATABASE });
+      // Real shards to graduate onto: the shard tables only, and no users yet (not data targets).
+      for (const { spec, srv } of servers) {
+        if (spec.role === 'shard') parts.push({ db: open(srv.port, `shard ${spec.shard}`), database: spec.database, holds: ['shard'] });
+      }
     } else {
       parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main'] });
       for (const { spec, srv } of servers) {
@@ -506,6 +527,14 @@ export function sandboxConfig(state: SandboxState, memcachedPort?: number): RawC
     cfg.shards = { '1': { port: main.port, database: MAIN_DATABASE } };
     cfg.tickets = [{ port: main.port, database: MAIN_DATABASE }];
     cfg.poorMans = { federation: true, ticketing: true };
+    const real = state.processes.filter((p) => p.role === 'shard').sort((a, b) => a.shard! - b.shard!);
+    if (real.length > 0) {
+      // The graduation config: federation off, db_users[1] still db_main, the new shards beside it.
+      for (const p of real) cfg.shards[String(p.shard)] = { port: p.port, database: p.database! };
+      cfg.poorMans = { federation: false, ticketing: true };
+    }
+    // db_main holds its own tables with user_id too (DotsLookup, users_password_reset): only these move.
+    cfg.tables = { include: [...SHARD_TABLES] };
   } else {
     const shardProcs = state.processes.filter((p) => p.role === 'shard').sort((a, b) => a.shard! - b.shard!);
     cfg.shards = Object.fromEntries(shardProcs.map((p) => [String(p.shard), { port: p.port, database: p.database! }]));

@@ -10,8 +10,9 @@ import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import { JournalReader, type MoveRow } from '../move/journal.js';
-import { diffTables } from '../move/table-plan.js';
-import { selectTables } from '../move/table-selection.js';
+import { diffTables, indexDifferences } from '../move/table-plan.js';
+import { mainTablesOnShard, selectionWarnings, selectTables } from '../move/table-selection.js';
+import { idColumnOf, ticketedColumn, ticketOverlapMessage } from './ticketed.js';
 
 export interface ServerStatus {
   role: string;
@@ -49,6 +50,8 @@ export interface TicketStatus {
 
 export interface StatusReport {
   poorMans: 'none' | 'partial' | 'only';
+  /** The mapping table as used: `Users` in older apps; `detected` when the config did not name it. */
+  mapping: { table: string; server: string; shardColumn: string; source: 'config' | 'default' | 'detected' };
   servers: ServerStatus[];
   shards: ShardStatus[];
   unknownShardUsers: { shard: number; users: string }[];
@@ -145,6 +148,14 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
     if (!schema) continue;
     const refSchema = reference !== undefined ? schemas.get(reference) ?? schema : schema;
     const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
+    if (sel.undeclared) {
+      warnings.push(
+        `shard ${id} is db_main's own database, and the config does not say which tables are sharded: moves off it are refused ` +
+          `until tables.include lists them (fw-shard config import --schema schema/db_users.schema); tables with ${topology.tables.ownerColumn} there: ${sel.undeclared.join(', ') || '(none)'}`,
+      );
+    } else if (!isMain) {
+      warnings.push(...selectionWarnings(sel.unowned, mainTablesOnShard(schema, topology.tables, topology.mapping.table), id, id));
+    }
     let rows = 0n;
     let bytes = 0n;
     for (const { name } of sel.selected) {
@@ -159,7 +170,9 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       bytes += BigInt(info.bytesEstimate);
       if (reference !== undefined && reference !== id) {
         const other = refSchema.get(name);
-        if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`)}`);
+        const side = (d: string) => d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`);
+        if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${side(d)}`);
+        if (other) for (const d of indexDifferences(other, info)) warnings.push(`index difference on shard ${id}: ${name}: ${side(d)} (moves are allowed)`);
       }
     }
     if (reference !== undefined && reference !== id) {
@@ -208,9 +221,16 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
     if (!t.next64) continue;
     const inc = BigInt(Math.max(1, t.increment!));
     const residue = BigInt(t.offset!) % inc;
-    const hit = topIds.find((x) => x.value % inc === residue);
-    if (hit && BigInt(t.next64) <= hit.value) {
-      problems.push(`${t.role}: next Tickets64 id ${t.next64} is not above id ${hit.value} already in shard ${hit.shard} ${hit.where}, which it could issue again: new ids can collide`);
+    // The largest id of each checked column that this server could issue again.
+    const seen = new Set<string>();
+    for (const hit of topIds) {
+      const where = `${hit.table}.${hit.column}`;
+      if (seen.has(where) || hit.value % inc !== residue) continue;
+      seen.add(where);
+      if (BigInt(t.next64) > hit.value) continue;
+      const line = ticketOverlapMessage({ role: t.role, next: t.next64, value: hit.value.toString(), shard: hit.shard, table: hit.table, column: hit.column, ticketed: hit.ticketed });
+      if (hit.ticketed === 'declared') problems.push(line);
+      else warnings.push(line);
     }
   }
   if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
@@ -220,24 +240,30 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
   const anyDown = servers.some((s) => !s.reachable);
   for (const f of frozen) warnings.push(`user ${f.user_id} is frozen by move ${f.move_id} for another ${f.remaining_ms} ms`);
-  return { poorMans, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
+  const mapping = { table: topology.mapping.table, server: mapEp.role, shardColumn: topology.mapping.shardColumn, source: topology.mapping.tableSource ?? 'config' };
+  return { poorMans, mapping, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
-/** The largest single-column integer primary key values in the sharded tables (ticketed ids), largest first. */
-async function largestShardIds(topology: Topology, schemas: Map<number, Map<string, TableInfo>>, connect: (e: Endpoint) => ReadDb): Promise<{ value: bigint; shard: number; where: string }[]> {
-  const found: { value: bigint; shard: number; where: string }[] = [];
+/** The largest values of the ticketed id columns of the sharded tables (src/status/ticketed.ts), largest first. */
+async function largestShardIds(
+  topology: Topology,
+  schemas: Map<number, Map<string, TableInfo>>,
+  connect: (e: Endpoint) => ReadDb,
+): Promise<{ value: bigint; shard: number; table: string; column: string; ticketed: 'declared' | 'assumed' }[]> {
+  const found: { value: bigint; shard: number; table: string; column: string; ticketed: 'declared' | 'assumed' }[] = [];
   const owner = topology.tables.ownerColumn;
   for (const [id, schema] of schemas) {
     const e = topology.shards.get(id as ShardId)!;
     for (const t of schema.values()) {
       if (!t.columns.some((c) => c.name === (topology.tables.owners[t.name] ?? owner))) continue;
-      const pk = t.keys.find((k) => k.name === 'PRIMARY');
-      if (!pk || pk.columns.length !== 1) continue;
-      const col = t.columns.find((c) => c.name === pk.columns[0]);
-      if (!col || !['int', 'bigint'].includes(col.dataType) || col.autoIncrement) continue;
+      if (topology.tables.include && !topology.tables.include.includes(t.name)) continue;
+      const column = idColumnOf(t);
+      if (column === null) continue;
+      const ticketed = ticketedColumn(t.name, column, topology.tables);
+      if (ticketed === 'no') continue;
       try {
-        for (const r of await connect(e).rows<{ m: string }>(topOfColumnSql(t.name, col.name, 64))) {
-          found.push({ value: BigInt(r.m), shard: id, where: `${t.name}.${col.name}` });
+        for (const r of await connect(e).rows<{ m: string }>(topOfColumnSql(t.name, column, 64))) {
+          found.push({ value: BigInt(r.m), shard: id, table: t.name, column, ticketed });
         }
       } catch {
         // a table we cannot read is reported elsewhere

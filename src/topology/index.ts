@@ -35,6 +35,8 @@ export interface Endpoint {
 export interface MappingSpec {
   cluster: 'main' | 'accounts';
   table: string;
+  /** `config`: named by mapping.table; `default`: not named, `users` assumed; `detected`: read from the server. */
+  tableSource?: 'config' | 'default' | 'detected';
   idColumn: string;
   shardColumn: string;
 }
@@ -47,6 +49,10 @@ export interface TableSelection {
   owners: Readonly<Record<string, string>>;
   /** Rows of one user in a table with neither primary nor unique key that fw-shard will copy as one unit. */
   keylessRowCap: number;
+  /** `Table` or `Table.column` whose ids come from the ticket servers: only these are checked (src/status/ticketed.ts). */
+  ticketed?: readonly string[];
+  /** `Table` or `Table.column` whose ids do not come from the ticket servers (ids of an outside service). */
+  notTicketed?: readonly string[];
 }
 
 export interface MemcachedSpec {

@@ -208,13 +208,27 @@ describe('move lifecycle', () => {
       shards: { '1': { port: env.a.port, database: 'flamework' }, '2': { port: env.b.port, database: 'users2' } },
       poorMans: { federation: true },
     };
-    const topology = normalizeConfig(rawConfig, { env: {}, baseDir: env.dir, origin: 'test' }).topology;
+    // Without a list of sharded tables, a move off db_main is refused before anything is written.
+    const undeclared = makeDeps(normalizeConfig(rawConfig, { env: {}, baseDir: env.dir, origin: 'test' }).topology, () => undefined);
+    try {
+      const err = await runMove(undeclared.deps, req({ dryRun: true })).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(FwShardError);
+      expect((err as FwShardError).code).toBe('TABLES_UNDECLARED');
+      expect((err as FwShardError).exitCode).toBe(5);
+      expect((err as FwShardError).message).toContain('Dots, DotsLookup, Faves, users_password_reset');
+    } finally {
+      await undeclared.close();
+    }
+    // A shard built from every schema file holds DotsLookup too: with the list it still stays.
+    await env.db('b', 'users2').exec(sql`CREATE TABLE DotsLookup (dot_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
+    const topology = normalizeConfig({ ...rawConfig, tables: { include: ['Dots', 'Faves'] } }, { env: {}, baseDir: env.dir, origin: 'test' }).topology;
     const { deps, close } = makeDeps(topology, () => undefined);
     try {
       const plan = await runMove(deps, req({ dryRun: true }));
       expect(plan.plan?.sourceIsMain).toBe(true);
       expect(plan.plan?.tables.map((t) => t.name)).toEqual(['Dots', 'Faves']);
       expect(plan.plan?.skippedTables.map((t) => t.name).sort()).toEqual(['DotsLookup', 'users_password_reset']);
+      expect(plan.plan?.warnings).toContainEqual(expect.stringMatching(/shard 2 holds tables that belong to db_main: DotsLookup/));
       const r = await runMove(deps, req());
       expect(r.ok).toBe(true);
       expect(shardOf()).toBe(2);
@@ -225,6 +239,7 @@ describe('move lifecycle', () => {
     } finally {
       await close();
       for (const t of ['Dots', 'Faves', 'DotsLookup', 'users_password_reset']) await main.exec(sql`DROP TABLE ${raw(t)}`);
+      await env.db('b', 'users2').exec(sql`DROP TABLE IF EXISTS DotsLookup`);
     }
   });
 });

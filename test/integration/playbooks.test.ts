@@ -8,7 +8,7 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/db/pool.js';
-import { shardTables } from '../../src/db/sql/sandbox.js';
+import { SHARD_TABLES, shardTables } from '../../src/db/sql/sandbox.js';
 import { createDatabase } from '../../src/db/sql/sandbox.js';
 import { useServers } from '../helpers/servers.js';
 import { lastJson, useFleet } from '../helpers/fleet-env.js';
@@ -126,7 +126,7 @@ describe('playbooks on a federated sandbox (db_main, 4 shards)', () => {
 });
 
 describe("graduate.yaml: from poor man's federation onto two new shard servers", () => {
-  const f = useFleet({ poorMans: true, users: 6, rowsPerUser: 40 });
+  const f = useFleet({ poorMans: true, realShards: 0, users: 6, rowsPerUser: 40 });
   const extra = useServers(2, { prefix: 'fws-grad-' });
   let config = '';
   beforeAll(async () => {
@@ -152,6 +152,7 @@ describe("graduate.yaml: from poor man's federation onto two new shard servers",
         shards: { '1': { port: main, database: 'flamework' }, '2': { port: ports[0], database: 'users2' }, '3': { port: ports[1], database: 'users3' } },
         tickets: [{ port: main, database: 'flamework' }],
         poorMans: { federation: true, ticketing: true },
+        tables: { include: [...SHARD_TABLES] },
       }),
     );
     chmodSync(config, 0o600);

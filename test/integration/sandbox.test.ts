@@ -26,7 +26,7 @@ const HAS_MEMCACHED = findExecutable(['memcached']) !== undefined;
 const hexOf = (b: Buffer) => b.toString('hex').toUpperCase();
 
 /** Bring a sandbox up for a describe block; always bring it down (and delete the temp dir) after. */
-function useSandbox(opts: { shards?: number; users: number; rowsPerUser: number; poorMans?: boolean }) {
+function useSandbox(opts: { shards?: number; users: number; rowsPerUser: number; poorMans?: boolean; realShards?: number }) {
   const h = { dir: '', up: undefined as unknown as SandboxUpResult, lines: [] as string[], dbs: [] as Db[] };
   beforeAll(async () => {
     h.dir = join(mkdtempSync(join(tmpdir(), 'fw-shard-sbx-')), 'sandbox');
@@ -235,8 +235,8 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
   });
 });
 
-describe("sandbox up --poor-mans (one server, one database)", () => {
-  const { h, db } = useSandbox({ poorMans: true, users: 4, rowsPerUser: 30 });
+describe("sandbox up --poor-mans --real-shards 0 (one server, one database)", () => {
+  const { h, db } = useSandbox({ poorMans: true, realShards: 0, users: 4, rowsPerUser: 30 });
   const checksums = (d: Db) =>
     d.rows<{ Table: string; Checksum: string }>(
       sql`CHECKSUM TABLE flamework.users, flamework.DotsLookup, flamework.Sheets, flamework.Dots, flamework.FlickrPhotos, flamework.FlickrFaves, flamework.FlickrContacts`,
@@ -283,7 +283,7 @@ describe("sandbox up --poor-mans (one server, one database)", () => {
     expect(st.healthy).toBe(false);
 
     const lines: string[] = [];
-    const again = await sandboxUp({ dir: h.dir, poorMans: true, users: 4, rowsPerUser: 30 }, (l) => lines.push(l));
+    const again = await sandboxUp({ dir: h.dir, poorMans: true, realShards: 0, users: 4, rowsPerUser: 30 }, (l) => lines.push(l));
     expect(again.alreadyRunning).toBe(false);
     expect(again.recreated).toBe(true);
     expect(lines.some((l) => /dead/.test(l))).toBe(true);

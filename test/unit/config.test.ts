@@ -85,9 +85,9 @@ describe('valid configs', () => {
     const r = s2.replicas[0]!;
     expect([r.role, r.host, r.port, r.user, r.database, r.password?.reveal()]).toEqual(['replica 1 of shard 2', 'db2-ro.internal', 3307, 'other', 'users2', 'file-pw']);
     expect(topology.tickets.map((t) => [t.role, t.host, t.database])).toEqual([['tickets 1', 'tickets1.internal', 'tickets']]);
-    expect(topology.mapping).toEqual({ cluster: 'main', table: 'users', idColumn: 'id', shardColumn: 'cluster_id' });
+    expect(topology.mapping).toEqual({ cluster: 'main', table: 'users', idColumn: 'id', shardColumn: 'cluster_id', tableSource: 'config' });
     expect(topology.tables).toEqual({ ownerColumn: 'user_id', exclude: ['LogArchive'], owners: { Follows: 'follower_id' }, keylessRowCap: 100_000 });
-    expect(topology.memcached).toEqual({ servers: ['cache1:11211', 'cache2'], keys: ['USER-{id}'], prefix: 'www' });
+    expect(topology.memcached).toEqual({ servers: ['cache1:11211', 'cache2'], keys: ['USER-{id}', 'user_{id}'], prefix: 'www' });
     expect(topology.poorMansFederation).toBe(false);
     expect(pwFile).toBeTruthy();
   });
@@ -104,7 +104,7 @@ describe('valid configs', () => {
     expect(warnings).toEqual([]); // an empty inline password is not a secret written down
     expect(topology.shards.get(S(2))!.port).toBe(3310);
     expect(topology.shards.get(S(1))!.password?.reveal()).toBe('');
-    expect(topology.mapping).toEqual({ cluster: 'main', table: 'Users', idColumn: 'user_id', shardColumn: 'shard' });
+    expect(topology.mapping).toEqual({ cluster: 'main', table: 'Users', idColumn: 'user_id', shardColumn: 'shard', tableSource: 'config' });
     expect(topology.tables).toEqual({ ownerColumn: 'owner_id', include: ['A', 'B'], exclude: [], owners: {}, keylessRowCap: 5 });
   });
 
@@ -214,7 +214,6 @@ describe('problems, all at once', () => {
       'shards.01: duplicate shard id 1 (also written as another key)',
       'shards.2: give only one of password, passwordEnv, passwordFile',
       `shards.4.passwordFile: cannot read ${join(dir, 'no-such-file')}: ENOENT`,
-      "shards.3: points at db_main's own database (db:3306/flamework); that is Flamework's poor man's federation — set poorMans.federation: true if it is on purpose",
       'shards.4: same server and database as shard 2 (db:3306/b); each shard needs its own database',
       'mapping.cluster: is accounts, but there is no accounts server block',
       "tables.exclude: 'Faves' is also in tables.include",

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TableInfo } from '../../src/db/sql/schema.js';
-import { chooseKey, diffTables, planTable } from '../../src/move/table-plan.js';
+import { chooseKey, diffTables, indexDifferences, planTable } from '../../src/move/table-plan.js';
 import { selectTables } from '../../src/move/table-selection.js';
 import { MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
 import { decodeKey, encodeKey, keyOfRow, showKey } from '../../src/move/keys.js';
@@ -147,20 +147,39 @@ describe('diffTables', () => {
     ]);
   });
 
-  it('reports a different column order', () => {
-    const target = table('Photos', [uid, pid, title], base.keys);
-    expect(diffTables(base, target)).toEqual(['column order differs: source (id,user_id,title), target (user_id,id,title)']);
+  it('ignores column order: a shard upgraded by ALTERs copies by column name', () => {
+    const target = table('Photos', [uid, title, pid], base.keys);
+    expect(diffTables(base, target)).toEqual([]);
+    expect(indexDifferences(base, target)).toEqual([]);
   });
 
-  it('names missing, extra and different keys', () => {
-    const target = table('Photos', base.columns, [key('PRIMARY', ['id', 'user_id']), key('by_title', ['title'], false, true)]);
+  it('compares defaults too', () => {
+    const target = table('Photos', [pid, uid, { ...title, defaultValue: "'untitled'" }], base.keys);
     expect(diffTables(base, target)).toEqual([
-      'key PRIMARY: source UNIQUE PRIMARY(id), target UNIQUE PRIMARY(id,user_id)',
-      'key by_user(user_id) is missing on the target',
-      'key by_title(title) with prefix exists only on the target',
+      "column title: source varchar(255) NOT NULL utf8mb4/utf8mb4_general_ci, target varchar(255) NOT NULL utf8mb4/utf8mb4_general_ci DEFAULT 'untitled'",
     ]);
+  });
+
+  it('refuses only a stricter target: a unique key no unique key of the source implies', () => {
+    const stricter = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_user', ['user_id'], false), key('by_title', ['title'], true)]);
+    expect(diffTables(base, stricter)).toEqual([
+      'key UNIQUE by_title(title) exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)',
+    ]);
+    expect(indexDifferences(base, stricter)).toEqual([]);
+    // a unique key that contains the source's primary key refuses nothing the source accepts
+    const implied = table('Photos', base.columns, [key('PRIMARY', ['id', 'user_id']), key('by_user', ['user_id'], false)]);
+    expect(diffTables(base, implied)).toEqual([]);
+    expect(indexDifferences(base, implied)).toEqual(['key UNIQUE PRIMARY(id) is missing on the target', 'key UNIQUE PRIMARY(id,user_id) exists only on the target']);
+  });
+
+  it('index-only differences that are not stricter are warnings, whatever the names', () => {
+    const target = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_title', ['title'], false, true)]);
+    expect(diffTables(base, target)).toEqual([]);
+    expect(indexDifferences(base, target)).toEqual(['key by_user(user_id) is missing on the target', 'key by_title(title) with prefix exists only on the target']);
+    const renamed = table('Photos', base.columns, [key('PRIMARY', ['id']), key('user_idx', ['user_id'], false)]);
+    expect(indexDifferences(base, renamed)).toEqual([]);
     const uniq = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_user', ['user_id'], true)]);
-    expect(diffTables(base, uniq)).toEqual(['key by_user: source by_user(user_id), target UNIQUE by_user(user_id)']);
+    expect(diffTables(base, uniq)).toEqual(['key UNIQUE by_user(user_id) exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)']);
   });
 });
 
@@ -176,7 +195,7 @@ describe('selectTables', () => {
 
   it('selects tables with the owner column, sorted by name; others are not sharded', () => {
     const all = map(photos, faves, lookup);
-    expect(selectTables(all, all, sel(), { sourceIsMain: false, mappingTable: null })).toEqual({
+    expect(selectTables(all, all, sel(), { sourceIsMain: false, mappingTable: null })).toMatchObject({
       selected: [
         { name: 'Faves', owner: 'user_id' },
         { name: 'Photos', owner: 'user_id' },
@@ -197,7 +216,7 @@ describe('selectTables', () => {
 
   it('applies include and exclude, and names included tables missing on the source', () => {
     const all = map(photos, faves, table('Tags', [uid]));
-    expect(selectTables(all, all, sel({ include: ['Photos', 'Tags', 'Ghost'] }), { sourceIsMain: false, mappingTable: null })).toEqual({
+    expect(selectTables(all, all, sel({ include: ['Photos', 'Tags', 'Ghost'] }), { sourceIsMain: false, mappingTable: null })).toMatchObject({
       selected: [
         { name: 'Photos', owner: 'user_id' },
         { name: 'Tags', owner: 'user_id' },
@@ -208,7 +227,7 @@ describe('selectTables', () => {
       ],
       missingOnTarget: [],
     });
-    expect(selectTables(all, all, sel({ exclude: ['Faves'] }), { sourceIsMain: false, mappingTable: null })).toEqual({
+    expect(selectTables(all, all, sel({ exclude: ['Faves'] }), { sourceIsMain: false, mappingTable: null })).toMatchObject({
       selected: [
         { name: 'Photos', owner: 'user_id' },
         { name: 'Tags', owner: 'user_id' },
@@ -227,7 +246,7 @@ describe('selectTables', () => {
     expect(selectTables(map(users), map(users), sel(), { sourceIsMain: false, mappingTable: null }).selected).toEqual([{ name: 'users', owner: 'user_id' }]);
   });
 
-  it("poor man's source (db_main) skips its own tables that the target lacks", () => {
+  it("poor man's source (db_main) without tables.include: undeclared, best guess skips what the target lacks", () => {
     const source = map(photos, faves, table('users_password_reset', [uid, col('code', 'varchar')]), users);
     const target = map(photos, faves);
     expect(selectTables(source, target, sel(), { sourceIsMain: true, mappingTable: 'users' })).toEqual({
@@ -237,13 +256,15 @@ describe('selectTables', () => {
       ],
       skipped: [{ name: 'users_password_reset', reason: "db_main's own table (not on the target shard)" }],
       missingOnTarget: [],
+      undeclared: ['Faves', 'Photos', 'users_password_reset'],
+      unowned: [],
     });
   });
 
   it('on a real shard a table missing on the target is reported as missingOnTarget', () => {
     const source = map(photos, faves);
     const target = map(photos);
-    expect(selectTables(source, target, sel(), { sourceIsMain: false, mappingTable: null })).toEqual({
+    expect(selectTables(source, target, sel(), { sourceIsMain: false, mappingTable: null })).toMatchObject({
       selected: [{ name: 'Photos', owner: 'user_id' }],
       skipped: [],
       missingOnTarget: ['Faves'],

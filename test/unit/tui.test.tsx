@@ -189,6 +189,7 @@ describe('colour', () => {
 describe('StatusView', () => {
   const report = {
     poorMans: 'none',
+    mapping: { table: 'users', server: 'db_main', shardColumn: 'cluster_id', source: 'config' },
     servers: [
       { role: 'db_main', host: '127.0.0.1', port: 1, database: 'flamework', reachable: true, rttMs: 1 },
       { role: 'shard 2', host: '127.0.0.1', port: 2, database: 'flamework', reachable: false, error: 'ECONNREFUSED' },

@@ -5,7 +5,8 @@
 import { stringify } from 'yaml';
 import { ExitCode, usage } from '../../errors/index.js';
 import { loadTopology, log, out, printJson, warn } from '../context.js';
-import { loadFlameworkFiles } from '../../config/flamework/loader.js';
+import { loadFlameworkFiles, readFlameworkFiles } from '../../config/flamework/loader.js';
+import { schemaTables } from '../../config/flamework/schema-file.js';
 import { toPortableConfig } from '../../config/flamework/import.js';
 import type { RawConfig } from '../../config/schema.js';
 import {
@@ -119,7 +120,8 @@ function renderText(v: TopologyView, t: Topology): string {
     '',
     table(rows),
     '',
-    `Mapping:    ${mapping.table}.${mapping.idColumn} → ${mapping.table}.${mapping.shardColumn} on ${mapping.server} (cluster ${mapping.cluster})`,
+    `Mapping:    ${mapping.table}.${mapping.idColumn} → ${mapping.table}.${mapping.shardColumn} on ${mapping.server} (cluster ${mapping.cluster})` +
+      (mapping.tableSource === 'default' ? `; table not named in the config: commands that connect use users or Users, whichever ${mapping.server} has (set mapping.table to fix it)` : ''),
     `Tables:     ${tables.include ? `only ${tables.include.join(', ')}` : 'every table'} with column ${tables.ownerColumn}` +
       `${tables.exclude.length > 0 ? `, except ${tables.exclude.join(', ')}` : ''}` +
       `${owners.length > 0 ? `; owner columns ${owners.join(', ')}` : ''}; keyless row cap ${tables.keylessRowCap}`,
@@ -167,19 +169,27 @@ The PASSWORD column names where each password comes from (inline, env:VAR, file:
     .command('import')
     .description('convert Flamework PHP config files to a native config (YAML on stdout); connects to nothing')
     .option('--json', 'print the config as JSON instead of YAML')
+    .option(
+      '--schema <file>',
+      "the app's schema of sharded tables (schema/db_users.schema; repeatable): its CREATE TABLE names become tables.include",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .addHelpText(
       'after',
       `
 Give the files in the order PHP loads them; later files override earlier ones, key by key:
   $ fw-shard config import --flamework-config www/include/config.php \\
-      --flamework-config www/include/secrets.php > fw-shard.config.yaml
+      --flamework-config www/include/secrets.php --schema schema/db_users.schema > fw-shard.config.yaml
   $ fw-shard config import --flamework-config www/include/config.php --json
+
+--schema names the tables that are sharded. It is needed to move users off or onto db_main (poor man's
+federation, graduation): db_main's own tables (lookups, password resets) also have user_id and must stay.
 
 Passwords are never printed: each becomes passwordEnv (FW_SHARD_MAIN_PASSWORD, FW_SHARD_USERS_PASSWORD,
 FW_SHARD_TICKETS_PASSWORD...). The variables to set are listed on stderr.`,
     )
     .action(
-      action(ctx, setExit, async (opts: { json?: boolean }) => {
+      action(ctx, setExit, async (opts: { json?: boolean; schema?: string[] }) => {
         const files = globals().flameworkConfig ?? [];
         if (files.length === 0) {
           throw usage(
@@ -187,9 +197,26 @@ FW_SHARD_TICKETS_PASSWORD...). The variables to set are listed on stderr.`,
             'Repeat --flamework-config for each file, in load order: config.php, then secrets.php, then config_local_*.php.',
           );
         }
-        const { imported, warnings } = loadFlameworkFiles(files, { env: ctx.env, cwd: ctx.cwd });
+        const { imported, warnings, topology } = loadFlameworkFiles(files, { env: ctx.env, cwd: ctx.cwd });
         for (const w of warnings) warn(ctx, w);
-        const { config: portable, env } = toPortableConfig(imported.raw);
+        const raw = { ...imported.raw };
+        if (opts.schema && opts.schema.length > 0) {
+          const include: string[] = [];
+          for (const f of readFlameworkFiles(opts.schema, ctx.cwd)) {
+            const found = schemaTables(f.path, f.text);
+            for (const w of found.warnings) warn(ctx, w);
+            for (const t of found.tables) if (!include.includes(t)) include.push(t);
+          }
+          if (include.length === 0) throw usage(`no CREATE TABLE found in ${opts.schema.join(', ')}`, "Give the app's schema/db_users.schema (the sharded tables).");
+          raw.tables = { ...(raw.tables ?? {}), include };
+        } else if (shardsOnMain(topology).length > 0) {
+          warn(
+            ctx,
+            `shard ${shardsOnMain(topology).join(', ')} is db_main's own database: moves off it are refused until tables.include lists the sharded tables; ` +
+              're-run with --schema schema/db_users.schema',
+          );
+        }
+        const { config: portable, env } = toPortableConfig(raw);
         if (opts.json) printJson(ctx, { ok: true, config: portable, passwordEnv: env });
         else out(ctx, `# fw-shard config imported from ${files.join(', ')}\n${stringify(portable)}`);
         if (env.length > 0) {

@@ -19,7 +19,7 @@ import { METRICS, PlanError, planMoves, type Metric, type PlanOptions } from '..
 import { fleetLine, renderApplySummary, renderOrphanCleanup, renderPlanDocument, renderVerify } from '../../report/fleet.js';
 import { plainRenderer } from '../../report/plain.js';
 import { describeEndpoint, mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
-import { loadTopology, log, out, printJson, warn, type CliContext } from '../context.js';
+import { loadTopology, loadTopologyResolved, log, out, printJson, warn, type CliContext } from '../context.js';
 import { interruptSignal, makeDeps } from '../deps.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
 import { throttleOptions, throttleSettings } from '../throttle-options.js';
@@ -171,7 +171,7 @@ Every move in a plan improves the balance, so applying only part of it still lea
     )
     .action(
       action(ctx, setExit, async (opts: PlanFlags) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         const t = loaded.topology;
         const modes = [opts.balance, opts.drain !== undefined, opts.graduate].filter(Boolean).length;
         if (modes !== 1) throw usage('give exactly one of --balance, --drain SHARD, --graduate --to 2,3,4', 'fw-shard plan --help shows examples.');
@@ -272,7 +272,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
     )
     .action(
       action(ctx, setExit, async (opts: ApplyFlags, file: string) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         const path = resolve(ctx.cwd, file);
         if (!existsSync(path)) throw new FwShardError('PLAN_INVALID', `plan file ${file} does not exist`, { hint: 'Make one with fw-shard plan ... --out FILE.' });
         const plan = parsePlanDocument(readFileSync(path, 'utf8'), file);
@@ -329,7 +329,7 @@ it would delete).`,
     )
     .action(
       action(ctx, setExit, async (opts: { user?: string; shard?: string; json?: boolean }) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         const scope = scopeOf(opts, loaded.topology);
         const conns = new Connections();
         try {

@@ -12,7 +12,7 @@ import { createHookRunner, topologySecrets, type HookRunner } from '../../hooks/
 import { renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
-import { loadTopology, log, out, printJson, type CliContext } from '../context.js';
+import { loadTopology, loadTopologyResolved, log, out, printJson, type CliContext } from '../context.js';
 import { interruptSignal, makeDeps } from '../deps.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
 import { reportErrorText } from '../report-error.js';
@@ -142,7 +142,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     )
     .action(
       action(ctx, setExit, async (opts: CommonOpts & { user: string; to: string; dryRun?: boolean; yes?: boolean }) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         const userId = parseUserId(opts.user);
         const to = parseShardId(opts.to, loaded.topology, '--to');
         const cleanup = parseChoice(opts.cleanup ?? 'now', '--cleanup', ['now', 'defer', 'keep'] as const);
@@ -184,7 +184,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     .addHelpText('after', '\nExamples:\n  $ fw-shard resume 9007199254741001\n')
     .action(
       action(ctx, setExit, async (opts: CommonOpts, id: string) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         if (!/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
         const cleanup = opts.cleanup ? parseChoice(opts.cleanup, '--cleanup', ['now', 'defer', 'keep'] as const) : undefined;
         return runEngine(ctx, opts, loaded, (deps, signal) =>
@@ -204,7 +204,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     .addHelpText('after', '\nExamples:\n  $ fw-shard abort 9007199254741001\n  $ fw-shard abort --user 42\n\nAfter the flip, abort refuses: move the user back instead.')
     .action(
       action(ctx, setExit, async (opts: { user?: string; json?: boolean; tui?: boolean; hooksDir?: string }, id?: string) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         if ((id === undefined) === (opts.user === undefined)) throw new FwShardError('USAGE', 'give either a move id or --user ID');
         if (id !== undefined && !/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
         const ref = id !== undefined ? { moveId: id } : { userId: parseUserId(opts.user!) };
@@ -221,7 +221,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     .addHelpText('after', '\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user\'s shard)\n')
     .action(
       action(ctx, setExit, async (opts: CommonOpts & { olderThan: string; orphans?: boolean }) => {
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         if (opts.orphans || orphanFlagsGiven(opts)) return runOrphanCleanup(ctx, loaded, opts);
         const olderMs = parseDuration(opts.olderThan, '--older-than');
         // Several moves in one run (cron): always plain lines, never the one-move TUI.
@@ -254,7 +254,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     .addHelpText('after', '\nExamples:\n  $ fw-shard moves\n  $ fw-shard moves --all --json\n')
     .action(
       action(ctx, setExit, async (opts: { all?: boolean; json?: boolean }) => {
-        const { topology } = loadTopology(ctx, globals());
+        const { topology } = await loadTopologyResolved(ctx, globals());
         const conns = new Connections();
         try {
           const reader = new JournalReader(conns.get(mappingEndpoint(topology)));

@@ -13,7 +13,7 @@ import { runPlaybook } from '../../fleet/run-playbook.js';
 import { parseMaxLoad, type ThrottleSettings } from '../../move/throttler.js';
 import { renderApplySummary, renderPlanDocument, renderPlaybookResult, renderVerify, renderOrphanCleanup } from '../../report/fleet.js';
 import { mappingEndpoint, type ShardId, type Topology } from '../../topology/index.js';
-import { loadTopology, log, out, printJson } from '../context.js';
+import { loadTopologyResolved, log, out, printJson } from '../context.js';
 import { interruptSignal, makeDeps } from '../deps.js';
 import { parseDuration } from '../parse.js';
 import { action } from './action.js';
@@ -70,7 +70,7 @@ Exit codes: those of the step that stopped the run (0 all steps fine; 7 another 
         const path = resolve(ctx.cwd, file);
         if (!existsSync(path)) throw new FwShardError('PLAYBOOK_INVALID', `playbook ${file} does not exist`);
         const pb = loadPlaybook(readFileSync(path, 'utf8'), file, parseSets(opts.set ?? []));
-        const loaded = loadTopology(ctx, globals());
+        const loaded = await loadTopologyResolved(ctx, globals());
         checkAgainstTopology(pb, loaded.topology);
         if (opts.check) {
           if (opts.json) printJson(ctx, { ok: true, playbook: pb.name, steps: pb.steps.map((s) => s.kind), params: pb.params, guardrails: pb.guardrails });

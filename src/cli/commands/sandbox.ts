@@ -104,6 +104,7 @@ export const registerSandbox: Register = (program, ctx, setExit) => {
     .option('--rows-per-user <n>', 'about this many rows per user over the five shard tables (env FW_SHARD_SANDBOX_ROWS_PER_USER; default 200)')
     .option('--seed <n>', 'seed for the sample data (env FW_SHARD_SANDBOX_SEED; default 1)')
     .option('--poor-mans', "one server and one database for everything: Flamework's poor man's federation and ticketing (env FW_SHARD_SANDBOX_POOR_MANS)")
+    .option('--real-shards <n>', "with --poor-mans: empty real shard servers to graduate onto, shards 2.. (env FW_SHARD_SANDBOX_REAL_SHARDS; default 2; 0: pure poor man's)")
     .option('--json', 'one JSON document on stdout')
     .addHelpText(
       'after',
@@ -111,7 +112,9 @@ export const registerSandbox: Register = (program, ctx, setExit) => {
 Examples:
   $ fw-shard sandbox up                                  db_main, 2 shards, 2 ticket servers, 12 users
   $ fw-shard sandbox up --shards 3 --users 100 --rows-per-user 1000
-  $ fw-shard sandbox up --poor-mans --dir /tmp/pm        one server, one database (poor man's modes)
+  $ fw-shard sandbox up --poor-mans --dir /tmp/pm        db_main is shard 1 (poor man's), shards 2 and 3 empty:
+                                                         graduate with fw-shard plan --graduate --to 2,3
+  $ fw-shard sandbox up --poor-mans --real-shards 0      one server, one database, nothing else
   $ export FW_SHARD_CONFIG=$PWD/.sandbox/fw-shard.config.yaml && fw-shard status
 
 Needs MariaDB (or MySQL) server binaries: apt-get install mariadb-server. memcached is started too when
@@ -122,7 +125,7 @@ The servers keep running after this command exits, until \`fw-shard sandbox down
       action(
         ctx,
         setExit,
-        async (opts: { dir?: string; shards?: string; users?: string; rowsPerUser?: string; seed?: string; poorMans?: boolean; json?: boolean }) => {
+        async (opts: { dir?: string; shards?: string; users?: string; rowsPerUser?: string; seed?: string; poorMans?: boolean; realShards?: string; json?: boolean }) => {
           const num = (v: string | undefined, env: string, flag: string, lim: { min: number; max: number }): number | undefined => {
             const text = flagOrEnv(ctx, v, env);
             return text === undefined ? undefined : parseCount(text, flag, lim.min, lim.max);
@@ -133,8 +136,10 @@ The servers keep running after this command exits, until \`fw-shard sandbox down
           const seed = num(opts.seed, 'FW_SHARD_SANDBOX_SEED', '--seed', { min: 0, max: 2 ** 32 - 1 });
           const poorMans = opts.poorMans === true || truthy(ctx.env.FW_SHARD_SANDBOX_POOR_MANS);
           if (poorMans && shards !== undefined && shards !== 1) {
-            throw usage(`--poor-mans has exactly one shard (db_main itself); drop --shards ${shards}`);
+            throw usage(`--poor-mans has exactly one shard on db_main itself; drop --shards ${shards} (--real-shards N adds empty shards to graduate onto)`);
           }
+          const realShards = num(opts.realShards, 'FW_SHARD_SANDBOX_REAL_SHARDS', '--real-shards', { min: 0, max: SANDBOX_LIMITS.shards.max });
+          if (realShards !== undefined && !poorMans) throw usage('--real-shards goes with --poor-mans (federated sandboxes have --shards)');
           const dir = dirOf(ctx, opts.dir);
           const r = await sandboxUp(
             {
@@ -144,6 +149,7 @@ The servers keep running after this command exits, until \`fw-shard sandbox down
               ...(users !== undefined ? { users } : {}),
               ...(rowsPerUser !== undefined ? { rowsPerUser } : {}),
               ...(seed !== undefined ? { seed } : {}),
+              ...(realShards !== undefined ? { realShards } : {}),
             },
             (line) => log(ctx, line),
           );

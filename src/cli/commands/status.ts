@@ -3,7 +3,7 @@ import { Connections } from '../../db/pool.js';
 import { collectStatus, statusError } from '../../status/collect.js';
 import { renderStatus } from '../../report/status.js';
 import { ExitCode } from '../../errors/index.js';
-import { loadTopology, log, out, printJson } from '../context.js';
+import { loadTopologyResolved, log, out, printJson } from '../context.js';
 import { action } from './action.js';
 import { parseDuration } from '../parse.js';
 import { checkWatch, watchStatus } from '../status-watch.js';
@@ -33,9 +33,9 @@ users mapped to an unknown shard, schema drift), 3 config error.`,
         if (opts.watch) {
           const intervalMs = parseDuration(opts.interval, '--interval');
           checkWatch(ctx, { ...opts, intervalMs });
-          return watchStatus(ctx, loadTopology(ctx, globals()).topology, { exact: Boolean(opts.exact), intervalMs });
+          return watchStatus(ctx, (await loadTopologyResolved(ctx, globals())).topology, { exact: Boolean(opts.exact), intervalMs });
         }
-        const { topology } = loadTopology(ctx, globals());
+        const { topology } = await loadTopologyResolved(ctx, globals());
         const conns = new Connections();
         try {
           const report = await collectStatus(topology, (e) => conns.get(e), { exact: Boolean(opts.exact), now: () => performance.now() });

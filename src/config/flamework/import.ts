@@ -3,9 +3,11 @@
  * `$GLOBALS['cfg']`, as PHP would (later files override whole blocks or single keys), then init.php's
  * poor man's modes are applied, then the db_* clusters are mapped to the native schema.
  */
+import { dirname, join, normalize } from 'node:path';
 import { FwShardError } from '../../errors/index.js';
 import { Secret } from '../../topology/secret.js';
 import type { RawConfig, ServerConfig } from '../schema.js';
+import { DEFAULT_USER_KEYS } from '../../cache/keys.js';
 import {
   PhpArray,
   PhpEvalError,
@@ -13,6 +15,8 @@ import {
   literalPrefix,
   parsePhpConfig,
   phpString,
+  type CfgStatement,
+  type PhpInclude,
   phpTruthy,
   type PhpKey,
   type PhpValue,
@@ -22,6 +26,11 @@ export interface FlameworkFile {
   /** As shown in messages (file:line). */
   path: string;
   text: string;
+}
+
+export interface ImportOptions {
+  /** Reads a file an include names (its path joined to the including file's directory); undefined when it cannot. */
+  readFile?: (path: string) => string | undefined;
 }
 
 export interface FlameworkImport {
@@ -57,8 +66,12 @@ function severity(path: readonly PhpKey[], complete: boolean): 'error' | 'warn' 
   if (typeof first !== 'string') return 'ignore';
   if ((Object.values(FLAGS) as string[]).includes(first)) return 'error';
   if (CLUSTERS.includes(first)) return path.length === 1 || CONNECTION_KEYS.includes(String(second)) ? 'error' : 'ignore';
+  if (CACHE_KEYS.includes(first)) return 'warn';
   return first.startsWith('db_') ? 'warn' : 'ignore';
 }
+
+/** The settings that say where the user row is cached and under which key prefix. */
+const CACHE_KEYS = ['cache_remote_engine', 'remote_cache_engine', 'memcache_host', 'memcache_port', 'cache_prefix', 'enable_feature_cache_prefixes'];
 
 /**
  * The evolving `$GLOBALS['cfg']`. Invariant: `root` holds the single key `cfg`, so assigning the whole
@@ -325,6 +338,47 @@ class Mapper {
     return out;
   }
 
+  /**
+   * memcache_host/memcache_port, used when the remote cache engine is memcache (`cache_remote_engine`,
+   * or `remote_cache_engine` in some apps' init.php), and the key prefix: upstream applies
+   * `cache_prefix` only with `enable_feature_cache_prefixes`; older lib_cache.php whenever it is set.
+   */
+  memcached(): RawConfig['memcached'] | undefined {
+    const str = (k: string): string => (phpString(this.cfg.read([k])) ?? '').trim();
+    const engineKey = this.cfg.read(['cache_remote_engine']) !== undefined ? 'cache_remote_engine' : 'remote_cache_engine';
+    const engine = str(engineKey);
+    const host = str('memcache_host');
+    if (engine !== 'memcache') {
+      if (host) {
+        this.warnings.push(
+          `${this.cfg.whereSet([engineKey])}: cfg['${engineKey}'] is '${engine}', not 'memcache': the app caches nothing remotely, ` +
+            `so memcache_host ${host} is not imported (add a memcached section if the app does cache the user row there)`,
+        );
+      }
+      return undefined;
+    }
+    if (!host) {
+      this.warnings.push(`${this.cfg.whereSet([engineKey])}: the remote cache engine is memcache but cfg['memcache_host'] is empty: no memcached section written`);
+      return undefined;
+    }
+    const port = str('memcache_port') || '11211';
+    const server = host.includes(':') && !host.startsWith('[') ? host : `${host}:${port}`;
+    const prefix = str('cache_prefix');
+    const feature = this.cfg.read(['enable_feature_cache_prefixes']);
+    const usePrefix = prefix !== '' && (feature === undefined || phpTruthy(feature));
+    if (prefix !== '' && feature === undefined) {
+      this.warnings.push(
+        `${this.cfg.whereSet(['cache_prefix'])}: cfg['cache_prefix'] is '${prefix}' and enable_feature_cache_prefixes is not set: ` +
+          "older lib_cache.php prefixes keys whenever cache_prefix is set, upstream only with the feature on; assuming the prefix is used (check the app's lib_cache.php)",
+      );
+    }
+    if (!/^[^\s:]+(:[0-9]{1,5})?$/.test(server)) {
+      this.warnings.push(`${this.cfg.whereSet(['memcache_host'])}: memcache server '${server}' is not host:port: no memcached section written`);
+      return undefined;
+    }
+    return { servers: [server], keys: [...DEFAULT_USER_KEYS], ...(usePrefix ? { prefix } : {}) };
+  }
+
   accounts(): ServerConfig | undefined {
     if (!this.block('db_accounts')) return undefined;
     return this.server('db_accounts', ['db_accounts', 'host'], ['db_accounts', 'name']);
@@ -370,7 +424,7 @@ function fail(problems: string[]): never {
  * setting that is not a literal, a syntax error, a shard id outside 1..255, a missing host or name.
  * The result validates against `configSchema`; normalizeConfig still has to run on it.
  */
-export function importFlamework(files: readonly FlameworkFile[]): FlameworkImport {
+export function importFlamework(files: readonly FlameworkFile[], opts: ImportOptions = {}): FlameworkImport {
   const problems: string[] = [];
   const warnings: string[] = [];
   const report = (sev: 'error' | 'warn' | 'ignore', text: string): void => {
@@ -378,17 +432,58 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
     else if (sev === 'warn') warnings.push(`${text}; ignored`);
   };
 
-  const parsed = files.map((f) => parsePhpConfig(f.path, f.text));
-  for (const p of parsed) {
+  // Parse every file and the files they include, into one list of statements in PHP's order.
+  const statements: CfgStatement[] = [];
+  const loaded = new Set<string>();
+  const expand = (f: FlameworkFile, stack: readonly string[]): void => {
+    const p = parsePhpConfig(f.path, f.text);
+    loaded.add(normalize(f.path));
     if (p.fatal) problems.push(`${p.fatal.file}:${p.fatal.line}: ${p.fatal.reason}; the rest of the file cannot be read`);
-    for (const f of p.failures) {
-      report(severity(f.path, f.complete), `${f.file}:${f.line}: cannot read the assignment to ${cfgPath(f.complete ? f.path : [...f.path, '…'])}: ${f.reason}`);
+    for (const x of p.failures) {
+      report(severity(x.path, x.complete), `${x.file}:${x.line}: cannot read the assignment to ${cfgPath(x.complete ? x.path : [...x.path, '…'])}: ${x.reason}`);
     }
-  }
+    for (const n of p.notes) report(severity(n.path, true) === 'ignore' ? 'ignore' : 'warn', `${n.file}:${n.line}: ${n.reason}`);
+    const events: ({ order: number; st: CfgStatement } | { order: number; inc: PhpInclude })[] = [
+      ...p.statements.map((st) => ({ order: st.order ?? 0, st })),
+      ...p.includes.map((inc) => ({ order: inc.order, inc })),
+    ].sort((a, b) => a.order - b.order);
+    for (const e of events) {
+      if ('st' in e) {
+        statements.push(e.st);
+        continue;
+      }
+      const inc = e.inc;
+      const where = `${inc.file}:${inc.line}`;
+      if (inc.inBlock) {
+        problems.push(`${where}: ${inc.kind} ${inc.text} is inside an if/else or loop: fw-shard cannot tell whether it runs; give the file with --flamework-config if the servers you mean load it`);
+        continue;
+      }
+      if (inc.target === null) {
+        problems.push(
+          `${where}: ${inc.kind} ${inc.text}: fw-shard follows only dirname(__FILE__) . '/file.php' and __DIR__ . '/file.php'; ` +
+            'give the file it loads with --flamework-config, in load order',
+        );
+        continue;
+      }
+      const path = join(dirname(f.path), inc.target);
+      if (inc.kind.endsWith('_once') && loaded.has(normalize(path))) continue;
+      if (stack.includes(normalize(path))) {
+        problems.push(`${where}: ${inc.kind} ${path} includes itself again (through ${stack.join(' → ')})`);
+        continue;
+      }
+      const text = opts.readFile?.(path);
+      if (text === undefined) {
+        problems.push(`${where}: ${inc.kind} ${path}: cannot read that file; it may set db_* values, so fw-shard does not go on without it (put it next to the config file, or give it with --flamework-config)`);
+        continue;
+      }
+      expand({ path, text }, [...stack, normalize(path)]);
+    }
+  };
+  for (const f of files) expand(f, [normalize(f.path)]);
   if (problems.length > 0) fail(problems);
 
   const cfg = new CfgState();
-  for (const st of parsed.flatMap((p) => p.statements)) {
+  for (const st of statements) {
     const where = `${st.file}:${st.line}`;
     const known = literalPrefix(st.path);
     try {
@@ -399,8 +494,11 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
       report(severity(known, true), `${where}: cannot apply the assignment to ${cfgPath(st.path)}: ${err.message}`);
       continue;
     }
-    if (st.inBlock && severity(known, true) === 'error') {
-      warnings.push(`${where}: ${cfgPath(st.path)} is set inside an if/else or loop; fw-shard applied it as if it always runs`);
+    if (st.inBlock && severity(known, true) !== 'ignore') {
+      problems.push(
+        `${where}: ${cfgPath(st.path)} is set inside an if/else or loop: fw-shard cannot tell whether it runs on the servers you mean; ` +
+          'give the file that applies there with --flamework-config, or move the setting out of the condition',
+      );
     }
   }
   if (problems.length > 0) fail(problems);
@@ -419,6 +517,7 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
   const accounts = m.accounts();
   // With poor man's slaves the only "slave" is db_main itself: not a replica worth reading from.
   const replicas = main && !flags.slaves ? m.replicas(main) : [];
+  const memcached = m.memcached();
   if (m.problems.length > 0 || !main) fail(m.problems);
   warnings.push(...m.warnings);
   if (accounts) {
@@ -435,6 +534,7 @@ export function importFlamework(files: readonly FlameworkFile[]): FlameworkImpor
     shards,
     ...(tickets.length > 0 ? { tickets } : {}),
     ...(accounts ? { mapping: { cluster: 'accounts' as const } } : {}),
+    ...(memcached ? { memcached } : {}),
     poorMans: flags,
   };
   const all = [raw.main, ...(raw.main.replicas ?? []), ...(accounts ? [accounts] : []), ...Object.values(shards), ...tickets];

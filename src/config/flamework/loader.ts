@@ -37,7 +37,14 @@ export function loadFlameworkFiles(
   opts: { env: Readonly<Record<string, string | undefined>>; cwd: string },
 ): Loaded & { path: string; imported: FlameworkImport } {
   if (paths.length === 0) throw new FwShardError('USAGE', 'give at least one --flamework-config FILE (config.php first)');
-  const imported = importFlamework(readFlameworkFiles(paths, opts.cwd));
+  const readFile = (path: string): string | undefined => {
+    try {
+      return readFileSync(resolve(opts.cwd, path), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const imported = importFlamework(readFlameworkFiles(paths, opts.cwd), { readFile });
   const origin = paths.join(', ');
   const loaded = normalizeConfig(imported.raw, { env: opts.env, baseDir: dirname(resolve(opts.cwd, paths[0]!)), origin });
   const warnings = [...imported.warnings, ...loaded.warnings.filter((w) => !INLINE_PASSWORD_ADVICE.test(w))];

@@ -287,8 +287,8 @@ export interface SourceLocation {
  * PHP may or may not run it; it is applied as if it always runs.
  */
 export type CfgStatement =
-  | (SourceLocation & { inBlock: boolean; op: 'set'; path: (PhpKey | null)[]; value: PhpExpr })
-  | (SourceLocation & { inBlock: boolean; op: 'unset'; path: PhpKey[] });
+  | (SourceLocation & { inBlock: boolean; order?: number; op: 'set'; path: (PhpKey | null)[]; value: PhpExpr })
+  | (SourceLocation & { inBlock: boolean; order?: number; op: 'unset'; path: PhpKey[] });
 
 /**
  * A cfg statement this parser could not read. `path` holds the literal keys up to the first one that is
@@ -306,9 +306,33 @@ export function literalPrefix(path: readonly (PhpKey | null)[]): PhpKey[] {
   return (at < 0 ? path : path.slice(0, at)) as PhpKey[];
 }
 
+/**
+ * `include`/`require` (`_once`) at file scope. `target` is the path relative to the including file's
+ * directory when written as `dirname(__FILE__) . '/x.php'` or `__DIR__ . '/x.php'`; null for any other
+ * expression (not followed). `order` places it among the statements.
+ */
+export interface PhpInclude extends SourceLocation {
+  kind: 'include' | 'include_once' | 'require' | 'require_once';
+  target: string | null;
+  /** The expression as written, for messages. */
+  text: string;
+  inBlock: boolean;
+  order: number;
+}
+
+/** Something PHP would do that fw-shard deliberately does not apply, for a warning or an error. */
+export interface PhpNote extends SourceLocation {
+  /** The cfg path involved (literal keys), for deciding how much it matters. */
+  path: PhpKey[];
+  reason: string;
+}
+
 export interface ParsedPhpConfig {
   statements: CfgStatement[];
   failures: CfgFailure[];
+  includes: PhpInclude[];
+  /** Assignments to a variable that looks like the config but is not a reference to it (PHP ignores them too). */
+  notes: PhpNote[];
   /** Set when the file could not be tokenized (statements after that point are unknown). */
   fatal?: SourceLocation & { reason: string };
 }
@@ -342,7 +366,7 @@ function describe(t: Token | undefined): string {
 /** Parse one config file. Never throws for PHP it does not understand: that is reported in the result. */
 export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
   let toks: Token[];
-  const result: ParsedPhpConfig = { statements: [], failures: [] };
+  const result: ParsedPhpConfig = { statements: [], failures: [], includes: [], notes: [] };
   try {
     toks = tokenize(text);
   } catch (err) {
@@ -359,10 +383,20 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
     if (!isOp(t, v)) throw new ParseFail(t?.line ?? toks[toks.length - 1]?.line ?? 1, `expected '${v}', found ${describe(t)}`);
     i++;
   };
-  const isCfgHead = (k: number): boolean => {
+  const isGlobalsCfg = (k: number): boolean => {
     const [a, b, c, d] = [toks[k], toks[k + 1], toks[k + 2], toks[k + 3]];
     return a?.kind === 'var' && a.value === 'GLOBALS' && isOp(b, '[') && c?.kind === 'str' && !c.dynamic && c.value === 'cfg' && isOp(d, ']');
   };
+  /**
+   * Variables made references into the config (`$cfg = &$GLOBALS['cfg'];`, `$db = &$GLOBALS['cfg']['db_users'];`):
+   * writing through them writes the config, so they are followed. Name → the cfg path they point at.
+   */
+  const aliases = new Map<string, PhpKey[]>();
+  const isAliasHead = (k: number): boolean => toks[k]?.kind === 'var' && aliases.has(toks[k]!.value) && toks[k]!.value !== 'GLOBALS';
+  const isCfgHead = (k: number): boolean => isGlobalsCfg(k) || isAliasHead(k);
+  /** Tokens the cfg head at `k` spans, and the cfg path it stands for. */
+  const cfgHead = (k: number): { len: number; prefix: PhpKey[] } =>
+    isGlobalsCfg(k) ? { len: 4, prefix: [] } : { len: 1, prefix: aliases.get(String(toks[k]!.value))! };
   /** Index just past the bracket matching the opener at `k`. */
   const skipBalanced = (k: number): number => {
     let depth = 0;
@@ -446,8 +480,9 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
       return parseArrayItems(']');
     }
     if (isCfgHead(i)) {
-      i += 4;
-      const path: PhpKey[] = [];
+      const head = cfgHead(i);
+      i += head.len;
+      const path: PhpKey[] = [...head.prefix];
       while (isOp(peek(), '[')) {
         const key = parseSubscript();
         if (key === null) throw new ParseFail(t.line, "reading $GLOBALS['cfg'][...][]");
@@ -506,8 +541,9 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
   const parseAssignment = (inBlock: boolean): void => {
     const line = peek()!.line;
     const start = i;
-    i += 4;
-    const path: (PhpKey | null)[] = [];
+    const head = cfgHead(i);
+    i += head.len;
+    const path: (PhpKey | null)[] = [...head.prefix];
     let complete = true;
     while (isOp(peek(), '[')) {
       const key = parseSubscript();
@@ -531,7 +567,7 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
       if (!end) throw new ParseFail(toks[toks.length - 1]!.line, "missing ';' at the end of the file");
       if (!isOp(end, ';')) throw new ParseFail(end.line, `${describe(end)} after the value (only literals, arrays and '.' are understood)`);
       if (!complete) throw new ParseFail(line, 'a key that is not a constant');
-      result.statements.push({ file, line, inBlock, op: 'set', path, value });
+      result.statements.push({ file, line, inBlock, order: start, op: 'set', path, value });
     } catch (err) {
       if (!(err instanceof ParseFail)) throw err;
       const known = literalPrefix(path);
@@ -552,15 +588,16 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
         i = skipToArgEnd();
         continue;
       }
-      i += 4;
-      const path: PhpKey[] = [];
+      const head = cfgHead(i);
+      i += head.len;
+      const path: PhpKey[] = [...head.prefix];
       let complete = true;
       while (isOp(peek(), '[')) {
         const key = parseSubscript();
         if (key === undefined || key === null) complete = false;
         else if (complete) path.push(key);
       }
-      if (complete) result.statements.push({ file, line, inBlock, op: 'unset', path });
+      if (complete) result.statements.push({ file, line, inBlock, order: start, op: 'unset', path });
       else result.failures.push({ file, line, path, complete, reason: 'unset() of a key that is not a constant' });
       if (isOp(peek(), ',')) i++;
     }
@@ -600,9 +637,86 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
       bracelessBody = true;
     }
   };
+  /** `$x = &$GLOBALS['cfg'][...]` (or `= &$alias[...]`) at the cursor: a new alias. Returns false when it is not one. */
+  const parseAliasDefinition = (inBlock: boolean): boolean => {
+    const t = toks[i]!;
+    if (t.kind !== 'var' || t.value === 'GLOBALS' || !isOp(toks[i + 1], '=') || !isOp(toks[i + 2], '&') || !isCfgHead(i + 3)) return false;
+    const start = i;
+    const line = t.line;
+    i += 3;
+    const head = cfgHead(i);
+    i += head.len;
+    const path: PhpKey[] = [...head.prefix];
+    let complete = true;
+    while (isOp(peek(), '[')) {
+      const key = parseSubscript();
+      if (key === undefined || key === null) complete = false;
+      else if (complete) path.push(key);
+    }
+    if (!complete || !isOp(peek(), ';')) {
+      aliases.delete(t.value);
+      result.failures.push({ file, line, path, complete: false, reason: `$${t.value} is made a reference to a part of the config fw-shard cannot name` });
+    } else if (inBlock) {
+      aliases.delete(t.value);
+      result.failures.push({ file, line, path, complete: true, reason: `$${t.value} is made a reference to the config inside an if/else or loop` });
+    } else {
+      aliases.set(t.value, path);
+    }
+    i = statementEnd(start);
+    return true;
+  };
+  const INCLUDES = new Set(['include', 'include_once', 'require', 'require_once']);
+  /** `include ...;` at the cursor (on the keyword). */
+  const parseInclude = (inBlock: boolean): void => {
+    const t = toks[i]!;
+    const start = i;
+    const end = statementEnd(i);
+    let expr = toks.slice(i + 1, end);
+    while (isOp(expr[0], '(') && skipBalancedIn(expr) === expr.length) expr = expr.slice(1, -1);
+    const text = expr.map((x) => (x.kind === 'str' ? `'${x.value}'` : x.kind === 'var' ? `$${x.value}` : String(x.value))).join(' ');
+    let target: string | null = null;
+    const tail = expr[expr.length - 1];
+    const dirHead =
+      (expr.length === 3 && expr[0]?.kind === 'id' && expr[0].value === '__DIR__') ||
+      (expr.length === 6 && expr[0]?.kind === 'id' && expr[0].value.toLowerCase() === 'dirname' && isOp(expr[1], '(') && expr[2]?.kind === 'id' && expr[2].value === '__FILE__' && isOp(expr[3], ')'));
+    if (dirHead && isOp(expr[expr.length - 2], '.') && tail?.kind === 'str' && !tail.dynamic && tail.value.startsWith('/')) target = tail.value.slice(1);
+    result.includes.push({ file, line: t.line, kind: String(t.value).toLowerCase() as PhpInclude['kind'], target, text, inBlock, order: start });
+    i = end;
+  };
+  /** Index just past the bracket group opening `list[0]`, within `list`. */
+  const skipBalancedIn = (list: Token[]): number => {
+    let depth = 0;
+    for (let j = 0; j < list.length; j++) {
+      const x = list[j]!;
+      if (x.kind !== 'op') continue;
+      if (x.value === '(' || x.value === '[' || x.value === '{') depth++;
+      else if (x.value === ')' || x.value === ']' || x.value === '}') {
+        depth--;
+        if (depth === 0) return j + 1;
+      }
+    }
+    return list.length;
+  };
+  /** `$cfg['db_x'] = ...` through a variable that is no reference to the config: PHP changes nothing. */
+  const noteLookalike = (): void => {
+    const t = toks[i]!;
+    const k = toks[i + 2];
+    if (t.kind === 'var' && t.value !== 'GLOBALS' && isOp(toks[i + 1], '[') && k?.kind === 'str' && !k.dynamic && /^db_/.test(k.value) && isOp(toks[i + 3], ']')) {
+      const end = statementEnd(i);
+      const assigns = toks.slice(i, end).some((x, n) => n > 0 && x.kind === 'op' && x.value.endsWith('=') && !['==', '===', '!=', '!==', '<=', '>=', '=>'].includes(x.value));
+      if (assigns) result.notes.push({ file, line: t.line, path: [k.value], reason: `$${t.value}['${k.value}'] is assigned, but $${t.value} is not a reference to $GLOBALS['cfg'] in this file, so PHP does not change the config` });
+    }
+  };
   while (i < toks.length) {
     const t = toks[i]!;
     const word = keyword(t);
+    const inBlockHere = blocks.length > 0 || bracelessBody;
+    if (atStart && !blocks.includes('definition') && parseAliasDefinition(inBlockHere)) continue;
+    if (atStart && word !== undefined && INCLUDES.has(word) && !blocks.includes('definition')) {
+      parseInclude(inBlockHere);
+      continue;
+    }
+    if (atStart && !isCfgHead(i) && !blocks.includes('definition')) noteLookalike();
     if (atStart && (isCfgHead(i) || (word === 'unset' && isOp(toks[i + 1], '(')))) {
       if (blocks.includes('definition')) i = statementEnd(i);
       else if (word === 'unset') parseUnset(blocks.length > 0 || bracelessBody);

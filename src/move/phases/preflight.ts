@@ -6,8 +6,8 @@ import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { ColumnInfo, TriggerInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
-import { diffTables, planTable, type TablePlan } from '../table-plan.js';
-import { selectTables } from '../table-selection.js';
+import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
+import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
 import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
@@ -45,18 +45,25 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     );
   }
 
-  const mappingDb = databaseId(ctx.mapping.endpoint);
-  const sourceIsMain = databaseId(source.endpoint) === mappingDb;
+  // db_main, and db_accounts when it holds the mapping: databases with tables of their own.
+  const mainDbs = new Set([databaseId(ctx.mapping.endpoint), databaseId(topology.main)]);
+  const sourceIsMain = mainDbs.has(databaseId(source.endpoint));
+  const targetIsMain = mainDbs.has(databaseId(target.endpoint));
   const sel = selectTables(sSchema, tSchema, topology.tables, {
     sourceIsMain,
-    mappingTable: sourceIsMain || databaseId(target.endpoint) === mappingDb ? topology.mapping.table : null,
+    targetIsMain,
+    mappingTable: sourceIsMain || targetIsMain ? topology.mapping.table : null,
   });
+  // db_main's own tables never move: off or onto db_main, only the declared sharded tables do.
+  if (sel.undeclared) throw undeclaredTablesError(sourceIsMain ? 'from' : 'to', sourceIsMain ? ctx.from : ctx.to, sel.undeclared);
   const drift: string[] = sel.missingOnTarget.map((t) => `table ${t} exists on shard ${ctx.from} but not on shard ${ctx.to}`);
   const tables: TablePlan[] = [];
+  const indexNotes: string[] = [];
   for (const { name, owner } of sel.selected) {
     const s = sSchema.get(name)!;
     const t = tSchema.get(name)!;
     for (const d of diffTables(s, t)) drift.push(`table ${name}: ${d}`);
+    for (const d of indexDifferences(s, t)) indexNotes.push(`${name}: ${d} (allowed: the copy is unaffected)`);
     tables.push(planTable(s, owner));
   }
   if (drift.length > 0) {
@@ -87,6 +94,8 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     }
     for (const w of t.warnings) warnings.push(`${t.name}: ${w}`);
   });
+  warnings.push(...indexNotes);
+  warnings.push(...selectionWarnings(sel.unowned, targetIsMain ? [] : mainTablesOnShard(tSchema, topology.tables, topology.mapping.table), ctx.from, ctx.to));
 
   if (!opts.resuming) {
     // The target must not already hold rows of this user: they could only be leftovers, and the copy
