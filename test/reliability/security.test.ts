@@ -253,7 +253,7 @@ describe('security', () => {
 
       // What fw-shard sent: only these kinds of statements, each aimed at a table that exists.
       const statements = [...fwShardStatements(logs.a, 'fwsec'), ...fwShardStatements(logs.b, 'fwsec')];
-      const allowed = /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes)` \()/i;
+      const allowed = /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL REPEATABLE READ$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes)` \()/i;
       const unexpected = statements.filter((s) => !allowed.test(s.trim()));
       const known = new Set([...HOSTILE.map((h) => h.table), 'users', 'Tickets64', 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes']);
       const targets = statements.map(writeTarget).filter((t): t is string => t !== null);
