@@ -231,33 +231,93 @@
 	#
 
 	function fw_shard_db_insert_users($user, $tbl, $hash){
-
-		$guard = fw_shard_guard_write($user);
-		if (!$guard['ok']) return $guard;
-
-		$cluster_id = fw_shard_cluster_id($user);
-
-		return _fw_shard_tag(db_insert_users($cluster_id, $tbl, $hash), $cluster_id);
+		return _fw_shard_write($user, 'db_insert_users', array($tbl, $hash));
 	}
 
 	function fw_shard_db_update_users($user, $tbl, $hash, $where){
-
-		$guard = fw_shard_guard_write($user);
-		if (!$guard['ok']) return $guard;
-
-		$cluster_id = fw_shard_cluster_id($user);
-
-		return _fw_shard_tag(db_update_users($cluster_id, $tbl, $hash, $where), $cluster_id);
+		return _fw_shard_write($user, 'db_update_users', array($tbl, $hash, $where));
 	}
 
 	function fw_shard_db_write_users($user, $sql){
+		return _fw_shard_write($user, 'db_write_users', array($sql));
+	}
+
+	#################################################################
+
+	#
+	# In trigger mode (fw-shard's default where the shard allows it) the shard
+	# itself refuses a moving or moved user's writes, with error 1644 (SQLSTATE
+	# 45000) and one of two messages:
+	#
+	#   "fw-shard: user moved to another shard; re-read its cluster_id and retry there"
+	#       the user lives elsewhere now: the wrappers forget the cached user row
+	#       (cfg fw_shard_user_cache_keys, through cache_delete()), resolve the
+	#       shard again and retry once there;
+	#   "fw-shard: user is being moved; retry in a moment"
+	#       the same retryable shape as a freeze (fw_shard_frozen, retry_after).
+	#
+	# Nothing was written when either is returned.
+	#
+
+	function fw_shard_refusal($rsp){
+
+		if (!is_array($rsp) || $rsp['ok'] || !isset($rsp['error_code']) || intval($rsp['error_code']) != 1644){
+			return null;
+		}
+
+		$msg = isset($rsp['error']) ? $rsp['error'] : '';
+
+		if (strpos($msg, 'fw-shard: user moved') !== false) return 'moved';
+		if (strpos($msg, 'fw-shard: user is being moved') !== false) return 'moving';
+
+		return null;
+	}
+
+	function fw_shard_forget_user($user_id){
+
+		$keys = isset($GLOBALS['cfg']['fw_shard_user_cache_keys']) ? $GLOBALS['cfg']['fw_shard_user_cache_keys'] : array('USER-%s', 'user_%s');
+
+		if (!function_exists('cache_delete')){
+			return;
+		}
+
+		foreach ($keys as $k){
+			cache_delete(sprintf($k, $user_id));
+		}
+	}
+
+	function _fw_shard_write($user, $func, $args){
 
 		$guard = fw_shard_guard_write($user);
 		if (!$guard['ok']) return $guard;
 
-		$cluster_id = fw_shard_cluster_id($user);
+		for ($attempt = 1; ; $attempt++){
 
-		return _fw_shard_tag(db_write_users($cluster_id, $sql), $cluster_id);
+			$cluster_id = fw_shard_cluster_id($user);
+			$rsp = _fw_shard_tag(call_user_func_array($func, array_merge(array($cluster_id), $args)), $cluster_id);
+			$refusal = fw_shard_refusal($rsp);
+
+			if ($refusal === 'moved' && $attempt == 1){
+				fw_shard_forget_user(is_array($user) ? $user['id'] : $user);
+				continue;
+			}
+
+			if ($refusal !== null){
+				return array(
+					'ok' => 0,
+					'error' => 'user is being moved, retry shortly',
+					'retry_after' => 1,
+					'fw_shard_frozen' => 1,
+					'fw_shard_refused' => $refusal,
+				);
+			}
+
+			if ($attempt > 1 && is_array($rsp)){
+				$rsp['fw_shard_retried'] = 1;
+			}
+
+			return $rsp;
+		}
 	}
 
 	#################################################################

@@ -221,8 +221,10 @@ const SESSION_INIT = `SET SESSION time_zone = '+00:00', SESSION sql_mode = ${san
  * effects: with foreign_key_checks = 0 InnoDB neither checks nor applies ON DELETE/UPDATE CASCADE or
  * SET NULL (as mysqldump loads), so re-copying a parent range cannot empty or change a child table,
  * and a child chunk copied before its parent is not refused. Every table is verified on its own.
+ * @fw_shard_writer marks the session as fw-shard's for its own triggers (src/db/sql/guard.ts): the
+ * shard-side fence never refuses, and the change log never records, fw-shard's own writes.
  */
-const DATA_SESSION_INIT = `${SESSION_INIT}, SESSION foreign_key_checks = 0`;
+const DATA_SESSION_INIT = `${SESSION_INIT}, SESSION foreign_key_checks = 0, @fw_shard_writer = 1`;
 const SESSION_RESET = `SET SESSION sql_mode = ${sanitizedModeExpr('@@GLOBAL.sql_mode')}`;
 
 class MysqlDb implements Db {

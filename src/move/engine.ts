@@ -27,6 +27,7 @@ import { planTable } from './table-plan.js';
 import type { WriteSettings } from './phases/sync.js';
 import { DEFAULT_ONLINE, type CleanupMode, type MoveDeps, type MoveRequest, type MoveResult } from './types.js';
 import { onlineCutover } from './phases/cutover.js';
+import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
 
 const HEARTBEAT_MS = 5000;
@@ -184,6 +185,8 @@ async function execute(run: MoveRun): Promise<MoveResult> {
 async function copyStep(run: MoveRun): Promise<void> {
   const { ctx } = run;
   await run.enter('copy', copyStartedSql());
+  // Trigger mode: capture the user's changes from before the first row is read.
+  if (ctx.online && run.pf.capture.mode === 'trigger') await startCapture(ctx, run.pf.tables);
   await copyUncopied(run);
   await run.enter(ctx.online ? 'delta' : 'verify');
 }
@@ -204,9 +207,36 @@ async function copyUncopied(run: MoveRun): Promise<void> {
 async function cutoverStep(run: MoveRun): Promise<void> {
   const { ctx } = run;
   ctx.checkAborted();
-  await run.enter('delta');
-  await copyUncopied(run);
   const online = ctx.req.online ?? DEFAULT_ONLINE;
+  const g = guards(ctx);
+  const fence = await g.source.fenceOf(ctx.userId);
+  if (fence?.state === 'moved' && fence.moveId === run.moveId) {
+    // A run stopped between the source fence's `moved` and the flip: the user is refused on both shards
+    // until the mapping flips. The target holds what was verified under the freeze; flip it now.
+    await flipMoved(run, () => invalidateCache(ctx));
+    return;
+  }
+  await run.enter('delta');
+  if (run.pf.capture.mode === 'trigger') {
+    if (fence?.state !== 'capturing' || fence.moveId !== run.moveId) await startCapture(ctx, run.pf.tables);
+    else await Promise.all([g.source.install(run.pf.tables), g.target.install(run.pf.tables)]); // tables added since
+    await copyUncopied(run);
+    const out = await ctx.timed('delta', run.timings, () => fenceCutover(run, writeSettings(run), online, run.pf.capture.mariadb, () => invalidateCache(ctx)));
+    run.freezeMs = out.freezeMs;
+    run.deltaPasses = out.deltaPasses;
+    run.timings.freezeMs = out.freezeMs;
+    return;
+  }
+  // Re-hash mode: a capture left by an earlier run in trigger mode is not needed (and must not refuse
+  // writes); a `moved` fence of another move on the shard the user lives on is stale and would refuse
+  // every write of the user there.
+  if (fence && fence.moveId === run.moveId) await g.source.clear(ctx.userId, run.moveId, { states: ['capturing', 'frozen'], changes: true });
+  if (fence?.state === 'moved' && fence.moveId !== run.moveId) {
+    ctx.emit({ type: 'warning', message: `shard ${ctx.from} had a stale fence of user ${ctx.userId} (state moved, move ${fence.moveId}) although the user lives there: removed` });
+    await g.source.clear(ctx.userId, fence.moveId, { states: ['moved'], changes: true });
+  }
+  await g.target.clear(ctx.userId, run.moveId, { states: ['incoming'], changes: false });
+  await copyUncopied(run);
   const out = await ctx.timed('delta', run.timings, () => onlineCutover(run, writeSettings(run), online, () => invalidateCache(ctx)));
   run.freezeMs = out.freezeMs;
   run.deltaPasses = out.deltaPasses;
@@ -256,6 +286,9 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
 async function finishCleanup(run: MoveRun): Promise<MoveResult> {
   const { ctx } = run;
   const mode = ctx.req.cleanup;
+  // The mapping points at the target now: no fence there may refuse the app (this move's `incoming`, or
+  // the `moved` of an earlier move of the user away from this shard).
+  await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });
   if (mode === 'keep') {
     await run.end('done');
     return run.finished(`done: user ${ctx.userId} lives on shard ${ctx.to}; its rows on shard ${ctx.from} were kept (--cleanup keep).`);
@@ -269,6 +302,8 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
   ctx.checkAborted();
   await run.enter('cleanup');
   const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables));
+  // The source's fence stays `moved`: a stale app server's late write is refused rather than orphaned.
+  await guards(ctx).source.clear(ctx.userId, run.moveId, { states: ['capturing'], changes: true });
   const verifyHint = `fw-shard verify --user ${ctx.userId} lists them`;
   // From here the move is over (the user lives on the target; every row proven there was deleted here).
   // Rows kept are orphans now: reported, listed by verify, never deleted without a comparison.
@@ -369,6 +404,10 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
       });
     }
     await ctx.journal.setPhase(moveId, 'aborting');
+    // Trigger mode: stop capturing on the source and lift the incoming fence on the target.
+    const g = guards(ctx);
+    await g.source.clear(userId, moveId, { states: ['capturing', 'frozen'], changes: true });
+    await g.target.clear(userId, moveId, { states: ['incoming'], changes: false });
     const tables = await ctx.journal.tables(moveId);
     const schema = await ctx.target.insp.schema();
     let deleted = 0;

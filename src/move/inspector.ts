@@ -7,6 +7,7 @@ import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readServerFacts, readSchema, readTriggers, type ColumnInfo, type ServerFacts, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
 import { flipMappingSql, readPlacementSql, setPhaseSql } from '../db/sql/journal.js';
+import { rowHashesByKeys } from '../db/sql/fleet.js';
 import { FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
 import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
@@ -88,6 +89,12 @@ export class Inspector {
   /** Per-row hashes keyed by the key's bytes (hex-joined), for drill-down. Keyless: keyed by the hash. */
   async rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RowHashes> {
     return parseRowHashes(await this.db.rawRows(R.rowHashes(spec, userId, lo, hi)), spec.key?.length ?? 0);
+  }
+
+  /** Per-row hashes of the user's rows with these keys (missing keys are absent from the map). */
+  async rowHashesOfKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RowHashes> {
+    if (keys.length === 0) return new Map();
+    return parseRowHashes(await this.db.rawRows(rowHashesByKeys(spec, userId, keys, false)), spec.key?.length ?? 0);
   }
 
   readChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {

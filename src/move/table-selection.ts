@@ -17,6 +17,7 @@
 import type { TableInfo } from '../db/sql/schema.js';
 import { MOVES, MOVE_CHUNKS, MOVE_TABLES } from '../db/sql/journal.js';
 import { FREEZES } from '../db/sql/freeze.js';
+import { CHANGES, FENCE } from '../db/sql/guard.js';
 import { FwShardError } from '../errors/index.js';
 import type { TableSelection } from '../topology/index.js';
 
@@ -35,7 +36,7 @@ export interface Selection {
   unowned: string[];
 }
 
-const INTERNAL = new Set([MOVES, MOVE_TABLES, MOVE_CHUNKS, FREEZES]);
+const INTERNAL = new Set([MOVES, MOVE_TABLES, MOVE_CHUNKS, FREEZES, FENCE, CHANGES]);
 
 /**
  * Tables that belong to db_main in every Flamework app: the users table (both spellings), password

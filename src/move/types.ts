@@ -58,6 +58,8 @@ export interface MoveRequest {
   online?: OnlineOptions;
   /** --allow-triggers: move tables that carry the app's triggers fw-shard's writes would fire. */
   allowTriggers?: boolean;
+  /** --capture: how an online move captures the user's changes (default auto: trigger when allowed). */
+  capture?: 'auto' | 'trigger' | 'rehash';
 }
 
 export interface OnlineOptions {
@@ -96,6 +98,8 @@ export interface MovePlan {
   totalRows: string;
   totalBytes: string;
   warnings: string[];
+  /** Online moves: trigger (fence and change log on the shards) or rehash (db_main freeze), and why. */
+  capture?: { mode: 'trigger' | 'rehash'; reason: string };
 }
 
 export interface MoveResult {

@@ -12,6 +12,7 @@ export function renderPlan(p: MovePlan): string {
   );
   out.push(`total: ${p.totalRows} rows, ${humanBytes(p.totalBytes)}`);
   for (const s of p.skippedTables) out.push(`not moved: ${s.name} (${s.reason})`);
+  if (p.capture) out.push(`Capture (online): ${p.capture.mode}: ${p.capture.reason}`);
   for (const w of p.warnings) out.push(`warning: ${w}`);
   return out.join('\n');
 }

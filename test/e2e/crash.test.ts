@@ -3,6 +3,7 @@
  * during cleanup; re-run the same command; the move must finish with no row lost or duplicated and the
  * mapping pointing where the data is. Also: a second concurrent move of the same user gets the busy code.
  */
+import { dropGuard } from '../helpers/guard.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -79,6 +80,7 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
     const main = env.db('a', 'flamework');
     await main.exec(sql`UPDATE users SET cluster_id = 1`);
     await main.exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
+    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
       const db = env.db(s, d);
       await db.exec(sql`DELETE FROM Dots`);

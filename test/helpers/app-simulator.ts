@@ -25,6 +25,8 @@ export class AppSimulator {
   readonly acks: Ack[] = [];
   readonly anomalies: string[] = [];
   frozenWaits = 0;
+  /** Writes the shard-side fence refused (an error the app saw; nothing written, nothing acknowledged). */
+  refusedWrites = 0;
   #running = false;
   #loop: Promise<void> | undefined;
   #main: Db;
@@ -56,7 +58,7 @@ export class AppSimulator {
         try {
           await this.step();
         } catch (err) {
-          this.anomalies.push(`write failed: ${(err as Error).message}`);
+          if (!(await this.refused(err))) this.anomalies.push(`write failed: ${(err as Error).message}`);
         }
         await new Promise((r) => setTimeout(r, this.pauseMs));
       }
@@ -70,6 +72,19 @@ export class AppSimulator {
 
   async close(): Promise<void> {
     await Promise.allSettled([this.#main.close(), this.#tickets.close(), ...[...this.#shards.values()].map((d) => d.close())]);
+  }
+
+  /**
+   * fw-shard's shard-side fence refused the write (SQLSTATE 45000, error 1644): nothing was written and
+   * the app saw an error. After "moved" the app deletes its cached user row (as contrib/flamework does)
+   * and the next write re-reads cluster_id.
+   */
+  private async refused(err: unknown): Promise<boolean> {
+    const e = err as { errno?: number; cause?: { errno?: number }; message?: string };
+    if ((e.errno ?? e.cause?.errno) !== 1644 || !/fw-shard:/.test(String(e.message))) return false;
+    this.refusedWrites++;
+    if (/moved/.test(String(e.message))) await memcached(this.memcachedPort, `delete USER-${this.userId}\r\n`).catch(() => '');
+    return true;
   }
 
   private async clusterId(): Promise<number> {

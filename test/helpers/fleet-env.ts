@@ -6,6 +6,7 @@
  *   const f = useFleet({ shards: 4, users: 16, rowsPerUser: 60 });
  *   it('...', async () => { const r = await f.env.run(['plan', '--balance']); ... });
  */
+import { BYPASS } from './guard.js';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,8 +107,9 @@ export function useFleet(opts: Omit<SandboxUpOptions, 'dir'>): { env: FleetEnv }
       if (!p) throw new Error(`no sandbox process ${name}`);
       return p.port;
     };
+    // As fw-shard's own sessions (BYPASS): its shard-side triggers would refuse a moved user's writes.
     const sqlOn = (name: string, database: string, statement: string) =>
-      execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${port(name)}`, '-uroot', '--batch', '--raw', '--skip-column-names', database, '-e', statement], { encoding: 'utf8' });
+      execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${port(name)}`, '-uroot', '--batch', '--raw', '--skip-column-names', database, '-e', BYPASS + statement], { encoding: 'utf8' });
     h.env = {
       dir,
       up,

@@ -8,6 +8,7 @@
  * Nothing here uses fw-shard's own SQL to check fw-shard: dumps and checksums go through the mariadb CLI,
  * identifiers are read from information_schema as HEX and quoted here, independently of src/db.
  */
+import { BYPASS } from './guard.js';
 import { spawn, execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -404,7 +405,8 @@ export async function startFlamework(
       return writePrivate(join(c.dir, name), JSON.stringify(doc, null, 2));
     },
     onShards(statements) {
-      for (const s of Object.values(layout.shards)) c.sql(s.server, s.database, statements);
+      // As fw-shard's own sessions: its shard-side triggers refuse a moved user's writes otherwise.
+      for (const s of Object.values(layout.shards)) c.sql(s.server, s.database, BYPASS + statements);
     },
   };
   return cluster;

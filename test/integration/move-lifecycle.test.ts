@@ -15,6 +15,7 @@ import { normalizeConfig } from '../../src/config/load.js';
 import { makeDeps } from '../../src/cli/deps.js';
 import { freePort } from '../../src/sandbox/servers.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { dropGuard } from '../helpers/guard.js';
 
 const DDL = [
   'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))',
@@ -53,6 +54,7 @@ describe('move lifecycle', () => {
   beforeEach(async () => {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
     await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
+    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
       await env.db(s, d).exec(sql`DELETE FROM Dots`);
       await env.db(s, d).exec(sql`DELETE FROM Faves`);

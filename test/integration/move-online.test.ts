@@ -37,8 +37,9 @@ describe('online move with a live writer', () => {
     ['writes starting right at the freeze', (e) => e.type === 'freeze.started'],
   ];
 
+  for (const capture of ['rehash', 'trigger'] as const)
   for (const [name, startWhen] of cases) {
-    it(`loses no acknowledged write: ${name}`, async () => {
+    it(`loses no acknowledged write (--capture ${capture}): ${name}`, async () => {
       const { env, topology, mcPort } = online;
       const app = new AppSimulator(
         '42',
@@ -64,12 +65,14 @@ describe('online move with a live writer', () => {
         userId: '42' as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 100, concurrency: 1, cleanup: 'defer',
         chunkPauseMs: 15,
         online: { freezeCapMs: 3000, drainMs: 300, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 400 },
+        capture,
       };
       let flippedAt = 0;
       try {
         const r = await runMove(deps, req);
         flippedAt = Date.now();
         expect(r.ok, JSON.stringify(r.error)).toBe(true);
+        expect(r.plan?.capture?.mode).toBe(capture);
         expect(r.mappingFlipped).toBe(true);
         expect(r.freezeMs).toBeGreaterThan(0);
         expect(r.freezeMs).toBeLessThan(3000);
@@ -88,7 +91,9 @@ describe('online move with a live writer', () => {
       expect(app.anomalies).toEqual([]);
       // Writes really happened (the slowest case starts only at the freeze and must have been held by it).
       expect(app.acks.length).toBeGreaterThan(5);
-      if (name.includes('freeze')) expect(app.frozenWaits).toBeGreaterThan(0);
+      // Rehash mode: held by the db_main freeze the app checks. Trigger mode: the shard itself holds (the
+      // write waits on the fence) or refuses (moved: the app re-reads cluster_id), whatever the app checks.
+      if (name.includes('freeze') && capture === 'rehash') expect(app.frozenWaits).toBeGreaterThan(0);
       const lifted = events.find((e) => e.type === 'freeze.lifted' && e.flipped);
       expect(lifted).toBeDefined();
       expectNoWriteLost(env, app.acks, seeded, flippedAt);

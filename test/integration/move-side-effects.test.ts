@@ -19,6 +19,7 @@ import type { MoveEvent } from '../../src/events/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/cli/deps.js';
 import { createMainSchema, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { dropGuard } from '../helpers/guard.js';
 
 const USER = '9';
 const ALBUM0 = 9007199254740993n; // ticketed ids above 2^53
@@ -48,6 +49,7 @@ const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
 class Renamer {
   readonly last = new Map<string, string>();
   writes = 0;
+  refused = 0;
   #running = false;
   #loop: Promise<void> | undefined;
   constructor(private readonly main: Db, private readonly shards: Map<number, Db>) {}
@@ -60,7 +62,15 @@ class Renamer {
           const [u] = await this.main.rows<{ cluster_id: string }>(sql`SELECT cluster_id FROM users WHERE id = ${new NumericLiteral(USER)}`);
           const id = (ALBUM0 + 2n * BigInt(this.writes % 20)).toString();
           const title = `renamed ${this.writes} ☃`;
-          const r = await this.shards.get(Number(u!.cluster_id))!.exec(sql`UPDATE Albums SET title = ${title} WHERE id = ${new NumericLiteral(id)} AND user_id = ${new NumericLiteral(USER)}`);
+          // A write the shard-side fence refuses (error 1644) is an error the app sees: not acknowledged.
+          const r = await this.shards
+            .get(Number(u!.cluster_id))!
+            .exec(sql`UPDATE Albums SET title = ${title} WHERE id = ${new NumericLiteral(id)} AND user_id = ${new NumericLiteral(USER)}`)
+            .catch((err: { errno?: number; cause?: { errno?: number } }) => {
+              if ((err.errno ?? err.cause?.errno) !== 1644) throw err;
+              this.refused++;
+              return { affectedRows: 0 };
+            });
           if (r.affectedRows === 1) this.last.set(id, title);
           this.writes++;
         }
@@ -95,6 +105,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
   async function reset(v: Variant): Promise<void> {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
     await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
+    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
       const db = env.db(s, d);
       for (const q of ddl(v)) await db.exec(sql`${raw(q)}`);
@@ -221,7 +232,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
         }
       });
       try {
-        const err = await expectMismatch(runMove(deps, req({ assumeNoWrites: mode === 'offline' })));
+        const err = await expectMismatch(runMove(deps, req({ assumeNoWrites: mode === 'offline', capture: 'rehash' })));
         expect(err.message).toMatch(/id=9007199254800003/);
         expect(err.message).toMatch(/id=9007199254800005/);
         expect(err.message).toMatch(/mapping was NOT flipped/);
@@ -233,6 +244,31 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
       expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items);
     });
   }
+
+  it("online, trigger mode: the app's writes of the user on the target are refused before the flip, and the move is unharmed", async () => {
+    await reset(VARIANTS[0]!);
+    let tried = '';
+    const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+      if (!tried && e.type === 'delta.pass') {
+        try {
+          env.cli('b', 'users2', `DELETE FROM AlbumItems WHERE id = 9007199254800003`);
+          tried = 'written';
+        } catch (err) {
+          tried = String((err as { stderr?: string }).stderr ?? err);
+        }
+      }
+    });
+    try {
+      const r = await runMove(deps, req({ capture: 'trigger', cleanup: 'now' }));
+      expect(r.ok, r.nextStep).toBe(true);
+      expect(r.plan?.capture?.mode).toBe('trigger');
+    } finally {
+      await close();
+    }
+    expect(tried).toMatch(/ERROR 1644 .*fw-shard: user is being moved; retry in a moment/);
+    expect(hexRows('b', 'users2', 'AlbumItems')).toBe(items);
+    expect(count('a', 'users1', 'AlbumItems')).toBe(0);
+  });
 
   it('after the flip: source rows whose target changed are kept by the cleanup, the rest is deleted', async () => {
     await reset(VARIANTS[0]!);
@@ -321,11 +357,22 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     const app = (async () => {
       while (running) {
         const [hi, lo] = [60 - (n % 25), 1 + (n % 25)];
-        await src.transaction(async (t) => {
-          const [row] = await t.rows<{ name: Buffer }>(sql`SELECT name FROM Tags WHERE id = ${hi}`);
-          await t.exec(sql`UPDATE Tags SET name = ${`freed ${n}`} WHERE id = ${hi}`);
-          await t.exec(sql`UPDATE Tags SET name = ${Buffer.from(row!.name)} WHERE id = ${lo}`);
-        });
+        // Like any app, it runs a transaction again when the server picks it as a deadlock victim.
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const ok = await src
+            .transaction(async (t) => {
+              const [row] = await t.rows<{ name: Buffer }>(sql`SELECT name FROM Tags WHERE id = ${hi}`);
+              await t.exec(sql`UPDATE Tags SET name = ${`freed ${n}`} WHERE id = ${hi}`);
+              await t.exec(sql`UPDATE Tags SET name = ${Buffer.from(row!.name)} WHERE id = ${lo}`);
+            }, { binary: false })
+            .then(() => true)
+            .catch((err: { errno?: number; cause?: { errno?: number }; details?: { errno?: number } }) => {
+              const errno = err.errno ?? err.cause?.errno ?? err.details?.errno;
+              if (errno === 1213 || errno === 1205) return false;
+              throw err;
+            });
+          if (ok) break;
+        }
         n++;
         await new Promise((r) => setTimeout(r, 10));
       }

@@ -18,6 +18,7 @@
  * Knobs: FW_SHARD_CAMPAIGN_SEED (default: random, printed), FW_SHARD_CAMPAIGN_TRIALS (default 50),
  * FW_SHARD_CAMPAIGN_ONLY=i,j (replay single trials of a seed). Every trial's seed is in its test name.
  */
+import { dropGuard } from '../helpers/guard.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raw, sql } from '../../src/db/sql/fragment.js';
 import type { Db } from '../../src/db/pool.js';
@@ -226,6 +227,7 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
     const sizes: Sizes = { Dots: rng.int(80, 160), Faves: rng.int(25, 60), Contacts: rng.int(8, 30), Tags: rng.int(20, 45) };
     await main.exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
     await main.exec(sql`UPDATE users SET cluster_id = IF(id = 44, 2, 1)`);
+    await dropGuard(s1, s2);
     for (const d of [s1, s2]) for (const t of TABLES) await d.exec(sql`DELETE FROM ${raw(t)}`);
     const n = (v: number) => raw(String(v));
     const dots = (db: Db, user: number, offset: number, count: number) =>

@@ -6,11 +6,12 @@ import { registerMove } from './move.js';
 import { registerSandbox } from './sandbox.js';
 import { registerFleet } from './fleet.js';
 import { registerRun } from './run.js';
+import { registerGuard } from './guard.js';
 
 /** Every command module exports one of these. */
 export type Register = (program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions) => void;
 
-const registrations: Register[] = [registerStatus, registerMove, registerConfig, registerSandbox, registerFleet, registerRun];
+const registrations: Register[] = [registerStatus, registerMove, registerConfig, registerSandbox, registerFleet, registerRun, registerGuard];
 
 export function registerCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions): void {
   for (const r of registrations) r(program, ctx, setExit, globals);

@@ -35,6 +35,7 @@ interface CommonOpts extends OnlineFlags {
   assumeNoWrites?: boolean;
   sleepBetweenChunks?: string;
   allowTriggers?: boolean;
+  capture?: 'auto' | 'trigger' | 'rehash';
 }
 
 function commonOptions(cmd: Command): Command {
@@ -48,7 +49,13 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
     .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env('FW_SHARD_ASSUME_NO_WRITES'))
     .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
-    .addOption(new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'));
+    .addOption(new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'))
+    .addOption(
+      new Option('--capture <mode>', "online moves: trigger (fence and change log on the shards), rehash (re-hash passes, freeze in db_main), or auto (trigger when the servers allow it)")
+        .choices(['auto', 'trigger', 'rehash'])
+        .default('auto')
+        .env('FW_SHARD_CAPTURE'),
+    );
 }
 
 function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
@@ -60,6 +67,7 @@ function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cle
     ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
     online: onlineSettings(opts),
     ...(opts.allowTriggers ? { allowTriggers: true } : {}),
+    ...(opts.capture ? { capture: opts.capture } : {}),
   };
 }
 

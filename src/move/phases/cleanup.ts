@@ -11,7 +11,7 @@ import { decodeKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { KeptRow } from '../inspector.js';
-import { sameHash } from './sync.js';
+import { isDirty, sameHash } from './sync.js';
 
 export interface CleanupOutcome {
   rowsDeleted: bigint;
@@ -45,7 +45,9 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
       deleted += BigInt(r.deleted);
       if (r.kept.length > 0) {
         keptHere += r.kept.length;
-        const sourceChanged = !sameHash(r.source, { count: String(c.row_count), hash: String(c.hash) });
+        // A dirty record (trigger mode: ranges the log passes rewrote) says nothing about the source, which
+        // its `moved` fence has kept still since the final sync: those rows count as changed on the target.
+        const sourceChanged = !isDirty(String(c.hash)) && !sameHash(r.source, { count: String(c.row_count), hash: String(c.hash) });
         const bucket = sourceChanged ? out.stale : out.superseded;
         bucket.rows += BigInt(r.kept.length);
         bucket.lines.push(`${t.name}: ${describeKept(t, r.kept, ctx.to)}`);

@@ -11,12 +11,15 @@ import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesErr
 import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
+import { chooseCapture, readGuardFacts, type CaptureMode } from '../guard.js';
 
 export interface Preflight {
   plan: MovePlan;
   tables: TablePlan[];
   sqlMode: string;
   maxPacket: number;
+  /** Online moves: how the user's changes are captured (src/move/guard.ts chooseCapture). */
+  capture: { mode: CaptureMode; reason: string; mariadb: boolean };
 }
 
 const COLLISION_BATCH = 5000;
@@ -132,7 +135,14 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     totalBytes: stats.reduce((a, s) => a + BigInt(s.bytes), 0n).toString(),
     warnings,
   };
-  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket) };
+  const capture = ctx.online ? await decideCapture(ctx, tables) : { mode: 'rehash' as const, reason: 'offline move: no capture', mariadb: true };
+  plan.capture = { mode: capture.mode, reason: capture.reason };
+  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture };
+}
+
+async function decideCapture(ctx: MoveContext, tables: TablePlan[]): Promise<Preflight['capture']> {
+  const [s, t] = await Promise.all([readGuardFacts(ctx.source.db), readGuardFacts(ctx.target.db)]);
+  return { ...chooseCapture(ctx.req.capture ?? 'auto', tables, s, t), mariadb: s.mariadb };
 }
 
 /**

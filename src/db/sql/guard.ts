@@ -1,0 +1,175 @@
+/**
+ * The shard-side guard (online moves in trigger mode): objects fw-shard creates in each shard database
+ * it moves users from or to.
+ *
+ *  - `fw_shard_fence`: one row per moving or moved user. `capturing` (changes are logged), `frozen`
+ *    (held, uncommitted, by the mover during the cut-over: writers of the user wait on the row lock),
+ *    `moved` (every write of the user is refused: it lives elsewhere now), `incoming` (on the target
+ *    until the flip: the app's writes of the user are refused there).
+ *  - `fw_shard_changes`: the moving user's changed keys, logged by the triggers in the writer's own
+ *    transaction. A queue: fw-shard reads what is committed, applies it, deletes exactly those rows.
+ *  - three triggers per sharded table (BEFORE INSERT/UPDATE/DELETE), named fw_shard_<hash>_{bi,bu,bd}.
+ *    A user without a fence row costs one primary-key lookup per written row. fw-shard's own data
+ *    sessions set @fw_shard_writer and pass through untouched.
+ */
+import { createHash } from 'node:crypto';
+import { ident, join, NumericLiteral, quoteIdent, quoteString, raw, sql, type Sql } from './fragment.js';
+import type { ColumnInfo } from './schema.js';
+
+export const FENCE = 'fw_shard_fence';
+export const CHANGES = 'fw_shard_changes';
+export const TRIGGER_PREFIX = 'fw_shard_';
+
+export type FenceState = 'capturing' | 'frozen' | 'moved' | 'incoming';
+
+/** The messages the app sees (SQLSTATE 45000, error 1644): documented in the README. */
+export const MOVED_MESSAGE = 'fw-shard: user moved to another shard; re-read its cluster_id and retry there';
+export const MOVING_MESSAGE = 'fw-shard: user is being moved; retry in a moment';
+
+const n = (v: string) => new NumericLiteral(v);
+
+export const createFenceSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(FENCE)} (
+  user_id BIGINT UNSIGNED NOT NULL,
+  state ENUM('capturing','frozen','moved','incoming') NOT NULL,
+  move_id BIGINT UNSIGNED NOT NULL,
+  updated_at DATETIME(3) NOT NULL,
+  PRIMARY KEY (user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'fw-shard: users moving from, moved from, or moving to this shard'`;
+
+export const createChangesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(CHANGES)} (
+  seq BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  user_id BIGINT UNSIGNED NOT NULL,
+  table_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  k VARBINARY(6144) NULL COMMENT 'hex of each key column as the server prints it, comma-separated; NULL: keyless table',
+  PRIMARY KEY (seq),
+  KEY by_user (user_id, seq)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'fw-shard: changed keys of users being moved'`;
+
+/** Trigger names are short and stable whatever the table's name (identifiers stop at 64 characters). */
+export function triggerNames(table: string): { bi: string; bu: string; bd: string } {
+  const h = createHash('sha1').update(table).digest('hex').slice(0, 16);
+  return { bi: `${TRIGGER_PREFIX}${h}_bi`, bu: `${TRIGGER_PREFIX}${h}_bu`, bd: `${TRIGGER_PREFIX}${h}_bd` };
+}
+
+export interface GuardedTable {
+  name: string;
+  owner: ColumnInfo;
+  key: readonly ColumnInfo[] | null;
+}
+
+/** The logged form of a row's key: hex of each key column's text, comma-separated (see decodeLoggedKey). */
+function keyExpr(row: 'NEW' | 'OLD', key: readonly ColumnInfo[] | null): string {
+  if (!key) return 'NULL';
+  return `CONCAT_WS(',', ${key.map((c) => `HEX(CONVERT(${row}.${quoteIdent(c.name)} USING binary))`).join(', ')})`;
+}
+
+/** The check for one owner value: refuse when moved or moving, log when capturing. */
+function fenceBlock(row: 'NEW' | 'OLD', t: GuardedTable, logRows: ('NEW' | 'OLD')[]): string {
+  const owner = `${row}.${quoteIdent(t.owner.name)}`;
+  const logs = logRows.map((r) => `INSERT INTO ${quoteIdent(CHANGES)} (user_id, table_name, k) VALUES (${owner}, ${quoteString(t.name)}, ${keyExpr(r, t.key)});`).join(' ');
+  // A fence table dropped by hand (with the triggers left behind) must not break the app's writes.
+  return `SET st = NULL;
+    BEGIN
+      DECLARE CONTINUE HANDLER FOR SQLSTATE '42S02' SET st = NULL;
+      SELECT state INTO st FROM ${quoteIdent(FENCE)} WHERE user_id = ${owner} LOCK IN SHARE MODE;
+    END;
+    IF st = 'capturing' THEN ${logs}
+    ELSEIF st = 'moved' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = ${quoteString(MOVED_MESSAGE)};
+    ELSEIF st IS NOT NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = ${quoteString(MOVING_MESSAGE)};
+    END IF;`;
+}
+
+function triggerSql(name: string, event: 'INSERT' | 'UPDATE' | 'DELETE', t: GuardedTable, body: string): Sql {
+  return sql`CREATE TRIGGER ${ident(name)} BEFORE ${raw(event)} ON ${ident(t.name)} FOR EACH ROW BEGIN
+  DECLARE st VARCHAR(10) DEFAULT NULL;
+  IF @fw_shard_writer IS NULL THEN
+    ${raw(body)}
+  END IF;
+END`;
+}
+
+/** The three triggers of a table. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
+export function createTriggersSql(t: GuardedTable): Sql[] {
+  const names = triggerNames(t.name);
+  const owner = quoteIdent(t.owner.name);
+  return [
+    triggerSql(names.bi, 'INSERT', t, fenceBlock('NEW', t, ['NEW'])),
+    triggerSql(
+      names.bu,
+      'UPDATE',
+      t,
+      `${fenceBlock('OLD', t, ['OLD', 'NEW'])}
+    IF NOT (NEW.${owner} <=> OLD.${owner}) THEN ${fenceBlock('NEW', t, ['NEW'])} END IF;`,
+    ),
+    triggerSql(names.bd, 'DELETE', t, fenceBlock('OLD', t, ['OLD'])),
+  ];
+}
+
+export const dropTriggerSql = (name: string) => sql`DROP TRIGGER IF EXISTS ${ident(name)}`;
+
+/** fw-shard's triggers in the endpoint's database, with their tables. */
+export const guardTriggersSql = (schema: string) =>
+  sql`SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl FROM information_schema.TRIGGERS
+      WHERE TRIGGER_SCHEMA = ${schema} AND TRIGGER_NAME LIKE ${TRIGGER_PREFIX + '%'} ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`;
+
+/** Set a user's fence (the row is created if needed). */
+export const setFenceSql = (userId: string, moveId: string, state: FenceState) =>
+  sql`INSERT INTO ${ident(FENCE)} (user_id, state, move_id, updated_at) VALUES (${n(userId)}, ${state}, ${n(moveId)}, NOW(3))
+      ON DUPLICATE KEY UPDATE state = VALUES(state), move_id = VALUES(move_id), updated_at = VALUES(updated_at)`;
+
+/** Change the state of this move's fence row only if it is in `from` (compare-and-set). */
+export const casFenceSql = (userId: string, moveId: string, from: FenceState, to: FenceState) =>
+  sql`UPDATE ${ident(FENCE)} SET state = ${to}, updated_at = NOW(3) WHERE user_id = ${n(userId)} AND move_id = ${n(moveId)} AND state = ${from}`;
+
+export const fenceOfSql = (userId: string) =>
+  sql`SELECT state, move_id FROM ${ident(FENCE)} WHERE user_id = ${n(userId)}`;
+
+export const fencesSql = () =>
+  sql`SELECT user_id, state, move_id, DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at,
+             TIMESTAMPDIFF(SECOND, updated_at, NOW(3)) AS age_s FROM ${ident(FENCE)} ORDER BY user_id`;
+
+/** Remove a user's fence row (only this move's, unless moveId is null), whatever its state or only in `states`. */
+export function deleteFenceSql(userId: string, moveId: string | null, states?: readonly FenceState[]): Sql {
+  const parts: Sql[] = [sql`user_id = ${n(userId)}`];
+  if (moveId !== null) parts.push(sql`move_id = ${n(moveId)}`);
+  if (states) parts.push(sql`state IN (${join(states.map((s) => sql`${s}`))})`);
+  return sql`DELETE FROM ${ident(FENCE)} WHERE ${join(parts, ' AND ')}`;
+}
+
+/** The user's logged changes that are committed now, oldest first. */
+export const readChangesSql = (userId: string, limit: number) =>
+  sql`SELECT seq, table_name, k FROM ${ident(CHANGES)} WHERE user_id = ${n(userId)} ORDER BY seq LIMIT ${limit}`;
+
+/** Delete exactly the changes that were applied (never by a range of seq: a gap may commit later). */
+export const deleteChangesSql = (seqs: readonly string[]) =>
+  sql`DELETE FROM ${ident(CHANGES)} WHERE seq IN (${join(seqs.map((s) => sql`${n(s)}`))})`;
+
+export const deleteUserChangesSql = (userId: string) => sql`DELETE FROM ${ident(CHANGES)} WHERE user_id = ${n(userId)}`;
+export const countChangesSql = () => sql`SELECT user_id, COUNT(*) AS n FROM ${ident(CHANGES)} GROUP BY user_id`;
+
+/**
+ * Transactions that wrote something and began before `since` (server time), other than ours: a write
+ * of the user made before its capture began and not yet committed would be missed by the copy.
+ * Needs the PROCESS privilege.
+ */
+export const olderWritersSql = (since: string) =>
+  sql`SELECT trx_mysql_thread_id AS thread, DATE_FORMAT(trx_started, '%Y-%m-%dT%H:%i:%s.%fZ') AS started, trx_rows_modified AS rows_modified
+      FROM information_schema.INNODB_TRX
+      WHERE trx_started <= ${since} AND trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()`;
+
+export const serverNowSql = () => sql`SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') AS now`;
+
+/** Bound a held freeze on the server side: the session (and its transaction) ends if fw-shard stalls. */
+export const boundSessionSql = (seconds: number, mariadb: boolean) =>
+  mariadb
+    ? sql`SET SESSION idle_transaction_timeout = ${seconds}, SESSION innodb_lock_wait_timeout = ${seconds}`
+    : sql`SET SESSION wait_timeout = ${seconds}, SESSION innodb_lock_wait_timeout = ${seconds}`;
+
+export const resetSessionSql = (mariadb: boolean) =>
+  mariadb
+    ? sql`SET SESSION idle_transaction_timeout = DEFAULT, SESSION innodb_lock_wait_timeout = DEFAULT`
+    : sql`SET SESSION wait_timeout = DEFAULT, SESSION innodb_lock_wait_timeout = DEFAULT`;
+
+/** What trigger mode needs, read without writing anything (preflight and --dry-run). */
+export const guardFactsSql = () =>
+  sql`SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.log_bin_trust_function_creators AS trust, VERSION() AS version`;

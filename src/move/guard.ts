@@ -1,0 +1,270 @@
+/**
+ * The shard-side guard of online moves (trigger mode): install and remove fw-shard's fence and change
+ * tables and triggers on a shard, set and read fences, drain the change log, and hold the freeze.
+ * SQL lives in src/db/sql/guard.ts; this is what the engine and `fw-shard guard` call.
+ */
+import type { Db, ReadDb, Session } from '../db/pool.js';
+import * as G from '../db/sql/guard.js';
+import { sql } from '../db/sql/fragment.js';
+import type { KeyTuple } from '../db/sql/rows.js';
+import { FwShardError } from '../errors/index.js';
+import type { TablePlan } from './table-plan.js';
+
+export type CaptureMode = 'trigger' | 'rehash';
+export type CaptureChoice = 'auto' | CaptureMode;
+
+const NUMERIC_OWNER = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
+const errnoOf = (err: unknown): number | undefined => {
+  const e = err as { errno?: number; cause?: { errno?: number } };
+  return e?.errno ?? e?.cause?.errno;
+};
+const NO_SUCH_TABLE = 1146;
+
+/** What the shard's server and our login allow, read without writing anything. */
+export interface GuardFacts {
+  privileges: Set<string>;
+  logBin: boolean;
+  trustCreators: boolean;
+  mariadb: boolean;
+}
+
+export async function readGuardFacts(db: ReadDb): Promise<GuardFacts> {
+  const [f] = await db.rows<{ log_bin: string | number; trust: string | number; version: string }>(G.guardFactsSql());
+  const privs = await db.rows<{ p: string }>(privilegesSql());
+  return {
+    privileges: new Set(privs.map((r) => String(r.p).toUpperCase())),
+    logBin: Number(f?.log_bin ?? 0) === 1,
+    trustCreators: Number(f?.trust ?? 0) === 1,
+    mariadb: /mariadb/i.test(String(f?.version ?? '')),
+  };
+}
+
+function privilegesSql() {
+  return sql`SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES
+               WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')
+             UNION SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES
+               WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')
+                 AND TABLE_SCHEMA = DATABASE()`;
+}
+
+/**
+ * Trigger mode when both shards allow it, else the re-hash mode; with the reason (printed by --dry-run).
+ * Needs: TRIGGER and CREATE on both shard databases, PROCESS on the source (to wait for transactions
+ * older than the capture), an integer owner column, and, with binary logging on, SUPER or
+ * log_bin_trust_function_creators = 1.
+ */
+export function chooseCapture(choice: CaptureChoice, tables: readonly TablePlan[], source: GuardFacts, target: GuardFacts): { mode: CaptureMode; reason: string } {
+  if (choice === 'rehash') return { mode: 'rehash', reason: '--capture rehash was asked for' };
+  const why: string[] = [];
+  const stringOwners = tables.filter((t) => !NUMERIC_OWNER.has(t.owner.dataType)).map((t) => t.name);
+  if (stringOwners.length) why.push(`the owner column of ${stringOwners.join(', ')} is not an integer`);
+  for (const [side, f] of [['source', source], ['target', target]] as const) {
+    const missing = ['TRIGGER', 'CREATE', ...(side === 'source' ? ['PROCESS'] : [])].filter((p) => !f.privileges.has(p));
+    if (missing.length) why.push(`the ${side} shard's login lacks ${missing.join(', ')}`);
+    if (f.logBin && !f.trustCreators && !f.privileges.has('SUPER')) why.push(`binary logging is on on the ${side} shard and log_bin_trust_function_creators is off`);
+  }
+  if (why.length === 0) return { mode: 'trigger', reason: "fw-shard's fence and change log on the shards (the servers allow it)" };
+  const reason = why.join('; ');
+  if (choice === 'trigger') {
+    throw new FwShardError('PRECONDITION', `--capture trigger is not possible: ${reason}`, {
+      hint: 'Grant TRIGGER and CREATE on both shard databases and PROCESS on the source (README "Required privileges"), or run with --capture rehash.',
+    });
+  }
+  return { mode: 'rehash', reason: `re-hash passes and a freeze in db_main, because ${reason}` };
+}
+
+export interface FenceRow {
+  user_id: string;
+  state: G.FenceState;
+  move_id: string;
+  updated_at: string;
+  age_s: string;
+}
+
+export class Guard {
+  constructor(readonly db: Db) {}
+
+  /** Create what is missing: the fence and change tables, and the triggers of `tables`. Idempotent. */
+  async install(tables: readonly TablePlan[], opts: { lockWaitSeconds?: number; attempts?: number } = {}): Promise<{ created: string[] }> {
+    await this.db.exec(G.createFenceSql());
+    await this.db.exec(G.createChangesSql());
+    const existing = new Set((await this.db.rows<{ name: string }>(G.guardTriggersSql(this.db.endpoint.database))).map((r) => r.name));
+    const created: string[] = [];
+    for (const t of tables) {
+      const names = G.triggerNames(t.name);
+      const ddl = G.createTriggersSql(t);
+      const wanted = [names.bi, names.bu, names.bd];
+      for (let i = 0; i < 3; i++) {
+        if (existing.has(wanted[i]!)) continue;
+        // CREATE TRIGGER waits for a metadata lock on the table: a short wait, retried, never a long stall.
+        await withRetries(opts.attempts ?? 5, () =>
+          this.db.withSession(async (s) => {
+            await s.exec(sql`SET SESSION lock_wait_timeout = ${opts.lockWaitSeconds ?? 2}`);
+            await s.exec(ddl[i]!);
+          }),
+        );
+        created.push(wanted[i]!);
+      }
+    }
+    return { created };
+  }
+
+  /** Drop fw-shard's triggers (of `tables`, or all) and, with `dropTables`, its fence and change tables. */
+  async remove(opts: { tables?: readonly string[]; dropTables: boolean }): Promise<string[]> {
+    const rows = await this.db.rows<{ name: string; tbl: string }>(G.guardTriggersSql(this.db.endpoint.database));
+    const dropped: string[] = [];
+    for (const r of rows) {
+      if (opts.tables && !opts.tables.includes(r.tbl)) continue;
+      await this.db.exec(G.dropTriggerSql(r.name));
+      dropped.push(r.name);
+    }
+    if (opts.dropTables) {
+      await this.db.exec(sql`DROP TABLE IF EXISTS fw_shard_changes, fw_shard_fence`);
+    }
+    return dropped;
+  }
+
+  async triggers(): Promise<{ name: string; tbl: string }[]> {
+    return this.db.rows<{ name: string; tbl: string }>(G.guardTriggersSql(this.db.endpoint.database));
+  }
+
+  async fences(): Promise<FenceRow[]> {
+    return this.db.rows<FenceRow>(G.fencesSql()).catch((err) => (errnoOf(err) === NO_SUCH_TABLE ? ([] as FenceRow[]) : Promise.reject(err)));
+  }
+
+  async pendingChanges(): Promise<Map<string, string>> {
+    const rows = await this.db.rows<{ user_id: string; n: string }>(G.countChangesSql()).catch((err) => (errnoOf(err) === NO_SUCH_TABLE ? [] : Promise.reject(err)));
+    return new Map(rows.map((r) => [String(r.user_id), String(r.n)]));
+  }
+
+  async fenceOf(userId: string): Promise<{ state: G.FenceState; moveId: string } | null> {
+    try {
+      const [r] = await this.db.rows<{ state: G.FenceState; move_id: string }>(G.fenceOfSql(userId));
+      return r ? { state: r.state, moveId: String(r.move_id) } : null;
+    } catch (err) {
+      if (errnoOf(err) === NO_SUCH_TABLE) return null;
+      throw err;
+    }
+  }
+
+  setFence(userId: string, moveId: string, state: G.FenceState): Promise<unknown> {
+    return this.db.exec(G.setFenceSql(userId, moveId, state));
+  }
+
+  /** Remove the user's fence row (this move's only, unless moveId is null) and, with `changes`, its logged changes. */
+  async clear(userId: string, moveId: string | null, opts: { states?: readonly G.FenceState[]; changes: boolean }): Promise<void> {
+    try {
+      await this.db.exec(G.deleteFenceSql(userId, moveId, opts.states));
+      if (opts.changes) await this.db.exec(G.deleteUserChangesSql(userId));
+    } catch (err) {
+      if (errnoOf(err) !== NO_SUCH_TABLE) throw err;
+    }
+  }
+
+  /**
+   * Wait until no transaction that wrote something before `since` is open any more: its writes of the
+   * user were made before the capture began, and the copy would miss them if they committed later.
+   */
+  async waitOlderWriters(since: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const rows = await this.db.rows<{ thread: string; started: string; rows_modified: string }>(G.olderWritersSql(since));
+      if (rows.length === 0) return;
+      if (Date.now() > deadline || signal?.aborted) {
+        throw new FwShardError(
+          'BUSY',
+          `transactions that wrote before the capture of the user's changes began are still open on ${this.db.endpoint.role}: ${rows
+            .slice(0, 5)
+            .map((r) => `thread ${r.thread} (since ${r.started}, ${r.rows_modified} rows changed)`)
+            .join(', ')}`,
+          { hint: 'Wait for them to finish (or end them), then run the same command again: the move resumes.' },
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async serverNow(): Promise<string> {
+    const [r] = await this.db.rows<{ now: string }>(G.serverNowSql());
+    return String(r!.now);
+  }
+
+  /** Committed changes of the user, oldest first, at most `limit`. */
+  async readChanges(userId: string, limit: number): Promise<{ seq: string; table: string; key: KeyTuple | null }[]> {
+    const rows = await this.db.rows<{ seq: string; table_name: string; k: Buffer | string | null }>(G.readChangesSql(userId, limit));
+    return rows.map((r) => ({ seq: String(r.seq), table: String(r.table_name), key: decodeLoggedKey(r.k) }));
+  }
+
+  /**
+   * Delete applied log rows by their seq, at READ COMMITTED (no gap locks: the app's triggers insert new
+   * rows of the same user meanwhile), retried after a deadlock or lock wait.
+   */
+  async deleteChanges(seqs: readonly string[]): Promise<void> {
+    for (let i = 0; i < seqs.length; i += 1000) {
+      const part = seqs.slice(i, i + 1000);
+      await withRetries(5, () =>
+        this.db.withSession(async (s) => {
+          await s.exec(sql`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`);
+          await s.exec(G.deleteChangesSql(part));
+        }),
+      );
+    }
+  }
+
+  /**
+   * The freeze: a transaction that holds the user's fence row in state `frozen`. Taking it waits for every
+   * in-flight write of the user (their triggers hold a shared lock on the row) and no longer; writers that
+   * come later wait on the row lock. `work` runs while it is held; if it returns true the fence becomes
+   * `moved` and commits (the user's writes are refused here from then on), otherwise it rolls back to
+   * `capturing`. The server ends the transaction by itself if fw-shard stalls (idle_transaction_timeout /
+   * wait_timeout) or dies (its connection closes).
+   */
+  async holdFreeze(userId: string, moveId: string, capMs: number, mariadb: boolean, work: () => Promise<boolean>): Promise<{ moved: boolean; drainMs: number }> {
+    return this.db.withSession(async (s: Session) => {
+      const seconds = Math.max(1, Math.ceil(capMs / 1000));
+      await s.exec(G.boundSessionSql(seconds, mariadb));
+      await s.exec(sql`START TRANSACTION`);
+      let open = true;
+      try {
+        const t0 = Date.now();
+        const r = await s.exec(G.casFenceSql(userId, moveId, 'capturing', 'frozen'));
+        const drainMs = Date.now() - t0;
+        if (r.affectedRows !== 1) {
+          throw new FwShardError('PRECONDITION', `user ${userId}'s fence on ${this.db.endpoint.role} is not capturing for move ${moveId}: nothing was frozen`, {
+            hint: `fw-shard guard status --shard ... shows the fence; resume the move (fw-shard resume ${moveId}) to set it again.`,
+          });
+        }
+        const ok = await work();
+        if (!ok) return { moved: false, drainMs };
+        const m = await s.exec(G.casFenceSql(userId, moveId, 'frozen', 'moved'));
+        if (m.affectedRows !== 1) throw new Error(`fence of user ${userId} left the frozen state while held`);
+        await s.exec(sql`COMMIT`);
+        open = false;
+        return { moved: true, drainMs };
+      } finally {
+        if (open) await s.exec(sql`ROLLBACK`).catch(() => undefined);
+        await s.exec(G.resetSessionSql(mariadb)).catch(() => undefined);
+      }
+    });
+  }
+}
+
+/** The log's key form back to raw key bytes (one Buffer per key column); null for keyless tables. */
+export function decodeLoggedKey(k: Buffer | string | null): KeyTuple | null {
+  if (k === null) return null;
+  const text = Buffer.isBuffer(k) ? k.toString('latin1') : k;
+  return text.split(',').map((h) => Buffer.from(h, 'hex'));
+}
+
+async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const errno = errnoOf(err);
+      // 1205: lock wait timeout (the metadata lock of a busy table); 1213: deadlock.
+      if (i >= attempts || (errno !== 1205 && errno !== 1213)) throw err;
+      await new Promise((r) => setTimeout(r, 200 * i));
+    }
+  }
+}

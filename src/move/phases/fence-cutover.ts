@@ -1,0 +1,247 @@
+/**
+ * Online cut-over in trigger mode: the user's changes are captured inside the source shard (a change
+ * log written by fw-shard's triggers in the writer's own transaction) and the user is fenced there, so
+ * the freeze costs what changed, not what the user owns, and no write can land on the old shard after
+ * the flip whatever the app does.
+ *
+ *  1. Capture starts before the copy (startCapture): the target's fence says `incoming` (the app's
+ *     writes of the user are refused there), the source's says `capturing`, and fw-shard waits until
+ *     every transaction that wrote before that has ended, so the copy sees all of them.
+ *  2. Log passes: the committed changes are applied (delete by key on the target, copy the source's
+ *     current rows) and removed from the log, until a pass is small.
+ *  3. One full comparison of every range on both servers, outside the freeze (deltaPass final), so
+ *     that what the copy and the log passes wrote is proven; from its start on, every key taken from the
+ *     log is remembered (S).
+ *  4. The freeze (Guard.holdFreeze): the fence row is held `frozen`, which waits for the user's in-flight
+ *     writes and no longer; the rest of the log is applied; every key of S is compared row by row on both
+ *     servers (keyless tables whole); then the fence becomes `moved` and commits.
+ *  5. The flip (compare-and-set on the mapping); the target's fence is lifted; the cached user row goes.
+ *
+ * Why comparing S is enough: a key outside S did not change on the source since step 3 compared its
+ * range (every committed change is in the log, and nothing is taken from the log unseen), and nothing
+ * but fw-shard writes the user's rows on the target (the incoming fence; fw-shard's own sessions are
+ * the only ones its triggers let through). A crash after `moved` and before the flip leaves the user
+ * refused on both shards until the next run flips it (resumeMovedFence).
+ */
+import { FwShardError } from '../../errors/index.js';
+import { freezeEndedSql, freezeStartedSql, flippedAtSql } from '../../db/sql/journal.js';
+import { pingSql } from '../../db/sql/status.js';
+import type { KeyTuple } from '../../db/sql/rows.js';
+import { Guard } from '../guard.js';
+import type { MoveRun } from '../move-run.js';
+import type { MoveContext, RunContext } from '../run-context.js';
+import type { TablePlan } from '../table-plan.js';
+import type { OnlineOptions } from '../types.js';
+import { deltaPass } from './delta.js';
+import { compareRange, recopyRange, type WriteSettings } from './sync.js';
+import { showKey } from '../keys.js';
+
+const LOG_BATCH = 2000;
+/** How long the capture start waits for transactions that wrote before it. */
+const OLDER_WRITERS_WAIT_MS = 30_000;
+
+/** Keys taken from the log since the last full comparison, per table; a keyless table is compared whole. */
+export class TouchedKeys {
+  readonly keys = new Map<string, Map<string, KeyTuple>>();
+  readonly keyless = new Set<string>();
+  add(table: string, key: KeyTuple | null): void {
+    if (key === null) {
+      this.keyless.add(table);
+      return;
+    }
+    let m = this.keys.get(table);
+    if (!m) this.keys.set(table, (m = new Map()));
+    m.set(key.map((b) => b.toString('hex')).join(':'), key);
+  }
+  get size(): number {
+    let n = this.keyless.size;
+    for (const m of this.keys.values()) n += m.size;
+    return n;
+  }
+}
+
+export function guards(ctx: MoveContext): { source: Guard; target: Guard } {
+  return { source: new Guard(ctx.source.db), target: new Guard(ctx.target.db) };
+}
+
+/** Step 1: objects on both shards, the fences, and the wait for older writers on the source. */
+export async function startCapture(ctx: RunContext, tables: readonly TablePlan[]): Promise<void> {
+  const g = guards(ctx);
+  await g.source.install(tables);
+  await g.target.install(tables);
+  await g.target.setFence(ctx.userId, ctx.moveId, 'incoming');
+  const current = await g.source.fenceOf(ctx.userId);
+  if (current?.state === 'moved' && current.moveId === ctx.moveId) return; // past the freeze already
+  await g.source.setFence(ctx.userId, ctx.moveId, 'capturing');
+  const since = await g.source.serverNow();
+  await g.source.waitOlderWriters(since, OLDER_WRITERS_WAIT_MS, ctx.signal);
+  ctx.emit({ type: 'warning', message: `capturing user ${ctx.userId}'s changes on shard ${ctx.from} (trigger mode)` });
+}
+
+/**
+ * Step 2: apply the committed changes of the log to the target and delete exactly those log rows.
+ * Ranges of tables written this way get their records marked dirty: the full comparison re-records them.
+ */
+export async function applyLog(ctx: RunContext, tables: readonly TablePlan[], s: WriteSettings, touched: TouchedKeys | null): Promise<{ changes: number; rows: number }> {
+  const g = guards(ctx);
+  const byName = new Map(tables.map((t) => [t.name, t]));
+  let changes = 0;
+  let rows = 0;
+  for (;;) {
+    const batch = await g.source.readChanges(ctx.userId, LOG_BATCH);
+    if (batch.length === 0) break;
+    const perTable = new Map<string, { keys: Map<string, KeyTuple>; whole: boolean }>();
+    for (const c of batch) {
+      let e = perTable.get(c.table);
+      if (!e) perTable.set(c.table, (e = { keys: new Map(), whole: false }));
+      if (c.key === null) e.whole = true;
+      else e.keys.set(c.key.map((b) => b.toString('hex')).join(':'), c.key);
+      touched?.add(c.table, c.key);
+    }
+    for (const [name, e] of perTable) {
+      const t = byName.get(name);
+      if (!t) continue; // a table no longer selected: its changes do not move
+      await ctx.journal.markDirty(ctx.moveId, t.name);
+      if (e.whole || !t.key) {
+        rows += await recopyRange(ctx, t, s, null, null);
+        continue;
+      }
+      const keys = [...e.keys.values()];
+      for (let i = 0; i < keys.length; i += 500) {
+        const part = keys.slice(i, i + 500);
+        const current = await ctx.source.insp.readKeys(t, ctx.userId, part);
+        await ctx.target.applier.replaceKeys(t, ctx.userId, part, current, s);
+        rows += current.length;
+      }
+    }
+    await g.source.deleteChanges(batch.map((c) => c.seq));
+    changes += batch.length;
+    if (batch.length < LOG_BATCH) break;
+  }
+  return { changes, rows };
+}
+
+/** Step 4's check: every touched key identical on both servers (or absent from both); keyless tables whole. */
+export async function compareTouched(ctx: RunContext, tables: readonly TablePlan[], touched: TouchedKeys): Promise<string[]> {
+  const bad: string[] = [];
+  for (const t of tables) {
+    if (touched.keyless.has(t.name) || (!t.key && touched.keys.has(t.name))) {
+      if (!(await compareRange(ctx, t, null, null)).equal) bad.push(`${t.name} (keyless, differs)`);
+      continue;
+    }
+    const keys = [...(touched.keys.get(t.name)?.values() ?? [])];
+    for (let i = 0; i < keys.length; i += 1000) {
+      const part = keys.slice(i, i + 1000);
+      const [a, b] = await Promise.all([ctx.source.insp.rowHashesOfKeys(t, ctx.userId, part), ctx.target.insp.rowHashesOfKeys(t, ctx.userId, part)]);
+      const names = t.key!.map((c) => c.name);
+      for (const k of part) {
+        const id = k.map((x) => x.toString('hex')).join(':');
+        if (a.get(id)?.md5 !== b.get(id)?.md5) bad.push(`${t.name} ${showKey(names, k)}`);
+      }
+    }
+  }
+  return bad;
+}
+
+export interface FenceCutoverOutcome {
+  freezeMs: number;
+  deltaPasses: number;
+}
+
+/** Steps 2 to 5. */
+export async function fenceCutover(run: MoveRun, s: WriteSettings, o: OnlineOptions, mariadb: boolean, invalidateCache: () => Promise<void>): Promise<FenceCutoverOutcome> {
+  const { ctx, moveId } = run;
+  const tables = run.pf.tables;
+  const g = guards(ctx);
+  let passes = 0;
+  let lastReason = '';
+  let touched: TouchedKeys | null = null;
+  for (let attempt = 1; attempt <= o.freezeAttempts; attempt++) {
+    // Log passes until one is small.
+    for (let p = 0; p < o.maxDeltaPasses; p++) {
+      ctx.checkAborted();
+      const t0 = ctx.nowMs();
+      const d = await applyLog(ctx, tables, s, touched);
+      passes++;
+      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: d.changes, rowsRecopied: String(d.rows), ms: ctx.nowMs() - t0 });
+      if (d.changes <= o.readyRows) break;
+      await ctx.pause();
+    }
+    if (touched === null) {
+      // Step 3, once per run: the full comparison (re-copying what differs, re-recording every range).
+      const fresh = new TouchedKeys();
+      const t0 = ctx.nowMs();
+      const full = await deltaPass(ctx, tables, s, { final: true });
+      passes++;
+      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: full.rangesChanged, rowsRecopied: full.rowsRecopied.toString(), ms: ctx.nowMs() - t0 });
+      touched = fresh;
+      // What changed while the comparison ran is in the log: applied (and remembered) before the freeze.
+      await applyLog(ctx, tables, s, touched);
+    }
+    await Promise.all([ctx.source.db.rows(pingSql()), ctx.target.db.rows(pingSql()), ctx.mapping.db.rows(pingSql())]);
+    ctx.checkAborted();
+
+    await run.enter('freeze', freezeStartedSql());
+    const frozenAt = ctx.nowMs();
+    const deadline = frozenAt + o.freezeCapMs;
+    ctx.emit({ type: 'freeze.started', attempt, capMs: o.freezeCapMs });
+    let reason = 'final sync done';
+    let moved = false;
+    const t = touched;
+    try {
+      const held = await g.source.holdFreeze(ctx.userId, moveId, o.freezeCapMs, mariadb, async () => {
+        const syncStarted = ctx.nowMs();
+        const d = await applyLog(ctx, tables, s, t);
+        passes++;
+        ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: d.changes, rowsRecopied: String(d.rows), ms: ctx.nowMs() - syncStarted });
+        const bad = await compareTouched(ctx, tables, t);
+        if (bad.length > 0) {
+          reason = `rows differ after the final sync (${bad.slice(0, 5).join('; ')})`;
+          return false;
+        }
+        if (ctx.nowMs() > deadline) {
+          reason = 'the final sync did not finish inside the freeze cap';
+          return false;
+        }
+        return true;
+      });
+      moved = held.moved;
+    } catch (err) {
+      const errno = (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
+      if (errno !== 1205 && !(err instanceof FwShardError && err.code === 'BUSY')) {
+        await run.enter('delta', freezeEndedSql()).catch(() => undefined);
+        throw err;
+      }
+      reason = 'an in-flight write of the user outlasted the freeze cap';
+    }
+    if (moved) {
+      await flipMoved(run, invalidateCache);
+      await run.enter('flipped', freezeEndedSql());
+      const ms = ctx.nowMs() - frozenAt;
+      ctx.emit({ type: 'freeze.lifted', ms, flipped: true, reason });
+      return { freezeMs: ms, deltaPasses: passes };
+    }
+    await run.enter('delta', freezeEndedSql());
+    ctx.emit({ type: 'freeze.lifted', ms: ctx.nowMs() - frozenAt, flipped: false, reason });
+    lastReason = reason;
+  }
+  throw new FwShardError('BUSY', `could not cut user ${ctx.userId} over inside a ${o.freezeCapMs} ms freeze: ${lastReason}`, {
+    hint: `The copy is kept and the user's writes go on. Retry later (fw-shard resume ${moveId}), at a quieter time, or with a longer --freeze-cap.`,
+  });
+}
+
+/**
+ * After the source fence says `moved`: flip the mapping (compare-and-set), lift the target's fence,
+ * delete the cached user row. Also what a run does first when it finds this move's fence `moved` (a
+ * crash between the two): the user is refused on both shards until then.
+ */
+export async function flipMoved(run: MoveRun, invalidateCache: () => Promise<void>): Promise<void> {
+  const { ctx, moveId } = run;
+  if (run.phase !== 'flipped') {
+    await ctx.mapping.applier.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql());
+    run.entered('flipped');
+    ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
+  }
+  await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });
+  await invalidateCache();
+}
