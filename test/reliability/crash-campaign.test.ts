@@ -292,8 +292,10 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       const chunk = rng.pick([20, 30, 45]);
       const concurrency = rng.pick([1, 2]);
       const sleepMs = rng.pick([0, 0, 0, 5]);
+      // Online trials alternate the two capture modes (shard-side triggers, or re-hash passes).
+      const capture = mode === 'online' ? (i % 2 === 0 ? 'trigger' : 'rehash') : 'rehash';
       const sizes = await reset(rng);
-      const tag = `seed ${SEED} trial ${i} (trial seed ${seed}, ${mode}, cleanup ${cleanup}, chunk ${chunk})`;
+      const tag = `seed ${SEED} trial ${i} (trial seed ${seed}, ${mode}${mode === 'online' ? ` --capture ${capture}` : ''}, cleanup ${cleanup}, chunk ${chunk})`;
       const original = dumpA('42');
       const others = { u43: dumpA('43'), u44: dumpB('44') };
       expect(dumpRows(original)).toBe(sizes.Dots + sizes.Faves + sizes.Contacts + sizes.Tags);
@@ -302,11 +304,11 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
         '--config', config, 'move', '--user', '42', '--to', '2', '--yes', '--events', '--json',
         '--chunk-size', String(chunk), '--concurrency', String(concurrency), '--cleanup', cleanup,
         ...(sleepMs ? ['--sleep-between-chunks', `${sleepMs}ms`] : []),
-        ...(mode === 'offline' ? ['--assume-no-writes'] : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', `${cat.drainMs ?? 100}ms`, '--freeze-attempts', '5']),
+        ...(mode === 'offline' ? ['--assume-no-writes'] : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', `${cat.drainMs ?? 100}ms`, '--freeze-attempts', '5', '--capture', capture]),
       ];
       const resumeArgs = (id: string) => [
         '--config', config, 'resume', id, '--events', '--json', '--chunk-size', String(chunk), '--concurrency', String(concurrency),
-        ...(mode === 'offline' ? ['--assume-no-writes'] : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', '100ms', '--freeze-attempts', '5']),
+        ...(mode === 'offline' ? ['--assume-no-writes'] : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', '100ms', '--freeze-attempts', '5', '--capture', capture]),
       ];
       const cleanupArgs = ['--config', config, 'cleanup', '--older-than', '0s', '--events', '--json', '--chunk-size', String(chunk)];
       const f: TrialFigures = {
@@ -348,8 +350,16 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
         noteKill(r);
       }
 
-      // 2. Killed inside the freeze: the freeze row is there and stops the app; it lapses by itself.
-      if (cat.drainMs !== undefined) {
+      // 2. Killed inside the freeze. Trigger mode: the freeze was an open transaction on the source's fence
+      // row, which the server rolled back with the dead runner's connection: a locking read of the row
+      // does not wait, and the fence says capturing (or moved, if the kill came after its commit).
+      if (cat.drainMs !== undefined && capture === 'trigger') {
+        const state = one(A, 'users1', 'SET SESSION innodb_lock_wait_timeout = 3; SELECT state FROM fw_shard_fence WHERE user_id = 42 LOCK IN SHARE MODE');
+        expect(['capturing', 'moved'], `${tag}: the fence after the kill`).toContain(state);
+        f.freezeExpiryChecked = true;
+      }
+      // Re-hash mode: the freeze row is there and stops the app; it lapses by itself.
+      if (cat.drainMs !== undefined && capture === 'rehash') {
         const [count, remaining] = one(A, 'flamework', 'SELECT COUNT(*), IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until)) DIV 1000, -1) FROM fw_shard_freezes WHERE user_id = 42').split('\t');
         expect(count, `${tag}: a freeze row is left by the killed runner`).toBe('1');
         expect(Number(remaining), `${tag}: its expiry is in the future`).toBeGreaterThan(0);

@@ -215,7 +215,7 @@ export async function fenceCutover(run: MoveRun, s: WriteSettings, o: OnlineOpti
       reason = 'an in-flight write of the user outlasted the freeze cap';
     }
     if (moved) {
-      await flipMoved(run, invalidateCache);
+      await ctx.timed('flip', run.timings, () => flipMoved(run, invalidateCache));
       await run.enter('flipped', freezeEndedSql());
       const ms = ctx.nowMs() - frozenAt;
       ctx.emit({ type: 'freeze.lifted', ms, flipped: true, reason });
