@@ -29,7 +29,7 @@ const main = openDb(rootEndpoint(mainPort, 'flamework', 'writer main'));
 const tickets = openDb(rootEndpoint(Number(opt('tickets-port', String(mainPort))), 'tickets', 'writer tickets'));
 const shards = new Map(Object.entries(shardSpec).map(([id, [port, db]]) => [Number(id), openDb(rootEndpoint(port, db, `writer shard ${id}`))]));
 
-const stats = { inserts: 0, updates: 0, deletes: 0, refused: 0, errors: 0, anomalies: [], skipped: 0, byShard: {}, latencies: [], firstRefusal: null, lastRefusal: null, insertedNet: 0 };
+const stats = { fenceRefused: 0, inserts: 0, updates: 0, deletes: 0, refused: 0, errors: 0, anomalies: [], skipped: 0, byShard: {}, latencies: [], firstRefusal: null, lastRefusal: null, insertedNet: 0 };
 let live = [];
 let n = 0;
 
@@ -75,9 +75,12 @@ async function step() {
   } else {
     const i = Math.floor(Math.random() * live.length);
     const id = live[i];
-    live[i] = live[live.length - 1];
-    live.pop();
     const r = await db.exec(sql`DELETE FROM Dots WHERE id = ${num(id)} AND user_id = ${num(userId)}`);
+    const j = live.indexOf(id);
+    if (j >= 0) {
+      live[j] = live[live.length - 1];
+      live.pop();
+    }
     if (r.affectedRows !== 1) stats.anomalies.push(`delete of ${id} on shard ${shard} changed ${r.affectedRows} rows`);
     stats.deletes++;
     stats.insertedNet--;
@@ -112,6 +115,12 @@ async function run() {
     inflight++;
     const p = step()
       .catch((err) => {
+        // Trigger mode: the shard refused the write (error 1644): nothing was written; the next step
+        // reads cluster_id afresh, as an app does after the "moved" error.
+        if ((err?.errno ?? err?.cause?.errno) === 1644) {
+          stats.fenceRefused++;
+          return;
+        }
         stats.errors++;
         if (stats.anomalies.length < 20) stats.anomalies.push(`write failed: ${err.message}`);
       })
@@ -136,6 +145,7 @@ async function run() {
     deletes: stats.deletes,
     netRowChange: stats.insertedNet,
     refused: stats.refused,
+    fenceRefused: stats.fenceRefused,
     refusedWindowMs: stats.firstRefusal ? stats.lastRefusal - stats.firstRefusal : 0,
     skipped: stats.skipped,
     errors: stats.errors,

@@ -74,7 +74,7 @@ describe('security', () => {
 
   function resetData(): void {
     mariadb(A, 'flamework', 'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);');
-    c.onShards('DELETE FROM Photos; DELETE FROM Faves; DELETE FROM Contacts;');
+    c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Photos; DELETE FROM Faves; DELETE FROM Contacts;');
     mariadb(A, 'users1', `INSERT INTO Photos SELECT seq, IF(seq % 4 = 0, 43, 42), CONCAT('photo ', seq, ' ✓') FROM seq_1_to_120;
       INSERT INTO Faves SELECT 42, seq FROM seq_1_to_30; INSERT INTO Contacts SELECT 42, seq % 7 FROM seq_1_to_25;
       INSERT INTO Contacts SELECT 43, seq FROM seq_1_to_8;`);
@@ -333,6 +333,33 @@ describe('security', () => {
       }
       (figures.leastPrivilege as Record<string, unknown>).results = results;
       expect(mariadb(A, 'flamework', "SELECT GROUP_CONCAT(state, ':', phase ORDER BY id) FROM fw_shard_moves").trim()).toBe('done:done,aborted:aborted,done:done');
+    });
+
+    it('without the trigger-mode grants an online move falls back to re-hash mode and says why; with them (README) it runs in trigger mode', async () => {
+      resetData();
+      const config = c.writeConfig('least.json', { user: 'fwleast', passwordEnv: 'FWS_LEAST_PW' });
+      const env = { FWS_LEAST_PW: LEAST_PW };
+      const fw = (args: string[]) => runFwShard(['--config', config, ...args], { env });
+      const plan = await fw(['move', '--user', '42', '--to', '2', '--dry-run', '--json']);
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(plan.doc?.plan?.capture?.mode).toBe('rehash');
+      expect(plan.doc?.plan?.capture?.reason).toMatch(/lacks TRIGGER, CREATE, PROCESS/);
+      const refused = await fw(['move', '--user', '42', '--to', '2', '--yes', '--json', '--capture', 'trigger']);
+      expect(refused.code).toBe(5);
+      expect(refused.doc?.error?.message).toMatch(/--capture trigger is not possible/);
+      // The grants of README "Required privileges", row "online moves in trigger mode".
+      for (const [login, db] of [[A, 'users1'], [B, 'users2']] as const) {
+        mariadb(login, 'mysql', `GRANT CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* TO 'fwleast'@'%'; GRANT PROCESS ON *.* TO 'fwleast'@'%'`);
+      }
+      const original42 = dumpUser(A, 'users1', '42');
+      const online = await fw(['move', '--user', '42', '--to', '2', '--yes', '--json', '--capture', 'trigger', '--chunk-size', '25', '--freeze-cap', '2s']);
+      expect(online.code, online.stderr).toBe(0);
+      expect(online.doc?.plan?.capture?.mode).toBe('trigger');
+      expect(dumpUser(B, 'users2', '42') === original42).toBe(true);
+      expect(dumpUser(A, 'users1', '42')).toBe(emptyDumpOf(original42));
+      for (const [login, db] of [[A, 'users1'], [B, 'users2']] as const) {
+        mariadb(login, 'mysql', `REVOKE CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* FROM 'fwleast'@'%'; REVOKE PROCESS ON *.* FROM 'fwleast'@'%'`);
+      }
     });
   });
 });
