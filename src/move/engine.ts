@@ -406,7 +406,9 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
     await ctx.journal.setPhase(moveId, 'aborting');
     // Trigger mode: stop capturing on the source and lift the incoming fence on the target.
     const g = guards(ctx);
-    await g.source.clear(userId, moveId, { states: ['capturing', 'frozen'], changes: true });
+    // Also a `moved` fence of this move (a run stopped before its flip): the mapping still points at the
+    // source (checked above), nothing was accepted anywhere since, so the user goes on writing there.
+    await g.source.clear(userId, moveId, { states: ['capturing', 'frozen', 'moved'], changes: true });
     await g.target.clear(userId, moveId, { states: ['incoming'], changes: false });
     const tables = await ctx.journal.tables(moveId);
     const schema = await ctx.target.insp.schema();

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NumericLiteral, sql } from '../../src/db/sql/fragment.js';
 import { openDb, type Db } from '../../src/db/pool.js';
-import { resumeMove, runMove } from '../../src/move/engine.js';
+import { abortMove, resumeMove, runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
@@ -241,6 +241,27 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim());
     });
   }
+
+  it('a run stopped between the fence saying moved and the flip can also be aborted: the user writes on the old shard again', async () => {
+    await reset(300);
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      if (e.type === 'phase.started' && e.phase === 'flip') throw new Error('killed between moved and the flip');
+    });
+    try {
+      await expect(runMove(deps, req())).rejects.toThrow(/killed between moved and the flip/);
+      const moveId = env.cli('a', 'flamework', 'SELECT id FROM fw_shard_moves').trim();
+      env.cli('a', 'flamework', `UPDATE fw_shard_moves SET runner_host = NULL WHERE id = ${moveId}`);
+      const r = await abortMove(deps, { moveId });
+      expect(r.phase).toBe('aborted');
+    } finally {
+      await close();
+    }
+    expect(shardOf()).toBe(1);
+    env.cli('a', 'users1', "UPDATE Dots SET body = 'writable again' WHERE id = 9007199254740995");
+    expect(env.cli('a', 'users1', 'SELECT body FROM Dots WHERE id = 9007199254740995').trim()).toBe('writable again');
+    expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('0');
+    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM fw_shard_fence').trim()).toBe('0');
+  });
 
   it('a run stopped between the fence saying moved and the flip: the user is refused everywhere, status says so, the next run flips', async () => {
     await reset(300);
