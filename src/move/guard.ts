@@ -19,6 +19,9 @@ const errnoOf = (err: unknown): number | undefined => {
   return e?.errno ?? e?.cause?.errno;
 };
 const NO_SUCH_TABLE = 1146;
+/** A login without grants on fw-shard's guard tables (re-hash mode) gets "denied" where they do not exist. */
+const TABLE_DENIED = 1142;
+const noGuardTable = (err: unknown) => errnoOf(err) === NO_SUCH_TABLE || errnoOf(err) === TABLE_DENIED;
 
 /** What the shard's server and our login allow, read without writing anything. */
 export interface GuardFacts {
@@ -129,11 +132,11 @@ export class Guard {
   }
 
   async fences(): Promise<FenceRow[]> {
-    return this.db.rows<FenceRow>(G.fencesSql()).catch((err) => (errnoOf(err) === NO_SUCH_TABLE ? ([] as FenceRow[]) : Promise.reject(err)));
+    return this.db.rows<FenceRow>(G.fencesSql()).catch((err) => (noGuardTable(err) ? ([] as FenceRow[]) : Promise.reject(err)));
   }
 
   async pendingChanges(): Promise<Map<string, string>> {
-    const rows = await this.db.rows<{ user_id: string; n: string }>(G.countChangesSql()).catch((err) => (errnoOf(err) === NO_SUCH_TABLE ? [] : Promise.reject(err)));
+    const rows = await this.db.rows<{ user_id: string; n: string }>(G.countChangesSql()).catch((err) => (noGuardTable(err) ? [] : Promise.reject(err)));
     return new Map(rows.map((r) => [String(r.user_id), String(r.n)]));
   }
 
@@ -142,7 +145,7 @@ export class Guard {
       const [r] = await this.db.rows<{ state: G.FenceState; move_id: string }>(G.fenceOfSql(userId));
       return r ? { state: r.state, moveId: String(r.move_id) } : null;
     } catch (err) {
-      if (errnoOf(err) === NO_SUCH_TABLE) return null;
+      if (noGuardTable(err)) return null;
       throw err;
     }
   }
@@ -157,7 +160,7 @@ export class Guard {
       await this.db.exec(G.deleteFenceSql(userId, moveId, opts.states));
       if (opts.changes) await this.db.exec(G.deleteUserChangesSql(userId));
     } catch (err) {
-      if (errnoOf(err) !== NO_SUCH_TABLE) throw err;
+      if (!noGuardTable(err)) throw err;
     }
   }
 

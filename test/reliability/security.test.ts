@@ -253,9 +253,9 @@ describe('security', () => {
 
       // What fw-shard sent: only these kinds of statements, each aimed at a table that exists.
       const statements = [...fwShardStatements(logs.a, 'fwsec'), ...fwShardStatements(logs.b, 'fwsec')];
-      const allowed = /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL REPEATABLE READ$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes)` \()/i;
+      const allowed = /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `)/i;
       const unexpected = statements.filter((s) => !allowed.test(s.trim()));
-      const known = new Set([...HOSTILE.map((h) => h.table), 'users', 'Tickets64', 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes']);
+      const known = new Set([...HOSTILE.map((h) => h.table), 'users', 'Tickets64', 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes', 'fw_shard_fence', 'fw_shard_changes']);
       const targets = statements.map(writeTarget).filter((t): t is string => t !== null);
       const strayTargets = [...new Set(targets.filter((t) => !known.has(t)))];
       figures.hostileNames = {
@@ -270,7 +270,7 @@ describe('security', () => {
       expect(unexpected).toEqual([]);
       expect(strayTargets).toEqual([]);
       expect(targets.filter((t) => HOSTILE.some((h) => h.table === t)).length, 'writes reached every hostile table').toBeGreaterThan(HOSTILE.length);
-      expect(new Set(targets)).toEqual(new Set([...HOSTILE.map((h) => h.table), 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes', 'users', 'Tickets64']));
+      expect(new Set(targets)).toEqual(new Set([...HOSTILE.map((h) => h.table), 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes', 'fw_shard_fence', 'fw_shard_changes', 'users', 'Tickets64']));
     });
   });
 
