@@ -85,7 +85,7 @@ describe('server faults under a running move', () => {
     // Fresh data: user 42 on shard 1; users 44 and 45 live on shard 2 (their rows interleave with 42's keys).
     mariadb(MAIN, 'flamework', `DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes;
       UPDATE users SET cluster_id = IF(id = 42, 1, 2);`);
-    c.onShards('DELETE FROM Dots; DELETE FROM Contacts; DELETE FROM Notes;');
+    c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Dots; DELETE FROM Contacts; DELETE FROM Notes;');
     mariadb(S1, 'users1', `
       INSERT INTO Dots SELECT 9007199254740993 + seq * 2, 42, IF(seq % 7 = 0, NULL, CONCAT('dot ', seq, ' 😀')) FROM seq_1_to_240;
       INSERT INTO Contacts SELECT 42, seq % 9 FROM seq_1_to_20;
