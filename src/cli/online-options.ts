@@ -1,7 +1,7 @@
 /** The online-move flags, shared by move/resume/cleanup and apply so they mean the same everywhere. */
 import { Option, type Command } from 'commander';
 import type { OnlineOptions } from '../move/types.js';
-import { parseDuration, parsePositiveInt } from './parse.js';
+import { parseDuration, parsePositiveInt } from '../config/units.js';
 
 export interface OnlineFlags {
   freezeCap?: string;

@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { parseMaxLoad, type ThrottleSettings } from '../move/throttler.js';
-import { parseDuration } from './parse.js';
+import { parseDuration } from '../config/units.js';
 
 export function throttleOptions(cmd: Command): Command {
   return cmd

@@ -16,11 +16,11 @@ import { collectFleetFacts } from '../plan/facts.js';
 import { checkPlanAgainstTopology, parsePlanDocument, planDocument, type PlanDocument, type PlanDocumentMove } from '../plan/plan-file.js';
 import { PlanError, planMoves, type PlanOptions } from '../plan/planner.js';
 import { describeEndpoint, mappingEndpoint, type ShardId } from '../topology/index.js';
-import { parseDuration } from '../cli/parse.js';
+import { parseDuration, parseSize } from '../config/units.js';
 import { applyPlan, type ApplySummary } from './apply.js';
 import type { FleetEvent } from './events.js';
 import { cleanupOrphans, findOrphans, type OrphanCleanupReport, type VerifyReport } from './orphans.js';
-import { parseSize, shardListOf, windowState, type Playbook, type PlanStep, type Step } from './playbook.js';
+import { shardListOf, windowState, type Playbook, type PlanStep, type Step } from './playbook.js';
 
 export interface PlaybookEnv {
   /** With the guardrails' throttler already in place. */

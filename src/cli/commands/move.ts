@@ -14,7 +14,7 @@ import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
 import { loadTopology, loadTopologyResolved, log, out, printJson, type CliContext } from '../context.js';
 import { interruptSignal, makeDeps } from '../deps.js';
-import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
+import { parseChoice, parseDuration, parsePositiveInt } from '../../config/units.js';
 import { reportErrorText } from '../report-error.js';
 import { throttleOptions, throttleSettings } from '../throttle-options.js';
 import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';

@@ -15,7 +15,7 @@ import { renderApplySummary, renderPlanDocument, renderPlaybookResult, renderVer
 import { mappingEndpoint, type ShardId, type Topology } from '../../topology/index.js';
 import { loadTopologyResolved, log, out, printJson } from '../context.js';
 import { interruptSignal, makeDeps } from '../deps.js';
-import { parseDuration } from '../parse.js';
+import { parseDuration } from '../../config/units.js';
 import { action } from './action.js';
 import { fleetSinks } from './fleet.js';
 import type { Register } from './index.js';
