@@ -7,9 +7,6 @@ import { ExitCode } from '../errors/index.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { registerCommands } from './commands/index.js';
 import { reportErrorText } from './report-error.js';
-import { installFlameworkLoader } from '../config/flamework/loader.js';
-
-installFlameworkLoader();
 
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command();

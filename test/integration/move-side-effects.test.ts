@@ -17,7 +17,7 @@ import { FwShardError } from '../../src/errors/index.js';
 import type { MoveRequest, MoveResult } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { createMainSchema, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const USER = '9';

@@ -19,7 +19,8 @@ import { fleetLine, renderApplySummary, renderOrphanCleanup, renderPlanDocument,
 import { plainRenderer } from '../../report/plain.js';
 import { describeEndpoint, mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
 import { loadTopology, loadTopologyResolved, log, out, printJson, warn, type CliContext } from '../context.js';
-import { interruptSignal, makeDeps } from '../deps.js';
+import { makeDeps } from '../../app/deps.js';
+import { interruptSignal } from '../interrupt.js';
 import { parseChoice, parseDuration, parsePositiveInt, parseSize } from '../../config/units.js';
 import { throttleOptions, throttleSettings } from '../throttle-options.js';
 import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';
