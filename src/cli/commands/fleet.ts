@@ -12,12 +12,12 @@ import { applyPlan, nextClockTime, type ApplyRequest } from '../../fleet/apply.j
 import type { FleetEvent } from '../../fleet/events.js';
 import { cleanupOrphans, findOrphans, type VerifyScope } from '../../fleet/orphans.js';
 import type { MoveDeps } from '../../move/types.js';
-import { collectFleetFacts } from '../../plan/facts.js';
-import { checkPlanAgainstTopology, parsePlanDocument, planDocument, type PlanDocumentMove } from '../../plan/plan-file.js';
-import { METRICS, PlanError, planMoves, type Metric, type PlanOptions } from '../../plan/planner.js';
+import { planFleet } from '../../plan/plan-fleet.js';
+import { checkPlanAgainstTopology, parsePlanDocument, type PlanDocumentMove } from '../../plan/plan-file.js';
+import { METRICS, type Metric, type PlanOptions } from '../../plan/planner.js';
 import { fleetLine, renderApplySummary, renderOrphanCleanup, renderPlanDocument, renderVerify } from '../../report/fleet.js';
 import { plainRenderer } from '../../report/plain.js';
-import { describeEndpoint, mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
+import { mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
 import { loadTopology, loadTopologyResolved, log, out, printJson, warn, type CliContext } from '../context.js';
 import { makeDeps } from '../../app/deps.js';
 import { interruptSignal } from '../interrupt.js';
@@ -186,42 +186,33 @@ Every move in a plan improves the balance, so applying only part of it still lea
 
         const conns = new Connections();
         try {
-          const facts = await collectFleetFacts(t, (e) => conns.get(e));
-          const mains = facts.shards.filter((s) => s.isMain).map((s) => s.id);
-          let mode: PlanOptions['mode'] = 'balance';
-          let sources = from;
-          if (opts.drain !== undefined) {
-            mode = 'drain';
-            if (from) throw usage('--drain names the shards to empty; --from is for --balance');
-            sources = parseShardList(opts.drain, t, '--drain');
-          } else if (opts.graduate) {
-            mode = 'graduate';
-            sources = from ?? mains;
-            if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
-          }
-          const po: PlanOptions = {
-            mode,
-            by,
-            thresholdPct: threshold,
-            ...(sources ? { from: sources } : {}),
-            ...(to ? { to } : {}),
-            ...(maxMoves !== undefined ? { maxMoves } : {}),
-            ...(maxBytes !== undefined ? { maxBytes } : {}),
-          };
-          let outcome;
-          try {
-            outcome = planMoves(facts.shards, po);
-          } catch (err) {
-            if (err instanceof PlanError) throw usage(err.message);
-            throw err;
-          }
-          const doc = planDocument(outcome, {
-            createdAt: new Date().toISOString(),
-            mapping: describeEndpoint(mappingEndpoint(t)),
-            ...(sources ? { from: sources } : {}),
-            ...(to ? { to } : {}),
-            ...(maxMoves !== undefined ? { maxMoves } : {}),
-            ...(maxBytes !== undefined ? { maxBytes } : {}),
+          const { doc, facts } = await planFleet({
+            topology: t,
+            connect: (e) => conns.get(e),
+            createdAt: new Date(),
+            refused: (message) => usage(message),
+            optionsFor(mains): PlanOptions {
+              let mode: PlanOptions['mode'] = 'balance';
+              let sources = from;
+              if (opts.drain !== undefined) {
+                mode = 'drain';
+                if (from) throw usage('--drain names the shards to empty; --from is for --balance');
+                sources = parseShardList(opts.drain, t, '--drain');
+              } else if (opts.graduate) {
+                mode = 'graduate';
+                sources = from ?? mains;
+                if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
+              }
+              return {
+                mode,
+                by,
+                thresholdPct: threshold,
+                ...(sources ? { from: sources } : {}),
+                ...(to ? { to } : {}),
+                ...(maxMoves !== undefined ? { maxMoves } : {}),
+                ...(maxBytes !== undefined ? { maxBytes } : {}),
+              };
+            },
           });
           for (const [shard, n] of facts.strayRows) if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);
           for (const [shard, n] of facts.unknownShardUsers) warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
