@@ -3,6 +3,7 @@
  * Discipline (after Shopify cli-kit): stdout carries results only (tables, JSON); logs, warnings,
  * progress and errors go to stderr.
  */
+import type { Command } from 'commander';
 import { ExitCode } from '../errors/index.js';
 import { loadTopology as loadTopologyFrom, resolveTopology, type LoadedTopology } from '../app/topology.js';
 
@@ -48,3 +49,6 @@ export { ExitCode };
 export async function loadTopologyResolved(ctx: CliContext, g: GlobalOptions): Promise<LoadedTopology> {
   return resolveTopology(loadTopology(ctx, g));
 }
+
+/** Every command module (src/cli/commands/) exports one of these. */
+export type Register = (program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions) => void;

@@ -5,27 +5,24 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import { makeDeps } from '../../app/deps.js';
+import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
+import { parseChoice, parsePositiveInt, parseSize } from '../../config/units.js';
 import { Connections, openDb } from '../../db/pool.js';
 import { ExitCode, FwShardError, usage } from '../../errors/index.js';
-import { EVENTS_VERSION, type MoveEvent } from '../../events/types.js';
 import { applyPlan, nextClockTime, type ApplyRequest } from '../../fleet/apply.js';
-import type { FleetEvent } from '../../fleet/events.js';
-import { cleanupOrphans, findOrphans, type VerifyScope } from '../../fleet/orphans.js';
-import type { MoveDeps } from '../../move/types.js';
+import { findOrphans } from '../../fleet/orphans.js';
 import { planFleet } from '../../plan/plan-fleet.js';
-import { checkPlanAgainstTopology, parsePlanDocument, type PlanDocumentMove } from '../../plan/plan-file.js';
+import { checkPlanAgainstTopology, parsePlanDocument } from '../../plan/plan-file.js';
 import { METRICS, type Metric, type PlanOptions } from '../../plan/planner.js';
-import { fleetLine, renderApplySummary, renderOrphanCleanup, renderPlanDocument, renderVerify } from '../../report/fleet.js';
-import { plainRenderer } from '../../report/plain.js';
-import { mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
-import { loadTopology, loadTopologyResolved, log, out, printJson, warn, type CliContext } from '../context.js';
-import { makeDeps } from '../../app/deps.js';
+import { renderApplySummary, renderPlanDocument, renderVerify } from '../../report/fleet.js';
+import { mappingEndpoint, parseShardId, type Topology } from '../../topology/index.js';
+import { action } from '../action.js';
+import { loadTopologyResolved, log, out, printJson, warn, type Register } from '../context.js';
+import { fleetSinks } from '../fleet-sinks.js';
 import { interruptSignal } from '../interrupt.js';
-import { parseChoice, parseDuration, parsePositiveInt, parseSize } from '../../config/units.js';
-import { throttleOptions, throttleSettings } from '../throttle-options.js';
-import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';
-import { action } from './action.js';
-import type { Register } from './index.js';
+import { onlineOptions, throttleOptions } from '../options.js';
+import { scopeOf } from '../orphan-cleanup.js';
 
 /** "2,3,4" → shard ids known to the topology. */
 export function parseShardList(text: string, topology: Topology, flag: string): number[] {
@@ -48,7 +45,7 @@ interface PlanFlags {
   json?: boolean;
 }
 
-interface ApplyFlags extends OnlineFlags {
+interface ApplyFlags extends RequestFlags, ThrottleFlags {
   json?: boolean;
   events?: boolean;
   concurrency: string;
@@ -56,91 +53,8 @@ interface ApplyFlags extends OnlineFlags {
   until?: string;
   maxMoves?: string;
   stopFile?: string;
-  assumeNoWrites?: boolean;
   cleanup: string;
-  chunkTime: string;
-  chunkSize?: string;
   tableConcurrency: string;
-  sleepBetweenChunks?: string;
-}
-
-/** Plain lines on stderr for fleet events and each move's own events (prefixed with the move), NDJSON on stdout with --events. */
-export function fleetSinks(ctx: CliContext, opts: { events?: boolean }): { onEvent(e: FleetEvent): void; onMoveEvent(m: PlanDocumentMove, e: MoveEvent): void } {
-  const perMove = new Map<number, (e: MoveEvent) => void>();
-  return {
-    onEvent(e) {
-      if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e }) + '\n');
-      const line = fleetLine(e);
-      if (line) log(ctx, line);
-    },
-    onMoveEvent(m, e) {
-      if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e, plan: { seq: m.seq, userId: m.userId } }) + '\n');
-      let r = perMove.get(m.seq);
-      if (!r) {
-        r = plainRenderer((line) => log(ctx, `[#${m.seq} user ${m.userId}] ${line}`));
-        perMove.set(m.seq, r);
-      }
-      r(e);
-    },
-  };
-}
-
-export function applyRequestOf(opts: Pick<ApplyFlags, 'assumeNoWrites' | 'cleanup' | 'chunkTime' | 'chunkSize' | 'tableConcurrency' | 'sleepBetweenChunks' | keyof OnlineFlags>): ApplyRequest {
-  return {
-    online: onlineSettings(opts),
-    assumeNoWrites: Boolean(opts.assumeNoWrites),
-    cleanup: parseChoice(opts.cleanup, '--cleanup', ['now', 'defer', 'keep'] as const),
-    chunkTimeMs: parseDuration(opts.chunkTime, '--chunk-time'),
-    ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
-    concurrency: parsePositiveInt(opts.tableConcurrency, '--table-concurrency', 64),
-    ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
-  };
-}
-
-export function orphanOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--orphans', "instead: delete leftover rows on shards other than their user's, where the same row is identical on the user's shard (anything else is listed, never deleted)"))
-    .addOption(new Option('--dry-run', 'with --orphans: show what would be deleted and kept; write nothing'))
-    .addOption(new Option('--user <id>', 'with --orphans: only this user'))
-    .addOption(new Option('--shard <n>', "with --orphans: only the users of this shard (and rows on it of users that do not exist)"));
-}
-
-function scopeOf(opts: { user?: string; shard?: string }, topology: Topology): VerifyScope {
-  if (opts.user !== undefined && opts.shard !== undefined) throw usage('give --user or --shard, not both');
-  return {
-    ...(opts.user !== undefined ? { userId: parseUserId(opts.user) } : {}),
-    ...(opts.shard !== undefined ? { shard: parseShardId(opts.shard, topology, '--shard') as number } : {}),
-  };
-}
-
-/** `cleanup --dry-run/--user/--shard` only mean something with --orphans. */
-export function orphanFlagsGiven(flags: object): boolean {
-  const o = flags as { dryRun?: boolean; user?: string; shard?: string };
-  return Boolean(o.dryRun) || o.user !== undefined || o.shard !== undefined;
-}
-
-/** `fw-shard cleanup --orphans [--dry-run]`: exit 0 when nothing is left over, 8 when rows had to be kept. */
-export async function runOrphanCleanup(ctx: CliContext, loaded: ReturnType<typeof loadTopology>, opts: { orphans?: boolean; json?: boolean; dryRun?: boolean; user?: string; shard?: string }): Promise<number> {
-  if (!opts.orphans) throw usage('--dry-run, --user and --shard of cleanup go with --orphans', 'fw-shard cleanup --orphans --dry-run lists orphan rows; plain fw-shard cleanup finishes deferred cleanups.');
-  const scope = scopeOf(opts, loaded.topology);
-  const conns = new Connections();
-  const intr = interruptSignal(() => log(ctx, 'fw-shard: stopping after the current group of rows'));
-  try {
-    const report = await findOrphans(loaded.topology, (e) => conns.get(e), scope);
-    const cleanup = await cleanupOrphans(loaded.topology, (e) => conns.get(e), report, {
-      dryRun: Boolean(opts.dryRun),
-      signal: intr.signal,
-      onProgress: (g) => log(ctx, `cleanup --orphans: shard ${g.shard} ${g.table} user ${g.userId}: ${g.deleted} ${opts.dryRun ? 'would be deleted' : 'deleted'}, ${g.keptRows} kept`),
-    });
-    const code = BigInt(cleanup.kept) > 0n ? ExitCode.unhealthy : ExitCode.ok;
-    if (opts.json) printJson(ctx, { ok: code === ExitCode.ok, ...cleanup, inFlight: report.inFlight });
-    else out(ctx, renderOrphanCleanup(cleanup));
-    if (report.inFlight.length) log(ctx, `note: ${report.inFlight.length} group(s) belong to users with an unfinished move and were left alone`);
-    return code;
-  } finally {
-    intr.dispose();
-    await conns.closeAll();
-  }
 }
 
 export const registerFleet: Register = (program: Command, ctx, setExit, globals) => {
@@ -268,7 +182,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
         if (!existsSync(path)) throw new FwShardError('PLAN_INVALID', `plan file ${file} does not exist`, { hint: 'Make one with fw-shard plan ... --out FILE.' });
         const plan = parsePlanDocument(readFileSync(path, 'utf8'), file);
         checkPlanAgainstTopology(plan, loaded.topology, file);
-        const request = applyRequestOf(opts);
+        const request: ApplyRequest = { ...requestSettings(opts, { text: opts.tableConcurrency, flag: '--table-concurrency' }), cleanup: cleanupModeOf(opts.cleanup) };
         const concurrency = parsePositiveInt(opts.concurrency, '--concurrency', 64);
         const perShard = parsePositiveInt(opts.perShard, '--per-shard', 64);
         const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
@@ -288,7 +202,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
               ...(maxMoves !== undefined ? { maxMoves } : {}),
               ...(opts.stopFile ? { stopFile: resolve(ctx.cwd, opts.stopFile) } : {}),
             },
-            { deps: deps as MoveDeps, lockDb, ...sinks, signal: intr.signal },
+            { deps, lockDb, ...sinks, signal: intr.signal },
           );
           if (opts.json) printJson(ctx, { ok: summary.exitCode === ExitCode.ok, plan: file, ...summary });
           else out(ctx, renderApplySummary(summary));
