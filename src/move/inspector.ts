@@ -2,7 +2,8 @@
  * Roles after gh-ost: the Inspector only reads (it receives a ReadDb, so it cannot write: the compiler
  * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier writes.
  */
-import { isLocalInfileRefused, isTransient, type Db, type ExecResult, type ReadDb, type Session } from '../db/pool.js';
+import { isLocalInfileRefused, isNoSuchColumn, isNoSuchTable, isTransient, retrying } from '../db/errors.js';
+import { type Db, type ExecResult, type ReadDb, type Session } from '../db/pool.js';
 import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readServerFacts, readSchema, readTriggers, type ColumnInfo, type ServerFacts, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
@@ -59,9 +60,8 @@ export class Inspector {
     try {
       rows = await this.db.rows<{ shard: string | number }>(readPlacementSql(m, userId));
     } catch (err) {
-      // No such table (1146) or column (1054): the config names a mapping that is not there.
-      const errno = (err as { errno?: number }).errno;
-      if (errno !== 1146 && errno !== 1054) throw err;
+      // No such table or column: the config names a mapping that is not there.
+      if (!isNoSuchTable(err) && !isNoSuchColumn(err)) throw err;
       throw new FwShardError('CONFIG_INVALID', `mapping: cannot read ${m.table}.${m.shardColumn} by ${m.idColumn}: ${(err as Error).message}`, {
         hint: 'Check mapping.table, mapping.idColumn and mapping.shardColumn in the config (fw-shard config show), and that main: points at the database holding the users table.',
         cause: err,
@@ -302,19 +302,14 @@ class RangeChanged extends Error {
  * last error (the move then stops cleanly and can be resumed).
  */
 export async function retryTransient<T>(fn: () => Promise<T>, attempts = TRANSIENT_ATTEMPTS): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= attempts || !(isTransient(err) || err instanceof RangeChanged)) {
-        if (err instanceof RangeChanged) {
-          throw new FwShardError('BUSY', 'rows kept appearing in a source range while the cleanup was deleting it (a writer on the old shard?); nothing of that range was deleted', {
-            hint: 'Find what writes the user\'s rows on the old shard, then run the same command again.',
-          });
-        }
-        throw err;
-      }
-      await new Promise((r) => setTimeout(r, 150 * attempt));
+  try {
+    return await retrying(fn, { attempts, retryIf: (err) => isTransient(err) || err instanceof RangeChanged, pauseMs: (attempt) => 150 * attempt });
+  } catch (err) {
+    if (err instanceof RangeChanged) {
+      throw new FwShardError('BUSY', 'rows kept appearing in a source range while the cleanup was deleting it (a writer on the old shard?); nothing of that range was deleted', {
+        hint: 'Find what writes the user\'s rows on the old shard, then run the same command again.',
+      });
     }
+    throw err;
   }
 }

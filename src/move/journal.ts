@@ -2,6 +2,7 @@
  * The move journal in the mapping database. Every phase writes its intent here before it acts, so a
  * crashed, killed or interrupted move can be resumed or aborted from the journal alone.
  */
+import { isDuplicateKey, isNoSuchTable } from '../db/errors.js';
 import type { Db, ReadDb } from '../db/pool.js';
 import type { Sql } from '../db/sql/fragment.js';
 import * as J from '../db/sql/journal.js';
@@ -55,8 +56,6 @@ export interface ChunkRow {
 /** Phases as stored. `flipped` and later mean the mapping points at the target. */
 
 const STALE_SECONDS = 30;
-const isNoSuchTable = (err: unknown) => (err as { errno?: number; cause?: { errno?: number } })?.errno === 1146 ||
-  (err as { cause?: { errno?: number } })?.cause?.errno === 1146;
 
 /** Read-only view: `moves`, `status` and dry runs never create tables. */
 export class JournalReader {
@@ -117,8 +116,7 @@ export class Journal extends JournalReader {
       const r = await this.wdb.exec(J.insertMoveSql({ ...m, runnerHost: this.runner.host, runnerPid: this.runner.pid }));
       return { id: m.id ?? r.insertId, existing: null };
     } catch (err) {
-      const errno = (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
-      if (errno === 1062) {
+      if (isDuplicateKey(err)) {
         const existing = await this.activeForUser(m.userId);
         if (existing) return { id: existing.id, existing };
       }
