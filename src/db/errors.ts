@@ -5,7 +5,7 @@
  * for a raw driver error, a wrapped one and an FwShardError made from one.
  */
 import { isIP } from 'node:net';
-import { FwShardError } from '../errors/index.js';
+import { BusyError, FwShardError } from '../errors/index.js';
 import { describeEndpoint, type Endpoint } from '../topology/index.js';
 import { scrubSecrets } from '../topology/secret.js';
 
@@ -126,7 +126,7 @@ export const isSyntaxError = (err: unknown): boolean => mysqlErrno(err) === ER.P
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof FwShardError) {
-    return (err.code === 'SERVER_UNAVAILABLE' && isConnectionLost(err.cause)) || (err.code === 'BUSY' && isLockWaitOrDeadlock(err.cause));
+    return (err.code === 'SERVER_UNAVAILABLE' && isConnectionLost(err.cause)) || (err instanceof BusyError && err.reason === 'lock-wait' && isLockWaitOrDeadlock(err.cause));
   }
   return isConnectionLost(err) || isLockWaitOrDeadlock(err);
 }
@@ -174,7 +174,7 @@ export function describeDbError(endpoint: Endpoint, err: unknown): FwShardError 
   }
   if (isLockWaitOrDeadlock(err)) {
     // Another transaction holds locks on the rows (it outlasted the retries): retry later, not a bug.
-    return new FwShardError('BUSY', `${where}: ${msg} (another transaction holds locks on the same rows)`, {
+    return new BusyError('lock-wait', `${where}: ${msg} (another transaction holds locks on the same rows)`, {
       hint: 'Run the same command again once that transaction has finished (a move resumes where it stopped); SHOW ENGINE INNODB STATUS names the lock holder.',
       details: { server: endpoint.role, host: endpoint.host, port: endpoint.port, errno: mysqlErrno(err) },
       cause: err,

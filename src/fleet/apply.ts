@@ -23,6 +23,7 @@ import type { MoveEvent } from '../events/types.js';
 import { runMove } from '../move/engine.js';
 import { Inspector } from '../move/inspector.js';
 import { JournalReader } from '../move/journal.js';
+import { partialResultOf } from '../move/move-error.js';
 import type { MoveDeps, MoveRequest } from '../move/types.js';
 import type { PlanDocument, PlanDocumentMove } from '../plan/plan-file.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
@@ -291,8 +292,7 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
 
 function failureOutcome(err: unknown): Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'> {
   if (err instanceof FwShardError) {
-    const partial = err.details?.partialResult as { moveId?: string | null } | undefined;
-    const moveId = partial?.moveId ?? null;
+    const moveId = partialResultOf(err)?.moveId ?? null;
     if (err.code === 'BUSY') return { outcome: 'busy', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
     if (err.code === 'INTERRUPTED') return { outcome: 'interrupted', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
     return { outcome: 'failed', moveId, code: err.code, exitCode: err.exitCode, message: err.message };

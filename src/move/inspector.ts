@@ -8,7 +8,7 @@ import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readServerFacts, readSchema, readTriggers, type ColumnInfo, type ServerFacts, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
 import { flipMappingSql, readPlacementSql, setPhaseSql } from '../db/sql/journal.js';
-import { FwShardError } from '../errors/index.js';
+import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
 import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
 
@@ -229,7 +229,7 @@ export class Applier {
         if (r.affectedRows !== 1) {
           const [cur] = await s.rows<{ shard: string }>(readPlacementSql(m, userId));
           if (frozen && cur && Number(cur.shard) === from) {
-            throw new FwShardError('BUSY', `the freeze of user ${userId} expired before the flip; nothing was flipped`, { details: { freezeExpired: true } });
+            throw new FreezeExpiredError(userId);
           }
           throw new FwShardError(
             'MAPPING_CHANGED',
@@ -306,7 +306,7 @@ export async function retryTransient<T>(fn: () => Promise<T>, attempts = TRANSIE
     return await retrying(fn, { attempts, retryIf: (err) => isTransient(err) || err instanceof RangeChanged, pauseMs: (attempt) => 150 * attempt });
   } catch (err) {
     if (err instanceof RangeChanged) {
-      throw new FwShardError('BUSY', 'rows kept appearing in a source range while the cleanup was deleting it (a writer on the old shard?); nothing of that range was deleted', {
+      throw new BusyError('source-changing', 'rows kept appearing in a source range while the cleanup was deleting it (a writer on the old shard?); nothing of that range was deleted', {
         hint: 'Find what writes the user\'s rows on the old shard, then run the same command again.',
       });
     }

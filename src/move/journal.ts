@@ -7,7 +7,7 @@ import type { Db, ReadDb } from '../db/pool.js';
 import type { Sql } from '../db/sql/fragment.js';
 import * as J from '../db/sql/journal.js';
 import { createFreezesSql } from '../db/sql/freeze.js';
-import { FwShardError } from '../errors/index.js';
+import { BusyError, FwShardError } from '../errors/index.js';
 import type { Runner } from './types.js';
 import type { JournalPhase } from './phase.js';
 
@@ -136,8 +136,8 @@ export class Journal extends JournalReader {
       if (now && now.state !== 'active') {
         throw new FwShardError('PRECONDITION', `move ${move.id} is already ${now.state}`, { hint: 'fw-shard moves --all shows it.' });
       }
-      throw new FwShardError(
-        'BUSY',
+      throw new BusyError(
+        'lease',
         `move ${move.id} of user ${move.user_id} is being run by ${now?.runner_host ?? '?'} pid ${now?.runner_pid ?? '?'} (heartbeat ${now?.heartbeat_age_s ?? '?'} s ago)`,
         { hint: `Wait for that runner to finish; if it died, its lease expires ${STALE_SECONDS} s after its last heartbeat and the move can be resumed.` },
       );

@@ -17,7 +17,7 @@ import { normalizeConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { openDb, type Db } from '../db/pool.js';
 import { ping, SHARD_TABLES } from '../db/sql/sandbox.js';
-import { FwShardError } from '../errors/index.js';
+import { BusyError, FwShardError } from '../errors/index.js';
 import { loadData, type DataSummary } from './data.js';
 import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';
 import {
@@ -319,7 +319,7 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
   const prior = readSandboxState(dir);
   if (prior) {
     if (!prior.ready && prior.upPid !== undefined && prior.upPid !== process.pid && pidExists(prior.upPid)) {
-      throw new FwShardError('BUSY', `another \`sandbox up\` (pid ${prior.upPid}) is still building the sandbox at ${dir}`, {
+      throw new BusyError('sandbox', `another \`sandbox up\` (pid ${prior.upPid}) is still building the sandbox at ${dir}`, {
         hint: `Wait for it to finish, or stop it and run \`fw-shard sandbox down --dir ${dir}\`.`,
       });
     }

@@ -7,6 +7,7 @@ import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
 import { abortMove, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
 import { JournalReader } from '../../move/journal.js';
+import { partialResultOf } from '../../move/move-error.js';
 import type { MoveDeps, MoveRequest, MoveResult } from '../../move/types.js';
 import { renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderTable } from '../../report/table.js';
@@ -51,8 +52,7 @@ async function runEngine(ctx: CliContext, opts: CommonOpts, loaded: LoadedTopolo
     return ExitCode.ok;
   } catch (err) {
     if (opts.json && err instanceof FwShardError) {
-      const partial = (err.details?.partialResult as MoveResult | undefined) ?? null;
-      printJson(ctx, errorDocument(err, partial));
+      printJson(ctx, errorDocument(err, partialResultOf(err)));
       return reportErrorText(ctx, err);
     }
     throw err;
