@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db, Session } from '../db/pool.js';
-import { getLockSql, releaseAllLocksSql, releaseLockSql } from '../db/sql/fleet.js';
+import { getLockSql, releaseAllLocksSql, releaseLockSql } from '../db/sql/locks.js';
 import { BusyError } from '../errors/index.js';
 import type { Topology } from '../topology/index.js';
 import { mappingEndpoint } from '../topology/index.js';

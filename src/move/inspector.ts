@@ -6,8 +6,10 @@ import { isLocalInfileRefused, isNoSuchColumn, isNoSuchTable, isTransient, retry
 import { type Db, type ExecResult, type ReadDb, type Session } from '../db/pool.js';
 import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
-import { readServerFacts, readSchema, readTriggers, type ColumnInfo, type ServerFacts, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
-import { flipMappingSql, readPlacementSql, setPhaseSql } from '../db/sql/journal.js';
+import { readSchema, readTriggers, type ColumnInfo, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
+import { readServerFacts, showWarningsSql, type ServerFacts } from '../db/sql/server.js';
+import { flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
+import { setPhaseSql } from '../db/sql/journal.js';
 import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
 import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
@@ -270,7 +272,7 @@ const DUPLICATE_KEY = 1062;
  */
 async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSettings): Promise<void> {
   if (r.warnings === 0) return;
-  const shown = await s.rows<Record<string, unknown>>(R.showWarningsSql()).catch(() => [] as Record<string, unknown>[]);
+  const shown = await s.rows<Record<string, unknown>>(showWarningsSql()).catch(() => [] as Record<string, unknown>[]);
   const field = (x: Record<string, unknown>, k: string) => {
     const v = x[k] ?? x[k.toLowerCase()];
     return Buffer.isBuffer(v) ? v.toString('utf8') : String(v ?? '');

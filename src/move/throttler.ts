@@ -14,7 +14,7 @@
 import { existsSync } from 'node:fs';
 import { isSyntaxError } from '../db/errors.js';
 import type { ReadDb } from '../db/pool.js';
-import { globalStatusSql, replicaStatusSql, slaveStatusSql, throttleQuerySql } from '../db/sql/fleet.js';
+import { globalStatusSql, replicaStatusSql, slaveStatusSql, throttleQuerySql } from '../db/sql/server.js';
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import type { Throttler } from './types.js';

@@ -16,7 +16,7 @@ import { stringify } from 'yaml';
 import { normalizeConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { openDb, type Db } from '../db/pool.js';
-import { ping, SHARD_TABLES } from '../db/sql/sandbox.js';
+import { ping, SHARD_TABLES } from './sql.js';
 import { BusyError, FwShardError } from '../errors/index.js';
 import { loadData, type DataSummary } from './data.js';
 import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';

@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { createServer, createConnection } from 'node:net';
 import { basename, delimiter, join, resolve } from 'node:path';
 import { openDb } from '../db/pool.js';
-import { pingSql } from '../db/sql/status.js';
+import { pingSql } from '../db/sql/server.js';
 import { FwShardError } from '../errors/index.js';
 import type { Endpoint } from '../topology/index.js';
 

@@ -3,9 +3,11 @@
  * receives ReadDb handles only.
  */
 import type { ReadDb } from '../db/pool.js';
-import { readSchema, readServerFacts, type TableInfo } from '../db/sql/schema.js';
-import { countTableSql, pingSql, ticketTablesSql, topOfColumnSql } from '../db/sql/status.js';
-import { usersPerShardSql } from '../db/sql/journal.js';
+import { readSchema, type TableInfo } from '../db/sql/schema.js';
+import { pingSql, readServerFacts } from '../db/sql/server.js';
+import { countTableSql } from '../db/sql/rows.js';
+import { ticketTablesSql, topOfColumnSql } from '../db/sql/tickets.js';
+import { usersPerShardSql } from '../db/sql/mapping.js';
 import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';

@@ -8,7 +8,7 @@
  * holding bytes 0x80-0xFF, a BLOB with NUL/tab/newline/backslash bytes, a table without an index on
  * user_id, one without a primary key and one without any key at all (with duplicate rows).
  */
-import { ident, join, raw, sql, type Sql, type Value } from './fragment.js';
+import { ident, join, raw, sql, type Sql, type Value } from '../db/sql/fragment.js';
 
 /** The per-user tables every shard holds, in load order. */
 export const SHARD_TABLES = ['Sheets', 'Dots', 'FlickrPhotos', 'FlickrFaves', 'FlickrContacts'] as const;
