@@ -120,6 +120,12 @@ export const isDuplicateKey = (err: unknown): boolean => mysqlErrno(err) === ER.
 /** 1064: the server does not understand the statement (e.g. an older server's SHOW syntax). */
 export const isSyntaxError = (err: unknown): boolean => mysqlErrno(err) === ER.PARSE_ERROR;
 
+/** Warnings that say nothing about the data written: deprecations of syntax or names. */
+const HARMLESS_WARNINGS = new Set([1287, 3719, 3778]);
+export const isHarmlessWarning = (code: number): boolean => HARMLESS_WARNINGS.has(code);
+/** A duplicate-key warning: LOAD DATA LOCAL skipped the row. */
+export const isDuplicateKeyWarning = (code: number): boolean => code === ER.DUP_ENTRY;
+
 /**
  * Errors after which an idempotent unit of work (a whole chunk transaction) may run again: the
  * connection went away, or the server rolled the transaction back (deadlock, lock wait timeout).

@@ -192,7 +192,7 @@ export function insertRows(spec: RowSpec, rows: readonly RawValue[][], maxBytes:
 /**
  * LOAD DATA LOCAL INFILE of raw rows: the fastest way into InnoDB (no SQL to parse per value). The data
  * is sent with CHARACTER SET binary, so no byte is transcoded; NULL is \N; tab, newline, backslash and
- * NUL are escaped. Servers that refuse LOCAL INFILE get multi-row INSERTs instead (src/db/pool.ts).
+ * NUL are escaped. Servers that refuse LOCAL INFILE get multi-row INSERTs instead (the Applier, src/move/applier.ts).
  */
 export function loadDataSql(spec: RowSpec): Sql {
   return sql`LOAD DATA LOCAL INFILE 'fw-shard-rows' INTO TABLE ${ident(spec.name)} CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${join(
