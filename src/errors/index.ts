@@ -162,8 +162,3 @@ export class FreezeExpiredError extends BusyError {
 export function usage(message: string, hint?: string): FwShardError {
   return new FwShardError('USAGE', message, hint === undefined ? {} : { hint });
 }
-
-/** Exit code for anything thrown: typed errors carry theirs; everything else is a bug. */
-export function exitCodeOf(err: unknown): number {
-  return err instanceof FwShardError ? err.exitCode : ExitCode.internal;
-}

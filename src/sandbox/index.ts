@@ -16,7 +16,8 @@ import { stringify } from 'yaml';
 import { normalizeConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { openDb, type Db } from '../db/pool.js';
-import { ping, SHARD_TABLES } from './sql.js';
+import { pingSql } from '../db/sql/server.js';
+import { SHARD_TABLES } from './sql.js';
 import { BusyError, FwShardError } from '../errors/index.js';
 import { loadData, type DataSummary } from './data.js';
 import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';
@@ -207,7 +208,7 @@ async function probeProcess(p: ProcessState): Promise<ProcessStatus> {
       const db = openDb(rootEndpoint(p.port, 'mysql', `sandbox ${p.name}`));
       try {
         responding = await withTimeout(
-          db.rows(ping()).then(() => true, () => false),
+          db.rows(pingSql()).then(() => true, () => false),
           5000,
           false,
         );

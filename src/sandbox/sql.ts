@@ -168,12 +168,3 @@ export function selectUserIds(db: string): Sql {
   return sql`SELECT CAST(u.id AS CHAR) AS id, u.username, u.cluster_id FROM ${ident(db, 'users')} AS u ORDER BY u.id`;
 }
 
-/** Row count of a table (as a string). */
-export function countRows(db: string, table: string): Sql {
-  return sql`SELECT CAST(COUNT(*) AS CHAR) AS n FROM ${ident(db, table)}`;
-}
-
-/** Readiness / liveness probe. */
-export function ping(): Sql {
-  return sql`SELECT 1 AS ok`;
-}

@@ -157,9 +157,6 @@ export const checkpointSql = (
 ) => sql`UPDATE ${ident(MOVE_TABLES)} SET status = ${c.status}, last_key = ${c.lastKey}, rows_copied = ${id(c.rowsCopied)},
   chunks = ${c.chunks}, mismatches = ${c.mismatches} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
-export const resetTableSql = (moveId: string, table: string) =>
-  sql`UPDATE ${ident(MOVE_TABLES)} SET status = 'pending', last_key = NULL, rows_copied = 0, chunks = 0 WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
-
 /**
  * rows_cleaned is the sum of the ranges marked cleaned, over every run: a cleanup resumed after a crash
  * skips the ranges an earlier run deleted and must not reset their count.

@@ -27,9 +27,6 @@ export const flipMappingSql = (m: MappingSpec, userId: string, from: number, to:
 export const usersPerShardSql = (m: MappingSpec) =>
   sql`SELECT ${ident(m.shardColumn)} AS shard, COUNT(*) AS users FROM ${ident(m.table)} GROUP BY ${ident(m.shardColumn)} ORDER BY 1`;
 
-export const usersOnShardSql = (m: MappingSpec, shard: number) =>
-  sql`SELECT ${ident(m.idColumn)} AS id FROM ${ident(m.table)} WHERE ${ident(m.shardColumn)} = ${shard} ORDER BY ${ident(m.idColumn)}`;
-
 /** Every user and its shard. `uid`, not `id`: ORDER BY/GROUP BY on an alias named like the column would use the text. */
 export function allPlacementsSql(m: MappingSpec): Sql {
   return sql`SELECT CAST(${ident(m.idColumn)} AS CHAR) AS uid, ${ident(m.shardColumn)} AS shard FROM ${ident(m.table)}`;

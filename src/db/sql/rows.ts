@@ -100,11 +100,6 @@ export function selectRange(spec: RowSpec, userId: string, lo: KeyTuple | null, 
   return selectUserRows(spec, allColumns(spec), userId, lo, hi, limit === undefined ? undefined : { limit });
 }
 
-/** Just the key columns of the user's rows after `lo`. */
-export function selectKeys(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
-  return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit });
-}
-
 /** The key `offset` rows after lo (the upper bound of a verification range), pt-table-checksum style. */
 export function selectKeyAt(spec: RowSpec, userId: string, lo: KeyTuple | null, offset: number): Sql {
   return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit: 1, offset });
