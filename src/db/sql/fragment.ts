@@ -171,7 +171,7 @@ export function toBinary(q: Sql): string {
   return out;
 }
 
-/** For tests and --debug: the statement as readable text with values inlined. */
+/** For tests: the statement as sent on a text connection, values inlined. */
 export function preview(q: Sql): string {
   return toText(q);
 }
