@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
 import { makeDeps } from '../../app/deps.js';
 import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
 import { parseChoice, parsePositiveInt, parseSize } from '../../config/units.js';
@@ -57,7 +57,53 @@ interface ApplyFlags extends RequestFlags, ThrottleFlags {
   tableConcurrency: string;
 }
 
-export const registerFleet: Register = (program: Command, ctx, setExit, globals) => {
+export const registerFleet: Register = (program, ctx, setExit, globals) => {
+  registerPlan(program, ctx, setExit, globals);
+  registerApply(program, ctx, setExit, globals);
+  registerVerify(program, ctx, setExit, globals);
+};
+
+/**
+ * `fw-shard plan` flags → the planner's options, given db_main's own shards. Everything that does not
+ * need the servers is checked at once; the rest when the facts are in.
+ */
+function planOptionsFromFlags(opts: PlanFlags, t: Topology): (mains: number[]) => PlanOptions {
+  const modes = [opts.balance, opts.drain !== undefined, opts.graduate].filter(Boolean).length;
+  if (modes !== 1) throw usage('give exactly one of --balance, --drain SHARD, --graduate --to 2,3,4', 'fw-shard plan --help shows examples.');
+  const by = parseChoice(opts.by, '--by', METRICS) as Metric;
+  const from = opts.from !== undefined ? parseShardList(opts.from, t, '--from') : undefined;
+  const to = opts.to !== undefined ? parseShardList(opts.to, t, '--to') : undefined;
+  const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
+  const maxBytes = opts.maxBytes !== undefined ? parseSize(opts.maxBytes) : undefined;
+  const threshold = Number(opts.threshold);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(opts.threshold) || threshold > 100) throw usage(`--threshold must be a percentage from 0 to 100, got '${opts.threshold}'`);
+  if (opts.graduate && !to) throw usage('--graduate needs --to: the real shards to graduate onto, e.g. --to 2,3,4');
+  return (mains) => {
+    let mode: PlanOptions['mode'] = 'balance';
+    let sources = from;
+    if (opts.drain !== undefined) {
+      mode = 'drain';
+      if (from) throw usage('--drain names the shards to empty; --from is for --balance');
+      sources = parseShardList(opts.drain, t, '--drain');
+    } else if (opts.graduate) {
+      mode = 'graduate';
+      sources = from ?? mains;
+      if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
+    }
+    return {
+      mode,
+      by,
+      thresholdPct: threshold,
+      ...(sources ? { from: sources } : {}),
+      ...(to ? { to } : {}),
+      ...(maxMoves !== undefined ? { maxMoves } : {}),
+      ...(maxBytes !== undefined ? { maxBytes } : {}),
+    };
+  };
+}
+
+/** `fw-shard plan`: a plan from exact per-user sizes; writes nothing. */
+const registerPlan: Register = (program, ctx, setExit, globals) => {
   program
     .command('plan')
     .description('compute which users to move where (balance, drain, graduate) from exact per-user sizes; writes nothing')
@@ -86,47 +132,15 @@ Every move in a plan improves the balance, so applying only part of it still lea
     .action(
       action(ctx, setExit, async (opts: PlanFlags) => {
         const loaded = await loadTopologyResolved(ctx, globals());
-        const t = loaded.topology;
-        const modes = [opts.balance, opts.drain !== undefined, opts.graduate].filter(Boolean).length;
-        if (modes !== 1) throw usage('give exactly one of --balance, --drain SHARD, --graduate --to 2,3,4', 'fw-shard plan --help shows examples.');
-        const by = parseChoice(opts.by, '--by', METRICS) as Metric;
-        const from = opts.from !== undefined ? parseShardList(opts.from, t, '--from') : undefined;
-        const to = opts.to !== undefined ? parseShardList(opts.to, t, '--to') : undefined;
-        const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
-        const maxBytes = opts.maxBytes !== undefined ? parseSize(opts.maxBytes) : undefined;
-        const threshold = Number(opts.threshold);
-        if (!/^[0-9]+(\.[0-9]+)?$/.test(opts.threshold) || threshold > 100) throw usage(`--threshold must be a percentage from 0 to 100, got '${opts.threshold}'`);
-        if (opts.graduate && !to) throw usage('--graduate needs --to: the real shards to graduate onto, e.g. --to 2,3,4');
-
+        const optionsFor = planOptionsFromFlags(opts, loaded.topology);
         const conns = new Connections();
         try {
           const { doc, facts } = await planFleet({
-            topology: t,
+            topology: loaded.topology,
             connect: (e) => conns.get(e),
             createdAt: new Date(),
             refused: (message) => usage(message),
-            optionsFor(mains): PlanOptions {
-              let mode: PlanOptions['mode'] = 'balance';
-              let sources = from;
-              if (opts.drain !== undefined) {
-                mode = 'drain';
-                if (from) throw usage('--drain names the shards to empty; --from is for --balance');
-                sources = parseShardList(opts.drain, t, '--drain');
-              } else if (opts.graduate) {
-                mode = 'graduate';
-                sources = from ?? mains;
-                if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
-              }
-              return {
-                mode,
-                by,
-                thresholdPct: threshold,
-                ...(sources ? { from: sources } : {}),
-                ...(to ? { to } : {}),
-                ...(maxMoves !== undefined ? { maxMoves } : {}),
-                ...(maxBytes !== undefined ? { maxBytes } : {}),
-              };
-            },
+            optionsFor,
           });
           for (const [shard, n] of facts.strayRows) if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);
           for (const [shard, n] of facts.unknownShardUsers) warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
@@ -142,7 +156,10 @@ Every move in a plan improves the balance, so applying only part of it still lea
         }
       }),
     );
+};
 
+/** `fw-shard apply PLAN`: run a plan's moves. */
+const registerApply: Register = (program, ctx, setExit, globals) => {
   throttleOptions(
     onlineOptions(program
       .command('apply'))
@@ -214,7 +231,10 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
         }
       }),
     );
+};
 
+/** `fw-shard verify`: find orphan rows (read-only). */
+const registerVerify: Register = (program, ctx, setExit, globals) => {
   program
     .command('verify')
     .description("find orphan rows: rows on shards other than their user's, and rows whose user does not exist (read-only)")

@@ -69,7 +69,16 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
   }
 }
 
-export const registerMove: Register = (program: Command, ctx, setExit, globals) => {
+export const registerMove: Register = (program, ctx, setExit, globals) => {
+  registerMoveCommand(program, ctx, setExit, globals);
+  registerResume(program, ctx, setExit, globals);
+  registerAbort(program, ctx, setExit, globals);
+  registerCleanup(program, ctx, setExit, globals);
+  registerMoves(program, ctx, setExit, globals);
+};
+
+/** `fw-shard move`: one user to another shard (asks first on a terminal). */
+const registerMoveCommand: Register = (program, ctx, setExit, globals) => {
   commonOptions(
     program
       .command('move')
@@ -124,7 +133,10 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         return runEngine(ctx, opts, loaded, (deps, signal) => runMove(deps, req, { signal }));
       }),
     );
+};
 
+/** `fw-shard resume MOVE-ID`: continue an unfinished move from the journal. */
+const registerResume: Register = (program, ctx, setExit, globals) => {
   commonOptions(
     program
       .command('resume')
@@ -143,7 +155,10 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         );
       }),
     );
+};
 
+/** `fw-shard abort`: undo an unfinished move before its flip. */
+const registerAbort: Register = (program, ctx, setExit, globals) => {
   program
     .command('abort')
     .description('undo an unfinished move before its flip: delete what was copied to the target')
@@ -162,7 +177,10 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         return runEngine(ctx, { ...opts, chunkTime: '500ms', concurrency: '1' }, loaded, (deps, signal) => abortMove(deps, ref, { signal }));
       }),
     );
+};
 
+/** `fw-shard cleanup`: deferred cleanups, or with --orphans leftover rows. */
+const registerCleanup: Register = (program, ctx, setExit, globals) => {
   commonOptions(
     orphanOptions(program
       .command('cleanup'))
@@ -184,7 +202,10 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         return ExitCode.ok;
       }),
     );
+};
 
+/** `fw-shard moves`: the move journal. */
+const registerMoves: Register = (program, ctx, setExit, globals) => {
   program
     .command('moves')
     .description('the move journal: unfinished moves (or all with --all)')
