@@ -39,10 +39,10 @@ export async function withRunSession<T>(
   throttle: ThrottleSettings | undefined,
   call: (deps: MoveDeps, signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  let renderer: Renderer | undefined;
-  const hooks = hooksFor(ctx, opts, topology, (m) => renderer?.warn(m));
-  renderer = createRenderer(ctx, { json: Boolean(opts.json), events: Boolean(opts.events), noTui: opts.tui === false });
-  const shown = renderer;
+  // The hooks come first (a bad --hooks-dir fails before a live view is drawn); their warnings go to the renderer.
+  const view: { renderer?: Renderer } = {};
+  const hooks = hooksFor(ctx, opts, topology, (m) => view.renderer?.warn(m));
+  const shown = (view.renderer = createRenderer(ctx, { json: Boolean(opts.json), events: Boolean(opts.events), noTui: opts.tui === false }));
   const { deps, close } = makeDeps(topology, shown.sink, throttle, hooks ? { hooks } : {});
   const intr = interruptSignal((sig) => shown.interrupted(sig));
   try {
