@@ -1,6 +1,7 @@
 /**
- * Fleet commands: `plan` (a pure plan from exact sizes), `apply` (run a plan's moves, several at once),
- * `verify` (orphan rows) and the `--orphans` mode of `cleanup`. Playbooks (`run`) are in run.ts.
+ * Fleet commands: `plan` (a pure plan from exact sizes), `apply` (run a plan's moves, several at once)
+ * and `verify` (orphan rows). The `--orphans` mode of `cleanup` is src/cli/orphan-cleanup.ts; playbooks
+ * (`run`) are in run.ts.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
