@@ -16,7 +16,7 @@
 // overlap; the balance shows the default-like per-shard limit with four shards (two pairs at a time).
 // Moves are offline (--assume-no-writes): online moves add the freeze drain (2 s by default) to each.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -14,7 +14,7 @@
 //   pt-archiver  `pt-archiver --no-delete --where user_id=N --limit 1000 --commit-each --bulk-insert`, one run per table
 //   floor        LOAD DATA INFILE on the target of files the source wrote beforehand (1 and 2 sessions)
 import { spawn, execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import * as L from './lib.mjs';

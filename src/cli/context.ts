@@ -3,10 +3,9 @@
  * Discipline (after Shopify cli-kit): stdout carries results only (tables, JSON); logs, warnings,
  * progress and errors go to stderr.
  */
-import { FwShardError, ExitCode } from '../errors/index.js';
-import { loadConfig, type Loaded } from '../config/load.js';
-import { openDb, type Db } from '../db/pool.js';
-import { resolveMappingTable } from '../topology/mapping-table.js';
+import type { Command } from 'commander';
+import { ExitCode } from '../errors/index.js';
+import { loadTopology as loadTopologyFrom, resolveTopology, type LoadedTopology } from '../app/topology.js';
 
 export interface CliContext {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -37,45 +36,19 @@ export function printJson(ctx: CliContext, doc: Record<string, unknown>): void {
   out(ctx, JSON.stringify({ schemaVersion: 1, ...doc }, null, 2));
 }
 
-/** Resolve the topology from --flamework-config files or the native config; print config warnings. */
-export type TopologyLoader = (ctx: CliContext, g: GlobalOptions) => Loaded & { path: string };
-
-let flameworkLoader: TopologyLoader | undefined;
-/** Set by the flamework import module (kept separate so the native path has no PHP parser). */
-export function setFlameworkLoader(l: TopologyLoader): void {
-  flameworkLoader = l;
-}
-
-export function loadTopology(ctx: CliContext, g: GlobalOptions): Loaded & { path: string } {
-  let loaded: Loaded & { path: string };
-  if (g.flameworkConfig && g.flameworkConfig.length > 0) {
-    if (!flameworkLoader) throw new FwShardError('USAGE', '--flamework-config is not available in this build');
-    loaded = flameworkLoader(ctx, g);
-  } else {
-    loaded = loadConfig({ ...(g.config ? { config: g.config } : {}), env: ctx.env, cwd: ctx.cwd });
-  }
+/** The topology named by --config or --flamework-config (src/app/topology.ts); its warnings go to stderr. */
+export function loadTopology(ctx: CliContext, g: GlobalOptions): LoadedTopology {
+  const loaded = loadTopologyFrom({ ...g, env: ctx.env, cwd: ctx.cwd });
   for (const w of loaded.warnings) warn(ctx, w);
   return loaded;
 }
 
 export { ExitCode };
 
-/**
- * loadTopology, then what only the servers can tell: the mapping table's real name (`users` or
- * `Users`) when the config does not give it. Commands that connect use this one.
- */
-export async function loadTopologyResolved(ctx: CliContext, g: GlobalOptions): Promise<Loaded & { path: string }> {
-  const loaded = loadTopology(ctx, g);
-  if (loaded.topology.mapping.tableSource !== 'default') return loaded;
-  const dbs: Db[] = [];
-  try {
-    const topology = await resolveMappingTable(loaded.topology, (e) => {
-      const db = openDb(e);
-      dbs.push(db);
-      return db;
-    });
-    return { ...loaded, topology };
-  } finally {
-    await Promise.allSettled(dbs.map((d) => d.close()));
-  }
+/** loadTopology, then the mapping table's real name from the servers. Commands that connect use this one. */
+export async function loadTopologyResolved(ctx: CliContext, g: GlobalOptions): Promise<LoadedTopology> {
+  return resolveTopology(loadTopology(ctx, g));
 }
+
+/** Every command module (src/cli/commands/) exports one of these. */
+export type Register = (program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions) => void;

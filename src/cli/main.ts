@@ -2,14 +2,12 @@
  * The command line. The only importer of commander. Each command lives in ./commands/ and returns an
  * exit code; errors are mapped to exit codes in exactly one place (`runCli`).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/index.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { registerCommands } from './commands/index.js';
 import { reportErrorText } from './report-error.js';
-import { installFlameworkLoader } from '../config/flamework/loader.js';
-
-installFlameworkLoader();
 
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command();
@@ -47,7 +45,8 @@ Exit codes: 0 ok, 2 usage, 3 config, 4 server unavailable, 5 refused by a precon
   return program;
 }
 
-export const VERSION = '0.1.0';
+/** The package's own version: dist/cli/main.js and src/cli/main.ts both sit two levels below package.json. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Run the CLI; returns the exit code. Never throws. */
 export async function runCli(argv: string[], ctx: CliContext): Promise<number> {

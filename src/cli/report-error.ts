@@ -12,3 +12,15 @@ export function reportErrorText(ctx: CliContext, err: unknown): number {
   ctx.stderr.write(`fw-shard: internal error (a bug, please report it): ${e?.stack ?? String(err)}\n`);
   return ExitCode.internal;
 }
+
+/**
+ * The JSON document for a failure with --json, so scripts always get one document on stdout. A failed
+ * move's partial result (how far it got) goes first, when there is one.
+ */
+export function errorDocument(err: unknown, partial?: object | null): Record<string, unknown> {
+  const error =
+    err instanceof FwShardError
+      ? { code: err.code, message: err.message, ...(err.hint ? { nextStep: err.hint } : {}) }
+      : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+  return { ...(partial ?? { ok: false }), ok: false, error };
+}

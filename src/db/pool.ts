@@ -8,13 +8,11 @@
  * (a named zone would make the DST fall-back hour ambiguous).
  */
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
-import { FwShardError } from '../errors/index.js';
-import { describeEndpoint, type Endpoint } from '../topology/index.js';
-import { scrubSecrets } from '../topology/secret.js';
+import type { Endpoint } from '../topology/index.js';
+import { describeDbError, isConnectionLost, retrying } from './errors.js';
 import { toBinary, toText, type BinaryStatement, type RawValue, type Sql } from './sql/fragment.js';
 
 export type Row = Record<string, unknown>;
@@ -59,103 +57,7 @@ export interface Db extends ReadDb {
   close(): Promise<void>;
 }
 
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOENT', // socket path
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
-  'ER_SERVER_SHUTDOWN',
-  'ER_CONNECTION_KILLED',
-  'ER_CON_COUNT_ERROR',
-  'ER_BAD_DB_ERROR',
-  'ER_NET_READ_INTERRUPTED',
-  'ER_NET_ERROR_ON_WRITE',
-  'HANDSHAKE_SSL_ERROR',
-  'HANDSHAKE_NO_SSL_SUPPORT',
-]);
-const DENIED_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR']);
-
 const READ_ATTEMPTS = 3;
-
-/** True for errors after which the same statement may simply be retried on a new connection. */
-export function isConnectionError(err: unknown): boolean {
-  const e = err as { code?: string; errno?: number; fatal?: boolean };
-  return (e?.code !== undefined && UNAVAILABLE_CODES.has(e.code)) || e?.errno === 1927 || e?.errno === 2013 || e?.errno === 2006;
-}
-
-/** The TLS handshake failed: an unknown CA, a certificate for another host, no TLS on the server. */
-function isTlsError(err: unknown): boolean {
-  const e = err as { code?: string };
-  return typeof e?.code === 'string' && (/^HANDSHAKE_(SSL_ERROR|NO_SSL_SUPPORT)$/.test(e.code) || /^ERR_TLS_|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(e.code));
-}
-
-/** The server (or its configuration) refuses LOAD DATA LOCAL INFILE: fall back to INSERTs. */
-export function isLocalInfileRefused(err: unknown): boolean {
-  const e = err as { errno?: number; cause?: { errno?: number }; message?: string };
-  const errno = e?.errno ?? e?.cause?.errno;
-  return errno === 1148 || errno === 3948 || errno === 2068 || /LOCAL INFILE|local data/i.test(String(e?.message ?? ''));
-}
-
-/** Lock wait timeout or deadlock: the transaction was rolled back and may be retried as a whole. */
-export function isRetryableTxnError(err: unknown): boolean {
-  const e = err as { errno?: number; cause?: { errno?: number } };
-  const errno = e?.errno ?? e?.cause?.errno;
-  return errno === 1205 || errno === 1213;
-}
-
-/**
- * Errors after which an idempotent unit of work (a whole chunk transaction) may run again: the
- * connection went away, or the server rolled the transaction back (deadlock, lock wait timeout).
- */
-export function isTransient(err: unknown): boolean {
-  if (err instanceof FwShardError) {
-    return (err.code === 'SERVER_UNAVAILABLE' && isConnectionError(err.cause)) || (err.code === 'BUSY' && isRetryableTxnError(err.cause));
-  }
-  return isConnectionError(err) || isRetryableTxnError(err);
-}
-
-/** Turn driver errors into messages that name the server (never its password). */
-export function describeDbError(endpoint: Endpoint, err: unknown): FwShardError | Error {
-  if (err instanceof FwShardError) return err;
-  const e = err as { code?: string; errno?: number; message?: string; sqlMessage?: string };
-  const where = describeEndpoint(endpoint);
-  const msg = scrubSecrets(String(e?.sqlMessage ?? e?.message ?? err), [endpoint.password]);
-  if (e?.code && DENIED_CODES.has(e.code)) {
-    return new FwShardError('ACCESS_DENIED', `${where}: login refused for user '${endpoint.user}': ${msg}`, {
-      hint: `Check the user and password configured for ${endpoint.role} (password source: ${endpoint.passwordSource}) and its GRANTs (README "Required privileges").`,
-      cause: err,
-    });
-  }
-  if (isConnectionError(err) || isTlsError(err)) {
-    return new FwShardError('SERVER_UNAVAILABLE', `${where} is unavailable: ${e?.code ?? ''} ${msg}`.replace(/\s+/g, ' ').trim(), {
-      hint: isTlsError(err)
-        ? `The TLS handshake with ${endpoint.role} failed: check tls.ca (it must have signed the server's certificate), tls.cert and tls.key in the config, and that the certificate names ${endpoint.host}` +
-          (isIP(endpoint.host) ? ` (for a server given by IP address the driver checks the name "localhost": use the server's DNS name as host, or add DNS:localhost to its certificate)` : '') +
-          '; tls.verifyIdentity: false skips only the name check.'
-        : `Check that the server is up and reachable from this host, then run the same command again.`,
-      details: { server: endpoint.role, host: endpoint.host, port: endpoint.port },
-      cause: err,
-    });
-  }
-  if (isRetryableTxnError(err)) {
-    // Another transaction holds locks on the rows (it outlasted the retries): retry later, not a bug.
-    return new FwShardError('BUSY', `${where}: ${msg} (another transaction holds locks on the same rows)`, {
-      hint: 'Run the same command again once that transaction has finished (a move resumes where it stopped); SHOW ENGINE INNODB STATUS names the lock holder.',
-      details: { server: endpoint.role, host: endpoint.host, port: endpoint.port, errno: e?.errno },
-      cause: err,
-    });
-  }
-  const wrapped = new Error(`${where}: ${msg}`, { cause: err });
-  Object.assign(wrapped, { code: e?.code, errno: e?.errno });
-  return wrapped;
-}
 
 function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
   const opts: PoolOptions = {
@@ -260,13 +162,10 @@ class MysqlDb implements Db {
 
   /** Reads are always safe to repeat: a dropped connection (KILL CONNECTION, a restart) is retried. */
   async #read<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (attempt >= READ_ATTEMPTS || !isConnectionError(err)) throw describeDbError(this.endpoint, err);
-        await new Promise((r) => setTimeout(r, 100 * attempt));
-      }
+    try {
+      return await retrying(fn, { attempts: READ_ATTEMPTS, retryIf: isConnectionLost, pauseMs: (attempt) => 100 * attempt });
+    } catch (err) {
+      throw describeDbError(this.endpoint, err);
     }
   }
 

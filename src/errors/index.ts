@@ -123,11 +123,42 @@ export class FwShardError extends Error {
   }
 }
 
-export function usage(message: string, hint?: string): FwShardError {
-  return new FwShardError('USAGE', message, hint === undefined ? {} : { hint });
+/** What a BUSY (exit 7, retry later) is about: the CLI and the fleet runner tell these apart by type. */
+export type BusyReason =
+  /** Another runner holds the move's lease (its heartbeat is fresh). */
+  | 'lease'
+  /** Another fw-shard run holds a named lock (playbook, apply). */
+  | 'lock'
+  /** Another transaction held row locks longer than the retries (lock wait timeout, deadlock). */
+  | 'lock-wait'
+  /** The user's freeze expired before the flip. */
+  | 'freeze-expired'
+  /** The source kept changing under a cleanup's range delete. */
+  | 'source-changing'
+  /** Another `sandbox up` is building the sandbox. */
+  | 'sandbox';
+
+/** BUSY, with why: the same code and exit code as before, a type to test instead of details. */
+export class BusyError extends FwShardError {
+  readonly reason: BusyReason;
+  constructor(reason: BusyReason, message: string, opts: { hint?: string; details?: Record<string, unknown>; cause?: unknown } = {}) {
+    super('BUSY', message, opts);
+    this.name = 'BusyError';
+    this.reason = reason;
+  }
 }
 
-/** Exit code for anything thrown: typed errors carry theirs; everything else is a bug. */
-export function exitCodeOf(err: unknown): number {
-  return err instanceof FwShardError ? err.exitCode : ExitCode.internal;
+/**
+ * The freeze expired before the flip: nothing was flipped, the cut-over may try again. `details.freezeExpired`
+ * stays set for callers that still test it (src/move/phases/cutover.ts); prefer `instanceof FreezeExpiredError`.
+ */
+export class FreezeExpiredError extends BusyError {
+  constructor(userId: string) {
+    super('freeze-expired', `the freeze of user ${userId} expired before the flip; nothing was flipped`, { details: { freezeExpired: true } });
+    this.name = 'FreezeExpiredError';
+  }
+}
+
+export function usage(message: string, hint?: string): FwShardError {
+  return new FwShardError('USAGE', message, hint === undefined ? {} : { hint });
 }

@@ -47,5 +47,3 @@ type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : n
 export type EventInput = DistributiveOmit<MoveEvent, 'at' | 'moveId'>;
 
 export type EventSink = (e: MoveEvent) => void;
-
-export const nullSink: EventSink = () => undefined;

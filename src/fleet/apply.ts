@@ -23,12 +23,14 @@ import type { MoveEvent } from '../events/types.js';
 import { runMove } from '../move/engine.js';
 import { Inspector } from '../move/inspector.js';
 import { JournalReader } from '../move/journal.js';
+import { partialResultOf } from '../move/move-error.js';
 import type { MoveDeps, MoveRequest } from '../move/types.js';
 import type { PlanDocument, PlanDocumentMove } from '../plan/plan-file.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
 import type { FleetEvent, FleetEventInput, StopCause } from './events.js';
 import { lockNames, withLockSession, type NamedLocks } from './lock.js';
 import { applyExitCode, countOutcomes, type MoveOutcome, type MoveOutcomeKind } from './outcome.js';
+import { pickNext, runIsOver, ShardUse } from './schedule.js';
 
 export type ApplyRequest = Omit<MoveRequest, 'userId' | 'to' | 'dryRun'>;
 
@@ -71,66 +73,188 @@ type Claim =
   | { kind: 'blocked'; reason: string }
   | { kind: 'go'; from: number; release: () => Promise<void> };
 
+type OutcomeFields = Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'>;
+
+/** Run the plan's moves; resolves with every move's outcome once none runs and none will start. */
 export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: ApplyEnv): Promise<ApplySummary> {
-  const { deps } = env;
-  const now = () => deps.clock.now();
-  const emit = (e: FleetEventInput) => env.onEvent({ ...e, at: now().toISOString() } as FleetEvent);
-  const fileExists = env.fileExists ?? existsSync;
-  const pollMs = opts.pollMs ?? 500;
-  const concurrency = Math.max(1, opts.concurrency);
-  const perShard = Math.max(1, opts.perShard);
-  const mapping = deps.connect(mappingEndpoint(deps.topology));
-  const journal = new JournalReader(mapping);
-  const inspector = new Inspector(mapping);
+  return new PlanRun(plan, opts, env).run();
+}
 
-  const outcomes = new Map<number, MoveOutcome>();
-  const pending = [...plan.moves].sort((a, b) => a.seq - b.seq);
-  const localUse = new Map<number, number>();
-  const running = new Set<Promise<void>>();
-  const queue = new PQueue({ concurrency });
-  let started = 0;
-  let stoppedBecause: StopCause | null = null;
-  // Aborted by a signal or the stop file: running moves stop at their next safe point.
-  const halt = new AbortController();
-  const onSignal = () => stop('signal', 'interrupted: running moves stop at their next safe point', true);
-  env.signal?.addEventListener('abort', onSignal, { once: true });
+/** One apply run: its pending moves, what runs, the stop cause and the outcomes. */
+class PlanRun {
+  readonly #opts: ApplyOptions;
+  readonly #env: ApplyEnv;
+  readonly #deps: MoveDeps;
+  readonly #fileExists: (path: string) => boolean;
+  readonly #pollMs: number;
+  readonly #concurrency: number;
+  readonly #perShard: number;
+  readonly #journal: JournalReader;
+  readonly #inspector: Inspector;
 
-  function stop(cause: StopCause, detail: string, haltRunning: boolean): void {
-    if (haltRunning && !halt.signal.aborted) halt.abort();
-    if (stoppedBecause !== null) return;
-    stoppedBecause = cause;
-    emit({ type: 'fleet.stopping', reason: cause, detail });
+  readonly #outcomes = new Map<number, MoveOutcome>();
+  readonly #pending: PlanDocumentMove[];
+  readonly #use: ShardUse;
+  readonly #running = new Set<Promise<void>>();
+  readonly #queue: PQueue;
+  #started = 0;
+  #stoppedBecause: StopCause | null = null;
+  /** Aborted by a signal or the stop file: running moves stop at their next safe point. */
+  readonly #halt = new AbortController();
+  readonly #onSignal = () => this.#stop('signal', 'interrupted: running moves stop at their next safe point', true);
+
+  constructor(plan: PlanDocument, opts: ApplyOptions, env: ApplyEnv) {
+    this.#opts = opts;
+    this.#env = env;
+    this.#deps = env.deps;
+    this.#fileExists = env.fileExists ?? existsSync;
+    this.#pollMs = opts.pollMs ?? 500;
+    this.#concurrency = Math.max(1, opts.concurrency);
+    this.#perShard = Math.max(1, opts.perShard);
+    const mapping = this.#deps.connect(mappingEndpoint(this.#deps.topology));
+    this.#journal = new JournalReader(mapping);
+    this.#inspector = new Inspector(mapping);
+    this.#pending = [...plan.moves].sort((a, b) => a.seq - b.seq);
+    this.#use = new ShardUse(this.#perShard);
+    this.#queue = new PQueue({ concurrency: this.#concurrency });
   }
 
-  function checkStop(): void {
-    if (env.signal?.aborted) onSignal();
-    if (opts.stopFile && fileExists(opts.stopFile)) {
-      stop('stop-file', `stop file ${opts.stopFile} exists: no new moves; running moves stop at their next safe point`, true);
+  async run(): Promise<ApplySummary> {
+    const opts = this.#opts;
+    const deps = this.#deps;
+    this.#env.signal?.addEventListener('abort', this.#onSignal, { once: true });
+    this.#emit({
+      type: 'fleet.started',
+      moves: this.#pending.length,
+      concurrency: this.#concurrency,
+      perShard: this.#perShard,
+      until: opts.until ? opts.until.toISOString() : null,
+      runner: `${deps.runner.host}:${deps.runner.pid}`,
+    });
+    try {
+      await withLockSession(this.#env.lockDb, (locks) => this.#schedule(locks));
+    } finally {
+      this.#env.signal?.removeEventListener('abort', this.#onSignal);
+      await Promise.allSettled([...this.#running]);
     }
-    if (opts.until && now().getTime() >= opts.until.getTime()) {
-      stop('until', `it is past --until ${hhmm(opts.until)}: no new moves; running moves finish`, false);
+    for (const m of this.#pending) {
+      if (!this.#outcomes.has(m.seq)) this.#record(m, { outcome: 'not-started', moveId: null, message: `not started (${this.#stoppedBecause ?? 'stopped'})` });
+    }
+    const list = [...this.#outcomes.values()].sort((a, b) => a.seq - b.seq);
+    const counts = countOutcomes(list);
+    const exitCode = applyExitCode(list);
+    this.#emit({ type: 'fleet.finished', counts, exitCode });
+    return { outcomes: list, counts, stoppedBecause: this.#stoppedBecause, exitCode };
+  }
+
+  /** Rounds until the run is over: start what may start, then wait for a move to end or the poll interval. */
+  async #schedule(locks: NamedLocks): Promise<void> {
+    let lastWaiting = '';
+    for (;;) {
+      this.#checkStop();
+      const blockedReason = this.#stoppedBecause === null ? await this.#round(locks) : '';
+      if (runIsOver({ running: this.#running.size, pending: this.#pending.length, stopped: this.#stoppedBecause !== null })) break;
+      if (blockedReason && this.#running.size === 0 && blockedReason !== lastWaiting) {
+        this.#emit({ type: 'fleet.waiting', reason: `${blockedReason}; waiting` });
+        lastWaiting = blockedReason;
+      }
+      await Promise.race([...this.#running, sleep(this.#pollMs)]);
     }
   }
 
-  const record = (m: PlanDocumentMove, o: Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'>, from = m.from) => {
+  /** One round: claim and start moves in plan order while there is room. Returns why a move had to wait, if one did. */
+  async #round(locks: NamedLocks): Promise<string> {
+    let blockedReason = '';
+    const tried = new Set<number>();
+    for (;;) {
+      const next = pickNext({
+        pending: this.#pending,
+        tried,
+        running: this.#running.size,
+        concurrency: this.#concurrency,
+        use: this.#use,
+        stopped: this.#stoppedBecause !== null,
+      });
+      if (next.kind === 'end-round') return blockedReason;
+      const m = next.move;
+      tried.add(m.seq);
+      if (next.kind === 'pass') continue;
+      const c = await this.#claim(locks, m);
+      if (c.kind === 'blocked') {
+        blockedReason = c.reason;
+        continue;
+      }
+      this.#pending.splice(this.#pending.indexOf(m), 1);
+      if (c.kind === 'skip') {
+        const o = this.#record(m, { outcome: c.outcome, moveId: null, message: c.message });
+        this.#emit({ type: 'fleet.move.finished', seq: m.seq, userId: m.userId, from: m.from, to: m.to, outcome: o.outcome, moveId: null, ms: 0, message: c.message });
+        continue;
+      }
+      if (!this.#use.fits(c.from, m.to)) {
+        // the journal says the move comes from another shard than planned, and that one is busy here
+        await c.release();
+        this.#pending.unshift(m);
+        continue;
+      }
+      this.#start(m, c.from, c.release);
+    }
+  }
+
+  #start(m: PlanDocumentMove, from: number, release: () => Promise<void>): void {
+    const opts = this.#opts;
+    this.#use.take(from, m.to);
+    this.#started++;
+    const p: Promise<void> = this.#queue.add(() => this.#execute(m, from, release)).finally(() => this.#running.delete(p));
+    this.#running.add(p);
+    if (opts.maxMoves !== undefined && this.#started >= opts.maxMoves && this.#pending.length > 0) {
+      this.#stop('max-moves', `${this.#started} moves started (--max-moves ${opts.maxMoves}): no new moves`, false);
+    }
+  }
+
+  #now(): Date {
+    return this.#deps.clock.now();
+  }
+
+  #emit(e: FleetEventInput): void {
+    this.#env.onEvent({ ...e, at: this.#now().toISOString() } as FleetEvent);
+  }
+
+  #stop(cause: StopCause, detail: string, haltRunning: boolean): void {
+    if (haltRunning && !this.#halt.signal.aborted) this.#halt.abort();
+    if (this.#stoppedBecause !== null) return;
+    this.#stoppedBecause = cause;
+    this.#emit({ type: 'fleet.stopping', reason: cause, detail });
+  }
+
+  #checkStop(): void {
+    const opts = this.#opts;
+    if (this.#env.signal?.aborted) this.#onSignal();
+    if (opts.stopFile && this.#fileExists(opts.stopFile)) {
+      this.#stop('stop-file', `stop file ${opts.stopFile} exists: no new moves; running moves stop at their next safe point`, true);
+    }
+    if (opts.until && this.#now().getTime() >= opts.until.getTime()) {
+      this.#stop('until', `it is past --until ${hhmm(opts.until)}: no new moves; running moves finish`, false);
+    }
+  }
+
+  #record(m: PlanDocumentMove, o: OutcomeFields, from = m.from): MoveOutcome {
     const full: MoveOutcome = { seq: m.seq, userId: m.userId, from, to: m.to, ...o };
-    outcomes.set(m.seq, full);
+    this.#outcomes.set(m.seq, full);
     return full;
-  };
+  }
 
-  const localFree = (s: number) => (localUse.get(s) ?? 0) < perShard;
-  const reserve = (s: number, d: number) => localUse.set(s, (localUse.get(s) ?? 0) + d);
-
-  async function takeSlot(locks: NamedLocks, shard: number): Promise<string | null> {
-    for (let k = 1; k <= perShard; k++) {
-      const name = lockNames.shardSlot(deps.topology, shard, k);
+  async #takeSlot(locks: NamedLocks, shard: number): Promise<string | null> {
+    for (let k = 1; k <= this.#perShard; k++) {
+      const name = lockNames.shardSlot(this.#deps.topology, shard, k);
       if (locks.holds(name)) continue;
       if (await locks.tryLock(name)) return name;
     }
     return null;
   }
 
-  async function claim(locks: NamedLocks, m: PlanDocumentMove): Promise<Claim> {
+  /** The user's lock, then the journal and the mapping (skip what is done, stale or another's), then a slot on both shards. */
+  async #claim(locks: NamedLocks, m: PlanDocumentMove): Promise<Claim> {
+    const deps = this.#deps;
     const userLock = lockNames.user(deps.topology, m.userId);
     if (!(await locks.tryLock(userLock))) return { kind: 'skip', outcome: 'busy', message: 'claimed by another runner' };
     const held = [userLock];
@@ -138,7 +262,7 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
       for (const n of held.reverse()) await locks.release(n);
     };
     try {
-      const active = await journal.activeForUser(m.userId);
+      const active = await this.#journal.activeForUser(m.userId);
       let from = m.from;
       if (active) {
         if (Number(active.to_shard) !== m.to) {
@@ -147,7 +271,7 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
         }
         from = Number(active.from_shard);
       } else {
-        const placed = await inspector.placement(deps.topology.mapping, m.userId);
+        const placed = await this.#inspector.placement(deps.topology.mapping, m.userId);
         if (placed === m.to) {
           await release();
           return { kind: 'skip', outcome: 'skipped-done', message: `already on shard ${m.to}` };
@@ -162,10 +286,10 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
         }
       }
       for (const s of from === m.to ? [from] : [from, m.to]) {
-        const slot = await takeSlot(locks, s);
+        const slot = await this.#takeSlot(locks, s);
         if (!slot) {
           await release();
-          return { kind: 'blocked', reason: `shard ${s} is in ${perShard} move(s) of another runner` };
+          return { kind: 'blocked', reason: `shard ${s} is in ${this.#perShard} move(s) of another runner` };
         }
         held.push(slot);
       }
@@ -176,29 +300,31 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
     }
   }
 
-  async function execute(m: PlanDocumentMove, from: number, release: () => Promise<void>): Promise<void> {
-    const t0 = now();
+  /** Run one claimed move: wait for the throttler, run it, record its outcome, give back its locks and slots. */
+  async #execute(m: PlanDocumentMove, from: number, release: () => Promise<void>): Promise<void> {
+    const deps = this.#deps;
+    const t0 = this.#now();
     const base = { seq: m.seq, userId: m.userId, from, to: m.to };
-    emit({ type: 'fleet.move.started', ...base });
-    let outcome: Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'>;
+    this.#emit({ type: 'fleet.move.started', ...base });
+    let outcome: OutcomeFields;
     try {
       // Nothing is written before the throttler lets the move start.
       if (deps.throttler) {
         await deps.throttler.wait({
           from,
           to: m.to,
-          signal: halt.signal,
+          signal: this.#halt.signal,
           report: (r) =>
-            r.throttled ? emit({ type: 'fleet.throttled', ...base, reason: r.reason }) : emit({ type: 'fleet.resumed', ...base, throttledMs: r.ms }),
+            r.throttled ? this.#emit({ type: 'fleet.throttled', ...base, reason: r.reason }) : this.#emit({ type: 'fleet.resumed', ...base, throttledMs: r.ms }),
         });
       }
-      checkStop();
-      if (halt.signal.aborted || stoppedBecause === 'until') {
-        outcome = { outcome: 'not-started', moveId: null, message: `not started: ${stoppedBecause ?? 'stopped'}` };
+      this.#checkStop();
+      if (this.#halt.signal.aborted || this.#stoppedBecause === 'until') {
+        outcome = { outcome: 'not-started', moveId: null, message: `not started: ${this.#stoppedBecause ?? 'stopped'}` };
       } else {
-        const moveDeps: MoveDeps = { ...deps, events: (e) => env.onMoveEvent(m, e) };
-        const req: MoveRequest = { ...opts.request, userId: m.userId as UserId, to: m.to as ShardId, dryRun: false };
-        const r = await runMove(moveDeps, req, { signal: halt.signal });
+        const moveDeps: MoveDeps = { ...deps, events: (e) => this.#env.onMoveEvent(m, e) };
+        const req: MoveRequest = { ...this.#opts.request, userId: m.userId as UserId, to: m.to as ShardId, dryRun: false };
+        const r = await runMove(moveDeps, req, { signal: this.#halt.signal });
         outcome = {
           outcome: r.nothingToDo ? 'skipped-done' : r.resumed ? 'resumed' : 'done',
           moveId: r.moveId,
@@ -209,16 +335,15 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
       outcome = failureOutcome(err);
       if (err instanceof FwShardError && err.code === 'USAGE') {
         // A usage error (e.g. --assume-no-writes missing) applies to every move: start no more.
-        stop('usage', `a move was refused as a usage error: ${firstLine(err.message)}`, false);
+        this.#stop('usage', `a move was refused as a usage error: ${firstLine(err.message)}`, false);
       }
     } finally {
       await release().catch(() => undefined);
-      reserve(from, -1);
-      if (from !== m.to) reserve(m.to, -1);
+      this.#use.give(from, m.to);
     }
-    const t1 = now();
-    const o = record(m, { ...outcome, startedAt: t0.toISOString(), finishedAt: t1.toISOString(), ms: t1.getTime() - t0.getTime() }, from);
-    emit({
+    const t1 = this.#now();
+    const o = this.#record(m, { ...outcome, startedAt: t0.toISOString(), finishedAt: t1.toISOString(), ms: t1.getTime() - t0.getTime() }, from);
+    this.#emit({
       type: 'fleet.move.finished',
       ...base,
       outcome: o.outcome,
@@ -228,71 +353,11 @@ export async function applyPlan(plan: PlanDocument, opts: ApplyOptions, env: App
       ...(o.message ? { message: firstLine(o.message) } : {}),
     });
   }
-
-  emit({ type: 'fleet.started', moves: pending.length, concurrency, perShard, until: opts.until ? opts.until.toISOString() : null, runner: `${deps.runner.host}:${deps.runner.pid}` });
-  try {
-    await withLockSession(env.lockDb, async (locks) => {
-      let lastWaiting = '';
-      for (;;) {
-        checkStop();
-        let blockedReason = '';
-        if (stoppedBecause === null) {
-          for (const m of [...pending]) {
-            if (running.size >= concurrency || stoppedBecause !== null) break;
-            if (!localFree(m.from) || !localFree(m.to)) continue;
-            const c = await claim(locks, m);
-            if (c.kind === 'blocked') {
-              blockedReason = c.reason;
-              continue;
-            }
-            pending.splice(pending.indexOf(m), 1);
-            if (c.kind === 'skip') {
-              const o = record(m, { outcome: c.outcome, moveId: null, message: c.message });
-              emit({ type: 'fleet.move.finished', seq: m.seq, userId: m.userId, from: m.from, to: m.to, outcome: o.outcome, moveId: null, ms: 0, message: c.message });
-              continue;
-            }
-            if (!localFree(c.from) || !localFree(m.to)) {
-              // the journal says the move comes from another shard than planned, and that one is busy here
-              await c.release();
-              pending.unshift(m);
-              continue;
-            }
-            reserve(c.from, 1);
-            if (c.from !== m.to) reserve(m.to, 1);
-            started++;
-            const p: Promise<void> = queue.add(() => execute(m, c.from, c.release)).finally(() => running.delete(p));
-            running.add(p);
-            if (opts.maxMoves !== undefined && started >= opts.maxMoves && pending.length > 0) {
-              stop('max-moves', `${started} moves started (--max-moves ${opts.maxMoves}): no new moves`, false);
-            }
-          }
-        }
-        if (running.size === 0 && (pending.length === 0 || stoppedBecause !== null)) break;
-        if (blockedReason && running.size === 0 && blockedReason !== lastWaiting) {
-          emit({ type: 'fleet.waiting', reason: `${blockedReason}; waiting` });
-          lastWaiting = blockedReason;
-        }
-        await Promise.race([...running, sleep(pollMs)]);
-      }
-    });
-  } finally {
-    env.signal?.removeEventListener('abort', onSignal);
-    await Promise.allSettled([...running]);
-  }
-  for (const m of pending) {
-    if (!outcomes.has(m.seq)) record(m, { outcome: 'not-started', moveId: null, message: `not started (${stoppedBecause ?? 'stopped'})` });
-  }
-  const list = [...outcomes.values()].sort((a, b) => a.seq - b.seq);
-  const counts = countOutcomes(list);
-  const exitCode = applyExitCode(list);
-  emit({ type: 'fleet.finished', counts, exitCode });
-  return { outcomes: list, counts, stoppedBecause, exitCode };
 }
 
 function failureOutcome(err: unknown): Omit<MoveOutcome, 'seq' | 'userId' | 'from' | 'to'> {
   if (err instanceof FwShardError) {
-    const partial = err.details?.partialResult as { moveId?: string | null } | undefined;
-    const moveId = partial?.moveId ?? null;
+    const moveId = partialResultOf(err)?.moveId ?? null;
     if (err.code === 'BUSY') return { outcome: 'busy', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
     if (err.code === 'INTERRUPTED') return { outcome: 'interrupted', moveId, code: err.code, exitCode: err.exitCode, message: err.message };
     return { outcome: 'failed', moveId, code: err.code, exitCode: err.exitCode, message: err.message };

@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Db, Session } from '../db/pool.js';
-import { getLockSql, releaseAllLocksSql, releaseLockSql } from '../db/sql/fleet.js';
-import { FwShardError } from '../errors/index.js';
+import { getLockSql, releaseAllLocksSql, releaseLockSql } from '../db/sql/locks.js';
+import { BusyError } from '../errors/index.js';
 import type { Topology } from '../topology/index.js';
 import { mappingEndpoint } from '../topology/index.js';
 
@@ -77,7 +77,7 @@ export async function withLock<T>(db: Db, name: string, fn: () => Promise<T>): P
   return db.withSession(async (s) => {
     const [r] = await s.rows<{ got: number | string | null; holder: number | string | null; me: number | string }>(getLockSql(name));
     if (Number(r?.got) !== 1) {
-      throw new FwShardError('BUSY', `another fw-shard run holds the lock '${name}' on ${db.endpoint.role} (connection ${r?.holder ?? '?'})`, {
+      throw new BusyError('lock', `another fw-shard run holds the lock '${name}' on ${db.endpoint.role} (connection ${r?.holder ?? '?'})`, {
         hint: 'An earlier run (cron?) is still going: let it finish. The lock is released when that process ends, even if it dies.',
       });
     }

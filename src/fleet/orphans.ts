@@ -13,9 +13,8 @@
  *    not exist are never deleted.
  */
 import type { Db, ReadDb } from '../db/pool.js';
-import { countKeylessByHashForUpdateSql, deleteKeylessByHashSql, deleteRowsByKeysSql, placementsOfSql, rowHashesByKeys, userSizesSql } from '../db/sql/fleet.js';
-import type { KeyTuple } from '../db/sql/rows.js';
-import { userBytes } from '../db/sql/rows.js';
+import { placementsOfSql } from '../db/sql/mapping.js';
+import { countKeylessByHashForUpdateSql, deleteByKeys, deleteKeylessByHashSql, rowHashesByKeys, userBytes, userSizesSql, type KeyTuple } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
 import { Inspector, parseRowHashes } from '../move/inspector.js';
 import { JournalReader } from '../move/journal.js';
@@ -240,7 +239,7 @@ async function keyed(t: TablePlan, x: Db, y: Db, g: StrayGroup, dryRun: boolean,
               if (same.get(id)?.md5 === v.md5 && home.get(id)?.md5 === v.md5) still.push(v.key!);
             }
             if (still.length === 0) return 0;
-            const d = await s.execBinary(deleteRowsByKeysSql(t, g.userId, still));
+            const d = await s.execBinary(deleteByKeys(t, g.userId, still));
             return d.affectedRows;
           },
           { binary: true },

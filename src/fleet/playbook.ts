@@ -294,17 +294,6 @@ export function shardListOf(v: number | number[] | string | undefined): number[]
   return v.split(',').map((s) => Number(s.trim()));
 }
 
-/** "500M", "20G", "1.5T", 1000 → bytes (1024-based; a bare number is bytes). */
-export function parseSize(v: string | number, flag = '--max-bytes'): bigint {
-  if (typeof v === 'number') return BigInt(v);
-  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([kKmMgGtT]?)i?[bB]?$/.exec(v.trim());
-  if (!m) throw new FwShardError('USAGE', `${flag} must be a size like 500M or 20G, got '${v}'`);
-  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  const n = Math.round(Number(m[1]) * mult);
-  if (!Number.isSafeInteger(n) || n < 1) throw new FwShardError('USAGE', `${flag} ${v} is out of range`);
-  return BigInt(n);
-}
-
 /** Whether `now` (local time) is inside "HH:MM-HH:MM" (which may wrap past midnight), and when it ends. */
 export function windowState(text: string, now: Date): { inside: boolean; end: Date; start: Date } {
   const [a, b] = text.split('-') as [string, string];

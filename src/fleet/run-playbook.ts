@@ -12,15 +12,15 @@ import { ExitCode, FwShardError } from '../errors/index.js';
 import type { MoveEvent } from '../events/types.js';
 import { runDeferredCleanups } from '../move/engine.js';
 import type { MoveDeps, MoveResult } from '../move/types.js';
-import { collectFleetFacts } from '../plan/facts.js';
-import { checkPlanAgainstTopology, parsePlanDocument, planDocument, type PlanDocument, type PlanDocumentMove } from '../plan/plan-file.js';
-import { PlanError, planMoves, type PlanOptions } from '../plan/planner.js';
-import { describeEndpoint, mappingEndpoint, type ShardId } from '../topology/index.js';
-import { parseDuration } from '../cli/parse.js';
+import { planFleet } from '../plan/plan-fleet.js';
+import { checkPlanAgainstTopology, parsePlanDocument, type PlanDocument, type PlanDocumentMove } from '../plan/plan-file.js';
+import type { PlanOptions } from '../plan/planner.js';
+import type { ShardId } from '../topology/index.js';
+import { parseDuration, parseSize } from '../config/units.js';
 import { applyPlan, type ApplySummary } from './apply.js';
 import type { FleetEvent } from './events.js';
 import { cleanupOrphans, findOrphans, type OrphanCleanupReport, type VerifyReport } from './orphans.js';
-import { parseSize, shardListOf, windowState, type Playbook, type PlanStep, type Step } from './playbook.js';
+import { shardListOf, windowState, type Playbook, type PlanStep, type Step } from './playbook.js';
 
 export interface PlaybookEnv {
   /** With the guardrails' throttler already in place. */
@@ -125,23 +125,12 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
   async function runStep(step: Step): Promise<Omit<StepResult, 'index' | 'kind' | 'line'>> {
     switch (step.kind) {
       case 'plan': {
-        const facts = await collectFleetFacts(deps.topology, deps.connect);
-        const mains = facts.shards.filter((s) => s.isMain).map((s) => s.id);
-        const o = planOptionsOf(step.opts, pb, deps, mains);
-        let outcome;
-        try {
-          outcome = planMoves(facts.shards, o);
-        } catch (err) {
-          if (err instanceof PlanError) throw new FwShardError('USAGE', `plan step (line ${step.line}): ${err.message}`);
-          throw err;
-        }
-        const doc = planDocument(outcome, {
-          createdAt: deps.clock.now().toISOString(),
-          mapping: describeEndpoint(mappingEndpoint(deps.topology)),
-          ...(o.from ? { from: o.from } : {}),
-          ...(o.to ? { to: o.to } : {}),
-          ...(o.maxMoves !== undefined ? { maxMoves: o.maxMoves } : {}),
-          ...(o.maxBytes !== undefined ? { maxBytes: o.maxBytes } : {}),
+        const { doc } = await planFleet({
+          topology: deps.topology,
+          connect: deps.connect,
+          optionsFor: (mains) => planOptionsOf(step.opts, pb, deps, mains),
+          createdAt: deps.clock.now(),
+          refused: (message) => new FwShardError('USAGE', `plan step (line ${step.line}): ${message}`),
         });
         if (step.opts.out) env.writeFile(step.opts.out, JSON.stringify(doc, null, 2) + '\n');
         lastPlan = doc;

@@ -12,7 +12,7 @@
  */
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
-import { nextTicketSql } from '../db/sql/journal.js';
+import { nextTicketSql } from '../db/sql/tickets.js';
 import { copyStartedSql, flippedAtSql } from '../db/sql/journal.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';

@@ -2,11 +2,39 @@
  * The move journal in the mapping database. Every phase writes its intent here before it acts, so a
  * crashed, killed or interrupted move can be resumed or aborted from the journal alone.
  */
+import { isDuplicateKey, isNoSuchTable } from '../db/errors.js';
 import type { Db, ReadDb } from '../db/pool.js';
 import type { Sql } from '../db/sql/fragment.js';
-import * as J from '../db/sql/journal.js';
+import {
+  checkpointSql,
+  chunkCleanedSql,
+  chunkTotalsSql,
+  claimMoveSql,
+  cleanupDueSql,
+  createMoveChunksSql,
+  createMoveTablesSql,
+  createMovesSql,
+  deleteChunksSql,
+  finishMoveSql,
+  heartbeatSql,
+  insertChunkSql,
+  insertMoveSql,
+  insertMoveTableSql,
+  listMovesSql,
+  markChunksDirtySql,
+  releaseSql,
+  selectActiveMoveForUserSql,
+  selectChunksSql,
+  selectMoveSql,
+  selectMoveTablesSql,
+  setErrorSql,
+  setPhaseSql,
+  tableCleanedSql,
+  updateChunkSql,
+  type NewMove,
+} from '../db/sql/journal.js';
 import { createFreezesSql } from '../db/sql/freeze.js';
-import { FwShardError } from '../errors/index.js';
+import { BusyError, FwShardError } from '../errors/index.js';
 import type { Runner } from './types.js';
 import type { JournalPhase } from './phase.js';
 
@@ -55,8 +83,6 @@ export interface ChunkRow {
 /** Phases as stored. `flipped` and later mean the mapping points at the target. */
 
 const STALE_SECONDS = 30;
-const isNoSuchTable = (err: unknown) => (err as { errno?: number; cause?: { errno?: number } })?.errno === 1146 ||
-  (err as { cause?: { errno?: number } })?.cause?.errno === 1146;
 
 /** Read-only view: `moves`, `status` and dry runs never create tables. */
 export class JournalReader {
@@ -72,27 +98,27 @@ export class JournalReader {
   }
 
   async get(moveId: string): Promise<MoveRow | undefined> {
-    return (await this.maybe<MoveRow>(J.selectMoveSql(moveId)))[0];
+    return (await this.maybe<MoveRow>(selectMoveSql(moveId)))[0];
   }
   async activeForUser(userId: string): Promise<MoveRow | undefined> {
-    return (await this.maybe<MoveRow>(J.selectActiveMoveForUserSql(userId)))[0];
+    return (await this.maybe<MoveRow>(selectActiveMoveForUserSql(userId)))[0];
   }
   list(all: boolean, limit = 200): Promise<MoveRow[]> {
-    return this.maybe<MoveRow>(J.listMovesSql(all, limit));
+    return this.maybe<MoveRow>(listMovesSql(all, limit));
   }
   tables(moveId: string): Promise<MoveTableRow[]> {
-    return this.maybe<MoveTableRow>(J.selectMoveTablesSql(moveId));
+    return this.maybe<MoveTableRow>(selectMoveTablesSql(moveId));
   }
   chunks(moveId: string, table: string): Promise<ChunkRow[]> {
-    return this.maybe<ChunkRow>(J.selectChunksSql(moveId, table));
+    return this.maybe<ChunkRow>(selectChunksSql(moveId, table));
   }
   /** Sums of a table's range records; `dirty` counts ranges fw-shard was rewriting (no usable record). */
   async chunkTotals(moveId: string, table: string): Promise<{ chunks: number; count: string; hash: string; dirty: number }> {
-    const [r] = await this.maybe<{ chunks: string; n: string; h: string; dirty: string }>(J.chunkTotalsSql(moveId, table));
+    const [r] = await this.maybe<{ chunks: string; n: string; h: string; dirty: string }>(chunkTotalsSql(moveId, table));
     return { chunks: Number(r?.chunks ?? 0), count: String(r?.n ?? '0'), hash: String(r?.h ?? '0'), dirty: Number(r?.dirty ?? 0) };
   }
   cleanupDue(olderThanSeconds: number): Promise<MoveRow[]> {
-    return this.maybe<MoveRow>(J.cleanupDueSql(olderThanSeconds));
+    return this.maybe<MoveRow>(cleanupDueSql(olderThanSeconds));
   }
 }
 
@@ -103,22 +129,21 @@ export class Journal extends JournalReader {
 
   async ensureTables(): Promise<void> {
     await this.wdb.exec(createFreezesSql());
-    await this.wdb.exec(J.createMovesSql());
-    await this.wdb.exec(J.createMoveTablesSql());
-    await this.wdb.exec(J.createMoveChunksSql());
+    await this.wdb.exec(createMovesSql());
+    await this.wdb.exec(createMoveTablesSql());
+    await this.wdb.exec(createMoveChunksSql());
   }
 
   /**
    * Create the move, or return the user's existing unfinished one (the UNIQUE key on active_user makes
    * the database the arbiter between two runners on two hosts).
    */
-  async create(m: Omit<J.NewMove, 'runnerHost' | 'runnerPid'>): Promise<{ id: string; existing: MoveRow | null }> {
+  async create(m: Omit<NewMove, 'runnerHost' | 'runnerPid'>): Promise<{ id: string; existing: MoveRow | null }> {
     try {
-      const r = await this.wdb.exec(J.insertMoveSql({ ...m, runnerHost: this.runner.host, runnerPid: this.runner.pid }));
+      const r = await this.wdb.exec(insertMoveSql({ ...m, runnerHost: this.runner.host, runnerPid: this.runner.pid }));
       return { id: m.id ?? r.insertId, existing: null };
     } catch (err) {
-      const errno = (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
-      if (errno === 1062) {
+      if (isDuplicateKey(err)) {
         const existing = await this.activeForUser(m.userId);
         if (existing) return { id: existing.id, existing };
       }
@@ -132,14 +157,14 @@ export class Journal extends JournalReader {
       move.runner_host === this.runner.host && move.runner_pid !== null && !this.runner.isAlive(Number(move.runner_pid))
         ? Number(move.runner_pid)
         : null;
-    const r = await this.wdb.exec(J.claimMoveSql(move.id, this.runner.host, this.runner.pid, STALE_SECONDS, deadPid));
+    const r = await this.wdb.exec(claimMoveSql(move.id, this.runner.host, this.runner.pid, STALE_SECONDS, deadPid));
     if (r.affectedRows === 0) {
       const now = await this.get(move.id);
       if (now && now.state !== 'active') {
         throw new FwShardError('PRECONDITION', `move ${move.id} is already ${now.state}`, { hint: 'fw-shard moves --all shows it.' });
       }
-      throw new FwShardError(
-        'BUSY',
+      throw new BusyError(
+        'lease',
         `move ${move.id} of user ${move.user_id} is being run by ${now?.runner_host ?? '?'} pid ${now?.runner_pid ?? '?'} (heartbeat ${now?.heartbeat_age_s ?? '?'} s ago)`,
         { hint: `Wait for that runner to finish; if it died, its lease expires ${STALE_SECONDS} s after its last heartbeat and the move can be resumed.` },
       );
@@ -147,56 +172,50 @@ export class Journal extends JournalReader {
   }
 
   heartbeat(moveId: string): Promise<unknown> {
-    return this.wdb.exec(J.heartbeatSql(moveId, this.runner.host, this.runner.pid));
+    return this.wdb.exec(heartbeatSql(moveId, this.runner.host, this.runner.pid));
   }
   release(moveId: string): Promise<unknown> {
-    return this.wdb.exec(J.releaseSql(moveId, this.runner.host, this.runner.pid));
+    return this.wdb.exec(releaseSql(moveId, this.runner.host, this.runner.pid));
   }
   setPhase(moveId: string, phase: JournalPhase, extra?: Sql): Promise<unknown> {
-    return this.wdb.exec(J.setPhaseSql(moveId, phase, extra));
+    return this.wdb.exec(setPhaseSql(moveId, phase, extra));
   }
   setError(moveId: string, error: string | null): Promise<unknown> {
-    return this.wdb.exec(J.setErrorSql(moveId, error));
+    return this.wdb.exec(setErrorSql(moveId, error));
   }
   finish(moveId: string, state: 'done' | 'aborted', phase: 'done' | 'aborted'): Promise<unknown> {
-    return this.wdb.exec(J.finishMoveSql(moveId, state, phase));
+    return this.wdb.exec(finishMoveSql(moveId, state, phase));
   }
   addTable(moveId: string, table: string, rowsTotal: string): Promise<unknown> {
-    return this.wdb.exec(J.insertMoveTableSql(moveId, table, rowsTotal));
-  }
-  checkpoint(moveId: string, table: string, c: Parameters<typeof J.checkpointSql>[2]): Promise<unknown> {
-    return this.wdb.exec(J.checkpointSql(moveId, table, c));
+    return this.wdb.exec(insertMoveTableSql(moveId, table, rowsTotal));
   }
   /** The copy checkpoint and the verified source hash of the chunk just copied, in one transaction. */
-  checkpointChunk(moveId: string, table: string, c: Parameters<typeof J.checkpointSql>[2], chunk: { seq: number; lo: string | null; hi: string | null; count: string; hash: string }): Promise<unknown> {
+  checkpointChunk(moveId: string, table: string, c: Parameters<typeof checkpointSql>[2], chunk: { seq: number; lo: string | null; hi: string | null; count: string; hash: string }): Promise<unknown> {
     return this.wdb.transaction(
       async (s) => {
-        await s.exec(J.checkpointSql(moveId, table, c));
-        await s.exec(J.insertChunkSql(moveId, table, chunk.seq, chunk.lo, chunk.hi, chunk.count, chunk.hash));
+        await s.exec(checkpointSql(moveId, table, c));
+        await s.exec(insertChunkSql(moveId, table, chunk.seq, chunk.lo, chunk.hi, chunk.count, chunk.hash));
       },
       { binary: false },
     );
   }
-  resetTable(moveId: string, table: string): Promise<unknown> {
-    return this.wdb.exec(J.resetTableSql(moveId, table));
-  }
   /** Mark the table's cleanup finished; its rows_cleaned counts every run's deletes (from the cleaned ranges). */
   tableCleaned(moveId: string, table: string, status: string): Promise<unknown> {
-    return this.wdb.exec(J.tableCleanedSql(moveId, table, status));
+    return this.wdb.exec(tableCleanedSql(moveId, table, status));
   }
   async replaceChunks(moveId: string, table: string, chunks: { lo: string | null; hi: string | null; count: string; hash: string }[]): Promise<void> {
-    await this.wdb.exec(J.deleteChunksSql(moveId, table));
+    await this.wdb.exec(deleteChunksSql(moveId, table));
     let seq = 0;
-    for (const c of chunks) await this.wdb.exec(J.insertChunkSql(moveId, table, seq++, c.lo, c.hi, c.count, c.hash));
+    for (const c of chunks) await this.wdb.exec(insertChunkSql(moveId, table, seq++, c.lo, c.hi, c.count, c.hash));
   }
   /** Before rewriting ranges on the target (all of the table's, or one): their records become unknown. */
   markDirty(moveId: string, table: string, seq?: number): Promise<unknown> {
-    return this.wdb.exec(J.markChunksDirtySql(moveId, table, seq));
+    return this.wdb.exec(markChunksDirtySql(moveId, table, seq));
   }
   updateChunk(moveId: string, table: string, seq: number, count: string, hash: string): Promise<unknown> {
-    return this.wdb.exec(J.updateChunkSql(moveId, table, seq, count, hash));
+    return this.wdb.exec(updateChunkSql(moveId, table, seq, count, hash));
   }
   chunkCleaned(moveId: string, table: string, seq: number): Promise<unknown> {
-    return this.wdb.exec(J.chunkCleanedSql(moveId, table, seq));
+    return this.wdb.exec(chunkCleanedSql(moveId, table, seq));
   }
 }

@@ -7,7 +7,8 @@ import type { Db } from '../db/pool.js';
 import { FwShardError } from '../errors/index.js';
 import type { EventInput, MoveEvent, Phase } from '../events/types.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type UserId } from '../topology/index.js';
-import { Applier, Inspector } from './inspector.js';
+import { Applier } from './applier.js';
+import { Inspector } from './inspector.js';
 import { Journal } from './journal.js';
 import type { MoveDeps, MoveRequest } from './types.js';
 

@@ -12,8 +12,9 @@
  * A probe that fails (server down) throttles too, with the error as the reason.
  */
 import { existsSync } from 'node:fs';
+import { isSyntaxError } from '../db/errors.js';
 import type { ReadDb } from '../db/pool.js';
-import { globalStatusSql, replicaStatusSql, slaveStatusSql, throttleQuerySql } from '../db/sql/fleet.js';
+import { globalStatusSql, replicaStatusSql, slaveStatusSql, throttleQuerySql } from '../db/sql/server.js';
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import type { Throttler } from './types.js';
@@ -70,7 +71,7 @@ export function dbProbe(topology: Topology, connect: (e: Endpoint) => ReadDb, fi
       try {
         rows = await db.rows(replicaStatusSql());
       } catch (err) {
-        if ((err as { errno?: number }).errno !== 1064) throw err;
+        if (!isSyntaxError(err)) throw err;
         rows = await db.rows(slaveStatusSql()); // servers that only know the old name
       }
       if (rows.length === 0) return 'none';

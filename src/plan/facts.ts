@@ -6,7 +6,8 @@
  * cannot be moved, and `fw-shard verify` reports them. Their total is returned as `strayRows`.
  */
 import type { ReadDb } from '../db/pool.js';
-import { allPlacementsSql, userSizesSql } from '../db/sql/fleet.js';
+import { allPlacementsSql } from '../db/sql/mapping.js';
+import { userSizesSql } from '../db/sql/rows.js';
 import { readSchema, type TableInfo } from '../db/sql/schema.js';
 import { FwShardError } from '../errors/index.js';
 import { planTable, type TablePlan } from '../move/table-plan.js';

@@ -11,7 +11,7 @@
  */
 import type { Db, Session } from '../db/pool.js';
 import type { Value } from '../db/sql/fragment.js';
-import { COLUMNS, insertRows, poorMansTicketSession, replaceTicket, selectUserIds, SHARD_TABLES, type ShardTable } from '../db/sql/sandbox.js';
+import { COLUMNS, insertRows, poorMansTicketSession, replaceTicket, selectUserIds, SHARD_TABLES, type ShardTable } from './sql.js';
 
 /** Every byte from 0x80 to 0xFF: written to one Dots.index_on (latin1) row per user. */
 export const LATIN1_HIGH_BYTES: Buffer = Buffer.from(Array.from({ length: 128 }, (_, i) => 0x80 + i));

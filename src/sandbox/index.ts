@@ -16,8 +16,9 @@ import { stringify } from 'yaml';
 import { normalizeConfig } from '../config/load.js';
 import type { RawConfig } from '../config/schema.js';
 import { openDb, type Db } from '../db/pool.js';
-import { ping, SHARD_TABLES } from '../db/sql/sandbox.js';
-import { FwShardError } from '../errors/index.js';
+import { pingSql } from '../db/sql/server.js';
+import { SHARD_TABLES } from './sql.js';
+import { BusyError, FwShardError } from '../errors/index.js';
 import { loadData, type DataSummary } from './data.js';
 import { loadSchema, MAIN_DATABASE, shardDatabase, TICKETS_DATABASE, type SchemaPart } from './schema.js';
 import {
@@ -207,7 +208,7 @@ async function probeProcess(p: ProcessState): Promise<ProcessStatus> {
       const db = openDb(rootEndpoint(p.port, 'mysql', `sandbox ${p.name}`));
       try {
         responding = await withTimeout(
-          db.rows(ping()).then(() => true, () => false),
+          db.rows(pingSql()).then(() => true, () => false),
           5000,
           false,
         );
@@ -298,6 +299,22 @@ export const SANDBOX_LIMITS = {
   rowsPerUser: { min: 0, max: 10_000_000 },
 } as const;
 
+/** The options of `sandbox up`, defaulted and range-checked. */
+type UpOptions = SandboxState['options'] & { dir: string; realShards: number };
+
+function upOptions(opts: SandboxUpOptions): UpOptions {
+  const poorMans = opts.poorMans ?? false;
+  return {
+    dir: resolve(opts.dir),
+    poorMans,
+    shards: poorMans ? 1 : checkCount('--shards', opts.shards ?? 2, SANDBOX_LIMITS.shards.min, SANDBOX_LIMITS.shards.max),
+    realShards: poorMans ? checkCount('--real-shards', opts.realShards ?? 2, 0, SANDBOX_LIMITS.shards.max) : 0,
+    users: checkCount('--users', opts.users ?? 12, SANDBOX_LIMITS.users.min, SANDBOX_LIMITS.users.max),
+    rowsPerUser: checkCount('--rows-per-user', opts.rowsPerUser ?? 200, SANDBOX_LIMITS.rowsPerUser.min, SANDBOX_LIMITS.rowsPerUser.max),
+    seed: checkCount('--seed', opts.seed ?? 1, 0, 2 ** 32 - 1),
+  };
+}
+
 /**
  * Bring a sandbox up at `opts.dir`: start db_main, the shards and two ticket servers in parallel (or
  * one server in poor man's mode), memcached when installed, create the schema, load the data, write
@@ -307,72 +324,13 @@ export const SANDBOX_LIMITS = {
  */
 export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => void = () => undefined): Promise<SandboxUpResult> {
   const t0 = Date.now();
-  const dir = resolve(opts.dir);
-  const poorMans = opts.poorMans ?? false;
-  const shards = poorMans ? 1 : checkCount('--shards', opts.shards ?? 2, SANDBOX_LIMITS.shards.min, SANDBOX_LIMITS.shards.max);
-  const realShards = poorMans ? checkCount('--real-shards', opts.realShards ?? 2, 0, SANDBOX_LIMITS.shards.max) : 0;
-  const users = checkCount('--users', opts.users ?? 12, SANDBOX_LIMITS.users.min, SANDBOX_LIMITS.users.max);
-  const rowsPerUser = checkCount('--rows-per-user', opts.rowsPerUser ?? 200, SANDBOX_LIMITS.rowsPerUser.min, SANDBOX_LIMITS.rowsPerUser.max);
-  const seed = checkCount('--seed', opts.seed ?? 1, 0, 2 ** 32 - 1);
-
-  let recreated = false;
-  const prior = readSandboxState(dir);
-  if (prior) {
-    if (!prior.ready && prior.upPid !== undefined && prior.upPid !== process.pid && pidExists(prior.upPid)) {
-      throw new FwShardError('BUSY', `another \`sandbox up\` (pid ${prior.upPid}) is still building the sandbox at ${dir}`, {
-        hint: `Wait for it to finish, or stop it and run \`fw-shard sandbox down --dir ${dir}\`.`,
-      });
-    }
-    const probed = await Promise.all(prior.processes.map(probeProcess));
-    if (prior.ready && probed.length > 0 && probed.every((p) => p.alive && p.responding)) {
-      log(`sandbox already running at ${dir} (${prior.mode}, ${prior.processes.length} processes); nothing changed`);
-      const o = prior.options;
-      if (o.poorMans !== poorMans || (!poorMans && o.shards !== shards) || (o.realShards ?? 0) !== realShards || o.users !== users || o.rowsPerUser !== rowsPerUser || o.seed !== seed) {
-        log(`note: it was made with different options; run \`fw-shard sandbox down --dir ${dir}\` first to change them`);
-      }
-      return { alreadyRunning: true, recreated: false, state: prior, configPath: prior.configPath, elapsedMs: Date.now() - t0, timings: {} };
-    }
-    const dead = probed.filter((p) => !p.alive || !p.responding).map((p) => p.name);
-    log(`found a ${prior.ready ? 'dead' : 'half-made'} sandbox at ${dir}${dead.length ? ` (not running: ${dead.join(', ')})` : ''}: cleaning it`);
-    await teardown(dir, prior);
-    recreated = true;
-  } else if (existsSync(dir)) {
-    if (isSandboxDir(dir)) {
-      log(`found a leftover sandbox directory at ${dir} without a state file: cleaning it`);
-      await teardown(dir, null);
-      recreated = true;
-    } else if (readdirSync(dir).length > 0) {
-      throw new FwShardError('SANDBOX', `${dir} exists and is not a sandbox directory (no ${STATE_FILE}); refusing to use or delete it`, {
-        hint: 'Pass another --dir, or remove that directory yourself.',
-      });
-    }
-  }
+  const o = upOptions(opts);
+  const prior = await reuseOrClean(o, log);
+  if (prior.running) return { alreadyRunning: true, recreated: false, state: prior.running, configPath: prior.running.configPath, elapsedMs: Date.now() - t0, timings: {} };
 
   const bins = findServerBinaries(); // before mkdir: without a server binary nothing is created
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, MARKER_FILE), 'created by fw-shard sandbox up; `fw-shard sandbox down` removes this directory\n');
-  const configPath = join(dir, CONFIG_FILE);
-  const state: SandboxState = {
-    schemaVersion: 1,
-    kind: 'fw-shard-sandbox',
-    dir,
-    mode: poorMans ? 'poor-mans' : 'federated',
-    ready: false,
-    upPid: process.pid,
-    createdAt: new Date().toISOString(),
-    options: { shards, users, rowsPerUser, poorMans, seed, ...(poorMans ? { realShards } : {}) },
-    server: { binary: bins.server, version: bins.version },
-    configPath,
-    processes: [],
-    notes: [],
-  };
-  writeState(state);
-  const order = (p: ProcessState) => ['main', 'shard', 'tickets', 'memcached'].indexOf(p.role) * 1000 + (p.shard ?? 0);
-  const record = (p: ProcessState) => {
-    state.processes = [...state.processes.filter((x) => x.name !== p.name), p].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name));
-    writeState(state);
-  };
-
+  const state = newSandboxState(o, bins);
+  const record = recorder(state);
   const timings: Record<string, number> = {};
   const started: SandboxServer[] = [];
   const dbs: Db[] = [];
@@ -382,134 +340,237 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
     return db;
   };
   try {
-    // ---- servers, all in parallel -------------------------------------------------------------------
-    const specs = serverSpecs(shards, poorMans, realShards);
-    log(`starting ${specs.length} MariaDB server${specs.length > 1 ? 's' : ''} (${bins.version || bins.server}) in ${dir}`);
     let t = Date.now();
-    const results = await Promise.allSettled(
-      specs.map(async (spec) => {
-        const srv = await startServer({
-          dir,
-          name: spec.name,
-          extraArgs: spec.extraArgs,
-          binaries: bins,
-          onSpawn: (p) =>
-            record({
-              name: spec.name,
-              role: spec.role,
-              serves: spec.serves,
-              ...(spec.shard !== undefined ? { shard: spec.shard } : {}),
-              pid: p.pid,
-              host: '127.0.0.1',
-              port: p.port,
-              socket: p.socket,
-              datadir: p.datadir,
-              database: spec.database,
-              logFile: join(dir, spec.name, 'error.log'),
-              marker: p.datadir,
-              command: bins.server,
-            }),
-        });
-        started.push(srv);
-        log(`  ${spec.name.padEnd(9)} ${spec.serves.join(', ').padEnd(14)} 127.0.0.1:${srv.port}  pid ${srv.pid}`);
-        return { spec, srv };
-      }),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    const servers = results.map((r) => (r as PromiseFulfilledResult<{ spec: ServerSpec; srv: SandboxServer }>).value);
+    const servers = await startServers(o, bins, record, started, log);
     timings.servers = Date.now() - t;
+    const memcachedPort = await startOptionalMemcached(state, record, log);
 
-    // ---- memcached (optional) -----------------------------------------------------------------------
-    let memcachedPort: number | undefined;
-    const mc = findExecutable(['memcached']);
-    if (mc) {
-      const p = await startMemcached(mc, dir, record);
-      memcachedPort = p.port;
-      log(`  memcached 127.0.0.1:${p.port}  pid ${p.pid}`);
-    } else {
-      const note = 'memcached is not installed: the sandbox has no cache (apt-get install memcached to test cache invalidation)';
-      state.notes.push(note);
-      log(`note: ${note}`);
-    }
-
-    // ---- schema -------------------------------------------------------------------------------------
     t = Date.now();
-    const byName = new Map(servers.map((s) => [s.spec.name, s]));
-    const mainSrv = byName.get('main')!;
-    const mainDb = open(mainSrv.srv.port, 'db_main');
-    const shardTargets = new Map<number, { db: Db; database: string }>();
-    const ticketTargets: { db: Db; database: string }[] = [];
-    const parts: SchemaPart[] = [];
-    if (poorMans) {
-      parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main', 'tickets', 'shard'] });
-      shardTargets.set(1, { db: mainDb, database: MAIN_DATABASE });
-      // The ticket connection is a separate handle to db_main, as in lib_db.php's poor man's mode.
-      ticketTargets.push({ db: open(mainSrv.srv.port, 'tickets 1'), database: MAIN_DATABASE });
-      // Real shards to graduate onto: the shard tables only, and no users yet (not data targets).
-      for (const { spec, srv } of servers) {
-        if (spec.role === 'shard') parts.push({ db: open(srv.port, `shard ${spec.shard}`), database: spec.database, holds: ['shard'] });
-      }
-    } else {
-      parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main'] });
-      for (const { spec, srv } of servers) {
-        if (spec.role === 'shard') {
-          const db = open(srv.port, `shard ${spec.shard}`);
-          parts.push({ db, database: spec.database, holds: ['shard'] });
-          shardTargets.set(spec.shard!, { db, database: spec.database });
-        } else if (spec.role === 'tickets') {
-          const db = open(srv.port, spec.serves[0]!);
-          parts.push({ db, database: spec.database, holds: ['tickets'] });
-          ticketTargets.push({ db, database: spec.database });
-        }
-      }
-    }
-    await loadSchema(parts);
+    const targets = schemaTargets(servers, o.poorMans, open);
+    await loadSchema(targets.parts);
     timings.schema = Date.now() - t;
     log(`schema loaded (${Date.now() - t} ms)`);
 
-    // ---- data ---------------------------------------------------------------------------------------
     t = Date.now();
     state.data = await loadData(
-      { main: { db: mainDb, database: MAIN_DATABASE }, shards: shardTargets, tickets: ticketTargets, poorMansTicketing: poorMans },
-      { users, rowsPerUser, seed },
+      { main: { db: targets.mainDb, database: MAIN_DATABASE }, shards: targets.shards, tickets: targets.tickets, poorMansTicketing: o.poorMans },
+      { users: o.users, rowsPerUser: o.rowsPerUser, seed: o.seed },
       (line) => log(line),
     );
     timings.data = Date.now() - t;
     log(`data loaded (${Date.now() - t} ms)`);
 
-    // ---- config -------------------------------------------------------------------------------------
-    const config = sandboxConfig(state, memcachedPort);
-    // Validate what we write with the real loader: a sandbox whose config fw-shard rejects is useless.
-    normalizeConfig(config, { env: {}, baseDir: dir, origin: configPath });
-    writeFileSync(
-      configPath,
-      `# Written by \`fw-shard sandbox up\` (${state.mode}). Use it with:\n#   export FW_SHARD_CONFIG=${configPath}\n` + stringify(config),
-      { mode: 0o600 },
-    );
-
+    writeSandboxConfig(state, memcachedPort);
     state.ready = true;
     delete state.upPid;
     state.readyAt = new Date().toISOString();
     writeState(state);
     const elapsedMs = Date.now() - t0;
     log(`sandbox ready in ${(elapsedMs / 1000).toFixed(1)} s`);
-    return { alreadyRunning: false, recreated, state, configPath, elapsedMs, timings };
+    return { alreadyRunning: false, recreated: prior.recreated, state, configPath: state.configPath, elapsedMs, timings };
   } catch (err) {
-    log('sandbox up failed: stopping the processes it started');
-    await Promise.allSettled(state.processes.map((p) => stopProcess(p.pid, p.marker)));
-    await Promise.allSettled(started.map((s) => s.stop()));
-    state.notes.push(`up failed: ${(err as Error)?.message ?? String(err)}`);
-    delete state.upPid;
-    writeState(state);
-    if (err instanceof FwShardError) throw err;
-    throw new FwShardError('SANDBOX', `sandbox up failed: ${(err as Error)?.message ?? String(err)}`, {
-      hint: `Logs are in ${dir}/*/error.log; \`fw-shard sandbox down --dir ${dir}\` removes what is left.`,
-      cause: err,
-    });
+    throw await upFailed(state, started, err, log);
   } finally {
     await Promise.allSettled(dbs.map((d) => d.close()));
   }
+}
+
+/**
+ * What is at DIR already: a live sandbox is returned as it is; a dead or half-made one (or a leftover
+ * sandbox directory) is torn down; a non-empty directory that is not a sandbox is refused.
+ */
+async function reuseOrClean(o: UpOptions, log: (line: string) => void): Promise<{ running?: SandboxState; recreated: boolean }> {
+  const { dir } = o;
+  const prior = readSandboxState(dir);
+  if (prior) {
+    if (!prior.ready && prior.upPid !== undefined && prior.upPid !== process.pid && pidExists(prior.upPid)) {
+      throw new BusyError('sandbox', `another \`sandbox up\` (pid ${prior.upPid}) is still building the sandbox at ${dir}`, {
+        hint: `Wait for it to finish, or stop it and run \`fw-shard sandbox down --dir ${dir}\`.`,
+      });
+    }
+    const probed = await Promise.all(prior.processes.map(probeProcess));
+    if (prior.ready && probed.length > 0 && probed.every((p) => p.alive && p.responding)) {
+      log(`sandbox already running at ${dir} (${prior.mode}, ${prior.processes.length} processes); nothing changed`);
+      const was = prior.options;
+      if (was.poorMans !== o.poorMans || (!o.poorMans && was.shards !== o.shards) || (was.realShards ?? 0) !== o.realShards || was.users !== o.users || was.rowsPerUser !== o.rowsPerUser || was.seed !== o.seed) {
+        log(`note: it was made with different options; run \`fw-shard sandbox down --dir ${dir}\` first to change them`);
+      }
+      return { running: prior, recreated: false };
+    }
+    const dead = probed.filter((p) => !p.alive || !p.responding).map((p) => p.name);
+    log(`found a ${prior.ready ? 'dead' : 'half-made'} sandbox at ${dir}${dead.length ? ` (not running: ${dead.join(', ')})` : ''}: cleaning it`);
+    await teardown(dir, prior);
+    return { recreated: true };
+  }
+  if (existsSync(dir)) {
+    if (isSandboxDir(dir)) {
+      log(`found a leftover sandbox directory at ${dir} without a state file: cleaning it`);
+      await teardown(dir, null);
+      return { recreated: true };
+    }
+    if (readdirSync(dir).length > 0) {
+      throw new FwShardError('SANDBOX', `${dir} exists and is not a sandbox directory (no ${STATE_FILE}); refusing to use or delete it`, {
+        hint: 'Pass another --dir, or remove that directory yourself.',
+      });
+    }
+  }
+  return { recreated: false };
+}
+
+/** Create DIR with its marker and a not-ready `sandbox.json`, before any process is started. */
+function newSandboxState(o: UpOptions, bins: { server: string; version: string }): SandboxState {
+  const { dir, poorMans } = o;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, MARKER_FILE), 'created by fw-shard sandbox up; `fw-shard sandbox down` removes this directory\n');
+  const state: SandboxState = {
+    schemaVersion: 1,
+    kind: 'fw-shard-sandbox',
+    dir,
+    mode: poorMans ? 'poor-mans' : 'federated',
+    ready: false,
+    upPid: process.pid,
+    createdAt: new Date().toISOString(),
+    options: { shards: o.shards, users: o.users, rowsPerUser: o.rowsPerUser, poorMans, seed: o.seed, ...(poorMans ? { realShards: o.realShards } : {}) },
+    server: { binary: bins.server, version: bins.version },
+    configPath: join(dir, CONFIG_FILE),
+    processes: [],
+    notes: [],
+  };
+  writeState(state);
+  return state;
+}
+
+/** Record a spawned process in `sandbox.json` at once, so `down` can stop it whatever happens next. */
+function recorder(state: SandboxState): (p: ProcessState) => void {
+  const order = (p: ProcessState) => ['main', 'shard', 'tickets', 'memcached'].indexOf(p.role) * 1000 + (p.shard ?? 0);
+  return (p) => {
+    state.processes = [...state.processes.filter((x) => x.name !== p.name), p].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name));
+    writeState(state);
+  };
+}
+
+type StartedServer = { spec: ServerSpec; srv: SandboxServer };
+
+/** Start every MariaDB server of the layout in parallel; each is pushed to `started` as soon as it runs. */
+async function startServers(
+  o: UpOptions,
+  bins: ReturnType<typeof findServerBinaries>,
+  record: (p: ProcessState) => void,
+  started: SandboxServer[],
+  log: (line: string) => void,
+): Promise<StartedServer[]> {
+  const { dir } = o;
+  const specs = serverSpecs(o.shards, o.poorMans, o.realShards);
+  log(`starting ${specs.length} MariaDB server${specs.length > 1 ? 's' : ''} (${bins.version || bins.server}) in ${dir}`);
+  const results = await Promise.allSettled(
+    specs.map(async (spec) => {
+      const srv = await startServer({
+        dir,
+        name: spec.name,
+        extraArgs: spec.extraArgs,
+        binaries: bins,
+        onSpawn: (p) =>
+          record({
+            name: spec.name,
+            role: spec.role,
+            serves: spec.serves,
+            ...(spec.shard !== undefined ? { shard: spec.shard } : {}),
+            pid: p.pid,
+            host: '127.0.0.1',
+            port: p.port,
+            socket: p.socket,
+            datadir: p.datadir,
+            database: spec.database,
+            logFile: join(dir, spec.name, 'error.log'),
+            marker: p.datadir,
+            command: bins.server,
+          }),
+      });
+      started.push(srv);
+      log(`  ${spec.name.padEnd(9)} ${spec.serves.join(', ').padEnd(14)} 127.0.0.1:${srv.port}  pid ${srv.pid}`);
+      return { spec, srv };
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<StartedServer>).value);
+}
+
+/** memcached when it is installed (its port), else a note in the state. */
+async function startOptionalMemcached(state: SandboxState, record: (p: ProcessState) => void, log: (line: string) => void): Promise<number | undefined> {
+  const mc = findExecutable(['memcached']);
+  if (mc) {
+    const p = await startMemcached(mc, state.dir, record);
+    log(`  memcached 127.0.0.1:${p.port}  pid ${p.pid}`);
+    return p.port;
+  }
+  const note = 'memcached is not installed: the sandbox has no cache (apt-get install memcached to test cache invalidation)';
+  state.notes.push(note);
+  log(`note: ${note}`);
+  return undefined;
+}
+
+/** Which database on which server gets which part of the schema, and where the data goes. */
+function schemaTargets(
+  servers: StartedServer[],
+  poorMans: boolean,
+  open: (port: number, role: string) => Db,
+): { mainDb: Db; parts: SchemaPart[]; shards: Map<number, { db: Db; database: string }>; tickets: { db: Db; database: string }[] } {
+  const mainSrv = servers.find((s) => s.spec.name === 'main')!;
+  const mainDb = open(mainSrv.srv.port, 'db_main');
+  const shards = new Map<number, { db: Db; database: string }>();
+  const tickets: { db: Db; database: string }[] = [];
+  const parts: SchemaPart[] = [];
+  if (poorMans) {
+    parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main', 'tickets', 'shard'] });
+    shards.set(1, { db: mainDb, database: MAIN_DATABASE });
+    // The ticket connection is a separate handle to db_main, as in lib_db.php's poor man's mode.
+    tickets.push({ db: open(mainSrv.srv.port, 'tickets 1'), database: MAIN_DATABASE });
+    // Real shards to graduate onto: the shard tables only, and no users yet (not data targets).
+    for (const { spec, srv } of servers) {
+      if (spec.role === 'shard') parts.push({ db: open(srv.port, `shard ${spec.shard}`), database: spec.database, holds: ['shard'] });
+    }
+  } else {
+    parts.push({ db: mainDb, database: MAIN_DATABASE, holds: ['main'] });
+    for (const { spec, srv } of servers) {
+      if (spec.role === 'shard') {
+        const db = open(srv.port, `shard ${spec.shard}`);
+        parts.push({ db, database: spec.database, holds: ['shard'] });
+        shards.set(spec.shard!, { db, database: spec.database });
+      } else if (spec.role === 'tickets') {
+        const db = open(srv.port, spec.serves[0]!);
+        parts.push({ db, database: spec.database, holds: ['tickets'] });
+        tickets.push({ db, database: spec.database });
+      }
+    }
+  }
+  return { mainDb, parts, shards, tickets };
+}
+
+/** Write `fw-shard.config.yaml`, validated first with the real loader: a sandbox whose config fw-shard rejects is useless. */
+function writeSandboxConfig(state: SandboxState, memcachedPort: number | undefined): void {
+  const config = sandboxConfig(state, memcachedPort);
+  normalizeConfig(config, { env: {}, baseDir: state.dir, origin: state.configPath });
+  writeFileSync(
+    state.configPath,
+    `# Written by \`fw-shard sandbox up\` (${state.mode}). Use it with:\n#   export FW_SHARD_CONFIG=${state.configPath}\n` + stringify(config),
+    { mode: 0o600 },
+  );
+}
+
+/** `up` failed: stop what it started, note why in the state, and return the error to throw. */
+async function upFailed(state: SandboxState, started: SandboxServer[], err: unknown, log: (line: string) => void): Promise<unknown> {
+  log('sandbox up failed: stopping the processes it started');
+  await Promise.allSettled(state.processes.map((p) => stopProcess(p.pid, p.marker)));
+  await Promise.allSettled(started.map((s) => s.stop()));
+  state.notes.push(`up failed: ${(err as Error)?.message ?? String(err)}`);
+  delete state.upPid;
+  writeState(state);
+  if (err instanceof FwShardError) return err;
+  return new FwShardError('SANDBOX', `sandbox up failed: ${(err as Error)?.message ?? String(err)}`, {
+    hint: `Logs are in ${state.dir}/*/error.log; \`fw-shard sandbox down --dir ${state.dir}\` removes what is left.`,
+    cause: err,
+  });
 }
 
 /** The native config (src/config/schema.ts) describing a sandbox. */

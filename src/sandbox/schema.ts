@@ -6,7 +6,7 @@
  *    setup-db.sh builds it by concatenating every schema file.
  */
 import type { Db } from '../db/pool.js';
-import { createDatabase, mainTables, shardTables, ticketTables } from '../db/sql/sandbox.js';
+import { createDatabase, mainTables, shardTables, ticketTables } from './sql.js';
 import type { Sql } from '../db/sql/fragment.js';
 
 /** Database names used by the sandbox. */

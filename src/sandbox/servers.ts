@@ -26,7 +26,7 @@ import { tmpdir } from 'node:os';
 import { createServer, createConnection } from 'node:net';
 import { basename, delimiter, join, resolve } from 'node:path';
 import { openDb } from '../db/pool.js';
-import { pingSql } from '../db/sql/status.js';
+import { pingSql } from '../db/sql/server.js';
 import { FwShardError } from '../errors/index.js';
 import type { Endpoint } from '../topology/index.js';
 
@@ -519,7 +519,7 @@ class LocalServer implements SandboxServer {
 
     const db = openDb(this.endpoint('mysql', `sandbox ${this.name}`));
     const deadline = Date.now() + this.timeoutMs;
-    let lastErr = '';
+    let lastErr: string | undefined;
     try {
       while (true) {
         if (exited) {
@@ -538,7 +538,7 @@ class LocalServer implements SandboxServer {
           await stopProcess(pid, this.datadir, { signal: 'SIGKILL' }).catch(() => undefined);
           throw new FwShardError(
             'SANDBOX',
-            `server ${this.name} did not answer on 127.0.0.1:${this.#port} within ${Math.round(this.timeoutMs / 1000)} s (last error: ${lastErr}):\n${tailFile(this.errorLog, 20)}`,
+            `server ${this.name} did not answer on 127.0.0.1:${this.#port} within ${Math.round(this.timeoutMs / 1000)} s (last error: ${lastErr ?? 'none'}):\n${tailFile(this.errorLog, 20)}`,
             { hint: `See ${this.errorLog}.` },
           );
         }

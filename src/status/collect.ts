@@ -3,9 +3,11 @@
  * receives ReadDb handles only.
  */
 import type { ReadDb } from '../db/pool.js';
-import { readSchema, readServerFacts, type TableInfo } from '../db/sql/schema.js';
-import { countTableSql, pingSql, ticketTablesSql, topOfColumnSql } from '../db/sql/status.js';
-import { usersPerShardSql } from '../db/sql/journal.js';
+import { readSchema, type TableInfo } from '../db/sql/schema.js';
+import { pingSql, readServerFacts } from '../db/sql/server.js';
+import { countTableSql } from '../db/sql/rows.js';
+import { ticketTablesSql, topOfColumnSql } from '../db/sql/tickets.js';
+import { usersPerShardSql } from '../db/sql/mapping.js';
 import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
@@ -95,37 +97,73 @@ async function probe(db: ReadDb, now: () => number): Promise<ServerStatus> {
   }
 }
 
+/** What status found wrong (problems make it unhealthy) or worth saying (warnings), in the order found. */
+interface Findings {
+  problems: string[];
+  warnings: string[];
+}
+
 export async function collectStatus(topology: Topology, connect: (e: Endpoint) => ReadDb, opts: { exact: boolean; now: () => number }): Promise<StatusReport> {
-  const problems: string[] = [];
-  const warnings: string[] = [];
+  const f: Findings = { problems: [], warnings: [] };
+  const { problems, warnings } = f;
   const endpoints = allEndpoints(topology);
   const servers = await Promise.all(endpoints.map((e) => probe(connect(e), opts.now)));
   const up = new Map(servers.map((s) => [s.role, s.reachable]));
   for (const s of servers) if (!s.reachable) problems.push(`${s.role} (${s.host}:${s.port}) is unreachable: ${s.error}`);
 
   const mapEp = mappingEndpoint(topology);
-  const mapDb = connect(mapEp);
-  const usersByShard = new Map<number, string>();
-  let activeMoves: MoveRow[] = [];
-  let frozen: StatusReport['frozen'] = [];
-  if (up.get(mapEp.role)) {
-    try {
-      for (const r of await mapDb.rows<{ shard: string | number; users: string | number }>(usersPerShardSql(topology.mapping))) {
-        usersByShard.set(Number(r.shard), String(r.users));
-      }
-    } catch (err) {
-      problems.push(`cannot read the mapping table ${topology.mapping.table} on ${mapEp.role}: ${(err as Error).message}`);
-    }
-    activeMoves = await new JournalReader(mapDb).list(false).catch(() => []);
-    frozen = await mapDb.rows<{ user_id: string; move_id: string; remaining_ms: string }>(activeFreezesSql()).catch(() => []);
-  }
+  const { usersByShard, activeMoves, frozen } = up.get(mapEp.role) ? await readMappingServer(topology, mapEp, connect(mapEp), f) : { usersByShard: new Map<number, string>(), activeMoves: [], frozen: [] };
   const unknownShardUsers = [...usersByShard].filter(([s]) => !topology.shards.has(s as ShardId)).map(([shard, users]) => ({ shard, users }));
   for (const u of unknownShardUsers) {
     problems.push(`${u.users} users are mapped to shard ${u.shard}, which is not in the topology: the app cannot reach their data`);
   }
 
-  // Schemas of every reachable shard, for sizes and drift.
+  const schemas = await readShardSchemas(topology, connect, up, f);
   const mainDb = databaseId(topology.main);
+  const realShards = [...topology.shards].filter(([, e]) => databaseId(e) !== mainDb).map(([id]) => id);
+  const reference = realShards.find((id) => schemas.has(id)) ?? [...schemas.keys()][0];
+  const shards: ShardStatus[] = [];
+  for (const [id, e] of topology.shards) {
+    shards.push(await shardStatus(topology, connect, { id, e, schemas, reference, usersByShard, exact: opts.exact }, f));
+  }
+
+  const tickets = await readTicketServers(topology, connect, up);
+  const live = tickets.filter((t) => t.reachable && t.increment !== undefined);
+  checkTicketLayout(live, f);
+  checkTicketOverlap(live, await largestShardIds(topology, schemas, connect), f);
+  if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
+
+  const onMain = shardsOnMain(topology);
+  const poorMans: StatusReport['poorMans'] = isPoorMansOnly(topology) ? 'only' : onMain.length > 0 ? 'partial' : 'none';
+  if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
+  const anyDown = servers.some((s) => !s.reachable);
+  for (const fr of frozen) warnings.push(`user ${fr.user_id} is frozen by move ${fr.move_id} for another ${fr.remaining_ms} ms`);
+  const mapping = { table: topology.mapping.table, server: mapEp.role, shardColumn: topology.mapping.shardColumn, source: topology.mapping.tableSource ?? 'config' };
+  return { poorMans, mapping, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
+}
+
+/** From the mapping server: users per shard, unfinished moves, frozen users. */
+async function readMappingServer(
+  topology: Topology,
+  mapEp: Endpoint,
+  mapDb: ReadDb,
+  f: Findings,
+): Promise<{ usersByShard: Map<number, string>; activeMoves: MoveRow[]; frozen: StatusReport['frozen'] }> {
+  const usersByShard = new Map<number, string>();
+  try {
+    for (const r of await mapDb.rows<{ shard: string | number; users: string | number }>(usersPerShardSql(topology.mapping))) {
+      usersByShard.set(Number(r.shard), String(r.users));
+    }
+  } catch (err) {
+    f.problems.push(`cannot read the mapping table ${topology.mapping.table} on ${mapEp.role}: ${(err as Error).message}`);
+  }
+  const activeMoves = await new JournalReader(mapDb).list(false).catch(() => []);
+  const frozen = await mapDb.rows<{ user_id: string; move_id: string; remaining_ms: string }>(activeFreezesSql()).catch(() => []);
+  return { usersByShard, activeMoves, frozen };
+}
+
+/** Schemas of every reachable shard, for sizes and drift. */
+async function readShardSchemas(topology: Topology, connect: (e: Endpoint) => ReadDb, up: Map<string, boolean>, f: Findings): Promise<Map<number, Map<string, TableInfo>>> {
   const schemas = new Map<number, Map<string, TableInfo>>();
   await Promise.all(
     [...topology.shards].map(async ([id, e]) => {
@@ -133,59 +171,68 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       try {
         schemas.set(id, await readSchema(connect(e)));
       } catch (err) {
-        problems.push(`${e.role}: cannot read its schema: ${(err as Error).message}`);
+        f.problems.push(`${e.role}: cannot read its schema: ${(err as Error).message}`);
       }
     }),
   );
-  const realShards = [...topology.shards].filter(([, e]) => databaseId(e) !== mainDb).map(([id]) => id);
-  const reference = realShards.find((id) => schemas.has(id)) ?? [...schemas.keys()][0];
-  const shards: ShardStatus[] = [];
-  for (const [id, e] of topology.shards) {
-    const isMain = databaseId(e) === mainDb;
-    const schema = schemas.get(id);
-    const st: ShardStatus = { id, server: `${e.host}:${e.port}/${e.database}`, isMain, reachable: Boolean(schema), users: usersByShard.get(id) ?? '0', tables: [], rows: '0', bytes: '0', exact: opts.exact, drift: [] };
-    shards.push(st);
-    if (!schema) continue;
-    const refSchema = reference !== undefined ? schemas.get(reference) ?? schema : schema;
-    const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
-    if (sel.undeclared) {
-      warnings.push(
-        `shard ${id} is db_main's own database, and the config does not say which tables are sharded: moves off it are refused ` +
-          `until tables.include lists them (fw-shard config import --schema schema/db_users.schema); tables with ${topology.tables.ownerColumn} there: ${sel.undeclared.join(', ') || '(none)'}`,
-      );
-    } else if (!isMain) {
-      warnings.push(...selectionWarnings(sel.unowned, mainTablesOnShard(schema, topology.tables, topology.mapping.table), id, id));
-    }
-    let rows = 0n;
-    let bytes = 0n;
-    for (const { name } of sel.selected) {
-      const info = schema.get(name)!;
-      let n = info.rowsEstimate;
-      if (opts.exact) {
-        const [r] = await connect(e).rows<{ n: string }>(countTableSql(name));
-        n = String(r?.n ?? '0');
-      }
-      st.tables.push({ name, rows: n, bytes: info.bytesEstimate });
-      rows += BigInt(n);
-      bytes += BigInt(info.bytesEstimate);
-      if (reference !== undefined && reference !== id) {
-        const other = refSchema.get(name);
-        const side = (d: string) => d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`);
-        if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${side(d)}`);
-        if (other) for (const d of indexDifferences(other, info)) warnings.push(`index difference on shard ${id}: ${name}: ${side(d)} (moves are allowed)`);
-      }
-    }
-    if (reference !== undefined && reference !== id) {
-      for (const m of sel.missingOnTarget) st.drift.push(`${m}: exists here but not on shard ${reference}`);
-      const refSel = selectTables(refSchema, schema, topology.tables, { sourceIsMain: false, mappingTable: null });
-      for (const m of refSel.missingOnTarget) st.drift.push(`${m}: missing here (exists on shard ${reference})`);
-    }
-    st.rows = rows.toString();
-    st.bytes = bytes.toString();
-    for (const d of st.drift) problems.push(`schema drift on shard ${id}: ${d}`);
-  }
+  return schemas;
+}
 
-  // Tickets: odd/even layout, and whether the next id is above every id already in the shards.
+/** One shard: its users, tables, sizes (exact with --exact), and drift against the reference shard. */
+async function shardStatus(
+  topology: Topology,
+  connect: (e: Endpoint) => ReadDb,
+  a: { id: number; e: Endpoint; schemas: Map<number, Map<string, TableInfo>>; reference: number | undefined; usersByShard: Map<number, string>; exact: boolean },
+  f: Findings,
+): Promise<ShardStatus> {
+  const { id, e, schemas, reference } = a;
+  const { problems, warnings } = f;
+  const isMain = databaseId(e) === databaseId(topology.main);
+  const schema = schemas.get(id);
+  const st: ShardStatus = { id, server: `${e.host}:${e.port}/${e.database}`, isMain, reachable: Boolean(schema), users: a.usersByShard.get(id) ?? '0', tables: [], rows: '0', bytes: '0', exact: a.exact, drift: [] };
+  if (!schema) return st;
+  const refSchema = reference !== undefined ? schemas.get(reference) ?? schema : schema;
+  const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
+  if (sel.undeclared) {
+    warnings.push(
+      `shard ${id} is db_main's own database, and the config does not say which tables are sharded: moves off it are refused ` +
+        `until tables.include lists them (fw-shard config import --schema schema/db_users.schema); tables with ${topology.tables.ownerColumn} there: ${sel.undeclared.join(', ') || '(none)'}`,
+    );
+  } else if (!isMain) {
+    warnings.push(...selectionWarnings(sel.unowned, mainTablesOnShard(schema, topology.tables, topology.mapping.table), id, id));
+  }
+  let rows = 0n;
+  let bytes = 0n;
+  for (const { name } of sel.selected) {
+    const info = schema.get(name)!;
+    let n = info.rowsEstimate;
+    if (a.exact) {
+      const [r] = await connect(e).rows<{ n: string }>(countTableSql(name));
+      n = String(r?.n ?? '0');
+    }
+    st.tables.push({ name, rows: n, bytes: info.bytesEstimate });
+    rows += BigInt(n);
+    bytes += BigInt(info.bytesEstimate);
+    if (reference !== undefined && reference !== id) {
+      const other = refSchema.get(name);
+      const side = (d: string) => d.replace(/source/g, `shard ${reference}`).replace(/target/g, `shard ${id}`);
+      if (other) for (const d of diffTables(other, info)) st.drift.push(`${name}: ${side(d)}`);
+      if (other) for (const d of indexDifferences(other, info)) warnings.push(`index difference on shard ${id}: ${name}: ${side(d)} (moves are allowed)`);
+    }
+  }
+  if (reference !== undefined && reference !== id) {
+    for (const m of sel.missingOnTarget) st.drift.push(`${m}: exists here but not on shard ${reference}`);
+    const refSel = selectTables(refSchema, schema, topology.tables, { sourceIsMain: false, mappingTable: null });
+    for (const m of refSel.missingOnTarget) st.drift.push(`${m}: missing here (exists on shard ${reference})`);
+  }
+  st.rows = rows.toString();
+  st.bytes = bytes.toString();
+  for (const d of st.drift) problems.push(`schema drift on shard ${id}: ${d}`);
+  return st;
+}
+
+/** Each ticket server's auto_increment layout and next ids. */
+async function readTicketServers(topology: Topology, connect: (e: Endpoint) => ReadDb, up: Map<string, boolean>): Promise<TicketStatus[]> {
   const tickets: TicketStatus[] = [];
   for (const e of topology.tickets) {
     const ts: TicketStatus = { role: e.role, reachable: Boolean(up.get(e.role)) };
@@ -200,23 +247,32 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       if (r.name === 'Tickets64') ts.next64 = r.next_id === null ? null : String(r.next_id);
     }
   }
-  const live = tickets.filter((t) => t.reachable && t.increment !== undefined);
-  if (live.length > 1) {
-    const offsets = new Map<number, string[]>();
-    for (const t of live) offsets.set(t.offset!, [...(offsets.get(t.offset!) ?? []), t.role]);
-    for (const [off, roles] of offsets) {
-      if (roles.length > 1) problems.push(`ticket servers ${roles.join(' and ')} share auto_increment_offset ${off}: they can issue the same id`);
-    }
-    for (const t of live) {
-      if (t.increment! < live.length) {
-        problems.push(`${t.role} has auto_increment_increment ${t.increment} with ${live.length} ticket servers: ids can collide (set it to at least ${live.length})`);
-      }
+  return tickets;
+}
+
+/** Odd/even: ticket servers must not share an offset, and each must step over all of them. */
+function checkTicketLayout(live: TicketStatus[], f: Findings): void {
+  const { problems } = f;
+  if (live.length <= 1) return;
+  const offsets = new Map<number, string[]>();
+  for (const t of live) offsets.set(t.offset!, [...(offsets.get(t.offset!) ?? []), t.role]);
+  for (const [off, roles] of offsets) {
+    if (roles.length > 1) problems.push(`ticket servers ${roles.join(' and ')} share auto_increment_offset ${off}: they can issue the same id`);
+  }
+  for (const t of live) {
+    if (t.increment! < live.length) {
+      problems.push(`${t.role} has auto_increment_increment ${t.increment} with ${live.length} ticket servers: ids can collide (set it to at least ${live.length})`);
     }
   }
-  // A ticket server only ever issues ids of its own residue (offset mod increment): with an odd/even
-  // pair each side's next id is normally below the other side's latest, which is harmless. The danger
-  // is an existing id of the server's own residue at or above its next id.
-  const topIds = await largestShardIds(topology, schemas, connect);
+}
+
+/**
+ * A ticket server only ever issues ids of its own residue (offset mod increment): with an odd/even
+ * pair each side's next id is normally below the other side's latest, which is harmless. The danger
+ * is an existing id of the server's own residue at or above its next id.
+ */
+function checkTicketOverlap(live: TicketStatus[], topIds: Awaited<ReturnType<typeof largestShardIds>>, f: Findings): void {
+  const { problems, warnings } = f;
   for (const t of live) {
     if (!t.next64) continue;
     const inc = BigInt(Math.max(1, t.increment!));
@@ -233,15 +289,6 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
       else warnings.push(line);
     }
   }
-  if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
-
-  const onMain = shardsOnMain(topology);
-  const poorMans: StatusReport['poorMans'] = isPoorMansOnly(topology) ? 'only' : onMain.length > 0 ? 'partial' : 'none';
-  if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
-  const anyDown = servers.some((s) => !s.reachable);
-  for (const f of frozen) warnings.push(`user ${f.user_id} is frozen by move ${f.move_id} for another ${f.remaining_ms} ms`);
-  const mapping = { table: topology.mapping.table, server: mapEp.role, shardColumn: topology.mapping.shardColumn, source: topology.mapping.tableSource ?? 'config' };
-  return { poorMans, mapping, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
 /** The largest values of the ticketed id columns of the sharded tables (src/status/ticketed.ts), largest first. */

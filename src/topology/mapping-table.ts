@@ -4,7 +4,7 @@
  * read from the mapping database: the table called users in any case that has the shard column.
  */
 import type { ReadDb } from '../db/pool.js';
-import { mappingTableCandidatesSql } from '../db/sql/status.js';
+import { mappingTableCandidatesSql } from '../db/sql/mapping.js';
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type Topology } from './index.js';
 

@@ -5,7 +5,7 @@
  *
  * Ctrl-C: ink is mounted with exitOnCtrlC off and no component reads input, so ink never puts stdin in
  * raw mode and the terminal keeps turning Ctrl-C into SIGINT, which the CLI's handler turns into "stop
- * at the next safe point" (src/cli/deps.ts interruptSignal). The views show that through RunState.stopping.
+ * at the next safe point" (src/cli/interrupt.ts interruptSignal). The views show that through RunState.stopping.
  */
 import type { ReactElement } from 'react';
 import { render } from 'ink';

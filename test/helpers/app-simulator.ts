@@ -6,6 +6,7 @@
  */
 import { createConnection } from 'node:net';
 import { openDb, type Db } from '../../src/db/pool.js';
+import { isNoSuchTable } from '../../src/db/errors.js';
 import { NumericLiteral, sql } from '../../src/db/sql/fragment.js';
 
 // Ids compared as numbers, never as quoted strings (which the server compares as DOUBLE above 2^53).
@@ -103,7 +104,7 @@ export class AppSimulator {
       const [r] = await this.#main.rows<{ frozen: string }>(isFrozenSql(this.userId));
       return Number(r?.frozen ?? 0) > 0;
     } catch (err) {
-      if ((err as { errno?: number }).errno === 1146) return false; // no move has ever run
+      if (isNoSuchTable(err)) return false; // no move has ever run
       throw err;
     }
   }

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { openDb, type Db } from '../../src/db/pool.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import type { ThrottleSettings } from '../../src/move/throttler.js';

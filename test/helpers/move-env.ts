@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { startServer, type SandboxServer } from '../../src/sandbox/servers.js';
 import { normalizeConfig } from '../../src/config/load.js';
 import type { Topology } from '../../src/topology/index.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { openDb, type Db } from '../../src/db/pool.js';
 import { sql, raw } from '../../src/db/sql/fragment.js';
 import type { MoveEvent } from '../../src/events/types.js';

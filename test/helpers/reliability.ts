@@ -350,7 +350,6 @@ export function figuresFile(): string {
 export function recordFigures(suite: string, figures: Record<string, unknown>): void {
   const line = JSON.stringify({ suite, at: new Date().toISOString(), ...figures });
   appendFileSync(figuresFile(), line + '\n');
-  // eslint-disable-next-line no-console
   console.log(`[reliability] ${line}`);
 }
 

@@ -14,7 +14,7 @@ import { abortMove, resumeMove, runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { Guard } from '../../src/move/guard.js';
 import { shardTablePlans } from '../../src/plan/facts.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';

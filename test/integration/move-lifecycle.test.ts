@@ -12,7 +12,7 @@ import { FwShardError } from '../../src/errors/index.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId, Topology } from '../../src/topology/index.js';
 import { normalizeConfig } from '../../src/config/load.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { freePort } from '../../src/sandbox/servers.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';

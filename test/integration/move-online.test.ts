@@ -9,7 +9,7 @@ import { runDeferredCleanups, runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import type { MoveEvent } from '../../src/events/types.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { AppSimulator } from '../helpers/app-simulator.js';
 import { expectNoWriteLost, startOnlineEnv, type OnlineEnv } from '../helpers/online-env.js';
 

@@ -11,13 +11,14 @@ import { NumericLiteral, raw, sql } from '../../src/db/sql/fragment.js';
 import { isFrozenSql } from '../../src/db/sql/freeze.js';
 import type { Db } from '../../src/db/pool.js';
 import { resumeMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
-import { Applier, Inspector } from '../../src/move/inspector.js';
+import { Applier } from '../../src/move/applier.js';
+import { Inspector } from '../../src/move/inspector.js';
 import { planTable } from '../../src/move/table-plan.js';
 import { FwShardError } from '../../src/errors/index.js';
 import type { MoveRequest, MoveResult } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import { createMainSchema, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';
 

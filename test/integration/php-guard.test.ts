@@ -18,7 +18,7 @@ import { runMove, runDeferredCleanups } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, Topology, UserId } from '../../src/topology/index.js';
 import type { MoveEvent } from '../../src/events/types.js';
-import { makeDeps } from '../../src/cli/deps.js';
+import { makeDeps } from '../../src/app/deps.js';
 import type { MoveEnv } from '../helpers/move-env.js';
 import { expectNoWriteLost, startOnlineEnv, type OnlineEnv } from '../helpers/online-env.js';
 

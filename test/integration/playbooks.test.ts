@@ -8,8 +8,8 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openDb } from '../../src/db/pool.js';
-import { SHARD_TABLES, shardTables } from '../../src/db/sql/sandbox.js';
-import { createDatabase } from '../../src/db/sql/sandbox.js';
+import { SHARD_TABLES, shardTables } from '../../src/sandbox/sql.js';
+import { createDatabase } from '../../src/sandbox/sql.js';
 import { useServers } from '../helpers/servers.js';
 import { lastJson, useFleet } from '../helpers/fleet-env.js';
 

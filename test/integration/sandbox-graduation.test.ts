@@ -11,7 +11,7 @@ import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { openDb, type Db } from '../../src/db/pool.js';
 import { raw, sql } from '../../src/db/sql/fragment.js';
-import { SHARD_TABLES } from '../../src/db/sql/sandbox.js';
+import { SHARD_TABLES } from '../../src/sandbox/sql.js';
 import { sandboxDown, sandboxUp, type SandboxUpResult } from '../../src/sandbox/index.js';
 import { rootEndpoint } from '../../src/sandbox/servers.js';
 import { sink } from '../helpers/sink.js';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { openDb, type Db } from '../../src/db/pool.js';
 import { ident, preview, sql } from '../../src/db/sql/fragment.js';
-import { insertRows, poorMansTicketSession, replaceTicket, SHARD_TABLES } from '../../src/db/sql/sandbox.js';
+import { insertRows, poorMansTicketSession, replaceTicket, SHARD_TABLES } from '../../src/sandbox/sql.js';
 import { registerSandbox } from '../../src/cli/commands/sandbox.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { EXIF_SENTINEL_BYTES, LATIN1_HIGH_BYTES, SENTINEL_DETAILS, splitRows } from '../../src/sandbox/data.js';

@@ -4,15 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { preview } from '../../src/db/sql/fragment.js';
-import {
-  deleteKeylessByHashSql,
-  deleteRowsByKeysSql,
-  getLockSql,
-  globalStatusSql,
-  placementsOfSql,
-  rowHashesByKeys,
-  userSizesSql,
-} from '../../src/db/sql/fleet.js';
+import { deleteByKeys as deleteRowsByKeysSql, deleteKeylessByHashSql, rowHashesByKeys, userSizesSql } from '../../src/db/sql/rows.js';
+import { getLockSql } from '../../src/db/sql/locks.js';
+import { globalStatusSql } from '../../src/db/sql/server.js';
+import { placementsOfSql } from '../../src/db/sql/mapping.js';
 import { nextClockTime } from '../../src/fleet/apply.js';
 import { lockNames } from '../../src/fleet/lock.js';
 import { applyExitCode } from '../../src/fleet/outcome.js';

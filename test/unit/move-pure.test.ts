@@ -8,7 +8,7 @@ import { chooseKey, diffTables, indexDifferences, planTable } from '../../src/mo
 import { selectTables } from '../../src/move/table-selection.js';
 import { MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
 import { decodeKey, encodeKey, keyOfRow, showKey } from '../../src/move/keys.js';
-import { parseChoice, parseDuration, parsePositiveInt } from '../../src/cli/parse.js';
+import { parseChoice, parseDuration, parsePositiveInt } from '../../src/config/units.js';
 import { parseShardId, parseUserId, type Topology } from '../../src/topology/index.js';
 import { normalizeConfig } from '../../src/config/load.js';
 import { FwShardError } from '../../src/errors/index.js';

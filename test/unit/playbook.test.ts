@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { FwShardError } from '../../src/errors/index.js';
-import { loadPlaybook, parseSetValue, parseSets, parseSize, shardListOf, windowState } from '../../src/fleet/playbook.js';
+import { loadPlaybook, parseSetValue, parseSets, shardListOf, windowState } from '../../src/fleet/playbook.js';
+import { parseSize } from '../../src/config/units.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const dir = join(ROOT, 'playbooks');

@@ -30,7 +30,8 @@ import {
   selectRange,
   type RowSpec,
 } from '../../src/db/sql/rows.js';
-import { claimMoveSql, flipMappingSql, readPlacementSql } from '../../src/db/sql/journal.js';
+import { claimMoveSql } from '../../src/db/sql/journal.js';
+import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
 import { col } from '../helpers/schema-fixtures.js';
 

@@ -18,8 +18,8 @@ import {
   type Endpoint,
   type Topology,
 } from '../../topology/index.js';
-import { action } from './action.js';
-import type { Register } from './index.js';
+import { action } from '../action.js';
+import type { Register } from '../context.js';
 
 /** An endpoint as `config show` reports it: the password's source, never the password. */
 interface EndpointView {

@@ -1,31 +1,29 @@
 /**
- * Fleet commands: `plan` (a pure plan from exact sizes), `apply` (run a plan's moves, several at once),
- * `verify` (orphan rows) and the `--orphans` mode of `cleanup`. Playbooks (`run`) are in run.ts.
+ * Fleet commands: `plan` (a pure plan from exact sizes), `apply` (run a plan's moves, several at once)
+ * and `verify` (orphan rows). The `--orphans` mode of `cleanup` is src/cli/orphan-cleanup.ts; playbooks
+ * (`run`) are in run.ts.
  */
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { Option } from 'commander';
+import { makeDeps } from '../../app/deps.js';
+import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
+import { parseChoice, parsePositiveInt, parseSize } from '../../config/units.js';
 import { Connections, openDb } from '../../db/pool.js';
 import { ExitCode, FwShardError, usage } from '../../errors/index.js';
-import { EVENTS_VERSION, type MoveEvent } from '../../events/types.js';
 import { applyPlan, nextClockTime, type ApplyRequest } from '../../fleet/apply.js';
-import type { FleetEvent } from '../../fleet/events.js';
-import { cleanupOrphans, findOrphans, type VerifyScope } from '../../fleet/orphans.js';
-import { parseSize } from '../../fleet/playbook.js';
-import type { MoveDeps } from '../../move/types.js';
-import { collectFleetFacts } from '../../plan/facts.js';
-import { checkPlanAgainstTopology, parsePlanDocument, planDocument, type PlanDocumentMove } from '../../plan/plan-file.js';
-import { METRICS, PlanError, planMoves, type Metric, type PlanOptions } from '../../plan/planner.js';
-import { fleetLine, renderApplySummary, renderOrphanCleanup, renderPlanDocument, renderVerify } from '../../report/fleet.js';
-import { plainRenderer } from '../../report/plain.js';
-import { describeEndpoint, mappingEndpoint, parseShardId, parseUserId, type Topology } from '../../topology/index.js';
-import { loadTopology, loadTopologyResolved, log, out, printJson, warn, type CliContext } from '../context.js';
-import { interruptSignal, makeDeps } from '../deps.js';
-import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
-import { throttleOptions, throttleSettings } from '../throttle-options.js';
-import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';
-import { action } from './action.js';
-import type { Register } from './index.js';
+import { findOrphans } from '../../fleet/orphans.js';
+import { planFleet } from '../../plan/plan-fleet.js';
+import { checkPlanAgainstTopology, parsePlanDocument } from '../../plan/plan-file.js';
+import { METRICS, type Metric, type PlanOptions } from '../../plan/planner.js';
+import { renderApplySummary, renderPlanDocument, renderVerify } from '../../report/fleet.js';
+import { mappingEndpoint, parseShardId, type Topology } from '../../topology/index.js';
+import { action } from '../action.js';
+import { loadTopologyResolved, log, out, printJson, warn, type Register } from '../context.js';
+import { fleetSinks } from '../fleet-sinks.js';
+import { interruptSignal } from '../interrupt.js';
+import { onlineOptions, throttleOptions } from '../options.js';
+import { scopeOf } from '../orphan-cleanup.js';
 
 /** "2,3,4" → shard ids known to the topology. */
 export function parseShardList(text: string, topology: Topology, flag: string): number[] {
@@ -48,7 +46,7 @@ interface PlanFlags {
   json?: boolean;
 }
 
-interface ApplyFlags extends OnlineFlags {
+interface ApplyFlags extends RequestFlags, ThrottleFlags {
   json?: boolean;
   events?: boolean;
   concurrency: string;
@@ -56,94 +54,57 @@ interface ApplyFlags extends OnlineFlags {
   until?: string;
   maxMoves?: string;
   stopFile?: string;
-  assumeNoWrites?: boolean;
   cleanup: string;
-  chunkTime: string;
-  chunkSize?: string;
   tableConcurrency: string;
-  sleepBetweenChunks?: string;
 }
 
-/** Plain lines on stderr for fleet events and each move's own events (prefixed with the move), NDJSON on stdout with --events. */
-export function fleetSinks(ctx: CliContext, opts: { events?: boolean }): { onEvent(e: FleetEvent): void; onMoveEvent(m: PlanDocumentMove, e: MoveEvent): void } {
-  const perMove = new Map<number, (e: MoveEvent) => void>();
-  return {
-    onEvent(e) {
-      if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e }) + '\n');
-      const line = fleetLine(e);
-      if (line) log(ctx, line);
-    },
-    onMoveEvent(m, e) {
-      if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e, plan: { seq: m.seq, userId: m.userId } }) + '\n');
-      let r = perMove.get(m.seq);
-      if (!r) {
-        r = plainRenderer((line) => log(ctx, `[#${m.seq} user ${m.userId}] ${line}`));
-        perMove.set(m.seq, r);
-      }
-      r(e);
-    },
+export const registerFleet: Register = (program, ctx, setExit, globals) => {
+  registerPlan(program, ctx, setExit, globals);
+  registerApply(program, ctx, setExit, globals);
+  registerVerify(program, ctx, setExit, globals);
+};
+
+/**
+ * `fw-shard plan` flags → the planner's options, given db_main's own shards. Everything that does not
+ * need the servers is checked at once; the rest when the facts are in.
+ */
+function planOptionsFromFlags(opts: PlanFlags, t: Topology): (mains: number[]) => PlanOptions {
+  const modes = [opts.balance, opts.drain !== undefined, opts.graduate].filter(Boolean).length;
+  if (modes !== 1) throw usage('give exactly one of --balance, --drain SHARD, --graduate --to 2,3,4', 'fw-shard plan --help shows examples.');
+  const by = parseChoice(opts.by, '--by', METRICS) as Metric;
+  const from = opts.from !== undefined ? parseShardList(opts.from, t, '--from') : undefined;
+  const to = opts.to !== undefined ? parseShardList(opts.to, t, '--to') : undefined;
+  const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
+  const maxBytes = opts.maxBytes !== undefined ? parseSize(opts.maxBytes) : undefined;
+  const threshold = Number(opts.threshold);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(opts.threshold) || threshold > 100) throw usage(`--threshold must be a percentage from 0 to 100, got '${opts.threshold}'`);
+  if (opts.graduate && !to) throw usage('--graduate needs --to: the real shards to graduate onto, e.g. --to 2,3,4');
+  return (mains) => {
+    let mode: PlanOptions['mode'] = 'balance';
+    let sources = from;
+    if (opts.drain !== undefined) {
+      mode = 'drain';
+      if (from) throw usage('--drain names the shards to empty; --from is for --balance');
+      sources = parseShardList(opts.drain, t, '--drain');
+    } else if (opts.graduate) {
+      mode = 'graduate';
+      sources = from ?? mains;
+      if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
+    }
+    return {
+      mode,
+      by,
+      thresholdPct: threshold,
+      ...(sources ? { from: sources } : {}),
+      ...(to ? { to } : {}),
+      ...(maxMoves !== undefined ? { maxMoves } : {}),
+      ...(maxBytes !== undefined ? { maxBytes } : {}),
+    };
   };
 }
 
-export function applyRequestOf(opts: Pick<ApplyFlags, 'assumeNoWrites' | 'cleanup' | 'chunkTime' | 'chunkSize' | 'tableConcurrency' | 'sleepBetweenChunks' | keyof OnlineFlags>): ApplyRequest {
-  return {
-    online: onlineSettings(opts),
-    assumeNoWrites: Boolean(opts.assumeNoWrites),
-    cleanup: parseChoice(opts.cleanup, '--cleanup', ['now', 'defer', 'keep'] as const),
-    chunkTimeMs: parseDuration(opts.chunkTime, '--chunk-time'),
-    ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
-    concurrency: parsePositiveInt(opts.tableConcurrency, '--table-concurrency', 64),
-    ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
-  };
-}
-
-export function orphanOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--orphans', "instead: delete leftover rows on shards other than their user's, where the same row is identical on the user's shard (anything else is listed, never deleted)"))
-    .addOption(new Option('--dry-run', 'with --orphans: show what would be deleted and kept; write nothing'))
-    .addOption(new Option('--user <id>', 'with --orphans: only this user'))
-    .addOption(new Option('--shard <n>', "with --orphans: only the users of this shard (and rows on it of users that do not exist)"));
-}
-
-function scopeOf(opts: { user?: string; shard?: string }, topology: Topology): VerifyScope {
-  if (opts.user !== undefined && opts.shard !== undefined) throw usage('give --user or --shard, not both');
-  return {
-    ...(opts.user !== undefined ? { userId: parseUserId(opts.user) } : {}),
-    ...(opts.shard !== undefined ? { shard: parseShardId(opts.shard, topology, '--shard') as number } : {}),
-  };
-}
-
-/** `cleanup --dry-run/--user/--shard` only mean something with --orphans. */
-export function orphanFlagsGiven(flags: object): boolean {
-  const o = flags as { dryRun?: boolean; user?: string; shard?: string };
-  return Boolean(o.dryRun) || o.user !== undefined || o.shard !== undefined;
-}
-
-/** `fw-shard cleanup --orphans [--dry-run]`: exit 0 when nothing is left over, 8 when rows had to be kept. */
-export async function runOrphanCleanup(ctx: CliContext, loaded: ReturnType<typeof loadTopology>, opts: { orphans?: boolean; json?: boolean; dryRun?: boolean; user?: string; shard?: string }): Promise<number> {
-  if (!opts.orphans) throw usage('--dry-run, --user and --shard of cleanup go with --orphans', 'fw-shard cleanup --orphans --dry-run lists orphan rows; plain fw-shard cleanup finishes deferred cleanups.');
-  const scope = scopeOf(opts, loaded.topology);
-  const conns = new Connections();
-  const intr = interruptSignal(() => log(ctx, 'fw-shard: stopping after the current group of rows'));
-  try {
-    const report = await findOrphans(loaded.topology, (e) => conns.get(e), scope);
-    const cleanup = await cleanupOrphans(loaded.topology, (e) => conns.get(e), report, {
-      dryRun: Boolean(opts.dryRun),
-      signal: intr.signal,
-      onProgress: (g) => log(ctx, `cleanup --orphans: shard ${g.shard} ${g.table} user ${g.userId}: ${g.deleted} ${opts.dryRun ? 'would be deleted' : 'deleted'}, ${g.keptRows} kept`),
-    });
-    const code = BigInt(cleanup.kept) > 0n ? ExitCode.unhealthy : ExitCode.ok;
-    if (opts.json) printJson(ctx, { ok: code === ExitCode.ok, ...cleanup, inFlight: report.inFlight });
-    else out(ctx, renderOrphanCleanup(cleanup));
-    if (report.inFlight.length) log(ctx, `note: ${report.inFlight.length} group(s) belong to users with an unfinished move and were left alone`);
-    return code;
-  } finally {
-    intr.dispose();
-    await conns.closeAll();
-  }
-}
-
-export const registerFleet: Register = (program: Command, ctx, setExit, globals) => {
+/** `fw-shard plan`: a plan from exact per-user sizes; writes nothing. */
+const registerPlan: Register = (program, ctx, setExit, globals) => {
   program
     .command('plan')
     .description('compute which users to move where (balance, drain, graduate) from exact per-user sizes; writes nothing')
@@ -172,56 +133,15 @@ Every move in a plan improves the balance, so applying only part of it still lea
     .action(
       action(ctx, setExit, async (opts: PlanFlags) => {
         const loaded = await loadTopologyResolved(ctx, globals());
-        const t = loaded.topology;
-        const modes = [opts.balance, opts.drain !== undefined, opts.graduate].filter(Boolean).length;
-        if (modes !== 1) throw usage('give exactly one of --balance, --drain SHARD, --graduate --to 2,3,4', 'fw-shard plan --help shows examples.');
-        const by = parseChoice(opts.by, '--by', METRICS) as Metric;
-        const from = opts.from !== undefined ? parseShardList(opts.from, t, '--from') : undefined;
-        const to = opts.to !== undefined ? parseShardList(opts.to, t, '--to') : undefined;
-        const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
-        const maxBytes = opts.maxBytes !== undefined ? parseSize(opts.maxBytes) : undefined;
-        const threshold = Number(opts.threshold);
-        if (!/^[0-9]+(\.[0-9]+)?$/.test(opts.threshold) || threshold > 100) throw usage(`--threshold must be a percentage from 0 to 100, got '${opts.threshold}'`);
-        if (opts.graduate && !to) throw usage('--graduate needs --to: the real shards to graduate onto, e.g. --to 2,3,4');
-
+        const optionsFor = planOptionsFromFlags(opts, loaded.topology);
         const conns = new Connections();
         try {
-          const facts = await collectFleetFacts(t, (e) => conns.get(e));
-          const mains = facts.shards.filter((s) => s.isMain).map((s) => s.id);
-          let mode: PlanOptions['mode'] = 'balance';
-          let sources = from;
-          if (opts.drain !== undefined) {
-            mode = 'drain';
-            if (from) throw usage('--drain names the shards to empty; --from is for --balance');
-            sources = parseShardList(opts.drain, t, '--drain');
-          } else if (opts.graduate) {
-            mode = 'graduate';
-            sources = from ?? mains;
-            if (sources.length === 0) throw usage("--graduate: no shard is db_main's own database (poor man's federation); to empty a real shard use --drain");
-          }
-          const po: PlanOptions = {
-            mode,
-            by,
-            thresholdPct: threshold,
-            ...(sources ? { from: sources } : {}),
-            ...(to ? { to } : {}),
-            ...(maxMoves !== undefined ? { maxMoves } : {}),
-            ...(maxBytes !== undefined ? { maxBytes } : {}),
-          };
-          let outcome;
-          try {
-            outcome = planMoves(facts.shards, po);
-          } catch (err) {
-            if (err instanceof PlanError) throw usage(err.message);
-            throw err;
-          }
-          const doc = planDocument(outcome, {
-            createdAt: new Date().toISOString(),
-            mapping: describeEndpoint(mappingEndpoint(t)),
-            ...(sources ? { from: sources } : {}),
-            ...(to ? { to } : {}),
-            ...(maxMoves !== undefined ? { maxMoves } : {}),
-            ...(maxBytes !== undefined ? { maxBytes } : {}),
+          const { doc, facts } = await planFleet({
+            topology: loaded.topology,
+            connect: (e) => conns.get(e),
+            createdAt: new Date(),
+            refused: (message) => usage(message),
+            optionsFor,
           });
           for (const [shard, n] of facts.strayRows) if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);
           for (const [shard, n] of facts.unknownShardUsers) warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
@@ -237,7 +157,10 @@ Every move in a plan improves the balance, so applying only part of it still lea
         }
       }),
     );
+};
 
+/** `fw-shard apply PLAN`: run a plan's moves. */
+const registerApply: Register = (program, ctx, setExit, globals) => {
   throttleOptions(
     onlineOptions(program
       .command('apply'))
@@ -277,7 +200,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
         if (!existsSync(path)) throw new FwShardError('PLAN_INVALID', `plan file ${file} does not exist`, { hint: 'Make one with fw-shard plan ... --out FILE.' });
         const plan = parsePlanDocument(readFileSync(path, 'utf8'), file);
         checkPlanAgainstTopology(plan, loaded.topology, file);
-        const request = applyRequestOf(opts);
+        const request: ApplyRequest = { ...requestSettings(opts, { text: opts.tableConcurrency, flag: '--table-concurrency' }), cleanup: cleanupModeOf(opts.cleanup) };
         const concurrency = parsePositiveInt(opts.concurrency, '--concurrency', 64);
         const perShard = parsePositiveInt(opts.perShard, '--per-shard', 64);
         const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
@@ -297,7 +220,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
               ...(maxMoves !== undefined ? { maxMoves } : {}),
               ...(opts.stopFile ? { stopFile: resolve(ctx.cwd, opts.stopFile) } : {}),
             },
-            { deps: deps as MoveDeps, lockDb, ...sinks, signal: intr.signal },
+            { deps, lockDb, ...sinks, signal: intr.signal },
           );
           if (opts.json) printJson(ctx, { ok: summary.exitCode === ExitCode.ok, plan: file, ...summary });
           else out(ctx, renderApplySummary(summary));
@@ -309,7 +232,10 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
         }
       }),
     );
+};
 
+/** `fw-shard verify`: find orphan rows (read-only). */
+const registerVerify: Register = (program, ctx, setExit, globals) => {
   program
     .command('verify')
     .description("find orphan rows: rows on shards other than their user's, and rows whose user does not exist (read-only)")

@@ -11,10 +11,9 @@ import { JournalReader } from '../../move/journal.js';
 import { shardTablePlans } from '../../plan/facts.js';
 import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId, type ShardId, type Topology } from '../../topology/index.js';
-import { placementsOfSql } from '../../db/sql/fleet.js';
-import { loadTopologyResolved, out, printJson } from '../context.js';
-import { action } from './action.js';
-import type { Register } from './index.js';
+import { placementsOfSql } from '../../db/sql/mapping.js';
+import { loadTopologyResolved, out, printJson, type Register } from '../context.js';
+import { action } from '../action.js';
 
 interface GuardOpts {
   shard?: string;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { CliContext, GlobalOptions } from '../context.js';
+import type { CliContext, GlobalOptions, Register } from '../context.js';
 import { registerConfig } from './config.js';
 import { registerStatus } from './status.js';
 import { registerMove } from './move.js';
@@ -7,9 +7,6 @@ import { registerSandbox } from './sandbox.js';
 import { registerFleet } from './fleet.js';
 import { registerRun } from './run.js';
 import { registerGuard } from './guard.js';
-
-/** Every command module exports one of these. */
-export type Register = (program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions) => void;
 
 const registrations: Register[] = [registerStatus, registerMove, registerConfig, registerSandbox, registerFleet, registerRun, registerGuard];
 

@@ -1,41 +1,28 @@
 import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { hostname } from 'node:os';
-import { resolve } from 'node:path';
-import { abortMove, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
-import { JournalReader } from '../../move/journal.js';
-import type { CleanupMode, MoveRequest, MoveResult } from '../../move/types.js';
+import { makeDeps } from '../../app/deps.js';
+import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
+import { parseDuration } from '../../config/units.js';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import { createRenderer, type Renderer } from '../render.js';
-import { createHookRunner, topologySecrets, type HookRunner } from '../../hooks/runner.js';
+import { abortMove, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
+import { JournalReader } from '../../move/journal.js';
+import { partialResultOf } from '../../move/move-error.js';
+import type { MoveDeps, MoveRequest, MoveResult } from '../../move/types.js';
 import { renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
-import { loadTopology, loadTopologyResolved, log, out, printJson, type CliContext } from '../context.js';
-import { interruptSignal, makeDeps } from '../deps.js';
-import { parseChoice, parseDuration, parsePositiveInt } from '../parse.js';
-import { reportErrorText } from '../report-error.js';
-import { throttleOptions, throttleSettings } from '../throttle-options.js';
-import { onlineOptions, onlineSettings, type OnlineFlags } from '../online-options.js';
-import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from './fleet.js';
-import { action } from './action.js';
-import type { Register } from './index.js';
+import type { LoadedTopology } from '../../app/topology.js';
+import { action } from '../action.js';
+import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
+import { onlineOptions, throttleOptions } from '../options.js';
+import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
+import { errorDocument, reportErrorText } from '../report-error.js';
+import { withRunSession, type SessionFlags } from '../run-session.js';
 
-interface CommonOpts extends OnlineFlags {
-  json?: boolean;
-  events?: boolean;
-  /** false with --no-tui */
-  tui?: boolean;
-  hooksDir?: string;
-  chunkTime: string;
-  chunkSize?: string;
+interface CommonOpts extends RequestFlags, ThrottleFlags, SessionFlags {
   concurrency: string;
   cleanup?: string;
-  assumeNoWrites?: boolean;
-  sleepBetweenChunks?: string;
-  allowTriggers?: boolean;
-  capture?: 'auto' | 'trigger' | 'rehash';
 }
 
 function commonOptions(cmd: Command): Command {
@@ -49,70 +36,26 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
     .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env('FW_SHARD_ASSUME_NO_WRITES'))
     .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
-    .addOption(new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'))
-    .addOption(
-      new Option('--capture <mode>', "online moves: trigger (fence and change log on the shards), rehash (re-hash passes, freeze in db_main), or auto (trigger when the servers allow it)")
-        .choices(['auto', 'trigger', 'rehash'])
-        .default('auto')
-        .env('FW_SHARD_CAPTURE'),
-    );
+    .addOption(new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'));
 }
 
 function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
-  return {
-    assumeNoWrites: Boolean(opts.assumeNoWrites),
-    chunkTimeMs: parseDuration(opts.chunkTime, '--chunk-time'),
-    ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
-    concurrency: parsePositiveInt(opts.concurrency, '--concurrency', 64),
-    ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
-    online: onlineSettings(opts),
-    ...(opts.allowTriggers ? { allowTriggers: true } : {}),
-    ...(opts.capture ? { capture: opts.capture } : {}),
-  };
+  return requestSettings(opts, { text: opts.concurrency, flag: '--concurrency' });
 }
 
-/** The renderer for a run: TUI on a terminal, plain lines otherwise, NDJSON with --events (src/cli/render.ts). */
-function rendererFor(ctx: CliContext, opts: CommonOpts): Renderer {
-  return createRenderer(ctx, { json: Boolean(opts.json), events: Boolean(opts.events), noTui: opts.tui === false });
-}
-
-/** --hooks-dir: on-start gates a new move; the other hooks follow the events and only ever warn. */
-function hooksFor(ctx: CliContext, opts: CommonOpts, topology: ReturnType<typeof loadTopology>['topology'], warn: (message: string) => void): HookRunner | undefined {
-  if (!opts.hooksDir) return undefined;
-  return createHookRunner({ dir: resolve(ctx.cwd, opts.hooksDir), env: ctx.env, secrets: topologySecrets(topology), warn, host: hostname() });
-}
-
-function resultDoc(r: MoveResult): Record<string, unknown> {
-  return { ...r };
-}
-
-/** Run an engine call with signals, output and the error→exit mapping shared by move/resume/abort. */
-async function runEngine(ctx: CliContext, opts: CommonOpts, topologyLoaded: ReturnType<typeof loadTopology>, call: (deps: ReturnType<typeof makeDeps>['deps'], signal: AbortSignal) => Promise<MoveResult>): Promise<number> {
-  let renderer: Renderer | undefined;
-  const hooks = hooksFor(ctx, opts, topologyLoaded.topology, (m) => renderer?.warn(m));
-  renderer = rendererFor(ctx, opts);
-  const shown = renderer;
-  const { deps, close } = makeDeps(topologyLoaded.topology, shown.sink, throttleSettings(opts), hooks ? { hooks } : {});
-  const intr = interruptSignal((sig) => shown.interrupted(sig));
+/** Run an engine call in a run session; print its result, or with --json the error document (with the partial result). */
+async function runEngine(ctx: CliContext, opts: CommonOpts, loaded: LoadedTopology, call: (deps: MoveDeps, signal: AbortSignal) => Promise<MoveResult>): Promise<number> {
   try {
-    // Background hooks finish (or time out) and the live view gives the terminal back before any output.
-    const r = await call(deps, intr.signal).finally(async () => {
-      await hooks?.drain();
-      await shown.done();
-    });
-    if (opts.json) printJson(ctx, resultDoc(r));
+    const r = await withRunSession(ctx, opts, loaded.topology, throttleSettings(opts), call);
+    if (opts.json) printJson(ctx, { ...r });
     else out(ctx, renderMoveResult(r));
     return ExitCode.ok;
   } catch (err) {
     if (opts.json && err instanceof FwShardError) {
-      const partial = (err.details?.partialResult as MoveResult | undefined) ?? null;
-      printJson(ctx, { ...(partial ?? { ok: false }), ok: false, error: { code: err.code, message: err.message, ...(err.hint ? { nextStep: err.hint } : {}) } });
+      printJson(ctx, errorDocument(err, partialResultOf(err)));
       return reportErrorText(ctx, err);
     }
     throw err;
-  } finally {
-    intr.dispose();
-    await close();
   }
 }
 
@@ -126,7 +69,16 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
   }
 }
 
-export const registerMove: Register = (program: Command, ctx, setExit, globals) => {
+export const registerMove: Register = (program, ctx, setExit, globals) => {
+  registerMoveCommand(program, ctx, setExit, globals);
+  registerResume(program, ctx, setExit, globals);
+  registerAbort(program, ctx, setExit, globals);
+  registerCleanup(program, ctx, setExit, globals);
+  registerMoves(program, ctx, setExit, globals);
+};
+
+/** `fw-shard move`: one user to another shard (asks first on a terminal). */
+const registerMoveCommand: Register = (program, ctx, setExit, globals) => {
   commonOptions(
     program
       .command('move')
@@ -153,7 +105,7 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         const loaded = await loadTopologyResolved(ctx, globals());
         const userId = parseUserId(opts.user);
         const to = parseShardId(opts.to, loaded.topology, '--to');
-        const cleanup = parseChoice(opts.cleanup ?? 'now', '--cleanup', ['now', 'defer', 'keep'] as const);
+        const cleanup = cleanupModeOf(opts.cleanup ?? 'now');
         const req: MoveRequest = { ...baseRequest(opts), userId, to, cleanup, dryRun: Boolean(opts.dryRun) };
         if (!req.dryRun && !opts.yes) {
           if (!ctx.stdinIsTTY || !ctx.stderr.isTTY) {
@@ -181,7 +133,10 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         return runEngine(ctx, opts, loaded, (deps, signal) => runMove(deps, req, { signal }));
       }),
     );
+};
 
+/** `fw-shard resume MOVE-ID`: continue an unfinished move from the journal. */
+const registerResume: Register = (program, ctx, setExit, globals) => {
   commonOptions(
     program
       .command('resume')
@@ -194,13 +149,16 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
       action(ctx, setExit, async (opts: CommonOpts, id: string) => {
         const loaded = await loadTopologyResolved(ctx, globals());
         if (!/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
-        const cleanup = opts.cleanup ? parseChoice(opts.cleanup, '--cleanup', ['now', 'defer', 'keep'] as const) : undefined;
+        const cleanup = opts.cleanup ? cleanupModeOf(opts.cleanup) : undefined;
         return runEngine(ctx, opts, loaded, (deps, signal) =>
           resumeMove(deps, id, { ...baseRequest(opts), dryRun: false, ...(cleanup ? { cleanup } : {}) }, { signal }),
         );
       }),
     );
+};
 
+/** `fw-shard abort`: undo an unfinished move before its flip. */
+const registerAbort: Register = (program, ctx, setExit, globals) => {
   program
     .command('abort')
     .description('undo an unfinished move before its flip: delete what was copied to the target')
@@ -219,7 +177,10 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         return runEngine(ctx, { ...opts, chunkTime: '500ms', concurrency: '1' }, loaded, (deps, signal) => abortMove(deps, ref, { signal }));
       }),
     );
+};
 
+/** `fw-shard cleanup`: deferred cleanups, or with --orphans leftover rows. */
+const registerCleanup: Register = (program, ctx, setExit, globals) => {
   commonOptions(
     orphanOptions(program
       .command('cleanup'))
@@ -233,27 +194,18 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
         if (opts.orphans || orphanFlagsGiven(opts)) return runOrphanCleanup(ctx, loaded, opts);
         const olderMs = parseDuration(opts.olderThan, '--older-than');
         // Several moves in one run (cron): always plain lines, never the one-move TUI.
-        let renderer: Renderer | undefined;
-        const hooks = hooksFor(ctx, opts, loaded.topology, (m) => renderer?.warn(m));
-        renderer = rendererFor(ctx, { ...opts, tui: false });
-        const shown = renderer;
-        const { deps, close } = makeDeps(loaded.topology, shown.sink, throttleSettings(opts), hooks ? { hooks } : {});
-        const intr = interruptSignal((sig) => shown.interrupted(sig));
-        try {
-          const results = await runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...baseRequest(opts), dryRun: false }, { signal: intr.signal }).finally(async () => {
-            await hooks?.drain();
-            await shown.done();
-          });
-          if (opts.json) printJson(ctx, { ok: true, cleaned: results.map(resultDoc) });
-          else out(ctx, results.length ? results.map((r) => r.nextStep).join('\n') : 'nothing to clean up');
-          return ExitCode.ok;
-        } finally {
-          intr.dispose();
-          await close();
-        }
+        const results = await withRunSession(ctx, { ...opts, tui: false }, loaded.topology, throttleSettings(opts), (deps, signal) =>
+          runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...baseRequest(opts), dryRun: false }, { signal }),
+        );
+        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })) });
+        else out(ctx, results.length ? results.map((r) => r.nextStep).join('\n') : 'nothing to clean up');
+        return ExitCode.ok;
       }),
     );
+};
 
+/** `fw-shard moves`: the move journal. */
+const registerMoves: Register = (program, ctx, setExit, globals) => {
   program
     .command('moves')
     .description('the move journal: unfinished moves (or all with --all)')
@@ -289,4 +241,3 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
     );
 };
 
-export type { CleanupMode };

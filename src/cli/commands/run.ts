@@ -10,15 +10,16 @@ import { ExitCode, FwShardError } from '../../errors/index.js';
 import { lockNames, withLock } from '../../fleet/lock.js';
 import { loadPlaybook, parseSets, shardListOf, type Playbook } from '../../fleet/playbook.js';
 import { runPlaybook } from '../../fleet/run-playbook.js';
-import { parseMaxLoad, type ThrottleSettings } from '../../move/throttler.js';
+import type { ThrottleSettings } from '../../move/throttler.js';
+import { throttleSettings } from '../../app/move-request.js';
 import { renderApplySummary, renderPlanDocument, renderPlaybookResult, renderVerify, renderOrphanCleanup } from '../../report/fleet.js';
 import { mappingEndpoint, type ShardId, type Topology } from '../../topology/index.js';
 import { loadTopologyResolved, log, out, printJson } from '../context.js';
-import { interruptSignal, makeDeps } from '../deps.js';
-import { parseDuration } from '../parse.js';
-import { action } from './action.js';
-import { fleetSinks } from './fleet.js';
-import type { Register } from './index.js';
+import { makeDeps } from '../../app/deps.js';
+import { interruptSignal } from '../interrupt.js';
+import { action } from '../action.js';
+import { fleetSinks } from '../fleet-sinks.js';
+import type { Register } from '../context.js';
 
 /** Checks that need the topology: every shard a step names exists. */
 function checkAgainstTopology(pb: Playbook, t: Topology): void {
@@ -34,15 +35,9 @@ function checkAgainstTopology(pb: Playbook, t: Topology): void {
   if (problems.length) throw new FwShardError('PLAYBOOK_INVALID', `${pb.source} names unknown shards; nothing was run:\n  ${problems.join('\n  ')}`);
 }
 
+/** The playbook's throttle guardrails, read like the flags they stand for. */
 function throttleOf(pb: Playbook): ThrottleSettings | undefined {
-  const g = pb.guardrails;
-  const s: ThrottleSettings = {
-    ...(g.maxLag ? { maxLagMs: parseDuration(g.maxLag, 'maxLag') } : {}),
-    ...(g.maxLoad ? { maxLoad: parseMaxLoad(g.maxLoad, 'maxLoad') } : {}),
-    ...(g.throttleQuery ? { throttleQuery: g.throttleQuery } : {}),
-    ...(g.pauseFile ? { pauseFile: g.pauseFile } : {}),
-  };
-  return Object.keys(s).length ? s : undefined;
+  return throttleSettings(pb.guardrails, { maxLag: 'maxLag', maxLoad: 'maxLoad' });
 }
 
 export const registerRun: Register = (program: Command, ctx, setExit, globals) => {

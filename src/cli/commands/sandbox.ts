@@ -15,8 +15,8 @@ import {
   type SandboxStatus,
 } from '../../sandbox/index.js';
 import { resolve } from 'node:path';
-import { action } from './action.js';
-import type { Register } from './index.js';
+import { action } from '../action.js';
+import type { Register } from '../context.js';
 
 /** A whole number in [min, max] from a flag (or its environment twin); a usage error (exit 2) otherwise. */
 function parseCount(text: string, flag: string, min: number, max: number): number {

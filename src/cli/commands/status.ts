@@ -4,10 +4,10 @@ import { collectStatus, statusError } from '../../status/collect.js';
 import { renderStatus } from '../../report/status.js';
 import { ExitCode } from '../../errors/index.js';
 import { loadTopologyResolved, log, out, printJson } from '../context.js';
-import { action } from './action.js';
-import { parseDuration } from '../parse.js';
+import { action } from '../action.js';
+import { parseDuration } from '../../config/units.js';
 import { checkWatch, watchStatus } from '../status-watch.js';
-import type { Register } from './index.js';
+import type { Register } from '../context.js';
 
 export const registerStatus: Register = (program: Command, ctx, setExit, globals) => {
   program

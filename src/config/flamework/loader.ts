@@ -1,11 +1,10 @@
 /**
  * `--flamework-config FILE...`: read Flamework's PHP config files and resolve them to a Topology, in
- * place of the native config. Registered with the CLI by {@link installFlameworkLoader}.
+ * place of the native config. Used by the topology use case (src/app/topology.ts) and `config import`.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { FwShardError } from '../../errors/index.js';
-import { setFlameworkLoader, type CliContext, type GlobalOptions } from '../../cli/context.js';
 import { normalizeConfig, type Loaded } from '../load.js';
 import { importFlamework, type FlameworkFile, type FlameworkImport } from './import.js';
 
@@ -49,15 +48,4 @@ export function loadFlameworkFiles(
   const loaded = normalizeConfig(imported.raw, { env: opts.env, baseDir: dirname(resolve(opts.cwd, paths[0]!)), origin });
   const warnings = [...imported.warnings, ...loaded.warnings.filter((w) => !INLINE_PASSWORD_ADVICE.test(w))];
   return { ...loaded, warnings, path: origin, imported };
-}
-
-/** The TopologyLoader for `loadTopology` (context.ts) when --flamework-config is given. */
-export function loadFlamework(ctx: CliContext, g: GlobalOptions): Loaded & { path: string } {
-  const { topology, warnings, raw, path } = loadFlameworkFiles(g.flameworkConfig ?? [], { env: ctx.env, cwd: ctx.cwd });
-  return { topology, warnings, raw, path };
-}
-
-/** Make `--flamework-config` work for every command. Idempotent. */
-export function installFlameworkLoader(): void {
-  setFlameworkLoader(loadFlamework);
 }

@@ -115,9 +115,10 @@ const ESCAPES: Record<string, string> = {
   '"': '\\"',
   '\\': '\\\\',
 };
+// Control characters are what these escape: no-control-regex does not apply.
 // eslint-disable-next-line no-control-regex
 const ESCAPE_RE = /[\0\b\t\n\r\x1a'"\\]/g;
-
+// eslint-disable-next-line no-control-regex
 const ESCAPE_TEST = /[\0\b\t\n\r\x1a'"\\]/;
 const escapeChar = (c: string) => ESCAPES[c] ?? c;
 
@@ -165,13 +166,14 @@ export function toText(q: Sql): string {
  * Text parts (keywords, quoted identifiers) are UTF-8 encoded first, so non-ASCII names survive.
  */
 export function toBinary(q: Sql): string {
+  // eslint-disable-next-line no-control-regex -- ASCII includes the control characters
   const enc = (s: string) => (/^[\x00-\x7f]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1'));
   let out = enc(q.parts[0] ?? '');
   for (let i = 0; i < q.values.length; i++) out += literal(q.values[i] as Value, true) + enc(q.parts[i + 1] ?? '');
   return out;
 }
 
-/** For tests and --debug: the statement as readable text with values inlined. */
+/** For tests: the statement as sent on a text connection, values inlined. */
 export function preview(q: Sql): string {
   return toText(q);
 }

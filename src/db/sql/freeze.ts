@@ -30,10 +30,6 @@ export const isFrozenSql = (userId: string) =>
   sql`SELECT COUNT(*) AS frozen FROM ${ident(FREEZES)} WHERE user_id = ${n(userId)} AND frozen_until > NOW(3)`;
 
 /** Milliseconds left of this move's freeze by the server's clock (negative or null: expired/gone). */
-export const freezeRemainingSql = (userId: string, moveId: string) =>
-  sql`SELECT TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until) DIV 1000 AS ms FROM ${ident(FREEZES)}
-      WHERE user_id = ${n(userId)} AND move_id = ${n(moveId)}`;
-
 export const activeFreezesSql = () =>
   sql`SELECT user_id, move_id, TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until) DIV 1000 AS remaining_ms FROM ${ident(FREEZES)}
       WHERE frozen_until > NOW(3) ORDER BY user_id`;

@@ -4,7 +4,6 @@
  * transaction. Documented in README "The journal".
  */
 import { ident, sql, NumericLiteral, type Sql } from './fragment.js';
-import type { MappingSpec } from '../../topology/index.js';
 
 export const MOVES = 'fw_shard_moves';
 export const MOVE_TABLES = 'fw_shard_move_tables';
@@ -158,9 +157,6 @@ export const checkpointSql = (
 ) => sql`UPDATE ${ident(MOVE_TABLES)} SET status = ${c.status}, last_key = ${c.lastKey}, rows_copied = ${id(c.rowsCopied)},
   chunks = ${c.chunks}, mismatches = ${c.mismatches} WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
 
-export const resetTableSql = (moveId: string, table: string) =>
-  sql`UPDATE ${ident(MOVE_TABLES)} SET status = 'pending', last_key = NULL, rows_copied = 0, chunks = 0 WHERE move_id = ${id(moveId)} AND table_name = ${table}`;
-
 /**
  * rows_cleaned is the sum of the ranges marked cleaned, over every run: a cleanup resumed after a crash
  * skips the ranges an earlier run deleted and must not reset their count.
@@ -197,31 +193,5 @@ export const updateChunkSql = (moveId: string, table: string, seq: number, rowCo
 export const chunkCleanedSql = (moveId: string, table: string, seq: number) =>
   sql`UPDATE ${ident(MOVE_CHUNKS)} SET cleaned = 1 WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;
 
-// ------------------------------------------------------------------------------------------------
-// The mapping table (users.cluster_id).
-
-export const readPlacementSql = (m: MappingSpec, userId: string) =>
-  sql`SELECT ${ident(m.shardColumn)} AS shard FROM ${ident(m.table)} WHERE ${ident(m.idColumn)} = ${id(userId)}`;
-
-/**
- * The routing switch: compare-and-set, so a concurrent change of the mapping is never overwritten.
- * With `frozenBy`, it also flips only while that move's freeze is still in force (by the server's
- * clock): a freeze that expired could have let a write reach the source after the final sync.
- */
-export const flipMappingSql = (m: MappingSpec, userId: string, from: number, to: number, frozenBy?: string) =>
-  sql`UPDATE ${ident(m.table)} SET ${ident(m.shardColumn)} = ${to} WHERE ${ident(m.idColumn)} = ${id(userId)} AND ${ident(m.shardColumn)} = ${from}${
-    frozenBy === undefined
-      ? sql``
-      : sql` AND EXISTS (SELECT 1 FROM ${ident('fw_shard_freezes')} WHERE user_id = ${id(userId)} AND move_id = ${id(frozenBy)} AND frozen_until > NOW(3))`
-  }`;
-
-export const usersPerShardSql = (m: MappingSpec) =>
-  sql`SELECT ${ident(m.shardColumn)} AS shard, COUNT(*) AS users FROM ${ident(m.table)} GROUP BY ${ident(m.shardColumn)} ORDER BY 1`;
-
-export const usersOnShardSql = (m: MappingSpec, shard: number) =>
-  sql`SELECT ${ident(m.idColumn)} AS id FROM ${ident(m.table)} WHERE ${ident(m.shardColumn)} = ${shard} ORDER BY ${ident(m.idColumn)}`;
-
-// ------------------------------------------------------------------------------------------------
-// Tickets (Flamework lib_dbtickets.php): REPLACE INTO Tickets64 (stub) VALUES ('a'), then the insert id.
-export const nextTicketSql = (table = 'Tickets64') => sql`REPLACE INTO ${ident(table)} (stub) VALUES ('a')`;
+/** The flip's time, set in the flip's own transaction (see flipMappingSql in mapping.ts). */
 export const flippedAtSql = () => sql`, flipped_at = NOW(3)`;

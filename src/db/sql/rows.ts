@@ -1,5 +1,6 @@
 /**
- * Builders for reading, writing, hashing and deleting one user's rows of one table.
+ * Builders for reading, writing, hashing and deleting one user's rows of one table (and, for the
+ * planner and the orphan cleanup, every owner's rows of a table).
  *
  * Invariants:
  *  - every column is read in a form that writes back to the same bits: FLOAT/DOUBLE through
@@ -99,34 +100,48 @@ export function selectRange(spec: RowSpec, userId: string, lo: KeyTuple | null, 
   return selectUserRows(spec, allColumns(spec), userId, lo, hi, limit === undefined ? undefined : { limit });
 }
 
-/** Just the key columns of the user's rows after `lo`. */
-export function selectKeys(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
-  return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit });
-}
-
 /** The key `offset` rows after lo (the upper bound of a verification range), pt-table-checksum style. */
 export function selectKeyAt(spec: RowSpec, userId: string, lo: KeyTuple | null, offset: number): Sql {
   return selectUserRows(spec, keyColumns(spec), userId, lo, null, { limit: 1, offset });
 }
 
-/** `key IN (...)` for a single-column key, an OR of equalities for a composite one. */
-function keyIn(key: readonly ColumnInfo[], tuples: readonly KeyTuple[]): Sql {
+/**
+ * The one expansion of "one of these keys": `k IN (...)` for a single-column key, an OR of equalities
+ * for a composite one (row-constructor IN does not use indexes on every server). Bare: the caller
+ * decides the parentheses.
+ */
+function keyAlternatives(key: readonly ColumnInfo[], tuples: readonly KeyTuple[]): Sql {
+  if (tuples.length === 0) throw new Error('no keys to match');
   if (key.length === 1) return sql`${ident(key[0]!.name)} IN (${join(tuples.map((t) => boundLiteral(key[0]!, t[0]!)))})`;
-  return sql`(${join(
+  return join(
     tuples.map((t) => sql`(${join(key.map((c, i) => sql`${ident(c.name)} = ${boundLiteral(c, t[i]!)}`), ' AND ')})`),
     ' OR ',
-  )})`;
+  );
+}
+
+/** keyAlternatives, parenthesized when it is an OR, to stand in an AND. */
+function keyIn(key: readonly ColumnInfo[], tuples: readonly KeyTuple[]): Sql {
+  return key.length === 1 ? keyAlternatives(key, tuples) : sql`(${keyAlternatives(key, tuples)})`;
+}
+
+function chunkKey(spec: RowSpec): readonly ColumnInfo[] {
+  if (!spec.key) throw new Error(`table ${spec.name} is keyless: it has no chunking key`);
+  return spec.key;
+}
+
+/** `owner = user AND key IN (...)`: the user's rows with exactly these keys. */
+function userKeysCondition(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
+  return sql`${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(chunkKey(spec), tuples)}`;
 }
 
 /** The user's rows with these keys, every column in its exact form (delta repair of single rows). */
 export function selectByKeys(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
-  if (!spec.key) throw new Error(`table ${spec.name} is keyless: it has no chunking key`);
-  return sql`SELECT ${allColumns(spec)} FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(spec.key, tuples)}`;
+  return sql`SELECT ${allColumns(spec)} FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, tuples)}`;
 }
 
+/** Delete the user's rows with exactly these keys (delta repair; the orphan cleanup, by key only, never by range). */
 export function deleteByKeys(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
-  if (!spec.key) throw new Error(`table ${spec.name} is keyless: it has no chunking key`);
-  return sql`DELETE FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(spec.key, tuples)}`;
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, tuples)}`;
 }
 
 export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
@@ -172,7 +187,7 @@ export function insertRows(spec: RowSpec, rows: readonly RawValue[][], maxBytes:
 /**
  * LOAD DATA LOCAL INFILE of raw rows: the fastest way into InnoDB (no SQL to parse per value). The data
  * is sent with CHARACTER SET binary, so no byte is transcoded; NULL is \N; tab, newline, backslash and
- * NUL are escaped. Servers that refuse LOCAL INFILE get multi-row INSERTs instead (src/db/pool.ts).
+ * NUL are escaped. Servers that refuse LOCAL INFILE get multi-row INSERTs instead (the Applier, src/move/applier.ts).
  */
 export function loadDataSql(spec: RowSpec): Sql {
   return sql`LOAD DATA LOCAL INFILE 'fw-shard-rows' INTO TABLE ${ident(spec.name)} CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${join(
@@ -242,13 +257,7 @@ export function rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi
 
 /** Which of these key tuples exist on the server under an owner other than the user (collisions). */
 export function foreignKeysIn(spec: RowSpec, keyCols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Sql {
-  const single = keyCols.length === 1 ? keyCols[0]! : null;
-  const match = single
-    ? sql`${ident(single.name)} IN (${join(tuples.map((t) => boundLiteral(single, t[0]!)))})`
-    : join(
-    tuples.map((t) => sql`(${join(keyCols.map((c, i) => sql`${ident(c.name)} = ${boundLiteral(c, t[i]!)}`), ' AND ')})`),
-    ' OR ',
-  );
+  const match = keyAlternatives(keyCols, tuples);
   return sql`SELECT ${join(keyCols.map((c) => ident(c.name)))}, ${ident(spec.owner.name)} FROM ${ident(spec.name)}
              WHERE (${match}) AND ${ident(spec.owner.name)} <> ${ownerLiteral(spec.owner, userId)} LIMIT 20`;
 }
@@ -271,5 +280,39 @@ export function userBytes(spec: RowSpec, userId: string): Sql {
   )}`;
 }
 
-/** The warnings of the session's last statement (a write that warned did not store what was sent). */
-export const showWarningsSql = (): Sql => sql`SHOW WARNINGS LIMIT 5`;
+/** Row count and exact bytes (sum of column lengths, as `userBytes`) of every owner of one table. */
+export function userSizesSql(spec: RowSpec): Sql {
+  const lengths = join(spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`), ' + ');
+  const owner = ident(spec.owner.name);
+  return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} GROUP BY ${owner}`;
+}
+
+/** Every row of a table, counted (status --exact). */
+export const countTableSql = (table: string) => sql`SELECT COUNT(*) AS n FROM ${ident(table)}`;
+
+// ------------------------------------------------------------------------------------------------
+// The orphan cleanup: re-hash a stray shard's rows by key under a lock, then delete those still
+// identical; an orphan row is deleted only by its key (or, keyless, by its full-row hash), never by a range.
+
+/** Key columns and the row hash of the user's rows with these keys (locked until the transaction ends with `forUpdate`). */
+export function rowHashesByKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], forUpdate: boolean): Sql {
+  const keyCols = chunkKey(spec).map((c) => sql`${ident(c.name)}`);
+  return sql`SELECT ${join([...keyCols, sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)}
+             WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(chunkKey(spec), keys)}${forUpdate ? sql` FOR UPDATE` : sql``}`;
+}
+
+/** Keyless tables: delete at most `limit` of the user's rows whose full-row hash is `md5` (hex). */
+export function deleteKeylessByHashSql(spec: RowSpec, userId: string, md5: string, limit: number): Sql {
+  if (!/^[0-9a-f]{32}$/.test(md5)) throw new Error(`not an MD5 hex digest: ${md5}`);
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND MD5(${rowImage(
+    spec,
+  )}) = ${md5} LIMIT ${limit}`;
+}
+
+/** Keyless tables: how many of the user's rows hash to `md5`, locked. */
+export function countKeylessByHashForUpdateSql(spec: RowSpec, userId: string, md5: string): Sql {
+  if (!/^[0-9a-f]{32}$/.test(md5)) throw new Error(`not an MD5 hex digest: ${md5}`);
+  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND MD5(${rowImage(
+    spec,
+  )}) = ${md5} FOR UPDATE`;
+}

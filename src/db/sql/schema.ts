@@ -129,32 +129,6 @@ export async function readSchema(db: ReadDb): Promise<Map<string, TableInfo>> {
   return out;
 }
 
-/** Server facts used by preflight and status. */
-export const serverFactsSql = () =>
-  sql`SELECT VERSION() AS version, @@GLOBAL.read_only AS read_only, @@GLOBAL.sql_mode AS sql_mode,
-             @@auto_increment_increment AS aii, @@auto_increment_offset AS aio, @@max_allowed_packet AS max_packet`;
-
-export interface ServerFacts {
-  version: string;
-  readOnly: boolean;
-  sqlMode: string;
-  autoIncrementIncrement: number;
-  autoIncrementOffset: number;
-  maxAllowedPacket: number;
-}
-
-export async function readServerFacts(db: ReadDb): Promise<ServerFacts> {
-  const [r] = await db.rows<Record<string, string | number>>(serverFactsSql());
-  return {
-    version: String(r?.version ?? ''),
-    readOnly: String(r?.read_only ?? '0') === '1' || String(r?.read_only).toUpperCase() === 'ON',
-    sqlMode: String(r?.sql_mode ?? ''),
-    autoIncrementIncrement: Number(r?.aii ?? 1),
-    autoIncrementOffset: Number(r?.aio ?? 1),
-    maxAllowedPacket: Number(r?.max_packet ?? 16 * 1024 * 1024),
-  };
-}
-
 /** Triggers of the endpoint's database (fw-shard's own are named fw_shard_*). */
 export const listTriggersSql = (schema: string) =>
   sql`SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION FROM information_schema.TRIGGERS

@@ -9,7 +9,7 @@
 import { FwShardError } from '../../errors/index.js';
 import { freezeEndedSql, freezeStartedSql } from '../../db/sql/journal.js';
 import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
-import { pingSql } from '../../db/sql/status.js';
+import { pingSql } from '../../db/sql/server.js';
 import { flippedAtSql } from '../../db/sql/journal.js';
 import type { MoveRun } from '../move-run.js';
 import type { MoveContext } from '../run-context.js';

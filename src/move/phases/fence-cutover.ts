@@ -25,7 +25,7 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import { freezeEndedSql, freezeStartedSql, flippedAtSql } from '../../db/sql/journal.js';
-import { pingSql } from '../../db/sql/status.js';
+import { pingSql } from '../../db/sql/server.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { Guard } from '../guard.js';
 import type { MoveRun } from '../move-run.js';

@@ -4,14 +4,15 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
-import type { RangeHash, WriteSettings } from '../inspector.js';
+import type { RangeHash } from '../inspector.js';
+import type { WriteSettings } from '../applier.js';
 import { decodeKey, showKey } from '../keys.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 
 export const MAX_RECOPIES = 3;
 
-export type { WriteSettings } from '../inspector.js';
+export type { WriteSettings } from '../applier.js';
 
 export async function compareRange(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ equal: boolean; source: RangeHash; target: RangeHash }> {
   const [source, target] = await Promise.all([ctx.source.insp.hash(t, ctx.userId, lo, hi), ctx.target.insp.hash(t, ctx.userId, lo, hi)]);

@@ -1,4 +1,7 @@
-/** Wiring the engine's ports to real servers, memcached, the clock and this process. */
+/**
+ * The composition root: wiring the engine's ports to real servers, memcached, the clock and this
+ * process. Commands and tests build their MoveDeps here and nowhere else.
+ */
 import { hostname } from 'node:os';
 import { memcachedInvalidator } from '../cache/memcached.js';
 import { Connections } from '../db/pool.js';
@@ -50,25 +53,6 @@ export function makeDeps(topology: Topology, events: EventSink, throttle?: Throt
     async close() {
       cache?.close();
       await conns.closeAll();
-    },
-  };
-}
-
-/** SIGINT/SIGTERM ask the engine to stop at the next safe point; a second signal exits at once. */
-export function interruptSignal(onFirst: (signal: string) => void): { signal: AbortSignal; dispose(): void } {
-  const ac = new AbortController();
-  const handler = (sig: NodeJS.Signals) => {
-    if (ac.signal.aborted) process.exit(130);
-    onFirst(sig);
-    ac.abort();
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-  return {
-    signal: ac.signal,
-    dispose() {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
     },
   };
 }

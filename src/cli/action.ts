@@ -1,6 +1,5 @@
-import { FwShardError } from '../../errors/index.js';
-import { printJson, type CliContext } from '../context.js';
-import { reportErrorText } from '../report-error.js';
+import { printJson, type CliContext } from './context.js';
+import { errorDocument, reportErrorText } from './report-error.js';
 
 /**
  * Wrap a command body: its return value is the exit code. With `--json`, a failure is also printed as a
@@ -19,13 +18,7 @@ export function action<O extends { json?: boolean }, A extends unknown[]>(
       setExit(await body(opts, ...positionals));
     } catch (err) {
       if (opts?.json) {
-        printJson(ctx, {
-          ok: false,
-          error:
-            err instanceof FwShardError
-              ? { code: err.code, message: err.message, ...(err.hint ? { nextStep: err.hint } : {}) }
-              : { code: 'INTERNAL', message: String((err as Error)?.message ?? err) },
-        });
+        printJson(ctx, errorDocument(err));
       }
       setExit(reportErrorText(ctx, err));
     }

@@ -8,7 +8,7 @@
  * holding bytes 0x80-0xFF, a BLOB with NUL/tab/newline/backslash bytes, a table without an index on
  * user_id, one without a primary key and one without any key at all (with duplicate rows).
  */
-import { ident, join, raw, sql, type Sql, type Value } from './fragment.js';
+import { ident, join, raw, sql, type Sql, type Value } from '../db/sql/fragment.js';
 
 /** The per-user tables every shard holds, in load order. */
 export const SHARD_TABLES = ['Sheets', 'Dots', 'FlickrPhotos', 'FlickrFaves', 'FlickrContacts'] as const;
@@ -168,12 +168,3 @@ export function selectUserIds(db: string): Sql {
   return sql`SELECT CAST(u.id AS CHAR) AS id, u.username, u.cluster_id FROM ${ident(db, 'users')} AS u ORDER BY u.id`;
 }
 
-/** Row count of a table (as a string). */
-export function countRows(db: string, table: string): Sql {
-  return sql`SELECT CAST(COUNT(*) AS CHAR) AS n FROM ${ident(db, table)}`;
-}
-
-/** Readiness / liveness probe. */
-export function ping(): Sql {
-  return sql`SELECT 1 AS ok`;
-}

@@ -1,0 +1,6 @@
+/** Named locks (server-wide on the mapping server). GET_LOCK with timeout 0 never waits. */
+import { sql } from './fragment.js';
+
+export const getLockSql = (name: string) => sql`SELECT GET_LOCK(${name}, 0) AS got, IS_USED_LOCK(${name}) AS holder, CONNECTION_ID() AS me`;
+export const releaseLockSql = (name: string) => sql`SELECT RELEASE_LOCK(${name}) AS released`;
+export const releaseAllLocksSql = () => sql`SELECT RELEASE_ALL_LOCKS() AS released`;
