@@ -38,7 +38,10 @@ const users = L.makeUsers({ main: BIG, sizes: [10_000], scaling: null });
 const result = { date: new Date().toISOString(), machine: { cpus: cpus().length, loadavg: loadavg() }, big: BIG, rate: RATE, overhead: {}, online: [] };
 const cli = (...argv) =>
   new Promise((res, rej) => {
-    const c = spawn(process.execPath, [join(L.root, 'bin/fw-shard'), '--config', config, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    const c = spawn(process.execPath, [join(L.root, 'bin/fw-shard'), '--config', config, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '1' },
+    });
     let out = '';
     let err = '';
     c.stdout.on('data', (d) => (out += d));
@@ -83,15 +86,27 @@ try {
     for (const u of run % 2 ? users.slice().reverse() : users) {
       for (const capture of run % 2 ? ['trigger', 'rehash'] : ['rehash', 'trigger']) {
         await L.truncateTarget(b);
-        await L.sqlAsync(a.port, 'flamework', `UPDATE fw_shard_moves SET state = 'aborted', phase = 'aborted', active_user = NULL WHERE active_user = ${u.id}`).catch(() => undefined);
+        await L.sqlAsync(
+          a.port,
+          'flamework',
+          `UPDATE fw_shard_moves SET state = 'aborted', phase = 'aborted', active_user = NULL WHERE active_user = ${u.id}`,
+        ).catch(() => undefined);
         await L.sqlAsync(a.port, 'flamework', `DELETE FROM fw_shard_freezes WHERE user_id = ${u.id}`).catch(() => undefined);
-        await L.sqlAsync(a.port, 'users1', `DELETE FROM fw_shard_fence WHERE user_id = ${u.id}; DELETE FROM fw_shard_changes WHERE user_id = ${u.id}`).catch(() => undefined);
+        await L.sqlAsync(a.port, 'users1', `DELETE FROM fw_shard_fence WHERE user_id = ${u.id}; DELETE FROM fw_shard_changes WHERE user_id = ${u.id}`).catch(
+          () => undefined,
+        );
         await L.sqlAsync(b.port, 'users2', `DELETE FROM fw_shard_fence WHERE user_id = ${u.id}`).catch(() => undefined);
-        await L.sqlAsync(a.port, null, `SET @fw_shard_writer = 1; ${L.TABLES.map((t) => `DELETE FROM users1.${t.name} WHERE user_id = ${u.id}; INSERT INTO users1.${t.name} SELECT * FROM pristine.${t.name} WHERE user_id = ${u.id};`).join(' ')} UPDATE flamework.users SET cluster_id = 1 WHERE id = ${u.id};`);
+        await L.sqlAsync(
+          a.port,
+          null,
+          `SET @fw_shard_writer = 1; ${L.TABLES.map((t) => `DELETE FROM users1.${t.name} WHERE user_id = ${u.id}; INSERT INTO users1.${t.name} SELECT * FROM pristine.${t.name} WHERE user_id = ${u.id};`).join(' ')} UPDATE flamework.users SET cluster_id = 1 WHERE id = ${u.id};`,
+        );
         await L.settle([a, b]);
         const r = await onlineRun(u, capture);
         result.online.push({ run, rows: u.rows, capture, ...r });
-        L.log(`${capture} ${u.rows}: exit ${r.code}${r.error ? ` (${r.error})` : ''}, freeze ${r.freezeMs} ms (wait for writers ${r.drainMs}, final sync ${r.finalSyncMs}, flip ${r.flipMs}), ${r.deltaPasses} passes, total ${r.totalMs} ms, writer ${r.writer?.writesPerSecond} w/s, refused ${r.writer?.refused}+${r.writer?.fenceRefused}, errors ${r.writer?.errors}`);
+        L.log(
+          `${capture} ${u.rows}: exit ${r.code}${r.error ? ` (${r.error})` : ''}, freeze ${r.freezeMs} ms (wait for writers ${r.drainMs}, final sync ${r.finalSyncMs}, flip ${r.flipMs}), ${r.deltaPasses} passes, total ${r.totalMs} ms, writer ${r.writer?.writesPerSecond} w/s, refused ${r.writer?.refused}+${r.writer?.fenceRefused}, errors ${r.writer?.errors}`,
+        );
       }
     }
   }
@@ -103,9 +118,23 @@ try {
 }
 
 async function onlineRun(u, capture) {
-  const writer = spawn(process.execPath, [join(L.root, 'bench', 'writer.mjs'), '--main-port', String(a.port), '--shards', JSON.stringify({ 1: [a.port, 'users1'], 2: [b.port, 'users2'] }), '--user', String(u.id), '--rate', String(RATE)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const writer = spawn(
+    process.execPath,
+    [
+      join(L.root, 'bench', 'writer.mjs'),
+      '--main-port',
+      String(a.port),
+      '--shards',
+      JSON.stringify({ 1: [a.port, 'users1'], 2: [b.port, 'users2'] }),
+      '--user',
+      String(u.id),
+      '--rate',
+      String(RATE),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = [];
   let buf = '';
   writer.stdout.on('data', (d) => {
@@ -147,7 +176,10 @@ async function onlineRun(u, capture) {
 }
 
 function report(r) {
-  const rows = r.online.map((o) => `| ${o.capture} | ${o.rows.toLocaleString('en')} | ${o.run} | ${o.code} | ${o.freezeMs ?? '-'} | ${o.drainMs ?? '-'} | ${o.finalSyncMs ?? '-'} | ${o.flipMs ?? '-'} | ${o.deltaPasses} | ${o.totalMs ?? '-'} | ${o.writer?.writesPerSecond ?? '-'} | ${o.writer ? `${o.writer.refused} / ${o.writer.fenceRefused}` : '-'} | ${o.writer?.errors ?? '-'} |`);
+  const rows = r.online.map(
+    (o) =>
+      `| ${o.capture} | ${o.rows.toLocaleString('en')} | ${o.run} | ${o.code} | ${o.freezeMs ?? '-'} | ${o.drainMs ?? '-'} | ${o.finalSyncMs ?? '-'} | ${o.flipMs ?? '-'} | ${o.deltaPasses} | ${o.totalMs ?? '-'} | ${o.writer?.writesPerSecond ?? '-'} | ${o.writer ? `${o.writer.refused} / ${o.writer.fenceRefused}` : '-'} | ${o.writer?.errors ?? '-'} |`,
+  );
   const ov = r.overhead;
   return `# Online moves: trigger mode vs re-hash mode
 

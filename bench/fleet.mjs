@@ -35,7 +35,10 @@ const log = (s) => process.stderr.write(`bench: ${s}\n`);
 function cli(config, argv) {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [join(root, 'bin/fw-shard'), '--config', config, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    const child = spawn(process.execPath, [join(root, 'bin/fw-shard'), '--config', config, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '1' },
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -78,7 +81,16 @@ try {
     const planned = await cli(config, ['plan', ...r.plan, '--out', file, '--json']);
     if (planned.code !== 0) throw new Error(`plan failed: ${planned.stderr}`);
     log(`${r.name}: ${planned.doc.moves.length} moves planned; applying with --concurrency ${r.concurrency} --per-shard ${r.perShard}`);
-    const applied = await cli(config, ['apply', file, '--assume-no-writes', '--concurrency', String(r.concurrency), '--per-shard', String(r.perShard), '--json']);
+    const applied = await cli(config, [
+      'apply',
+      file,
+      '--assume-no-writes',
+      '--concurrency',
+      String(r.concurrency),
+      '--per-shard',
+      String(r.perShard),
+      '--json',
+    ]);
     const after = await cli(config, ['plan', '--balance', '--json']);
     const moves = applied.doc.outcomes.filter((o) => o.outcome === 'done').length;
     const per = applied.doc.outcomes.map((o) => o.ms ?? 0).sort((a, b) => a - b);

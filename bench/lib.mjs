@@ -75,7 +75,10 @@ export function sqlAsync(port, db, statement, { timeoutMs = 0 } = {}) {
 
 export async function rowsOf(port, db, statement) {
   const out = await sqlAsync(port, db, statement);
-  return out.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +154,11 @@ export async function createSchema(a, b, users) {
      INSERT INTO users SELECT ${OTHER_USER_BASE} + seq, CONCAT('other', seq), 1 FROM seq_0_to_${OTHER_USERS - 1};`,
   );
   // A Flamework ticket server (the writer's inserts and fw-shard's move ids), far above the data's ids.
-  await sqlAsync(a.port, 'tickets', `CREATE TABLE Tickets64 (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, stub CHAR(1) NOT NULL DEFAULT '', PRIMARY KEY (id), UNIQUE KEY stub (stub)) ENGINE=InnoDB AUTO_INCREMENT=4611686018427387905`);
+  await sqlAsync(
+    a.port,
+    'tickets',
+    `CREATE TABLE Tickets64 (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, stub CHAR(1) NOT NULL DEFAULT '', PRIMARY KEY (id), UNIQUE KEY stub (stub)) ENGINE=InnoDB AUTO_INCREMENT=4611686018427387905`,
+  );
   for (const t of TABLES) {
     for (const d of dbs) await sqlAsync(a.port, d, t.ddl);
     await sqlAsync(b.port, 'users2', t.ddl);
@@ -167,7 +174,11 @@ export async function fillOthers(a, db, others) {
     const slice = 1_000_000;
     for (let from = 0; from < m; from += slice) {
       const to = Math.min(m, from + slice) - 1;
-      await sqlAsync(a.port, db, `SET unique_checks = 0; INSERT INTO ${t.name} SELECT ${t.select(`${ID_BASE} + 8 * seq`, `${OTHER_USER_BASE} + seq % ${OTHER_USERS}`)} FROM seq_${from}_to_${to}`);
+      await sqlAsync(
+        a.port,
+        db,
+        `SET unique_checks = 0; INSERT INTO ${t.name} SELECT ${t.select(`${ID_BASE} + 8 * seq`, `${OTHER_USER_BASE} + seq % ${OTHER_USERS}`)} FROM seq_${from}_to_${to}`,
+      );
     }
   }
 }
@@ -177,14 +188,21 @@ export async function fillPristine(a, user, others) {
   for (const t of TABLES) {
     const n = Math.round(user.rows * t.share);
     const m = Math.max(Math.round(others * t.share), n);
-    await sqlAsync(a.port, 'pristine', `INSERT INTO ${t.name} SELECT ${t.select(`${ID_BASE} + 8 * FLOOR(seq * ${m} / ${n}) + ${user.stream}`, user.id)} FROM seq_0_to_${n - 1}`);
+    await sqlAsync(
+      a.port,
+      'pristine',
+      `INSERT INTO ${t.name} SELECT ${t.select(`${ID_BASE} + 8 * FLOOR(seq * ${m} / ${n}) + ${user.stream}`, user.id)} FROM seq_0_to_${n - 1}`,
+    );
   }
 }
 
 /** Put the user's rows back on its home shard (after a move's cleanup), and the mapping. */
 export async function restoreUser(a, user) {
   const stmts = [];
-  for (const t of TABLES) stmts.push(`DELETE FROM ${user.db}.${t.name} WHERE user_id = ${user.id}; INSERT INTO ${user.db}.${t.name} SELECT * FROM pristine.${t.name} WHERE user_id = ${user.id};`);
+  for (const t of TABLES)
+    stmts.push(
+      `DELETE FROM ${user.db}.${t.name} WHERE user_id = ${user.id}; INSERT INTO ${user.db}.${t.name} SELECT * FROM pristine.${t.name} WHERE user_id = ${user.id};`,
+    );
   stmts.push(`UPDATE flamework.users SET cluster_id = ${user.shard} WHERE id = ${user.id};`);
   await sqlAsync(a.port, null, stmts.join('\n'));
 }
@@ -204,7 +222,11 @@ export async function rowBytes(a, db, userId) {
   let rows = 0;
   let bytes = 0;
   for (const t of TABLES) {
-    const [[n, b]] = await rowsOf(a.port, db, `SELECT COUNT(*), SUM(${t.columns.map((c) => `IFNULL(LENGTH(${c}),0)`).join(' + ')}) FROM ${t.name} WHERE user_id = ${userId}`);
+    const [[n, b]] = await rowsOf(
+      a.port,
+      db,
+      `SELECT COUNT(*), SUM(${t.columns.map((c) => `IFNULL(LENGTH(${c}),0)`).join(' + ')}) FROM ${t.name} WHERE user_id = ${userId}`,
+    );
     rows += Number(n);
     bytes += Number(b);
   }
@@ -305,7 +327,10 @@ export function cpuMeter(servers) {
 export function timeShell(script, { env } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn('bash', ['-c', `set -o pipefail\n${script}\nrc=$?\ntimes >&2\nexit $rc`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn('bash', ['-c', `set -o pipefail\n${script}\nrc=$?\ntimes >&2\nexit $rc`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -334,9 +359,27 @@ export function fwShardMove(configFile, userId, { online = false, extraArgs = []
   return new Promise((resolve, reject) => {
     const usageFile = join(work, `usage-${process.pid}-${Date.now()}.json`);
     const nodeArgs = ['--import', USAGE_PRELOAD, ...(process.env.FWS_NODEARGS ? process.env.FWS_NODEARGS.split(' ') : [])];
-    const args = [join(root, 'bin/fw-shard'), '--config', configFile, 'move', '--user', String(userId), '--to', '2', '--yes', '--json', '--events', '--no-tui', ...(online ? [] : ['--assume-no-writes']), ...extraArgs];
+    const args = [
+      join(root, 'bin/fw-shard'),
+      '--config',
+      configFile,
+      'move',
+      '--user',
+      String(userId),
+      '--to',
+      '2',
+      '--yes',
+      '--json',
+      '--events',
+      '--no-tui',
+      ...(online ? [] : ['--assume-no-writes']),
+      ...extraArgs,
+    ];
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FWS_BENCH_USAGE_FILE: usageFile, CI: '1' } });
+    const child = spawn(process.execPath, [...nodeArgs, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FWS_BENCH_USAGE_FILE: usageFile, CI: '1' },
+    });
     let out = '';
     let err = '';
     let hwmKb = 0;

@@ -50,10 +50,29 @@ try {
 function profiledMove(nodeArgs) {
   return new Promise((resolve, reject) => {
     const extra = [...(nodeArgs ? nodeArgs.split(' ') : []), ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [])];
-    const child = spawn(process.execPath, [...extra, join(L.root, 'bin/fw-shard'), '--config', config, 'move', '--user', String(user.id), '--to', '2', '--yes', '--assume-no-writes', '--json', '--events', '--no-tui'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CI: '1' },
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        ...extra,
+        join(L.root, 'bin/fw-shard'),
+        '--config',
+        config,
+        'move',
+        '--user',
+        String(user.id),
+        '--to',
+        '2',
+        '--yes',
+        '--assume-no-writes',
+        '--json',
+        '--events',
+        '--no-tui',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CI: '1' },
+      },
+    );
     let hwmKb = 0;
     const hwm = () => {
       try {
@@ -96,14 +115,14 @@ function print(marks, nodeArgs) {
     if (m.name.startsWith('>')) open.set(m.name.slice(1), m);
     else {
       const s = open.get(m.name.slice(1)) ?? last;
-      const f = (x) => ((x / 1000).toFixed(2)).padStart(8);
+      const f = (x) => (x / 1000).toFixed(2).padStart(8);
       process.stdout.write(`${m.name.slice(1).padEnd(12)}${f(m.t - s.t)}${f(m.fw - s.fw)}${f(m.src - s.src)}${f(m.dst - s.dst)}\n`);
     }
     last = m;
   }
   const first = marks[0];
   const end = marks.at(-1);
-  const f = (x) => ((x / 1000).toFixed(2)).padStart(8);
+  const f = (x) => (x / 1000).toFixed(2).padStart(8);
   process.stdout.write(`${'all'.padEnd(12)}${f(end.t - first.t)}${f(end.fw - first.fw)}${f(end.src - first.src)}${f(end.dst - first.dst)}\n`);
   process.stdout.write(`peak RSS of fw-shard (VmHWM at the last phase event): ${Math.round(end.hwmKb / 1024)} MB\n`);
 }

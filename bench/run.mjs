@@ -84,7 +84,9 @@ export async function runBench(profile) {
     await L.sqlAsync(a.port, 'users1', 'ANALYZE TABLE Dots, Sheets, Checkins');
     result.data.buildMs = Date.now() - t0;
     result.data.rowBytes = await L.rowBytes(a, 'users1', mainUser.id);
-    L.log(`built users1 in ${Math.round(result.data.buildMs / 1000)} s; user ${mainUser.id}: ${result.data.rowBytes.rows} rows, ${result.data.rowBytes.avg} bytes of values a row`);
+    L.log(
+      `built users1 in ${Math.round(result.data.buildMs / 1000)} s; user ${mainUser.id}: ${result.data.rowBytes.rows} rows, ${result.data.rowBytes.avg} bytes of values a row`,
+    );
     const reference = {};
     for (const u of users) reference[u.id] = await L.userDigest(a.port, 'pristine', u.id);
 
@@ -93,7 +95,11 @@ export async function runBench(profile) {
     const reset = async (u) => {
       await L.truncateTarget(b);
       if (!home.has(u.id)) {
-        await L.sqlAsync(a.port, 'flamework', `UPDATE fw_shard_moves SET state = 'aborted', phase = 'aborted', active_user = NULL WHERE active_user = ${u.id}`).catch(() => undefined);
+        await L.sqlAsync(
+          a.port,
+          'flamework',
+          `UPDATE fw_shard_moves SET state = 'aborted', phase = 'aborted', active_user = NULL WHERE active_user = ${u.id}`,
+        ).catch(() => undefined);
         await L.sqlAsync(a.port, 'flamework', `DELETE FROM fw_shard_freezes WHERE user_id = ${u.id}`).catch(() => undefined);
         await L.restoreUser(a, u);
         home.add(u.id);
@@ -112,7 +118,8 @@ export async function runBench(profile) {
       const r = await L.fwShardMove(config, u.id, { work });
       const serverCpuMs = meter();
       home.delete(u.id);
-      if (r.code !== 0) throw new Error(`fw-shard move of user ${u.id} failed (exit ${r.code}): ${JSON.stringify(r.doc.error ?? r.doc)}\n${r.stderr.slice(-1500)}`);
+      if (r.code !== 0)
+        throw new Error(`fw-shard move of user ${u.id} failed (exit ${r.code}): ${JSON.stringify(r.doc.error ?? r.doc)}\n${r.stderr.slice(-1500)}`);
       const t = r.doc.timings;
       return {
         ms: t.copyMs + t.verifyMs,
@@ -170,7 +177,9 @@ export async function runBench(profile) {
         L.log(`round ${round + 1}/${runs}: ${name} (settled in ${settleMs} ms, load ${load.toFixed(1)})`);
         const r = await contenders[name]();
         result.main.push({ round: round + 1, contender: name, load1: Math.round(load * 10) / 10, ...r });
-        L.log(`  ${name}: ${r.ms} ms${r.totalMs ? ` (copy ${r.copyMs}, verify ${r.verifyMs}, cleanup ${r.cleanupMs}, total ${r.totalMs}, ${r.peakRssMb} MB)` : ''}${r.identical ? '' : ` NOT IDENTICAL: ${r.differs.join(', ')}`}`);
+        L.log(
+          `  ${name}: ${r.ms} ms${r.totalMs ? ` (copy ${r.copyMs}, verify ${r.verifyMs}, cleanup ${r.cleanupMs}, total ${r.totalMs}, ${r.peakRssMb} MB)` : ''}${r.identical ? '' : ` NOT IDENTICAL: ${r.differs.join(', ')}`}`,
+        );
       }
     }
 
@@ -196,7 +205,9 @@ export async function runBench(profile) {
         const r = await onlineRun({ a, b, config, work, u, rate: profile.online.rate });
         home.delete(u.id);
         result.online.push({ round: round + 1, rows: n, ...r });
-        L.log(`online ${n}: exit ${r.code}, freeze ${r.freezeMs} ms (drain ${r.drainMs}, final sync ${r.finalSyncMs}, flip+lift ${r.flipLiftMs}), ${r.deltaPasses} delta passes, ${r.writer?.writesPerSecond} writes/s, ${r.writer?.refused} refused`);
+        L.log(
+          `online ${n}: exit ${r.code}, freeze ${r.freezeMs} ms (drain ${r.drainMs}, final sync ${r.finalSyncMs}, flip+lift ${r.flipLiftMs}), ${r.deltaPasses} delta passes, ${r.writer?.writesPerSecond} writes/s, ${r.writer?.refused} refused`,
+        );
       }
     }
 
@@ -239,9 +250,23 @@ export async function runBench(profile) {
 /** One online move of `u` while bench/writer.mjs writes to it. */
 async function onlineRun({ a, b, config, work, u, rate }) {
   const before = await L.userRowCount(a.port, u.db, u.id);
-  const writer = spawn(process.execPath, [join(L.root, 'bench', 'writer.mjs'), '--main-port', String(a.port), '--shards', JSON.stringify({ [u.shard]: [a.port, u.db], 2: [b.port, 'users2'] }), '--user', String(u.id), '--rate', String(rate)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const writer = spawn(
+    process.execPath,
+    [
+      join(L.root, 'bench', 'writer.mjs'),
+      '--main-port',
+      String(a.port),
+      '--shards',
+      JSON.stringify({ [u.shard]: [a.port, u.db], 2: [b.port, 'users2'] }),
+      '--user',
+      String(u.id),
+      '--rate',
+      String(rate),
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = [];
   let buf = '';
   writer.stdout.on('data', (d) => {
@@ -269,7 +294,9 @@ async function onlineRun({ a, b, config, work, u, rate }) {
   const okLift = lifted.find((e) => e.flipped) ?? lifted.at(-1);
   const startedEv = okLift ? ev.filter((e) => e.type === 'freeze.started' && at(e) <= at(okLift)).at(-1) : undefined;
   const finalPass = okLift ? ev.filter((e) => e.type === 'delta.pass' && at(e) <= at(okLift) && at(e) >= at(startedEv)).at(-1) : undefined;
-  const passes = ev.filter((e) => e.type === 'delta.pass').map((e) => ({ pass: e.pass, rangesChanged: e.rangesChanged, rowsRecopied: Number(e.rowsRecopied), ms: e.ms }));
+  const passes = ev
+    .filter((e) => e.type === 'delta.pass')
+    .map((e) => ({ pass: e.pass, rangesChanged: e.rangesChanged, rowsRecopied: Number(e.rowsRecopied), ms: e.ms }));
   const after = { source: await L.userRowCount(a.port, u.db, u.id), target: await L.userRowCount(b.port, 'users2', u.id) };
   const expected = w ? before + w.netRowChange : null;
   const t = r.doc.timings ?? {};
@@ -297,7 +324,9 @@ async function onlineRun({ a, b, config, work, u, rate }) {
 function machineFacts() {
   const v = (cmd, a) => {
     try {
-      return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0].trim();
+      return execFileSync(cmd, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+        .split('\n')[0]
+        .trim();
     } catch {
       return 'not found';
     }
@@ -311,7 +340,9 @@ function machineFacts() {
     server: v('mariadbd', ['--version']),
     mysqldump: v('mariadb-dump', ['--version']),
     ptArchiver: v('pt-archiver', ['--version']),
-    fwShard: JSON.parse(execFileSync('node', ['-e', "process.stdout.write(JSON.stringify(require('./package.json').version))"], { cwd: L.root, encoding: 'utf8' })),
+    fwShard: JSON.parse(
+      execFileSync('node', ['-e', "process.stdout.write(JSON.stringify(require('./package.json').version))"], { cwd: L.root, encoding: 'utf8' }),
+    ),
     gitCommit: v('git', ['-C', L.root, 'rev-parse', '--short', 'HEAD']),
     gitDirty: v('git', ['-C', L.root, 'status', '--porcelain', '--', 'src']) !== '' ? 'src/ has uncommitted changes' : 'clean',
   };
@@ -370,8 +401,16 @@ export function summarize(res) {
     s.fwOverFloor = Object.fromEntries(['floor (1 session)', 'floor (2 sessions)'].filter((n) => s.main[n]).map((n) => [n, fwOverFloor(n)]));
   }
   const sizes = [...new Set(res.sizes.map((r) => r.rows))];
-  for (const n of sizes) s.sizes[n] = sizeStats(res.sizes.filter((r) => r.rows === n), n);
-  if (res.main.some((r) => r.contender === 'fw-shard')) s.sizes[rows] = sizeStats(res.main.filter((r) => r.contender === 'fw-shard'), rows);
+  for (const n of sizes)
+    s.sizes[n] = sizeStats(
+      res.sizes.filter((r) => r.rows === n),
+      n,
+    );
+  if (res.main.some((r) => r.contender === 'fw-shard'))
+    s.sizes[rows] = sizeStats(
+      res.main.filter((r) => r.contender === 'fw-shard'),
+      rows,
+    );
   for (const n of [...new Set(res.online.map((r) => r.rows))]) {
     const rs = res.online.filter((r) => r.rows === n);
     const ok = rs.filter((r) => r.ok);
@@ -385,8 +424,14 @@ export function summarize(res) {
       deltaPasses: L.stats(rs.map((r) => r.deltaPasses)),
       freezeAttempts: L.stats(rs.map((r) => r.freezeAttempts)),
       totalMs: L.stats(ok.map((r) => r.totalMs)),
-      writesPerSec: L.stats(rs.map((r) => r.writer?.writesPerSecond), 1),
-      attemptsPerSec: L.stats(rs.map((r) => r.writer?.attemptsPerSecond), 1),
+      writesPerSec: L.stats(
+        rs.map((r) => r.writer?.writesPerSecond),
+        1,
+      ),
+      attemptsPerSec: L.stats(
+        rs.map((r) => r.writer?.attemptsPerSecond),
+        1,
+      ),
       refused: L.stats(rs.map((r) => r.writer?.refused)),
       refusedWindowMs: L.stats(rs.map((r) => r.writer?.refusedWindowMs)),
       writeP99Ms: L.stats(rs.map((r) => r.writer?.latencyMs?.p99)),
@@ -421,13 +466,13 @@ function sizeStats(rs, n) {
   };
 }
 
-
 function goals(res) {
   const s = res.summary;
   const g = [];
   const fw = s.main['fw-shard'];
   if (fw && s.fwOverFloor) {
-    for (const [floor, r] of Object.entries(s.fwOverFloor)) g.push({ goal: `copy + verify within 1.5x of the LOAD DATA ${floor}`, value: `${r.median}x`, met: r.median <= 1.5 });
+    for (const [floor, r] of Object.entries(s.fwOverFloor))
+      g.push({ goal: `copy + verify within 1.5x of the LOAD DATA ${floor}`, value: `${r.median}x`, met: r.median <= 1.5 });
   }
   if (fw && s.main['pt-archiver']) {
     const x = L.round(s.main['pt-archiver'].vsFwCopyVerify.median, 2);
@@ -435,15 +480,42 @@ function goals(res) {
     const caveat = pt.identical ? '' : ` (and pt-archiver's copy was not byte-identical: ${pt.differs.join(', ')})`;
     g.push({ goal: "at least twice pt-archiver's speed", value: `pt-archiver takes ${x}x fw-shard's copy+verify time${caveat}`, met: x >= 2 });
   }
-  if (fw && s.main.mysqldump) g.push({ goal: 'faster than the mysqldump pipe (context, not a goal of the issue)', value: `mysqldump takes ${s.main.mysqldump.vsFwCopyVerify.median}x`, met: s.main.mysqldump.vsFwCopyVerify.median >= 1 });
+  if (fw && s.main.mysqldump)
+    g.push({
+      goal: 'faster than the mysqldump pipe (context, not a goal of the issue)',
+      value: `mysqldump takes ${s.main.mysqldump.vsFwCopyVerify.median}x`,
+      met: s.main.mysqldump.vsFwCopyVerify.median >= 1,
+    });
   const big = s.sizes[res.data.mainUserRows];
   const small = s.sizes[Math.min(...Object.keys(s.sizes).map(Number))];
-  if (big) g.push({ goal: `peak memory under 200 MB at ${res.data.mainUserRows} rows`, value: `${big.peakRssMb.max} MB (max of runs)`, met: big.peakRssMb.max < 200 });
-  if (big && small && small !== big) g.push({ goal: 'peak memory at the largest user no more than 50 MB above the smallest', value: `${big.peakRssMb.median - small.peakRssMb.median} MB (medians ${big.peakRssMb.median} vs ${small.peakRssMb.median})`, met: big.peakRssMb.median - small.peakRssMb.median <= 50 });
-  if (s.scalingRatio !== undefined) g.push({ goal: 'a 10k-row user moves within 20% of the same time on a 10M-row shard as on a 100k-row shard', value: `${s.scalingRatio}x (total move time, medians)`, met: s.scalingRatio <= 1.2 });
+  if (big)
+    g.push({ goal: `peak memory under 200 MB at ${res.data.mainUserRows} rows`, value: `${big.peakRssMb.max} MB (max of runs)`, met: big.peakRssMb.max < 200 });
+  if (big && small && small !== big)
+    g.push({
+      goal: 'peak memory at the largest user no more than 50 MB above the smallest',
+      value: `${big.peakRssMb.median - small.peakRssMb.median} MB (medians ${big.peakRssMb.median} vs ${small.peakRssMb.median})`,
+      met: big.peakRssMb.median - small.peakRssMb.median <= 50,
+    });
+  if (s.scalingRatio !== undefined)
+    g.push({
+      goal: 'a 10k-row user moves within 20% of the same time on a 10M-row shard as on a 100k-row shard',
+      value: `${s.scalingRatio}x (total move time, medians)`,
+      met: s.scalingRatio <= 1.2,
+    });
   for (const [n, o] of Object.entries(s.online)) {
-    g.push({ goal: `freeze under 500 ms at ${n} rows (drain included, as measured)`, value: o.succeeded ? `p50 ${o.freezeMs.median} ms, max ${o.freezeMs.max} ms (${o.succeeded}/${o.runs} moves finished)` : `no move finished (${o.errors[0] ?? ''})`, met: o.succeeded === o.runs && o.freezeMs.max < 500 });
-    if (o.succeeded) g.push({ goal: `final sync alone under 500 ms at ${n} rows (freeze minus the 2 s drain)`, value: `p50 ${o.finalSyncMs.median} ms, max ${o.finalSyncMs.max} ms; flip+lift p50 ${o.flipLiftMs.median} ms`, met: o.succeeded === o.runs && o.finalSyncMs.max + o.flipLiftMs.max < 500 });
+    g.push({
+      goal: `freeze under 500 ms at ${n} rows (drain included, as measured)`,
+      value: o.succeeded
+        ? `p50 ${o.freezeMs.median} ms, max ${o.freezeMs.max} ms (${o.succeeded}/${o.runs} moves finished)`
+        : `no move finished (${o.errors[0] ?? ''})`,
+      met: o.succeeded === o.runs && o.freezeMs.max < 500,
+    });
+    if (o.succeeded)
+      g.push({
+        goal: `final sync alone under 500 ms at ${n} rows (freeze minus the 2 s drain)`,
+        value: `p50 ${o.finalSyncMs.median} ms, max ${o.finalSyncMs.max} ms; flip+lift p50 ${o.flipLiftMs.median} ms`,
+        met: o.succeeded === o.runs && o.finalSyncMs.max + o.flipLiftMs.max < 500,
+      });
   }
   return g;
 }

@@ -21,7 +21,8 @@ process.stdout.write(markdownReport(res, { analysis: false }) + '\n');
 const fw = res.summary.main['fw-shard'];
 const problems = [];
 if (!fw?.identical) problems.push("fw-shard's copy is not byte-identical");
-for (const [n, o] of Object.entries(res.summary.online)) if (o.succeeded !== o.runs || !o.consistent) problems.push(`online move of ${n} rows: ${o.errors.join('; ') || 'rows inconsistent'}`);
+for (const [n, o] of Object.entries(res.summary.online))
+  if (o.succeeded !== o.runs || !o.consistent) problems.push(`online move of ${n} rows: ${o.errors.join('; ') || 'rows inconsistent'}`);
 L.log(`smoke done in ${Math.round(res.elapsedMs / 1000)} s; wrote ${out}`);
 if (problems.length) {
   L.log(`FAILED: ${problems.join('; ')}`);

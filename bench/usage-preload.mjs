@@ -8,7 +8,15 @@ if (file) {
   process.on('exit', () => {
     const u = process.resourceUsage();
     try {
-      writeFileSync(file, JSON.stringify({ maxRssKb: u.maxRSS, cpuMs: Math.round((u.userCPUTime + u.systemCPUTime) / 1000), userMs: Math.round(u.userCPUTime / 1000), sysMs: Math.round(u.systemCPUTime / 1000) }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          maxRssKb: u.maxRSS,
+          cpuMs: Math.round((u.userCPUTime + u.systemCPUTime) / 1000),
+          userMs: Math.round(u.userCPUTime / 1000),
+          sysMs: Math.round(u.systemCPUTime / 1000),
+        }),
+      );
     } catch {
       /* best effort */
     }

@@ -29,7 +29,21 @@ const main = openDb(rootEndpoint(mainPort, 'flamework', 'writer main'));
 const tickets = openDb(rootEndpoint(Number(opt('tickets-port', String(mainPort))), 'tickets', 'writer tickets'));
 const shards = new Map(Object.entries(shardSpec).map(([id, [port, db]]) => [Number(id), openDb(rootEndpoint(port, db, `writer shard ${id}`))]));
 
-const stats = { fenceRefused: 0, inserts: 0, updates: 0, deletes: 0, refused: 0, errors: 0, anomalies: [], skipped: 0, byShard: {}, latencies: [], firstRefusal: null, lastRefusal: null, insertedNet: 0 };
+const stats = {
+  fenceRefused: 0,
+  inserts: 0,
+  updates: 0,
+  deletes: 0,
+  refused: 0,
+  errors: 0,
+  anomalies: [],
+  skipped: 0,
+  byShard: {},
+  latencies: [],
+  firstRefusal: null,
+  lastRefusal: null,
+  insertedNet: 0,
+};
 let live = [];
 let n = 0;
 
@@ -63,13 +77,17 @@ async function step() {
   if (k < 5 || live.length < 10) {
     const t = await tickets.exec(sql`REPLACE INTO Tickets64 (stub) VALUES ('a')`);
     const details = `{"lat":1.5,"lon":2.5,"note":"written during the move ${n} 😀"}`;
-    await db.exec(sql`INSERT INTO Dots (id, sheet_id, user_id, created, perms, details_json, index_on) VALUES (${num(t.insertId)}, 7, ${num(userId)}, UNIX_TIMESTAMP(), 1, ${details}, 'new')`);
+    await db.exec(
+      sql`INSERT INTO Dots (id, sheet_id, user_id, created, perms, details_json, index_on) VALUES (${num(t.insertId)}, 7, ${num(userId)}, UNIX_TIMESTAMP(), 1, ${details}, 'new')`,
+    );
     live.push(t.insertId);
     stats.inserts++;
     stats.insertedNet++;
   } else if (k < 8) {
     const id = live[Math.floor(Math.random() * live.length)];
-    const r = await db.exec(sql`UPDATE Dots SET perms = perms + 1, details_json = CONCAT(details_json, ' u') WHERE id = ${num(id)} AND user_id = ${num(userId)}`);
+    const r = await db.exec(
+      sql`UPDATE Dots SET perms = perms + 1, details_json = CONCAT(details_json, ' u') WHERE id = ${num(id)} AND user_id = ${num(userId)}`,
+    );
     if (r.affectedRows !== 1) stats.anomalies.push(`update of ${id} on shard ${shard} changed ${r.affectedRows} rows`);
     stats.updates++;
   } else {

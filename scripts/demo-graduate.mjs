@@ -27,5 +27,5 @@ step('the graduation config: shard 1 is db_main, only tables.include moves', ['-
 step('before', ['--config', config, 'status']);
 step('which user goes where (writes nothing)', ['--config', config, 'plan', '--graduate', '--to', '2,3', '--out', plan]);
 step('apply it: each user copied, verified, flipped, cleaned up', ['--config', config, 'apply', plan]);
-step("after: shard 1 (db_main) has no users left; its lookups stayed", ['--config', config, 'status']);
+step('after: shard 1 (db_main) has no users left; its lookups stayed', ['--config', config, 'status']);
 process.stdout.write(`\nThe sandbox is still running. Stop it with: npx fw-shard sandbox down --dir ${dir}\n`);

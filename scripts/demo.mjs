@@ -25,8 +25,17 @@ step('start real local servers and load a Flamework-style schema', ['sandbox', '
 step('what the fleet looks like', ['--config', config, 'status']);
 step('what moving user 1 to shard 2 would do (writes nothing)', ['--config', config, 'move', '--user', '1', '--to', '2', '--dry-run']);
 step('move it online: chunked copy, delta passes, a short freeze, verified flip of cluster_id, verified cleanup', [
-  '--config', config, 'move', '--user', '1', '--to', '2', '--yes',
+  '--config',
+  config,
+  'move',
+  '--user',
+  '1',
+  '--to',
+  '2',
+  '--yes',
 ]);
 step('the journal', ['--config', config, 'moves', '--all']);
 step('the fleet afterwards', ['--config', config, 'status']);
-process.stdout.write(`\nThe sandbox is still running. Try: npx fw-shard --config ${config} move --user 2 --to 1 --dry-run\nStop it with: npx fw-shard sandbox down --dir ${dir}\n`);
+process.stdout.write(
+  `\nThe sandbox is still running. Try: npx fw-shard --config ${config} move --user 2 --to 1 --dry-run\nStop it with: npx fw-shard sandbox down --dir ${dir}\n`,
+);

@@ -15,7 +15,12 @@ export interface DepsExtras {
   hooks?: { beforeStart: NonNullable<MoveDeps['beforeStart']>; sink: EventSink };
 }
 
-export function makeDeps(topology: Topology, events: EventSink, throttle?: ThrottleSettings, extras: DepsExtras = {}): { deps: MoveDeps; close(): Promise<void> } {
+export function makeDeps(
+  topology: Topology,
+  events: EventSink,
+  throttle?: ThrottleSettings,
+  extras: DepsExtras = {},
+): { deps: MoveDeps; close(): Promise<void> } {
   const conns = new Connections();
   const cache = topology.memcached ? memcachedInvalidator(topology.memcached) : undefined;
   const deps: MoveDeps = {

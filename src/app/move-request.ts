@@ -36,7 +36,10 @@ export interface ThrottleFlags {
  * The throttle settings asked for, or undefined when none was given. `names` words the errors: the
  * flags by default, a playbook's guardrail keys for `run`.
  */
-export function throttleSettings(o: ThrottleFlags, names: { maxLag: string; maxLoad: string } = { maxLag: '--max-lag', maxLoad: '--max-load' }): ThrottleSettings | undefined {
+export function throttleSettings(
+  o: ThrottleFlags,
+  names: { maxLag: string; maxLoad: string } = { maxLag: '--max-lag', maxLoad: '--max-load' },
+): ThrottleSettings | undefined {
   const s: ThrottleSettings = {
     ...(o.maxLag ? { maxLagMs: parseDuration(o.maxLag, names.maxLag) } : {}),
     ...(o.maxLoad ? { maxLoad: parseMaxLoad(o.maxLoad, names.maxLoad) } : {}),

@@ -15,11 +15,9 @@ export const KNOWN_USER_KEYS = { flamework: 'USER-{id}', parallelFlickr: 'user_{
 /** `memcached.keys` when the config gives none: every known variant. */
 export const DEFAULT_USER_KEYS: readonly string[] = [KNOWN_USER_KEYS.flamework, KNOWN_USER_KEYS.parallelFlickr];
 
-
 export function cacheKeys(spec: MemcachedSpec, userId: string): string[] {
   return spec.keys.map((tpl) => {
     const k = tpl.split('{id}').join(userId);
     return spec.prefix ? `${spec.prefix}_${k}` : k;
   });
 }
-

@@ -18,7 +18,9 @@ export interface CacheInvalidator {
 export function memcachedInvalidator(spec: MemcachedSpec): CacheInvalidator {
   // One client per server: a user's key lives on one server of the pool, but which one depends on the
   // app's hashing, so delete it everywhere.
-  const clients = spec.servers.map((s) => memjs.Client.create(s.includes(':') ? s : `${s}:11211`, { retries: 1, timeout: 2, conntimeout: 2, logger: { log: () => undefined } }));
+  const clients = spec.servers.map((s) =>
+    memjs.Client.create(s.includes(':') ? s : `${s}:11211`, { retries: 1, timeout: 2, conntimeout: 2, logger: { log: () => undefined } }),
+  );
   return {
     async invalidateUser(userId: string): Promise<string[]> {
       const keys = cacheKeys(spec, userId);

@@ -6,7 +6,10 @@ import { plainRenderer } from '../report/plain.js';
 import { log, type CliContext } from './context.js';
 
 /** Plain lines on stderr for fleet events and each move's own events (prefixed with the move), NDJSON on stdout with --events. */
-export function fleetSinks(ctx: CliContext, opts: { events?: boolean }): { onEvent(e: FleetEvent): void; onMoveEvent(m: PlanDocumentMove, e: MoveEvent): void } {
+export function fleetSinks(
+  ctx: CliContext,
+  opts: { events?: boolean },
+): { onEvent(e: FleetEvent): void; onMoveEvent(m: PlanDocumentMove, e: MoveEvent): void } {
   const perMove = new Map<number, (e: MoveEvent) => void>();
   return {
     onEvent(e) {

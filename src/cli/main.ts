@@ -18,7 +18,7 @@ export function buildProgram(ctx: CliContext, setExit: (code: number) => void): 
     .option('-c, --config <file>', 'native config file (YAML or JSON); env FW_SHARD_CONFIG; default ./fw-shard.config.{yaml,yml,json}')
     .option(
       '--flamework-config <file>',
-      "read the topology from Flamework PHP config files instead (repeatable, in load order: config.php, secrets.php, config_local_*.php)",
+      'read the topology from Flamework PHP config files instead (repeatable, in load order: config.php, secrets.php, config_local_*.php)',
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .showHelpAfterError('(run with --help for usage and examples)')

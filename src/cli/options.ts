@@ -10,10 +10,15 @@ export function onlineOptions(cmd: Command): Command {
     .addOption(new Option('--freeze-cap <duration>', 'online: hard cap on how long the user is frozen').default('5s').env('FW_SHARD_FREEZE_CAP'))
     .addOption(new Option('--drain <duration>', 'online: wait after freezing for in-flight requests').default('2s').env('FW_SHARD_DRAIN'))
     .addOption(new Option('--max-delta-passes <n>', 'online: delta passes before each freeze attempt').default('10').env('FW_SHARD_MAX_DELTA_PASSES'))
-    .addOption(new Option('--freeze-attempts <n>', 'online: freeze attempts before giving up (exit 7, retry later)').default('3').env('FW_SHARD_FREEZE_ATTEMPTS'))
+    .addOption(
+      new Option('--freeze-attempts <n>', 'online: freeze attempts before giving up (exit 7, retry later)').default('3').env('FW_SHARD_FREEZE_ATTEMPTS'),
+    )
     .addOption(new Option('--ready-rows <n>', 'online: freeze once a delta pass re-copies at most this many rows').default('5000').env('FW_SHARD_READY_ROWS'))
     .addOption(
-      new Option('--capture <mode>', 'online: trigger (fence and change log on the shards), rehash (re-hash passes, freeze in db_main), or auto (trigger where the servers allow it)')
+      new Option(
+        '--capture <mode>',
+        'online: trigger (fence and change log on the shards), rehash (re-hash passes, freeze in db_main), or auto (trigger where the servers allow it)',
+      )
         .choices(['auto', 'trigger', 'rehash'])
         .default('auto')
         .env('FW_SHARD_CAPTURE'),
@@ -22,8 +27,16 @@ export function onlineOptions(cmd: Command): Command {
 
 export function throttleOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--max-lag <duration>', "wait while a configured replica of the source's or target's shard lags more than this (or is not replicating)").env('FW_SHARD_MAX_LAG'))
-    .addOption(new Option('--max-load <status=n>', 'wait while a global status counter on the source or target server exceeds this, e.g. Threads_running=25').env('FW_SHARD_MAX_LOAD'))
+    .addOption(
+      new Option('--max-lag <duration>', "wait while a configured replica of the source's or target's shard lags more than this (or is not replicating)").env(
+        'FW_SHARD_MAX_LAG',
+      ),
+    )
+    .addOption(
+      new Option('--max-load <status=n>', 'wait while a global status counter on the source or target server exceeds this, e.g. Threads_running=25').env(
+        'FW_SHARD_MAX_LOAD',
+      ),
+    )
     .addOption(new Option('--throttle-query <sql>', 'wait while this query on db_main returns a number above 0 (gh-ost style)').env('FW_SHARD_THROTTLE_QUERY'))
     .addOption(new Option('--pause-file <path>', 'wait while this file exists (touch it to pause, rm it to go on)').env('FW_SHARD_PAUSE_FILE'));
 }

@@ -11,10 +11,15 @@ import { interruptSignal } from './interrupt.js';
 
 export function orphanOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--orphans', "instead: delete leftover rows on shards other than their user's, where the same row is identical on the user's shard (anything else is listed, never deleted)"))
+    .addOption(
+      new Option(
+        '--orphans',
+        "instead: delete leftover rows on shards other than their user's, where the same row is identical on the user's shard (anything else is listed, never deleted)",
+      ),
+    )
     .addOption(new Option('--dry-run', 'with --orphans: show what would be deleted and kept; write nothing'))
     .addOption(new Option('--user <id>', 'with --orphans: only this user'))
-    .addOption(new Option('--shard <n>', "with --orphans: only the users of this shard (and rows on it of users that do not exist)"));
+    .addOption(new Option('--shard <n>', 'with --orphans: only the users of this shard (and rows on it of users that do not exist)'));
 }
 
 /** --user or --shard (not both): whose rows verify and cleanup --orphans look at. */
@@ -33,8 +38,16 @@ export function orphanFlagsGiven(flags: object): boolean {
 }
 
 /** `fw-shard cleanup --orphans [--dry-run]`: exit 0 when nothing is left over, 8 when rows had to be kept. */
-export async function runOrphanCleanup(ctx: CliContext, loaded: LoadedTopology, opts: { orphans?: boolean; json?: boolean; dryRun?: boolean; user?: string; shard?: string }): Promise<number> {
-  if (!opts.orphans) throw usage('--dry-run, --user and --shard of cleanup go with --orphans', 'fw-shard cleanup --orphans --dry-run lists orphan rows; plain fw-shard cleanup finishes deferred cleanups.');
+export async function runOrphanCleanup(
+  ctx: CliContext,
+  loaded: LoadedTopology,
+  opts: { orphans?: boolean; json?: boolean; dryRun?: boolean; user?: string; shard?: string },
+): Promise<number> {
+  if (!opts.orphans)
+    throw usage(
+      '--dry-run, --user and --shard of cleanup go with --orphans',
+      'fw-shard cleanup --orphans --dry-run lists orphan rows; plain fw-shard cleanup finishes deferred cleanups.',
+    );
   const scope = scopeOf(opts, loaded.topology);
   const conns = new Connections();
   const intr = interruptSignal(() => log(ctx, 'fw-shard: stopping after the current group of rows'));
@@ -43,7 +56,11 @@ export async function runOrphanCleanup(ctx: CliContext, loaded: LoadedTopology, 
     const cleanup = await cleanupOrphans(loaded.topology, (e) => conns.get(e), report, {
       dryRun: Boolean(opts.dryRun),
       signal: intr.signal,
-      onProgress: (g) => log(ctx, `cleanup --orphans: shard ${g.shard} ${g.table} user ${g.userId}: ${g.deleted} ${opts.dryRun ? 'would be deleted' : 'deleted'}, ${g.keptRows} kept`),
+      onProgress: (g) =>
+        log(
+          ctx,
+          `cleanup --orphans: shard ${g.shard} ${g.table} user ${g.userId}: ${g.deleted} ${opts.dryRun ? 'would be deleted' : 'deleted'}, ${g.keptRows} kept`,
+        ),
     });
     const code = BigInt(cleanup.kept) > 0n ? ExitCode.unhealthy : ExitCode.ok;
     if (opts.json) printJson(ctx, { ok: code === ExitCode.ok, ...cleanup, inFlight: report.inFlight });

@@ -16,7 +16,10 @@ export const MIN_WATCH_INTERVAL_MS = 200;
 
 /** Refuse early (exit 2) when --watch cannot work here. */
 export function checkWatch(ctx: CliContext, opts: { json?: boolean; intervalMs: number }): void {
-  if (opts.json) throw new FwShardError('USAGE', '--watch redraws a terminal view; it cannot be combined with --json', { hint: 'Scripts: run fw-shard status --json as often as needed.' });
+  if (opts.json)
+    throw new FwShardError('USAGE', '--watch redraws a terminal view; it cannot be combined with --json', {
+      hint: 'Scripts: run fw-shard status --json as often as needed.',
+    });
   if (!canDrawTui(ctx)) {
     throw new FwShardError('USAGE', '--watch needs a terminal: stderr is not a TTY (or CI is set)', {
       hint: 'In scripts and cron use fw-shard status --json (exit 8 flags problems), or plain fw-shard status.',

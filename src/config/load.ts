@@ -7,14 +7,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { parseDocument } from 'yaml';
 import { FwShardError } from '../errors/index.js';
 import { Secret } from '../topology/secret.js';
-import {
-  databaseId,
-  shardIdOf,
-  type Endpoint,
-  type ShardId,
-  type Topology,
-  type TlsOptions,
-} from '../topology/index.js';
+import { databaseId, shardIdOf, type Endpoint, type ShardId, type Topology, type TlsOptions } from '../topology/index.js';
 import { DEFAULT_USER_KEYS } from '../cache/keys.js';
 import { configSchema, formatIssues, type RawConfig, type ServerConfig } from './schema.js';
 
@@ -170,10 +163,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     };
     const tls = tlsOf(s.tls);
     const replicas = (s.replicas ?? []).map((r, i): Endpoint => {
-      const rpw =
-        r.password !== undefined || r.passwordEnv !== undefined || r.passwordFile !== undefined
-          ? resolvePassword(`${path}.replicas.${i}`, r)
-          : pw;
+      const rpw = r.password !== undefined || r.passwordEnv !== undefined || r.passwordFile !== undefined ? resolvePassword(`${path}.replicas.${i}`, r) : pw;
       const rtls = r.tls ? tlsOf(r.tls) : tls;
       return {
         role: `replica ${i + 1} of ${role}`,

@@ -114,7 +114,7 @@ export const configSchema = z.strictObject({
       slaves: z.boolean().optional(),
     })
     .optional()
-    .describe('informational: which Flamework poor man\'s modes the imported config had'),
+    .describe("informational: which Flamework poor man's modes the imported config had"),
 });
 export type RawConfig = z.infer<typeof configSchema>;
 

@@ -83,7 +83,9 @@ const DENIED_CODES = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_DBACCESS_DENIED_ERRO
 export function isConnectionLost(err: unknown): boolean {
   const code = driverCode(err);
   const errno = mysqlErrno(err);
-  return (code !== undefined && CONNECTION_CODES.has(code)) || errno === ER.CONNECTION_KILLED || errno === ER.CR_SERVER_LOST || errno === ER.CR_SERVER_GONE_ERROR;
+  return (
+    (code !== undefined && CONNECTION_CODES.has(code)) || errno === ER.CONNECTION_KILLED || errno === ER.CR_SERVER_LOST || errno === ER.CR_SERVER_GONE_ERROR
+  );
 }
 
 /** The TLS handshake failed: an unknown CA, a certificate for another host, no TLS on the server. */
@@ -101,8 +103,15 @@ export function isAccessDenied(err: unknown): boolean {
 /** The server (or its configuration) refuses LOAD DATA LOCAL INFILE: fall back to INSERTs. */
 export function isLocalInfileRefused(err: unknown): boolean {
   const errno = mysqlErrno(err);
-  const message = layers(err).map((e) => String(e.message ?? '')).join('\n');
-  return errno === ER.NOT_ALLOWED_COMMAND || errno === ER.CLIENT_LOCAL_FILES_DISABLED || errno === ER.CR_LOAD_DATA_LOCAL_INFILE_REJECTED || /LOCAL INFILE|local data/i.test(message);
+  const message = layers(err)
+    .map((e) => String(e.message ?? ''))
+    .join('\n');
+  return (
+    errno === ER.NOT_ALLOWED_COMMAND ||
+    errno === ER.CLIENT_LOCAL_FILES_DISABLED ||
+    errno === ER.CR_LOAD_DATA_LOCAL_INFILE_REJECTED ||
+    /LOCAL INFILE|local data/i.test(message)
+  );
 }
 
 /** Lock wait timeout or deadlock: the transaction was rolled back and may be retried as a whole. */
@@ -132,7 +141,10 @@ export const isDuplicateKeyWarning = (code: number): boolean => code === ER.DUP_
  */
 export function isTransient(err: unknown): boolean {
   if (err instanceof FwShardError) {
-    return (err.code === 'SERVER_UNAVAILABLE' && isConnectionLost(err.cause)) || (err instanceof BusyError && err.reason === 'lock-wait' && isLockWaitOrDeadlock(err.cause));
+    return (
+      (err.code === 'SERVER_UNAVAILABLE' && isConnectionLost(err.cause)) ||
+      (err instanceof BusyError && err.reason === 'lock-wait' && isLockWaitOrDeadlock(err.cause))
+    );
   }
   return isConnectionLost(err) || isLockWaitOrDeadlock(err);
 }
@@ -141,7 +153,10 @@ export function isTransient(err: unknown): boolean {
  * Run `fn` again while `retryIf` says its error is worth another attempt, pausing `pauseMs(attempt)`
  * in between; after `attempts` tries, or on any other error, the last error is thrown as it is.
  */
-export async function retrying<T>(fn: () => Promise<T>, opts: { attempts: number; retryIf(err: unknown): boolean; pauseMs(attempt: number): number }): Promise<T> {
+export async function retrying<T>(
+  fn: () => Promise<T>,
+  opts: { attempts: number; retryIf(err: unknown): boolean; pauseMs(attempt: number): number },
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
@@ -171,7 +186,9 @@ export function describeDbError(endpoint: Endpoint, err: unknown): FwShardError 
     return new FwShardError('SERVER_UNAVAILABLE', `${where} is unavailable: ${String(e?.code ?? '')} ${msg}`.replace(/\s+/g, ' ').trim(), {
       hint: isTlsFailure(err)
         ? `The TLS handshake with ${endpoint.role} failed: check tls.ca (it must have signed the server's certificate), tls.cert and tls.key in the config, and that the certificate names ${endpoint.host}` +
-          (isIP(endpoint.host) ? ` (for a server given by IP address the driver checks the name "localhost": use the server's DNS name as host, or add DNS:localhost to its certificate)` : '') +
+          (isIP(endpoint.host)
+            ? ` (for a server given by IP address the driver checks the name "localhost": use the server's DNS name as host, or add DNS:localhost to its certificate)`
+            : '') +
           '; tls.verifyIdentity: false skips only the name check.'
         : `Check that the server is up and reachable from this host, then run the same command again.`,
       details: { server: endpoint.role, host: endpoint.host, port: endpoint.port },

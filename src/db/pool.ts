@@ -174,9 +174,7 @@ class MysqlDb implements Db {
   }
 
   rawRows(q: Sql): Promise<RawValue[][]> {
-    return this.#read(
-      async () => (await this.#pool(true).query({ sql: toBinary(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][],
-    );
+    return this.#read(async () => (await this.#pool(true).query({ sql: toBinary(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]);
   }
 
   exec(q: Sql): Promise<ExecResult> {
@@ -234,8 +232,7 @@ class MysqlDb implements Db {
     const fmt = binary ? toBinary : toText;
     return {
       rows: <T>(q: Sql) => this.#run(async () => (await conn.query(fmt(q)))[0] as T[]),
-      rawRows: (q: Sql) =>
-        this.#run(async () => (await conn.query({ sql: fmt(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]),
+      rawRows: (q: Sql) => this.#run(async () => (await conn.query({ sql: fmt(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]),
       exec: (q: Sql) => this.#run(async () => execResult((await conn.query(fmt(q)))[0])),
       loadData: (q: Sql, data: Buffer) => {
         if (!binary) throw new Error('loadData on a text session');

@@ -80,7 +80,15 @@ export interface RunState {
   phases: PhaseState[];
   tables: TableState[];
   throttle: { active: boolean; reason: string | null; since: string | null; episodes: number; totalMs: number };
-  freeze: { active: boolean; startedAt: string | null; attempt: number; capMs: number | null; lastMs: number | null; lastReason: string | null; lastFlipped: boolean | null };
+  freeze: {
+    active: boolean;
+    startedAt: string | null;
+    attempt: number;
+    capMs: number | null;
+    lastMs: number | null;
+    lastReason: string | null;
+    lastFlipped: boolean | null;
+  };
   delta: { passes: number; lastRangesChanged: number | null; lastRowsRecopied: string | null; rowsRecopied: string };
   flipped: boolean;
   flippedAt: string | null;
@@ -131,8 +139,21 @@ export function initialRunState(): RunState {
 
 function newTable(name: string): TableState {
   return {
-    name, rowsCopied: '0', rowsTotal: '0', chunks: 0, chunkSize: null, rate: null, etaMs: null, copied: false,
-    verifiedChunks: 0, verifiedRows: '0', mismatched: 0, lastMismatch: null, rowsDeleted: '0', baseRows: 0, baseAtMs: null,
+    name,
+    rowsCopied: '0',
+    rowsTotal: '0',
+    chunks: 0,
+    chunkSize: null,
+    rate: null,
+    etaMs: null,
+    copied: false,
+    verifiedChunks: 0,
+    verifiedRows: '0',
+    mismatched: 0,
+    lastMismatch: null,
+    rowsDeleted: '0',
+    baseRows: 0,
+    baseAtMs: null,
   };
 }
 
@@ -201,7 +222,8 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       // The final verification's result per table, once the phase is over.
       if (e.phase === 'verify') {
         for (const t of s.tables) {
-          if (t.verifiedChunks > 0 || t.mismatched > 0) entries.push({ kind: 'table.verified', at: e.at, table: t.name, chunks: t.verifiedChunks, mismatched: t.mismatched });
+          if (t.verifiedChunks > 0 || t.mismatched > 0)
+            entries.push({ kind: 'table.verified', at: e.at, table: t.name, chunks: t.verifiedChunks, mismatched: t.mismatched });
         }
       }
       entries.push({ kind: 'phase', at: e.at, phase: e.phase, status: 'done', ms: e.ms });
@@ -221,7 +243,8 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       return {
         ...s,
         tables: withTable(s, e.table, (t) => {
-          const base = t.baseAtMs === null ? { baseRows: Number(e.rowsCopied) - e.rows, baseAtMs: atMs - e.ms } : { baseRows: t.baseRows, baseAtMs: t.baseAtMs };
+          const base =
+            t.baseAtMs === null ? { baseRows: Number(e.rowsCopied) - e.rows, baseAtMs: atMs - e.ms } : { baseRows: t.baseRows, baseAtMs: t.baseAtMs };
           const next = { ...t, ...base, rowsCopied: e.rowsCopied, rowsTotal: e.rowsTotal || t.rowsTotal, chunks: t.chunks + 1, chunkSize: e.chunkSize };
           return { ...next, ...rateOf(next, e.rowsCopied, atMs) };
         }),
@@ -230,7 +253,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
 
     case 'table.copied': {
       const prev = s.tables.find((t) => t.name === e.table);
-      const rate = prev ? rateOf(prev, e.rowsCopied, ms(e.at)).rate ?? prev.rate : null;
+      const rate = prev ? (rateOf(prev, e.rowsCopied, ms(e.at)).rate ?? prev.rate) : null;
       const tables = withTable(s, e.table, (t) => ({ ...t, rowsCopied: e.rowsCopied, chunks: e.chunks, copied: true, etaMs: 0, rate }));
       return { ...s, tables, log: log({ kind: 'table.copied', at: e.at, table: e.table, rows: e.rowsCopied, chunks: e.chunks, rate }) };
     }
@@ -264,7 +287,13 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       // A changed reason while already throttled updates the reason without counting a new episode.
       return {
         ...s,
-        throttle: { ...s.throttle, active: true, reason: e.reason, since: s.throttle.active ? s.throttle.since : e.at, episodes: s.throttle.episodes + (s.throttle.active ? 0 : 1) },
+        throttle: {
+          ...s.throttle,
+          active: true,
+          reason: e.reason,
+          since: s.throttle.active ? s.throttle.since : e.at,
+          episodes: s.throttle.episodes + (s.throttle.active ? 0 : 1),
+        },
         log: s.throttle.active && s.throttle.reason === e.reason ? s.log : log({ kind: 'throttled', at: e.at, reason: e.reason }),
       };
 
@@ -355,7 +384,14 @@ export function reduceAll(events: Iterable<MoveEvent>, from: RunState = initialR
 }
 
 /** Totals over every table (for summaries and hooks). */
-export function totals(s: RunState): { rowsCopied: string; rowsTotal: string; chunks: number; verifiedChunks: number; mismatched: number; rowsDeleted: string } {
+export function totals(s: RunState): {
+  rowsCopied: string;
+  rowsTotal: string;
+  chunks: number;
+  verifiedChunks: number;
+  mismatched: number;
+  rowsDeleted: string;
+} {
   let copied = 0n;
   let total = 0n;
   let deleted = 0n;

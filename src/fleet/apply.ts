@@ -187,7 +187,17 @@ class PlanRun {
       this.#pending.splice(this.#pending.indexOf(m), 1);
       if (c.kind === 'skip') {
         const o = this.#record(m, { outcome: c.outcome, moveId: null, message: c.message });
-        this.#emit({ type: 'fleet.move.finished', seq: m.seq, userId: m.userId, from: m.from, to: m.to, outcome: o.outcome, moveId: null, ms: 0, message: c.message });
+        this.#emit({
+          type: 'fleet.move.finished',
+          seq: m.seq,
+          userId: m.userId,
+          from: m.from,
+          to: m.to,
+          outcome: o.outcome,
+          moveId: null,
+          ms: 0,
+          message: c.message,
+        });
         continue;
       }
       if (!this.#use.fits(c.from, m.to)) {
@@ -267,7 +277,11 @@ class PlanRun {
       if (active) {
         if (Number(active.to_shard) !== m.to) {
           await release();
-          return { kind: 'skip', outcome: 'busy', message: `user ${m.userId} has an unfinished move ${active.id} to shard ${active.to_shard} (fw-shard resume or abort it)` };
+          return {
+            kind: 'skip',
+            outcome: 'busy',
+            message: `user ${m.userId} has an unfinished move ${active.id} to shard ${active.to_shard} (fw-shard resume or abort it)`,
+          };
         }
         from = Number(active.from_shard);
       } else {
@@ -281,7 +295,10 @@ class PlanRun {
           return {
             kind: 'skip',
             outcome: 'stale',
-            message: placed === null ? `user ${m.userId} no longer exists` : `user ${m.userId} is now on shard ${placed}, not on shard ${m.from} as planned: make a new plan`,
+            message:
+              placed === null
+                ? `user ${m.userId} no longer exists`
+                : `user ${m.userId} is now on shard ${placed}, not on shard ${m.from} as planned: make a new plan`,
           };
         }
       }
@@ -315,7 +332,9 @@ class PlanRun {
           to: m.to,
           signal: this.#halt.signal,
           report: (r) =>
-            r.throttled ? this.#emit({ type: 'fleet.throttled', ...base, reason: r.reason }) : this.#emit({ type: 'fleet.resumed', ...base, throttledMs: r.ms }),
+            r.throttled
+              ? this.#emit({ type: 'fleet.throttled', ...base, reason: r.reason })
+              : this.#emit({ type: 'fleet.resumed', ...base, throttledMs: r.ms }),
         });
       }
       this.#checkStop();

@@ -14,7 +14,15 @@
  */
 import type { Db, ReadDb } from '../db/pool.js';
 import { placementsOfSql } from '../db/sql/mapping.js';
-import { countKeylessByHashForUpdateSql, deleteByKeys, deleteKeylessByHashSql, rowHashesByKeys, userBytes, userSizesSql, type KeyTuple } from '../db/sql/rows.js';
+import {
+  countKeylessByHashForUpdateSql,
+  deleteByKeys,
+  deleteKeylessByHashSql,
+  rowHashesByKeys,
+  userBytes,
+  userSizesSql,
+  type KeyTuple,
+} from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
 import { Inspector, parseRowHashes } from '../move/inspector.js';
 import { JournalReader } from '../move/journal.js';
@@ -117,12 +125,15 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
       groups: orphans.length,
       rows: orphans.reduce((a, g) => a + BigInt(g.rows), 0n).toString(),
       users: new Set(orphans.map((g) => g.userId)).size,
-      noUserRows: orphans.filter((g) => g.kind === 'no-user').reduce((a, g) => a + BigInt(g.rows), 0n).toString(),
+      noUserRows: orphans
+        .filter((g) => g.kind === 'no-user')
+        .reduce((a, g) => a + BigInt(g.rows), 0n)
+        .toString(),
     },
   };
 }
 
-const cmpId = (a: string, b: string) => (a.length - b.length) || (a < b ? -1 : a > b ? 1 : 0);
+const cmpId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 export interface OrphanCleanupGroup extends StrayGroup {
   /** Rows deleted (or, with dryRun, that would be). */
@@ -233,7 +244,17 @@ async function keyed(t: TablePlan, x: Db, y: Db, g: StrayGroup, dryRun: boolean,
             // changed on either side since it was compared is not deleted.
             const nk = names.length;
             const locked = parseRowHashes(await s.rawRows(rowHashesByKeys(t, g.userId, keys, true)), nk);
-            const home = parseRowHashes(await y.rawRows(rowHashesByKeys(t, g.userId, [...locked.values()].map((v) => v.key!), false)), nk);
+            const home = parseRowHashes(
+              await y.rawRows(
+                rowHashesByKeys(
+                  t,
+                  g.userId,
+                  [...locked.values()].map((v) => v.key!),
+                  false,
+                ),
+              ),
+              nk,
+            );
             const still: KeyTuple[] = [];
             for (const [id, v] of locked) {
               if (same.get(id)?.md5 === v.md5 && home.get(id)?.md5 === v.md5) still.push(v.key!);

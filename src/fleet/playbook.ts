@@ -34,7 +34,10 @@ const guardrails = z.strictObject({
   maxMoves: z.number().int().min(1).optional(),
   maxBytes: size.optional(),
   maxLag: duration.optional(),
-  maxLoad: z.string().regex(/^\s*([A-Za-z_][A-Za-z0-9_]*\s*=\s*)?[0-9]+(\s*,\s*([A-Za-z_][A-Za-z0-9_]*\s*=\s*)?[0-9]+)*\s*$/, 'must look like Threads_running=25').optional(),
+  maxLoad: z
+    .string()
+    .regex(/^\s*([A-Za-z_][A-Za-z0-9_]*\s*=\s*)?[0-9]+(\s*,\s*([A-Za-z_][A-Za-z0-9_]*\s*=\s*)?[0-9]+)*\s*$/, 'must look like Threads_running=25')
+    .optional(),
   throttleQuery: z.string().min(1).optional(),
   pauseFile: z.string().min(1).optional(),
   stopFile: z.string().min(1).optional(),
@@ -91,9 +94,16 @@ const param = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 const playbookSchema = z.strictObject({
   version: z.literal(1),
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, - _ . only').max(48),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, - _ . only')
+    .max(48),
   description: z.string().optional(),
-  lock: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, - _ . : only').max(48).optional(),
+  lock: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, - _ . : only')
+    .max(48)
+    .optional(),
   params: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'param names are identifiers'), param).optional(),
   guardrails: guardrails.optional(),
   steps: z.array(step).min(1, 'a playbook needs at least one step'),
@@ -149,9 +159,13 @@ class Problems {
   throwIfAny(): void {
     if (this.list.length === 0) return;
     const lines = this.list.sort((a, b) => a.line - b.line).map((p) => `${this.source}:${p.line || '?'}: ${p.text}`);
-    throw new FwShardError('PLAYBOOK_INVALID', `${this.source} is not a valid playbook (${lines.length} problem${lines.length > 1 ? 's' : ''}); nothing was run:\n  ${lines.join('\n  ')}`, {
-      hint: 'Fix the lines named above (README "Playbooks" lists every key).',
-    });
+    throw new FwShardError(
+      'PLAYBOOK_INVALID',
+      `${this.source} is not a valid playbook (${lines.length} problem${lines.length > 1 ? 's' : ''}); nothing was run:\n  ${lines.join('\n  ')}`,
+      {
+        hint: 'Fix the lines named above (README "Playbooks" lists every key).',
+      },
+    );
   }
 }
 
@@ -180,7 +194,13 @@ function keyLine(doc: Document, lc: LineCounter, path: Path, key: string): numbe
 const REF = /\$\{([A-Za-z][A-Za-z0-9_]*)\}/g;
 
 /** Replace `${param}` everywhere, reporting unknown and unset params at their line. */
-function substitute(value: unknown, path: (string | number)[], params: Record<string, ParamValue>, report: (path: Path, text: string) => void, used: Set<string>): unknown {
+function substitute(
+  value: unknown,
+  path: (string | number)[],
+  params: Record<string, ParamValue>,
+  report: (path: Path, text: string) => void,
+  used: Set<string>,
+): unknown {
   if (typeof value === 'string') {
     const whole = /^\$\{([A-Za-z][A-Za-z0-9_]*)\}$/.exec(value);
     const resolve = (name: string): ParamValue | undefined => {
@@ -238,14 +258,20 @@ export function loadPlaybook(text: string, source: string, sets: Record<string, 
   for (const [k, v] of Object.entries(sets)) {
     if (!(k in params)) {
       const names = Object.keys(params);
-      problems.add(keyLine(doc, lc, [], 'params'), `--set ${k}: this playbook has no param ${k} (${names.length ? `it takes: ${names.join(', ')}` : 'it takes none'})`);
+      problems.add(
+        keyLine(doc, lc, [], 'params'),
+        `--set ${k}: this playbook has no param ${k} (${names.length ? `it takes: ${names.join(', ')}` : 'it takes none'})`,
+      );
       continue;
     }
     params[k] = parseSetValue(v);
   }
   const used = new Set<string>();
   const { params: _omit, ...rest } = raw!;
-  const substituted = { ...(substitute(rest, [], params, reportSubstitution, used) as Record<string, unknown>), ...(raw!.params !== undefined ? { params: raw!.params } : {}) };
+  const substituted = {
+    ...(substitute(rest, [], params, reportSubstitution, used) as Record<string, unknown>),
+    ...(raw!.params !== undefined ? { params: raw!.params } : {}),
+  };
 
   const r = playbookSchema.safeParse(substituted);
   if (!r.success) {

@@ -62,7 +62,12 @@ export interface PlaybookResult {
 }
 
 /** Turn a plan step (and the guardrails) into planner options; shard ids are checked against the topology. */
-export function planOptionsOf(p: PlanStep, pb: Pick<Playbook, 'guardrails'>, deps: Pick<MoveDeps, 'topology'>, mainShards: number[]): PlanOptions & { maxBytes?: bigint } {
+export function planOptionsOf(
+  p: PlanStep,
+  pb: Pick<Playbook, 'guardrails'>,
+  deps: Pick<MoveDeps, 'topology'>,
+  mainShards: number[],
+): PlanOptions & { maxBytes?: bigint } {
   const g = pb.guardrails;
   const from = shardListOf(p.from);
   const to = shardListOf(p.to);
@@ -161,7 +166,14 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
               cleanup: a.cleanup ?? 'now',
             },
           },
-          { deps, lockDb: env.lockDb, onEvent: env.onEvent, onMoveEvent: env.onMoveEvent, fileExists: env.fileExists, ...(env.signal ? { signal: env.signal } : {}) },
+          {
+            deps,
+            lockDb: env.lockDb,
+            onEvent: env.onEvent,
+            onMoveEvent: env.onMoveEvent,
+            fileExists: env.fileExists,
+            ...(env.signal ? { signal: env.signal } : {}),
+          },
         );
         const c = summary.counts;
         return {
@@ -172,12 +184,20 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
       }
       case 'cleanup': {
         const secs = Math.floor(parseDuration(step.opts.olderThan ?? '15m', 'olderThan') / 1000);
-        const results = await runDeferredCleanups(deps, secs, { assumeNoWrites: false, chunkTimeMs: 500, concurrency: 2, dryRun: false }, env.signal ? { signal: env.signal } : {});
+        const results = await runDeferredCleanups(
+          deps,
+          secs,
+          { assumeNoWrites: false, chunkTimeMs: 500, concurrency: 2, dryRun: false },
+          env.signal ? { signal: env.signal } : {},
+        );
         return { exitCode: ExitCode.ok, summary: `cleanup: ${results.length} deferred cleanup(s) finished`, output: { kind: 'cleanup', results } };
       }
       case 'verify': {
         const v = step.opts;
-        const report = await findOrphans(deps.topology, deps.connect, { ...(v.shard !== undefined ? { shard: v.shard } : {}), ...(v.user !== undefined ? { userId: String(v.user) } : {}) });
+        const report = await findOrphans(deps.topology, deps.connect, {
+          ...(v.shard !== undefined ? { shard: v.shard } : {}),
+          ...(v.user !== undefined ? { userId: String(v.user) } : {}),
+        });
         const found = report.orphans.length > 0;
         const fail = found && (v.failOnOrphans ?? true);
         return {
@@ -190,7 +210,10 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
       }
       case 'cleanupOrphans': {
         const v = step.opts;
-        const report = await findOrphans(deps.topology, deps.connect, { ...(v.shard !== undefined ? { shard: v.shard } : {}), ...(v.user !== undefined ? { userId: String(v.user) } : {}) });
+        const report = await findOrphans(deps.topology, deps.connect, {
+          ...(v.shard !== undefined ? { shard: v.shard } : {}),
+          ...(v.user !== undefined ? { userId: String(v.user) } : {}),
+        });
         const cleanup = await cleanupOrphans(deps.topology, deps.connect, report, { dryRun: v.dryRun ?? false, ...(env.signal ? { signal: env.signal } : {}) });
         return {
           exitCode: ExitCode.ok,

@@ -77,7 +77,9 @@ export function checkHooksDir(dir: string): void {
   try {
     st = statSync(dir);
   } catch {
-    throw new FwShardError('USAGE', `--hooks-dir ${dir}: no such directory`, { hint: 'Create it, or point --hooks-dir (FW_SHARD_HOOKS_DIR) at the directory holding on-start, on-flip, ...' });
+    throw new FwShardError('USAGE', `--hooks-dir ${dir}: no such directory`, {
+      hint: 'Create it, or point --hooks-dir (FW_SHARD_HOOKS_DIR) at the directory holding on-start, on-flip, ...',
+    });
   }
   if (!st.isDirectory()) throw new FwShardError('USAGE', `--hooks-dir ${dir}: not a directory`);
 }

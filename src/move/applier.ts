@@ -75,35 +75,43 @@ export class Applier {
     target: Inspector,
   ): Promise<{ deleted: number; kept: KeptRow[]; source: RangeHash }> {
     // Safe to repeat: a committed delete leaves an empty range, which counts as already cleaned.
-    return retryTransient(() => this.db.transaction(
-      async (s) => {
-        const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
-        const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
-        if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
-        const onTarget = await target.hash(spec, userId, lo, hi);
-        if (onTarget.count === source.count && onTarget.hash === source.hash) {
-          const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
-          // The range delete must remove exactly the rows compared: a row that slipped in since (no gap
-          // lock would stop it under READ COMMITTED) was never on the target. Roll back and look again.
-          if (d.affectedRows !== Number(source.count)) throw new RangeChanged();
-          return { deleted: d.affectedRows, kept: [], source };
-        }
-        const nk = spec.key?.length ?? 0;
-        const [mine, theirs] = await Promise.all([s.rawRows(R.rowHashes(spec, userId, lo, hi)).then((rows) => parseRowHashes(rows, nk)), target.rowHashes(spec, userId, lo, hi)]);
-        const same: KeyTuple[] = [];
-        const kept: KeptRow[] = [];
-        for (const [id, row] of mine) {
-          const other = theirs.get(id);
-          if (spec.key && other && other.md5 === row.md5) same.push(row.key!);
-          else kept.push({ key: row.key, why: other ? 'different' : 'missing' });
-        }
-        if (!spec.key) return { deleted: 0, kept: [...mine.values()].map((v) => ({ key: null, why: theirs.has(v.md5) ? 'different' : 'missing' }) as KeptRow), source };
-        const d = same.length ? await s.execBinary(R.deleteByKeys(spec, userId, same)) : { affectedRows: 0 };
-        if (d.affectedRows !== same.length) throw new RangeChanged();
-        return { deleted: d.affectedRows, kept, source };
-      },
-      { binary: true, repeatableRead: true },
-    ), RANGE_ATTEMPTS);
+    return retryTransient(
+      () =>
+        this.db.transaction(
+          async (s) => {
+            const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
+            const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+            if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
+            const onTarget = await target.hash(spec, userId, lo, hi);
+            if (onTarget.count === source.count && onTarget.hash === source.hash) {
+              const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
+              // The range delete must remove exactly the rows compared: a row that slipped in since (no gap
+              // lock would stop it under READ COMMITTED) was never on the target. Roll back and look again.
+              if (d.affectedRows !== Number(source.count)) throw new RangeChanged();
+              return { deleted: d.affectedRows, kept: [], source };
+            }
+            const nk = spec.key?.length ?? 0;
+            const [mine, theirs] = await Promise.all([
+              s.rawRows(R.rowHashes(spec, userId, lo, hi)).then((rows) => parseRowHashes(rows, nk)),
+              target.rowHashes(spec, userId, lo, hi),
+            ]);
+            const same: KeyTuple[] = [];
+            const kept: KeptRow[] = [];
+            for (const [id, row] of mine) {
+              const other = theirs.get(id);
+              if (spec.key && other && other.md5 === row.md5) same.push(row.key!);
+              else kept.push({ key: row.key, why: other ? 'different' : 'missing' });
+            }
+            if (!spec.key)
+              return { deleted: 0, kept: [...mine.values()].map((v) => ({ key: null, why: theirs.has(v.md5) ? 'different' : 'missing' }) as KeptRow), source };
+            const d = same.length ? await s.execBinary(R.deleteByKeys(spec, userId, same)) : { affectedRows: 0 };
+            if (d.affectedRows !== same.length) throw new RangeChanged();
+            return { deleted: d.affectedRows, kept, source };
+          },
+          { binary: true, repeatableRead: true },
+        ),
+      RANGE_ATTEMPTS,
+    );
   }
 
   /** Abort: remove every row of the user from this (target) table, in batches, without side effects. */
@@ -120,7 +128,15 @@ export class Applier {
    * The routing switch, in the mapping database: compare-and-set the user's shard and record the phase
    * `flipped` in the same transaction, so the journal can never disagree with the mapping.
    */
-  async flip(m: MappingSpec, userId: string, from: number, to: number, moveId: string, extra: Parameters<typeof setPhaseSql>[2], frozen = false): Promise<void> {
+  async flip(
+    m: MappingSpec,
+    userId: string,
+    from: number,
+    to: number,
+    moveId: string,
+    extra: Parameters<typeof setPhaseSql>[2],
+    frozen = false,
+  ): Promise<void> {
     await this.db.transaction(
       async (s) => {
         const r = await s.exec(flipMappingSql(m, userId, from, to, frozen ? moveId : undefined));
@@ -157,7 +173,6 @@ export interface WriteSettings {
    */
   skipDuplicates: boolean;
 }
-
 
 /**
  * A write that raised warnings did not store exactly the bytes sent (a truncation, a charset or FK
@@ -201,9 +216,13 @@ export async function retryTransient<T>(fn: () => Promise<T>, attempts = TRANSIE
     return await retrying(fn, { attempts, retryIf: (err) => isTransient(err) || err instanceof RangeChanged, pauseMs: (attempt) => 150 * attempt });
   } catch (err) {
     if (err instanceof RangeChanged) {
-      throw new BusyError('source-changing', 'rows kept appearing in a source range while the cleanup was deleting it (a writer on the old shard?); nothing of that range was deleted', {
-        hint: 'Find what writes the user\'s rows on the old shard, then run the same command again.',
-      });
+      throw new BusyError(
+        'source-changing',
+        'rows kept appearing in a source range while the cleanup was deleting it (a writer on the old shard?); nothing of that range was deleted',
+        {
+          hint: "Find what writes the user's rows on the old shard, then run the same command again.",
+        },
+      );
     }
     throw err;
   }

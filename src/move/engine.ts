@@ -69,8 +69,17 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
   }
   if (from === req.to) {
     return {
-      ok: true, moveId: null, userId: req.userId, from, to: req.to, phase: 'none', mappingFlipped: false, nothingToDo: true,
-      tables: [], timings, nextStep: `nothing to do: user ${req.userId} is already on shard ${req.to}`,
+      ok: true,
+      moveId: null,
+      userId: req.userId,
+      from,
+      to: req.to,
+      phase: 'none',
+      mappingFlipped: false,
+      nothingToDo: true,
+      tables: [],
+      timings,
+      nextStep: `nothing to do: user ${req.userId} is already on shard ${req.to}`,
     };
   }
 
@@ -78,8 +87,17 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: false }));
   if (req.dryRun) {
     return {
-      ok: true, moveId: null, userId: req.userId, from, to: req.to, phase: 'preflight', mappingFlipped: false, dryRun: true,
-      plan: pf.plan, tables: pf.plan.tables, timings,
+      ok: true,
+      moveId: null,
+      userId: req.userId,
+      from,
+      to: req.to,
+      phase: 'preflight',
+      mappingFlipped: false,
+      dryRun: true,
+      plan: pf.plan,
+      tables: pf.plan.tables,
+      timings,
       nextStep: `dry run: nothing was written. Run the same command without --dry-run to move user ${req.userId}.`,
     };
   }
@@ -89,15 +107,29 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
   await ctx.journal.ensureTables();
   const ticket = await nextTicket(deps);
   const created = await ctx.journal.create({
-    id: ticket, userId: req.userId, from, to: req.to, phase: 'copy', cleanupMode: req.cleanup,
-    options: JSON.stringify({ chunkTimeMs: req.chunkTimeMs, chunkSize: req.chunkSize ?? null, concurrency: req.concurrency, assumeNoWrites: req.assumeNoWrites }),
+    id: ticket,
+    userId: req.userId,
+    from,
+    to: req.to,
+    phase: 'copy',
+    cleanupMode: req.cleanup,
+    options: JSON.stringify({
+      chunkTimeMs: req.chunkTimeMs,
+      chunkSize: req.chunkSize ?? null,
+      concurrency: req.concurrency,
+      assumeNoWrites: req.assumeNoWrites,
+    }),
   });
   if (created.existing) {
     // Another runner created a move for this user between our check and our insert.
     if (Number(created.existing.to_shard) !== req.to) {
-      throw new FwShardError('BUSY', `user ${req.userId} is being moved to shard ${created.existing.to_shard} by another runner (move ${created.existing.id})`, {
-        hint: 'Let it finish; fw-shard moves shows it.',
-      });
+      throw new FwShardError(
+        'BUSY',
+        `user ${req.userId} is being moved to shard ${created.existing.to_shard} by another runner (move ${created.existing.id})`,
+        {
+          hint: 'Let it finish; fw-shard moves shows it.',
+        },
+      );
     }
     return continueMove(deps, created.existing, req, opts, timings, started);
   }
@@ -106,22 +138,41 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
 }
 
 /** `fw-shard resume ID`. */
-export async function resumeMove(deps: MoveDeps, moveId: string, req: Omit<MoveRequest, 'userId' | 'to' | 'cleanup'> & { cleanup?: CleanupMode }, opts: RunOptions = {}): Promise<MoveResult> {
+export async function resumeMove(
+  deps: MoveDeps,
+  moveId: string,
+  req: Omit<MoveRequest, 'userId' | 'to' | 'cleanup'> & { cleanup?: CleanupMode },
+  opts: RunOptions = {},
+): Promise<MoveResult> {
   const reader = new JournalReader(deps.connect(mappingEndpoint(deps.topology)));
   const move = await reader.get(moveId);
   if (!move) throw new FwShardError('MOVE_NOT_FOUND', `no move ${moveId} in the journal`, { hint: 'fw-shard moves --all lists the moves.' });
   if (move.state !== 'active') {
     throw new FwShardError('PRECONDITION', `move ${moveId} is already ${move.state}`, { hint: 'Nothing to resume; fw-shard moves --all shows its outcome.' });
   }
-  const full: MoveRequest = { ...req, userId: move.user_id as UserId, to: Number(move.to_shard) as ShardId, cleanup: req.cleanup ?? (move.cleanup_mode as CleanupMode) };
+  const full: MoveRequest = {
+    ...req,
+    userId: move.user_id as UserId,
+    to: Number(move.to_shard) as ShardId,
+    cleanup: req.cleanup ?? (move.cleanup_mode as CleanupMode),
+  };
   return continueMove(deps, move, full, opts, {}, deps.clock.now().getTime());
 }
 
-async function continueMove(deps: MoveDeps, move: MoveRow, req: MoveRequest, opts: RunOptions, timings: Record<string, number>, started: number): Promise<MoveResult> {
+async function continueMove(
+  deps: MoveDeps,
+  move: MoveRow,
+  req: MoveRequest,
+  opts: RunOptions,
+  timings: Record<string, number>,
+  started: number,
+): Promise<MoveResult> {
   const from = Number(move.from_shard) as ShardId;
   for (const s of [from, req.to]) {
     if (!deps.topology.shards.has(s)) {
-      throw new FwShardError('PRECONDITION', `move ${move.id} involves shard ${s}, which is no longer in the topology`, { hint: `Put shard ${s} back in the config to resume or abort the move.` });
+      throw new FwShardError('PRECONDITION', `move ${move.id} involves shard ${s}, which is no longer in the topology`, {
+        hint: `Put shard ${s} back in the config to resume or abort the move.`,
+      });
     }
   }
   const phase = parsePhase(move.phase, move.id);
@@ -232,7 +283,10 @@ async function cutoverStep(run: MoveRun): Promise<void> {
   // every write of the user there.
   if (fence && fence.moveId === run.moveId) await g.source.clear(ctx.userId, run.moveId, { states: ['capturing', 'frozen'], changes: true });
   if (fence?.state === 'moved' && fence.moveId !== run.moveId) {
-    ctx.emit({ type: 'warning', message: `shard ${ctx.from} had a stale fence of user ${ctx.userId} (state moved, move ${fence.moveId}) although the user lives there: removed` });
+    ctx.emit({
+      type: 'warning',
+      message: `shard ${ctx.from} had a stale fence of user ${ctx.userId} (state moved, move ${fence.moveId}) although the user lives there: removed`,
+    });
     await g.source.clear(ctx.userId, fence.moveId, { states: ['moved'], changes: true });
   }
   await g.target.clear(ctx.userId, run.moveId, { states: ['incoming'], changes: false });
@@ -271,7 +325,8 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
   const message = err instanceof Error ? err.message : String(err);
   const flipped = run.mappingFlipped;
   await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
-  const hint = e?.hint ?? `fw-shard resume ${run.moveId} continues the move; fw-shard abort ${run.moveId} undoes it${flipped ? ' (not possible after the flip)' : ''}.`;
+  const hint =
+    e?.hint ?? `fw-shard resume ${run.moveId} continues the move; fw-shard abort ${run.moveId} undoes it${flipped ? ' (not possible after the flip)' : ''}.`;
   ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped: flipped, nextStep: hint });
   if (!e) return err;
   const flippedNote = flipped
@@ -327,7 +382,9 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
       `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}; ${outcome.superseded.rows} old version(s) of rows changed on shard ${ctx.to} since the flip were kept on shard ${ctx.from} (${verifyHint}).`,
     );
   }
-  return run.finished(`done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}.`);
+  return run.finished(
+    `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}.`,
+  );
 }
 
 async function invalidateCache(ctx: RunContext): Promise<void> {
@@ -360,8 +417,16 @@ async function nextTicket(deps: MoveDeps): Promise<string | null> {
 function describeActive(move: MoveRow, req: MoveRequest): MoveResult {
   const phase = parsePhase(move.phase, move.id);
   return {
-    ok: true, moveId: move.id, userId: req.userId, from: Number(move.from_shard), to: req.to, phase,
-    mappingFlipped: FLIPPED_PHASES.has(phase), dryRun: true, tables: [], timings: {},
+    ok: true,
+    moveId: move.id,
+    userId: req.userId,
+    from: Number(move.from_shard),
+    to: req.to,
+    phase,
+    mappingFlipped: FLIPPED_PHASES.has(phase),
+    dryRun: true,
+    tables: [],
+    timings: {},
     nextStep: `dry run: move ${move.id} of this user is unfinished (phase ${phase}); running without --dry-run resumes it.`,
   };
 }
@@ -379,9 +444,13 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
   const from = Number(move.from_shard) as ShardId;
   const to = Number(move.to_shard) as ShardId;
   if (!canAbort(parsePhase(move.phase, move.id))) {
-    throw new FwShardError('ALREADY_FLIPPED', `move ${move.id} already flipped user ${move.user_id} to shard ${to}; aborting now would lose the writes made there since`, {
-      hint: `Finish it (fw-shard resume ${move.id} --cleanup keep keeps the old rows), then move the user back: fw-shard move --user ${move.user_id} --to ${from}.`,
-    });
+    throw new FwShardError(
+      'ALREADY_FLIPPED',
+      `move ${move.id} already flipped user ${move.user_id} to shard ${to}; aborting now would lose the writes made there since`,
+      {
+        hint: `Finish it (fw-shard resume ${move.id} --cleanup keep keeps the old rows), then move the user back: fw-shard move --user ${move.user_id} --to ${from}.`,
+      },
+    );
   }
   const req: MoveRequest = { userId: move.user_id as UserId, to, dryRun: false, assumeNoWrites: true, chunkTimeMs: 500, concurrency: 1, cleanup: 'keep' };
   const ctx = new RunContext(new MoveContext(deps, req, move.user_id as UserId, from, to, opts.signal), move.id);
@@ -423,7 +492,15 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
     });
     await ctx.journal.finish(moveId, 'aborted', 'aborted');
     return {
-      ok: true, moveId, userId, from, to, phase: 'aborted', mappingFlipped: false, tables: [], timings,
+      ok: true,
+      moveId,
+      userId,
+      from,
+      to,
+      phase: 'aborted',
+      mappingFlipped: false,
+      tables: [],
+      timings,
       nextStep: `aborted: user ${userId} stays on shard ${from}; ${deleted} copied rows were removed from shard ${to}.`,
     };
   } finally {
@@ -432,7 +509,12 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
 }
 
 /** `fw-shard cleanup`: finish deferred cleanups whose flip is older than `olderThanSeconds`. */
-export async function runDeferredCleanups(deps: MoveDeps, olderThanSeconds: number, base: Omit<MoveRequest, 'userId' | 'to' | 'cleanup'>, opts: RunOptions = {}): Promise<MoveResult[]> {
+export async function runDeferredCleanups(
+  deps: MoveDeps,
+  olderThanSeconds: number,
+  base: Omit<MoveRequest, 'userId' | 'to' | 'cleanup'>,
+  opts: RunOptions = {},
+): Promise<MoveResult[]> {
   const reader = new JournalReader(deps.connect(mappingEndpoint(deps.topology)));
   const due = await reader.cleanupDue(olderThanSeconds);
   const out: MoveResult[] = [];

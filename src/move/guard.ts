@@ -56,15 +56,24 @@ function privilegesSql() {
  * older than the capture), an integer owner column, and, with binary logging on, SUPER or
  * log_bin_trust_function_creators = 1.
  */
-export function chooseCapture(choice: CaptureChoice, tables: readonly TablePlan[], source: GuardFacts, target: GuardFacts): { mode: CaptureMode; reason: string } {
+export function chooseCapture(
+  choice: CaptureChoice,
+  tables: readonly TablePlan[],
+  source: GuardFacts,
+  target: GuardFacts,
+): { mode: CaptureMode; reason: string } {
   if (choice === 'rehash') return { mode: 'rehash', reason: '--capture rehash was asked for' };
   const why: string[] = [];
   const stringOwners = tables.filter((t) => !NUMERIC_OWNER.has(t.owner.dataType)).map((t) => t.name);
   if (stringOwners.length) why.push(`the owner column of ${stringOwners.join(', ')} is not an integer`);
-  for (const [side, f] of [['source', source], ['target', target]] as const) {
+  for (const [side, f] of [
+    ['source', source],
+    ['target', target],
+  ] as const) {
     const missing = ['TRIGGER', 'CREATE', ...(side === 'source' ? ['PROCESS'] : [])].filter((p) => !f.privileges.has(p));
     if (missing.length) why.push(`the ${side} shard's login lacks ${missing.join(', ')}`);
-    if (f.logBin && !f.trustCreators && !f.privileges.has('SUPER')) why.push(`binary logging is on on the ${side} shard and log_bin_trust_function_creators is off`);
+    if (f.logBin && !f.trustCreators && !f.privileges.has('SUPER'))
+      why.push(`binary logging is on on the ${side} shard and log_bin_trust_function_creators is off`);
   }
   if (why.length === 0) return { mode: 'trigger', reason: "fw-shard's fence and change log on the shards (the servers allow it)" };
   const reason = why.join('; ');
@@ -222,7 +231,13 @@ export class Guard {
    * `capturing`. The server ends the transaction by itself if fw-shard stalls (idle_transaction_timeout /
    * wait_timeout) or dies (its connection closes).
    */
-  async holdFreeze(userId: string, moveId: string, capMs: number, mariadb: boolean, work: () => Promise<boolean>): Promise<{ moved: boolean; drainMs: number }> {
+  async holdFreeze(
+    userId: string,
+    moveId: string,
+    capMs: number,
+    mariadb: boolean,
+    work: () => Promise<boolean>,
+  ): Promise<{ moved: boolean; drainMs: number }> {
     return this.db.withSession(async (s: Session) => {
       const seconds = Math.max(1, Math.ceil(capMs / 1000));
       await s.exec(G.boundSessionSql(seconds, mariadb));

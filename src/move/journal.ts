@@ -123,7 +123,10 @@ export class JournalReader {
 }
 
 export class Journal extends JournalReader {
-  constructor(protected readonly wdb: Db, private readonly runner: Runner) {
+  constructor(
+    protected readonly wdb: Db,
+    private readonly runner: Runner,
+  ) {
     super(wdb);
   }
 
@@ -154,9 +157,7 @@ export class Journal extends JournalReader {
   /** Take the runner lease or fail with BUSY naming the holder. */
   async claim(move: MoveRow): Promise<void> {
     const deadPid =
-      move.runner_host === this.runner.host && move.runner_pid !== null && !this.runner.isAlive(Number(move.runner_pid))
-        ? Number(move.runner_pid)
-        : null;
+      move.runner_host === this.runner.host && move.runner_pid !== null && !this.runner.isAlive(Number(move.runner_pid)) ? Number(move.runner_pid) : null;
     const r = await this.wdb.exec(claimMoveSql(move.id, this.runner.host, this.runner.pid, STALE_SECONDS, deadPid));
     if (r.affectedRows === 0) {
       const now = await this.get(move.id);
@@ -190,7 +191,12 @@ export class Journal extends JournalReader {
     return this.wdb.exec(insertMoveTableSql(moveId, table, rowsTotal));
   }
   /** The copy checkpoint and the verified source hash of the chunk just copied, in one transaction. */
-  checkpointChunk(moveId: string, table: string, c: Parameters<typeof checkpointSql>[2], chunk: { seq: number; lo: string | null; hi: string | null; count: string; hash: string }): Promise<unknown> {
+  checkpointChunk(
+    moveId: string,
+    table: string,
+    c: Parameters<typeof checkpointSql>[2],
+    chunk: { seq: number; lo: string | null; hi: string | null; count: string; hash: string },
+  ): Promise<unknown> {
     return this.wdb.transaction(
       async (s) => {
         await s.exec(checkpointSql(moveId, table, c));

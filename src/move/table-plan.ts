@@ -25,9 +25,23 @@ export interface TablePlan extends TableSpec {
 }
 
 const KEYABLE = new Set([
-  'tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric',
-  'char', 'varchar', 'binary', 'varbinary',
-  'date', 'datetime', 'timestamp', 'time', 'year',
+  'tinyint',
+  'smallint',
+  'mediumint',
+  'int',
+  'integer',
+  'bigint',
+  'decimal',
+  'numeric',
+  'char',
+  'varchar',
+  'binary',
+  'varbinary',
+  'date',
+  'datetime',
+  'timestamp',
+  'time',
+  'year',
 ]);
 
 /** Keys usable for keyset pagination: unique, every column NOT NULL, no prefix, comparable types. */
@@ -73,7 +87,7 @@ export function planTable(t: TableInfo, ownerColumn: string): TablePlan {
     warnings.push(`no index starts with ${ownerColumn}: every chunk scans the table's key range (correct, but slower on a big shard)`);
   }
   if (!key) {
-    warnings.push('no primary or NOT NULL unique key: the user\'s rows are copied and verified as one unit');
+    warnings.push("no primary or NOT NULL unique key: the user's rows are copied and verified as one unit");
   }
   if (auto) {
     warnings.push(`column ${auto} is AUTO_INCREMENT: its values are per-shard, not ticketed, and may collide on the target`);

@@ -131,7 +131,7 @@ export function undeclaredTablesError(side: 'from' | 'to', shard: number, candid
       `Tables with the owner column there: ${list}`,
     {
       hint:
-        "List the sharded tables in tables.include: `fw-shard config import --flamework-config config.php --schema schema/db_users.schema` " +
+        'List the sharded tables in tables.include: `fw-shard config import --flamework-config config.php --schema schema/db_users.schema` ' +
         "writes them from the app's own schema file, or write `tables: { include: [Dots, Sheets] }` by hand. Nothing was written.",
       details: { candidates: [...candidates] },
     },

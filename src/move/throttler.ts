@@ -52,7 +52,10 @@ export function hasThrottleSettings(s: ThrottleSettings | undefined): s is Throt
 /** "25", "Threads_running=25", "Threads_running=25,Threads_connected=500" → limits. */
 export function parseMaxLoad(text: string, flag = '--max-load'): LoadLimit[] {
   const out: LoadLimit[] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const m = /^(?:([A-Za-z_][A-Za-z0-9_]*)\s*=\s*)?([0-9]+)$/.exec(part);
     if (!m) throw new FwShardError('USAGE', `${flag} must look like Threads_running=25 (or just 25), got '${part}'`);
     out.push({ name: m[1] ?? 'Threads_running', max: Number(m[2]) });

@@ -20,7 +20,12 @@ export interface Runner {
  * `report` (shown by every renderer), and it gives up waiting when `signal` is aborted.
  */
 export interface Throttler {
-  wait(ctx: { from: number; to: number; signal?: AbortSignal; report(e: { throttled: true; reason: string } | { throttled: false; ms: number }): void }): Promise<void>;
+  wait(ctx: {
+    from: number;
+    to: number;
+    signal?: AbortSignal;
+    report(e: { throttled: true; reason: string } | { throttled: false; ms: number }): void;
+  }): Promise<void>;
 }
 
 export interface MoveDeps {

@@ -88,14 +88,20 @@ export function parsePlanDocument(text: string, source: string): PlanDocument {
   }
   const j = json as { schemaVersion?: unknown; kind?: unknown };
   if (typeof j === 'object' && j !== null && j.kind === PLAN_KIND && j.schemaVersion !== PLAN_SCHEMA_VERSION) {
-    throw new FwShardError('PLAN_INVALID', `${source}: plan schemaVersion ${String(j.schemaVersion)} is not known to this fw-shard (it reads version ${PLAN_SCHEMA_VERSION})`, {
-      hint: 'Make the plan again with this version of fw-shard.',
-    });
+    throw new FwShardError(
+      'PLAN_INVALID',
+      `${source}: plan schemaVersion ${String(j.schemaVersion)} is not known to this fw-shard (it reads version ${PLAN_SCHEMA_VERSION})`,
+      {
+        hint: 'Make the plan again with this version of fw-shard.',
+      },
+    );
   }
   const r = planSchema.safeParse(json);
   if (!r.success) {
     const lines = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
-    throw new FwShardError('PLAN_INVALID', `${source} is not an fw-shard plan:\n  ${lines.join('\n  ')}`, { hint: 'Make a plan with fw-shard plan ... --out plan.json.' });
+    throw new FwShardError('PLAN_INVALID', `${source} is not an fw-shard plan:\n  ${lines.join('\n  ')}`, {
+      hint: 'Make a plan with fw-shard plan ... --out plan.json.',
+    });
   }
   const doc = r.data;
   const seen = new Set<string>();
@@ -112,8 +118,12 @@ export function checkPlanAgainstTopology(doc: PlanDocument, topology: Topology, 
   const missing = new Set<number>();
   for (const m of doc.moves) for (const s of [m.from, m.to]) if (!topology.shards.has(s as never)) missing.add(s);
   if (missing.size) {
-    throw new FwShardError('PRECONDITION', `${source} moves users to or from shard ${[...missing].sort((a, b) => a - b).join(', ')}, which is not in the topology`, {
-      hint: 'Was the plan made with another config? Make it again with fw-shard plan.',
-    });
+    throw new FwShardError(
+      'PRECONDITION',
+      `${source} moves users to or from shard ${[...missing].sort((a, b) => a - b).join(', ')}, which is not in the topology`,
+      {
+        hint: 'Was the plan made with another config? Make it again with fw-shard plan.',
+      },
+    );
   }
 }

@@ -245,7 +245,13 @@ function balance(st: State, sources: number[], targets: number[], participants: 
   const by = o.by;
   let budgetBlocked = false;
   for (;;) {
-    if (isBalanced(participants.map((id) => st.load.get(id)!), thresholdPct)) return st.moves.length ? 'balanced' : 'nothing-to-do';
+    if (
+      isBalanced(
+        participants.map((id) => st.load.get(id)!),
+        thresholdPct,
+      )
+    )
+      return st.moves.length ? 'balanced' : 'nothing-to-do';
     if (o.maxMoves !== undefined && st.moves.length >= o.maxMoves) return 'max-moves';
     // Fullest source first, emptiest target first; the first pair with an improving move wins.
     const byLoadDesc = (a: number, b: number) => cmpBig(st.load.get(b)!, st.load.get(a)!) || a - b;

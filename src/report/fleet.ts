@@ -27,7 +27,9 @@ export function renderPlanDocument(p: PlanDocument, opts: { maxMovesShown?: numb
       : r.mode === 'drain'
         ? `drain shard ${(r.from ?? []).join(', ')} by ${r.by}`
         : `graduate from db_main's shard ${(r.from ?? []).join(', ')} onto shard ${(r.to ?? []).join(', ')}`;
-  out.push(`Plan: ${what}: ${p.moves.length} move(s), ${p.totals.rows} rows, ${humanBytes(p.totals.bytes)}. Stopped because ${STOP_TEXT[p.stoppedBecause] ?? p.stoppedBecause}.`);
+  out.push(
+    `Plan: ${what}: ${p.moves.length} move(s), ${p.totals.rows} rows, ${humanBytes(p.totals.bytes)}. Stopped because ${STOP_TEXT[p.stoppedBecause] ?? p.stoppedBecause}.`,
+  );
   out.push('');
   out.push(
     renderTable(
@@ -107,13 +109,22 @@ export function renderVerify(r: VerifyReport): string {
     out.push(
       renderTable(
         ['on shard', 'table', 'user', 'rows', 'bytes', 'user lives on'],
-        r.orphans.map((g) => [String(g.shard), g.table, g.userId, g.rows, humanBytes(g.bytes), g.kind === 'no-user' ? 'NO SUCH USER' : `shard ${g.currentShard}`]),
+        r.orphans.map((g) => [
+          String(g.shard),
+          g.table,
+          g.userId,
+          g.rows,
+          humanBytes(g.bytes),
+          g.kind === 'no-user' ? 'NO SUCH USER' : `shard ${g.currentShard}`,
+        ]),
       ),
     );
-    out.push('`fw-shard cleanup --orphans --dry-run` shows which of them are identical on the user\'s shard (and would be deleted).');
+    out.push("`fw-shard cleanup --orphans --dry-run` shows which of them are identical on the user's shard (and would be deleted).");
   }
   if (r.inFlight.length) {
-    out.push(`${r.inFlight.length} group(s) belong to users with an unfinished move (left to the move): ${[...new Set(r.inFlight.map((g) => g.activeMove!.id))].join(', ')}`);
+    out.push(
+      `${r.inFlight.length} group(s) belong to users with an unfinished move (left to the move): ${[...new Set(r.inFlight.map((g) => g.activeMove!.id))].join(', ')}`,
+    );
   }
   return out.join('\n');
 }
@@ -128,7 +139,9 @@ export function renderOrphanCleanup(c: OrphanCleanupReport): string {
     ),
   );
   for (const g of c.groups) for (const k of g.kept) out.push(`kept: shard ${g.shard} ${g.table} user ${g.userId}: ${k}`);
-  out.push(`${c.dryRun ? 'dry run: would delete' : 'deleted'} ${c.deleted} row(s) identical on the user's shard; kept ${c.kept} (listed above, never deleted).`);
+  out.push(
+    `${c.dryRun ? 'dry run: would delete' : 'deleted'} ${c.deleted} row(s) identical on the user's shard; kept ${c.kept} (listed above, never deleted).`,
+  );
   return out.join('\n');
 }
 

@@ -30,7 +30,12 @@ export function renderMoveResult(r: MoveResult): string {
   }
   const t = r.timings;
   const secs = (k: string) => (t[k] !== undefined ? `${(t[k]! / 1000).toFixed(1)} s` : null);
-  const parts = [['copy', secs('copyMs')], ['verify', secs('verifyMs')], ['cleanup', secs('cleanupMs')], ['total', secs('totalMs')]]
+  const parts = [
+    ['copy', secs('copyMs')],
+    ['verify', secs('verifyMs')],
+    ['cleanup', secs('cleanupMs')],
+    ['total', secs('totalMs')],
+  ]
     .filter(([, v]) => v)
     .map(([k, v]) => `${k} ${v}`);
   if (parts.length && !r.dryRun) out.push(`time: ${parts.join(', ')}`);

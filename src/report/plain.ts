@@ -48,7 +48,9 @@ export function plainRenderer(write: (line: string) => void, opts: { progressEve
           const pct = percent(e.rowsCopied, e.rowsTotal);
           const rate = fmtRate(t?.rate ?? null);
           const eta = t?.etaMs !== null && t?.etaMs !== undefined && t.etaMs > 0 ? `, ETA ${fmtMs(t.etaMs)}` : '';
-          write(`${p} copy ${e.table}: ${e.rowsCopied}/${e.rowsTotal} rows${pct !== null ? ` (${pct}%)` : ''}, chunk ${e.chunkSize}${rate ? `, ${rate}` : ''}${eta}`);
+          write(
+            `${p} copy ${e.table}: ${e.rowsCopied}/${e.rowsTotal} rows${pct !== null ? ` (${pct}%)` : ''}, chunk ${e.chunkSize}${rate ? `, ${rate}` : ''}${eta}`,
+          );
         }
         break;
       }
@@ -93,7 +95,9 @@ export function plainRenderer(write: (line: string) => void, opts: { progressEve
         const took = state.totalMs !== null ? ` in ${fmtMs(state.totalMs)}` : '';
         const next = (e.nextStep ?? '').replace(/^done: /, '');
         const tail = e.phase === 'done' ? ' Nothing left to do.' : '';
-        write(`${p} finished (${e.phase})${took}, ${t.rowsCopied} rows copied, ${t.mismatched} mismatch(es): ${next || `user ${state.userId ?? '?'} lives on shard ${state.to ?? '?'}.`}${tail}`);
+        write(
+          `${p} finished (${e.phase})${took}, ${t.rowsCopied} rows copied, ${t.mismatched} mismatch(es): ${next || `user ${state.userId ?? '?'} lives on shard ${state.to ?? '?'}.`}${tail}`,
+        );
         break;
       }
       case 'move.failed': {

@@ -6,9 +6,13 @@ export function renderStatus(r: StatusReport): string {
   if (r.poorMans === 'only') out.push("Mode: poor man's federated (every shard is db_main itself)\n");
   else if (r.poorMans === 'partial') {
     const onMain = r.shards.filter((s) => s.isMain).map((s) => s.id);
-    out.push(`Mode: graduation: shard ${onMain.join(', ')} ${onMain.length > 1 ? 'are' : 'is'} db_main's own database; the other shards are real ones to move users onto\n`);
+    out.push(
+      `Mode: graduation: shard ${onMain.join(', ')} ${onMain.length > 1 ? 'are' : 'is'} db_main's own database; the other shards are real ones to move users onto\n`,
+    );
   }
-  out.push(`Mapping: ${r.mapping.table}.${r.mapping.shardColumn} on ${r.mapping.server}${r.mapping.source === 'detected' ? ' (table name read from the server)' : ''}\n`);
+  out.push(
+    `Mapping: ${r.mapping.table}.${r.mapping.shardColumn} on ${r.mapping.server}${r.mapping.source === 'detected' ? ' (table name read from the server)' : ''}\n`,
+  );
   out.push('Servers');
   out.push(
     renderTable(
@@ -56,7 +60,14 @@ export function renderStatus(r: StatusReport): string {
     out.push(
       renderTable(
         ['move', 'user', 'from → to', 'phase', 'runner', 'updated'],
-        r.activeMoves.map((m) => [m.id, m.user_id, `${m.from_shard} → ${m.to_shard}`, m.phase, m.runner_host ? `${m.runner_host}:${m.runner_pid}` : '(none)', m.updated_at]),
+        r.activeMoves.map((m) => [
+          m.id,
+          m.user_id,
+          `${m.from_shard} → ${m.to_shard}`,
+          m.phase,
+          m.runner_host ? `${m.runner_host}:${m.runner_pid}` : '(none)',
+          m.updated_at,
+        ]),
       ),
     );
   }

@@ -86,9 +86,9 @@ export function splitRows(n: number): Record<ShardTable, number> {
 /** Base time for created/date columns: fixed, so the data does not depend on the clock. */
 const EPOCH = 1_288_000_000; // 2010-10-25, about when poor man's modes were added
 
-const LABELS = [null, '', 'Café crawl 🗺️', 'Zoë’s sheet', 'plain sheet', 'naïve 日本語 🍣', "it's a \"quoted\" label"];
+const LABELS = [null, '', 'Café crawl 🗺️', 'Zoë’s sheet', 'plain sheet', 'naïve 日本語 🍣', 'it\'s a "quoted" label'];
 const MIMES = [null, '', 'text/csv', 'application/vnd.ms-excel', 'application/json', 'text/plain'];
-const NOTES = ['plain note', 'café ☕', 'emoji 🐘🎉', 'music 𝄞', 'tab\there', 'new\nline', 'back\\slash', "quote ' and \"", 'ümlaut ß'];
+const NOTES = ['plain note', 'café ☕', 'emoji 🐘🎉', 'music 𝄞', 'tab\there', 'new\nline', 'back\\slash', 'quote \' and "', 'ümlaut ß'];
 const TITLES = ['', 'Sunset over the bay', 'Café ☕ at noon', 'Ünïcödé title', "Bob's photo", 'back\\slash \\n', 'tab\tand newline\n'];
 
 function latin1Bytes(r: () => number): Buffer {
@@ -257,7 +257,9 @@ export async function loadData(t: DataTargets, o: DataOptions, log: (line: strin
     clusterId: Number(u.cluster_id),
   }));
   if (users.length !== o.users) throw new Error(`expected ${o.users} users in db_main, found ${users.length} (was the database empty?)`);
-  log(`db_main: ${users.length} users (ids ${users[0]?.id ?? '-'}..${users[users.length - 1]?.id ?? '-'}) over ${shardIds.length} shard${shardIds.length > 1 ? 's' : ''}`);
+  log(
+    `db_main: ${users.length} users (ids ${users[0]?.id ?? '-'}..${users[users.length - 1]?.id ?? '-'}) over ${shardIds.length} shard${shardIds.length > 1 ? 's' : ''}`,
+  );
 
   const rows: Record<ShardTable, number> = { Sheets: 0, Dots: 0, FlickrPhotos: 0, FlickrFaves: 0, FlickrContacts: 0 };
   const rowsByShard: Record<string, number> = Object.fromEntries(shardIds.map((s) => [String(s), 0]));
@@ -306,7 +308,13 @@ export async function loadData(t: DataTargets, o: DataOptions, log: (line: strin
         const x = r();
         // Dot 0 is the sentinel; dots 1 and 2 pin NULL next to '' whatever the seed draws.
         const details =
-          k === 0 ? SENTINEL_DETAILS : k === 1 || x < 0.08 ? null : k === 2 || x < 0.13 ? '' : JSON.stringify({ name: `dot ${k}`, note: pick(r, NOTES), lat: (r() * 180 - 90).toFixed(6), lon: (r() * 360 - 180).toFixed(6) });
+          k === 0
+            ? SENTINEL_DETAILS
+            : k === 1 || x < 0.08
+              ? null
+              : k === 2 || x < 0.13
+                ? ''
+                : JSON.stringify({ name: `dot ${k}`, note: pick(r, NOTES), lat: (r() * 180 - 90).toFixed(6), lon: (r() * 360 - 180).toFixed(6) });
         const indexOn = k === 0 ? LATIN1_HIGH_BYTES : latin1Bytes(r);
         await put('Dots', [id, sheet, u.id, base + 60 * k, pick(r, [0, 0, 1, 2]), details, indexOn]);
         if (k < 3) {

@@ -208,7 +208,10 @@ async function probeProcess(p: ProcessState): Promise<ProcessStatus> {
       const db = openDb(rootEndpoint(p.port, 'mysql', `sandbox ${p.name}`));
       try {
         responding = await withTimeout(
-          db.rows(pingSql()).then(() => true, () => false),
+          db.rows(pingSql()).then(
+            () => true,
+            () => false,
+          ),
           5000,
           false,
         );
@@ -280,8 +283,20 @@ function serverSpecs(shards: number, poorMans: boolean, realShards = 0): ServerS
       extraArgs: [],
     })),
     // Flickr's odd/even ticket servers: increment 2, offsets 1 and 2 (server-wide, as in the Flickr post).
-    { name: 'tickets1', role: 'tickets', serves: ['tickets 1'], database: TICKETS_DATABASE, extraArgs: ['--auto-increment-increment=2', '--auto-increment-offset=1'] },
-    { name: 'tickets2', role: 'tickets', serves: ['tickets 2'], database: TICKETS_DATABASE, extraArgs: ['--auto-increment-increment=2', '--auto-increment-offset=2'] },
+    {
+      name: 'tickets1',
+      role: 'tickets',
+      serves: ['tickets 1'],
+      database: TICKETS_DATABASE,
+      extraArgs: ['--auto-increment-increment=2', '--auto-increment-offset=1'],
+    },
+    {
+      name: 'tickets2',
+      role: 'tickets',
+      serves: ['tickets 2'],
+      database: TICKETS_DATABASE,
+      extraArgs: ['--auto-increment-increment=2', '--auto-increment-offset=2'],
+    },
   ];
 }
 
@@ -326,7 +341,8 @@ export async function sandboxUp(opts: SandboxUpOptions, log: (line: string) => v
   const t0 = Date.now();
   const o = upOptions(opts);
   const prior = await reuseOrClean(o, log);
-  if (prior.running) return { alreadyRunning: true, recreated: false, state: prior.running, configPath: prior.running.configPath, elapsedMs: Date.now() - t0, timings: {} };
+  if (prior.running)
+    return { alreadyRunning: true, recreated: false, state: prior.running, configPath: prior.running.configPath, elapsedMs: Date.now() - t0, timings: {} };
 
   const bins = findServerBinaries(); // before mkdir: without a server binary nothing is created
   const state = newSandboxState(o, bins);
@@ -392,7 +408,14 @@ async function reuseOrClean(o: UpOptions, log: (line: string) => void): Promise<
     if (prior.ready && probed.length > 0 && probed.every((p) => p.alive && p.responding)) {
       log(`sandbox already running at ${dir} (${prior.mode}, ${prior.processes.length} processes); nothing changed`);
       const was = prior.options;
-      if (was.poorMans !== o.poorMans || (!o.poorMans && was.shards !== o.shards) || (was.realShards ?? 0) !== o.realShards || was.users !== o.users || was.rowsPerUser !== o.rowsPerUser || was.seed !== o.seed) {
+      if (
+        was.poorMans !== o.poorMans ||
+        (!o.poorMans && was.shards !== o.shards) ||
+        (was.realShards ?? 0) !== o.realShards ||
+        was.users !== o.users ||
+        was.rowsPerUser !== o.rowsPerUser ||
+        was.seed !== o.seed
+      ) {
         log(`note: it was made with different options; run \`fw-shard sandbox down --dir ${dir}\` first to change them`);
       }
       return { running: prior, recreated: false };

@@ -21,7 +21,21 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, createConnection } from 'node:net';
 import { basename, delimiter, join, resolve } from 'node:path';
@@ -199,7 +213,11 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * `graceMs`, then SIGKILL. Never signals a pid whose command line no longer carries the marker.
  * Returns how it ended.
  */
-export async function stopProcess(pid: number, marker: string, opts: { graceMs?: number; signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<'gone' | 'SIGTERM' | 'SIGKILL'> {
+export async function stopProcess(
+  pid: number,
+  marker: string,
+  opts: { graceMs?: number; signal?: 'SIGTERM' | 'SIGKILL' } = {},
+): Promise<'gone' | 'SIGTERM' | 'SIGKILL'> {
   if (!isProcessAlive(pid, marker)) return 'gone';
   const first = opts.signal ?? 'SIGTERM';
   try {
@@ -260,7 +278,11 @@ export function findProcessesUnder(dir: string): { pid: number; marker: string }
 export function tailFile(path: string, lines = 20): string {
   try {
     const text = readFileSync(path, 'utf8');
-    return text.split('\n').slice(-lines - 1).join('\n').trim();
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trim();
   } catch {
     return '';
   }
@@ -404,7 +426,11 @@ async function installDatadir(bins: ServerBinaries, home: string, datadir: strin
   writeFileSync(marker, `${new Date().toISOString()} ${bins.version}\n`);
 }
 
-function serverArgs(bins: ServerBinaries, s: { datadir: string; tmpdir: string; port: number; socket: string; pidFile: string; errorLog: string }, extra: readonly string[]): string[] {
+function serverArgs(
+  bins: ServerBinaries,
+  s: { datadir: string; tmpdir: string; port: number; socket: string; pidFile: string; errorLog: string },
+  extra: readonly string[],
+): string[] {
   return [
     '--no-defaults', // never read the machine's my.cnf: it would point at the system server's datadir
     `--datadir=${s.datadir}`,
@@ -500,7 +526,11 @@ class LocalServer implements SandboxServer {
     try {
       child = spawn(
         this.bins.server,
-        serverArgs(this.bins, { datadir: this.datadir, tmpdir: tmpdirOf(this.home), port: this.#port, socket: this.socket, pidFile: this.pidFile, errorLog: this.errorLog }, this.extra),
+        serverArgs(
+          this.bins,
+          { datadir: this.datadir, tmpdir: tmpdirOf(this.home), port: this.#port, socket: this.socket, pidFile: this.pidFile, errorLog: this.errorLog },
+          this.extra,
+        ),
         { detached: true, stdio: ['ignore', out, out] },
       );
     } finally {

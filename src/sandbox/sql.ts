@@ -167,4 +167,3 @@ export function selectUserIds(db: string): Sql {
   // Hazard: `ORDER BY id` would sort by the CAST alias, i.e. as text ("10" before "9").
   return sql`SELECT CAST(u.id AS CHAR) AS id, u.username, u.cluster_id FROM ${ident(db, 'users')} AS u ORDER BY u.id`;
 }
-

@@ -112,7 +112,9 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   for (const s of servers) if (!s.reachable) problems.push(`${s.role} (${s.host}:${s.port}) is unreachable: ${s.error}`);
 
   const mapEp = mappingEndpoint(topology);
-  const { usersByShard, activeMoves, frozen } = up.get(mapEp.role) ? await readMappingServer(topology, mapEp, connect(mapEp), f) : { usersByShard: new Map<number, string>(), activeMoves: [], frozen: [] };
+  const { usersByShard, activeMoves, frozen } = up.get(mapEp.role)
+    ? await readMappingServer(topology, mapEp, connect(mapEp), f)
+    : { usersByShard: new Map<number, string>(), activeMoves: [], frozen: [] };
   const unknownShardUsers = [...usersByShard].filter(([s]) => !topology.shards.has(s as ShardId)).map(([shard, users]) => ({ shard, users }));
   for (const u of unknownShardUsers) {
     problems.push(`${u.users} users are mapped to shard ${u.shard}, which is not in the topology: the app cannot reach their data`);
@@ -131,14 +133,20 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   const live = tickets.filter((t) => t.reachable && t.increment !== undefined);
   checkTicketLayout(live, f);
   checkTicketOverlap(live, await largestShardIds(topology, schemas, connect), f);
-  if (topology.tickets.length === 0) warnings.push('no ticket servers configured: move ids come from the journal\'s own counter');
+  if (topology.tickets.length === 0) warnings.push("no ticket servers configured: move ids come from the journal's own counter");
 
   const onMain = shardsOnMain(topology);
   const poorMans: StatusReport['poorMans'] = isPoorMansOnly(topology) ? 'only' : onMain.length > 0 ? 'partial' : 'none';
-  if (poorMans === 'only') warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
+  if (poorMans === 'only')
+    warnings.push("poor man's federated: every shard is db_main itself; add real shards and `fw-shard move` users onto them to graduate");
   const anyDown = servers.some((s) => !s.reachable);
   for (const fr of frozen) warnings.push(`user ${fr.user_id} is frozen by move ${fr.move_id} for another ${fr.remaining_ms} ms`);
-  const mapping = { table: topology.mapping.table, server: mapEp.role, shardColumn: topology.mapping.shardColumn, source: topology.mapping.tableSource ?? 'config' };
+  const mapping = {
+    table: topology.mapping.table,
+    server: mapEp.role,
+    shardColumn: topology.mapping.shardColumn,
+    source: topology.mapping.tableSource ?? 'config',
+  };
   return { poorMans, mapping, servers, shards, unknownShardUsers, tickets, activeMoves, frozen, problems, warnings, healthy: problems.length === 0, anyDown };
 }
 
@@ -163,7 +171,12 @@ async function readMappingServer(
 }
 
 /** Schemas of every reachable shard, for sizes and drift. */
-async function readShardSchemas(topology: Topology, connect: (e: Endpoint) => ReadDb, up: Map<string, boolean>, f: Findings): Promise<Map<number, Map<string, TableInfo>>> {
+async function readShardSchemas(
+  topology: Topology,
+  connect: (e: Endpoint) => ReadDb,
+  up: Map<string, boolean>,
+  f: Findings,
+): Promise<Map<number, Map<string, TableInfo>>> {
   const schemas = new Map<number, Map<string, TableInfo>>();
   await Promise.all(
     [...topology.shards].map(async ([id, e]) => {
@@ -182,16 +195,34 @@ async function readShardSchemas(topology: Topology, connect: (e: Endpoint) => Re
 async function shardStatus(
   topology: Topology,
   connect: (e: Endpoint) => ReadDb,
-  a: { id: number; e: Endpoint; schemas: Map<number, Map<string, TableInfo>>; reference: number | undefined; usersByShard: Map<number, string>; exact: boolean },
+  a: {
+    id: number;
+    e: Endpoint;
+    schemas: Map<number, Map<string, TableInfo>>;
+    reference: number | undefined;
+    usersByShard: Map<number, string>;
+    exact: boolean;
+  },
   f: Findings,
 ): Promise<ShardStatus> {
   const { id, e, schemas, reference } = a;
   const { problems, warnings } = f;
   const isMain = databaseId(e) === databaseId(topology.main);
   const schema = schemas.get(id);
-  const st: ShardStatus = { id, server: `${e.host}:${e.port}/${e.database}`, isMain, reachable: Boolean(schema), users: a.usersByShard.get(id) ?? '0', tables: [], rows: '0', bytes: '0', exact: a.exact, drift: [] };
+  const st: ShardStatus = {
+    id,
+    server: `${e.host}:${e.port}/${e.database}`,
+    isMain,
+    reachable: Boolean(schema),
+    users: a.usersByShard.get(id) ?? '0',
+    tables: [],
+    rows: '0',
+    bytes: '0',
+    exact: a.exact,
+    drift: [],
+  };
   if (!schema) return st;
-  const refSchema = reference !== undefined ? schemas.get(reference) ?? schema : schema;
+  const refSchema = reference !== undefined ? (schemas.get(reference) ?? schema) : schema;
   const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
   if (sel.undeclared) {
     warnings.push(
@@ -261,7 +292,9 @@ function checkTicketLayout(live: TicketStatus[], f: Findings): void {
   }
   for (const t of live) {
     if (t.increment! < live.length) {
-      problems.push(`${t.role} has auto_increment_increment ${t.increment} with ${live.length} ticket servers: ids can collide (set it to at least ${live.length})`);
+      problems.push(
+        `${t.role} has auto_increment_increment ${t.increment} with ${live.length} ticket servers: ids can collide (set it to at least ${live.length})`,
+      );
     }
   }
 }
@@ -284,7 +317,15 @@ function checkTicketOverlap(live: TicketStatus[], topIds: Awaited<ReturnType<typ
       if (seen.has(where) || hit.value % inc !== residue) continue;
       seen.add(where);
       if (BigInt(t.next64) > hit.value) continue;
-      const line = ticketOverlapMessage({ role: t.role, next: t.next64, value: hit.value.toString(), shard: hit.shard, table: hit.table, column: hit.column, ticketed: hit.ticketed });
+      const line = ticketOverlapMessage({
+        role: t.role,
+        next: t.next64,
+        value: hit.value.toString(),
+        shard: hit.shard,
+        table: hit.table,
+        column: hit.column,
+        ticketed: hit.ticketed,
+      });
       if (hit.ticketed === 'declared') problems.push(line);
       else warnings.push(line);
     }

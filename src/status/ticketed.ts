@@ -36,7 +36,15 @@ export function ticketedColumn(table: string, column: string, sel: Pick<TableSel
 }
 
 /** The status line for a ticket server whose next id is not above an id already in a shard. */
-export function ticketOverlapMessage(o: { role: string; next: string; value: string; shard: number; table: string; column: string; ticketed: Exclude<Ticketed, 'no'> }): string {
+export function ticketOverlapMessage(o: {
+  role: string;
+  next: string;
+  value: string;
+  shard: number;
+  table: string;
+  column: string;
+  ticketed: Exclude<Ticketed, 'no'>;
+}): string {
   const where = `${o.table}.${o.column}`;
   if (o.ticketed === 'declared') {
     return `${o.role}: next Tickets64 id ${o.next} is not above id ${o.value} already in shard ${o.shard} ${where} (declared ticketed): it could issue that id again, and new ids can collide`;

@@ -130,11 +130,9 @@ export function parseShardId(text: string, t: Topology | undefined, flag: string
   const n = Number(text.trim());
   if (n < 1 || n > 255) throw new FwShardError('UNKNOWN_SHARD', `${flag} ${n} is out of range: shard ids run from 1 to 255`);
   if (t && !t.shards.has(n as ShardId)) {
-    throw new FwShardError(
-      'UNKNOWN_SHARD',
-      `${flag} ${n}: no such shard in the topology (known: ${[...t.shards.keys()].sort((a, b) => a - b).join(', ')})`,
-      { hint: 'Check the shard id, or add the shard to the config (fw-shard config show lists them).' },
-    );
+    throw new FwShardError('UNKNOWN_SHARD', `${flag} ${n}: no such shard in the topology (known: ${[...t.shards.keys()].sort((a, b) => a - b).join(', ')})`, {
+      hint: 'Check the shard id, or add the shard to the config (fw-shard config show lists them).',
+    });
   }
   return n as ShardId;
 }

@@ -94,7 +94,9 @@ export interface LiveStatus {
 export function mountStatus(opts: MountOptions & { intervalMs: number }): LiveStatus {
   let snapshot: WatchSnapshot | null = null;
   let error: string | null = null;
-  const live = mount(opts, (now, width) => <StatusView snapshot={snapshot} error={error} intervalMs={opts.intervalMs} now={now} width={width} color={opts.color} />);
+  const live = mount(opts, (now, width) => (
+    <StatusView snapshot={snapshot} error={error} intervalMs={opts.intervalMs} now={now} width={width} color={opts.color} />
+  ));
   return {
     update(s, err) {
       if (s) snapshot = s;

@@ -89,7 +89,25 @@ function PhaseLine({ p, now, t }: { p: PhaseState; now: number; t: Theme }) {
  * columns left, so continuation lines stay under the text (ink's own wrapping would start them with
  * the space it broke at).
  */
-function Row({ indent = 0, mark, markColor, color, dim, bold, prefix, children }: { indent?: number; mark?: string; markColor?: string | undefined; color?: string | undefined; dim?: boolean; bold?: boolean; prefix?: string; children: ReactNode }) {
+function Row({
+  indent = 0,
+  mark,
+  markColor,
+  color,
+  dim,
+  bold,
+  prefix,
+  children,
+}: {
+  indent?: number;
+  mark?: string;
+  markColor?: string | undefined;
+  color?: string | undefined;
+  dim?: boolean;
+  bold?: boolean;
+  prefix?: string;
+  children: ReactNode;
+}) {
   const w = useContext(WidthContext);
   const markW = mark !== undefined ? mark.length + 1 : 0;
   const avail = Math.max(10, w - indent - markW);

@@ -74,7 +74,9 @@ function Body({ snap, w, color }: { snap: WatchSnapshot; w: number; color: boole
       {r.shards.map((s) => (
         <Text key={s.id}>
           {`  ${fit(`${s.id}${s.isMain ? ' (main)' : ''}`, 12)} ${fmtCount(s.users).padStart(8)} ${(s.reachable ? fmtCount(s.rows) : '-').padStart(12)} ${(s.reachable ? humanBytes(s.bytes) : '-').padStart(9)}  `}
-          <Text color={!s.reachable || s.drift.length ? t.bad : undefined}>{!s.reachable ? 'unreachable' : s.drift.length ? `${s.drift.length} difference(s)` : 'none'}</Text>
+          <Text color={!s.reachable || s.drift.length ? t.bad : undefined}>
+            {!s.reachable ? 'unreachable' : s.drift.length ? `${s.drift.length} difference(s)` : 'none'}
+          </Text>
         </Text>
       ))}
       <Text bold>Unfinished moves{r.activeMoves.length === 0 ? ': none' : ''}</Text>
@@ -95,7 +97,8 @@ function Body({ snap, w, color }: { snap: WatchSnapshot; w: number; color: boole
               <Text>
                 {'    '}
                 <Text color={t.info}>{b.filled}</Text>
-                <Text dimColor={t.dim}>{b.empty}</Text> {pct === null ? '?' : pct}% · {fmtCount(p.rowsCopied)}/{fmtCount(p.rowsTotal)} rows · {p.tablesCopied}/{p.tables} tables
+                <Text dimColor={t.dim}>{b.empty}</Text> {pct === null ? '?' : pct}% · {fmtCount(p.rowsCopied)}/{fmtCount(p.rowsTotal)} rows · {p.tablesCopied}/
+                {p.tables} tables
                 {p.rowsCleaned !== '0' ? ` · ${fmtCount(p.rowsCleaned)} cleaned` : ''}
               </Text>
             )}

@@ -15,7 +15,21 @@ const DDL = [
   'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200) CHARACTER SET utf8mb4, KEY by_user (user_id))',
   'CREATE TABLE Contacts (user_id INT UNSIGNED NOT NULL, contact_id INT UNSIGNED NOT NULL)',
 ];
-const MOVE_ARGS = ['move', '--user', '42', '--to', '2', '--yes', '--assume-no-writes', '--chunk-size', '40', '--events', '--json', '--sleep-between-chunks', '40ms'];
+const MOVE_ARGS = [
+  'move',
+  '--user',
+  '42',
+  '--to',
+  '2',
+  '--yes',
+  '--assume-no-writes',
+  '--chunk-size',
+  '40',
+  '--events',
+  '--json',
+  '--sleep-between-chunks',
+  '40ms',
+];
 
 interface Run {
   code: number | null;
@@ -25,9 +39,16 @@ interface Run {
 }
 
 /** Run the CLI; when `killWhen` matches an NDJSON event, SIGKILL it on the spot. */
-function runCli(env: MoveEnv, args: string[], killWhen?: (e: { type: string; phase?: string; table?: string }, n: number) => boolean): Promise<Run & { killed: boolean }> {
+function runCli(
+  env: MoveEnv,
+  args: string[],
+  killWhen?: (e: { type: string; phase?: string; table?: string }, n: number) => boolean,
+): Promise<Run & { killed: boolean }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, '--config', env.configFile(), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    const child = spawn(process.execPath, [BIN, '--config', env.configFile(), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '1' },
+    });
     let stdout = '';
     let stderr = '';
     let buf = '';
@@ -81,7 +102,10 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
     await main.exec(sql`UPDATE users SET cluster_id = 1`);
     await main.exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
+    for (const [s, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const) {
       const db = env.db(s, d);
       await db.exec(sql`DELETE FROM Dots`);
       await db.exec(sql`DELETE FROM Contacts`);
@@ -107,7 +131,7 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
     expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 43').trim()).toBe('100'); // other users untouched
     expect(env.cli('a', 'flamework', 'SELECT cluster_id FROM users WHERE id = 42').trim()).toBe('2');
     expect(env.cli('a', 'flamework', "SELECT COUNT(*) FROM fw_shard_moves WHERE state = 'active'").trim()).toBe('0');
-    expect(env.cli('a', 'flamework', "SELECT state, phase FROM fw_shard_moves").trim()).toBe('done\tdone');
+    expect(env.cli('a', 'flamework', 'SELECT state, phase FROM fw_shard_moves').trim()).toBe('done\tdone');
   }
 
   const points: [string, (e: { type: string; phase?: string; table?: string }, n: number) => boolean][] = [
@@ -132,7 +156,9 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
     const first = await runCli(env, slow, (e) => {
       if (e.type === 'chunk.copied' && !second) {
         // While the first runner holds the move: a move of the same user elsewhere, then the same move.
-        const r2 = spawnSync(process.execPath, [BIN, '--config', env.configFile(), 'move', '--user', '42', '--to', '1', '--yes', '--assume-no-writes'], { encoding: 'utf8' });
+        const r2 = spawnSync(process.execPath, [BIN, '--config', env.configFile(), 'move', '--user', '42', '--to', '1', '--yes', '--assume-no-writes'], {
+          encoding: 'utf8',
+        });
         other = { code: r2.status, signal: r2.signal, stdout: r2.stdout, stderr: r2.stderr };
         const r = spawnSync(process.execPath, [BIN, '--config', env.configFile(), ...MOVE_ARGS], { encoding: 'utf8' });
         second = { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };

@@ -28,7 +28,9 @@ function tmux(...args: string[]): string {
 
 /** Start `args` (fw-shard arguments) in a new detached tmux session; the pane stays after it exits. */
 function startInTmux(session: string, args: string[]): void {
-  const cmd = ['env', '-u', 'CI', '-u', 'NO_COLOR', 'TERM=xterm-256color', process.execPath, BIN, '--config', config, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const cmd = ['env', '-u', 'CI', '-u', 'NO_COLOR', 'TERM=xterm-256color', process.execPath, BIN, '--config', config, ...args]
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+    .join(' ');
   // tmux runs this with the default shell; the pane stays (sleep) so the end can be read.
   tmux('new-session', '-d', '-x', '80', '-y', '30', '-s', session, `${cmd}; echo "[exit $?]"; sleep 300`);
 }
@@ -63,7 +65,10 @@ const MOVE = ['--yes', '--assume-no-writes', '--chunk-size', '100', '--sleep-bet
 describe('progress output end to end (tmux + sandbox)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fw-shard-tui-'));
-    const up = spawnSync(process.execPath, [BIN, 'sandbox', 'up', '--dir', join(dir, 'sbx'), '--users', '4', '--rows-per-user', '3000'], { encoding: 'utf8', timeout: 90_000 });
+    const up = spawnSync(process.execPath, [BIN, 'sandbox', 'up', '--dir', join(dir, 'sbx'), '--users', '4', '--rows-per-user', '3000'], {
+      encoding: 'utf8',
+      timeout: 90_000,
+    });
     if (up.status !== 0) throw new Error(`sandbox up failed: ${up.stderr}`);
     config = join(dir, 'sbx', 'fw-shard.config.yaml');
   }, 120_000);
@@ -131,7 +136,9 @@ describe('progress output end to end (tmux + sandbox)', () => {
     for (const l of lines) expect(l).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ (fw-shard|move \d+): /);
     expect(r.stderr).toMatch(/move \d+: resuming user 2 from shard 2 to shard 1 \(offline\)/);
     for (const p of ['copy', 'verify', 'flip', 'cleanup']) expect(r.stderr).toMatch(new RegExp(`: ${p} started\\n[^]*: ${p} finished in [0-9.]+ s`));
-    expect(lines.at(-1)).toMatch(/: finished \(done\) in [0-9.]+ s, \d+ rows copied, 0 mismatch\(es\): user 2 lives on shard 1; \d+ rows were deleted from shard 2 after comparison with shard 1\. Nothing left to do\.$/);
+    expect(lines.at(-1)).toMatch(
+      /: finished \(done\) in [0-9.]+ s, \d+ rows copied, 0 mismatch\(es\): user 2 lives on shard 1; \d+ rows were deleted from shard 2 after comparison with shard 1\. Nothing left to do\.$/,
+    );
     expect(r.stdout).toMatch(/^table +rows +chunks +mismatches$/m);
   }, 40_000);
 
@@ -140,7 +147,10 @@ describe('progress output end to end (tmux + sandbox)', () => {
     mkdirSync(hooks);
     const log = join(dir, 'hooks.log');
     for (const h of ['on-start', 'on-flip', 'on-success']) {
-      writeFileSync(join(hooks, h), `#!/bin/sh\necho "${h} user=$FW_SHARD_USER_ID from=$FW_SHARD_FROM to=$FW_SHARD_TO move=$FW_SHARD_MOVE_ID rows=$FW_SHARD_ROWS_COPIED/$FW_SHARD_ROWS_TOTAL flipped=$FW_SHARD_MAPPING_FLIPPED" >> "${log}"\n`);
+      writeFileSync(
+        join(hooks, h),
+        `#!/bin/sh\necho "${h} user=$FW_SHARD_USER_ID from=$FW_SHARD_FROM to=$FW_SHARD_TO move=$FW_SHARD_MOVE_ID rows=$FW_SHARD_ROWS_COPIED/$FW_SHARD_ROWS_TOTAL flipped=$FW_SHARD_MAPPING_FLIPPED" >> "${log}"\n`,
+      );
       chmodSync(join(hooks, h), 0o755);
     }
     const ok = await runPlain(['move', '--user', '3', '--to', '2', ...MOVE, '--hooks-dir', hooks, '--json']);

@@ -44,7 +44,10 @@ export interface FleetEnv {
   sql(process: string, database: string, statement: string): string;
   db(process: string, database: string): Db;
   /** The built CLI with --config; `onEvent` may kill it (returns true to SIGKILL). */
-  run(args: string[], opts?: { config?: string; onEvent?: (e: Record<string, unknown>) => boolean | void; onStderr?: (text: string) => void }): Promise<Run> & { child: import('node:child_process').ChildProcess };
+  run(
+    args: string[],
+    opts?: { config?: string; onEvent?: (e: Record<string, unknown>) => boolean | void; onStderr?: (text: string) => void },
+  ): Promise<Run> & { child: import('node:child_process').ChildProcess };
   deps(events?: MoveEvent[] | ((e: MoveEvent) => void), throttle?: ThrottleSettings): ReturnType<typeof makeDeps>;
   /** cluster_id of a user in db_main. */
   shardOf(userId: string): number;
@@ -52,8 +55,15 @@ export interface FleetEnv {
   usersOn(shard: number): string[];
 }
 
-export function runBin(args: string[], opts: { cwd?: string; env?: Record<string, string>; onEvent?: (e: Record<string, unknown>) => boolean | void; onStderr?: (text: string) => void } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...(opts.env ?? {}) } });
+export function runBin(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; onEvent?: (e: Record<string, unknown>) => boolean | void; onStderr?: (text: string) => void } = {},
+) {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1', ...(opts.env ?? {}) },
+  });
   const p = new Promise<Run>((done) => {
     let stdout = '';
     let stderr = '';
@@ -109,7 +119,11 @@ export function useFleet(opts: Omit<SandboxUpOptions, 'dir'>): { env: FleetEnv }
     };
     // As fw-shard's own sessions (BYPASS): its shard-side triggers would refuse a moved user's writes.
     const sqlOn = (name: string, database: string, statement: string) =>
-      execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${port(name)}`, '-uroot', '--batch', '--raw', '--skip-column-names', database, '-e', BYPASS + statement], { encoding: 'utf8' });
+      execFileSync(
+        'mariadb',
+        ['--no-defaults', '-h127.0.0.1', `-P${port(name)}`, '-uroot', '--batch', '--raw', '--skip-column-names', database, '-e', BYPASS + statement],
+        { encoding: 'utf8' },
+      );
     h.env = {
       dir,
       up,

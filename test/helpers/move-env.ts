@@ -60,10 +60,26 @@ export async function startMoveEnv(opts: { name: string; serverArgs?: string[] }
     },
     cli(server, database, statement) {
       const port = (server === 'a' ? a : b).port;
-      return execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${port}`, '-uroot', '--batch', '--raw', '--skip-column-names', '--default-character-set=binary', database, '-e', statement], {
-        encoding: 'latin1',
-        maxBuffer: 256 * 1024 * 1024,
-      });
+      return execFileSync(
+        'mariadb',
+        [
+          '--no-defaults',
+          '-h127.0.0.1',
+          `-P${port}`,
+          '-uroot',
+          '--batch',
+          '--raw',
+          '--skip-column-names',
+          '--default-character-set=binary',
+          database,
+          '-e',
+          statement,
+        ],
+        {
+          encoding: 'latin1',
+          maxBuffer: 256 * 1024 * 1024,
+        },
+      );
     },
     configFile() {
       const file = join(dir, 'fw-shard.config.json');
@@ -85,15 +101,22 @@ export async function startMoveEnv(opts: { name: string; serverArgs?: string[] }
 /** The Flamework users table and a ticket table, on server a. */
 export async function createMainSchema(env: MoveEnv, users: { id: string; shard: number }[]): Promise<void> {
   const main = env.db('a', 'flamework');
-  await main.exec(sql`CREATE TABLE users (id INT UNSIGNED NOT NULL AUTO_INCREMENT, username VARCHAR(255), cluster_id TINYINT UNSIGNED NOT NULL, PRIMARY KEY (id))`);
+  await main.exec(
+    sql`CREATE TABLE users (id INT UNSIGNED NOT NULL AUTO_INCREMENT, username VARCHAR(255), cluster_id TINYINT UNSIGNED NOT NULL, PRIMARY KEY (id))`,
+  );
   for (const u of users) await main.exec(sql`INSERT INTO users (id, username, cluster_id) VALUES (${u.id}, ${'user' + u.id}, ${u.shard})`);
   const t = env.db('a', 'tickets');
-  await t.exec(sql`CREATE TABLE Tickets64 (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, stub CHAR(1) NOT NULL DEFAULT '', PRIMARY KEY (id), UNIQUE KEY stub (stub)) ENGINE=MyISAM AUTO_INCREMENT=9007199254740993`);
+  await t.exec(
+    sql`CREATE TABLE Tickets64 (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, stub CHAR(1) NOT NULL DEFAULT '', PRIMARY KEY (id), UNIQUE KEY stub (stub)) ENGINE=MyISAM AUTO_INCREMENT=9007199254740993`,
+  );
 }
 
 /** Run the same DDL on both shards. */
 export async function onBothShards(env: MoveEnv, ddl: string[]): Promise<void> {
-  for (const [server, db] of [['a', 'users1'], ['b', 'users2']] as const) {
+  for (const [server, db] of [
+    ['a', 'users1'],
+    ['b', 'users2'],
+  ] as const) {
     const d = env.db(server, db);
     for (const s of ddl) await d.exec(sql`${raw(s)}`);
   }

@@ -27,7 +27,9 @@ export async function startOnlineEnv(name: string): Promise<OnlineEnv> {
     { id: '42', shard: 1 },
     { id: '43', shard: 1 },
   ]);
-  await onBothShards(env, ['CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))']);
+  await onBothShards(env, [
+    'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))',
+  ]);
   const mcPort = await freePort();
   const mc: ChildProcess = spawn('memcached', ['-l', '127.0.0.1', '-p', String(mcPort), '-U', '0', '-u', 'root'], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
@@ -46,7 +48,9 @@ export async function startOnlineEnv(name: string): Promise<OnlineEnv> {
       await env.db('b', 'users2').exec(sql`DELETE FROM Dots`);
       const src = env.db('a', 'users1');
       await src.exec(sql`DELETE FROM Dots`);
-      await src.exec(sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 10 = 0, 43, 42), CONCAT('seed ', seq) FROM seq_1_to_${new NumericLiteral(String(rows))}`);
+      await src.exec(
+        sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 10 = 0, 43, 42), CONCAT('seed ', seq) FROM seq_1_to_${new NumericLiteral(String(rows))}`,
+      );
       await env.db('a', 'tickets').exec(sql`ALTER TABLE Tickets64 AUTO_INCREMENT = 9007199254800001`);
       await memcached(mcPort, 'flush_all\r\n').catch(() => '');
       return env.cli('a', 'users1', 'SELECT id FROM Dots WHERE user_id = 42 ORDER BY id').trim().split('\n');
@@ -73,7 +77,12 @@ export function expectNoWriteLost(
   const expected = new Map<string, string | null>();
   for (const a of acks) expected.set(a.id, a.body);
   const target = new Map(
-    env.cli('b', 'users2', 'SELECT id, body FROM Dots WHERE user_id = 42').trim().split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]),
+    env
+      .cli('b', 'users2', 'SELECT id, body FROM Dots WHERE user_id = 42')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t') as [string, string]),
   );
   for (const [id, body] of expected) {
     if (body === null) expect(target.has(id), `deleted row ${id} is back`).toBe(false);
@@ -85,11 +94,16 @@ export function expectNoWriteLost(
   // rows it may leave are old versions of rows the app changed (or deleted) on the target since the flip.
   const left = env.cli('a', 'users1', 'SELECT id FROM Dots WHERE user_id = 42').trim().split('\n').filter(Boolean);
   for (const id of left) {
-    expect(acks.some((a) => a.id === id && a.shard === 2 && a.at >= flipTime - 1000), `row ${id} left on the source without a change on the target`).toBe(true);
+    expect(
+      acks.some((a) => a.id === id && a.shard === 2 && a.at >= flipTime - 1000),
+      `row ${id} left on the source without a change on the target`,
+    ).toBe(true);
   }
   expect(flipTime).toBeLessThanOrEqual(flippedBy);
   expect(acks.filter((a) => a.shard === 1 && a.at > flipTime)).toEqual([]);
   expect(acks.some((a) => a.shard === 2)).toBe(true);
   expect(env.cli('a', 'flamework', 'SELECT COUNT(*) FROM fw_shard_freezes').trim()).toBe('0');
-  expect(Number(env.cli('a', 'flamework', 'SELECT TIMESTAMPDIFF(MICROSECOND, freeze_started_at, freeze_ended_at) FROM fw_shard_moves').trim())).toBeGreaterThan(0);
+  expect(Number(env.cli('a', 'flamework', 'SELECT TIMESTAMPDIFF(MICROSECOND, freeze_started_at, freeze_ended_at) FROM fw_shard_moves').trim())).toBeGreaterThan(
+    0,
+  );
 }

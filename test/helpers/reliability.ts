@@ -167,12 +167,24 @@ export function runFwShard(args: string[], opts: RunOptions = {}): Promise<CliRu
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', fail);
-    child.on('close', (code, signal) => { // not 'exit': only then has all of stdout and stderr been read
+    child.on('close', (code, signal) => {
+      // not 'exit': only then has all of stdout and stderr been read
       exited = true;
       clearTimeout(timer);
       // Let the pipes drain.
       setImmediate(() =>
-        done({ killRequested, code, signal, stdout, stderr, events, killedAfter: signal === 'SIGKILL' ? killedAfter : undefined, pid, ms: Date.now() - t0, doc: finalDoc(stdout) }),
+        done({
+          killRequested,
+          code,
+          signal,
+          stdout,
+          stderr,
+          events,
+          killedAfter: signal === 'SIGKILL' ? killedAfter : undefined,
+          pid,
+          ms: Date.now() - t0,
+          doc: finalDoc(stdout),
+        }),
       );
     });
   });
@@ -200,9 +212,22 @@ export interface Login {
 
 /** Run statements through the mariadb client; tab-separated rows, NULL as "NULL", bytes as latin1. */
 export function mariadb(login: Login, database: string, statements: string): string {
-  const args = ['--no-defaults', '-h127.0.0.1', `-P${login.port}`, `-u${login.user ?? 'root'}`, '--batch', '--raw', '--skip-column-names', '--default-character-set=binary'];
+  const args = [
+    '--no-defaults',
+    '-h127.0.0.1',
+    `-P${login.port}`,
+    `-u${login.user ?? 'root'}`,
+    '--batch',
+    '--raw',
+    '--skip-column-names',
+    '--default-character-set=binary',
+  ];
   if (login.password) args.push(`-p${login.password}`);
-  return execFileSync('mariadb', [...args, database, '-e', statements], { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('mariadb', [...args, database, '-e', statements], {
+    encoding: 'latin1',
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Quote an identifier for the mariadb client (test-side, independent of src/db). */
@@ -364,7 +389,10 @@ export interface FlameworkCluster extends Cluster {
   /** Shard id → server name and database. */
   shards: Record<number, { server: string; database: string }>;
   /** A JSON config file for fw-shard; `over` is merged over the generated document (shallow per key). */
-  writeConfig(name: string, opts?: { user?: string; passwordEnv?: string; password?: string; defaults?: Record<string, unknown>; over?: Record<string, unknown> }): string;
+  writeConfig(
+    name: string,
+    opts?: { user?: string; passwordEnv?: string; password?: string; defaults?: Record<string, unknown>; over?: Record<string, unknown> },
+  ): string;
   /** Run the same statements on every shard's database (as root). */
   onShards(statements: string): void;
 }
@@ -379,10 +407,16 @@ export async function startFlamework(
   layout: { main: string; shards: Record<number, { server: string; database: string }>; users: Record<string, number> },
 ): Promise<FlameworkCluster> {
   const c = await startCluster(prefix, servers);
-  c.sql(layout.main, 'mysql', `CREATE DATABASE flamework; CREATE DATABASE tickets;
+  c.sql(
+    layout.main,
+    'mysql',
+    `CREATE DATABASE flamework; CREATE DATABASE tickets;
     CREATE TABLE flamework.users (id INT UNSIGNED NOT NULL AUTO_INCREMENT, username VARCHAR(255), cluster_id TINYINT UNSIGNED NOT NULL, PRIMARY KEY (id));
     CREATE TABLE tickets.Tickets64 (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, stub CHAR(1) NOT NULL DEFAULT '', PRIMARY KEY (id), UNIQUE KEY stub (stub)) ENGINE=MyISAM AUTO_INCREMENT=9007199254740993;
-    ${Object.entries(layout.users).map(([id, shard]) => `INSERT INTO flamework.users VALUES (${id}, 'user${id}', ${shard});`).join('\n')}`);
+    ${Object.entries(layout.users)
+      .map(([id, shard]) => `INSERT INTO flamework.users VALUES (${id}, 'user${id}', ${shard});`)
+      .join('\n')}`,
+  );
   for (const s of Object.values(layout.shards)) c.sql(s.server, 'mysql', `CREATE DATABASE IF NOT EXISTS ${q(s.database)}`);
   const cluster: FlameworkCluster = {
     ...c,

@@ -43,9 +43,7 @@ export function useServers(count: number, opts: UseServersOptions = {}): TestSer
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), opts.prefix ?? 'fw-shard-test-'));
     const results = await Promise.allSettled(
-      Array.from({ length: count }, (_, i) =>
-        startServer({ dir, name: opts.names?.[i] ?? `s${i}`, extraArgs: opts.extraArgs?.(i) ?? [] }),
-      ),
+      Array.from({ length: count }, (_, i) => startServer({ dir, name: opts.names?.[i] ?? `s${i}`, extraArgs: opts.extraArgs?.(i) ?? [] })),
     );
     for (const r of results) if (r.status === 'fulfilled') servers.push(r.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -61,12 +61,13 @@ function snapshot(): string {
 }
 
 function journalTables(): string[] {
-  return mariadb(`SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.TABLES WHERE table_name LIKE 'fw\\_shard\\_%' AND table_schema IN (${DBS.map((d) => `'${d}'`).join(', ')})`)
+  return mariadb(
+    `SELECT CONCAT(table_schema, '.', table_name) FROM information_schema.TABLES WHERE table_name LIKE 'fw\\_shard\\_%' AND table_schema IN (${DBS.map((d) => `'${d}'`).join(', ')})`,
+  )
     .trim()
     .split('\n')
     .filter(Boolean);
 }
-
 
 interface Run {
   code: number;
@@ -162,7 +163,8 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  if (serverUp()) mariadb(`DROP DATABASE IF EXISTS ${MAIN}; DROP DATABASE IF EXISTS ${S1}; DROP DATABASE IF EXISTS ${S2}; DROP USER IF EXISTS '${BAD_USER}'@'%';`);
+  if (serverUp())
+    mariadb(`DROP DATABASE IF EXISTS ${MAIN}; DROP DATABASE IF EXISTS ${S1}; DROP DATABASE IF EXISTS ${S2}; DROP USER IF EXISTS '${BAD_USER}'@'%';`);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -172,8 +174,12 @@ describe('config mistakes (exit 3)', () => {
     const r = await unchanged(() => bin(['status'], { cwd: empty }));
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`fw-shard: error [CONFIG_NOT_FOUND]: no config file: none of fw-shard.config.yaml, fw-shard.config.yml, fw-shard.config.json in ${empty}`);
-    expect(r.stderr).toContain('next step: Pass --config FILE, set FW_SHARD_CONFIG, or import a Flamework config with `fw-shard config import --flamework-config');
+    expect(r.stderr).toContain(
+      `fw-shard: error [CONFIG_NOT_FOUND]: no config file: none of fw-shard.config.yaml, fw-shard.config.yml, fw-shard.config.json in ${empty}`,
+    );
+    expect(r.stderr).toContain(
+      'next step: Pass --config FILE, set FW_SHARD_CONFIG, or import a Flamework config with `fw-shard config import --flamework-config',
+    );
   });
 
   it('--config pointing at a missing file', async () => {
@@ -419,6 +425,10 @@ describe('commands that succeed without writing', () => {
     expect(doc.nextStep).toContain('nothing was written');
     // the mapping still says shard 1, and shard 2 holds none of the user's rows
     expect(mariadb(`SELECT cluster_id FROM ${MAIN}.users WHERE id = 42`).trim()).toBe('1');
-    expect(mariadb(`SELECT (SELECT COUNT(*) FROM ${S2}.Photos WHERE user_id = 42) + (SELECT COUNT(*) FROM ${S2}.Faves WHERE user_id = 42) + (SELECT COUNT(*) FROM ${S2}.Contacts WHERE user_id = 42)`).trim()).toBe('0');
+    expect(
+      mariadb(
+        `SELECT (SELECT COUNT(*) FROM ${S2}.Photos WHERE user_id = 42) + (SELECT COUNT(*) FROM ${S2}.Faves WHERE user_id = 42) + (SELECT COUNT(*) FROM ${S2}.Contacts WHERE user_id = 42)`,
+      ).trim(),
+    ).toBe('0');
   });
 });

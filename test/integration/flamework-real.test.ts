@@ -22,7 +22,7 @@ let dir = '';
 const MAIN_DDL = [
   'CREATE TABLE `Users` (`id` INT UNSIGNED NOT NULL PRIMARY KEY, `username` VARCHAR(255) CHARACTER SET latin1, `cluster_id` TINYINT UNSIGNED NOT NULL)',
   'CREATE TABLE `DotsLookup` (`dot_id` BIGINT UNSIGNED NOT NULL PRIMARY KEY, `user_id` INT UNSIGNED NOT NULL, `sheet_id` INT UNSIGNED NOT NULL)',
-  'CREATE TABLE `Tickets64` (`id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, `stub` CHAR(1) NOT NULL DEFAULT \'\', UNIQUE KEY `stub` (`stub`)) ENGINE=MyISAM AUTO_INCREMENT=62',
+  "CREATE TABLE `Tickets64` (`id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY, `stub` CHAR(1) NOT NULL DEFAULT '', UNIQUE KEY `stub` (`stub`)) ENGINE=MyISAM AUTO_INCREMENT=62",
 ];
 const SHARD_DDL = [
   'CREATE TABLE `Dots` (`id` INT(20) UNSIGNED NOT NULL PRIMARY KEY, `sheet_id` INT UNSIGNED NOT NULL, `user_id` INT UNSIGNED NOT NULL, `details` TEXT NOT NULL, KEY `by_user` (`user_id`))',
@@ -63,7 +63,9 @@ beforeAll(async () => {
   for (const d of [...MAIN_DDL, ...SHARD_DDL]) await main.exec(sql`${raw(d)}`);
   await main.exec(sql`CREATE TABLE FlickrPhotos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
   // Faves on db_main as created from today's schema; on shard 2 as grown by ALTERs: other column order, another index.
-  await main.exec(sql`CREATE TABLE Faves (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, note VARCHAR(64) CHARACTER SET latin1 NOT NULL DEFAULT '', KEY by_user (user_id))`);
+  await main.exec(
+    sql`CREATE TABLE Faves (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, note VARCHAR(64) CHARACTER SET latin1 NOT NULL DEFAULT '', KEY by_user (user_id))`,
+  );
   await main.exec(sql`INSERT INTO Faves SELECT seq, 42, CONCAT('f', seq) FROM seq_1_to_25`);
   await main.exec(sql`INSERT INTO Users VALUES (42, 'aaron', 1), (43, 'seb', 1)`);
   await main.exec(sql`INSERT INTO Sheets VALUES (11, 42, 'one'), (13, 43, 'two')`);
@@ -74,7 +76,9 @@ beforeAll(async () => {
   const shard = s.db(1, 'ds_users2');
   // Built from every schema file, as flamework-tools' setup-db.sh does.
   for (const d of [...MAIN_DDL.slice(0, 2), ...SHARD_DDL]) await shard.exec(sql`${raw(d)}`);
-  await shard.exec(sql`CREATE TABLE Faves (note VARCHAR(64) CHARACTER SET latin1 NOT NULL DEFAULT '', user_id INT UNSIGNED NOT NULL, id BIGINT UNSIGNED NOT NULL PRIMARY KEY, KEY by_user_id (user_id, id))`);
+  await shard.exec(
+    sql`CREATE TABLE Faves (note VARCHAR(64) CHARACTER SET latin1 NOT NULL DEFAULT '', user_id INT UNSIGNED NOT NULL, id BIGINT UNSIGNED NOT NULL PRIMARY KEY, KEY by_user_id (user_id, id))`,
+  );
   await shard.exec(sql`CREATE TABLE FlickrPhotos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
   await shard.exec(sql`CREATE TABLE ArchiveRows (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, account_id INT UNSIGNED NOT NULL)`);
   await shard.exec(sql`INSERT INTO FlickrPhotos VALUES (18446744073709551615, 44)`);
@@ -118,7 +122,7 @@ describe('graduation off db_main on real servers', () => {
     expect(doc.error.nextStep).toContain('--schema schema/db_users.schema');
   });
 
-  it('plan --graduate without tables.include is refused the same way (it would count db_main\'s own rows)', async () => {
+  it("plan --graduate without tables.include is refused the same way (it would count db_main's own rows)", async () => {
     const r = await run(['-c', config('plain.json'), 'plan', '--graduate', '--to', '2', '--json']);
     expect(r.code).toBe(5);
     expect(JSON.parse(r.stdout).error.code).toBe('TABLES_UNDECLARED');

@@ -54,7 +54,12 @@ interface Applied {
   moves: { m: PlanDocumentMove; e: MoveEvent }[];
 }
 
-async function apply(env: FleetEnv, plan: PlanDocument, opts: Partial<ApplyOptions> = {}, hooks: { throttle?: ThrottleSettings; onMove?: (m: PlanDocumentMove, e: MoveEvent) => void; onFleet?: (e: FleetEvent) => void } = {}): Promise<Applied> {
+async function apply(
+  env: FleetEnv,
+  plan: PlanDocument,
+  opts: Partial<ApplyOptions> = {},
+  hooks: { throttle?: ThrottleSettings; onMove?: (m: PlanDocumentMove, e: MoveEvent) => void; onFleet?: (e: FleetEvent) => void } = {},
+): Promise<Applied> {
   const fleet: FleetEvent[] = [];
   const moves: Applied['moves'] = [];
   const { deps, close } = env.deps(() => undefined, hooks.throttle);
@@ -100,20 +105,31 @@ describe('fw-shard apply', () => {
     const env = f.env;
     const plan = await makePlan(env, { mode: 'drain', by: 'bytes', from: [1, 3], to: [2, 4] });
     expect(plan.moves).toHaveLength(8);
-    const r = await apply(env, plan, { concurrency: 3, perShard: 1, request: { assumeNoWrites: true, chunkTimeMs: 500, concurrency: 2, cleanup: 'now', ...slow } });
+    const r = await apply(env, plan, {
+      concurrency: 3,
+      perShard: 1,
+      request: { assumeNoWrites: true, chunkTimeMs: 500, concurrency: 2, cleanup: 'now', ...slow },
+    });
     expect(r.summary.exitCode).toBe(0);
     expect(r.summary.counts.done).toBe(8);
     for (const m of plan.moves) expect(env.shardOf(m.userId)).toBe(m.to);
 
     // Per shard, the journal's [created, finished] intervals of its moves never overlap.
     const rows = env
-      .sql('main', 'flamework', "SELECT from_shard, to_shard, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s.%f') FROM fw_shard_moves WHERE state = 'done'")
+      .sql(
+        'main',
+        'flamework',
+        "SELECT from_shard, to_shard, DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f'), DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s.%f') FROM fw_shard_moves WHERE state = 'done'",
+      )
       .split('\n')
       .filter(Boolean)
       .map((l) => l.split('\t'));
     expect(rows).toHaveLength(8);
     for (const shard of ['1', '2', '3', '4']) {
-      const spans = rows.filter((x) => x[0] === shard || x[1] === shard).map((x) => [x[2]!, x[3]!] as const).sort((a, b) => a[0].localeCompare(b[0]));
+      const spans = rows
+        .filter((x) => x[0] === shard || x[1] === shard)
+        .map((x) => [x[2]!, x[3]!] as const)
+        .sort((a, b) => a[0].localeCompare(b[0]));
       for (let i = 1; i < spans.length; i++) expect(spans[i]![0] > spans[i - 1]![1], `shard ${shard}: ${JSON.stringify(spans)}`).toBe(true);
     }
     // ...while two moves on disjoint shards did run at the same time.
@@ -129,7 +145,12 @@ describe('fw-shard apply', () => {
   it('re-running the same plan skips every move as done and writes nothing', async () => {
     const env = f.env;
     const before = journalCount(env);
-    const plan = planOf(env.usersOn(2).slice(0, 3).map((u) => ({ userId: u, from: 1, to: 2 })));
+    const plan = planOf(
+      env
+        .usersOn(2)
+        .slice(0, 3)
+        .map((u) => ({ userId: u, from: 1, to: 2 })),
+    );
     const r = await apply(env, plan, { concurrency: 2 });
     expect(r.summary.outcomes.map((o) => o.outcome)).toEqual(['skipped-done', 'skipped-done', 'skipped-done']);
     expect(r.summary.exitCode).toBe(0);
@@ -143,14 +164,28 @@ describe('fw-shard apply', () => {
     const file = join(env.dir, 'shared-plan.json');
     writeFileSync(file, JSON.stringify(plan));
     const before = movesPerUser(env);
-    const args = ['apply', file, '--json', '--assume-no-writes', '--concurrency', '2', '--per-shard', '1', '--chunk-size', '8', '--sleep-between-chunks', '40ms'];
+    const args = [
+      'apply',
+      file,
+      '--json',
+      '--assume-no-writes',
+      '--concurrency',
+      '2',
+      '--per-shard',
+      '1',
+      '--chunk-size',
+      '8',
+      '--sleep-between-chunks',
+      '40ms',
+    ];
     const [a, b] = await Promise.all([env.run(args), env.run(args)]);
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
     const sa = lastJson(a.stdout) as { outcomes: { userId: string; outcome: string }[] };
     const sb = lastJson(b.stdout) as { outcomes: { userId: string; outcome: string }[] };
     const doneBy = new Map<string, number>();
-    for (const o of [...sa.outcomes, ...sb.outcomes]) if (o.outcome === 'done' || o.outcome === 'resumed') doneBy.set(o.userId, (doneBy.get(o.userId) ?? 0) + 1);
+    for (const o of [...sa.outcomes, ...sb.outcomes])
+      if (o.outcome === 'done' || o.outcome === 'resumed') doneBy.set(o.userId, (doneBy.get(o.userId) ?? 0) + 1);
     expect(doneBy.size).toBe(16);
     expect([...doneBy.values()].every((n) => n === 1)).toBe(true);
     const after = movesPerUser(env);
@@ -189,7 +224,12 @@ describe('fw-shard apply', () => {
     writeFileSync(pause, '');
     let throttledSeen!: () => void;
     const seen = new Promise<void>((r) => (throttledSeen = r));
-    const run = apply(env, planOf([{ userId: u1!, from: 2, to: 3 }]), {}, { throttle: { pauseFile: pause }, onFleet: (e) => e.type === 'fleet.throttled' && throttledSeen() });
+    const run = apply(
+      env,
+      planOf([{ userId: u1!, from: 2, to: 3 }]),
+      {},
+      { throttle: { pauseFile: pause }, onFleet: (e) => e.type === 'fleet.throttled' && throttledSeen() },
+    );
     await seen;
     await new Promise((r) => setTimeout(r, 1200));
     const activeMoves = env.sql('main', 'flamework', `SELECT COUNT(*) FROM fw_shard_moves WHERE user_id = ${u1} AND state = 'active'`).trim();
@@ -209,20 +249,32 @@ describe('fw-shard apply', () => {
     let chunkSeen!: () => void;
     const chunked = new Promise<void>((r) => (chunkSeen = r));
     let armed = true;
-    const run2 = apply(env, planOf([{ userId: u2!, from: 2, to: 3 }]), { request: { assumeNoWrites: true, chunkTimeMs: 500, concurrency: 1, cleanup: 'now', chunkSize: 5 } }, {
-      throttle: { pauseFile: pause },
-      onMove: (_m, e) => {
-        if (e.type === 'chunk.copied' && armed) {
-          armed = false;
-          writeFileSync(pause, '');
-          chunkSeen();
-        }
-        if (e.type === 'throttled') chunkSeen();
+    const run2 = apply(
+      env,
+      planOf([{ userId: u2!, from: 2, to: 3 }]),
+      { request: { assumeNoWrites: true, chunkTimeMs: 500, concurrency: 1, cleanup: 'now', chunkSize: 5 } },
+      {
+        throttle: { pauseFile: pause },
+        onMove: (_m, e) => {
+          if (e.type === 'chunk.copied' && armed) {
+            armed = false;
+            writeFileSync(pause, '');
+            chunkSeen();
+          }
+          if (e.type === 'throttled') chunkSeen();
+        },
       },
-    });
+    );
     await chunked;
     await new Promise((r) => setTimeout(r, 300));
-    const copied = () => env.sql('main', 'flamework', `SELECT SUM(t.rows_copied) FROM fw_shard_move_tables t JOIN fw_shard_moves m ON m.id = t.move_id WHERE m.user_id = ${u2} AND m.state = 'active'`).trim();
+    const copied = () =>
+      env
+        .sql(
+          'main',
+          'flamework',
+          `SELECT SUM(t.rows_copied) FROM fw_shard_move_tables t JOIN fw_shard_moves m ON m.id = t.move_id WHERE m.user_id = ${u2} AND m.state = 'active'`,
+        )
+        .trim();
     const c1 = copied();
     await new Promise((r) => setTimeout(r, 1200));
     const c2 = copied();
@@ -261,7 +313,14 @@ describe('fw-shard apply', () => {
     const dot = env.sql('shard3', 'users3', `SELECT id FROM Dots WHERE user_id = ${bad} LIMIT 1`).trim();
     env.sql('shard1', 'users1', `INSERT INTO Dots (id, sheet_id, user_id, created, perms, details_json, index_on) VALUES (${dot}, 0, 777777, 0, 0, NULL, '')`);
     try {
-      const r = await apply(env, planOf([{ userId: bad!, from: 3, to: 1 }, { userId: good!, from: 3, to: 1 }]), { concurrency: 2, perShard: 2 });
+      const r = await apply(
+        env,
+        planOf([
+          { userId: bad!, from: 3, to: 1 },
+          { userId: good!, from: 3, to: 1 },
+        ]),
+        { concurrency: 2, perShard: 2 },
+      );
       expect(r.summary.outcomes.map((o) => [o.outcome, o.code ?? null])).toEqual([
         ['failed', 'KEY_COLLISION'],
         ['done', null],
@@ -277,7 +336,7 @@ describe('fw-shard apply', () => {
 });
 
 describe('fw-shard verify and cleanup --orphans', () => {
-  it('finds planted orphans; cleanup deletes only rows identical on the user\'s shard and lists the rest', async () => {
+  it("finds planted orphans; cleanup deletes only rows identical on the user's shard and lists the rest", async () => {
     const env = f.env;
     const clean = await env.run(['verify']);
     expect(clean.code, clean.stdout + clean.stderr).toBe(0);
@@ -286,16 +345,32 @@ describe('fw-shard verify and cleanup --orphans', () => {
     const user = env.usersOn(1)[0]!;
     const mv = await env.run(['move', '--user', user, '--to', '2', '--yes', '--assume-no-writes', '--cleanup', 'keep', '--json']);
     expect(mv.code, mv.stderr).toBe(0);
-    const total = Number(env.sql('shard1', 'users1', `SELECT (SELECT COUNT(*) FROM Dots WHERE user_id = ${user}) + (SELECT COUNT(*) FROM Sheets WHERE user_id = ${user}) + (SELECT COUNT(*) FROM FlickrPhotos WHERE user_id = ${user}) + (SELECT COUNT(*) FROM FlickrFaves WHERE user_id = ${user}) + (SELECT COUNT(*) FROM FlickrContacts WHERE user_id = ${user})`).trim());
+    const total = Number(
+      env
+        .sql(
+          'shard1',
+          'users1',
+          `SELECT (SELECT COUNT(*) FROM Dots WHERE user_id = ${user}) + (SELECT COUNT(*) FROM Sheets WHERE user_id = ${user}) + (SELECT COUNT(*) FROM FlickrPhotos WHERE user_id = ${user}) + (SELECT COUNT(*) FROM FlickrFaves WHERE user_id = ${user}) + (SELECT COUNT(*) FROM FlickrContacts WHERE user_id = ${user})`,
+        )
+        .trim(),
+    );
     env.sql('shard1', 'users1', `UPDATE Dots SET perms = 99 WHERE user_id = ${user} ORDER BY id LIMIT 1`);
-    env.sql('shard1', 'users1', `INSERT INTO Dots (id, sheet_id, user_id, created, perms, details_json, index_on) VALUES (5, 0, ${user}, 0, 0, 'only here', '')`);
+    env.sql(
+      'shard1',
+      'users1',
+      `INSERT INTO Dots (id, sheet_id, user_id, created, perms, details_json, index_on) VALUES (5, 0, ${user}, 0, 0, 'only here', '')`,
+    );
     env.sql('shard4', 'users4', `INSERT INTO Sheets (id, user_id, created, label, mime_type) VALUES (4000000001, 999999, 0, 'nobody', NULL)`);
 
     const v = await env.run(['verify', '--json']);
     expect(v.code).toBe(8);
-    const report = lastJson(v.stdout) as { orphans: { shard: number; table: string; userId: string; rows: string; kind: string; currentShard: number | null }[] };
+    const report = lastJson(v.stdout) as {
+      orphans: { shard: number; table: string; userId: string; rows: string; kind: string; currentShard: number | null }[];
+    };
     expect(report.orphans.filter((g) => g.userId === user).reduce((a, g) => a + Number(g.rows), 0)).toBe(total + 1);
-    expect(report.orphans.every((g) => g.userId === user ? g.shard === 1 && g.currentShard === 2 && g.kind === 'elsewhere' : g.kind === 'no-user')).toBe(true);
+    expect(report.orphans.every((g) => (g.userId === user ? g.shard === 1 && g.currentShard === 2 && g.kind === 'elsewhere' : g.kind === 'no-user'))).toBe(
+      true,
+    );
     expect(report.orphans.find((g) => g.userId === '999999')).toMatchObject({ shard: 4, table: 'Sheets', rows: '1' });
     const byShard = await env.run(['verify', '--shard', '2']);
     expect(byShard.code).toBe(8);
@@ -317,7 +392,8 @@ describe('fw-shard verify and cleanup --orphans', () => {
       '5\t0',
       expect.stringMatching(/\t99$/),
     ]);
-    for (const t of ['Sheets', 'FlickrPhotos', 'FlickrFaves', 'FlickrContacts']) expect(env.sql('shard1', 'users1', `SELECT COUNT(*) FROM ${t} WHERE user_id = ${user}`).trim()).toBe('0');
+    for (const t of ['Sheets', 'FlickrPhotos', 'FlickrFaves', 'FlickrContacts'])
+      expect(env.sql('shard1', 'users1', `SELECT COUNT(*) FROM ${t} WHERE user_id = ${user}`).trim()).toBe('0');
     // The user's live rows were not touched.
     expect(Number(env.sql('shard2', 'users2', `SELECT COUNT(*) FROM Dots WHERE user_id = ${user}`).trim())).toBeGreaterThan(1);
     const after = await env.run(['verify', '--json']);

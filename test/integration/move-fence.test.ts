@@ -22,8 +22,16 @@ import { dropGuard } from '../helpers/guard.js';
 
 const num = (v: string | bigint) => new NumericLiteral(String(v));
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
-  userId: '42' as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 200, concurrency: 2, cleanup: 'keep',
-  capture: 'trigger', chunkPauseMs: 5,
+  userId: '42' as UserId,
+  to: 2 as ShardId,
+  dryRun: false,
+  assumeNoWrites: false,
+  chunkTimeMs: 500,
+  chunkSize: 200,
+  concurrency: 2,
+  cleanup: 'keep',
+  capture: 'trigger',
+  chunkPauseMs: 5,
   online: { freezeCapMs: 3000, drainMs: 0, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 200 },
   ...over,
 });
@@ -42,7 +50,12 @@ class RawWriter {
   #n = 0;
   #next: bigint;
   #shard: number | null = null;
-  constructor(private readonly dbs: { main: Db; shards: Map<number, Db> }, live: string[], firstId: bigint, private readonly stale: boolean) {
+  constructor(
+    private readonly dbs: { main: Db; shards: Map<number, Db> },
+    live: string[],
+    firstId: bigint,
+    private readonly stale: boolean,
+  ) {
     this.#live = [...live];
     this.#next = firstId;
   }
@@ -135,7 +148,10 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
     await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
+    for (const [s, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const) {
       await env.db(s, d).exec(sql`DELETE FROM Dots`);
       await env.db(s, d).exec(sql`DELETE FROM Contacts`);
     }
@@ -152,7 +168,13 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
   for (const size of [300, 3000]) {
     it(`a user of ${size} rows: a guard-ignoring writer and a stale writer lose nothing, and nothing lands on the old shard`, async () => {
       await reset(size);
-      const dbs = { main: env.db('a', 'flamework'), shards: new Map([[1, env.db('a', 'users1')], [2, env.db('b', 'users2')]]) };
+      const dbs = {
+        main: env.db('a', 'flamework'),
+        shards: new Map([
+          [1, env.db('a', 'users1')],
+          [2, env.db('b', 'users2')],
+        ]),
+      };
       const fresh = new RawWriter(dbs, seeded, 9007199254900001n, false);
       const stale = new RawWriter(dbs, seeded.slice(0, 50), 9007199254990001n, true);
       const events: MoveEvent[] = [];
@@ -166,7 +188,11 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
         flippedAt = Date.now();
         expect(r.ok, JSON.stringify(r.error)).toBe(true);
         expect(r.plan?.capture?.mode).toBe('trigger');
-        sourceAtFlip = env.cli('a', 'users1', 'SELECT HEX(id), HEX(body) FROM Dots WHERE user_id = 42 ORDER BY id; SELECT COUNT(*) FROM Contacts WHERE user_id = 42');
+        sourceAtFlip = env.cli(
+          'a',
+          'users1',
+          'SELECT HEX(id), HEX(body) FROM Dots WHERE user_id = 42 ORDER BY id; SELECT COUNT(*) FROM Contacts WHERE user_id = 42',
+        );
         expect(r.freezeMs).toBeLessThan(3000);
         await new Promise((res) => setTimeout(res, 400)); // both keep writing after the flip
       } finally {
@@ -180,7 +206,9 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       expect(stale.refused).toBeGreaterThan(0);
       expect(stale.acks.filter((a) => a.shard === 1 && a.at > flippedAt)).toEqual([]);
       // Nothing of the user changed on the old shard after the flip.
-      expect(env.cli('a', 'users1', 'SELECT HEX(id), HEX(body) FROM Dots WHERE user_id = 42 ORDER BY id; SELECT COUNT(*) FROM Contacts WHERE user_id = 42')).toBe(sourceAtFlip);
+      expect(
+        env.cli('a', 'users1', 'SELECT HEX(id), HEX(body) FROM Dots WHERE user_id = 42 ORDER BY id; SELECT COUNT(*) FROM Contacts WHERE user_id = 42'),
+      ).toBe(sourceAtFlip);
       // Every acknowledged write is on the target with its last value.
       const target = new Map(rows('b', 'users2', 'SELECT id, body FROM Dots WHERE user_id = 42').map((l) => l.split('\t') as [string, string]));
       const last = new Map<string, string | null>();
@@ -238,7 +266,9 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       }
       expect(env.cli('b', 'users2', 'SELECT body FROM Dots WHERE id = 9007199254999999').trim()).toBe('long transaction');
       expect(env.cli('b', 'users2', 'SELECT body FROM Dots WHERE id = 9007199254740995').trim()).toBe('changed in the long transaction');
-      expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim());
+      expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe(
+        env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim(),
+      );
     });
   }
 

@@ -45,8 +45,26 @@ const DDL = [
 
 function independentDump(env: MoveEnv, server: 'a' | 'b', db: string, user: string): string {
   const cols = [
-    'id', 'user_id', '`select`', 'CAST(`f lt` AS DOUBLE)', 'CAST(`co``l` AS DOUBLE)', 'dt', 'ts', 'zd', 'zdt', 'HEX(l1)', 'HEX(u8)', 'HEX(b)', 'j',
-    'HEX(bits)', 'e', 's', 'IFNULL(str, "<NULL>")', 'IFNULL(n, "<NULL>")', 'ISNULL(l1)', 'ISNULL(b)',
+    'id',
+    'user_id',
+    '`select`',
+    'CAST(`f lt` AS DOUBLE)',
+    'CAST(`co``l` AS DOUBLE)',
+    'dt',
+    'ts',
+    'zd',
+    'zdt',
+    'HEX(l1)',
+    'HEX(u8)',
+    'HEX(b)',
+    'j',
+    'HEX(bits)',
+    'e',
+    's',
+    'IFNULL(str, "<NULL>")',
+    'IFNULL(n, "<NULL>")',
+    'ISNULL(l1)',
+    'ISNULL(b)',
   ];
   return [
     env.cli(server, db, `SET time_zone='+00:00'; SELECT ${cols.join(', ')} FROM ${Q(WEIRD)} WHERE user_id = ${user} ORDER BY id`),
@@ -77,7 +95,9 @@ describe('move: data fidelity between two servers', () => {
         (9007199254740994, 42, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, '0', 0),
         (1, 43, 1, 1, 1, NULL, NULL, NULL, NULL, 'other', 'other', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`);
       // Enough rows for several chunks at --chunk-size 7.
-      await s.exec(sql`INSERT INTO ${t} (id, user_id, l1, u8, b, n) SELECT 9007199254741000 + seq, 42, X'FF', '😀', UNHEX(REPEAT('5C00', seq)), seq FROM seq_1_to_40`);
+      await s.exec(
+        sql`INSERT INTO ${t} (id, user_id, l1, u8, b, n) SELECT 9007199254741000 + seq, 42, X'FF', '😀', UNHEX(REPEAT('5C00', seq)), seq FROM seq_1_to_40`,
+      );
     });
     await src.exec(sql`INSERT INTO Contacts VALUES (42, 5, 'x'), (42, 5, 'x'), (42, 6, NULL), (42, 7, ''), (43, 5, 'x')`);
     await src.exec(sql`INSERT INTO Faves VALUES (42, 'Apple', 1), (42, 'banana', 2), (42, 'Cherry', 3), (42, 'éclair', 4), (42, 'zebra', 5), (43, 'Apple', 9)`);
@@ -98,7 +118,14 @@ describe('move: data fidelity between two servers', () => {
     const events: MoveEvent[] = [];
     const { deps, close } = env.deps(events);
     const req: MoveRequest = {
-      userId: '42' as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 7, concurrency: 2, cleanup: 'now',
+      userId: '42' as UserId,
+      to: 2 as ShardId,
+      dryRun: false,
+      assumeNoWrites: true,
+      chunkTimeMs: 500,
+      chunkSize: 7,
+      concurrency: 2,
+      cleanup: 'now',
     };
     try {
       const r = await runMove(deps, req);

@@ -23,7 +23,15 @@ const DDL = [
 ];
 
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
-  userId: '42' as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 25, concurrency: 2, cleanup: 'now', ...over,
+  userId: '42' as UserId,
+  to: 2 as ShardId,
+  dryRun: false,
+  assumeNoWrites: true,
+  chunkTimeMs: 500,
+  chunkSize: 25,
+  concurrency: 2,
+  cleanup: 'now',
+  ...over,
 });
 
 async function expectCode(p: Promise<unknown>, code: string): Promise<FwShardError> {
@@ -55,7 +63,10 @@ describe('move lifecycle', () => {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
     await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
+    for (const [s, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const) {
       await env.db(s, d).exec(sql`DELETE FROM Dots`);
       await env.db(s, d).exec(sql`DELETE FROM Faves`);
     }
@@ -133,7 +144,10 @@ describe('move lifecycle', () => {
 
       // A stale app server writes to the old shard after the flip.
       await env.db('a', 'users1').exec(sql`UPDATE Dots SET body = 'stale write' WHERE id = 9007199254740995`);
-      const err = await expectCode(runDeferredCleanups(deps, 0, { assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 25, concurrency: 1, dryRun: false }), 'DATA_MISMATCH');
+      const err = await expectCode(
+        runDeferredCleanups(deps, 0, { assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 25, concurrency: 1, dryRun: false }),
+        'DATA_MISMATCH',
+      );
       expect(err.message).toMatch(/id=9007199254740995/);
       expect(err.message).toMatch(/mapping WAS flipped/);
       // Only the changed row is kept (every other row of its range is identical on the target).
@@ -196,7 +210,7 @@ describe('move lifecycle', () => {
     }
   });
 
-  it('graduates from poor man\'s federation: shard 1 is db_main, its own tables stay', async () => {
+  it("graduates from poor man's federation: shard 1 is db_main, its own tables stay", async () => {
     const main = env.db('a', 'flamework');
     for (const d of DDL) await main.exec(sql`${raw(d)}`);
     await main.exec(sql`CREATE TABLE DotsLookup (dot_id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL)`);
@@ -213,7 +227,10 @@ describe('move lifecycle', () => {
     // Without a list of sharded tables, a move off db_main is refused before anything is written.
     const undeclared = makeDeps(normalizeConfig(rawConfig, { env: {}, baseDir: env.dir, origin: 'test' }).topology, () => undefined);
     try {
-      const err = await runMove(undeclared.deps, req({ dryRun: true })).then(() => null, (e: unknown) => e);
+      const err = await runMove(undeclared.deps, req({ dryRun: true })).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(FwShardError);
       expect((err as FwShardError).code).toBe('TABLES_UNDECLARED');
       expect((err as FwShardError).exitCode).toBe(5);

@@ -41,7 +41,14 @@ const ddl = (v: Variant) => [
 ];
 
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
-  userId: USER as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 5, concurrency: 2, cleanup: 'now',
+  userId: USER as UserId,
+  to: 2 as ShardId,
+  dryRun: false,
+  assumeNoWrites: false,
+  chunkTimeMs: 500,
+  chunkSize: 5,
+  concurrency: 2,
+  cleanup: 'now',
   online: { freezeCapMs: 5000, drainMs: 50, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 5000 },
   ...over,
 });
@@ -53,7 +60,10 @@ class Renamer {
   refused = 0;
   #running = false;
   #loop: Promise<void> | undefined;
-  constructor(private readonly main: Db, private readonly shards: Map<number, Db>) {}
+  constructor(
+    private readonly main: Db,
+    private readonly shards: Map<number, Db>,
+  ) {}
   start(): void {
     this.#running = true;
     this.#loop = (async () => {
@@ -107,15 +117,22 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
     await env.db('a', 'flamework').exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes`);
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [['a', 'users1'], ['b', 'users2']] as const) {
+    for (const [s, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const) {
       const db = env.db(s, d);
       for (const q of ddl(v)) await db.exec(sql`${raw(q)}`);
     }
     const src = env.db('a', 'users1');
     // 20 albums of user 9 (and 5 of user 10), 20 items per album of user 9.
-    await src.exec(sql`INSERT INTO Albums SELECT ${new NumericLiteral(ALBUM0.toString())} + (seq - 1) * 2, ${new NumericLiteral(USER)}, CONCAT('album ', seq) FROM seq_1_to_20`);
+    await src.exec(
+      sql`INSERT INTO Albums SELECT ${new NumericLiteral(ALBUM0.toString())} + (seq - 1) * 2, ${new NumericLiteral(USER)}, CONCAT('album ', seq) FROM seq_1_to_20`,
+    );
     await src.exec(sql`INSERT INTO Albums SELECT 100 + seq, 10, CONCAT('other ', seq) FROM seq_1_to_5`);
-    await src.exec(sql`INSERT INTO AlbumItems SELECT 9007199254800001 + seq * 2, ${new NumericLiteral(USER)}, ${new NumericLiteral(ALBUM0.toString())} + ((seq - 1) % 20) * 2, CONCAT('item ', seq, _latin1 x'e9') FROM seq_1_to_400`);
+    await src.exec(
+      sql`INSERT INTO AlbumItems SELECT 9007199254800001 + seq * 2, ${new NumericLiteral(USER)}, ${new NumericLiteral(ALBUM0.toString())} + ((seq - 1) % 20) * 2, CONCAT('item ', seq, _latin1 x'e9') FROM seq_1_to_400`,
+    );
     items = hexRows('a', 'users1', 'AlbumItems');
     expect(items.trim().split('\n')).toHaveLength(400);
   }
@@ -134,7 +151,13 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
 
   /** Run a move while the app renames albums: from the start (online) or during the copy only (offline). */
   async function moveWithRenames(over: Partial<MoveRequest>): Promise<{ result: MoveResult; app: Renamer }> {
-    const app = new Renamer(env.db('a', 'flamework'), new Map([[1, env.db('a', 'users1')], [2, env.db('b', 'users2')]]));
+    const app = new Renamer(
+      env.db('a', 'flamework'),
+      new Map([
+        [1, env.db('a', 'users1')],
+        [2, env.db('b', 'users2')],
+      ]),
+    );
     const offline = over.assumeNoWrites === true;
     const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
       // Offline means the operator stopped the writes: here they stop late, during the verification.
@@ -229,7 +252,11 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
         // Right after the copy: a stray writer deletes one child row and changes another on the target.
         if (!done && e.type === 'phase.started' && (e.phase === 'verify' || e.phase === 'delta')) {
           done = true;
-          env.cli('b', 'users2', `SET foreign_key_checks = 0; DELETE FROM AlbumItems WHERE id = 9007199254800003; UPDATE AlbumItems SET note = 'stray' WHERE id = 9007199254800005`);
+          env.cli(
+            'b',
+            'users2',
+            `SET foreign_key_checks = 0; DELETE FROM AlbumItems WHERE id = 9007199254800003; UPDATE AlbumItems SET note = 'stray' WHERE id = 9007199254800005`,
+          );
         }
       });
       try {
@@ -279,12 +306,21 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
       const r = await runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' }));
       expect(r.phase).toBe('cleanup-pending');
       // Changed on the target after the flip: one row deleted there, one changed.
-      env.cli('b', 'users2', `SET foreign_key_checks = 0; DELETE FROM AlbumItems WHERE id = 9007199254800003; UPDATE AlbumItems SET note = 'changed on 2' WHERE id = 9007199254800005`);
+      env.cli(
+        'b',
+        'users2',
+        `SET foreign_key_checks = 0; DELETE FROM AlbumItems WHERE id = 9007199254800003; UPDATE AlbumItems SET note = 'changed on 2' WHERE id = 9007199254800005`,
+      );
       const [done] = await runDeferredCleanups(deps, 0, base);
       expect(done?.ok).toBe(true);
-      expect(done?.nextStep).toMatch(/2 old version\(s\) of rows changed on shard 2 since the flip were kept on shard 1 \(fw-shard verify --user 9 lists them\)/);
+      expect(done?.nextStep).toMatch(
+        /2 old version\(s\) of rows changed on shard 2 since the flip were kept on shard 1 \(fw-shard verify --user 9 lists them\)/,
+      );
       // Exactly those two rows stay on the old shard, byte for byte as they were; everything else went.
-      expect(env.cli('a', 'users1', `SELECT id FROM AlbumItems WHERE user_id = ${USER} ORDER BY id`).trim().split('\n')).toEqual(['9007199254800003', '9007199254800005']);
+      expect(env.cli('a', 'users1', `SELECT id FROM AlbumItems WHERE user_id = ${USER} ORDER BY id`).trim().split('\n')).toEqual([
+        '9007199254800003',
+        '9007199254800005',
+      ]);
       expect(count('a', 'users1', 'Albums')).toBe(0);
       expect(hexRows('a', 'users1', 'AlbumItems')).toBe(items.split('\n').slice(0, 2).join('\n') + '\n');
       // The move is finished (not stuck) and nothing is due any more.
@@ -347,8 +383,13 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
 
   it('online: a unique value the app moves from one row to another never blocks the move', async () => {
     await reset(VARIANTS[0]!);
-    const ddlTags = 'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
-    for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddlTags}`);
+    const ddlTags =
+      'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
+    for (const [sv, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const)
+      env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddlTags}`);
     env.cli('a', 'users1', `INSERT INTO Tags SELECT seq, ${USER}, CONCAT('tag ', seq) FROM seq_1_to_60`);
     const src = env.db('a', 'users1');
     let n = 0;
@@ -361,11 +402,14 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
         // Like any app, it runs a transaction again when the server picks it as a deadlock victim.
         for (let attempt = 0; attempt < 5; attempt++) {
           const ok = await src
-            .transaction(async (t) => {
-              const [row] = await t.rows<{ name: Buffer }>(sql`SELECT name FROM Tags WHERE id = ${hi}`);
-              await t.exec(sql`UPDATE Tags SET name = ${`freed ${n}`} WHERE id = ${hi}`);
-              await t.exec(sql`UPDATE Tags SET name = ${Buffer.from(row!.name)} WHERE id = ${lo}`);
-            }, { binary: false })
+            .transaction(
+              async (t) => {
+                const [row] = await t.rows<{ name: Buffer }>(sql`SELECT name FROM Tags WHERE id = ${hi}`);
+                await t.exec(sql`UPDATE Tags SET name = ${`freed ${n}`} WHERE id = ${hi}`);
+                await t.exec(sql`UPDATE Tags SET name = ${Buffer.from(row!.name)} WHERE id = ${lo}`);
+              },
+              { binary: false },
+            )
             .then(() => true)
             .catch((err: { errno?: number; cause?: { errno?: number }; details?: { errno?: number } }) => {
               const errno = err.errno ?? err.cause?.errno ?? err.details?.errno;
@@ -390,8 +434,14 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
       await close();
     }
     expect(n).toBeGreaterThan(0);
-    expect(env.cli('b', 'users2', `SELECT id, HEX(name) FROM Tags WHERE user_id = ${USER} ORDER BY id`)).toBe(env.cli('a', 'users1', `SELECT id, HEX(name) FROM Tags WHERE user_id = ${USER} ORDER BY id`));
-    for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, 'DROP TABLE Tags');
+    expect(env.cli('b', 'users2', `SELECT id, HEX(name) FROM Tags WHERE user_id = ${USER} ORDER BY id`)).toBe(
+      env.cli('a', 'users1', `SELECT id, HEX(name) FROM Tags WHERE user_id = ${USER} ORDER BY id`),
+    );
+    for (const [sv, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const)
+      env.cli(sv, d, 'DROP TABLE Tags');
   });
 
   it('a table added to the selection while a move waits in its delta passes is copied and compared before the flip', async () => {
@@ -406,7 +456,15 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
       expect(stopped?.code).toBe('INTERRUPTED');
       const moveId = /move (\d+) can be resumed/.exec(stopped!.message)![1]!;
       // A deploy adds a per-user table meanwhile.
-      for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, 'DROP TABLE IF EXISTS Notes; CREATE TABLE Notes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body TEXT) ENGINE=InnoDB');
+      for (const [sv, d] of [
+        ['a', 'users1'],
+        ['b', 'users2'],
+      ] as const)
+        env.cli(
+          sv,
+          d,
+          'DROP TABLE IF EXISTS Notes; CREATE TABLE Notes (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body TEXT) ENGINE=InnoDB',
+        );
       env.cli('a', 'users1', `INSERT INTO Notes SELECT seq, ${USER}, CONCAT('note ', seq) FROM seq_1_to_30`);
       const notes = env.cli('a', 'users1', `SELECT id, HEX(body) FROM Notes WHERE user_id = ${USER} ORDER BY id`);
       const r = await resumeMove(deps, moveId, { assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 5, concurrency: 2, dryRun: false, online: req().online! });
@@ -417,7 +475,11 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
       expect(hexRows('b', 'users2', 'AlbumItems')).toBe(items);
     } finally {
       await close();
-      for (const [sv, d] of [['a', 'users1'], ['b', 'users2']] as const) env.cli(sv, d, 'DROP TABLE IF EXISTS Notes');
+      for (const [sv, d] of [
+        ['a', 'users1'],
+        ['b', 'users2'],
+      ] as const)
+        env.cli(sv, d, 'DROP TABLE IF EXISTS Notes');
     }
   });
 
@@ -436,7 +498,10 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
       const slowTarget = new Inspector({
         endpoint: target.endpoint,
         rows: async (q) => {
-          inserted ??= env.db('a', 'users1').exec(sql`INSERT INTO AlbumItems VALUES (9007199254800002, ${new NumericLiteral(USER)}, ${new NumericLiteral(ALBUM0.toString())}, 'stale write')`).catch((e: Error) => e);
+          inserted ??= env
+            .db('a', 'users1')
+            .exec(sql`INSERT INTO AlbumItems VALUES (9007199254800002, ${new NumericLiteral(USER)}, ${new NumericLiteral(ALBUM0.toString())}, 'stale write')`)
+            .catch((e: Error) => e);
           await new Promise((res) => setTimeout(res, 300));
           return target.rows(q);
         },
@@ -454,10 +519,14 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     }
   });
 
-  it('the app\'s triggers on a moved table refuse the move unless allowed', async () => {
+  it("the app's triggers on a moved table refuse the move unless allowed", async () => {
     await reset(VARIANTS[0]!);
-    env.cli('b', 'users2', `CREATE TABLE Counter (n INT NOT NULL); INSERT INTO Counter VALUES (0);
-      CREATE TRIGGER count_items AFTER INSERT ON AlbumItems FOR EACH ROW UPDATE Counter SET n = n + 1`);
+    env.cli(
+      'b',
+      'users2',
+      `CREATE TABLE Counter (n INT NOT NULL); INSERT INTO Counter VALUES (0);
+      CREATE TRIGGER count_items AFTER INSERT ON AlbumItems FOR EACH ROW UPDATE Counter SET n = n + 1`,
+    );
     const { deps, close } = makeDeps(env.topology, () => undefined);
     try {
       let refused: FwShardError | undefined;
@@ -476,4 +545,3 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     }
   });
 });
-

@@ -98,13 +98,16 @@ ${body}`);
   it('fw_shard_user_is_frozen: a missing table (errno 1146) is never frozen, in both mysqli report modes', () => {
     env.cli('a', 'guardunit', 'DROP TABLE IF EXISTS fw_shard_freezes');
     for (const mode of ['off', 'strict'] as const) {
-      const out = withLink(mode, `fw_shard_set_mysqli($link);
+      const out = withLink(
+        mode,
+        `fw_shard_set_mysqli($link);
 echo json_encode(array(
   'frozen' => fw_shard_user_is_frozen('42'),
   'explicit' => fw_shard_user_is_frozen('42', $link),
   'status' => fw_shard_freeze_status('42'),
   'guard' => fw_shard_guard_write(array('id' => '42', 'cluster_id' => '1')),
-));`);
+));`,
+      );
       expect(out, mode).toEqual({ frozen: false, explicit: false, status: { ok: 1, frozen: 0 }, guard: { ok: 1 } });
     }
   });
@@ -123,12 +126,15 @@ echo json_encode(array(
     );
     const ids = ['42', '43', '44', '9007199254740992', '9007199254740993', '9007199254740994', '18446744073709551614', '18446744073709551615'];
     for (const mode of ['off', 'strict'] as const) {
-      const out = withLink(mode, `fw_shard_set_mysqli($link);
+      const out = withLink(
+        mode,
+        `fw_shard_set_mysqli($link);
 $out = array();
 foreach (${JSON.stringify(ids).replace(/^\[/, 'array(').replace(/\]$/, ')')} as $id) $out[$id] = fw_shard_user_is_frozen($id);
 $out['int 42'] = fw_shard_user_is_frozen(42);
 $out['int 44'] = fw_shard_user_is_frozen(44);
-echo json_encode($out);`);
+echo json_encode($out);`,
+      );
       expect(out, mode).toEqual({
         '42': true,
         '43': false, // expired: lifts itself
@@ -148,7 +154,9 @@ echo json_encode($out);`);
     env.cli('a', 'guardunit', 'DROP TABLE IF EXISTS fw_shard_freezes');
     env.cli('a', 'guardunit', toText(createFreezesSql()));
     env.cli('a', 'guardunit', 'INSERT INTO fw_shard_freezes VALUES (42, 1, NOW(3) + INTERVAL 60 SECOND, NOW(3))');
-    const out = withLink('strict', `fw_shard_set_mysqli($link);
+    const out = withLink(
+      'strict',
+      `fw_shard_set_mysqli($link);
 $out = array(
   'frozen' => fw_shard_guard_write(array('id' => '42', 'cluster_id' => '1')),
   'bare id' => fw_shard_guard_write('42'),
@@ -165,7 +173,8 @@ $GLOBALS['cfg']['fw_shard_fail_open'] = 1;
 $out['fail open'] = fw_shard_guard_write('44');
 $out['fail open is_frozen'] = fw_shard_user_is_frozen('44');
 $link->query('DROP VIEW fw_shard_freezes');
-echo json_encode($out);`) as Record<string, Record<string, unknown> | boolean>;
+echo json_encode($out);`,
+    ) as Record<string, Record<string, unknown> | boolean>;
     // Exactly this shape (ints, not strings or booleans): apps map it to 503 + Retry-After: 1.
     expect(JSON.stringify(out.frozen)).toBe('{"ok":0,"error":"user is being moved, retry shortly","retry_after":1,"fw_shard_frozen":1}');
     expect(out['bare id']).toEqual(out.frozen);
@@ -225,7 +234,12 @@ echo json_encode($out);`) as Record<string, unknown>;
     expect(out['frozen update']).toEqual(frozenShape);
     expect(out['frozen write']).toEqual(frozenShape);
     // While frozen: four checks against db_main, no write at all.
-    expect(out['log while frozen']).toEqual([['db_fetch', q], ['db_fetch', q], ['db_fetch', q], ['db_fetch', q]]);
+    expect(out['log while frozen']).toEqual([
+      ['db_fetch', q],
+      ['db_fetch', q],
+      ['db_fetch', q],
+      ['db_fetch', q],
+    ]);
     expect(out.insert).toEqual({ ok: 1, affected_rows: 1, insert_id: 0, fw_shard_cluster_id: '3' });
     expect(out.update).toMatchObject({ ok: 1, fw_shard_cluster_id: '3' });
     expect(out.write).toMatchObject({ ok: 1, fw_shard_cluster_id: '3' });
@@ -239,7 +253,11 @@ echo json_encode($out);`) as Record<string, unknown>;
       ['db_write_users', '3', 'DELETE FROM Dots WHERE id=5'],
     ]);
     // With a cluster_id function: check, then resolve the shard fresh, then write.
-    expect(out['log fresh']).toEqual([['db_fetch', q], ['fresh_cluster_id', '9007199254740993'], ['db_write_users', 7, 'DELETE FROM Dots WHERE id=6']]);
+    expect(out['log fresh']).toEqual([
+      ['db_fetch', q],
+      ['fresh_cluster_id', '9007199254740993'],
+      ['db_write_users', 7, 'DELETE FROM Dots WHERE id=6'],
+    ]);
     expect(out.fresh).toMatchObject({ ok: 1, fw_shard_cluster_id: 7 });
     expect(out['missing table']).toBe(false);
     expect(out.denied).toBe(true);
@@ -249,92 +267,118 @@ echo json_encode($out);`) as Record<string, unknown>;
   });
 
   for (const capture of ['rehash', 'trigger'] as const)
-  it(`an online move (--capture ${capture}) while the PHP writer writes through the wrappers loses no acknowledged write`, async () => {
-    const seeded = await online.reset(ROWS);
+    it(`an online move (--capture ${capture}) while the PHP writer writes through the wrappers loses no acknowledged write`, async () => {
+      const seeded = await online.reset(ROWS);
 
-    // The writer, in the background.
-    const stopFile = join(env.dir, `writer-${capture}.stop`);
-    const ep = (e: { host: string; port: number; database: string }) => ({ host: e.host, port: e.port, db: e.database });
-    const writer = spawn('php', ['-d', 'display_errors=stderr', WRITER], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        FWS_MAIN: JSON.stringify(ep(topology.main)),
-        FWS_TICKETS: JSON.stringify(ep(topology.tickets[0]!)),
-        FWS_SHARDS: JSON.stringify({ 1: ep(topology.shards.get(1 as ShardId)!), 2: ep(topology.shards.get(2 as ShardId)!) }),
-        FWS_DB_USER: 'root',
-        FWS_DB_PASS: '',
-        FWS_MEMCACHED_PORT: String(mcPort),
-        FWS_USER_ID: '42',
-        FWS_DURATION_MS: '90000',
-        FWS_PAUSE_MS: '3',
-        FWS_STOP_FILE: stopFile,
-      },
+      // The writer, in the background.
+      const stopFile = join(env.dir, `writer-${capture}.stop`);
+      const ep = (e: { host: string; port: number; database: string }) => ({ host: e.host, port: e.port, db: e.database });
+      const writer = spawn('php', ['-d', 'display_errors=stderr', WRITER], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          FWS_MAIN: JSON.stringify(ep(topology.main)),
+          FWS_TICKETS: JSON.stringify(ep(topology.tickets[0]!)),
+          FWS_SHARDS: JSON.stringify({ 1: ep(topology.shards.get(1 as ShardId)!), 2: ep(topology.shards.get(2 as ShardId)!) }),
+          FWS_DB_USER: 'root',
+          FWS_DB_PASS: '',
+          FWS_MEMCACHED_PORT: String(mcPort),
+          FWS_USER_ID: '42',
+          FWS_DURATION_MS: '90000',
+          FWS_PAUSE_MS: '3',
+          FWS_STOP_FILE: stopFile,
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      writer.stdout!.on('data', (d) => (stdout += d.toString()));
+      writer.stderr!.on('data', (d) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((res) => writer.on('close', (code) => res(code)));
+      const stopWriter = async () => {
+        writeFileSync(stopFile, '');
+        return exited;
+      };
+      // Start the move once the writer is acknowledging writes (on shard 1).
+      for (let i = 0; i < 200 && !stdout.includes('\n'); i++) {
+        if (writer.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(stdout, `writer did not start: ${stderr}`).toContain('\n');
+
+      const events: MoveEvent[] = [];
+      const { deps, close } = makeDeps(topology, (e) => events.push(e));
+      const req: MoveRequest = {
+        userId: '42' as UserId,
+        to: 2 as ShardId,
+        dryRun: false,
+        assumeNoWrites: false,
+        chunkTimeMs: 500,
+        chunkSize: 100,
+        concurrency: 1,
+        cleanup: 'defer',
+        chunkPauseMs: 15,
+        online: { freezeCapMs: 3000, drainMs: 300, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 400 },
+        capture,
+      };
+      let flippedAt = 0;
+      let code: number | null;
+      try {
+        const r = await runMove(deps, req);
+        flippedAt = Date.now();
+        expect(r.ok, JSON.stringify(r.error)).toBe(true);
+        expect(r.mappingFlipped).toBe(true);
+        expect(r.freezeMs).toBeGreaterThan(0);
+        expect(r.freezeMs).toBeLessThan(3000);
+        // Keep writing after the flip (to the target, through a fresh cache read), then stop.
+        await new Promise((res) => setTimeout(res, 300));
+        code = await stopWriter();
+        // The deferred cleanup: the source must be unchanged since the final sync.
+        const cleaned = await runDeferredCleanups(deps, 0, { assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 100, concurrency: 1, dryRun: false });
+        expect(cleaned.map((c) => c.phase)).toEqual(['done']);
+      } finally {
+        if (!existsSync(stopFile)) await stopWriter();
+        await close();
+      }
+      expect(code, stderr).toBe(0);
+
+      interface Ack {
+        op: 'insert' | 'update' | 'delete';
+        id: string;
+        body: string | null;
+        shard: number;
+        at_ms: number;
+      }
+      const acks: Ack[] = stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Ack);
+      const summaryLine = stderr
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('{"summary"'));
+      expect(summaryLine, stderr).toBeDefined();
+      const summary = JSON.parse(summaryLine!) as { frozen: number; acks: number; steps: number; anomalies: string[] };
+
+      expect(summary.anomalies).toEqual([]);
+      expect(summary.acks).toBe(acks.length);
+      expect(acks.length).toBeGreaterThan(20);
+      for (const a of acks) expect(a.id, JSON.stringify(a)).toMatch(/^[0-9]+$/); // ids stay strings, all above 2^53
+      expect(acks.every((a) => BigInt(a.id) > 2n ** 53n)).toBe(true);
+      // Rehash mode: the writer was refused while frozen (and wrote nothing then). Trigger mode: the shard
+      // held its writes during the freeze, and a write refused as moved was retried on the new shard.
+      if (capture === 'rehash') expect(summary.frozen).toBeGreaterThan(0);
+      const lifted = events.find((e) => e.type === 'freeze.lifted' && e.flipped);
+      expect(lifted).toBeDefined();
+
+      expectNoWriteLost(
+        env,
+        acks.map((a) => ({ id: a.id, body: a.body, shard: a.shard, at: a.at_ms })),
+        seeded,
+        flippedAt,
+      );
+      expect(acks.some((a) => a.shard === 1)).toBe(true);
+      expect(new Set(acks.map((a) => a.op))).toEqual(new Set(['insert', 'update', 'delete']));
     });
-    let stdout = '';
-    let stderr = '';
-    writer.stdout!.on('data', (d) => (stdout += d.toString()));
-    writer.stderr!.on('data', (d) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((res) => writer.on('close', (code) => res(code)));
-    const stopWriter = async () => {
-      writeFileSync(stopFile, '');
-      return exited;
-    };
-    // Start the move once the writer is acknowledging writes (on shard 1).
-    for (let i = 0; i < 200 && !stdout.includes('\n'); i++) {
-      if (writer.exitCode !== null) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    expect(stdout, `writer did not start: ${stderr}`).toContain('\n');
-
-    const events: MoveEvent[] = [];
-    const { deps, close } = makeDeps(topology, (e) => events.push(e));
-    const req: MoveRequest = {
-      userId: '42' as UserId, to: 2 as ShardId, dryRun: false, assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 100, concurrency: 1, cleanup: 'defer',
-      chunkPauseMs: 15,
-      online: { freezeCapMs: 3000, drainMs: 300, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 400 },
-      capture,
-    };
-    let flippedAt = 0;
-    let code: number | null;
-    try {
-      const r = await runMove(deps, req);
-      flippedAt = Date.now();
-      expect(r.ok, JSON.stringify(r.error)).toBe(true);
-      expect(r.mappingFlipped).toBe(true);
-      expect(r.freezeMs).toBeGreaterThan(0);
-      expect(r.freezeMs).toBeLessThan(3000);
-      // Keep writing after the flip (to the target, through a fresh cache read), then stop.
-      await new Promise((res) => setTimeout(res, 300));
-      code = await stopWriter();
-      // The deferred cleanup: the source must be unchanged since the final sync.
-      const cleaned = await runDeferredCleanups(deps, 0, { assumeNoWrites: false, chunkTimeMs: 500, chunkSize: 100, concurrency: 1, dryRun: false });
-      expect(cleaned.map((c) => c.phase)).toEqual(['done']);
-    } finally {
-      if (!existsSync(stopFile)) await stopWriter();
-      await close();
-    }
-    expect(code, stderr).toBe(0);
-
-    interface Ack { op: 'insert' | 'update' | 'delete'; id: string; body: string | null; shard: number; at_ms: number }
-    const acks: Ack[] = stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ack);
-    const summaryLine = stderr.trim().split('\n').reverse().find((l) => l.startsWith('{"summary"'));
-    expect(summaryLine, stderr).toBeDefined();
-    const summary = JSON.parse(summaryLine!) as { frozen: number; acks: number; steps: number; anomalies: string[] };
-
-    expect(summary.anomalies).toEqual([]);
-    expect(summary.acks).toBe(acks.length);
-    expect(acks.length).toBeGreaterThan(20);
-    for (const a of acks) expect(a.id, JSON.stringify(a)).toMatch(/^[0-9]+$/); // ids stay strings, all above 2^53
-    expect(acks.every((a) => BigInt(a.id) > 2n ** 53n)).toBe(true);
-    // Rehash mode: the writer was refused while frozen (and wrote nothing then). Trigger mode: the shard
-    // held its writes during the freeze, and a write refused as moved was retried on the new shard.
-    if (capture === 'rehash') expect(summary.frozen).toBeGreaterThan(0);
-    const lifted = events.find((e) => e.type === 'freeze.lifted' && e.flipped);
-    expect(lifted).toBeDefined();
-
-    expectNoWriteLost(env, acks.map((a) => ({ id: a.id, body: a.body, shard: a.shard, at: a.at_ms })), seeded, flippedAt);
-    expect(acks.some((a) => a.shard === 1)).toBe(true);
-    expect(new Set(acks.map((a) => a.op))).toEqual(new Set(['insert', 'update', 'delete']));
-  });
 });

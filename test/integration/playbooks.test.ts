@@ -18,11 +18,14 @@ const PB = (name: string) => join('playbooks', `${name}.yaml`);
 describe('playbooks on a federated sandbox (db_main, 4 shards)', () => {
   const f = useFleet({ shards: 4, users: 12, rowsPerUser: 40 });
   const files = (env: typeof f.env) => ['--set', `pauseFile=${join(env.dir, 'pause')}`, '--set', `stopFile=${join(env.dir, 'stop')}`];
-  const journal = () => f.env.sql('main', 'flamework', "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'flamework' AND TABLE_NAME = 'fw_shard_moves'").trim() === '1'
-    ? f.env.sql('main', 'flamework', 'SELECT state, phase, COUNT(*) FROM fw_shard_moves GROUP BY state, phase ORDER BY 1, 2').trim()
-    : '';
+  const journal = () =>
+    f.env
+      .sql('main', 'flamework', "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'flamework' AND TABLE_NAME = 'fw_shard_moves'")
+      .trim() === '1'
+      ? f.env.sql('main', 'flamework', 'SELECT state, phase, COUNT(*) FROM fw_shard_moves GROUP BY state, phase ORDER BY 1, 2').trim()
+      : '';
 
-  it('an invalid playbook runs nothing and names each problem\'s line (exit 3)', async () => {
+  it("an invalid playbook runs nothing and names each problem's line (exit 3)", async () => {
     const bad = join(f.env.dir, 'bad.yaml');
     writeFileSync(bad, 'version: 1\nname: bad\nguardrails:\n  maxMoves: 0\nsteps:\n  - plan: {drain: 9}\n  - apply: {assumeNoWrites: yes please}\n');
     const r = await f.env.run(['run', bad]);
@@ -85,7 +88,9 @@ describe('playbooks on a federated sandbox (db_main, 4 shards)', () => {
 
     const r = await env.run(['run', PB('nightly-balance'), '--set', 'window=00:00-24:00', '--set', 'threshold=0', '--json', ...files(env)]);
     expect(r.code, r.stderr).toBe(0);
-    const doc = lastJson(r.stdout) as { steps: { kind: string; output: { kind: string; summary?: { counts: Record<string, number> }; plan?: { moves: { userId: string; to: number }[] } } }[] };
+    const doc = lastJson(r.stdout) as {
+      steps: { kind: string; output: { kind: string; summary?: { counts: Record<string, number> }; plan?: { moves: { userId: string; to: number }[] } } }[];
+    };
     const moved = doc.steps[1]!.output.summary!.counts.done!;
     expect(moved).toBe(doc.steps[0]!.output.plan!.moves.length);
     expect(moved).toBeGreaterThanOrEqual(3);
@@ -158,14 +163,17 @@ describe("graduate.yaml: from poor man's federation onto two new shard servers",
     chmodSync(config, 0o600);
   });
 
-  it('moves every user off db_main onto shards 2 and 3; db_main\'s own tables stay', async () => {
+  it("moves every user off db_main onto shards 2 and 3; db_main's own tables stay", async () => {
     const env = f.env;
     const own = env.sql('main', 'flamework', 'SELECT (SELECT COUNT(*) FROM DotsLookup), (SELECT COUNT(*) FROM users_password_reset)').trim();
     const rows = Number(env.sql('main', 'flamework', 'SELECT COUNT(*) FROM Dots').trim());
     expect(rows).toBeGreaterThan(0);
     const check = await env.run(['run', PB('graduate'), '--set', 'to=2,3', '--check'], { config });
     expect(check.code, check.stderr).toBe(0);
-    const r = await env.run(['run', PB('graduate'), '--set', 'to=2,3', '--set', `pauseFile=${join(env.dir, 'pause')}`, '--set', `stopFile=${join(env.dir, 'stop')}`], { config });
+    const r = await env.run(
+      ['run', PB('graduate'), '--set', 'to=2,3', '--set', `pauseFile=${join(env.dir, 'pause')}`, '--set', `stopFile=${join(env.dir, 'stop')}`],
+      { config },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/graduate from db_main's shard 1 onto shard 2, 3: 6 move\(s\)/);
     expect(env.usersOn(1)).toEqual([]);

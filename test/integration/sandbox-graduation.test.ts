@@ -56,7 +56,11 @@ describe('sandbox up --poor-mans: a graduation ready to try', () => {
       'shard3:shard 3',
     ]);
     const show = JSON.parse((await run(['config', 'show', '--json'])).stdout);
-    expect(show.shards.map((s: { id: number; isMainDatabase: boolean }) => [s.id, s.isMainDatabase])).toEqual([[1, true], [2, false], [3, false]]);
+    expect(show.shards.map((s: { id: number; isMainDatabase: boolean }) => [s.id, s.isMainDatabase])).toEqual([
+      [1, true],
+      [2, false],
+      [3, false],
+    ]);
     expect(show.poorMans).toMatchObject({ federation: false, ticketing: true });
     expect(show.tables.include).toEqual([...SHARD_TABLES]);
     expect(await count(db('shard2', 'users2'), 'SELECT COUNT(*) AS n FROM Dots')).toBe(0);
@@ -79,7 +83,8 @@ describe('sandbox up --poor-mans: a graduation ready to try', () => {
     expect(applied.code, applied.stderr).toBe(0);
     expect(await count(main, 'SELECT COUNT(*) AS n FROM users WHERE cluster_id = 1')).toBe(0);
     expect(await count(main, 'SELECT COUNT(*) AS n FROM Dots')).toBe(0);
-    const moved = (await count(db('shard2', 'users2'), 'SELECT COUNT(*) AS n FROM Dots')) + (await count(db('shard3', 'users3'), 'SELECT COUNT(*) AS n FROM Dots'));
+    const moved =
+      (await count(db('shard2', 'users2'), 'SELECT COUNT(*) AS n FROM Dots')) + (await count(db('shard3', 'users3'), 'SELECT COUNT(*) AS n FROM Dots'));
     expect(moved).toBe(dots);
     expect(await count(main, 'SELECT COUNT(*) AS n FROM DotsLookup')).toBe(lookups);
     expect(await count(main, 'SELECT COUNT(*) AS n FROM users_password_reset')).toBe(resets);

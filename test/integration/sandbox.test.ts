@@ -88,7 +88,9 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
   });
 
   it('creates users on db_main with AUTO_INCREMENT ids and cluster_ids round robin over the shards', async () => {
-    const users = await db('main').rows<{ id: string; cluster_id: number }>(sql`SELECT CAST(id AS CHAR) AS id, cluster_id FROM flamework.users ORDER BY users.id`);
+    const users = await db('main').rows<{ id: string; cluster_id: number }>(
+      sql`SELECT CAST(id AS CHAR) AS id, cluster_id FROM flamework.users ORDER BY users.id`,
+    );
     expect(users.map((u) => u.id)).toEqual(['1', '2', '3', '4']);
     expect(users.map((u) => Number(u.cluster_id))).toEqual([1, 2, 1, 2]);
     // The lookup table lives on db_main only, and points at dots that exist on the owner's shard.
@@ -96,11 +98,15 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
     expect(lookups.length).toBeGreaterThan(0);
     for (const l of lookups) {
       const shard = `shard${users.find((u) => u.id === String(l.user_id))!.cluster_id}`;
-      const [hit] = await db(shard).rows<{ n: string }>(sql`SELECT CAST(COUNT(*) AS CHAR) AS n FROM ${ident(`users${shard.slice(5)}`, 'Dots')} WHERE id = ${l.dot_id} AND user_id = ${l.user_id}`);
+      const [hit] = await db(shard).rows<{ n: string }>(
+        sql`SELECT CAST(COUNT(*) AS CHAR) AS n FROM ${ident(`users${shard.slice(5)}`, 'Dots')} WHERE id = ${l.dot_id} AND user_id = ${l.user_id}`,
+      );
       expect(hit!.n, `DotsLookup ${l.dot_id}`).toBe('1');
     }
     for (const s of ['shard1', 'shard2']) {
-      const t = await db(s).rows(sql`SELECT table_name FROM information_schema.tables WHERE table_name IN ('DotsLookup', 'users') AND table_schema NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')`);
+      const t = await db(s).rows(
+        sql`SELECT table_name FROM information_schema.tables WHERE table_name IN ('DotsLookup', 'users') AND table_schema NOT IN ('mysql', 'sys', 'performance_schema', 'information_schema')`,
+      );
       expect(t, `${s} holds no db_main tables`).toEqual([]);
     }
   });
@@ -108,7 +114,10 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
   it("puts each user's rows on that user's shard only, in every one of the five tables", async () => {
     const users = await db('main').rows<{ id: string; cluster_id: number }>(sql`SELECT CAST(id AS CHAR) AS id, cluster_id FROM flamework.users`);
     for (const shard of [1, 2]) {
-      const expected = users.filter((u) => Number(u.cluster_id) === shard).map((u) => u.id).sort();
+      const expected = users
+        .filter((u) => Number(u.cluster_id) === shard)
+        .map((u) => u.id)
+        .sort();
       for (const table of SHARD_TABLES) {
         const owners = await db(`shard${shard}`).rows<{ u: string }>(sql`SELECT DISTINCT CAST(user_id AS CHAR) AS u FROM ${ident(`users${shard}`, table)}`);
         expect(owners.map((o) => o.u).sort(), `users${shard}.${table}`).toEqual(expected);
@@ -147,17 +156,24 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
   });
 
   it('runs the ticket servers odd (offset 1) and even (offset 2)', async () => {
-    for (const [name, parity] of [['tickets1', 1n], ['tickets2', 0n]] as const) {
+    for (const [name, parity] of [
+      ['tickets1', 1n],
+      ['tickets2', 0n],
+    ] as const) {
       const [vars] = await db(name).rows<{ inc: string; off: string }>(sql`SELECT @@auto_increment_increment AS inc, @@auto_increment_offset AS off`);
       expect(Number(vars!.inc)).toBe(2);
       expect(Number(vars!.off)).toBe(parity === 1n ? 1 : 2);
       for (const table of ['Tickets64', 'Tickets32']) {
-        const rows = await db(name).rows<{ id: string; stub: string; engine?: string }>(sql`SELECT CAST(id AS CHAR) AS id, stub FROM ${ident('tickets', table)}`);
+        const rows = await db(name).rows<{ id: string; stub: string; engine?: string }>(
+          sql`SELECT CAST(id AS CHAR) AS id, stub FROM ${ident('tickets', table)}`,
+        );
         expect(rows.length, `${name}.${table} holds one row`).toBe(1);
         expect(rows[0]!.stub).toBe('a');
         expect(BigInt(rows[0]!.id) % 2n, `${name}.${table} id ${rows[0]!.id}`).toBe(parity);
       }
-      const [eng] = await db(name).rows<{ engine: string }>(sql`SELECT engine FROM information_schema.tables WHERE table_schema = 'tickets' AND table_name = 'Tickets64'`);
+      const [eng] = await db(name).rows<{ engine: string }>(
+        sql`SELECT engine FROM information_schema.tables WHERE table_schema = 'tickets' AND table_name = 'Tickets64'`,
+      );
       expect(eng!.engine).toBe('MyISAM');
     }
   });
@@ -172,7 +188,9 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
         sql`SELECT CAST(SUM(HEX(index_on) = ${hexOf(LATIN1_HIGH_BYTES)}) AS CHAR) AS latin, CAST(SUM(HEX(details_json) = ${detailsHex}) AS CHAR) AS utf8 FROM ${ident(`users${s}`, 'Dots')} WHERE user_id = ${u.id}`,
       );
       expect(dots, `user ${u.id}`).toEqual({ latin: '1', utf8: '1' });
-      const [photos] = await q.rows<{ n: string }>(sql`SELECT CAST(COUNT(*) AS CHAR) AS n FROM ${ident(`users${s}`, 'FlickrPhotos')} WHERE user_id = ${u.id} AND HEX(exif) = ${hexOf(EXIF_SENTINEL_BYTES)}`);
+      const [photos] = await q.rows<{ n: string }>(
+        sql`SELECT CAST(COUNT(*) AS CHAR) AS n FROM ${ident(`users${s}`, 'FlickrPhotos')} WHERE user_id = ${u.id} AND HEX(exif) = ${hexOf(EXIF_SENTINEL_BYTES)}`,
+      );
       expect(photos!.n).toBe('1');
     }
     // NULL next to '' (and 0) in the same columns.
@@ -183,13 +201,17 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
       CAST(SUM(exif IS NULL) AS CHAR) AS eNull, CAST(SUM(LENGTH(exif) = 0) AS CHAR) AS eEmpty, CAST(SUM(title = '') AS CHAR) AS tEmpty FROM users1.FlickrPhotos`);
     for (const [k, v] of Object.entries({ ...mix, ...ph })) expect(Number(v), k).toBeGreaterThan(0);
     // Column charsets as declared.
-    const cols = await db('shard1').rows<{ t: string; c: string; cs: string | null }>(sql`SELECT table_name AS t, column_name AS c, character_set_name AS cs FROM information_schema.columns WHERE table_schema = 'users1' AND column_name IN ('index_on', 'details_json', 'label', 'title')`);
+    const cols = await db('shard1').rows<{ t: string; c: string; cs: string | null }>(
+      sql`SELECT table_name AS t, column_name AS c, character_set_name AS cs FROM information_schema.columns WHERE table_schema = 'users1' AND column_name IN ('index_on', 'details_json', 'label', 'title')`,
+    );
     const cs = Object.fromEntries(cols.map((c) => [`${c.t}.${c.c}`, c.cs]));
     expect(cs).toEqual({ 'Dots.index_on': 'latin1', 'Dots.details_json': 'utf8mb4', 'Sheets.label': 'utf8mb4', 'FlickrPhotos.title': 'utf8mb3' });
   });
 
   it('has the awkward keys: FlickrContacts keyless with duplicate rows, FlickrPhotos without a user_id index, FlickrFaves without a PK', async () => {
-    const keys = await db('shard1').rows<{ t: string; k: string; c: string }>(sql`SELECT table_name AS t, index_name AS k, column_name AS c FROM information_schema.statistics WHERE table_schema = 'users1'`);
+    const keys = await db('shard1').rows<{ t: string; k: string; c: string }>(
+      sql`SELECT table_name AS t, index_name AS k, column_name AS c FROM information_schema.statistics WHERE table_schema = 'users1'`,
+    );
     expect(keys.filter((k) => k.t === 'FlickrContacts')).toEqual([]);
     expect(keys.filter((k) => k.t === 'FlickrPhotos' && k.c === 'user_id')).toEqual([]);
     expect(keys.filter((k) => k.t === 'FlickrFaves' && k.k === 'PRIMARY')).toEqual([]);
@@ -198,7 +220,10 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
         sql`SELECT CAST(user_id AS CHAR) AS u, CAST(COUNT(*) AS CHAR) AS c FROM ${ident(`users${s}`, 'FlickrContacts')} GROUP BY user_id, contact_id, contact_nsid, rel HAVING COUNT(*) > 1`,
       );
       expect(new Set(dups.map((d) => d.u)).size, `users${s}: every user has duplicate contacts`).toBe(2);
-      expect(dups.some((d) => d.c === '3'), 'a triple').toBe(true);
+      expect(
+        dups.some((d) => d.c === '3'),
+        'a triple',
+      ).toBe(true);
     }
   });
 
@@ -235,7 +260,7 @@ describe('sandbox up (federated: db_main, 2 shards, 2 ticket servers)', () => {
   });
 });
 
-describe("sandbox up --poor-mans --real-shards 0 (one server, one database)", () => {
+describe('sandbox up --poor-mans --real-shards 0 (one server, one database)', () => {
   const { h, db } = useSandbox({ poorMans: true, realShards: 0, users: 4, rowsPerUser: 30 });
   const checksums = (d: Db) =>
     d.rows<{ Table: string; Checksum: string }>(
@@ -246,7 +271,9 @@ describe("sandbox up --poor-mans --real-shards 0 (one server, one database)", ()
   it('holds db_main, ticket and shard tables together in `flamework`, every user on shard 1', async () => {
     expect(h.up.state.processes.map((p) => p.name)).toEqual(['main', ...(HAS_MEMCACHED ? ['memcached'] : [])]);
     expect(h.up.state.processes[0]!.serves).toEqual(['db_main', 'shard 1', 'tickets 1']);
-    const tables = await db('main').rows<{ t: string }>(sql`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'flamework' ORDER BY table_name`);
+    const tables = await db('main').rows<{ t: string }>(
+      sql`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'flamework' ORDER BY table_name`,
+    );
     expect(tables.map((t) => t.t).sort()).toEqual(
       ['Dots', 'DotsLookup', 'FlickrContacts', 'FlickrFaves', 'FlickrPhotos', 'Sheets', 'Tickets32', 'Tickets64', 'users', 'users_password_reset'].sort(),
     );
@@ -259,15 +286,21 @@ describe("sandbox up --poor-mans --real-shards 0 (one server, one database)", ()
     expect(topology.tickets.map((t) => `${t.port}/${t.database}`)).toEqual([`${topology.main.port}/flamework`]);
   });
 
-  it("takes odd tickets through session settings, as lib_dbtickets.php does (the server stays at 1/1)", async () => {
-    const ids = (await db('main').rows<{ id: string }>(sql`SELECT CAST(id AS CHAR) AS id FROM flamework.Dots UNION ALL SELECT CAST(id AS CHAR) FROM flamework.FlickrPhotos`)).map((r) => r.id);
+  it('takes odd tickets through session settings, as lib_dbtickets.php does (the server stays at 1/1)', async () => {
+    const ids = (
+      await db('main').rows<{ id: string }>(
+        sql`SELECT CAST(id AS CHAR) AS id FROM flamework.Dots UNION ALL SELECT CAST(id AS CHAR) FROM flamework.FlickrPhotos`,
+      )
+    ).map((r) => r.id);
     expect(ids.length).toBeGreaterThan(40);
     expect(new Set(ids).size).toBe(ids.length);
     for (const id of ids) {
       expect(BigInt(id) > TWO_53, id).toBe(true);
       expect(BigInt(id) % 2n, id).toBe(1n);
     }
-    const [g] = await db('main').rows<{ inc: string; off: string }>(sql`SELECT @@GLOBAL.auto_increment_increment AS inc, @@GLOBAL.auto_increment_offset AS off`);
+    const [g] = await db('main').rows<{ inc: string; off: string }>(
+      sql`SELECT @@GLOBAL.auto_increment_increment AS inc, @@GLOBAL.auto_increment_offset AS off`,
+    );
     expect([Number(g!.inc), Number(g!.off)]).toEqual([1, 1]);
   });
 
@@ -300,10 +333,15 @@ describe("sandbox up --poor-mans --real-shards 0 (one server, one database)", ()
 
 describe('sandbox SQL builders (exact text)', () => {
   it('writes multi-row inserts with typed values: text quoted, bytes as hex, NULL bare', () => {
-    const q = insertRows('users1', 'Dots', ['id', 'index_on', 'details_json'], [
-      ['9007199254740993', Buffer.from([0x80, 0xff]), null],
-      ['9007199254740995', Buffer.alloc(0), "it's"],
-    ]);
+    const q = insertRows(
+      'users1',
+      'Dots',
+      ['id', 'index_on', 'details_json'],
+      [
+        ['9007199254740993', Buffer.from([0x80, 0xff]), null],
+        ['9007199254740995', Buffer.alloc(0), "it's"],
+      ],
+    );
     expect(preview(q)).toBe(
       "INSERT INTO `users1`.`Dots` (`id`, `index_on`, `details_json`) VALUES ('9007199254740993', X'80ff', NULL), ('9007199254740995', X'', 'it\\'s')",
     );
@@ -311,10 +349,13 @@ describe('sandbox SQL builders (exact text)', () => {
     expect(poorMansTicketSession().map(preview)).toEqual(['SET @@auto_increment_increment=2', 'SET @@auto_increment_offset=1']);
   });
 
-  it('splits a user\'s rows over the five tables without losing any', () => {
+  it("splits a user's rows over the five tables without losing any", () => {
     for (const n of [0, 1, 2, 5, 37, 50, 200, 1001]) {
       const s = splitRows(n);
-      expect(Object.values(s).reduce((a, b) => a + b, 0), String(n)).toBe(n);
+      expect(
+        Object.values(s).reduce((a, b) => a + b, 0),
+        String(n),
+      ).toBe(n);
       for (const v of Object.values(s)) expect(v).toBeGreaterThanOrEqual(0);
     }
   });
@@ -363,7 +404,12 @@ describe('fw-shard sandbox (command line)', () => {
     };
     let code = 0;
     const program = new Command().exitOverride().configureOutput({ writeOut: (s) => outText.push(s), writeErr: (s) => errText.push(s) });
-    registerSandbox(program, ctx, (c) => (code = c), () => ({}));
+    registerSandbox(
+      program,
+      ctx,
+      (c) => (code = c),
+      () => ({}),
+    );
     return program.parseAsync(args, { from: 'user' }).then(
       () => ({ code, out: outText.join(''), err: errText.join('') }),
       (e: { exitCode?: number }) => ({ code: e.exitCode ?? -1, out: outText.join(''), err: errText.join('') }),
@@ -372,7 +418,13 @@ describe('fw-shard sandbox (command line)', () => {
 
   it('rejects bad numbers with a usage error (exit 2), as JSON with --json', async () => {
     const dir = join(tmpdir(), 'fw-shard-never-created');
-    for (const args of [['--shards', 'abc'], ['--shards', '0'], ['--users', '-3'], ['--rows-per-user', '1.5'], ['--poor-mans', '--shards', '3']]) {
+    for (const args of [
+      ['--shards', 'abc'],
+      ['--shards', '0'],
+      ['--users', '-3'],
+      ['--rows-per-user', '1.5'],
+      ['--poor-mans', '--shards', '3'],
+    ]) {
       const r = await run(['sandbox', 'up', '--dir', dir, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.err).toMatch(/\[USAGE\]/);

@@ -90,12 +90,23 @@ function nth(match: (e: CliEvent, seen: CliEvent[]) => boolean, n: number, delay
 }
 
 const CATEGORIES: Category[] = [
-  { name: 'offline mid-copy (inside a chunk)', mode: 'offline', killer: (r, s, c) => nth((e) => e.type === 'chunk.copied', r.int(1, expectedChunks(s, c) - 2), r.int(0, 25)) },
-  { name: 'online mid-copy (inside a chunk)', mode: 'online', killer: (r, s, c) => nth((e) => e.type === 'chunk.copied', r.int(1, expectedChunks(s, c) - 2), r.int(0, 25)) },
+  {
+    name: 'offline mid-copy (inside a chunk)',
+    mode: 'offline',
+    killer: (r, s, c) => nth((e) => e.type === 'chunk.copied', r.int(1, expectedChunks(s, c) - 2), r.int(0, 25)),
+  },
+  {
+    name: 'online mid-copy (inside a chunk)',
+    mode: 'online',
+    killer: (r, s, c) => nth((e) => e.type === 'chunk.copied', r.int(1, expectedChunks(s, c) - 2), r.int(0, 25)),
+  },
   {
     name: 'offline between copy and verify',
     mode: 'offline',
-    killer: (r) => (r.chance(0.5) ? nth((e) => e.type === 'phase.finished' && e.phase === 'copy', 1, r.int(0, 3)) : nth((e) => e.type === 'phase.started' && e.phase === 'verify', 1, 0)),
+    killer: (r) =>
+      r.chance(0.5)
+        ? nth((e) => e.type === 'phase.finished' && e.phase === 'copy', 1, r.int(0, 3))
+        : nth((e) => e.type === 'phase.started' && e.phase === 'verify', 1, 0),
   },
   { name: 'offline mid-verify', mode: 'offline', killer: (r) => nth((e) => e.type === 'chunk.verified', r.int(1, 3), r.int(0, 8)) },
   { name: 'offline right before the flip', mode: 'offline', killer: () => nth((e) => e.type === 'phase.started' && e.phase === 'flip', 1, 0) },
@@ -103,7 +114,8 @@ const CATEGORIES: Category[] = [
   {
     name: 'online in the delta passes',
     mode: 'online',
-    killer: (r) => (r.chance(0.5) ? nth((e) => e.type === 'phase.started' && e.phase === 'delta', 1, r.int(0, 20)) : nth((e) => e.type === 'delta.pass', 1, r.int(0, 5))),
+    killer: (r) =>
+      r.chance(0.5) ? nth((e) => e.type === 'phase.started' && e.phase === 'delta', 1, r.int(0, 20)) : nth((e) => e.type === 'delta.pass', 1, r.int(0, 5)),
   },
   { name: 'online inside the freeze (expiry checked)', mode: 'online', drainMs: 300, killer: () => nth((e) => e.type === 'freeze.started', 1, 0) },
   {
@@ -115,7 +127,13 @@ const CATEGORIES: Category[] = [
   // With --cleanup keep the move ends right after the freeze is lifted: leave no time to finish first.
   { name: 'online after the freeze was lifted', mode: 'online', cleanup: 'now', killer: (r) => nth((e) => e.type === 'freeze.lifted', 1, r.int(0, 5)) },
   { name: 'mid-cleanup', mode: 'either', cleanup: 'now', killer: (r) => nth((e) => e.type === 'cleanup.progress', r.int(1, 4), r.int(0, 15)) },
-  { name: 'mid deferred cleanup (fw-shard cleanup)', mode: 'either', cleanup: 'defer', inDeferredCleanup: true, killer: (r) => nth((e) => e.type === 'cleanup.progress', r.int(1, 4), r.int(0, 15)) },
+  {
+    name: 'mid deferred cleanup (fw-shard cleanup)',
+    mode: 'either',
+    cleanup: 'defer',
+    inDeferredCleanup: true,
+    killer: (r) => nth((e) => e.type === 'cleanup.progress', r.int(1, 4), r.int(0, 15)),
+  },
 ];
 
 interface TrialFigures {
@@ -205,7 +223,11 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       online: figures.filter((f) => f.mode === 'online').length,
       offline: figures.filter((f) => f.mode === 'offline').length,
       byCategory: Object.fromEntries(CATEGORIES.map((c) => [c.name, figures.filter((f) => f.category === c.name).length])),
-      byCleanup: { now: figures.filter((f) => f.cleanup === 'now').length, defer: figures.filter((f) => f.cleanup === 'defer').length, keep: figures.filter((f) => f.cleanup === 'keep').length },
+      byCleanup: {
+        now: figures.filter((f) => f.cleanup === 'now').length,
+        defer: figures.filter((f) => f.cleanup === 'defer').length,
+        keep: figures.filter((f) => f.cleanup === 'keep').length,
+      },
       recoveredByRerun: figures.filter((f) => f.recoveredBy.includes('same command')).length,
       recoveredByResume: figures.filter((f) => f.recoveredBy.includes('resume')).length,
       busyRetries: figures.reduce((a, f) => a + f.busyRetries, 0),
@@ -216,7 +238,9 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       duplicated: figures.reduce((a, f) => a + f.duplicated, 0),
       seconds: Math.round((Date.now() - t0) / 1000),
       secondsInFwShard: Math.round(figures.reduce((a, f) => a + f.cliMs, 0) / 1000),
-      trialsDetail: figures.map((f) => `${f.trial}:${f.seed}:${f.mode}/${f.cleanup}:${f.killedAfter.join('+')}:${f.recoveredBy.join('+')}:${f.cliMs}/${f.ms}ms`),
+      trialsDetail: figures.map(
+        (f) => `${f.trial}:${f.seed}:${f.mode}/${f.cleanup}:${f.killedAfter.join('+')}:${f.recoveredBy.join('+')}:${f.cliMs}/${f.ms}ms`,
+      ),
     });
     await env?.close();
   });
@@ -239,17 +263,23 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
     await dots(s1, 43, 1, 40);
     await dots(s2, 44, 2, 40);
     const faves = (db: Db, user: number, count: number) =>
-      db.exec(sql`INSERT INTO Faves SELECT ${n(user)}, 1000 + seq * 2 + ${n(salt % 7)}, IF(seq % 4 = 0, NULL, UNHEX(MD5(CONCAT(seq, ${n(salt)})))) FROM seq_1_to_${n(count)}`);
+      db.exec(
+        sql`INSERT INTO Faves SELECT ${n(user)}, 1000 + seq * 2 + ${n(salt % 7)}, IF(seq % 4 = 0, NULL, UNHEX(MD5(CONCAT(seq, ${n(salt)})))) FROM seq_1_to_${n(count)}`,
+      );
     await faves(s1, 42, sizes.Faves);
     await faves(s1, 43, 15);
     await faves(s2, 44, 15);
     const contacts = (db: Db, user: number, count: number) =>
-      db.exec(sql`INSERT INTO Contacts SELECT ${n(user)}, seq % ${n(Math.max(2, Math.floor(count / 2)))}, IF(seq % 3 = 0, NULL, IF(seq % 3 = 1, '', 'fr')) FROM seq_1_to_${n(count)}`);
+      db.exec(
+        sql`INSERT INTO Contacts SELECT ${n(user)}, seq % ${n(Math.max(2, Math.floor(count / 2)))}, IF(seq % 3 = 0, NULL, IF(seq % 3 = 1, '', 'fr')) FROM seq_1_to_${n(count)}`,
+      );
     await contacts(s1, 42, sizes.Contacts);
     await contacts(s1, 43, 6);
     await contacts(s2, 44, 6);
     const tags = (db: Db, user: number, count: number) =>
-      db.exec(sql`INSERT INTO Tags SELECT CONCAT('tag-', LPAD(seq, 4, '0'), IF(seq % 4 = 0, _latin1 x'E9', '')), ${n(user)}, IF(seq % 6 = 0, NULL, CAST(seq AS SIGNED) - ${n(salt)}) FROM seq_1_to_${n(count)}`);
+      db.exec(
+        sql`INSERT INTO Tags SELECT CONCAT('tag-', LPAD(seq, 4, '0'), IF(seq % 4 = 0, _latin1 x'E9', '')), ${n(user)}, IF(seq % 6 = 0, NULL, CAST(seq AS SIGNED) - ${n(salt)}) FROM seq_1_to_${n(count)}`,
+      );
     await tags(s1, 42, sizes.Tags);
     await tags(s1, 43, 10);
     await tags(s2, 44, 10);
@@ -301,19 +331,60 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       expect(dumpRows(original)).toBe(sizes.Dots + sizes.Faves + sizes.Contacts + sizes.Tags);
 
       const moveArgs = [
-        '--config', config, 'move', '--user', '42', '--to', '2', '--yes', '--events', '--json',
-        '--chunk-size', String(chunk), '--concurrency', String(concurrency), '--cleanup', cleanup,
+        '--config',
+        config,
+        'move',
+        '--user',
+        '42',
+        '--to',
+        '2',
+        '--yes',
+        '--events',
+        '--json',
+        '--chunk-size',
+        String(chunk),
+        '--concurrency',
+        String(concurrency),
+        '--cleanup',
+        cleanup,
         ...(sleepMs ? ['--sleep-between-chunks', `${sleepMs}ms`] : []),
-        ...(mode === 'offline' ? ['--assume-no-writes'] : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', `${cat.drainMs ?? 100}ms`, '--freeze-attempts', '5', '--capture', capture]),
+        ...(mode === 'offline'
+          ? ['--assume-no-writes']
+          : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', `${cat.drainMs ?? 100}ms`, '--freeze-attempts', '5', '--capture', capture]),
       ];
       const resumeArgs = (id: string) => [
-        '--config', config, 'resume', id, '--events', '--json', '--chunk-size', String(chunk), '--concurrency', String(concurrency),
-        ...(mode === 'offline' ? ['--assume-no-writes'] : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', '100ms', '--freeze-attempts', '5', '--capture', capture]),
+        '--config',
+        config,
+        'resume',
+        id,
+        '--events',
+        '--json',
+        '--chunk-size',
+        String(chunk),
+        '--concurrency',
+        String(concurrency),
+        ...(mode === 'offline'
+          ? ['--assume-no-writes']
+          : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', '100ms', '--freeze-attempts', '5', '--capture', capture]),
       ];
       const cleanupArgs = ['--config', config, 'cleanup', '--older-than', '0s', '--events', '--json', '--chunk-size', String(chunk)];
       const f: TrialFigures = {
-        trial: i, seed, category: cat.name, mode, cleanup, kills: 0, killedAfter: [], recoveredBy: [], busyRetries: 0,
-        rows: dumpRows(original), lost: 0, duplicated: 0, freezeExpiryChecked: false, ms: 0, finishedFirst: 0, cliMs: 0,
+        trial: i,
+        seed,
+        category: cat.name,
+        mode,
+        cleanup,
+        kills: 0,
+        killedAfter: [],
+        recoveredBy: [],
+        busyRetries: 0,
+        rows: dumpRows(original),
+        lost: 0,
+        duplicated: 0,
+        freezeExpiryChecked: false,
+        ms: 0,
+        finishedFirst: 0,
+        cliMs: 0,
       };
       let moveId = '';
       const run = async (args: string[], o?: Parameters<typeof runFwShard>[1]) => {
@@ -360,7 +431,11 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       }
       // Re-hash mode: the freeze row is there and stops the app; it lapses by itself.
       if (cat.drainMs !== undefined && capture === 'rehash') {
-        const [count, remaining] = one(A, 'flamework', 'SELECT COUNT(*), IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until)) DIV 1000, -1) FROM fw_shard_freezes WHERE user_id = 42').split('\t');
+        const [count, remaining] = one(
+          A,
+          'flamework',
+          'SELECT COUNT(*), IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until)) DIV 1000, -1) FROM fw_shard_freezes WHERE user_id = 42',
+        ).split('\t');
         expect(count, `${tag}: a freeze row is left by the killed runner`).toBe('1');
         expect(Number(remaining), `${tag}: its expiry is in the future`).toBeGreaterThan(0);
         expect(Number(remaining)).toBeLessThanOrEqual(FREEZE_CAP_MS);
@@ -417,7 +492,10 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       expect(dumpRows(dumpB('43')) + dumpRows(dumpA('44')), tag).toBe(0);
       expect(one(A, 'flamework', 'SELECT GROUP_CONCAT(id, ":", cluster_id ORDER BY id) FROM users'), tag).toBe('42:2,43:1,44:2');
       expect(one(A, 'flamework', 'SELECT COUNT(*) FROM fw_shard_freezes'), `${tag}: freeze rows left`).toBe('0');
-      expect(one(A, 'flamework', "SELECT CONCAT_WS(',', state, phase, IFNULL(active_user, 'NULL'), IFNULL(runner_host, 'NULL')) FROM fw_shard_moves"), `${tag}: journal`).toBe('done,done,NULL,NULL');
+      expect(
+        one(A, 'flamework', "SELECT CONCAT_WS(',', state, phase, IFNULL(active_user, 'NULL'), IFNULL(runner_host, 'NULL')) FROM fw_shard_moves"),
+        `${tag}: journal`,
+      ).toBe('done,done,NULL,NULL');
       const counts: Record<string, number> = { Contacts: sizes.Contacts, Dots: sizes.Dots, Faves: sizes.Faves, Tags: sizes.Tags };
       const tables = one(A, 'flamework', 'SELECT table_name, status, rows_total, rows_copied, rows_cleaned FROM fw_shard_move_tables ORDER BY table_name')
         .split('\n')
@@ -426,11 +504,22 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
       expect(tables, `${tag}: journal tables`).toEqual(
         TABLES.map((t) => [t, cleaned ? 'cleaned' : 'copied', String(counts[t]), String(counts[t]), String(cleaned ? counts[t] : 0)]),
       );
-      const chunks = one(A, 'flamework', 'SELECT table_name, SUM(row_count), SUM(cleaned = 0) FROM fw_shard_move_chunks GROUP BY table_name ORDER BY table_name')
+      const chunks = one(
+        A,
+        'flamework',
+        'SELECT table_name, SUM(row_count), SUM(cleaned = 0) FROM fw_shard_move_chunks GROUP BY table_name ORDER BY table_name',
+      )
         .split('\n')
         .map((l) => l.split('\t'));
-      expect(chunks.map((c) => [c[0], c[1]]), `${tag}: recorded ranges cover every row`).toEqual(TABLES.map((t) => [t, String(counts[t])]));
-      if (cleaned) expect(chunks.map((c) => c[2]), `${tag}: every recorded range cleaned`).toEqual(TABLES.map(() => '0'));
+      expect(
+        chunks.map((c) => [c[0], c[1]]),
+        `${tag}: recorded ranges cover every row`,
+      ).toEqual(TABLES.map((t) => [t, String(counts[t])]));
+      if (cleaned)
+        expect(
+          chunks.map((c) => c[2]),
+          `${tag}: every recorded range cleaned`,
+        ).toEqual(TABLES.map(() => '0'));
     });
   }
 });

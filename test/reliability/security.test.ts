@@ -73,11 +73,19 @@ describe('security', () => {
   });
 
   function resetData(): void {
-    mariadb(A, 'flamework', 'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);');
+    mariadb(
+      A,
+      'flamework',
+      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);',
+    );
     c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Photos; DELETE FROM Faves; DELETE FROM Contacts;');
-    mariadb(A, 'users1', `INSERT INTO Photos SELECT seq, IF(seq % 4 = 0, 43, 42), CONCAT('photo ', seq, ' ✓') FROM seq_1_to_120;
+    mariadb(
+      A,
+      'users1',
+      `INSERT INTO Photos SELECT seq, IF(seq % 4 = 0, 43, 42), CONCAT('photo ', seq, ' ✓') FROM seq_1_to_120;
       INSERT INTO Faves SELECT 42, seq FROM seq_1_to_30; INSERT INTO Contacts SELECT 42, seq % 7 FROM seq_1_to_25;
-      INSERT INTO Contacts SELECT 43, seq FROM seq_1_to_8;`);
+      INSERT INTO Contacts SELECT 43, seq FROM seq_1_to_8;`,
+    );
     mariadb(B, 'users2', "INSERT INTO Photos SELECT 100000 + seq, 44, 'theirs' FROM seq_1_to_20; INSERT INTO Faves SELECT 44, seq FROM seq_1_to_5;");
   }
 
@@ -115,18 +123,42 @@ describe('security', () => {
       // The real move, online, with hooks; the process title is sampled while it runs.
       const titles: string[] = [];
       let sampler: NodeJS.Timeout | undefined;
-      const moved = await run('move (online, hooks, events)', ['move', '--user', '42', '--to', '2', '--yes', '--events', '--json', '--chunk-size', '20', '--sleep-between-chunks', '5ms', '--freeze-cap', '2s', '--drain', '200ms', '--hooks-dir', hooks], {}, {
-        onSpawn: (pid) => {
-          sampler = setInterval(() => {
-            try {
-              titles.push(execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim());
-              titles.push(readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' '));
-            } catch {
-              // exited
-            }
-          }, 40);
+      const moved = await run(
+        'move (online, hooks, events)',
+        [
+          'move',
+          '--user',
+          '42',
+          '--to',
+          '2',
+          '--yes',
+          '--events',
+          '--json',
+          '--chunk-size',
+          '20',
+          '--sleep-between-chunks',
+          '5ms',
+          '--freeze-cap',
+          '2s',
+          '--drain',
+          '200ms',
+          '--hooks-dir',
+          hooks,
+        ],
+        {},
+        {
+          onSpawn: (pid) => {
+            sampler = setInterval(() => {
+              try {
+                titles.push(execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).trim());
+                titles.push(readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' '));
+              } catch {
+                // exited
+              }
+            }, 40);
+          },
         },
-      });
+      );
       clearInterval(sampler);
       expect(moved.code, moved.stderr).toBe(0);
       expect(moved.stderr).toMatch(/warning: .*on-phase/); // the failing hook was quoted
@@ -140,15 +172,27 @@ describe('security', () => {
       await run('resume done', ['resume', String(moved.doc?.moveId), '--json']);
       // A Flamework PHP config holding the password.
       const php = join(c.dir, 'config.php');
-      writeFileSync(php, `<?php\n$GLOBALS['cfg']['db_main'] = array('host' => '127.0.0.1:${c.servers.a!.port}', 'user' => 'fwsec', 'pass' => '${PW}', 'name' => 'flamework');\n$GLOBALS['cfg']['db_users'] = array('host' => array(1 => '127.0.0.1:${c.servers.a!.port}', 2 => '127.0.0.1:${c.servers.b!.port}'), 'user' => 'fwsec', 'pass' => '${PW}', 'name' => array(1 => 'users1', 2 => 'users2'));\n`);
-      for (const args of [['config', 'import'], ['config', 'import', '--json'], ['config', 'show', '--json'], ['status'], ['move', '--user', '43', '--to', '2', '--dry-run', '--json']]) {
+      writeFileSync(
+        php,
+        `<?php\n$GLOBALS['cfg']['db_main'] = array('host' => '127.0.0.1:${c.servers.a!.port}', 'user' => 'fwsec', 'pass' => '${PW}', 'name' => 'flamework');\n$GLOBALS['cfg']['db_users'] = array('host' => array(1 => '127.0.0.1:${c.servers.a!.port}', 2 => '127.0.0.1:${c.servers.b!.port}'), 'user' => 'fwsec', 'pass' => '${PW}', 'name' => array(1 => 'users1', 2 => 'users2'));\n`,
+      );
+      for (const args of [
+        ['config', 'import'],
+        ['config', 'import', '--json'],
+        ['config', 'show', '--json'],
+        ['status'],
+        ['move', '--user', '43', '--to', '2', '--dry-run', '--json'],
+      ]) {
         const r = await runFwShard(['--flamework-config', php, ...args], { env: {} });
         outputs.push({ what: `--flamework-config ${args.join(' ')}`, text: r.stdout + r.stderr });
       }
       const journal = mariadb(A, 'flamework', 'SELECT * FROM fw_shard_moves; SELECT * FROM fw_shard_move_tables; SELECT * FROM fw_shard_move_chunks;');
       outputs.push({ what: 'journal rows', text: journal });
       const hookFiles = readdirSync(env.FWS_HOOK_OUT);
-      expect(hookFiles.some((f) => f.startsWith('on-flip')), 'hooks ran').toBe(true);
+      expect(
+        hookFiles.some((f) => f.startsWith('on-flip')),
+        'hooks ran',
+      ).toBe(true);
       for (const f of hookFiles) outputs.push({ what: `hook ${f}`, text: readFileSync(join(env.FWS_HOOK_OUT, f), 'latin1') });
       outputs.push({ what: 'process title', text: titles.join('\n') });
       expect(titles.length, 'the process title was sampled').toBeGreaterThan(0);
@@ -158,7 +202,13 @@ describe('security', () => {
       figures.passwordChecks = { outputsChecked: outputs.length, hookFiles: hookFiles.length, titleSamples: titles.length, leaks };
       expect(leaks).toEqual([]);
       // Hooks did not inherit the password under a harmless name, nor a value that contains it.
-      const flipEnv = readFileSync(join(env.FWS_HOOK_OUT, hookFiles.find((f) => f.startsWith('on-flip'))!), 'latin1');
+      const flipEnv = readFileSync(
+        join(
+          env.FWS_HOOK_OUT,
+          hookFiles.find((f) => f.startsWith('on-flip'))!,
+        ),
+        'latin1',
+      );
       expect(flipEnv).toContain('FWS_HOOK_OUT=');
       expect(flipEnv).not.toContain('FWS_DB_LOGIN=');
       expect(flipEnv).not.toContain('APP_DSN=');
@@ -191,28 +241,50 @@ describe('security', () => {
   describe('hostile identifiers', () => {
     // Table → columns (the first is the key unless noted). Names from information_schema, never typed by fw-shard.
     const HOSTILE: { table: string; ddl: string }[] = [
-      { table: 'a`b', ddl: "CREATE TABLE `a``b` (`id` BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, `x'y` VARCHAR(50) NULL, `c;DROP TABLE t;--` INT NULL, `/* z */` TEXT NULL, `sp ace` VARCHAR(20) NULL, `select` INT NULL, KEY (user_id))" },
-      { table: "x'y\"z", ddl: "CREATE TABLE `x'y\"z` (`k``ey` VARCHAR(30) NOT NULL, user_id INT UNSIGNED NOT NULL, `-- c` VARCHAR(30) NULL, `#h` INT NULL, PRIMARY KEY (`k``ey`, user_id))" },
-      { table: 'c;DROP TABLE t;--', ddl: "CREATE TABLE `c;DROP TABLE t;--` (user_id INT UNSIGNED NOT NULL, `'); DROP TABLE t; --` VARCHAR(40) NULL, `\\\\` INT NULL)" },
-      { table: 'select', ddl: 'CREATE TABLE `select` (`from` INT NOT NULL, user_id INT UNSIGNED NOT NULL, `where` VARCHAR(10) NULL, UNIQUE KEY `order` (user_id, `from`))' },
-      { table: '/* z */ sp ace', ddl: "CREATE TABLE `/* z */ sp ace` (id INT NOT NULL PRIMARY KEY, `own;er` INT UNSIGNED NOT NULL, `*/` VARCHAR(10) NULL, KEY (`own;er`))" },
+      {
+        table: 'a`b',
+        ddl: "CREATE TABLE `a``b` (`id` BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, `x'y` VARCHAR(50) NULL, `c;DROP TABLE t;--` INT NULL, `/* z */` TEXT NULL, `sp ace` VARCHAR(20) NULL, `select` INT NULL, KEY (user_id))",
+      },
+      {
+        table: 'x\'y"z',
+        ddl: 'CREATE TABLE `x\'y"z` (`k``ey` VARCHAR(30) NOT NULL, user_id INT UNSIGNED NOT NULL, `-- c` VARCHAR(30) NULL, `#h` INT NULL, PRIMARY KEY (`k``ey`, user_id))',
+      },
+      {
+        table: 'c;DROP TABLE t;--',
+        ddl: "CREATE TABLE `c;DROP TABLE t;--` (user_id INT UNSIGNED NOT NULL, `'); DROP TABLE t; --` VARCHAR(40) NULL, `\\\\` INT NULL)",
+      },
+      {
+        table: 'select',
+        ddl: 'CREATE TABLE `select` (`from` INT NOT NULL, user_id INT UNSIGNED NOT NULL, `where` VARCHAR(10) NULL, UNIQUE KEY `order` (user_id, `from`))',
+      },
+      {
+        table: '/* z */ sp ace',
+        ddl: 'CREATE TABLE `/* z */ sp ace` (id INT NOT NULL PRIMARY KEY, `own;er` INT UNSIGNED NOT NULL, `*/` VARCHAR(10) NULL, KEY (`own;er`))',
+      },
     ];
     const CANARIES = 'CREATE TABLE t (x INT); INSERT INTO t VALUES (1); CREATE TABLE victim (x INT); INSERT INTO victim VALUES (2);';
 
     it('a schema with hostile table and column names moves byte for byte and runs nothing else', async () => {
       mariadb(A, 'mysql', 'CREATE DATABASE hostile1');
       mariadb(B, 'mysql', 'CREATE DATABASE hostile2');
-      for (const [login, db] of [[A, 'hostile1'], [B, 'hostile2']] as const) {
+      for (const [login, db] of [
+        [A, 'hostile1'],
+        [B, 'hostile2'],
+      ] as const) {
         mariadb(login, db, HOSTILE.map((h) => h.ddl).join(';\n') + ';\n' + CANARIES);
       }
       // Data: keys and values just as hostile (quotes, backslashes, NUL, comment markers).
-      mariadb(A, 'hostile1', `
+      mariadb(
+        A,
+        'hostile1',
+        `
         INSERT INTO \`a\`\`b\` SELECT seq, IF(seq % 5 = 0, 43, 42), CONCAT('it''s ', seq, ' \\\\ "q"'), seq, CONCAT('/* ', seq, ' */ --'), IF(seq % 2, ' ', NULL), seq FROM seq_1_to_60;
         INSERT INTO \`x'y"z\` SELECT CONCAT('k\`', seq, ''''), 42, CONCAT('-- ', seq), seq FROM seq_1_to_25;
         INSERT INTO \`c;DROP TABLE t;--\` SELECT 42, CONCAT(''')\\; DROP TABLE t; --', seq), seq FROM seq_1_to_10;
         INSERT INTO \`c;DROP TABLE t;--\` SELECT 42, CONCAT(''')\\; DROP TABLE t; --', seq), seq FROM seq_1_to_3;
         INSERT INTO \`select\` SELECT seq, 42, CHAR(0, 39, 96, 92) FROM seq_1_to_15;
-        INSERT INTO \`/* z */ sp ace\` SELECT seq, 42, '*/ ;' FROM seq_1_to_12;`);
+        INSERT INTO \`/* z */ sp ace\` SELECT seq, 42, '*/ ;' FROM seq_1_to_12;`,
+      );
       const config = c.writeConfig('hostile.json', {
         user: 'fwsec',
         passwordEnv: 'FWS_DB_LOGIN',
@@ -221,21 +293,47 @@ describe('security', () => {
           tables: { exclude: ['t', 'victim'], owners: { '/* z */ sp ace': 'own;er' } },
         },
       });
-      mariadb(A, 'flamework', 'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;');
+      mariadb(
+        A,
+        'flamework',
+        'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;',
+      );
       const schemaA = tablesOf(A, 'hostile1');
       const dump = (login: Login, db: string) =>
-        dumpUser(login, db, '42', 'user_id', tablesOf(login, db)) + dumpUser(login, db, '42', 'own;er', tablesOf(login, db).filter((t) => t.columns.includes('own;er')));
+        dumpUser(login, db, '42', 'user_id', tablesOf(login, db)) +
+        dumpUser(
+          login,
+          db,
+          '42',
+          'own;er',
+          tablesOf(login, db).filter((t) => t.columns.includes('own;er')),
+        );
       const original = dump(A, 'hostile1');
       expect(dumpRows(original)).toBe(48 + 25 + 13 + 15 + 12);
-      const ddl = (login: Login, db: string) => schemaA.map((t) => mariadb(login, db, `SHOW CREATE TABLE ${q(t.name)}`).split('\t').slice(1).join('\t')).join('\n');
+      const ddl = (login: Login, db: string) =>
+        schemaA
+          .map((t) =>
+            mariadb(login, db, `SHOW CREATE TABLE ${q(t.name)}`)
+              .split('\t')
+              .slice(1)
+              .join('\t'),
+          )
+          .join('\n');
       const ddlBefore = [ddl(A, 'hostile1'), ddl(B, 'hostile2')];
 
       // The general log of both servers, for fw-shard's session only.
       const logs = { a: join(c.dir, 'general-a.log'), b: join(c.dir, 'general-b.log') };
-      for (const [login, f] of [[A, logs.a], [B, logs.b]] as const) mariadb(login, 'mysql', `SET GLOBAL general_log_file = ${quoteString(f)}; SET GLOBAL general_log = 1;`);
+      for (const [login, f] of [
+        [A, logs.a],
+        [B, logs.b],
+      ] as const)
+        mariadb(login, 'mysql', `SET GLOBAL general_log_file = ${quoteString(f)}; SET GLOBAL general_log = 1;`);
       let r: CliRun;
       try {
-        r = await runFwShard(['--config', config, 'move', '--user', '42', '--to', '2', '--yes', '--json', '--chunk-size', '7', '--freeze-cap', '2s', '--drain', '100ms'], { env: { FWS_DB_LOGIN: PW } });
+        r = await runFwShard(
+          ['--config', config, 'move', '--user', '42', '--to', '2', '--yes', '--json', '--chunk-size', '7', '--freeze-cap', '2s', '--drain', '100ms'],
+          { env: { FWS_DB_LOGIN: PW } },
+        );
       } finally {
         for (const login of [A, B]) mariadb(login, 'mysql', 'SET GLOBAL general_log = 0');
       }
@@ -245,17 +343,31 @@ describe('security', () => {
       // Moved byte for byte; source cleaned; canaries and every table definition untouched.
       expect(dump(B, 'hostile2') === original, 'target equals the original').toBe(true);
       expect(dumpRows(dump(A, 'hostile1'))).toBe(0);
-      for (const [login, db] of [[A, 'hostile1'], [B, 'hostile2']] as const) {
+      for (const [login, db] of [
+        [A, 'hostile1'],
+        [B, 'hostile2'],
+      ] as const) {
         expect(mariadb(login, db, 'SELECT (SELECT GROUP_CONCAT(x) FROM t), (SELECT GROUP_CONCAT(x) FROM victim)').trim(), `canaries on ${db}`).toBe('1\t2');
       }
       expect([ddl(A, 'hostile1'), ddl(B, 'hostile2')]).toEqual(ddlBefore);
-      expect(mariadb(A, 'hostile1', "SELECT COUNT(*) FROM `a``b` WHERE user_id = 43").trim()).toBe('12');
+      expect(mariadb(A, 'hostile1', 'SELECT COUNT(*) FROM `a``b` WHERE user_id = 43').trim()).toBe('12');
 
       // What fw-shard sent: only these kinds of statements, each aimed at a table that exists.
       const statements = [...fwShardStatements(logs.a, 'fwsec'), ...fwShardStatements(logs.b, 'fwsec')];
-      const allowed = /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `)/i;
+      const allowed =
+        /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `)/i;
       const unexpected = statements.filter((s) => !allowed.test(s.trim()));
-      const known = new Set([...HOSTILE.map((h) => h.table), 'users', 'Tickets64', 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes', 'fw_shard_fence', 'fw_shard_changes']);
+      const known = new Set([
+        ...HOSTILE.map((h) => h.table),
+        'users',
+        'Tickets64',
+        'fw_shard_moves',
+        'fw_shard_move_tables',
+        'fw_shard_move_chunks',
+        'fw_shard_freezes',
+        'fw_shard_fence',
+        'fw_shard_changes',
+      ]);
       const targets = statements.map(writeTarget).filter((t): t is string => t !== null);
       const strayTargets = [...new Set(targets.filter((t) => !known.has(t)))];
       figures.hostileNames = {
@@ -270,7 +382,19 @@ describe('security', () => {
       expect(unexpected).toEqual([]);
       expect(strayTargets).toEqual([]);
       expect(targets.filter((t) => HOSTILE.some((h) => h.table === t)).length, 'writes reached every hostile table').toBeGreaterThan(HOSTILE.length);
-      expect(new Set(targets)).toEqual(new Set([...HOSTILE.map((h) => h.table), 'fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_freezes', 'fw_shard_fence', 'fw_shard_changes', 'users', 'Tickets64']));
+      expect(new Set(targets)).toEqual(
+        new Set([
+          ...HOSTILE.map((h) => h.table),
+          'fw_shard_moves',
+          'fw_shard_move_tables',
+          'fw_shard_move_chunks',
+          'fw_shard_freezes',
+          'fw_shard_fence',
+          'fw_shard_changes',
+          'users',
+          'Tickets64',
+        ]),
+      );
     });
   });
 
@@ -281,10 +405,17 @@ describe('security', () => {
       const grants = readmeGrants();
       const sharded = ['Photos', 'Faves', 'Contacts'];
       const stmts = (target: 'main' | 'shard' | 'tickets', db: string) =>
-        grants[target].flatMap((g) => (g.tables === 'sharded' ? sharded : g.tables).map((t) => `GRANT ${g.privileges} ON ${q(db)}.${q(t === 'the users table' ? 'users' : t)} TO 'fwleast'@'%'`));
+        grants[target].flatMap((g) =>
+          (g.tables === 'sharded' ? sharded : g.tables).map(
+            (t) => `GRANT ${g.privileges} ON ${q(db)}.${q(t === 'the users table' ? 'users' : t)} TO 'fwleast'@'%'`,
+          ),
+        );
       const onA = [...stmts('main', 'flamework'), ...stmts('shard', 'users1'), ...stmts('tickets', 'tickets')];
       const onB = stmts('shard', 'users2');
-      for (const [login, list] of [[A, onA], [B, onB]] as const) {
+      for (const [login, list] of [
+        [A, onA],
+        [B, onB],
+      ] as const) {
         mariadb(login, 'mysql', `DROP USER IF EXISTS 'fwleast'@'%'; CREATE USER 'fwleast'@'%' IDENTIFIED BY '${LEAST_PW}'; ${list.join(';\n')};`);
       }
       const shown = (login: Login) => mariadb(login, 'mysql', "SHOW GRANTS FOR 'fwleast'@'%'").split('\n').filter(Boolean);
@@ -305,9 +436,12 @@ describe('security', () => {
       expect(dumpUser(A, 'users1', '42')).toBe(emptyDumpOf(original42));
 
       // A move killed mid-copy, then aborted: deletes on the target.
-      const killed = await fw(['move', '--user', '43', '--to', '2', '--yes', '--events', '--assume-no-writes', '--chunk-size', '5', '--sleep-between-chunks', '20ms'], {
-        onEvent: (e, _n, ctl) => void (e.type === 'chunk.copied' && ctl.kill()),
-      });
+      const killed = await fw(
+        ['move', '--user', '43', '--to', '2', '--yes', '--events', '--assume-no-writes', '--chunk-size', '5', '--sleep-between-chunks', '20ms'],
+        {
+          onEvent: (e, _n, ctl) => void (e.type === 'chunk.copied' && ctl.kill()),
+        },
+      );
       expect(killed.signal).toBe('SIGKILL');
       const abort = await fw(['abort', '--user', '43', '--json']);
       results['abort --user 43 after a kill'] = abort.code;
@@ -325,14 +459,20 @@ describe('security', () => {
       expect(dumpUser(A, 'users1', '44') === original44).toBe(true);
       expect(dumpRows(dumpUser(B, 'users2', '44'))).toBe(0);
 
-      for (const [name, args] of [['status --json', ['status', '--json']], ['moves --all --json', ['moves', '--all', '--json']], ['verify --json', ['verify', '--json']]] as const) {
+      for (const [name, args] of [
+        ['status --json', ['status', '--json']],
+        ['moves --all --json', ['moves', '--all', '--json']],
+        ['verify --json', ['verify', '--json']],
+      ] as const) {
         const r = await fw([...args]);
         results[name] = r.code;
         expect(r.stderr).not.toMatch(/denied|internal error/i);
         expect(r.code, `${name}: ${r.stderr}`).toBe(0);
       }
       (figures.leastPrivilege as Record<string, unknown>).results = results;
-      expect(mariadb(A, 'flamework', "SELECT GROUP_CONCAT(state, ':', phase ORDER BY id) FROM fw_shard_moves").trim()).toBe('done:done,aborted:aborted,done:done');
+      expect(mariadb(A, 'flamework', "SELECT GROUP_CONCAT(state, ':', phase ORDER BY id) FROM fw_shard_moves").trim()).toBe(
+        'done:done,aborted:aborted,done:done',
+      );
     });
 
     it('without the trigger-mode grants an online move falls back to re-hash mode and says why; with them (README) it runs in trigger mode', async () => {
@@ -348,7 +488,10 @@ describe('security', () => {
       expect(refused.code).toBe(5);
       expect(refused.doc?.error?.message).toMatch(/--capture trigger is not possible/);
       // The grants of README "Required privileges", row "online moves in trigger mode".
-      for (const [login, db] of [[A, 'users1'], [B, 'users2']] as const) {
+      for (const [login, db] of [
+        [A, 'users1'],
+        [B, 'users2'],
+      ] as const) {
         mariadb(login, 'mysql', `GRANT CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* TO 'fwleast'@'%'; GRANT PROCESS ON *.* TO 'fwleast'@'%'`);
       }
       const original42 = dumpUser(A, 'users1', '42');
@@ -357,8 +500,15 @@ describe('security', () => {
       expect(online.doc?.plan?.capture?.mode).toBe('trigger');
       expect(dumpUser(B, 'users2', '42') === original42).toBe(true);
       expect(dumpUser(A, 'users1', '42')).toBe(emptyDumpOf(original42));
-      for (const [login, db] of [[A, 'users1'], [B, 'users2']] as const) {
-        mariadb(login, 'mysql', `REVOKE CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* FROM 'fwleast'@'%'; REVOKE PROCESS ON *.* FROM 'fwleast'@'%'`);
+      for (const [login, db] of [
+        [A, 'users1'],
+        [B, 'users2'],
+      ] as const) {
+        mariadb(
+          login,
+          'mysql',
+          `REVOKE CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* FROM 'fwleast'@'%'; REVOKE PROCESS ON *.* FROM 'fwleast'@'%'`,
+        );
       }
     });
   });
@@ -375,7 +525,8 @@ function fwShardStatements(file: string, user: string): string[] {
   const entries: { thread: string; command: string; text: string }[] = [];
   for (const line of lines) {
     const m = head.exec(line);
-    if (m && /^(Connect|Query|Prepare|Execute|Quit|Init|Close|Field|Statistics|Ping|Change|Reset|Long)/.test(m[2]!)) entries.push({ thread: m[1]!, command: m[2]!, text: m[3]! });
+    if (m && /^(Connect|Query|Prepare|Execute|Quit|Init|Close|Field|Statistics|Ping|Change|Reset|Long)/.test(m[2]!))
+      entries.push({ thread: m[1]!, command: m[2]!, text: m[3]! });
     else if (entries.length) entries[entries.length - 1]!.text += '\n' + line;
   }
   const mine = new Set(entries.filter((e) => e.command === 'Connect' && e.text.startsWith(`${user}@`)).map((e) => e.thread));
@@ -384,7 +535,9 @@ function fwShardStatements(file: string, user: string): string[] {
 
 /** The table a writing statement aims at, read as a quoted identifier (`a``b` → a`b); null for reads. */
 function writeTarget(stmt: string): string | null {
-  const m = /^(?:INSERT(?: IGNORE)? INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE '[^']*' INTO TABLE|CREATE TABLE IF NOT EXISTS)\s+/i.exec(stmt.trim());
+  const m = /^(?:INSERT(?: IGNORE)? INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE '[^']*' INTO TABLE|CREATE TABLE IF NOT EXISTS)\s+/i.exec(
+    stmt.trim(),
+  );
   if (!m) return null;
   const rest = stmt.trim().slice(m[0].length);
   if (rest.startsWith('`')) {
@@ -417,7 +570,8 @@ function readmeGrants(): Record<'main' | 'shard' | 'tickets', { privileges: stri
       if (!m) continue;
       const target = m[2]!.trim();
       if (/information_schema/.test(target)) continue;
-      const tables = target === 'the sharded tables' ? 'sharded' : target === 'the users table' ? ['the users table'] : [...target.matchAll(/`([^`]+)`/g)].map((x) => x[1]!);
+      const tables =
+        target === 'the sharded tables' ? 'sharded' : target === 'the users table' ? ['the users table'] : [...target.matchAll(/`([^`]+)`/g)].map((x) => x[1]!);
       out[key].push({ privileges: m[1]!, tables });
     }
   }

@@ -83,17 +83,29 @@ describe('server faults under a running move', () => {
 
   beforeEach(() => {
     // Fresh data: user 42 on shard 1; users 44 and 45 live on shard 2 (their rows interleave with 42's keys).
-    mariadb(MAIN, 'flamework', `DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes;
-      UPDATE users SET cluster_id = IF(id = 42, 1, 2);`);
+    mariadb(
+      MAIN,
+      'flamework',
+      `DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes;
+      UPDATE users SET cluster_id = IF(id = 42, 1, 2);`,
+    );
     c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Dots; DELETE FROM Contacts; DELETE FROM Notes;');
-    mariadb(S1, 'users1', `
+    mariadb(
+      S1,
+      'users1',
+      `
       INSERT INTO Dots SELECT 9007199254740993 + seq * 2, 42, IF(seq % 7 = 0, NULL, CONCAT('dot ', seq, ' 😀')) FROM seq_1_to_240;
       INSERT INTO Contacts SELECT 42, seq % 9 FROM seq_1_to_20;
-      INSERT INTO Notes SELECT seq * 2, 42, CONCAT('note ', seq) FROM seq_1_to_60;`);
-    mariadb(S2, 'users2', `
+      INSERT INTO Notes SELECT seq * 2, 42, CONCAT('note ', seq) FROM seq_1_to_60;`,
+    );
+    mariadb(
+      S2,
+      'users2',
+      `
       INSERT INTO Dots SELECT 9007199254740994 + seq * 2, 44, CONCAT('theirs ', seq) FROM seq_1_to_30;
       INSERT INTO Notes SELECT seq * 2 - 1, 44, CONCAT('odd ', seq) FROM seq_1_to_61;
-      INSERT INTO Notes SELECT 1000000 + seq, 45, 'bulk' FROM seq_1_to_3000;`);
+      INSERT INTO Notes SELECT 1000000 + seq, 45, 'bulk' FROM seq_1_to_3000;`,
+    );
     original = dumpUser(S1, 'users1', '42');
     other44 = dumpUser(S2, 'users2', '44');
   });
@@ -119,7 +131,9 @@ describe('server faults under a running move', () => {
     expect(dumpUser(S2, 'users2', '44'), `${tag}: user 44 untouched`).toBe(other44);
     expect(mariadb(MAIN, 'flamework', 'SELECT cluster_id FROM users WHERE id = 42').trim(), tag).toBe('2');
     expect(mariadb(MAIN, 'flamework', 'SELECT COUNT(*) FROM fw_shard_freezes').trim(), `${tag}: freeze rows`).toBe('0');
-    expect(mariadb(MAIN, 'flamework', "SELECT CONCAT_WS(',', state, phase, IFNULL(active_user, 'NULL')) FROM fw_shard_moves").trim(), tag).toBe('done,done,NULL');
+    expect(mariadb(MAIN, 'flamework', "SELECT CONCAT_WS(',', state, phase, IFNULL(active_user, 'NULL')) FROM fw_shard_moves").trim(), tag).toBe(
+      'done,done,NULL',
+    );
     return dumpRows(original) - dumpRows(target);
   }
 
@@ -140,7 +154,9 @@ describe('server faults under a running move', () => {
    */
   function holdTableLock(server: string, database: string, table: string): { release(): void } {
     const p = c.servers[server]!.port;
-    const child = spawn('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${p}`, '-uroot', database, '-e', `LOCK TABLES \`${table}\` WRITE; SELECT SLEEP(60);`], { stdio: 'ignore' });
+    const child = spawn('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${p}`, '-uroot', database, '-e', `LOCK TABLES \`${table}\` WRITE; SELECT SLEEP(60);`], {
+      stdio: 'ignore',
+    });
     child.on('error', () => undefined);
     return { release: () => void child.kill('SIGKILL') };
   }
@@ -148,7 +164,11 @@ describe('server faults under a running move', () => {
   /** Wait until a fw-shard session on `server` waits for a table's metadata lock (the fault point is reached). */
   async function untilBlocked(server: string): Promise<void> {
     for (let i = 0; i < 200; i++) {
-      const n = mariadb(c.login(server), 'mysql', `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE user = '${FW_USER}' AND state LIKE 'Waiting for table metadata lock%'`).trim();
+      const n = mariadb(
+        c.login(server),
+        'mysql',
+        `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE user = '${FW_USER}' AND state LIKE 'Waiting for table metadata lock%'`,
+      ).trim();
       if (Number(n) > 0) return;
       await sleep(20);
     }
@@ -186,7 +206,9 @@ describe('server faults under a running move', () => {
       expect(dying, 'the fault point was reached').toBeDefined();
       const shard = server === 's1' ? 1 : 2;
       const message = expectUnavailable(first, `shard ${shard}`, c.servers[server]!.port, database);
-      expect(mariadb(MAIN, 'flamework', 'SELECT CONCAT(phase, ",", (SELECT cluster_id FROM users WHERE id = 42)) FROM fw_shard_moves').trim()).toBe(`${phase},1`);
+      expect(mariadb(MAIN, 'flamework', 'SELECT CONCAT(phase, ",", (SELECT cluster_id FROM users WHERE id = 42)) FROM fw_shard_moves').trim()).toBe(
+        `${phase},1`,
+      );
       await c.servers[server]!.restart();
       const runs = await recover(move(OFFLINE));
       outcomes.push({ fault: name, firstExit: first.code, message, recoveryRuns: runs, lost: expectMovedAndClean(name) });
@@ -216,7 +238,13 @@ describe('server faults under a running move', () => {
     expect(mariadb(MAIN, 'flamework', 'SELECT CONCAT(phase, ",", (SELECT cluster_id FROM users WHERE id = 42)) FROM fw_shard_moves').trim()).toBe('flip,1');
     const moveId = String(first.events.find((e) => e.moveId)?.moveId);
     const runs = await recover(['--config', config, 'resume', moveId, '--json', ...OFFLINE]);
-    outcomes.push({ fault: 'db_main SIGKILLed right before the flip (offline)', firstExit: first.code, message, recoveryRuns: runs, lost: expectMovedAndClean('db_main before flip') });
+    outcomes.push({
+      fault: 'db_main SIGKILLed right before the flip (offline)',
+      firstExit: first.code,
+      message,
+      recoveryRuns: runs,
+      lost: expectMovedAndClean('db_main before flip'),
+    });
   });
 
   it('db_main SIGKILLed inside the freeze, right before the online flip: exit 4; the freeze lapses by itself; resume finishes', async () => {
@@ -240,17 +268,32 @@ describe('server faults under a running move', () => {
     await c.servers.main!.restart();
     expect(mariadb(MAIN, 'flamework', 'SELECT CONCAT(phase, ",", (SELECT cluster_id FROM users WHERE id = 42)) FROM fw_shard_moves').trim()).toBe('freeze,1');
     // The freeze row survived the crash (it was committed), but it carries its expiry: wait it out.
-    const left = mariadb(MAIN, 'flamework', 'SELECT IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until)) DIV 1000, -1) FROM fw_shard_freezes WHERE user_id = 42').trim();
+    const left = mariadb(
+      MAIN,
+      'flamework',
+      'SELECT IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, NOW(3), frozen_until)) DIV 1000, -1) FROM fw_shard_freezes WHERE user_id = 42',
+    ).trim();
     expect(Number(left)).toBeLessThanOrEqual(1000);
     await sleep(Math.max(0, Number(left)) + 50);
-    expect(mariadb(MAIN, 'flamework', 'SELECT COUNT(*) FROM fw_shard_freezes WHERE user_id = 42 AND frozen_until > NOW(3)').trim(), 'the app sees no freeze').toBe('0');
+    expect(
+      mariadb(MAIN, 'flamework', 'SELECT COUNT(*) FROM fw_shard_freezes WHERE user_id = 42 AND frozen_until > NOW(3)').trim(),
+      'the app sees no freeze',
+    ).toBe('0');
     const runs = await recover(move(online));
-    outcomes.push({ fault: 'db_main SIGKILLed inside the freeze (online)', firstExit: first.code, message, recoveryRuns: runs, lost: expectMovedAndClean('db_main in freeze') });
+    outcomes.push({
+      fault: 'db_main SIGKILLed inside the freeze (online)',
+      firstExit: first.code,
+      message,
+      recoveryRuns: runs,
+      lost: expectMovedAndClean('db_main in freeze'),
+    });
   });
 
   it('KILL CONNECTION of every fw-shard session, again and again mid-copy: retried, or a clean stop that resumes', async () => {
     const killAll = (login: Login) => {
-      const ids = mariadb(login, 'mysql', `SELECT id FROM information_schema.PROCESSLIST WHERE user = '${FW_USER}' AND id <> CONNECTION_ID()`).split('\n').filter(Boolean);
+      const ids = mariadb(login, 'mysql', `SELECT id FROM information_schema.PROCESSLIST WHERE user = '${FW_USER}' AND id <> CONNECTION_ID()`)
+        .split('\n')
+        .filter(Boolean);
       for (const id of ids) {
         try {
           mariadb(login, 'mysql', `KILL CONNECTION ${id}`);
@@ -293,11 +336,14 @@ describe('server faults under a running move', () => {
       let locked!: () => void;
       const isLocked = new Promise<void>((r) => (locked = r));
       // Lock every row and gap of Dots on the target for 2.2 s: inserts of the user's rows must wait.
-      const holding = holder.transaction(async (s) => {
-        await s.rows(sql`SELECT COUNT(*) FROM Dots FOR UPDATE`);
-        locked();
-        await released;
-      }, { binary: false });
+      const holding = holder.transaction(
+        async (s) => {
+          await s.rows(sql`SELECT COUNT(*) FROM Dots FOR UPDATE`);
+          locked();
+          await released;
+        },
+        { binary: false },
+      );
       await isLocked;
       // Contacts is copied first; Dots right after it: its first chunk meets the locks, which go 2.5 s later.
       const r = await cli(move(['--assume-no-writes', '--chunk-size', '60', '--concurrency', '1']), {
@@ -323,11 +369,14 @@ describe('server faults under a running move', () => {
       const released = new Promise<void>((r) => (release = r));
       let locked!: () => void;
       const isLocked = new Promise<void>((r) => (locked = r));
-      const holding = holder.transaction(async (s) => {
-        await s.rows(sql`SELECT COUNT(*) FROM Dots FOR UPDATE`);
-        locked();
-        await released;
-      }, { binary: false });
+      const holding = holder.transaction(
+        async (s) => {
+          await s.rows(sql`SELECT COUNT(*) FROM Dots FOR UPDATE`);
+          locked();
+          await released;
+        },
+        { binary: false },
+      );
       await isLocked;
       let r: CliRun;
       try {
@@ -360,28 +409,30 @@ describe('server faults under a running move', () => {
     // The writer: a big transaction (3000 rows of user 45), then row 31 (user 44) inside the first Notes
     // chunk's range; fw-shard's chunk DELETE scans the range by primary key, locks row 5 and waits on 31;
     // then the writer wants row 5: a deadlock, and InnoDB rolls back the lighter transaction: the chunk.
-    await writer.transaction(
-      async (s) => {
-        await s.exec(sql`UPDATE Notes SET body = 'writer' WHERE id > 1000000`); // by primary key: locks only these rows
-        await s.exec(sql`UPDATE Notes SET body = 'writer 31' WHERE id = 31`);
-        moving = cli(move(['--assume-no-writes', '--chunk-size', '20', '--concurrency', '1']), { timeoutMs: 60_000 });
-        // Wait until the chunk's DELETE on Notes is blocked on row 31.
-        for (let i = 0; i < 400; i++) {
-          const [w] = await probe.rows<{ n: string }>(
-            sql`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE user = ${FW_USER} AND command = 'Query' AND info LIKE 'DELETE FROM \`Notes\`%' AND time_ms > 100`,
-          );
-          if (Number(w?.n) > 0) break;
-          await sleep(25);
-        }
-        try {
-          await s.exec(sql`UPDATE Notes SET body = 'writer 5' WHERE id = 5`);
-        } catch (err) {
-          victim = `the writer (${(err as Error).message})`;
-          throw err;
-        }
-      },
-      { binary: false },
-    ).catch(() => undefined);
+    await writer
+      .transaction(
+        async (s) => {
+          await s.exec(sql`UPDATE Notes SET body = 'writer' WHERE id > 1000000`); // by primary key: locks only these rows
+          await s.exec(sql`UPDATE Notes SET body = 'writer 31' WHERE id = 31`);
+          moving = cli(move(['--assume-no-writes', '--chunk-size', '20', '--concurrency', '1']), { timeoutMs: 60_000 });
+          // Wait until the chunk's DELETE on Notes is blocked on row 31.
+          for (let i = 0; i < 400; i++) {
+            const [w] = await probe.rows<{ n: string }>(
+              sql`SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE user = ${FW_USER} AND command = 'Query' AND info LIKE 'DELETE FROM \`Notes\`%' AND time_ms > 100`,
+            );
+            if (Number(w?.n) > 0) break;
+            await sleep(25);
+          }
+          try {
+            await s.exec(sql`UPDATE Notes SET body = 'writer 5' WHERE id = 5`);
+          } catch (err) {
+            victim = `the writer (${(err as Error).message})`;
+            throw err;
+          }
+        },
+        { binary: false },
+      )
+      .catch(() => undefined);
     const r = await moving!;
     lockFigures.deadlocks = deadlocks() - before;
     lockFigures.deadlockVictim = victim;

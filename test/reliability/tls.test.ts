@@ -12,7 +12,17 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dumpUser, emptyDumpOf, ensureBuilt, mariadb, recordFigures, runFwShard, startFlamework, type FlameworkCluster, type Login } from '../helpers/reliability.js';
+import {
+  dumpUser,
+  emptyDumpOf,
+  ensureBuilt,
+  mariadb,
+  recordFigures,
+  runFwShard,
+  startFlamework,
+  type FlameworkCluster,
+  type Login,
+} from '../helpers/reliability.js';
 
 const PW = 'Tls-Login-pw-55kq';
 
@@ -30,7 +40,23 @@ function makeCertificates(dir: string): Record<string, string> {
     key(`${n}-key.pem`);
     ossl('req', '-new', '-key', f(`${n}-key.pem`), '-out', f(`${n}.csr`), '-subj', `/CN=${cn}`);
     writeFileSync(f(`${n}.ext`), san ? `subjectAltName=${san}\n` : 'basicConstraints=CA:FALSE\n');
-    ossl('x509', '-req', '-in', f(`${n}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca-key.pem'), '-CAcreateserial', '-out', f(`${n}.pem`), '-days', '2', '-extfile', f(`${n}.ext`));
+    ossl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${n}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca-key.pem'),
+      '-CAcreateserial',
+      '-out',
+      f(`${n}.pem`),
+      '-days',
+      '2',
+      '-extfile',
+      f(`${n}.ext`),
+    );
   };
   ca('ca', 'fw-shard test CA');
   ca('other-ca', 'some other CA');
@@ -41,7 +67,22 @@ function makeCertificates(dir: string): Record<string, string> {
   // The server reads server.pem/server-key.pem: the good certificate first (swapped later, then FLUSH SSL).
   copyFileSync(f('server-good.pem'), f('server.pem'));
   copyFileSync(f('server-good-key.pem'), f('server-key.pem'));
-  return Object.fromEntries(['ca', 'other-ca', 'server', 'server-key', 'server-good', 'server-good-key', 'server-other', 'server-other-key', 'server-ip', 'server-ip-key', 'client', 'client-key'].map((n) => [n, f(`${n}.pem`)]));
+  return Object.fromEntries(
+    [
+      'ca',
+      'other-ca',
+      'server',
+      'server-key',
+      'server-good',
+      'server-good-key',
+      'server-other',
+      'server-other-key',
+      'server-ip',
+      'server-ip-key',
+      'client',
+      'client-key',
+    ].map((n) => [n, f(`${n}.pem`)]),
+  );
 }
 
 describe('TLS to the servers', () => {
@@ -61,8 +102,10 @@ describe('TLS to the servers', () => {
       users: { 42: 1 },
     });
     S = c.login('s');
-    c.onShards('CREATE TABLE Photos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, title VARBINARY(100) NULL, KEY by_user (user_id)); CREATE TABLE Contacts (user_id INT UNSIGNED NOT NULL, contact_id INT UNSIGNED NOT NULL);');
-    mariadb(S, 'users1', "INSERT INTO Photos SELECT seq, 42, UNHEX(MD5(seq)) FROM seq_1_to_150; INSERT INTO Contacts SELECT 42, seq % 9 FROM seq_1_to_20;");
+    c.onShards(
+      'CREATE TABLE Photos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, title VARBINARY(100) NULL, KEY by_user (user_id)); CREATE TABLE Contacts (user_id INT UNSIGNED NOT NULL, contact_id INT UNSIGNED NOT NULL);',
+    );
+    mariadb(S, 'users1', 'INSERT INTO Photos SELECT seq, 42, UNHEX(MD5(seq)) FROM seq_1_to_150; INSERT INTO Contacts SELECT 42, seq % 9 FROM seq_1_to_20;');
     mariadb(S, 'mysql', `CREATE USER 'fwtls'@'%' IDENTIFIED BY '${PW}' REQUIRE X509; GRANT ALL ON *.* TO 'fwtls'@'%';`);
     expect(mariadb(S, 'mysql', "SHOW GLOBAL VARIABLES LIKE 'have_ssl'").trim()).toBe('have_ssl\tYES');
   }, 120_000);
@@ -95,7 +138,14 @@ describe('TLS to the servers', () => {
   });
 
   it('a wrong CA: exit 4, naming the server and the certificate problem', async () => {
-    const r = await fw(config('wrong-ca.json', { ca: certs['other-ca'], cert: certs.client, key: certs['client-key'], verifyIdentity: true }), ['move', '--user', '42', '--to', '1', '--dry-run']);
+    const r = await fw(config('wrong-ca.json', { ca: certs['other-ca'], cert: certs.client, key: certs['client-key'], verifyIdentity: true }), [
+      'move',
+      '--user',
+      '42',
+      '--to',
+      '1',
+      '--dry-run',
+    ]);
     figures.wrongCa = { exit: r.code, message: r.stderr.split('\n')[0] };
     expect(r.stderr).not.toContain('internal error');
     expect(r.code, r.stderr).toBe(4);
@@ -124,8 +174,22 @@ describe('TLS to the servers', () => {
     copyFileSync(certs['server-other-key']!, certs['server-key']!);
     mariadb(S, 'mysql', 'FLUSH SSL');
     try {
-      const strict = await fw(config('strict.json', { ca: certs.ca, cert: certs.client, key: certs['client-key'], verifyIdentity: true }), ['move', '--user', '42', '--to', '1', '--dry-run']);
-      const lax = await fw(config('lax.json', { ca: certs.ca, cert: certs.client, key: certs['client-key'], verifyIdentity: false }), ['move', '--user', '42', '--to', '1', '--dry-run']);
+      const strict = await fw(config('strict.json', { ca: certs.ca, cert: certs.client, key: certs['client-key'], verifyIdentity: true }), [
+        'move',
+        '--user',
+        '42',
+        '--to',
+        '1',
+        '--dry-run',
+      ]);
+      const lax = await fw(config('lax.json', { ca: certs.ca, cert: certs.client, key: certs['client-key'], verifyIdentity: false }), [
+        'move',
+        '--user',
+        '42',
+        '--to',
+        '1',
+        '--dry-run',
+      ]);
       figures.hostMismatch = { verifyIdentityTrue: { exit: strict.code, message: strict.stderr.split('\n')[0] }, verifyIdentityFalse: { exit: lax.code } };
       expect(lax.code, lax.stderr).toBe(0);
       expect(strict.stderr).not.toContain('internal error');
@@ -144,7 +208,14 @@ describe('TLS to the servers', () => {
     copyFileSync(certs['server-ip-key']!, certs['server-key']!);
     mariadb(S, 'mysql', 'FLUSH SSL');
     try {
-      const strict = await fw(config('strict-ip.json', { ca: certs.ca, cert: certs.client, key: certs['client-key'], verifyIdentity: true }), ['move', '--user', '42', '--to', '1', '--dry-run']);
+      const strict = await fw(config('strict-ip.json', { ca: certs.ca, cert: certs.client, key: certs['client-key'], verifyIdentity: true }), [
+        'move',
+        '--user',
+        '42',
+        '--to',
+        '1',
+        '--dry-run',
+      ]);
       figures.ipOnlyCertificate = { verifyIdentityTrue: { exit: strict.code, message: strict.stderr.split('\n')[0] } };
       expect(strict.code, strict.stderr).toBe(4);
       expect(strict.stderr).toMatch(/next step: .*driver checks the name "localhost"/);

@@ -21,7 +21,8 @@ function file(name: string, text: string, mode = 0o600): string {
   return p;
 }
 
-const normalize = (raw: unknown, env: Record<string, string | undefined> = {}): Loaded => normalizeConfig(raw, { env, baseDir: dir, origin: 'fw-shard.config.yaml' });
+const normalize = (raw: unknown, env: Record<string, string | undefined> = {}): Loaded =>
+  normalizeConfig(raw, { env, baseDir: dir, origin: 'fw-shard.config.yaml' });
 
 const problemsOf = (fn: () => unknown): string[] => {
   const e = fwError(fn);
@@ -74,16 +75,37 @@ describe('valid configs', () => {
     const { topology, warnings } = normalize(parseConfigText(YAML_TEXT, 'fw-shard.config.yaml'), { FW_PW: 'env-pw' });
     expect(warnings).toEqual([]);
     const m = topology.main;
-    expect([m.role, m.host, m.port, m.user, m.database, m.passwordSource, m.password?.reveal()]).toEqual(['db_main', 'db.internal', 3306, 'fwshard', 'flamework', 'env:FW_PW', 'env-pw']);
+    expect([m.role, m.host, m.port, m.user, m.database, m.passwordSource, m.password?.reveal()]).toEqual([
+      'db_main',
+      'db.internal',
+      3306,
+      'fwshard',
+      'flamework',
+      'env:FW_PW',
+      'env-pw',
+    ]);
     expect([...topology.shards.keys()]).toEqual([1, 2]);
     const s1 = topology.shards.get(S(1))!;
     expect([s1.role, s1.host, s1.port, s1.user, s1.database, s1.password?.reveal()]).toEqual(['shard 1', 'db1.internal', 3306, 'fwshard', 'users1', 'env-pw']);
     const s2 = topology.shards.get(S(2))!;
-    expect([s2.host, s2.port, s2.user, s2.passwordSource, s2.password?.reveal()]).toEqual(['db2.internal', 3307, 'other', `file:${join(dir, 'secrets/db2.pw')}`, 'file-pw']);
+    expect([s2.host, s2.port, s2.user, s2.passwordSource, s2.password?.reveal()]).toEqual([
+      'db2.internal',
+      3307,
+      'other',
+      `file:${join(dir, 'secrets/db2.pw')}`,
+      'file-pw',
+    ]);
     // a replica inherits port, user, password and database from its primary
     expect(s2.replicas).toHaveLength(1);
     const r = s2.replicas[0]!;
-    expect([r.role, r.host, r.port, r.user, r.database, r.password?.reveal()]).toEqual(['replica 1 of shard 2', 'db2-ro.internal', 3307, 'other', 'users2', 'file-pw']);
+    expect([r.role, r.host, r.port, r.user, r.database, r.password?.reveal()]).toEqual([
+      'replica 1 of shard 2',
+      'db2-ro.internal',
+      3307,
+      'other',
+      'users2',
+      'file-pw',
+    ]);
     expect(topology.tickets.map((t) => [t.role, t.host, t.database])).toEqual([['tickets 1', 'tickets1.internal', 'tickets']]);
     expect(topology.mapping).toEqual({ cluster: 'main', table: 'users', idColumn: 'id', shardColumn: 'cluster_id', tableSource: 'config' });
     expect(topology.tables).toEqual({ ownerColumn: 'user_id', exclude: ['LogArchive'], owners: { Follows: 'follower_id' }, keylessRowCap: 100_000 });
@@ -121,7 +143,7 @@ describe('valid configs', () => {
     expect(s1.tls).toEqual({ ca: join(dir, 'ca.pem'), verifyIdentity: false });
   });
 
-  it("a shard on db_main is allowed with poorMans.federation", () => {
+  it('a shard on db_main is allowed with poorMans.federation', () => {
     const { topology } = normalize({
       defaults: { host: 'h', user: 'u' },
       main: { database: 'flamework' },
@@ -133,7 +155,13 @@ describe('valid configs', () => {
   });
 
   it('mapping.cluster accounts uses the accounts block', () => {
-    const { topology } = normalize({ defaults: { host: 'h', user: 'u' }, main: { database: 'm' }, accounts: { database: 'acc' }, shards: { '1': { database: 's' } }, mapping: { cluster: 'accounts' } });
+    const { topology } = normalize({
+      defaults: { host: 'h', user: 'u' },
+      main: { database: 'm' },
+      accounts: { database: 'acc' },
+      shards: { '1': { database: 's' } },
+      mapping: { cluster: 'accounts' },
+    });
     expect(topology.accounts?.role).toBe('db_accounts');
     expect(topology.mapping.cluster).toBe('accounts');
   });
@@ -142,27 +170,27 @@ describe('valid configs', () => {
 describe('problems, all at once', () => {
   it('unknown keys at every level', () => {
     const problems = problemsOf(() =>
-        normalize({
-          verison: 1,
-          defaults: { hots: 'x' },
-          main: { database: 'm', prot: 1 },
-          shards: { '1': { database: 'a', replicas: [{ host: 'r', databse: 'x' }] }, '2': { database: 'b', tls: { verify: true } } },
-          mapping: { clustr: 'main' },
-          tables: { inculde: [], exclude: [] },
-          memcached: { servers: ['c'], prefx: 'x' },
-        }),
+      normalize({
+        verison: 1,
+        defaults: { hots: 'x' },
+        main: { database: 'm', prot: 1 },
+        shards: { '1': { database: 'a', replicas: [{ host: 'r', databse: 'x' }] }, '2': { database: 'b', tls: { verify: true } } },
+        mapping: { clustr: 'main' },
+        tables: { inculde: [], exclude: [] },
+        memcached: { servers: ['c'], prefx: 'x' },
+      }),
     );
     // The unknown keys, and (checked on the rest of the document) the semantic problems with them.
     expect(problems).toEqual(
       expect.arrayContaining([
-      "defaults: unknown key 'hots'",
-      "main: unknown key 'prot'",
-      "shards.1.replicas.0: unknown key 'databse'",
-      "shards.2.tls: unknown key 'verify'",
-      "mapping: unknown key 'clustr'",
-      "tables: unknown key 'inculde'",
-      "memcached: unknown key 'prefx'",
-      "(top level): unknown key 'verison'",
+        "defaults: unknown key 'hots'",
+        "main: unknown key 'prot'",
+        "shards.1.replicas.0: unknown key 'databse'",
+        "shards.2.tls: unknown key 'verify'",
+        "mapping: unknown key 'clustr'",
+        "tables: unknown key 'inculde'",
+        "memcached: unknown key 'prefx'",
+        "(top level): unknown key 'verison'",
       ]),
     );
     expect(problems).toContain('main.host: missing (and no defaults.host)');
@@ -171,7 +199,11 @@ describe('problems, all at once', () => {
 
   it('shard ids 0, 256 and "x" are each reported with why', () => {
     const problems = problemsOf(() =>
-      normalize({ defaults: { host: 'h', user: 'u' }, main: { database: 'm' }, shards: { '0': { database: 'a' }, '256': { database: 'b' }, x: { database: 'c' }, '1': { database: 'd' } } }),
+      normalize({
+        defaults: { host: 'h', user: 'u' },
+        main: { database: 'm' },
+        shards: { '0': { database: 'a' }, '256': { database: 'b' }, x: { database: 'c' }, '1': { database: 'd' } },
+      }),
     );
     expect(problems).toHaveLength(3);
     expect(problems.find((p) => p.startsWith('shards.0: '))).toMatch(/^shards\.0: shard ids run from 1 to 255/);
@@ -275,11 +307,14 @@ describe('passwords', () => {
   });
 
   it('defaults give their password to every server that has none', () => {
-    const { topology, warnings } = normalize({
-      defaults: { host: 'h', user: 'u', password: 'shared-pw' },
-      main: { database: 'm' },
-      shards: { '1': { database: 'a', passwordEnv: 'PW1' } },
-    }, { PW1: 'own' });
+    const { topology, warnings } = normalize(
+      {
+        defaults: { host: 'h', user: 'u', password: 'shared-pw' },
+        main: { database: 'm' },
+        shards: { '1': { database: 'a', passwordEnv: 'PW1' } },
+      },
+      { PW1: 'own' },
+    );
     expect(topology.main.password?.reveal()).toBe('shared-pw');
     expect(topology.shards.get(S(1))!.password?.reveal()).toBe('own');
     expect(warnings).toEqual(['main (from defaults).password is written inline in the config; prefer passwordEnv or passwordFile']);
@@ -294,7 +329,9 @@ describe('reading files', () => {
     expect(readConfigFile(open).warnings).toEqual([`config file ${open} is readable by every user on this machine (chmod o-r ${open})`]);
     const closed = file('closed.yaml', VALID, 0o600);
     expect(readConfigFile(closed).warnings).toEqual([]);
-    expect(loadConfig({ config: open, env: {}, cwd: dir }).warnings).toEqual([`config file ${open} is readable by every user on this machine (chmod o-r ${open})`]);
+    expect(loadConfig({ config: open, env: {}, cwd: dir }).warnings).toEqual([
+      `config file ${open} is readable by every user on this machine (chmod o-r ${open})`,
+    ]);
   });
 
   it('a YAML syntax error names the file, line and column', () => {

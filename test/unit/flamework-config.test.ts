@@ -24,7 +24,9 @@ function fixtures(...paths: string[]): FlameworkFile[] {
 
 /** 1-based line of the first line of `path` containing `marker`. */
 function lineOf(path: string, marker: string): number {
-  const idx = readFileSync(join(FIXTURES, path), 'utf8').split('\n').findIndex((l) => l.includes(marker));
+  const idx = readFileSync(join(FIXTURES, path), 'utf8')
+    .split('\n')
+    .findIndex((l) => l.includes(marker));
   if (idx < 0) throw new Error(`marker ${marker} not in ${path}`);
   return idx + 1;
 }
@@ -88,7 +90,10 @@ describe('PHP subset parser', () => {
   });
 
   it('keeps the path of every subscript style and records file and line', () => {
-    const { statements } = parsePhpConfig('f.php', `<?php\n\n$GLOBALS['cfg']["db_users"]['host'][2] = 'h';\n$GLOBALS['cfg']['list'][] = 1;\nunset($GLOBALS['cfg']['db_tickets']);`);
+    const { statements } = parsePhpConfig(
+      'f.php',
+      `<?php\n\n$GLOBALS['cfg']["db_users"]['host'][2] = 'h';\n$GLOBALS['cfg']['list'][] = 1;\nunset($GLOBALS['cfg']['db_tickets']);`,
+    );
     expect(statements.map(({ file, line, op, path }) => ({ file, line, op, path }))).toEqual([
       { file: 'f.php', line: 3, op: 'set', path: ['db_users', 'host', 2] },
       { file: 'f.php', line: 4, op: 'set', path: ['list', null] },
@@ -133,13 +138,20 @@ describe('PHP subset parser', () => {
   });
 
   it('reports statements it cannot read with their known path, and a lexing failure as fatal', () => {
-    const parsed = parsePhpConfig('t.php', `<?php\n$GLOBALS['cfg']['db_main']['host'] = getenv('H');\n$GLOBALS['cfg'][$k]['x'] = 1;\n$GLOBALS['cfg']['a'] .= 'b';`);
+    const parsed = parsePhpConfig(
+      't.php',
+      `<?php\n$GLOBALS['cfg']['db_main']['host'] = getenv('H');\n$GLOBALS['cfg'][$k]['x'] = 1;\n$GLOBALS['cfg']['a'] .= 'b';`,
+    );
     expect(parsed.failures).toEqual([
       { file: 't.php', line: 2, path: ['db_main', 'host'], complete: true, reason: 'a call to getenv()' },
       { file: 't.php', line: 3, path: [], complete: false, reason: 'a key that is not a constant' },
       { file: 't.php', line: 4, path: ['a'], complete: true, reason: "the compound assignment '.='" },
     ]);
-    expect(parsePhpConfig('t.php', `<?php\n\n$GLOBALS['cfg']['a'] = 'oops;\n`).fatal).toEqual({ file: 't.php', line: 3, reason: 'unterminated single-quoted string' });
+    expect(parsePhpConfig('t.php', `<?php\n\n$GLOBALS['cfg']['a'] = 'oops;\n`).fatal).toEqual({
+      file: 't.php',
+      line: 3,
+      reason: 'unterminated single-quoted string',
+    });
   });
 });
 
@@ -188,7 +200,7 @@ describe('importFlamework', () => {
     ]);
   });
 
-  it('poor man\'s federation overwrites an explicit db_users block with shard 1 = db_main; ticketing makes db_tickets = db_main', () => {
+  it("poor man's federation overwrites an explicit db_users block with shard 1 = db_main; ticketing makes db_tickets = db_main", () => {
     const { raw } = importFlamework(fixtures('federation/config.php'));
     const main = server('127.0.0.1', 'privatesquare', 'www', 'Fed-main-pw');
     expect(raw).toEqual({
@@ -305,10 +317,7 @@ describe('importFlamework', () => {
   });
 
   it('rejects shard ids above 255 and non-numeric ones', () => {
-    const err = importError([
-      ...fixtures('upstream/config.php'),
-      ...php(`$GLOBALS['cfg']['db_users']['host'] = array(256 => 'a', 'x' => 'b', 1 => 'c');`),
-    ]);
+    const err = importError([...fixtures('upstream/config.php'), ...php(`$GLOBALS['cfg']['db_users']['host'] = array(256 => 'a', 'x' => 'b', 1 => 'c');`)]);
     expect(err.details?.problems).toEqual([
       expect.stringMatching(/^inline\.php:2: cfg\['db_users'\]\['host'\]\[256\] has the shard id 256: shard ids run from 1 to 255/),
       expect.stringMatching(/^inline\.php:2: cfg\['db_users'\]\['host'\]\['x'\] has the shard id 'x': shard ids run from 1 to 255/),
@@ -392,7 +401,7 @@ describe('fw-shard config (CLI)', () => {
     expect(doc.ok).toBe(true);
     expect(doc.passwordEnv).toEqual(['FW_SHARD_MAIN_PASSWORD', 'FW_SHARD_USERS_PASSWORD', 'FW_SHARD_TICKETS_PASSWORD']);
     expect(doc.config.tickets).toHaveLength(2);
-    expect(r.stderr).toContain("warning: dotspotting/config.php:");
+    expect(r.stderr).toContain('warning: dotspotting/config.php:');
   });
 
   it('the imported YAML loads as a native config once the variables are set', async () => {
@@ -452,7 +461,7 @@ describe('fw-shard config (CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^db_accounts +accounts\.internal:3306 +whosonfirst_accounts +accounts +inline +holds users\.cluster_id$/m);
     expect(r.stdout).toContain("Note: every shard is db_main's own database");
-    expect(r.stderr).toContain('warning: wof/config.php:12: cfg[\'db_accounts\'] is set');
+    expect(r.stderr).toContain("warning: wof/config.php:12: cfg['db_accounts'] is set");
   });
 
   it('exits 3 on a config error, naming file and line, with --json too', async () => {

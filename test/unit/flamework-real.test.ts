@@ -45,8 +45,8 @@ describe('schema file: CREATE TABLE names of db_users.schema', () => {
   });
 });
 
-describe('graduation config: poor man\'s federation off, shard 1 = db_main', () => {
-  it('is accepted by --flamework-config: shard 1 is db_main\'s database, shards 2 and 3 real', () => {
+describe("graduation config: poor man's federation off, shard 1 = db_main", () => {
+  it("is accepted by --flamework-config: shard 1 is db_main's database, shards 2 and 3 real", () => {
     const loaded = loadFlameworkFiles(['graduation/config.php'], { env: {}, cwd: FIXTURES });
     expect(loaded.topology.poorMansFederation).toBe(false);
     expect([...loaded.topology.shards].map(([id, e]) => `${id}:${e.host}:${e.port}/${e.database}`)).toEqual([
@@ -69,7 +69,9 @@ describe('graduation config: poor man\'s federation off, shard 1 = db_main', () 
     const r = await run(['config', 'import', '--flamework-config', 'graduation/config.php']);
     expect(r.code).toBe(0);
     expect(parseYaml(r.stdout).tables).toBeUndefined();
-    expect(r.stderr).toContain("warning: shard 1 is db_main's own database: moves off it are refused until tables.include lists the sharded tables; re-run with --schema schema/db_users.schema");
+    expect(r.stderr).toContain(
+      "warning: shard 1 is db_main's own database: moves off it are refused until tables.include lists the sharded tables; re-run with --schema schema/db_users.schema",
+    );
   });
 
   it('config import --schema with a file that has no CREATE TABLE is a usage error', async () => {
@@ -80,11 +82,15 @@ describe('graduation config: poor man\'s federation off, shard 1 = db_main', () 
     expect(r.stderr).toContain('no CREATE TABLE found in empty.schema');
   });
 
-  it('config show marks shard 1 as db_main\'s database', async () => {
+  it("config show marks shard 1 as db_main's database", async () => {
     const r = await run(['--flamework-config', 'graduation/config.php', 'config', 'show', '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
-    expect(doc.shards.map((s: { id: number; isMainDatabase: boolean }) => [s.id, s.isMainDatabase])).toEqual([[1, true], [2, false], [3, false]]);
+    expect(doc.shards.map((s: { id: number; isMainDatabase: boolean }) => [s.id, s.isMainDatabase])).toEqual([
+      [1, true],
+      [2, false],
+      [3, false],
+    ]);
     expect(doc.shardsOnMain).toEqual([1]);
     expect(doc.poorMansOnly).toBe(false);
   });
@@ -93,24 +99,48 @@ describe('graduation config: poor man\'s federation off, shard 1 = db_main', () 
 describe('mapping table name: users or Users', () => {
   it('takes the one users table (any case) with the shard column; none keeps the default; several is a config error', () => {
     expect(chooseMappingTable([{ name: 'Users', hasShardColumn: true }], 'db_main', 'cluster_id')).toBe('Users');
-    expect(chooseMappingTable([{ name: 'users', hasShardColumn: true }, { name: 'Users', hasShardColumn: false }], 'db_main', 'cluster_id')).toBe('users');
+    expect(
+      chooseMappingTable(
+        [
+          { name: 'users', hasShardColumn: true },
+          { name: 'Users', hasShardColumn: false },
+        ],
+        'db_main',
+        'cluster_id',
+      ),
+    ).toBe('users');
     expect(chooseMappingTable([], 'db_main', 'cluster_id')).toBeNull();
     expect(chooseMappingTable([{ name: 'USERS', hasShardColumn: false }], 'db_main', 'cluster_id')).toBeNull();
-    expect(() => chooseMappingTable([{ name: 'users', hasShardColumn: true }, { name: 'Users', hasShardColumn: true }], 'db_main (app)', 'cluster_id')).toThrow(
-      /db_main \(app\) has several users tables with a cluster_id column \(users, Users\)/,
-    );
+    expect(() =>
+      chooseMappingTable(
+        [
+          { name: 'users', hasShardColumn: true },
+          { name: 'Users', hasShardColumn: true },
+        ],
+        'db_main (app)',
+        'cluster_id',
+      ),
+    ).toThrow(/db_main \(app\) has several users tables with a cluster_id column \(users, Users\)/);
   });
 
   it('config show says when the table is not named in the config', async () => {
     const r = await run(['--flamework-config', 'graduation/config.php', 'config', 'show']);
-    expect(r.stdout).toContain('Mapping:    users.id → users.cluster_id on db_main (cluster main); table not named in the config: commands that connect use users or Users, whichever db_main has');
+    expect(r.stdout).toContain(
+      'Mapping:    users.id → users.cluster_id on db_main (cluster main); table not named in the config: commands that connect use users or Users, whichever db_main has',
+    );
     const j = JSON.parse((await run(['--flamework-config', 'graduation/config.php', 'config', 'show', '--json'])).stdout);
     expect(j.mapping).toMatchObject({ table: 'users', tableSource: 'default' });
   });
 });
 
 describe('memcache settings', () => {
-  const imp = (text: string) => importFlamework([{ path: 'c.php', text: `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;\n${text}\n` }]);
+  const imp = (text: string) =>
+    importFlamework([
+      {
+        path: 'c.php',
+        text: `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;\n${text}\n`,
+      },
+    ]);
 
   it('imports memcache_host/port and the prefix when cache_prefixes is on; keys are every known variant', () => {
     const { raw } = importFlamework([{ path: 'graduation/config.php', text: readFileSync(join(FIXTURES, 'graduation/config.php'), 'utf8') }]);
@@ -119,9 +149,13 @@ describe('memcache settings', () => {
   });
 
   it('no prefix when the feature is off; a warning when the feature flag is absent (older lib_cache.php)', () => {
-    const off = imp(`$GLOBALS['cfg']['cache_remote_engine'] = 'memcache'; $GLOBALS['cfg']['memcache_host'] = 'mc'; $GLOBALS['cfg']['memcache_port'] = 11211;\n$GLOBALS['cfg']['enable_feature_cache_prefixes'] = 0; $GLOBALS['cfg']['cache_prefix'] = 'dev';`);
+    const off = imp(
+      `$GLOBALS['cfg']['cache_remote_engine'] = 'memcache'; $GLOBALS['cfg']['memcache_host'] = 'mc'; $GLOBALS['cfg']['memcache_port'] = 11211;\n$GLOBALS['cfg']['enable_feature_cache_prefixes'] = 0; $GLOBALS['cfg']['cache_prefix'] = 'dev';`,
+    );
     expect(off.raw.memcached).toEqual({ servers: ['mc:11211'], keys: ['USER-{id}', 'user_{id}'] });
-    const absent = imp(`$GLOBALS['cfg']['remote_cache_engine'] = 'memcache'; $GLOBALS['cfg']['memcache_host'] = 'mc';\n$GLOBALS['cfg']['cache_prefix'] = 'pf';`);
+    const absent = imp(
+      `$GLOBALS['cfg']['remote_cache_engine'] = 'memcache'; $GLOBALS['cfg']['memcache_host'] = 'mc';\n$GLOBALS['cfg']['cache_prefix'] = 'pf';`,
+    );
     expect(absent.raw.memcached).toEqual({ servers: ['mc:11211'], keys: ['USER-{id}', 'user_{id}'], prefix: 'pf' });
     expect(absent.warnings.join('\n')).toMatch(/c\.php:5: cfg\['cache_prefix'\] is 'pf' and enable_feature_cache_prefixes is not set/);
   });
@@ -155,7 +189,9 @@ describe('PHP config files as real apps write them', () => {
     }
     throw new Error('expected the import to fail');
   };
-  const inline = (text: string) => [{ path: 'c.php', text: `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n${text}\n` }];
+  const inline = (text: string) => [
+    { path: 'c.php', text: `<?php\n$GLOBALS['cfg']['db_main'] = ['host' => 'h', 'user' => 'u', 'pass' => '', 'name' => 'app'];\n${text}\n` },
+  ];
 
   it("follows $cfg = &$GLOBALS['cfg'] aliases and includes of files next to the config", () => {
     const path = 'includes/config.php';
@@ -175,19 +211,25 @@ describe('PHP config files as real apps write them', () => {
     const msg = fileErr(inline(`if (gethostname() == 'db-staging') {\n  $GLOBALS['cfg']['db_users']['host'][2] = 'staging';\n}`));
     expect(msg).toContain("c.php:4: cfg['db_users']['host'][2] is set inside an if/else or loop: fw-shard cannot tell whether it runs");
     // settings fw-shard does not read may stay conditional
-    expect(() => importFlamework(inline(`$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;\nif (x()) { $GLOBALS['cfg']['site_name'] = 'y'; }`))).not.toThrow();
+    expect(() =>
+      importFlamework(inline(`$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;\nif (x()) { $GLOBALS['cfg']['site_name'] = 'y'; }`)),
+    ).not.toThrow();
   });
 
   it('an alias set up inside a conditional, or through it, is an error too', () => {
     const msg = fileErr(inline(`if (x()) { $cfg = &$GLOBALS['cfg']; }\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;`));
-    expect(msg).toContain("c.php:3: cannot read the assignment to cfg: $cfg is made a reference to the config inside an if/else or loop");
+    expect(msg).toContain('c.php:3: cannot read the assignment to cfg: $cfg is made a reference to the config inside an if/else or loop');
     const through = fileErr(inline(`$cfg = &$GLOBALS['cfg'];\nif (x()) { $cfg['db_enable_poormans_federation'] = 1; }`));
     expect(through).toContain("c.php:4: cfg['db_enable_poormans_federation'] is set inside an if/else or loop");
   });
 
   it('a variable that looks like the config but is no reference: warned, never silently ignored', () => {
-    const r = importFlamework(inline(`$cfg = $GLOBALS['cfg'];\n$cfg['db_enable_poormans_federation'] = 1;\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;`));
-    expect(r.warnings).toContain("c.php:4: $cfg['db_enable_poormans_federation'] is assigned, but $cfg is not a reference to $GLOBALS['cfg'] in this file, so PHP does not change the config; ignored");
+    const r = importFlamework(
+      inline(`$cfg = $GLOBALS['cfg'];\n$cfg['db_enable_poormans_federation'] = 1;\n$GLOBALS['cfg']['db_enable_poormans_federation'] = 1;`),
+    );
+    expect(r.warnings).toContain(
+      "c.php:4: $cfg['db_enable_poormans_federation'] is assigned, but $cfg is not a reference to $GLOBALS['cfg'] in this file, so PHP does not change the config; ignored",
+    );
   });
 
   it('includes it cannot follow are refused with file:line', () => {
@@ -195,7 +237,7 @@ describe('PHP config files as real apps write them', () => {
       "c.php:3: include 'secrets.php': fw-shard follows only dirname(__FILE__) . '/file.php' and __DIR__ . '/file.php'",
     );
     expect(fileErr(inline(`if (file_exists(__DIR__ . '/local.php')) { include __DIR__ . '/local.php'; }`))).toContain(
-      'c.php:3: include __DIR__ . \'/local.php\' is inside an if/else or loop',
+      "c.php:3: include __DIR__ . '/local.php' is inside an if/else or loop",
     );
     expect(fileErr(inline(`require __DIR__ . '/missing.php';`))).toContain('c.php:3: require missing.php: cannot read that file');
   });

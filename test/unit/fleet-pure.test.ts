@@ -15,8 +15,15 @@ import { parseMaxLoad, PollingThrottler, type ThrottleProbe } from '../../src/mo
 import type { Endpoint, Topology } from '../../src/topology/index.js';
 import { col } from '../helpers/schema-fixtures.js';
 
-
-const ep = (role: string, port: number, replicas: Endpoint[] = []): Endpoint => ({ role, host: '127.0.0.1', port, user: 'u', database: 'd', passwordSource: 'none', replicas });
+const ep = (role: string, port: number, replicas: Endpoint[] = []): Endpoint => ({
+  role,
+  host: '127.0.0.1',
+  port,
+  user: 'u',
+  database: 'd',
+  passwordSource: 'none',
+  replicas,
+});
 
 function topo(): Topology {
   const r1 = ep('replica 1 of shard 1', 4001);
@@ -74,7 +81,12 @@ function clock() {
 describe('throttler', () => {
   it('names every reason: pause file, throttle query, load on either server, lag of a replica', async () => {
     const w = new FakeWorld();
-    const th = new PollingThrottler(topo(), { pauseFile: '/p', throttleQuery: 'SELECT 1', maxLoad: parseMaxLoad('Threads_running=10'), maxLagMs: 2000 }, w, clock());
+    const th = new PollingThrottler(
+      topo(),
+      { pauseFile: '/p', throttleQuery: 'SELECT 1', maxLoad: parseMaxLoad('Threads_running=10'), maxLagMs: 2000 },
+      w,
+      clock(),
+    );
     expect(await th.reason(1, 2)).toBeNull();
     w.files.add('/p');
     w.query = 2;
@@ -161,7 +173,8 @@ describe('throttler', () => {
 });
 
 describe('apply: exit codes and --until', () => {
-  const o = (outcome: string, exitCode?: number) => ({ outcome, ...(exitCode !== undefined ? { exitCode } : {}) }) as Parameters<typeof applyExitCode>[0][number];
+  const o = (outcome: string, exitCode?: number) =>
+    ({ outcome, ...(exitCode !== undefined ? { exitCode } : {}) }) as Parameters<typeof applyExitCode>[0][number];
   it('0 when nothing failed, 9 when some failed, the failing code when all attempted failed, 130 when stopped at a safe point', () => {
     expect(applyExitCode([])).toBe(0);
     expect(applyExitCode([o('done'), o('skipped-done'), o('busy'), o('stale'), o('not-started')])).toBe(0);
@@ -183,7 +196,12 @@ describe('apply: exit codes and --until', () => {
 });
 
 describe('fleet SQL builders', () => {
-  const spec = { name: 'Dots', columns: [col('id'), col('user_id', 'int'), col('body', 'varchar', { charset: 'utf8mb4', collation: 'utf8mb4_general_ci' })], owner: col('user_id', 'int'), key: [col('id')] };
+  const spec = {
+    name: 'Dots',
+    columns: [col('id'), col('user_id', 'int'), col('body', 'varchar', { charset: 'utf8mb4', collation: 'utf8mb4_general_ci' })],
+    owner: col('user_id', 'int'),
+    key: [col('id')],
+  };
 
   it('sizes every owner of a table in one GROUP BY', () => {
     expect(preview(userSizesSql(spec))).toBe(
@@ -200,8 +218,18 @@ describe('fleet SQL builders', () => {
 
   it('deletes orphans only by key (or full-row hash) under the owner condition', () => {
     const k = [Buffer.from('9007199254740993'), Buffer.from('7')];
-    expect(preview(deleteRowsByKeysSql(spec, '42', k.map((b) => [b])))).toBe('DELETE FROM `Dots` WHERE `user_id` = 42 AND `id` IN (9007199254740993, 7)');
-    expect(preview(rowHashesByKeys(spec, '42', [[k[1]!]], true))).toMatch(/^SELECT `id`, MD5\(CONCAT_WS\(_binary 0x1f, .*\)\) FROM `Dots`\s+WHERE `user_id` = 42 AND `id` IN \(7\) FOR UPDATE$/s);
+    expect(
+      preview(
+        deleteRowsByKeysSql(
+          spec,
+          '42',
+          k.map((b) => [b]),
+        ),
+      ),
+    ).toBe('DELETE FROM `Dots` WHERE `user_id` = 42 AND `id` IN (9007199254740993, 7)');
+    expect(preview(rowHashesByKeys(spec, '42', [[k[1]!]], true))).toMatch(
+      /^SELECT `id`, MD5\(CONCAT_WS\(_binary 0x1f, .*\)\) FROM `Dots`\s+WHERE `user_id` = 42 AND `id` IN \(7\) FOR UPDATE$/s,
+    );
     expect(preview(deleteKeylessByHashSql({ ...spec, key: null }, '42', '0123456789abcdef0123456789abcdef', 2))).toMatch(
       /^DELETE FROM `Dots` WHERE `user_id` = 42 AND MD5\(.*\) = '0123456789abcdef0123456789abcdef' LIMIT 2$/s,
     );
@@ -210,7 +238,9 @@ describe('fleet SQL builders', () => {
 
   it('names locks per topology, user and shard slot, within 64 characters', () => {
     const t = topo();
-    expect(preview(getLockSql(lockNames.topology(t)))).toBe("SELECT GET_LOCK('fw-shard:d', 0) AS got, IS_USED_LOCK('fw-shard:d') AS holder, CONNECTION_ID() AS me");
+    expect(preview(getLockSql(lockNames.topology(t)))).toBe(
+      "SELECT GET_LOCK('fw-shard:d', 0) AS got, IS_USED_LOCK('fw-shard:d') AS holder, CONNECTION_ID() AS me",
+    );
     expect(lockNames.topology(t, 'nightly')).toBe('fw-shard:nightly');
     expect(lockNames.user(t, '18446744073709551615')).toMatch(/^fw-shard:[0-9a-f]{8}:u:18446744073709551615$/);
     expect(lockNames.shardSlot(t, 3, 1)).toMatch(/^fw-shard:[0-9a-f]{8}:s:3:1$/);

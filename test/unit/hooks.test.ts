@@ -46,7 +46,15 @@ function runner(extra: Partial<Parameters<typeof createHookRunner>[0]> = {}): { 
   const warnings: string[] = [];
   const r = createHookRunner({
     dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/ops', MYSQL_PWD: 'pw1', DB_PASSWORD: 'pw2', SLACK_CHANNEL: '#moves', INNOCENT: 'has-s3cret-inside', FW_SHARD_CONFIG: '/etc/fw-shard.yaml' },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: '/home/ops',
+      MYSQL_PWD: 'pw1',
+      DB_PASSWORD: 'pw2',
+      SLACK_CHANNEL: '#moves',
+      INNOCENT: 'has-s3cret-inside',
+      FW_SHARD_CONFIG: '/etc/fw-shard.yaml',
+    },
     secrets: ['s3cret'],
     warn: (m) => warnings.push(m),
     host: 'ops1',
@@ -131,8 +139,18 @@ describe('event hooks', () => {
     expect(warnings).toEqual([]);
     const all = runs();
     expect(all.map((x) => (x.hook === 'on-phase' ? `${x.env.FW_SHARD_PHASE}:${x.env.FW_SHARD_PHASE_STATE}` : x.hook))).toEqual([
-      'preflight:started', 'preflight:finished', 'copy:started', 'copy:finished', 'verify:started', 'verify:finished',
-      'flip:started', 'flip:finished', 'on-flip', 'cleanup:started', 'cleanup:finished', 'on-success',
+      'preflight:started',
+      'preflight:finished',
+      'copy:started',
+      'copy:finished',
+      'verify:started',
+      'verify:finished',
+      'flip:started',
+      'flip:finished',
+      'on-flip',
+      'cleanup:started',
+      'cleanup:finished',
+      'on-success',
     ]);
     const copyDone = all[3]!.env;
     expect(copyDone).toMatchObject({ FW_SHARD_PHASE_MS: '672', FW_SHARD_ROWS_COPIED: '3317', FW_SHARD_ROWS_TOTAL: '3317', FW_SHARD_MAPPING_FLIPPED: '0' });
@@ -149,7 +167,10 @@ describe('event hooks', () => {
     });
     expect(JSON.parse(flip.FW_SHARD_EVENT_JSON!)).toMatchObject({ type: 'mapping.flipped', userId: '4' });
     const ok = all.at(-1)!.env;
-    expect(ok).toMatchObject({ FW_SHARD_FINAL_PHASE: 'done', FW_SHARD_NEXT_STEP: 'done: user 4 lives on shard 1; 3317 rows were deleted from shard 2 after verification.' });
+    expect(ok).toMatchObject({
+      FW_SHARD_FINAL_PHASE: 'done',
+      FW_SHARD_NEXT_STEP: 'done: user 4 lives on shard 1; 3317 rows were deleted from shard 2 after verification.',
+    });
     expect(Number(ok.FW_SHARD_ELAPSED_MS)).toBe(1983);
     expect(ok.MYSQL_PWD).toBeUndefined();
   });
@@ -160,7 +181,12 @@ describe('event hooks', () => {
     for (const e of loadEvents('failed-verify')) r.sink(e);
     await r.drain();
     const [run] = runs();
-    expect(run!.env).toMatchObject({ FW_SHARD_HOOK: 'on-failure', FW_SHARD_ERROR_CODE: 'DATA_MISMATCH', FW_SHARD_MAPPING_FLIPPED: '0', FW_SHARD_PHASE: 'verify' });
+    expect(run!.env).toMatchObject({
+      FW_SHARD_HOOK: 'on-failure',
+      FW_SHARD_ERROR_CODE: 'DATA_MISMATCH',
+      FW_SHARD_MAPPING_FLIPPED: '0',
+      FW_SHARD_PHASE: 'verify',
+    });
     expect(run!.env.FW_SHARD_NEXT_STEP).toMatch(/fw-shard resume 9007199254740995\.$/);
   });
 
@@ -172,11 +198,15 @@ describe('event hooks', () => {
     for (const e of loadEvents('online-move')) r.sink(e);
     await r.drain();
     const all = runs();
-    expect(all.filter((x) => x.hook === 'on-throttle').map((x) => [x.env.FW_SHARD_THROTTLED, x.env.FW_SHARD_THROTTLE_REASON ?? x.env.FW_SHARD_THROTTLED_MS])).toEqual([
+    expect(
+      all.filter((x) => x.hook === 'on-throttle').map((x) => [x.env.FW_SHARD_THROTTLED, x.env.FW_SHARD_THROTTLE_REASON ?? x.env.FW_SHARD_THROTTLED_MS]),
+    ).toEqual([
       ['1', 'replica lag on shard 2: 3.2 s > 1 s'],
       ['0', '4000'],
     ]);
-    expect(all.filter((x) => x.hook === 'on-freeze').map((x) => [x.env.FW_SHARD_FREEZE_STATE, x.env.FW_SHARD_FREEZE_MS ?? x.env.FW_SHARD_FREEZE_CAP_MS])).toEqual([
+    expect(
+      all.filter((x) => x.hook === 'on-freeze').map((x) => [x.env.FW_SHARD_FREEZE_STATE, x.env.FW_SHARD_FREEZE_MS ?? x.env.FW_SHARD_FREEZE_CAP_MS]),
+    ).toEqual([
       ['started', '5000'],
       ['lifted', '812'],
     ]);

@@ -15,7 +15,6 @@ import { FwShardError } from '../../src/errors/index.js';
 import type { TableSelection } from '../../src/topology/index.js';
 import { col, fwError, key, table } from '../helpers/schema-fixtures.js';
 
-
 const uid = col('user_id', 'int', { type: 'int(10) unsigned' });
 const pid = col('id', 'bigint', { type: 'bigint(20) unsigned' });
 
@@ -58,7 +57,23 @@ describe('chooseKey', () => {
   });
 
   it('accepts every comparable type', () => {
-    for (const dt of ['tinyint', 'smallint', 'mediumint', 'int', 'bigint', 'decimal', 'char', 'varchar', 'binary', 'varbinary', 'date', 'datetime', 'timestamp', 'time', 'year']) {
+    for (const dt of [
+      'tinyint',
+      'smallint',
+      'mediumint',
+      'int',
+      'bigint',
+      'decimal',
+      'char',
+      'varchar',
+      'binary',
+      'varbinary',
+      'date',
+      'datetime',
+      'timestamp',
+      'time',
+      'year',
+    ]) {
       expect(chooseKey(table('T', [uid, col('k', dt)], [key('PRIMARY', ['k'])]), 'user_id')?.name, dt).toBe('PRIMARY');
     }
   });
@@ -89,7 +104,7 @@ describe('planTable', () => {
     expect(p.ownerIndexed).toBe(false);
     expect(p.autoIncrementColumn).toBe('seq');
     expect(p.warnings).toEqual([
-      'no index starts with user_id: every chunk scans the table\'s key range (correct, but slower on a big shard)',
+      "no index starts with user_id: every chunk scans the table's key range (correct, but slower on a big shard)",
       "no primary or NOT NULL unique key: the user's rows are copied and verified as one unit",
       'column seq is AUTO_INCREMENT: its values are per-shard, not ticketed, and may collide on the target',
     ]);
@@ -128,7 +143,12 @@ describe('diffTables', () => {
   it('names missing, extra and different columns', () => {
     const target = table(
       'Photos',
-      [pid, col('user_id', 'int', { type: 'int(10) unsigned', nullable: true }), col('title', 'varchar', { type: 'varchar(100)', charset: 'latin1', collation: 'latin1_swedish_ci' }), col('extra', 'int', { type: 'int(11)' })],
+      [
+        pid,
+        col('user_id', 'int', { type: 'int(10) unsigned', nullable: true }),
+        col('title', 'varchar', { type: 'varchar(100)', charset: 'latin1', collation: 'latin1_swedish_ci' }),
+        col('extra', 'int', { type: 'int(11)' }),
+      ],
       base.keys,
     );
     const source = table('Photos', [...base.columns, col('gone', 'date', { type: 'date' })], base.keys);
@@ -169,17 +189,25 @@ describe('diffTables', () => {
     // a unique key that contains the source's primary key refuses nothing the source accepts
     const implied = table('Photos', base.columns, [key('PRIMARY', ['id', 'user_id']), key('by_user', ['user_id'], false)]);
     expect(diffTables(base, implied)).toEqual([]);
-    expect(indexDifferences(base, implied)).toEqual(['key UNIQUE PRIMARY(id) is missing on the target', 'key UNIQUE PRIMARY(id,user_id) exists only on the target']);
+    expect(indexDifferences(base, implied)).toEqual([
+      'key UNIQUE PRIMARY(id) is missing on the target',
+      'key UNIQUE PRIMARY(id,user_id) exists only on the target',
+    ]);
   });
 
   it('index-only differences that are not stricter are warnings, whatever the names', () => {
     const target = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_title', ['title'], false, true)]);
     expect(diffTables(base, target)).toEqual([]);
-    expect(indexDifferences(base, target)).toEqual(['key by_user(user_id) is missing on the target', 'key by_title(title) with prefix exists only on the target']);
+    expect(indexDifferences(base, target)).toEqual([
+      'key by_user(user_id) is missing on the target',
+      'key by_title(title) with prefix exists only on the target',
+    ]);
     const renamed = table('Photos', base.columns, [key('PRIMARY', ['id']), key('user_idx', ['user_id'], false)]);
     expect(indexDifferences(base, renamed)).toEqual([]);
     const uniq = table('Photos', base.columns, [key('PRIMARY', ['id']), key('by_user', ['user_id'], true)]);
-    expect(diffTables(base, uniq)).toEqual(['key UNIQUE by_user(user_id) exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)']);
+    expect(diffTables(base, uniq)).toEqual([
+      'key UNIQUE by_user(user_id) exists only on the target: rows valid on the source could be refused there (no unique key of the source covers it)',
+    ]);
   });
 });
 

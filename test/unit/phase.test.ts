@@ -25,7 +25,8 @@ describe('move phases', () => {
       for (let i = 1; i < path.length; i++) expect(canTransition(path[i - 1]!, path[i]!), `${path[i - 1]} -> ${path[i]}`).toBe(true);
     }
     for (const f of FLIPPED_PHASES) {
-      for (const back of ['copy', 'delta', 'freeze', 'verify', 'flip', 'aborting', 'aborted'] as const) expect(canTransition(f, back), `${f} -> ${back}`).toBe(false);
+      for (const back of ['copy', 'delta', 'freeze', 'verify', 'flip', 'aborting', 'aborted'] as const)
+        expect(canTransition(f, back), `${f} -> ${back}`).toBe(false);
     }
     expect(canTransition('done', 'cleanup')).toBe(false);
     expect(canTransition('aborted', 'copy')).toBe(false);

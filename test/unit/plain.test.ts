@@ -72,7 +72,15 @@ describe('plain renderer', () => {
   it('throttles progress lines per table using the injected clock, with the rate and ETA from the reducer', () => {
     const t0 = Date.parse('2026-01-02T03:04:00.000Z');
     const chunk = (ms: number, table: string, rowsCopied: string, rowsTotal: string): MoveEvent => ({
-      at: new Date(t0 + ms).toISOString(), moveId: '77', type: 'chunk.copied', table, rows: 100, rowsCopied, rowsTotal, chunkSize: 100, ms: 100,
+      at: new Date(t0 + ms).toISOString(),
+      moveId: '77',
+      type: 'chunk.copied',
+      table,
+      rows: 100,
+      rowsCopied,
+      rowsTotal,
+      chunkSize: 100,
+      ms: 100,
     });
     const lines = render(
       [
@@ -96,7 +104,15 @@ describe('plain renderer', () => {
   it('a failure line says whether the mapping was flipped, first line of the message only, and what to do next', () => {
     expect(
       render([
-        { at, moveId: '77', type: 'move.failed', code: 'DATA_MISMATCH', message: 'table Photos differs\nmore detail', mappingFlipped: false, nextStep: 'Stop the writes, then fw-shard resume 77.' },
+        {
+          at,
+          moveId: '77',
+          type: 'move.failed',
+          code: 'DATA_MISMATCH',
+          message: 'table Photos differs\nmore detail',
+          mappingFlipped: false,
+          nextStep: 'Stop the writes, then fw-shard resume 77.',
+        },
         { at, moveId: '77', type: 'move.failed', code: 'SERVER_UNAVAILABLE', message: 'shard 1 is gone', mappingFlipped: true },
       ]),
     ).toEqual([
@@ -163,6 +179,8 @@ describe('plain renderer on recorded runs', () => {
   it('a failed verification: every mismatch, then FAILED with the next step', () => {
     const lines = renderLive(loadEvents('failed-verify'));
     expect(lines.filter((l) => l.includes('MISMATCH in Dots: different: id=9007199254740993'))).toHaveLength(4);
-    expect(lines.at(-1)).toMatch(/FAILED \[DATA_MISMATCH\] table Dots: .* \(mapping was NOT flipped\)\. Next: The mapping was not flipped\. .*fw-shard resume 9007199254740995\.$/);
+    expect(lines.at(-1)).toMatch(
+      /FAILED \[DATA_MISMATCH\] table Dots: .* \(mapping was NOT flipped\)\. Next: The mapping was not flipped\. .*fw-shard resume 9007199254740995\.$/,
+    );
   });
 });

@@ -80,7 +80,11 @@ describe('planner: balance', () => {
 
   it('balances by rows and by users differently from bytes', () => {
     // shard 1: one user with many small rows; shard 2: few users with big rows
-    const facts = [shard(1, [u(1000, 100, '1'), u(1000, 100, '2')]), shard(2, [u(5000, 10, '3'), u(5000, 10, '4'), u(5000, 10, '5'), u(5000, 10, '6')]), shard(3, [])];
+    const facts = [
+      shard(1, [u(1000, 100, '1'), u(1000, 100, '2')]),
+      shard(2, [u(5000, 10, '3'), u(5000, 10, '4'), u(5000, 10, '5'), u(5000, 10, '6')]),
+      shard(3, []),
+    ];
     const byBytes = planMoves(facts, { mode: 'balance', by: 'bytes' });
     const byRows = planMoves(facts, { mode: 'balance', by: 'rows' });
     const byUsers = planMoves(facts, { mode: 'balance', by: 'users' });
@@ -116,8 +120,13 @@ describe('planner: balance', () => {
     expect(budget.stoppedBecause).toBe('max-bytes');
   });
 
-  it('--from and --to restrict sources and targets; db_main\'s shard is never a default target', () => {
-    const facts = [shard(1, [u(100, 1, '1'), u(100, 1, '2'), u(100, 1, '3')], true), shard(2, [u(100, 1, '4'), u(100, 1, '5'), u(100, 1, '6')]), shard(3, []), shard(4, [])];
+  it("--from and --to restrict sources and targets; db_main's shard is never a default target", () => {
+    const facts = [
+      shard(1, [u(100, 1, '1'), u(100, 1, '2'), u(100, 1, '3')], true),
+      shard(2, [u(100, 1, '4'), u(100, 1, '5'), u(100, 1, '6')]),
+      shard(3, []),
+      shard(4, []),
+    ];
     const p = planMoves(facts, { mode: 'balance', by: 'users' });
     expect(p.moves.every((m) => m.to !== 1 && m.from !== 1)).toBe(true);
     expect(p.notes.join(' ')).toMatch(/db_main's own database/);
@@ -169,7 +178,7 @@ describe('planner: drain and graduate', () => {
     expect(budget.stoppedBecause).toBe('max-bytes');
   });
 
-  it('graduates users off db_main\'s shard onto the listed real shards, evenly', () => {
+  it("graduates users off db_main's shard onto the listed real shards, evenly", () => {
     const users = Array.from({ length: 9 }, (_, i) => u(100 + i, 1, String(i + 1)));
     const facts = [shard(1, users, true), shard(2, []), shard(3, []), shard(4, [])];
     const p = planMoves(facts, { mode: 'graduate', by: 'bytes', from: [1], to: [2, 3, 4] });
@@ -212,7 +221,13 @@ describe('planner: invariants on random fleets', () => {
       let total = 0;
       for (let seed = 1; seed <= 60; seed++) {
         const facts = fleet(seed);
-        const opts: PlanOptions = { mode: 'balance', by, thresholdPct: seed % 3 === 0 ? 0 : 5, ...(seed % 4 === 0 ? { maxMoves: 5 } : {}), ...(seed % 5 === 0 ? { maxBytes: 200_000n } : {}) };
+        const opts: PlanOptions = {
+          mode: 'balance',
+          by,
+          thresholdPct: seed % 3 === 0 ? 0 : 5,
+          ...(seed % 4 === 0 ? { maxMoves: 5 } : {}),
+          ...(seed % 5 === 0 ? { maxBytes: 200_000n } : {}),
+        };
         const p = planMoves(facts, opts);
         total += p.moves.length;
         const ids = facts.map((s) => s.id);
@@ -223,7 +238,13 @@ describe('planner: invariants on random fleets', () => {
         expect(new Set(p.moves.map((m) => m.userId)).size).toBe(p.moves.length);
         if (opts.maxMoves) expect(p.moves.length).toBeLessThanOrEqual(opts.maxMoves);
         if (opts.maxBytes) expect(p.totals.bytes <= opts.maxBytes).toBe(true);
-        if (p.stoppedBecause === 'balanced') expect(isBalanced(ids.map((id) => loads[loads.length - 1]!.get(id)!), opts.thresholdPct!)).toBe(true);
+        if (p.stoppedBecause === 'balanced')
+          expect(
+            isBalanced(
+              ids.map((id) => loads[loads.length - 1]!.get(id)!),
+              opts.thresholdPct!,
+            ),
+          ).toBe(true);
         // The same facts in any order (shards and users) give the same plan.
         const r = rng(seed * 31);
         const shuffled = shuffle(facts, r).map((s) => ({ ...s, users: shuffle([...s.users], r) }));
@@ -245,7 +266,12 @@ describe('planner: invariants on random fleets', () => {
       for (let i = 1; i < users.length; i++) expect(users[i]!.get(1)!).toBe(users[i - 1]!.get(1)! - 1);
       if (!opts.maxMoves) expect(p.shards[0]!.after.users).toBe(0);
       const r = rng(seed);
-      expect(planMoves(shuffle(facts, r).map((s) => ({ ...s, users: shuffle([...s.users], r) })), opts)).toEqual(p);
+      expect(
+        planMoves(
+          shuffle(facts, r).map((s) => ({ ...s, users: shuffle([...s.users], r) })),
+          opts,
+        ),
+      ).toEqual(p);
     }
   });
 

@@ -20,7 +20,10 @@ function problems(text: string, sets: Record<string, string> = {}): string[] {
     expect(err).toBeInstanceOf(FwShardError);
     expect((err as FwShardError).code).toBe('PLAYBOOK_INVALID');
     expect((err as FwShardError).exitCode).toBe(3);
-    return (err as Error).message.split('\n').slice(1).map((l) => l.trim());
+    return (err as Error).message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim());
   }
   throw new Error('expected the playbook to be refused');
 }
@@ -144,7 +147,13 @@ describe('playbook helpers', () => {
   it('parses --set values with their types', () => {
     expect(parseSets(['a=1', 'b=x=y', 'c='])).toEqual({ a: '1', b: 'x=y', c: '' });
     expect(() => parseSets(['nokey'])).toThrow(/key=value/);
-    expect([parseSetValue('3'), parseSetValue('true'), parseSetValue('null'), parseSetValue('2,3'), parseSetValue('01:00-05:00')]).toEqual([3, true, null, '2,3', '01:00-05:00']);
+    expect([parseSetValue('3'), parseSetValue('true'), parseSetValue('null'), parseSetValue('2,3'), parseSetValue('01:00-05:00')]).toEqual([
+      3,
+      true,
+      null,
+      '2,3',
+      '01:00-05:00',
+    ]);
   });
 
   it('reads shard lists and sizes', () => {

@@ -62,7 +62,11 @@ describe('reduce: a recorded offline move (sandbox, user 4, shard 2 → 1)', () 
       expect(next.log.slice(0, st.log.length)).toEqual(st.log);
       st = next;
     }
-    expect(st.log.map((l) => (l.kind === 'phase' ? `${l.phase}:${l.status}` : l.kind === 'table.copied' || l.kind === 'table.verified' ? `${l.kind}:${l.table}` : l.kind))).toEqual([
+    expect(
+      st.log.map((l) =>
+        l.kind === 'phase' ? `${l.phase}:${l.status}` : l.kind === 'table.copied' || l.kind === 'table.verified' ? `${l.kind}:${l.table}` : l.kind,
+      ),
+    ).toEqual([
       'preflight:done',
       'table.copied:FlickrContacts',
       'table.copied:FlickrFaves',
@@ -137,11 +141,7 @@ describe('reduce: throttle, delta passes, freeze (recorded online sequence)', ()
   });
 
   it('the same reason again is not a new episode; a new reason is logged but not counted', () => {
-    const s = reduceAll([
-      ev(0, { type: 'throttled', reason: 'a' }),
-      ev(1, { type: 'throttled', reason: 'a' }),
-      ev(2, { type: 'throttled', reason: 'b' }),
-    ]);
+    const s = reduceAll([ev(0, { type: 'throttled', reason: 'a' }), ev(1, { type: 'throttled', reason: 'a' }), ev(2, { type: 'throttled', reason: 'b' })]);
     expect(s.throttle).toMatchObject({ active: true, reason: 'b', since: at(0), episodes: 1 });
     expect(s.log.map((l) => (l.kind === 'throttled' ? l.reason : l.kind))).toEqual(['a', 'b']);
   });

@@ -3,18 +3,7 @@
  * rows.ts (chunk paging, ranges, inserts, hashes, deletes) and journal.ts (the flip and the lease).
  */
 import { describe, expect, it } from 'vitest';
-import {
-  NumericLiteral,
-  ident,
-  join,
-  preview,
-  quoteIdent,
-  raw,
-  sql,
-  toBinary,
-  toText,
-  type RawValue,
-} from '../../src/db/sql/fragment.js';
+import { NumericLiteral, ident, join, preview, quoteIdent, raw, sql, toBinary, toText, type RawValue } from '../../src/db/sql/fragment.js';
 import {
   boundLiteral,
   countUserRows,
@@ -34,7 +23,6 @@ import { claimMoveSql } from '../../src/db/sql/journal.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
 import { col } from '../helpers/schema-fixtures.js';
-
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -276,7 +264,7 @@ describe('rows.ts: hashRange', () => {
   const image =
     'CONCAT_WS(_binary 0x1f, CONCAT(ISNULL(`id`), ISNULL(`user_id`), ISNULL(`title`), ISNULL(`score`)), ' +
     // lengths only for values that could contain the 0x1f separator (not numbers, not dates)
-    'CONCAT_WS(_binary \',\', IFNULL(LENGTH(`title`), 0)), ' +
+    "CONCAT_WS(_binary ',', IFNULL(LENGTH(`title`), 0)), " +
     '`id`, `user_id`, `title`, CAST(`score` AS DOUBLE))';
   const head = `SELECT COUNT(*) AS n, COALESCE(SUM(CAST(CONV(LEFT(MD5(${image}), 16), 16, 10) AS UNSIGNED)), 0) AS h FROM \`Photos\``;
 
@@ -368,7 +356,16 @@ describe('rows.ts: insertRows', () => {
     expect(out.length).toBeGreaterThan(5);
     expect(rowsOf(out, 'INSERT INTO `T` (`id`, `v`) VALUES ')).toEqual(rows);
     // NULL stays NULL, an empty value stays ''
-    expect(insertRows(spec, [[b('1'), null], [b('2'), Buffer.alloc(0)]], 1000)[0]!.binary).toBe("INSERT INTO `T` (`id`, `v`) VALUES ('1',NULL),('2','')");
+    expect(
+      insertRows(
+        spec,
+        [
+          [b('1'), null],
+          [b('2'), Buffer.alloc(0)],
+        ],
+        1000,
+      )[0]!.binary,
+    ).toBe("INSERT INTO `T` (`id`, `v`) VALUES ('1',NULL),('2','')");
   });
 
   it('no statement carries more than maxBytes of values unless it holds a single row (as documented)', () => {
@@ -395,9 +392,9 @@ describe('journal.ts', () => {
 
   it('flipMappingSql is a compare-and-set on the old shard', () => {
     expect(preview(flipMappingSql(mapping, '42', 1, 2))).toBe('UPDATE `users` SET `cluster_id` = 2 WHERE `id` = 42 AND `cluster_id` = 1');
-    expect(preview(flipMappingSql({ cluster: 'accounts', table: 'Acc`ounts', idColumn: 'user_id', shardColumn: 'shard' }, '18446744073709551615', 255, 3))).toBe(
-      'UPDATE `Acc``ounts` SET `shard` = 3 WHERE `user_id` = 18446744073709551615 AND `shard` = 255',
-    );
+    expect(
+      preview(flipMappingSql({ cluster: 'accounts', table: 'Acc`ounts', idColumn: 'user_id', shardColumn: 'shard' }, '18446744073709551615', 255, 3)),
+    ).toBe('UPDATE `Acc``ounts` SET `shard` = 3 WHERE `user_id` = 18446744073709551615 AND `shard` = 255');
     expect(() => flipMappingSql(mapping, '42 OR 1=1', 1, 2)).toThrow('not a numeric literal');
   });
 

@@ -54,13 +54,13 @@ describe('selectTables: off db_main (graduation)', () => {
     expect(r.unowned).toEqual([]); // db_main's tables without user_id are no news
   });
 
-  it('a declared table missing on the new shard is drift, not silently db_main\'s', () => {
+  it("a declared table missing on the new shard is drift, not silently db_main's", () => {
     const r = selectTables(dbMain, map(dots), sel({ include: ['Dots', 'Sheets'] }), { sourceIsMain: true, mappingTable: 'Users' });
     expect(r.selected.map((t) => t.name)).toEqual(['Dots']);
     expect(r.missingOnTarget).toEqual(['Sheets']);
   });
 
-  it('moving back onto db_main needs the list too (the copy would clear the user\'s rows of DotsLookup there)', () => {
+  it("moving back onto db_main needs the list too (the copy would clear the user's rows of DotsLookup there)", () => {
     const r = selectTables(fullShard, dbMain, sel(), { sourceIsMain: false, targetIsMain: true, mappingTable: 'Users' });
     expect(r.undeclared).toContain('DotsLookup');
     expect(undeclaredTablesError('to', 1, r.undeclared!).message).toMatch(/moving onto it/);
@@ -98,7 +98,12 @@ describe('mainTablesOnShard', () => {
 
   it('with tables.include, also any other table with the owner column the list does not name', () => {
     expect(mainTablesOnShard(fullShard, sel({ include: ['Dots', 'Sheets'] }), 'Users')).toEqual([
-      'DotsLookup', 'DotsSearch', 'SheetsLookup', 'Tickets64', 'Users', 'UsersPasswordReset',
+      'DotsLookup',
+      'DotsSearch',
+      'SheetsLookup',
+      'Tickets64',
+      'Users',
+      'UsersPasswordReset',
     ]);
     const w = selectionWarnings([], ['Users'], 1, 4);
     expect(w).toEqual([expect.stringMatching(/^shard 4 holds tables that belong to db_main: Users; fw-shard never moves them/)]);
@@ -134,6 +139,8 @@ describe('ticketed id columns (status check of the ticket servers)', () => {
   it('words an assumed column as a question, a declared one as a certainty', () => {
     const base = { role: 'tickets 1', next: '62', value: '18446744073709551615', shard: 3, table: 'Sheets', column: 'id' };
     expect(ticketOverlapMessage({ ...base, ticketed: 'assumed' })).toMatch(/^tickets 1: does Sheets\.id hold tickets\? .*add it to tables\.notTicketed/);
-    expect(ticketOverlapMessage({ ...base, ticketed: 'declared' })).toMatch(/^tickets 1: next Tickets64 id 62 is not above id 18446744073709551615 already in shard 3 Sheets\.id \(declared ticketed\)/);
+    expect(ticketOverlapMessage({ ...base, ticketed: 'declared' })).toMatch(
+      /^tickets 1: next Tickets64 id 62 is not above id 18446744073709551615 already in shard 3 Sheets\.id \(declared ticketed\)/,
+    );
   });
 });

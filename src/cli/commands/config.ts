@@ -9,15 +9,7 @@ import { loadFlameworkFiles, readFlameworkFiles } from '../../config/flamework/l
 import { schemaTables } from '../../config/flamework/schema-file.js';
 import { toPortableConfig } from '../../config/flamework/import.js';
 import type { RawConfig } from '../../config/schema.js';
-import {
-  databaseId,
-  isPoorMansOnly,
-  mappingEndpoint,
-  sharedShardDatabases,
-  shardsOnMain,
-  type Endpoint,
-  type Topology,
-} from '../../topology/index.js';
+import { databaseId, isPoorMansOnly, mappingEndpoint, sharedShardDatabases, shardsOnMain, type Endpoint, type Topology } from '../../topology/index.js';
 import { action } from '../action.js';
 import type { Register } from '../context.js';
 
@@ -83,7 +75,14 @@ type TopologyView = ReturnType<typeof describeTopology>;
 /** Left-aligned columns, two spaces apart; no trailing blanks. */
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 function renderText(v: TopologyView, t: Topology): string {
@@ -121,7 +120,9 @@ function renderText(v: TopologyView, t: Topology): string {
     table(rows),
     '',
     `Mapping:    ${mapping.table}.${mapping.idColumn} → ${mapping.table}.${mapping.shardColumn} on ${mapping.server} (cluster ${mapping.cluster})` +
-      (mapping.tableSource === 'default' ? `; table not named in the config: commands that connect use users or Users, whichever ${mapping.server} has (set mapping.table to fix it)` : ''),
+      (mapping.tableSource === 'default'
+        ? `; table not named in the config: commands that connect use users or Users, whichever ${mapping.server} has (set mapping.table to fix it)`
+        : ''),
     `Tables:     ${tables.include ? `only ${tables.include.join(', ')}` : 'every table'} with column ${tables.ownerColumn}` +
       `${tables.exclude.length > 0 ? `, except ${tables.exclude.join(', ')}` : ''}` +
       `${owners.length > 0 ? `; owner columns ${owners.join(', ')}` : ''}; keyless row cap ${tables.keylessRowCap}`,
@@ -134,7 +135,10 @@ function renderText(v: TopologyView, t: Topology): string {
 
 /** `FW_SHARD_MAIN_SLAVES_PASSWORD` → `cfg['db_main_slaves']['pass']`: where the operator finds the value. */
 function phpSourceOf(envName: string): string {
-  const cluster = envName.replace(/^FW_SHARD_/, '').replace(/_PASSWORD$/, '').toLowerCase();
+  const cluster = envName
+    .replace(/^FW_SHARD_/, '')
+    .replace(/_PASSWORD$/, '')
+    .toLowerCase();
   return `cfg['db_${cluster}']['pass']`;
 }
 
@@ -207,7 +211,8 @@ FW_SHARD_TICKETS_PASSWORD...). The variables to set are listed on stderr.`,
             for (const w of found.warnings) warn(ctx, w);
             for (const t of found.tables) if (!include.includes(t)) include.push(t);
           }
-          if (include.length === 0) throw usage(`no CREATE TABLE found in ${opts.schema.join(', ')}`, "Give the app's schema/db_users.schema (the sharded tables).");
+          if (include.length === 0)
+            throw usage(`no CREATE TABLE found in ${opts.schema.join(', ')}`, "Give the app's schema/db_users.schema (the sharded tables).");
           raw.tables = { ...(raw.tables ?? {}), include };
         } else if (shardsOnMain(topology).length > 0) {
           warn(
@@ -221,7 +226,10 @@ FW_SHARD_TICKETS_PASSWORD...). The variables to set are listed on stderr.`,
         else out(ctx, `# fw-shard config imported from ${files.join(', ')}\n${stringify(portable)}`);
         if (env.length > 0) {
           const width = Math.max(...env.map((e) => e.length));
-          log(ctx, `Before using this config, set these environment variables to the passwords in the PHP files:\n${env.map((e) => `  ${e.padEnd(width)}  ${phpSourceOf(e)}`).join('\n')}`);
+          log(
+            ctx,
+            `Before using this config, set these environment variables to the passwords in the PHP files:\n${env.map((e) => `  ${e.padEnd(width)}  ${phpSourceOf(e)}`).join('\n')}`,
+          );
         } else {
           log(ctx, 'No environment variables to set: every password in the PHP files is empty.');
         }

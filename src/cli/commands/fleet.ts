@@ -27,7 +27,10 @@ import { scopeOf } from '../orphan-cleanup.js';
 
 /** "2,3,4" → shard ids known to the topology. */
 export function parseShardList(text: string, topology: Topology, flag: string): number[] {
-  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw usage(`${flag} needs shard ids, e.g. ${flag} 2,3,4`);
   return [...new Set(parts.map((p) => parseShardId(p, topology, flag) as number))].sort((a, b) => a - b);
 }
@@ -113,7 +116,12 @@ const registerPlan: Register = (program, ctx, setExit, globals) => {
     .option('--graduate', "move users off db_main's own database (poor man's federation) onto --to")
     .option('--from <shards>', 'balance: only move users off these shards')
     .option('--to <shards>', 'only move users onto these shards (graduate: required)')
-    .addOption(new Option('--by <metric>', 'what to balance').choices(METRICS as string[]).default('bytes').env('FW_SHARD_PLAN_BY'))
+    .addOption(
+      new Option('--by <metric>', 'what to balance')
+        .choices(METRICS as string[])
+        .default('bytes')
+        .env('FW_SHARD_PLAN_BY'),
+    )
     .addOption(new Option('--max-moves <n>', 'at most this many moves').env('FW_SHARD_MAX_MOVES'))
     .addOption(new Option('--max-bytes <size>', 'at most this much data moved in total (500M, 20G)').env('FW_SHARD_MAX_BYTES'))
     .addOption(new Option('--threshold <pct>', 'balance: a shard within this percentage of the average is balanced').default('10').env('FW_SHARD_THRESHOLD'))
@@ -143,8 +151,10 @@ Every move in a plan improves the balance, so applying only part of it still lea
             refused: (message) => usage(message),
             optionsFor,
           });
-          for (const [shard, n] of facts.strayRows) if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);
-          for (const [shard, n] of facts.unknownShardUsers) warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
+          for (const [shard, n] of facts.strayRows)
+            if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);
+          for (const [shard, n] of facts.unknownShardUsers)
+            warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
           if (opts.out) {
             writeFileSync(resolve(ctx.cwd, opts.out), JSON.stringify(doc, null, 2) + '\n');
             log(ctx, `plan written to ${opts.out}: apply it with fw-shard apply ${opts.out} --assume-no-writes`);
@@ -162,8 +172,7 @@ Every move in a plan improves the balance, so applying only part of it still lea
 /** `fw-shard apply PLAN`: run a plan's moves. */
 const registerApply: Register = (program, ctx, setExit, globals) => {
   throttleOptions(
-    onlineOptions(program
-      .command('apply'))
+    onlineOptions(program.command('apply'))
       .description("run a plan's moves: several at once, each shard in at most --per-shard moves, resumable, shareable between runners")
       .argument('<plan>', 'the plan file (fw-shard plan --out)')
       .addOption(new Option('--concurrency <n>', 'moves at once (this runner)').default('1').env('FW_SHARD_APPLY_CONCURRENCY'))
@@ -171,7 +180,9 @@ const registerApply: Register = (program, ctx, setExit, globals) => {
       .addOption(new Option('--until <HH:MM>', 'start no move after this local time (running moves finish)').env('FW_SHARD_UNTIL'))
       .addOption(new Option('--max-moves <n>', 'start at most this many moves').env('FW_SHARD_MAX_MOVES'))
       .addOption(new Option('--stop-file <path>', 'when this file appears: start no more moves, stop running ones at a safe point').env('FW_SHARD_STOP_FILE'))
-      .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the users' writes for the whole run").env('FW_SHARD_ASSUME_NO_WRITES'))
+      .addOption(
+        new Option('--assume-no-writes', "offline mode: the operator has stopped the users' writes for the whole run").env('FW_SHARD_ASSUME_NO_WRITES'),
+      )
       .addOption(new Option('--cleanup <mode>', 'now | defer | keep (as for move)').default('now').env('FW_SHARD_CLEANUP'))
       .addOption(new Option('--chunk-time <duration>', 'target time per chunk').default('500ms').env('FW_SHARD_CHUNK_TIME'))
       .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk').env('FW_SHARD_CHUNK_SIZE'))
@@ -197,10 +208,14 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
       action(ctx, setExit, async (opts: ApplyFlags, file: string) => {
         const loaded = await loadTopologyResolved(ctx, globals());
         const path = resolve(ctx.cwd, file);
-        if (!existsSync(path)) throw new FwShardError('PLAN_INVALID', `plan file ${file} does not exist`, { hint: 'Make one with fw-shard plan ... --out FILE.' });
+        if (!existsSync(path))
+          throw new FwShardError('PLAN_INVALID', `plan file ${file} does not exist`, { hint: 'Make one with fw-shard plan ... --out FILE.' });
         const plan = parsePlanDocument(readFileSync(path, 'utf8'), file);
         checkPlanAgainstTopology(plan, loaded.topology, file);
-        const request: ApplyRequest = { ...requestSettings(opts, { text: opts.tableConcurrency, flag: '--table-concurrency' }), cleanup: cleanupModeOf(opts.cleanup) };
+        const request: ApplyRequest = {
+          ...requestSettings(opts, { text: opts.tableConcurrency, flag: '--table-concurrency' }),
+          cleanup: cleanupModeOf(opts.cleanup),
+        };
         const concurrency = parsePositiveInt(opts.concurrency, '--concurrency', 64);
         const perShard = parsePositiveInt(opts.perShard, '--per-shard', 64);
         const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
@@ -240,7 +255,7 @@ const registerVerify: Register = (program, ctx, setExit, globals) => {
     .command('verify')
     .description("find orphan rows: rows on shards other than their user's, and rows whose user does not exist (read-only)")
     .option('--user <id>', 'only this user')
-    .option('--shard <n>', "only the users of this shard (their rows elsewhere), and rows on it of users that do not exist")
+    .option('--shard <n>', 'only the users of this shard (their rows elsewhere), and rows on it of users that do not exist')
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',

@@ -30,7 +30,7 @@ function shardsOf(topology: Topology, opts: GuardOpts): ShardId[] {
 export const registerGuard: Register = (program: Command, ctx, setExit, globals) => {
   const guard = program
     .command('guard')
-    .description("the shard-side fence, change log and triggers of online moves (trigger mode)")
+    .description('the shard-side fence, change log and triggers of online moves (trigger mode)')
     .addHelpText(
       'after',
       `
@@ -107,7 +107,20 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
             for (const s of shards) {
               out(ctx, `shard ${s.shard}: ${s.triggers} fw-shard trigger(s), ${s.fences.length} fence(s)`);
               if (s.fences.length) {
-                out(ctx, renderTable(['user', 'state', 'move', 'lives on', 'age', 'pending changes'], s.fences.map((f) => [String(f.user_id), f.state, String(f.move_id), f.lives === null ? '(no user)' : String(f.lives), `${f.age_s} s`, s.pending[String(f.user_id)] ?? '0'])));
+                out(
+                  ctx,
+                  renderTable(
+                    ['user', 'state', 'move', 'lives on', 'age', 'pending changes'],
+                    s.fences.map((f) => [
+                      String(f.user_id),
+                      f.state,
+                      String(f.move_id),
+                      f.lives === null ? '(no user)' : String(f.lives),
+                      `${f.age_s} s`,
+                      s.pending[String(f.user_id)] ?? '0',
+                    ]),
+                  ),
+                );
               }
             }
             for (const p of problems) out(ctx, `PROBLEM: ${p}`);
@@ -136,15 +149,23 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
           if (opts.user !== undefined) {
             const user = parseUserId(opts.user);
             const m = active.get(user);
-            if (m) throw new FwShardError('BUSY', `user ${user} has an unfinished move (${m.id}); its fences belong to it`, { hint: `Finish it (fw-shard resume ${m.id}) or abort it (fw-shard abort ${m.id}).` });
+            if (m)
+              throw new FwShardError('BUSY', `user ${user} has an unfinished move (${m.id}); its fences belong to it`, {
+                hint: `Finish it (fw-shard resume ${m.id}) or abort it (fw-shard abort ${m.id}).`,
+              });
             for (const id of shardsOf(topology, opts)) {
               await new Guard(conns.get(topology.shards.get(id)!)).clear(user, null, { changes: true });
               done.push(`shard ${id}: fence of user ${user} lifted`);
             }
           } else {
-            if (!opts.yes) throw new FwShardError('USAGE', 'guard remove without --user drops the triggers and tables: pass --yes to confirm', { hint: 'fw-shard guard remove --shard N --yes' });
+            if (!opts.yes)
+              throw new FwShardError('USAGE', 'guard remove without --user drops the triggers and tables: pass --yes to confirm', {
+                hint: 'fw-shard guard remove --shard N --yes',
+              });
             if (active.size > 0) {
-              throw new FwShardError('BUSY', `${active.size} move(s) are unfinished; their capture needs the guard`, { hint: 'Let them finish (fw-shard moves), then run this again.' });
+              throw new FwShardError('BUSY', `${active.size} move(s) are unfinished; their capture needs the guard`, {
+                hint: 'Let them finish (fw-shard moves), then run this again.',
+              });
             }
             for (const id of shardsOf(topology, opts)) {
               const dropped = await new Guard(conns.get(topology.shards.get(id)!)).remove({ dropTables: true });

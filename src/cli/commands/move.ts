@@ -30,13 +30,23 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--json', 'print one JSON document on stdout (the result, or the error)'))
     .addOption(new Option('--events', 'stream NDJSON events on stdout before the final --json document'))
     .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal (env: set to anything)').env('FW_SHARD_NO_TUI'))
-    .addOption(new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-start, on-flip, on-success, on-failure, ...)').env('FW_SHARD_HOOKS_DIR'))
+    .addOption(
+      new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-start, on-flip, on-success, on-failure, ...)').env(
+        'FW_SHARD_HOOKS_DIR',
+      ),
+    )
     .addOption(new Option('--chunk-time <duration>', 'target time per chunk; the chunk size adapts to it').default('500ms').env('FW_SHARD_CHUNK_TIME'))
     .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
-    .addOption(new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env('FW_SHARD_ASSUME_NO_WRITES'))
+    .addOption(
+      new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
+        'FW_SHARD_ASSUME_NO_WRITES',
+      ),
+    )
     .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
-    .addOption(new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'));
+    .addOption(
+      new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'),
+    );
 }
 
 function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
@@ -44,7 +54,12 @@ function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cle
 }
 
 /** Run an engine call in a run session; print its result, or with --json the error document (with the partial result). */
-async function runEngine(ctx: CliContext, opts: CommonOpts, loaded: LoadedTopology, call: (deps: MoveDeps, signal: AbortSignal) => Promise<MoveResult>): Promise<number> {
+async function runEngine(
+  ctx: CliContext,
+  opts: CommonOpts,
+  loaded: LoadedTopology,
+  call: (deps: MoveDeps, signal: AbortSignal) => Promise<MoveResult>,
+): Promise<number> {
   try {
     const r = await withRunSession(ctx, opts, loaded.topology, throttleSettings(opts), call);
     if (opts.json) printJson(ctx, { ...r });
@@ -87,7 +102,11 @@ const registerMoveCommand: Register = (program, ctx, setExit, globals) => {
       .requiredOption('--to <shard>', 'the target shard id (1..255)')
       .option('--dry-run', 'run the preflight checks and print the plan; write nothing')
       .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
-      .addOption(new Option('--cleanup <mode>', 'now: delete the source rows after the flip; defer: leave them for `fw-shard cleanup`; keep: never delete').default('now').env('FW_SHARD_CLEANUP')),
+      .addOption(
+        new Option('--cleanup <mode>', 'now: delete the source rows after the flip; defer: leave them for `fw-shard cleanup`; keep: never delete')
+          .default('now')
+          .env('FW_SHARD_CLEANUP'),
+      ),
   )
     .addHelpText(
       'after',
@@ -166,8 +185,13 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
     .option('--user <id>', "abort this user's unfinished move")
     .option('--json', 'print one JSON document on stdout')
     .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal').env('FW_SHARD_NO_TUI'))
-    .addOption(new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-phase, on-success, on-failure, ...)').env('FW_SHARD_HOOKS_DIR'))
-    .addHelpText('after', '\nExamples:\n  $ fw-shard abort 9007199254741001\n  $ fw-shard abort --user 42\n\nAfter the flip, abort refuses: move the user back instead.')
+    .addOption(
+      new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-phase, on-success, on-failure, ...)').env('FW_SHARD_HOOKS_DIR'),
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ fw-shard abort 9007199254741001\n  $ fw-shard abort --user 42\n\nAfter the flip, abort refuses: move the user back instead.',
+    )
     .action(
       action(ctx, setExit, async (opts: { user?: string; json?: boolean; tui?: boolean; hooksDir?: string }, id?: string) => {
         const loaded = await loadTopologyResolved(ctx, globals());
@@ -182,12 +206,16 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
 /** `fw-shard cleanup`: deferred cleanups, or with --orphans leftover rows. */
 const registerCleanup: Register = (program, ctx, setExit, globals) => {
   commonOptions(
-    orphanOptions(program
-      .command('cleanup'))
-      .description('delete the source rows of moves flipped with --cleanup defer, once caches have expired; with --orphans, leftover rows identical on their user\'s shard')
+    orphanOptions(program.command('cleanup'))
+      .description(
+        "delete the source rows of moves flipped with --cleanup defer, once caches have expired; with --orphans, leftover rows identical on their user's shard",
+      )
       .addOption(new Option('--older-than <duration>', 'only moves flipped at least this long ago').default('15m')),
   )
-    .addHelpText('after', '\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user\'s shard)\n')
+    .addHelpText(
+      'after',
+      "\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user's shard)\n",
+    )
     .action(
       action(ctx, setExit, async (opts: CommonOpts & { olderThan: string; orphans?: boolean }) => {
         const loaded = await loadTopologyResolved(ctx, globals());
@@ -229,7 +257,16 @@ const registerMoves: Register = (program, ctx, setExit, globals) => {
               ctx,
               renderTable(
                 ['move', 'user', 'from → to', 'state', 'phase', 'runner', 'created', 'error'],
-                moves.map((m) => [m.id, m.user_id, `${m.from_shard} → ${m.to_shard}`, m.state, m.phase, m.runner_host ? `${m.runner_host}:${m.runner_pid}` : '-', m.created_at, (m.error ?? '').split('\n')[0]!.slice(0, 60)]),
+                moves.map((m) => [
+                  m.id,
+                  m.user_id,
+                  `${m.from_shard} → ${m.to_shard}`,
+                  m.state,
+                  m.phase,
+                  m.runner_host ? `${m.runner_host}:${m.runner_pid}` : '-',
+                  m.created_at,
+                  (m.error ?? '').split('\n')[0]!.slice(0, 60),
+                ]),
               ),
             );
           }
@@ -240,4 +277,3 @@ const registerMoves: Register = (program, ctx, setExit, globals) => {
       }),
     );
 };
-

@@ -29,7 +29,10 @@ function checkAgainstTopology(pb: Playbook, t: Topology): void {
     if (s.kind === 'plan') ids.push(...(shardListOf(s.opts.drain) ?? []), ...(shardListOf(s.opts.from) ?? []), ...(shardListOf(s.opts.to) ?? []));
     if ((s.kind === 'verify' || s.kind === 'cleanupOrphans') && s.opts.shard !== undefined) ids.push(s.opts.shard);
     for (const id of ids) {
-      if (!t.shards.has(id as ShardId)) problems.push(`${pb.source}:${s.line}: ${s.kind}: shard ${id} is not in the topology (known: ${[...t.shards.keys()].sort((a, b) => a - b).join(', ')})`);
+      if (!t.shards.has(id as ShardId))
+        problems.push(
+          `${pb.source}:${s.line}: ${s.kind}: shard ${id} is not in the topology (known: ${[...t.shards.keys()].sort((a, b) => a - b).join(', ')})`,
+        );
     }
   }
   if (problems.length) throw new FwShardError('PLAYBOOK_INVALID', `${pb.source} names unknown shards; nothing was run:\n  ${problems.join('\n  ')}`);
@@ -47,7 +50,7 @@ export const registerRun: Register = (program: Command, ctx, setExit, globals) =
     .argument('<playbook>', 'the playbook file')
     .option('--set <key=value>', 'override a param of the playbook (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--check', 'only validate the playbook (and its shards against the config); run nothing')
-    .option('--json', 'print one JSON document on stdout with every step\'s result')
+    .option('--json', "print one JSON document on stdout with every step's result")
     .option('--events', 'stream NDJSON events on stdout before the --json document')
     .addHelpText(
       'after',
@@ -102,7 +105,11 @@ Exit codes: those of the step that stopped the run (0 all steps fine; 7 another 
               else if (o?.kind === 'apply') out(ctx, renderApplySummary(o.summary));
               else if (o?.kind === 'verify') out(ctx, renderVerify(o.report));
               else if (o?.kind === 'cleanupOrphans') out(ctx, renderOrphanCleanup(o.cleanup));
-              if (s.error) log(ctx, `fw-shard: error [${s.error.code}] in step ${s.index + 1} (line ${s.line}): ${s.error.message}${s.error.nextStep ? `\n  next step: ${s.error.nextStep}` : ''}`);
+              if (s.error)
+                log(
+                  ctx,
+                  `fw-shard: error [${s.error.code}] in step ${s.index + 1} (line ${s.line}): ${s.error.message}${s.error.nextStep ? `\n  next step: ${s.error.nextStep}` : ''}`,
+                );
             }
             out(ctx, renderPlaybookResult(result));
           }

@@ -5,15 +5,7 @@
  */
 import { ExitCode, usage } from '../../errors/index.js';
 import { log, out, printJson, type CliContext } from '../context.js';
-import {
-  DEFAULT_SANDBOX_DIR,
-  SANDBOX_LIMITS,
-  sandboxDown,
-  sandboxStatus,
-  sandboxUp,
-  type SandboxState,
-  type SandboxStatus,
-} from '../../sandbox/index.js';
+import { DEFAULT_SANDBOX_DIR, SANDBOX_LIMITS, sandboxDown, sandboxStatus, sandboxUp, type SandboxState, type SandboxStatus } from '../../sandbox/index.js';
 import { resolve } from 'node:path';
 import { action } from '../action.js';
 import type { Register } from '../context.js';
@@ -78,14 +70,27 @@ function statusText(s: SandboxStatus): string {
     ]),
   ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  const table = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd()).join('\n');
+  const table = rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
   const verdict = s.healthy
     ? 'healthy'
     : !s.ready
       ? 'not ready (an `up` did not finish; run `fw-shard sandbox up` again to recreate it)'
       : 'unhealthy (run `fw-shard sandbox up` again to recreate it)';
   const lines = [`Sandbox at ${s.dir} (${s.mode}): ${verdict}`, '', table];
-  if (s.data) lines.push('', `Data: ${s.data.users} users, ${s.data.rowsTotal} rows (${Object.entries(s.data.rows).map(([t, n]) => `${t} ${n}`).join(', ')})`);
+  if (s.data)
+    lines.push(
+      '',
+      `Data: ${s.data.users} users, ${s.data.rowsTotal} rows (${Object.entries(s.data.rows)
+        .map(([t, n]) => `${t} ${n}`)
+        .join(', ')})`,
+    );
   if (s.configPath) lines.push(`Config: ${s.configPath}  (export FW_SHARD_CONFIG=${s.configPath})`);
   return lines.join('\n');
 }
@@ -97,14 +102,17 @@ export const registerSandbox: Register = (program, ctx, setExit) => {
 
   sandbox
     .command('up')
-    .description('start db_main, N shards and two ticket servers (or one poor man\'s server), load a schema and data, write a config')
+    .description("start db_main, N shards and two ticket servers (or one poor man's server), load a schema and data, write a config")
     .option('--dir <dir>', `sandbox directory (env FW_SHARD_SANDBOX_DIR; default ./${DEFAULT_SANDBOX_DIR})`)
     .option('--shards <n>', 'number of shard servers (env FW_SHARD_SANDBOX_SHARDS; default 2)')
     .option('--users <n>', 'users to create in db_main (env FW_SHARD_SANDBOX_USERS; default 12)')
     .option('--rows-per-user <n>', 'about this many rows per user over the five shard tables (env FW_SHARD_SANDBOX_ROWS_PER_USER; default 200)')
     .option('--seed <n>', 'seed for the sample data (env FW_SHARD_SANDBOX_SEED; default 1)')
     .option('--poor-mans', "one server and one database for everything: Flamework's poor man's federation and ticketing (env FW_SHARD_SANDBOX_POOR_MANS)")
-    .option('--real-shards <n>', "with --poor-mans: empty real shard servers to graduate onto, shards 2.. (env FW_SHARD_SANDBOX_REAL_SHARDS; default 2; 0: pure poor man's)")
+    .option(
+      '--real-shards <n>',
+      "with --poor-mans: empty real shard servers to graduate onto, shards 2.. (env FW_SHARD_SANDBOX_REAL_SHARDS; default 2; 0: pure poor man's)",
+    )
     .option('--json', 'one JSON document on stdout')
     .addHelpText(
       'after',
@@ -125,7 +133,16 @@ The servers keep running after this command exits, until \`fw-shard sandbox down
       action(
         ctx,
         setExit,
-        async (opts: { dir?: string; shards?: string; users?: string; rowsPerUser?: string; seed?: string; poorMans?: boolean; realShards?: string; json?: boolean }) => {
+        async (opts: {
+          dir?: string;
+          shards?: string;
+          users?: string;
+          rowsPerUser?: string;
+          seed?: string;
+          poorMans?: boolean;
+          realShards?: string;
+          json?: boolean;
+        }) => {
           const num = (v: string | undefined, env: string, flag: string, lim: { min: number; max: number }): number | undefined => {
             const text = flagOrEnv(ctx, v, env);
             return text === undefined ? undefined : parseCount(text, flag, lim.min, lim.max);
@@ -177,7 +194,7 @@ The servers keep running after this command exits, until \`fw-shard sandbox down
 
   sandbox
     .command('status')
-    .description('show the sandbox\'s processes and whether each one is running and answering (changes nothing)')
+    .description("show the sandbox's processes and whether each one is running and answering (changes nothing)")
     .option('--dir <dir>', `sandbox directory (env FW_SHARD_SANDBOX_DIR; default ./${DEFAULT_SANDBOX_DIR})`)
     .option('--json', 'one JSON document on stdout')
     .addHelpText(

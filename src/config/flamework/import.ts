@@ -325,7 +325,9 @@ class Mapper {
       if (!conn) continue;
       const name = phpString(this.cfg.read(at('name')));
       if (name && name !== main.database) {
-        this.warnings.push(`${this.cfg.whereSet(at('name'))}: ${cfgPath(at('name'))} is '${name}'; fw-shard reads replicas with db_main's database '${main.database}'`);
+        this.warnings.push(
+          `${this.cfg.whereSet(at('name'))}: ${cfgPath(at('name'))} is '${name}'; fw-shard reads replicas with db_main's database '${main.database}'`,
+        );
       }
       out.push({
         host: conn.host,
@@ -358,7 +360,9 @@ class Mapper {
       return undefined;
     }
     if (!host) {
-      this.warnings.push(`${this.cfg.whereSet([engineKey])}: the remote cache engine is memcache but cfg['memcache_host'] is empty: no memcached section written`);
+      this.warnings.push(
+        `${this.cfg.whereSet([engineKey])}: the remote cache engine is memcache but cfg['memcache_host'] is empty: no memcached section written`,
+      );
       return undefined;
     }
     const port = str('memcache_port') || '11211';
@@ -440,7 +444,10 @@ export function importFlamework(files: readonly FlameworkFile[], opts: ImportOpt
     loaded.add(normalize(f.path));
     if (p.fatal) problems.push(`${p.fatal.file}:${p.fatal.line}: ${p.fatal.reason}; the rest of the file cannot be read`);
     for (const x of p.failures) {
-      report(severity(x.path, x.complete), `${x.file}:${x.line}: cannot read the assignment to ${cfgPath(x.complete ? x.path : [...x.path, '…'])}: ${x.reason}`);
+      report(
+        severity(x.path, x.complete),
+        `${x.file}:${x.line}: cannot read the assignment to ${cfgPath(x.complete ? x.path : [...x.path, '…'])}: ${x.reason}`,
+      );
     }
     for (const n of p.notes) report(severity(n.path, true) === 'ignore' ? 'ignore' : 'warn', `${n.file}:${n.line}: ${n.reason}`);
     const events: ({ order: number; st: CfgStatement } | { order: number; inc: PhpInclude })[] = [
@@ -455,7 +462,9 @@ export function importFlamework(files: readonly FlameworkFile[], opts: ImportOpt
       const inc = e.inc;
       const where = `${inc.file}:${inc.line}`;
       if (inc.inBlock) {
-        problems.push(`${where}: ${inc.kind} ${inc.text} is inside an if/else or loop: fw-shard cannot tell whether it runs; give the file with --flamework-config if the servers you mean load it`);
+        problems.push(
+          `${where}: ${inc.kind} ${inc.text} is inside an if/else or loop: fw-shard cannot tell whether it runs; give the file with --flamework-config if the servers you mean load it`,
+        );
         continue;
       }
       if (inc.target === null) {
@@ -473,7 +482,9 @@ export function importFlamework(files: readonly FlameworkFile[], opts: ImportOpt
       }
       const text = opts.readFile?.(path);
       if (text === undefined) {
-        problems.push(`${where}: ${inc.kind} ${path}: cannot read that file; it may set db_* values, so fw-shard does not go on without it (put it next to the config file, or give it with --flamework-config)`);
+        problems.push(
+          `${where}: ${inc.kind} ${path}: cannot read that file; it may set db_* values, so fw-shard does not go on without it (put it next to the config file, or give it with --flamework-config)`,
+        );
         continue;
       }
       expand({ path, text }, [...stack, normalize(path)]);
@@ -488,7 +499,12 @@ export function importFlamework(files: readonly FlameworkFile[], opts: ImportOpt
     const known = literalPrefix(st.path);
     try {
       if (st.op === 'unset') cfg.unset(st.path, where);
-      else cfg.set(st.path, evaluatePhp(st.value, (p) => cfg.read(p)), where);
+      else
+        cfg.set(
+          st.path,
+          evaluatePhp(st.value, (p) => cfg.read(p)),
+          where,
+        );
     } catch (err) {
       if (!(err instanceof PhpEvalError)) throw err;
       report(severity(known, true), `${where}: cannot apply the assignment to ${cfgPath(st.path)}: ${err.message}`);

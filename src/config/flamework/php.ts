@@ -107,9 +107,40 @@ type Token =
   | { kind: 'op'; value: string; line: number };
 
 const OPERATORS = [
-  '<<=', '>>=', '**=', '...', '===', '!==', '<=>', '??=', '?->',
-  '=>', '==', '!=', '<>', '<=', '>=', '&&', '||', '++', '--', '+=', '-=', '*=', '/=', '.=', '%=', '&=', '|=', '^=',
-  '->', '::', '<<', '>>', '??', '**',
+  '<<=',
+  '>>=',
+  '**=',
+  '...',
+  '===',
+  '!==',
+  '<=>',
+  '??=',
+  '?->',
+  '=>',
+  '==',
+  '!=',
+  '<>',
+  '<=',
+  '>=',
+  '&&',
+  '||',
+  '++',
+  '--',
+  '+=',
+  '-=',
+  '*=',
+  '/=',
+  '.=',
+  '%=',
+  '&=',
+  '|=',
+  '^=',
+  '->',
+  '::',
+  '<<',
+  '>>',
+  '??',
+  '**',
 ];
 
 /** A statement boundary the tokenizer synthesises for `?>` and open tags (PHP treats `?>` as `;`). */
@@ -678,7 +709,13 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
     const tail = expr[expr.length - 1];
     const dirHead =
       (expr.length === 3 && expr[0]?.kind === 'id' && expr[0].value === '__DIR__') ||
-      (expr.length === 6 && expr[0]?.kind === 'id' && expr[0].value.toLowerCase() === 'dirname' && isOp(expr[1], '(') && expr[2]?.kind === 'id' && expr[2].value === '__FILE__' && isOp(expr[3], ')'));
+      (expr.length === 6 &&
+        expr[0]?.kind === 'id' &&
+        expr[0].value.toLowerCase() === 'dirname' &&
+        isOp(expr[1], '(') &&
+        expr[2]?.kind === 'id' &&
+        expr[2].value === '__FILE__' &&
+        isOp(expr[3], ')'));
     if (dirHead && isOp(expr[expr.length - 2], '.') && tail?.kind === 'str' && !tail.dynamic && tail.value.startsWith('/')) target = tail.value.slice(1);
     result.includes.push({ file, line: t.line, kind: String(t.value).toLowerCase() as PhpInclude['kind'], target, text, inBlock, order: start });
     i = end;
@@ -701,10 +738,26 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
   const noteLookalike = (): void => {
     const t = toks[i]!;
     const k = toks[i + 2];
-    if (t.kind === 'var' && t.value !== 'GLOBALS' && isOp(toks[i + 1], '[') && k?.kind === 'str' && !k.dynamic && /^db_/.test(k.value) && isOp(toks[i + 3], ']')) {
+    if (
+      t.kind === 'var' &&
+      t.value !== 'GLOBALS' &&
+      isOp(toks[i + 1], '[') &&
+      k?.kind === 'str' &&
+      !k.dynamic &&
+      /^db_/.test(k.value) &&
+      isOp(toks[i + 3], ']')
+    ) {
       const end = statementEnd(i);
-      const assigns = toks.slice(i, end).some((x, n) => n > 0 && x.kind === 'op' && x.value.endsWith('=') && !['==', '===', '!=', '!==', '<=', '>=', '=>'].includes(x.value));
-      if (assigns) result.notes.push({ file, line: t.line, path: [k.value], reason: `$${t.value}['${k.value}'] is assigned, but $${t.value} is not a reference to $GLOBALS['cfg'] in this file, so PHP does not change the config` });
+      const assigns = toks
+        .slice(i, end)
+        .some((x, n) => n > 0 && x.kind === 'op' && x.value.endsWith('=') && !['==', '===', '!=', '!==', '<=', '>=', '=>'].includes(x.value));
+      if (assigns)
+        result.notes.push({
+          file,
+          line: t.line,
+          path: [k.value],
+          reason: `$${t.value}['${k.value}'] is assigned, but $${t.value} is not a reference to $GLOBALS['cfg'] in this file, so PHP does not change the config`,
+        });
     }
   };
   while (i < toks.length) {

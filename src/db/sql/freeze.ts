@@ -22,12 +22,10 @@ export const setFreezeSql = (userId: string, moveId: string, capMs: number) =>
       VALUES (${n(userId)}, ${n(moveId)}, NOW(3) + INTERVAL ${capMs * 1000} MICROSECOND, NOW(3))
       ON DUPLICATE KEY UPDATE move_id = VALUES(move_id), frozen_until = VALUES(frozen_until), created_at = VALUES(created_at)`;
 
-export const liftFreezeSql = (userId: string, moveId: string) =>
-  sql`DELETE FROM ${ident(FREEZES)} WHERE user_id = ${n(userId)} AND move_id = ${n(moveId)}`;
+export const liftFreezeSql = (userId: string, moveId: string) => sql`DELETE FROM ${ident(FREEZES)} WHERE user_id = ${n(userId)} AND move_id = ${n(moveId)}`;
 
 /** The exact query an app runs before writing a user's rows (documented in the README). */
-export const isFrozenSql = (userId: string) =>
-  sql`SELECT COUNT(*) AS frozen FROM ${ident(FREEZES)} WHERE user_id = ${n(userId)} AND frozen_until > NOW(3)`;
+export const isFrozenSql = (userId: string) => sql`SELECT COUNT(*) AS frozen FROM ${ident(FREEZES)} WHERE user_id = ${n(userId)} AND frozen_until > NOW(3)`;
 
 /** Milliseconds left of this move's freeze by the server's clock (negative or null: expired/gone). */
 export const activeFreezesSql = () =>

@@ -66,7 +66,9 @@ function keyExpr(row: 'NEW' | 'OLD', key: readonly ColumnInfo[] | null): string 
 /** The check for one owner value: refuse when moved or moving, log when capturing. */
 function fenceBlock(row: 'NEW' | 'OLD', t: GuardedTable, logRows: ('NEW' | 'OLD')[]): string {
   const owner = `${row}.${quoteIdent(t.owner.name)}`;
-  const logs = logRows.map((r) => `INSERT INTO ${quoteIdent(CHANGES)} (user_id, table_name, k) VALUES (${owner}, ${quoteString(t.name)}, ${keyExpr(r, t.key)});`).join(' ');
+  const logs = logRows
+    .map((r) => `INSERT INTO ${quoteIdent(CHANGES)} (user_id, table_name, k) VALUES (${owner}, ${quoteString(t.name)}, ${keyExpr(r, t.key)});`)
+    .join(' ');
   // A fence table dropped by hand (with the triggers left behind) must not break the app's writes.
   return `SET st = NULL;
     BEGIN
@@ -121,8 +123,7 @@ export const setFenceSql = (userId: string, moveId: string, state: FenceState) =
 export const casFenceSql = (userId: string, moveId: string, from: FenceState, to: FenceState) =>
   sql`UPDATE ${ident(FENCE)} SET state = ${to}, updated_at = NOW(3) WHERE user_id = ${n(userId)} AND move_id = ${n(moveId)} AND state = ${from}`;
 
-export const fenceOfSql = (userId: string) =>
-  sql`SELECT state, move_id FROM ${ident(FENCE)} WHERE user_id = ${n(userId)}`;
+export const fenceOfSql = (userId: string) => sql`SELECT state, move_id FROM ${ident(FENCE)} WHERE user_id = ${n(userId)}`;
 
 export const fencesSql = () =>
   sql`SELECT user_id, state, move_id, DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at,
@@ -141,8 +142,7 @@ export const readChangesSql = (userId: string, limit: number) =>
   sql`SELECT seq, table_name, k FROM ${ident(CHANGES)} WHERE user_id = ${n(userId)} ORDER BY seq LIMIT ${limit}`;
 
 /** Delete exactly the changes that were applied (never by a range of seq: a gap may commit later). */
-export const deleteChangesSql = (seqs: readonly string[]) =>
-  sql`DELETE FROM ${ident(CHANGES)} WHERE seq IN (${join(seqs.map((s) => sql`${n(s)}`))})`;
+export const deleteChangesSql = (seqs: readonly string[]) => sql`DELETE FROM ${ident(CHANGES)} WHERE seq IN (${join(seqs.map((s) => sql`${n(s)}`))})`;
 
 export const deleteUserChangesSql = (userId: string) => sql`DELETE FROM ${ident(CHANGES)} WHERE user_id = ${n(userId)}`;
 export const countChangesSql = () => sql`SELECT user_id, COUNT(*) AS n FROM ${ident(CHANGES)} GROUP BY user_id`;
@@ -171,5 +171,4 @@ export const resetSessionSql = (mariadb: boolean) =>
     : sql`SET SESSION wait_timeout = DEFAULT, SESSION innodb_lock_wait_timeout = DEFAULT`;
 
 /** What trigger mode needs, read without writing anything (preflight and --dry-run). */
-export const guardFactsSql = () =>
-  sql`SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.log_bin_trust_function_creators AS trust, VERSION() AS version`;
+export const guardFactsSql = () => sql`SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.log_bin_trust_function_creators AS trust, VERSION() AS version`;

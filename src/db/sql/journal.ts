@@ -92,8 +92,7 @@ const MOVE_COLUMNS = sql`id, user_id, from_shard, to_shard, phase, state, cleanu
   error`;
 
 export const selectMoveSql = (moveId: string) => sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
-export const selectActiveMoveForUserSql = (userId: string) =>
-  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE active_user = ${id(userId)}`;
+export const selectActiveMoveForUserSql = (userId: string) => sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE active_user = ${id(userId)}`;
 export const listMovesSql = (all: boolean, limit: number) =>
   all
     ? sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} ORDER BY created_at DESC, id DESC LIMIT ${limit}`

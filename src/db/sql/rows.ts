@@ -114,7 +114,13 @@ function keyAlternatives(key: readonly ColumnInfo[], tuples: readonly KeyTuple[]
   if (tuples.length === 0) throw new Error('no keys to match');
   if (key.length === 1) return sql`${ident(key[0]!.name)} IN (${join(tuples.map((t) => boundLiteral(key[0]!, t[0]!)))})`;
   return join(
-    tuples.map((t) => sql`(${join(key.map((c, i) => sql`${ident(c.name)} = ${boundLiteral(c, t[i]!)}`), ' AND ')})`),
+    tuples.map(
+      (t) =>
+        sql`(${join(
+          key.map((c, i) => sql`${ident(c.name)} = ${boundLiteral(c, t[i]!)}`),
+          ' AND ',
+        )})`,
+    ),
     ' OR ',
   );
 }
@@ -221,7 +227,10 @@ export function encodeRowsTsv(spec: RowSpec, rows: readonly RawValue[][]): Buffe
 /** Per-row hash input: an ISNULL bitmap, every length, then every value, so NULL, '' and 0 differ. */
 export function rowImage(spec: RowSpec): Sql {
   const exprs = spec.columns.map(readExpr);
-  const nulls = join(spec.columns.map((c) => sql`ISNULL(${ident(c.name)})`), ', ');
+  const nulls = join(
+    spec.columns.map((c) => sql`ISNULL(${ident(c.name)})`),
+    ', ',
+  );
   // Only values that may contain the separator byte need their length: numbers and dates cannot.
   const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`);
   const lengthPart = lengths.length ? sql`, CONCAT_WS(_binary ',', ${join(lengths, ', ')})` : sql``;
@@ -273,7 +282,10 @@ export function countUserRows(spec: Pick<RowSpec, 'name' | 'owner'>, userId: str
 
 /** Exact bytes of the user's rows (sum of column lengths), for the plan's size column. */
 export function userBytes(spec: RowSpec, userId: string): Sql {
-  const lengths = join(spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`), ' + ');
+  const lengths = join(
+    spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`),
+    ' + ',
+  );
   return sql`SELECT COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(
     spec.owner,
     userId,
@@ -282,7 +294,10 @@ export function userBytes(spec: RowSpec, userId: string): Sql {
 
 /** Row count and exact bytes (sum of column lengths, as `userBytes`) of every owner of one table. */
 export function userSizesSql(spec: RowSpec): Sql {
-  const lengths = join(spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`), ' + ');
+  const lengths = join(
+    spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`),
+    ' + ',
+  );
   const owner = ident(spec.owner.name);
   return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} GROUP BY ${owner}`;
 }

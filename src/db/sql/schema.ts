@@ -142,6 +142,13 @@ export interface TriggerInfo {
 }
 
 export async function readTriggers(db: ReadDb): Promise<TriggerInfo[]> {
-  const rows = await db.rows<{ TRIGGER_NAME: string; EVENT_OBJECT_TABLE: string; ACTION_TIMING: string; EVENT_MANIPULATION: string }>(listTriggersSql(db.endpoint.database));
-  return rows.map((r) => ({ name: r.TRIGGER_NAME, table: r.EVENT_OBJECT_TABLE, timing: r.ACTION_TIMING as TriggerInfo['timing'], event: r.EVENT_MANIPULATION as TriggerInfo['event'] }));
+  const rows = await db.rows<{ TRIGGER_NAME: string; EVENT_OBJECT_TABLE: string; ACTION_TIMING: string; EVENT_MANIPULATION: string }>(
+    listTriggersSql(db.endpoint.database),
+  );
+  return rows.map((r) => ({
+    name: r.TRIGGER_NAME,
+    table: r.EVENT_OBJECT_TABLE,
+    timing: r.ACTION_TIMING as TriggerInfo['timing'],
+    event: r.EVENT_MANIPULATION as TriggerInfo['event'],
+  }));
 }

@@ -16,7 +16,13 @@ import { forEachTable } from './for-each-table.js';
 
 const FIRST_CHUNK = 1000;
 
-export async function copyTables(ctx: RunContext, tables: TablePlan[], s: WriteSettings, journalRows: Map<string, MoveTableRow>, reports: Map<string, TableReport>): Promise<void> {
+export async function copyTables(
+  ctx: RunContext,
+  tables: TablePlan[],
+  s: WriteSettings,
+  journalRows: Map<string, MoveTableRow>,
+  reports: Map<string, TableReport>,
+): Promise<void> {
   await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
     const row = journalRows.get(t.name);
     const rep = reports.get(t.name)!;
@@ -46,7 +52,15 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: WriteSettings, rep:
     { status: 'copied', lastKey: null, rowsCopied: String(rows.length), chunks: 1, mismatches: rep.mismatches },
     { seq: 0, lo: null, hi: null, count: hash.count, hash: hash.hash },
   );
-  ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: String(rows.length), rowsTotal: rep.rows, chunkSize: rows.length, ms: ctx.nowMs() - started });
+  ctx.emit({
+    type: 'chunk.copied',
+    table: t.name,
+    rows: rows.length,
+    rowsCopied: String(rows.length),
+    rowsTotal: rep.rows,
+    chunkSize: rows.length,
+    ms: ctx.nowMs() - started,
+  });
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: String(rows.length), chunks: 1 });
 }
 

@@ -67,7 +67,13 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
       const syncStarted = ctx.nowMs();
       const final = await deltaPass(ctx, tables, s, { final: true, deadline });
       passes++;
-      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: final.rangesChanged, rowsRecopied: final.rowsRecopied.toString(), ms: ctx.nowMs() - syncStarted });
+      ctx.emit({
+        type: 'delta.pass',
+        pass: passes,
+        rangesChanged: final.rangesChanged,
+        rowsRecopied: final.rowsRecopied.toString(),
+        ms: ctx.nowMs() - syncStarted,
+      });
       if (!final.verified) {
         reason = `rows kept changing during the freeze (${final.unstable.slice(0, 5).join(', ')}): is every app server checking fw_shard_freezes before it writes?`;
       } else if (ctx.nowMs() > deadline) {

@@ -82,7 +82,12 @@ export async function startCapture(ctx: RunContext, tables: readonly TablePlan[]
  * Step 2: apply the committed changes of the log to the target and delete exactly those log rows.
  * Ranges of tables written this way get their records marked dirty: the full comparison re-records them.
  */
-export async function applyLog(ctx: RunContext, tables: readonly TablePlan[], s: WriteSettings, touched: TouchedKeys | null): Promise<{ changes: number; rows: number }> {
+export async function applyLog(
+  ctx: RunContext,
+  tables: readonly TablePlan[],
+  s: WriteSettings,
+  touched: TouchedKeys | null,
+): Promise<{ changes: number; rows: number }> {
   const g = guards(ctx);
   const byName = new Map(tables.map((t) => [t.name, t]));
   let changes = 0;
@@ -149,7 +154,13 @@ export interface FenceCutoverOutcome {
 }
 
 /** Steps 2 to 5. */
-export async function fenceCutover(run: MoveRun, s: WriteSettings, o: OnlineOptions, mariadb: boolean, invalidateCache: () => Promise<void>): Promise<FenceCutoverOutcome> {
+export async function fenceCutover(
+  run: MoveRun,
+  s: WriteSettings,
+  o: OnlineOptions,
+  mariadb: boolean,
+  invalidateCache: () => Promise<void>,
+): Promise<FenceCutoverOutcome> {
   const { ctx, moveId } = run;
   const tables = run.pf.tables;
   const g = guards(ctx);

@@ -29,12 +29,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
   const source = ctx.source;
   const target = ctx.target;
 
-  const [sFacts, tFacts, sSchema, tSchema] = await Promise.all([
-    source.insp.facts(),
-    target.insp.facts(),
-    source.insp.schema(),
-    target.insp.schema(),
-  ]);
+  const [sFacts, tFacts, sSchema, tSchema] = await Promise.all([source.insp.facts(), target.insp.facts(), source.insp.schema(), target.insp.schema()]);
   if (tFacts.readOnly) {
     throw new FwShardError('TARGET_READ_ONLY', `${describeEndpoint(target.endpoint)} is read_only: nothing can be copied to it`, {
       hint: 'Point the shard at its primary, or SET GLOBAL read_only = 0 if the server is meant to take writes.',
@@ -109,7 +104,9 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
       throw new FwShardError(
         'PRECONDITION',
         `shard ${ctx.to} already holds rows of user ${ctx.userId} (${held.map(([n, c]) => `${n}: ${c}`).join(', ')}), left over from an earlier move or a stale write`,
-        { hint: `Inspect them; fw-shard verify --user ${ctx.userId} lists leftovers and fw-shard cleanup --orphans removes those identical to the user's current shard.` },
+        {
+          hint: `Inspect them; fw-shard verify --user ${ctx.userId} lists leftovers and fw-shard cleanup --orphans removes those identical to the user's current shard.`,
+        },
       );
     }
     await checkCollisions(ctx, tables);
@@ -167,7 +164,12 @@ async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<v
         const tuples = rows.filter((r) => cols.every((_, i) => r[i] !== null)).map((r) => cols.map((_, i) => r[i] as Buffer));
         const hits = await ctx.target.insp.foreignOwners(t, cols, ctx.userId, tuples);
         for (const h of hits) {
-          found.push(`${t.name}: ${showKey(cols.map((c) => c.name), h.slice(0, cols.length) as Buffer[])} belongs to ${t.owner.name}=${(h[cols.length] as Buffer).toString('latin1')} on shard ${ctx.to}`);
+          found.push(
+            `${t.name}: ${showKey(
+              cols.map((c) => c.name),
+              h.slice(0, cols.length) as Buffer[],
+            )} belongs to ${t.owner.name}=${(h[cols.length] as Buffer).toString('latin1')} on shard ${ctx.to}`,
+          );
         }
         if (!t.key || rows.length < COLLISION_BATCH || found.length >= 20) break;
         lo = rows[rows.length - 1]!.slice(cols.length) as Buffer[];
@@ -175,10 +177,14 @@ async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<v
     }
   }
   if (found.length > 0) {
-    throw new FwShardError('KEY_COLLISION', `user ${ctx.userId}'s keys already exist on shard ${ctx.to} under other owners:\n  ${found.slice(0, 20).join('\n  ')}`, {
-      hint: 'These ids were not issued by the ticket servers (or were reused). Resolve the rows by hand; nothing was written.',
-      details: { collisions: found },
-    });
+    throw new FwShardError(
+      'KEY_COLLISION',
+      `user ${ctx.userId}'s keys already exist on shard ${ctx.to} under other owners:\n  ${found.slice(0, 20).join('\n  ')}`,
+      {
+        hint: 'These ids were not issued by the ticket servers (or were reused). Resolve the rows by hand; nothing was written.',
+        details: { collisions: found },
+      },
+    );
   }
 }
 
@@ -198,10 +204,12 @@ async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<voi
       ? `runs for every row fw-shard copies to shard ${shard}; what it does is neither copied nor verified${tr.timing === 'BEFORE' ? ', and if it changes the row the copy cannot match' : ''}`
       : `runs for every row fw-shard deletes on shard ${shard} (${shard === ctx.to ? 're-copies and abort' : 'cleanup'})`;
   for (const tr of onTarget) {
-    if (moved.has(tr.table) && !tr.name.startsWith('fw_shard_') && tr.event !== 'UPDATE') firing.push(`${tr.name}: ${tr.timing} ${tr.event} on ${tr.table} on shard ${ctx.to} ${what(ctx.to, tr)}`);
+    if (moved.has(tr.table) && !tr.name.startsWith('fw_shard_') && tr.event !== 'UPDATE')
+      firing.push(`${tr.name}: ${tr.timing} ${tr.event} on ${tr.table} on shard ${ctx.to} ${what(ctx.to, tr)}`);
   }
   for (const tr of onSource) {
-    if (moved.has(tr.table) && !tr.name.startsWith('fw_shard_') && tr.event === 'DELETE') firing.push(`${tr.name}: ${tr.timing} ${tr.event} on ${tr.table} on shard ${ctx.from} ${what(ctx.from, tr)}`);
+    if (moved.has(tr.table) && !tr.name.startsWith('fw_shard_') && tr.event === 'DELETE')
+      firing.push(`${tr.name}: ${tr.timing} ${tr.event} on ${tr.table} on shard ${ctx.from} ${what(ctx.from, tr)}`);
   }
   if (firing.length === 0 || ctx.req.allowTriggers) return;
   throw new FwShardError('PRECONDITION', `the app's triggers would fire on fw-shard's own writes:\n  ${firing.join('\n  ')}`, {

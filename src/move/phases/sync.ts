@@ -14,7 +14,12 @@ export const MAX_RECOPIES = 3;
 
 export type { WriteSettings } from '../applier.js';
 
-export async function compareRange(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ equal: boolean; source: RangeHash; target: RangeHash }> {
+export async function compareRange(
+  ctx: RunContext,
+  t: TablePlan,
+  lo: KeyTuple | null,
+  hi: KeyTuple | null,
+): Promise<{ equal: boolean; source: RangeHash; target: RangeHash }> {
   const [source, target] = await Promise.all([ctx.source.insp.hash(t, ctx.userId, lo, hi), ctx.target.insp.hash(t, ctx.userId, lo, hi)]);
   return { equal: source.count === target.count && source.hash === target.hash, source, target };
 }
@@ -53,7 +58,13 @@ export async function recopyRange(ctx: RunContext, t: TablePlan, s: WriteSetting
  * compare again, at most MAX_RECOPIES times. Returns the source hash and how many mismatches were seen.
  * Throws DATA_MISMATCH if the range still differs: the caller never flips after that.
  */
-export async function ensureEqual(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ hash: RangeHash; mismatches: number }> {
+export async function ensureEqual(
+  ctx: RunContext,
+  t: TablePlan,
+  s: WriteSettings,
+  lo: KeyTuple | null,
+  hi: KeyTuple | null,
+): Promise<{ hash: RangeHash; mismatches: number }> {
   let cmp = await compareRange(ctx, t, lo, hi);
   let mismatches = 0;
   while (!cmp.equal) {
@@ -65,7 +76,10 @@ export async function ensureEqual(ctx: RunContext, t: TablePlan, s: WriteSetting
         'DATA_MISMATCH',
         `table ${t.name}: user ${ctx.userId}'s rows still differ between shard ${ctx.from} and shard ${ctx.to} after ${MAX_RECOPIES} re-copies: ${diff.text}`,
         {
-          hint: `The mapping was not flipped. Something is writing to the user's rows (stop it, or use the online mode), or the shards differ in a way fw-shard cannot copy; then fw-shard resume ${ctx.moveId}.`.replace(' .', '.'),
+          hint: `The mapping was not flipped. Something is writing to the user's rows (stop it, or use the online mode), or the shards differ in a way fw-shard cannot copy; then fw-shard resume ${ctx.moveId}.`.replace(
+            ' .',
+            '.',
+          ),
           details: { table: t.name, keys: diff.keys.slice(0, 50) },
         },
       );

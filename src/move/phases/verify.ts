@@ -30,9 +30,13 @@ export async function verifyAll(ctx: RunContext, tables: TablePlan[], s: WriteSe
     const wrote = await verifyRound(ctx, tables, s, reports);
     if (wrote.length === 0) return;
     if (round >= MAX_ROUNDS) {
-      throw new FwShardError('DATA_MISMATCH', `user ${ctx.userId}'s rows kept changing on shard ${ctx.from} during the verification (${wrote.join(', ')} re-copied in each of ${MAX_ROUNDS} rounds)`, {
-        hint: `The mapping was not flipped. Something is writing the user's rows: stop it, or run the move online (without --assume-no-writes); then fw-shard resume ${ctx.moveId}.`,
-      });
+      throw new FwShardError(
+        'DATA_MISMATCH',
+        `user ${ctx.userId}'s rows kept changing on shard ${ctx.from} during the verification (${wrote.join(', ')} re-copied in each of ${MAX_ROUNDS} rounds)`,
+        {
+          hint: `The mapping was not flipped. Something is writing the user's rows: stop it, or run the move online (without --assume-no-writes); then fw-shard resume ${ctx.moveId}.`,
+        },
+      );
     }
   }
 }
