@@ -148,13 +148,10 @@ export class BusyError extends FwShardError {
   }
 }
 
-/**
- * The freeze expired before the flip: nothing was flipped, the cut-over may try again. `details.freezeExpired`
- * stays set for callers that still test it (src/move/phases/cutover.ts); prefer `instanceof FreezeExpiredError`.
- */
+/** The freeze expired before the flip: nothing was flipped, the cut-over may try again. */
 export class FreezeExpiredError extends BusyError {
   constructor(userId: string) {
-    super('freeze-expired', `the freeze of user ${userId} expired before the flip; nothing was flipped`, { details: { freezeExpired: true } });
+    super('freeze-expired', `the freeze of user ${userId} expired before the flip; nothing was flipped`);
     this.name = 'FreezeExpiredError';
   }
 }

@@ -10,9 +10,9 @@
  *    journal's `flipped` phase;
  *  - a failure leaves a resumable move; every error says whether the mapping was flipped.
  */
+import { MoveFailedError } from './move-error.js';
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
-import { nextTicketSql } from '../db/sql/tickets.js';
 import { copyStartedSql, flippedAtSql } from '../db/sql/journal.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
@@ -105,9 +105,11 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
   await deps.beforeStart?.({ userId: req.userId, from, to: req.to, totalRows: pf.plan.totalRows });
 
   await ctx.journal.ensureTables();
-  const ticket = await nextTicket(deps);
+
   const created = await ctx.journal.create({
-    id: ticket,
+    // One id source, fw-shard's own: the journal's AUTO_INCREMENT (never the app's tickets, which are
+    // the app's to spend, and which a refused login made us mix with journal ids that then collided).
+    id: null,
     userId: req.userId,
     from,
     to: req.to,
@@ -332,10 +334,7 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
   const flippedNote = flipped
     ? `The mapping WAS flipped: user ${ctx.userId} now lives on shard ${ctx.to}.`
     : `The mapping was NOT flipped: user ${ctx.userId} still lives on shard ${ctx.from}.`;
-  return new FwShardError(e.code, `${message}\n${flippedNote}`, {
-    hint,
-    details: { ...(e.details ?? {}), partialResult: run.result(false, e.hint ?? '', { code: e.code, message }) },
-  });
+  return new MoveFailedError(e, `${message}\n${flippedNote}`, hint, run.result(false, e.hint ?? '', { code: e.code, message }));
 }
 
 async function finishCleanup(run: MoveRun): Promise<MoveResult> {
@@ -398,20 +397,6 @@ async function invalidateCache(ctx: RunContext): Promise<void> {
       message: `could not delete the cached user row from memcached (${(err as Error).message}): app servers may keep writing to shard ${ctx.from} until it expires; the cleanup will refuse to delete rows that changed`,
     });
   }
-}
-
-/** A move id from the ticket servers, as every Flamework id; null (the journal's own counter) without them. */
-async function nextTicket(deps: MoveDeps): Promise<string | null> {
-  const servers = [...deps.topology.tickets].sort(() => Math.random() - 0.5);
-  for (const e of servers) {
-    try {
-      const r = await deps.connect(e).exec(nextTicketSql());
-      if (r.insertId && r.insertId !== '0') return r.insertId;
-    } catch {
-      // try the next ticket server; without any, the journal numbers the move itself
-    }
-  }
-  return null;
 }
 
 function describeActive(move: MoveRow, req: MoveRequest): MoveResult {

@@ -18,12 +18,7 @@ export class MoveFailedError extends FwShardError {
   }
 }
 
-/**
- * The partial result a failed move carries, or null. Reads `details.partialResult` too, where
- * engine.ts `failed()` still puts it until it throws a MoveFailedError.
- */
+/** The partial result a failed move carries, or null. */
 export function partialResultOf(err: unknown): MoveResult | null {
-  if (err instanceof MoveFailedError) return err.partialResult;
-  if (!(err instanceof FwShardError)) return null;
-  return (err.details?.partialResult as MoveResult | undefined) ?? null;
+  return err instanceof MoveFailedError ? err.partialResult : null;
 }

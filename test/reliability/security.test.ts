@@ -392,7 +392,6 @@ describe('security', () => {
           'fw_shard_fence',
           'fw_shard_changes',
           'users',
-          'Tickets64',
         ]),
       );
     });

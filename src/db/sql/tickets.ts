@@ -1,9 +1,6 @@
 /** Flamework's ticket servers (lib_dbtickets.php: Tickets32/Tickets64) and the ids they handed out. */
 import { ident, sql } from './fragment.js';
 
-/** The next ticket: REPLACE INTO Tickets64 (stub) VALUES ('a'), then the insert id. */
-export const nextTicketSql = (table = 'Tickets64') => sql`REPLACE INTO ${ident(table)} (stub) VALUES ('a')`;
-
 /** The ticket tables of the database, with the next id each would hand out. */
 export const ticketTablesSql = () =>
   sql`SELECT TABLE_NAME AS name, AUTO_INCREMENT AS next_id FROM information_schema.TABLES

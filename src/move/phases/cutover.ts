@@ -6,7 +6,7 @@
  * freeze is lifted and the delta passes resume; after a bounded number of attempts the move gives up
  * with the retry-later code. It never flips unverified.
  */
-import { FwShardError } from '../../errors/index.js';
+import { FreezeExpiredError, FwShardError } from '../../errors/index.js';
 import { freezeEndedSql, freezeStartedSql } from '../../db/sql/journal.js';
 import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
 import { pingSql } from '../../db/sql/server.js';
@@ -86,7 +86,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
           ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
           await invalidateCache();
         } catch (err) {
-          if (!(err instanceof FwShardError && err.details?.freezeExpired)) throw err;
+          if (!(err instanceof FreezeExpiredError)) throw err;
           reason = 'the freeze expired before the flip';
         }
       }
