@@ -93,6 +93,11 @@ export interface FenceRow {
   age_s: string;
 }
 
+/** The fences on a shard (none where fw-shard's tables do not exist): read-only, for `status` too. */
+export function readFences(db: ReadDb): Promise<FenceRow[]> {
+  return db.rows<FenceRow>(G.fencesSql()).catch((err) => (noGuardTable(err) ? ([] as FenceRow[]) : Promise.reject(err)));
+}
+
 export class Guard {
   constructor(readonly db: Db) {}
 
@@ -140,8 +145,8 @@ export class Guard {
     return this.db.rows<{ name: string; tbl: string }>(G.guardTriggersSql(this.db.endpoint.database));
   }
 
-  async fences(): Promise<FenceRow[]> {
-    return this.db.rows<FenceRow>(G.fencesSql()).catch((err) => (noGuardTable(err) ? ([] as FenceRow[]) : Promise.reject(err)));
+  fences(): Promise<FenceRow[]> {
+    return readFences(this.db);
   }
 
   async pendingChanges(): Promise<Map<string, string>> {

@@ -7,7 +7,8 @@ import { readSchema, type TableInfo } from '../db/sql/schema.js';
 import { pingSql, readServerFacts } from '../db/sql/server.js';
 import { countTableSql } from '../db/sql/rows.js';
 import { ticketTablesSql, topOfColumnSql } from '../db/sql/tickets.js';
-import { usersPerShardSql } from '../db/sql/mapping.js';
+import { placementsOfSql, usersPerShardSql } from '../db/sql/mapping.js';
+import { readFences } from '../move/guard.js';
 import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
@@ -128,6 +129,8 @@ export async function collectStatus(topology: Topology, connect: (e: Endpoint) =
   for (const [id, e] of topology.shards) {
     shards.push(await shardStatus(topology, connect, { id, e, schemas, reference, usersByShard, exact: opts.exact }, f));
   }
+
+  await checkFences(topology, connect, up, activeMoves, f);
 
   const tickets = await readTicketServers(topology, connect, up);
   const live = tickets.filter((t) => t.reachable && t.increment !== undefined);
@@ -365,4 +368,48 @@ export function statusError(report: StatusReport): FwShardError | null {
   if (report.anyDown) return new FwShardError('SERVER_UNAVAILABLE', 'some servers are unreachable');
   if (!report.healthy) return new FwShardError('UNHEALTHY', 'status found problems');
   return null;
+}
+
+/**
+ * Trigger mode's fences (src/move/guard.ts): a fence that refuses a user on the shard where it lives is a
+ * problem (a move stopped between the source fence's `moved` and the flip, or a fence left by hand), and
+ * a capture without its move is a leftover that logs the user's writes for nothing.
+ */
+async function checkFences(topology: Topology, connect: (e: Endpoint) => ReadDb, up: Map<string, boolean>, activeMoves: MoveRow[], f: Findings): Promise<void> {
+  const active = new Map(activeMoves.map((m) => [String(m.id), m]));
+  const mapDb = connect(mappingEndpoint(topology));
+  for (const [id, e] of topology.shards) {
+    if (!up.get(e.role)) continue;
+    const fences = await readFences(connect(e)).catch(() => []);
+    if (fences.length === 0) continue;
+    const placed = await mapDb
+      .rows<{ uid: string; shard: string | number }>(
+        placementsOfSql(
+          topology.mapping,
+          fences.map((x) => String(x.user_id)),
+        ),
+      )
+      .catch(() => []);
+    const lives = new Map(placed.map((p) => [String(p.uid), Number(p.shard)]));
+    for (const fe of fences) {
+      const user = String(fe.user_id);
+      const move = active.get(String(fe.move_id));
+      const here = lives.get(user) === id;
+      if (fe.state === 'moved' && here) {
+        f.problems.push(
+          move
+            ? `user ${user} is refused on shard ${id}, where it still lives: move ${move.id} stopped between its fence and the flip; fw-shard resume ${move.id} flips it`
+            : `user ${user} lives on shard ${id} but fw-shard's fence there refuses its writes (move ${fe.move_id}): fw-shard guard remove --user ${user} --shard ${id}`,
+        );
+      } else if (fe.state === 'incoming' && !move) {
+        (here ? f.problems : f.warnings).push(
+          `user ${user}'s writes are refused on shard ${id} by a fence of move ${fe.move_id}, which is not running: fw-shard guard remove --user ${user} --shard ${id}`,
+        );
+      } else if ((fe.state === 'capturing' || fe.state === 'frozen') && !move) {
+        f.warnings.push(
+          `shard ${id} still captures user ${user}'s changes for move ${fe.move_id}, which is not running: fw-shard guard remove --user ${user} --shard ${id}`,
+        );
+      }
+    }
+  }
 }

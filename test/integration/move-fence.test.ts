@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NumericLiteral, sql } from '../../src/db/sql/fragment.js';
-import { openDb, type Db } from '../../src/db/pool.js';
+import { Connections, openDb, type Db } from '../../src/db/pool.js';
 import { abortMove, resumeMove, runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
@@ -17,6 +17,7 @@ import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
 import { Guard } from '../../src/move/guard.js';
 import { shardTablePlans } from '../../src/plan/facts.js';
+import { collectStatus } from '../../src/status/collect.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';
 
@@ -309,6 +310,12 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       expect(() => env.cli('b', 'users2', "UPDATE Dots SET body = 'x' WHERE id = 9007199254740995")).toThrow(/1644.*being moved/s);
       const fences = await new Guard(env.db('a', 'users1')).fences();
       expect(fences.map((f) => f.state)).toEqual(['moved']);
+      // status says so loudly (a problem: exit 8) with the command that ends it.
+      const conns = new Connections();
+      const report = await collectStatus(env.topology, (e) => conns.get(e), { exact: false, now: () => performance.now() }).finally(() => conns.closeAll());
+      expect(report.problems.join('\n')).toMatch(
+        /user 42 is refused on shard 1, where it still lives: move \d+ stopped between its fence and the flip; fw-shard resume \d+ flips it/,
+      );
       const moveId = env.cli('a', 'flamework', 'SELECT id FROM fw_shard_moves').trim();
       stop = false;
       env.cli('a', 'flamework', `UPDATE fw_shard_moves SET runner_host = NULL WHERE id = ${moveId}`);
