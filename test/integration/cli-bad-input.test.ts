@@ -1,6 +1,6 @@
 /**
  * A catalogue of operator mistakes, one case each, run through the CLI (in process with a fake context,
- * or the built binary) against the machine's MariaDB on 127.0.0.1:3306. Every case checks the exit
+ * or the built binary) against a MariaDB server this file starts (no server of the machine's is needed). Every case checks the exit
  * code, the message, and that nothing was written: the databases checksum the same before and after
  * and no fw_shard_* journal table appeared.
  */
@@ -14,6 +14,11 @@ import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { freePort } from '../../src/sandbox/servers.js';
 import { sink } from '../helpers/sink.js';
+import { useServers } from '../helpers/servers.js';
+
+// Its own server process, started before this file's other beforeAll and stopped after its tests.
+const servers = useServers(1, { prefix: 'fwtbad-server-' });
+const port = () => servers.server(0).port;
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin/fw-shard');
@@ -28,25 +33,9 @@ const BIG = '18446744073709551615';
 
 /** Run statements as root through the mariadb client (independent of fw-shard's own code). */
 function mariadb(statements: string): string {
-  return execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', '-P3306', '-uroot', '--batch', '--raw', '--skip-column-names', '-e', statements], {
+  return execFileSync('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${port()}`, '-uroot', '--batch', '--raw', '--skip-column-names', '-e', statements], {
     encoding: 'utf8',
   });
-}
-
-function serverUp(): boolean {
-  try {
-    mariadb('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function ensureServer(): Promise<void> {
-  if (serverUp()) return;
-  execFileSync('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', '/usr/sbin/mariadbd']);
-  for (let i = 0; i < 100 && !serverUp(); i++) await new Promise((r) => setTimeout(r, 200));
-  if (!serverUp()) throw new Error('MariaDB on 127.0.0.1:3306 did not come up');
 }
 
 /** Every table of the three databases with its checksum: equal snapshots mean nothing was written. */
@@ -123,7 +112,7 @@ function writeConfig(name: string, text: string, mode = 0o600): string {
   return p;
 }
 
-const base = (over: { main?: string; s2?: string } = {}) => `defaults: { host: 127.0.0.1, port: 3306, user: root, password: "" }
+const base = (over: { main?: string; s2?: string } = {}) => `defaults: { host: 127.0.0.1, port: ${port()}, user: root, password: "" }
 main: { database: ${MAIN}${over.main ?? ''} }
 shards:
   1: { database: ${S1} }
@@ -138,7 +127,6 @@ beforeAll(async () => {
   if (!existsSync(distMain) || statSync(distMain).mtimeMs < newest(join(ROOT, 'src'))) {
     spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', ROOT], { stdio: 'ignore' });
   }
-  await ensureServer();
   work = mkdtempSync(join(tmpdir(), 'fwtbad-'));
   closedPort = await freePort();
   mariadb(`
@@ -163,8 +151,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  if (serverUp())
-    mariadb(`DROP DATABASE IF EXISTS ${MAIN}; DROP DATABASE IF EXISTS ${S1}; DROP DATABASE IF EXISTS ${S2}; DROP USER IF EXISTS '${BAD_USER}'@'%';`);
+  // The server and its data go with useServers' own afterAll.
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -238,7 +225,7 @@ describe('servers that refuse or are gone (exit 4)', () => {
     const r = await unchanged(() => bin(['-c', p, 'move', '--user', '42', '--to', '2', '--dry-run'], { env: { FWTBAD_PW: WRONG_PW } }));
     expect(r.code).toBe(4);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toContain(`fw-shard: error [ACCESS_DENIED]: db_main (127.0.0.1:3306/${MAIN}): login refused for user '${BAD_USER}'`);
+    expect(r.stderr).toContain(`fw-shard: error [ACCESS_DENIED]: db_main (127.0.0.1:${port()}/${MAIN}): login refused for user '${BAD_USER}'`);
     expect(r.stderr).toContain('password source: env:FWTBAD_PW');
     for (const pw of [WRONG_PW, RIGHT_PW]) expect(r.stdout + r.stderr).not.toContain(pw);
 
@@ -247,7 +234,7 @@ describe('servers that refuse or are gone (exit 4)', () => {
     expect(s.code).toBe(4);
     const doc = JSON.parse(s.stdout);
     const main = doc.servers.find((x: { role: string }) => x.role === 'db_main');
-    expect(main).toMatchObject({ host: '127.0.0.1', port: 3306, reachable: false });
+    expect(main).toMatchObject({ host: '127.0.0.1', port: port(), reachable: false });
     expect(main.error).toContain('login refused');
     for (const pw of [WRONG_PW, RIGHT_PW]) expect(s.stdout + s.stderr).not.toContain(pw);
 
@@ -369,7 +356,7 @@ describe('commands that succeed without writing', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('All well.');
-    expect(r.stdout).toMatch(/db_main\s+127\.0\.0\.1:3306\s+fwtbad_main\s+up/);
+    expect(r.stdout).toMatch(new RegExp(`db_main\\s+127\\.0\\.0\\.1:${port()}\\s+fwtbad_main\\s+up`));
   });
 
   it("status exits 4 when a shard's port is closed", async () => {
@@ -379,7 +366,7 @@ describe('commands that succeed without writing', () => {
     expect(r.ms).toBeLessThan(6000);
     expect(r.stdout).toContain(`shard 2 (127.0.0.1:${closedPort}) is unreachable`);
     expect(r.stdout).toMatch(new RegExp(`shard 2\\s+127\\.0\\.0\\.1:${closedPort}\\s+${S2}\\s+DOWN`));
-    expect(r.stdout).toMatch(/shard 1\s+127\.0\.0\.1:3306\s+fwtbad_s1\s+up/);
+    expect(r.stdout).toMatch(new RegExp(`shard 1\\s+127\\.0\\.0\\.1:${port()}\\s+fwtbad_s1\\s+up`));
   });
 
   it('status --json prints exactly one JSON document (schemaVersion 1) on stdout', async () => {
