@@ -55,6 +55,11 @@ export interface VerifyReport {
   shardsChecked: number[];
   tablesChecked: number;
   orphans: StrayGroup[];
+  /**
+   * Rows whose owner column is NULL: they belong to no user, so they are no user's orphans either (no
+   * move put them there, none will take them away). Listed apart, never counted as a problem or deleted.
+   */
+  nullOwners: { shard: number; table: string; rows: string }[];
   inFlight: StrayGroup[];
   totals: { groups: number; rows: string; users: number; noUserRows: string };
 }
@@ -74,6 +79,7 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
   const active = new Map((await new JournalReader(mapDb).list(false, 100_000)).map((m) => [String(m.user_id), m]));
   const plans = await shardTablePlans(topology, connect);
   const groups: StrayGroup[] = [];
+  const nullOwners: VerifyReport['nullOwners'] = [];
   let tablesChecked = 0;
   const shardIds = [...topology.shards.keys()].sort((a, b) => a - b);
   await Promise.all(
@@ -81,7 +87,7 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
       const db = connect(topology.shards.get(x)!);
       for (const t of plans.get(x) ?? []) {
         tablesChecked++;
-        let rows: { owner: string; n: string | number; b: string | number }[];
+        let rows: { owner: string | null; n: string | number; b: string | number }[];
         if (scope.userId !== undefined) {
           const [r] = await db.rows<{ n: string | number; b: string | number }>(userBytes(t, scope.userId));
           rows = r && Number(r.n) > 0 ? [{ owner: scope.userId, n: r.n, b: r.b }] : [];
@@ -89,6 +95,10 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
           rows = await db.rows(userSizesSql(t));
         }
         for (const r of rows) {
+          if (r.owner === null) {
+            if (scope.userId === undefined && (scope.shard === undefined || scope.shard === x)) nullOwners.push({ shard: x, table: t.name, rows: String(r.n) });
+            continue;
+          }
           const owner = String(r.owner);
           const home = placements.get(owner);
           if (home === x) continue;
@@ -120,6 +130,7 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
     shardsChecked: shardIds,
     tablesChecked,
     orphans,
+    nullOwners: nullOwners.sort((a, b) => a.shard - b.shard || a.table.localeCompare(b.table)),
     inFlight,
     totals: {
       groups: orphans.length,

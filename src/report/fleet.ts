@@ -121,6 +121,11 @@ export function renderVerify(r: VerifyReport): string {
     );
     out.push("`fw-shard cleanup --orphans --dry-run` shows which of them are identical on the user's shard (and would be deleted).");
   }
+  if (r.nullOwners.length) {
+    out.push(
+      `not orphans: ${r.nullOwners.map((n) => `${n.rows} row(s) of ${n.table} on shard ${n.shard}`).join(', ')} have no owner (NULL): they belong to no user, so fw-shard never moves or deletes them`,
+    );
+  }
   if (r.inFlight.length) {
     out.push(
       `${r.inFlight.length} group(s) belong to users with an unfinished move (left to the move): ${[...new Set(r.inFlight.map((g) => g.activeMove!.id))].join(', ')}`,

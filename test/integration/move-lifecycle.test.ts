@@ -3,6 +3,9 @@
  * memcached invalidation, preflight refusals (collision, drift, read_only), and graduation from poor
  * man's federation (shard 1 is db_main itself).
  */
+import { Connections } from '../../src/db/pool.js';
+import { findOrphans } from '../../src/fleet/orphans.js';
+import { renderVerify } from '../../src/report/fleet.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -129,6 +132,24 @@ describe('move lifecycle', () => {
       expect(env.cli('a', 'flamework', `SELECT state, phase FROM fw_shard_moves WHERE id = ${moveId}`).trim()).toBe('aborted\taborted');
     } finally {
       await close();
+    }
+  });
+
+  it('verify: rows whose owner is NULL are listed apart, not as orphans of a user "null"', async () => {
+    await onBothShards(env, [
+      'DROP TABLE IF EXISTS Notes',
+      'CREATE TABLE Notes (id INT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NULL, body VARCHAR(20))',
+    ]);
+    try {
+      await env.db('a', 'users1').exec(sql`INSERT INTO Notes VALUES (1, 42, 'mine'), (2, NULL, 'nobody'), (3, NULL, 'nobody')`);
+      const conns = new Connections();
+      const report = await findOrphans(env.topology, (e) => conns.get(e), {}).finally(() => conns.closeAll());
+      // (This file's Faves fixture has rows of users 1..30, which do not exist: orphans of its own.)
+      expect(report.orphans.filter((g) => g.table === 'Notes')).toEqual([]);
+      expect(report.nullOwners).toEqual([{ shard: 1, table: 'Notes', rows: '2' }]);
+      expect(renderVerify(report)).toMatch(/not orphans: 2 row\(s\) of Notes on shard 1 have no owner \(NULL\)/);
+    } finally {
+      await onBothShards(env, ['DROP TABLE IF EXISTS Notes']);
     }
   });
 
