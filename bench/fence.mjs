@@ -118,60 +118,25 @@ try {
 }
 
 async function onlineRun(u, capture) {
-  const writer = spawn(
-    process.execPath,
-    [
-      join(L.root, 'bench', 'writer.mjs'),
-      '--main-port',
-      String(a.port),
-      '--shards',
-      JSON.stringify({ 1: [a.port, 'users1'], 2: [b.port, 'users2'] }),
-      '--user',
-      String(u.id),
-      '--rate',
-      String(RATE),
-    ],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
-  const lines = [];
-  let buf = '';
-  writer.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, i)));
-      buf = buf.slice(i + 1);
-    }
-  });
-  const exited = new Promise((r) => writer.on('exit', r));
-  while (lines.length === 0) await L.sleep(50);
+  const writer = await L.startWriter({ mainPort: a.port, shards: { 1: [a.port, 'users1'], 2: [b.port, 'users2'] }, user: u.id, rate: RATE });
   await L.sleep(1000);
   const r = await L.fwShardMove(config, u.id, { work, online: true, extraArgs: ['--capture', capture, '--cleanup', 'keep'] });
   await L.sleep(1000);
-  writer.stdin.end('stop\n');
-  await exited;
-  const at = (e) => Date.parse(e.at);
-  const ev = r.events;
-  const lifted = ev.filter((e) => e.type === 'freeze.lifted');
-  const ok = lifted.find((e) => e.flipped);
-  const started = ok ? ev.filter((e) => e.type === 'freeze.started' && at(e) <= at(ok)).at(-1) : undefined;
-  const finalPass = ok ? ev.filter((e) => e.type === 'delta.pass' && at(e) <= at(ok) && at(e) >= at(started)).at(-1) : undefined;
-  const flipped = ev.find((e) => e.type === 'mapping.flipped');
-  const passes = ev.filter((e) => e.type === 'delta.pass').map((e) => ({ changed: e.rangesChanged, rows: Number(e.rowsRecopied), ms: e.ms }));
+  const w = await writer.stop();
+  const fb = L.freezeBreakdown(r.events);
+  const ok = fb.flippedAttempt;
   return {
     code: r.code,
     error: r.doc.error?.message?.split('\n')[0],
     freezeMs: r.doc.freezeMs ?? null,
-    freezeAttempts: lifted.length,
-    drainMs: finalPass && started ? at(finalPass) - finalPass.ms - at(started) : null,
-    finalSyncMs: finalPass?.ms ?? null,
-    flipMs: finalPass && flipped ? at(flipped) - at(finalPass) : null,
-    deltaPasses: passes.length,
-    passes,
+    freezeAttempts: fb.attempts,
+    drainMs: ok ? fb.waitMs : null,
+    finalSyncMs: ok ? fb.finalSyncMs : null,
+    flipMs: ok ? fb.toFlipMs : null,
+    deltaPasses: fb.passes.length,
+    passes: fb.passes.map((p) => ({ changed: p.rangesChanged, rows: p.rowsRecopied, ms: p.ms })),
     totalMs: r.doc.timings?.totalMs ?? null,
-    writer: lines[1] ?? null,
+    writer: w,
   };
 }
 

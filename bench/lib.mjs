@@ -505,3 +505,60 @@ export function round(x, d = 0) {
 export function ensureBuilt() {
   if (!existsSync(join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
 }
+
+/**
+ * bench/writer.mjs writing to `user` at `rate` writes/s (shards: {id: [port, db]}). Resolves once the
+ * writer is ready; `stop()` ends it and resolves with its summary document (or null).
+ */
+export async function startWriter({ mainPort, shards, user, rate }) {
+  const writer = spawn(
+    process.execPath,
+    [join(root, 'bench', 'writer.mjs'), '--main-port', String(mainPort), '--shards', JSON.stringify(shards), '--user', String(user), '--rate', String(rate)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = [];
+  let buf = '';
+  writer.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+    }
+  });
+  const exited = new Promise((r) => writer.on('exit', r));
+  while (lines.length === 0) await sleep(50);
+  if (lines[0].fatal) throw new Error(`writer: ${lines[0].fatal}`);
+  return {
+    async stop() {
+      writer.stdin.end('stop\n');
+      await exited;
+      return lines[1] ?? null;
+    },
+  };
+}
+
+/**
+ * The freeze of an online move, from its `--events` stream: the attempt that flipped (or the last one),
+ * the wait before its final sync (re-hash mode: the drain; trigger mode: in-flight writes), the final
+ * sync (the last delta pass under the freeze), and from its end to the flip and to the lift.
+ */
+export function freezeBreakdown(events) {
+  const at = (e) => Date.parse(e.at);
+  const lifted = events.filter((e) => e.type === 'freeze.lifted');
+  const lift = lifted.find((e) => e.flipped) ?? lifted.at(-1);
+  const started = lift ? events.filter((e) => e.type === 'freeze.started' && at(e) <= at(lift)).at(-1) : undefined;
+  const finalPass = lift && started ? events.filter((e) => e.type === 'delta.pass' && at(e) <= at(lift) && at(e) >= at(started)).at(-1) : undefined;
+  const flipped = events.find((e) => e.type === 'mapping.flipped');
+  return {
+    attempts: lifted.length,
+    flippedAttempt: Boolean(lift?.flipped),
+    waitMs: finalPass && started ? at(finalPass) - finalPass.ms - at(started) : null,
+    finalSyncMs: finalPass?.ms ?? null,
+    toFlipMs: finalPass && flipped ? at(flipped) - at(finalPass) : null,
+    toLiftMs: finalPass && lift ? at(lift) - at(finalPass) : null,
+    passes: events
+      .filter((e) => e.type === 'delta.pass')
+      .map((e) => ({ pass: e.pass, rangesChanged: e.rangesChanged, rowsRecopied: Number(e.rowsRecopied), ms: e.ms })),
+  };
+}
