@@ -9,7 +9,7 @@
  *   guardrails: { window: "${window}", maxMoves: ${maxMoves}, maxLag: 5s, stopFile: /var/run/fw-shard.stop }
  *   steps:
  *     - plan: { balance: true, by: bytes }
- *     - apply: { assumeNoWrites: true, cleanup: defer }
+ *     - apply: { cleanup: defer }            # online moves unless assumeNoWrites: true
  *
  * A string that is exactly `${name}` takes the param's value with its type; `${name}` inside a longer
  * string is replaced by its text. A param whose default is null must be given with --set.

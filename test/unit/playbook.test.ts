@@ -56,7 +56,9 @@ describe('shipped playbooks', () => {
     const pb = loadPlaybook(text, 'pb.yaml', { shard: '3', maxMoves: '5' });
     expect(pb.steps[0]).toMatchObject({ kind: 'plan', opts: { drain: 3, by: 'bytes' } });
     expect(pb.guardrails.maxMoves).toBe(5);
-    expect(pb.steps[1]).toMatchObject({ kind: 'apply', opts: { assumeNoWrites: true, cleanup: 'now' } });
+    // Online moves unless the playbook says offline explicitly (a cron line must not assume stopped writes).
+    expect(pb.steps[1]).toMatchObject({ kind: 'apply', opts: { cleanup: 'now' } });
+    expect((pb.steps[1] as { opts: { assumeNoWrites?: boolean } }).opts.assumeNoWrites).toBeUndefined();
   });
 
   it('nightly-balance has a window and defers its cleanup', () => {

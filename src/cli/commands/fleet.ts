@@ -157,7 +157,7 @@ Every move in a plan improves the balance, so applying only part of it still lea
             warn(ctx, `${n} users are mapped to shard ${shard}, which is not in the topology (left out of the plan)`);
           if (opts.out) {
             writeFileSync(resolve(ctx.cwd, opts.out), JSON.stringify(doc, null, 2) + '\n');
-            log(ctx, `plan written to ${opts.out}: apply it with fw-shard apply ${opts.out} --assume-no-writes`);
+            log(ctx, `plan written to ${opts.out}: apply it with fw-shard apply ${opts.out}`);
           }
           if (opts.json) printJson(ctx, { ok: true, ...doc });
           else out(ctx, renderPlanDocument(doc));
@@ -195,9 +195,10 @@ const registerApply: Register = (program, ctx, setExit, globals) => {
       'after',
       `
 Examples:
-  $ fw-shard apply plan.json --assume-no-writes
-  $ fw-shard apply plan.json --assume-no-writes --concurrency 4 --per-shard 2 --until 05:00 --stop-file /run/fw-shard.stop
-  $ fw-shard apply plan.json --assume-no-writes --max-lag 5s --max-load Threads_running=25 --pause-file /run/fw-shard.pause
+  $ fw-shard apply plan.json                   online moves (the default): the app keeps writing
+  $ fw-shard apply plan.json --concurrency 4 --per-shard 2 --until 05:00 --stop-file /run/fw-shard.stop
+  $ fw-shard apply plan.json --max-lag 5s --max-load Threads_running=25 --pause-file /run/fw-shard.pause
+  $ fw-shard apply plan.json --assume-no-writes   offline: only when the users' writes are stopped
 
 Re-running the same apply skips moves already done and resumes unfinished ones. Several runners
 (hosts) may apply the same plan at once: each move is claimed by one of them.
