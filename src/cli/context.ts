@@ -32,8 +32,12 @@ export function warn(ctx: CliContext, text: string): void {
   log(ctx, `warning: ${text}`);
 }
 
-export function printJson(ctx: CliContext, doc: Record<string, unknown>): void {
-  out(ctx, JSON.stringify({ schemaVersion: 1, ...doc }, null, 2));
+/**
+ * The one --json document. After --events (NDJSON on the same stdout) it is one line too, so the stream
+ * stays NDJSON; otherwise it is indented for people.
+ */
+export function printJson(ctx: CliContext, doc: Record<string, unknown>, opts: { events?: boolean } = {}): void {
+  out(ctx, opts.events ? JSON.stringify({ schemaVersion: 1, ...doc }) : JSON.stringify({ schemaVersion: 1, ...doc }, null, 2));
 }
 
 /** The topology named by --config or --flamework-config (src/app/topology.ts); its warnings go to stderr. */

@@ -123,7 +123,10 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
   async function expectFinished(): Promise<void> {
     const rerun = await runCli(env, MOVE_ARGS);
     expect(rerun.code, rerun.stderr).toBe(0);
-    const doc = JSON.parse(rerun.stdout.slice(rerun.stdout.lastIndexOf('\n{\n') + 1)) as { ok: boolean; phase: string; mappingFlipped: boolean };
+    // --events --json: NDJSON throughout, the final document the last line.
+    const lines = rerun.stdout.trimEnd().split('\n');
+    for (const l of lines) expect(() => JSON.parse(l), `not one JSON document per line: ${l.slice(0, 80)}`).not.toThrow();
+    const doc = JSON.parse(lines.at(-1)!) as { ok: boolean; phase: string; mappingFlipped: boolean };
     expect(doc.ok).toBe(true);
     expect(doc.mappingFlipped).toBe(true);
     expect(snapshot(env, 'b', 'users2')).toBe(original); // nothing lost, nothing duplicated

@@ -98,6 +98,9 @@ export function runBin(
 
 /** The JSON document at the end of a --json run's stdout (after any NDJSON events). */
 export function lastJson(stdout: string): Record<string, unknown> {
+  // After --events the document is one line (NDJSON); alone it is pretty-printed.
+  const last = stdout.trimEnd().split('\n').at(-1) ?? '';
+  if (last.startsWith('{"schemaVersion"')) return JSON.parse(last) as Record<string, unknown>;
   const start = stdout.lastIndexOf('\n{\n');
   const text = start >= 0 ? stdout.slice(start + 1) : stdout.slice(stdout.indexOf('{'));
   return JSON.parse(text) as Record<string, unknown>;

@@ -190,8 +190,19 @@ export function runFwShard(args: string[], opts: RunOptions = {}): Promise<CliRu
   });
 }
 
-/** The last pretty-printed JSON document on stdout (after any NDJSON event lines). */
+/**
+ * The final --json document on stdout: one line after NDJSON event lines (--events), or pretty-printed
+ * without them.
+ */
 export function finalDoc(stdout: string): Record<string, any> | undefined {
+  const last = stdout.trimEnd().split('\n').at(-1) ?? '';
+  if (last.startsWith('{"schemaVersion"')) {
+    try {
+      return JSON.parse(last);
+    } catch {
+      return undefined;
+    }
+  }
   const start = stdout.startsWith('{\n') ? 0 : stdout.lastIndexOf('\n{\n') + 1;
   if (start === 0 && !stdout.startsWith('{\n')) return undefined;
   try {

@@ -238,7 +238,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
             },
             { deps, lockDb, ...sinks, signal: intr.signal },
           );
-          if (opts.json) printJson(ctx, { ok: summary.exitCode === ExitCode.ok, plan: file, ...summary });
+          if (opts.json) printJson(ctx, { ok: summary.exitCode === ExitCode.ok, plan: file, ...summary }, opts);
           else out(ctx, renderApplySummary(summary));
           return summary.exitCode;
         } finally {

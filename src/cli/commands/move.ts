@@ -62,12 +62,12 @@ async function runEngine(
 ): Promise<number> {
   try {
     const r = await withRunSession(ctx, opts, loaded.topology, throttleSettings(opts), call);
-    if (opts.json) printJson(ctx, { ...r });
+    if (opts.json) printJson(ctx, { ...r }, opts);
     else out(ctx, renderMoveResult(r));
     return ExitCode.ok;
   } catch (err) {
     if (opts.json && err instanceof FwShardError) {
-      printJson(ctx, errorDocument(err, partialResultOf(err)));
+      printJson(ctx, errorDocument(err, partialResultOf(err)), opts);
       return reportErrorText(ctx, err);
     }
     throw err;
@@ -225,7 +225,7 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
         const results = await withRunSession(ctx, { ...opts, tui: false }, loaded.topology, throttleSettings(opts), (deps, signal) =>
           runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...baseRequest(opts), dryRun: false }, { signal }),
         );
-        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })) });
+        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })) }, opts);
         else out(ctx, results.length ? results.map((r) => r.nextStep).join('\n') : 'nothing to clean up');
         return ExitCode.ok;
       }),
