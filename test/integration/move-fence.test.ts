@@ -7,6 +7,9 @@
  * source after the flip. Also: transactions spanning the capture start (REPEATABLE READ and READ
  * COMMITTED), a keyless table, the app's own trigger, a run stopped between `moved` and the flip.
  */
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NumericLiteral, sql } from '../../src/db/sql/fragment.js';
 import { Connections, openDb, type Db } from '../../src/db/pool.js';
@@ -21,6 +24,7 @@ import { collectStatus } from '../../src/status/collect.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';
 
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const num = (v: string | bigint) => new NumericLiteral(String(v));
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
   userId: '42' as UserId,
@@ -127,6 +131,9 @@ class RawWriter {
 
 describe('trigger mode: the shard fences the moving user, whatever the app does', () => {
   let env: MoveEnv;
+  /** The built binary with this file's config. */
+  const fwShard = (args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin/fw-shard'), '--config', env.configFile(), ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
   let seeded: string[] = [];
   const rows = (s: 'a' | 'b', db: string, q: string) => env.cli(s, db, q).trim().split('\n').filter(Boolean);
   const shardOf = () => Number(env.cli('a', 'flamework', 'SELECT cluster_id FROM users WHERE id = 42').trim());
@@ -317,6 +324,17 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
         /user 42 is refused on shard 1, where it still lives: move \d+ stopped between its fence and the flip; fw-shard resume \d+ flips it/,
       );
       const moveId = env.cli('a', 'flamework', 'SELECT id FROM fw_shard_moves').trim();
+      // The same through the command line: guard status exits 8 and names the way out.
+      const gs = fwShard(['guard', 'status', '--json']);
+      expect(gs.status).toBe(8);
+      const doc = JSON.parse(gs.stdout) as { problems: string[]; shards: { shard: number; triggers: number; fences: { state: string }[] }[] };
+      expect(doc.problems.join('\n')).toMatch(new RegExp(`fw-shard resume ${moveId}`));
+      expect(doc.shards.find((x) => x.shard === 1)?.fences.map((f) => f.state)).toEqual(['moved']);
+      expect(doc.shards.find((x) => x.shard === 1)?.triggers).toBe(6); // 3 per sharded table
+      // While the move is unfinished its fences belong to it: guard remove refuses, with the way out.
+      const gr = fwShard(['guard', 'remove', '--user', '42', '--shard', '1']);
+      expect(gr.status).toBe(7);
+      expect(gr.stderr).toMatch(new RegExp(`fw-shard resume ${moveId}`));
       stop = false;
       env.cli('a', 'flamework', `UPDATE fw_shard_moves SET runner_host = NULL WHERE id = ${moveId}`);
       const r = await resumeMove(deps, moveId, { assumeNoWrites: false, chunkTimeMs: 500, concurrency: 2, dryRun: false, capture: 'trigger' });
@@ -325,6 +343,13 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       expect(shardOf()).toBe(2);
       env.cli('b', 'users2', "UPDATE Dots SET body = 'magic' WHERE id = 9007199254740995");
       expect(env.cli('b', 'users2', 'SELECT body FROM Dots WHERE id = 9007199254740995').trim()).toBe('MAGIC'); // the app's trigger still works
+      // Done: the old shard's fence stays (a stale app server is refused), status is healthy again, and
+      // an operator can lift the fence by hand for a move back outside fw-shard.
+      expect(fwShard(['guard', 'status']).status).toBe(0);
+      const lifted = fwShard(['guard', 'remove', '--user', '42', '--shard', '1']);
+      expect(lifted.status, lifted.stderr).toBe(0);
+      expect(lifted.stdout).toMatch(/shard 1: fence of user 42 lifted/);
+      expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM fw_shard_fence').trim()).toBe('0');
     } finally {
       await close();
     }
