@@ -12,7 +12,7 @@ import { shardTablePlans } from '../../plan/facts.js';
 import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId, type ShardId, type Topology } from '../../topology/index.js';
 import { placementsOfSql } from '../../db/sql/mapping.js';
-import { loadTopologyResolved, out, printJson, type Register } from '../context.js';
+import { loadTopologyResolved, out, printJson, type CliContext, type GlobalOptions, type Register } from '../context.js';
 import { action } from '../action.js';
 
 interface GuardOpts {
@@ -20,6 +20,17 @@ interface GuardOpts {
   user?: string;
   json?: boolean;
   yes?: boolean;
+}
+
+/** Load the topology, run `fn` with one connection per server, close them all. */
+async function withTopology<T>(ctx: CliContext, globals: () => GlobalOptions, fn: (topology: Topology, conns: Connections) => Promise<T>): Promise<T> {
+  const { topology } = await loadTopologyResolved(ctx, globals());
+  const conns = new Connections();
+  try {
+    return await fn(topology, conns);
+  } finally {
+    await conns.closeAll();
+  }
 }
 
 function shardsOf(topology: Topology, opts: GuardOpts): ShardId[] {
@@ -51,9 +62,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
     .option('--json', 'print one JSON document on stdout')
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
-        const { topology } = await loadTopologyResolved(ctx, globals());
-        const conns = new Connections();
-        try {
+        return withTopology(ctx, globals, async (topology, conns) => {
           const plans = await shardTablePlans(topology, (e) => conns.get(e));
           const result: { shard: number; created: string[]; tables: number }[] = [];
           for (const id of shardsOf(topology, opts)) {
@@ -64,9 +73,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
           if (opts.json) printJson(ctx, { ok: true, shards: result });
           else for (const r of result) out(ctx, `shard ${r.shard}: ${r.tables} sharded table(s) guarded; ${r.created.length} trigger(s) created`);
           return ExitCode.ok;
-        } finally {
-          await conns.closeAll();
-        }
+        });
       }),
     );
 
@@ -77,9 +84,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
     .option('--json', 'print one JSON document on stdout')
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
-        const { topology } = await loadTopologyResolved(ctx, globals());
-        const conns = new Connections();
-        try {
+        return withTopology(ctx, globals, async (topology, conns) => {
           const mapDb = conns.get(mappingEndpoint(topology));
           const active = new Map((await new JournalReader(mapDb).list(false, 100_000)).map((m) => [String(m.user_id), m]));
           const shards: { shard: number; triggers: number; fences: (FenceRow & { lives: number | null })[]; pending: Record<string, string> }[] = [];
@@ -126,9 +131,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
             for (const p of problems) out(ctx, `PROBLEM: ${p}`);
           }
           return problems.length ? ExitCode.unhealthy : ExitCode.ok;
-        } finally {
-          await conns.closeAll();
-        }
+        });
       }),
     );
 
@@ -141,9 +144,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
     .option('--json', 'print one JSON document on stdout')
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
-        const { topology } = await loadTopologyResolved(ctx, globals());
-        const conns = new Connections();
-        try {
+        return withTopology(ctx, globals, async (topology, conns) => {
           const active = new Map((await new JournalReader(conns.get(mappingEndpoint(topology))).list(false, 100_000)).map((m) => [String(m.user_id), m]));
           const done: string[] = [];
           if (opts.user !== undefined) {
@@ -175,9 +176,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
           if (opts.json) printJson(ctx, { ok: true, done });
           else for (const d of done) out(ctx, d);
           return ExitCode.ok;
-        } finally {
-          await conns.closeAll();
-        }
+        });
       }),
     );
 };

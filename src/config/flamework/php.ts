@@ -429,19 +429,7 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
   const cfgHead = (k: number): { len: number; prefix: PhpKey[] } =>
     isGlobalsCfg(k) ? { len: 4, prefix: [] } : { len: 1, prefix: aliases.get(String(toks[k]!.value))! };
   /** Index just past the bracket matching the opener at `k`. */
-  const skipBalanced = (k: number): number => {
-    let depth = 0;
-    for (let j = k; j < toks.length; j++) {
-      const t = toks[j]!;
-      if (t.kind !== 'op') continue;
-      if (t.value === '(' || t.value === '[' || t.value === '{') depth++;
-      else if (t.value === ')' || t.value === ']' || t.value === '}') {
-        depth--;
-        if (depth === 0) return j + 1;
-      }
-    }
-    return toks.length;
-  };
+  const skipBalanced = (k: number): number => skipBalancedFrom(toks, k);
   /** Index of the `;` ending the statement that contains `k` (or of an unmatched `}`). */
   const statementEnd = (k: number): number => {
     let depth = 0;
@@ -721,19 +709,7 @@ export function parsePhpConfig(file: string, text: string): ParsedPhpConfig {
     i = end;
   };
   /** Index just past the bracket group opening `list[0]`, within `list`. */
-  const skipBalancedIn = (list: Token[]): number => {
-    let depth = 0;
-    for (let j = 0; j < list.length; j++) {
-      const x = list[j]!;
-      if (x.kind !== 'op') continue;
-      if (x.value === '(' || x.value === '[' || x.value === '{') depth++;
-      else if (x.value === ')' || x.value === ']' || x.value === '}') {
-        depth--;
-        if (depth === 0) return j + 1;
-      }
-    }
-    return list.length;
-  };
+  const skipBalancedIn = (list: Token[]): number => skipBalancedFrom(list, 0);
   /** `$cfg['db_x'] = ...` through a variable that is no reference to the config: PHP changes nothing. */
   const noteLookalike = (): void => {
     const t = toks[i]!;
@@ -845,4 +821,19 @@ export function evaluatePhp(expr: PhpExpr, readCfg: (path: PhpKey[]) => PhpValue
       return arr;
     }
   }
+}
+
+/** Index just past the bracket (any of ( [ {) matching the opener at `k` in `list`; its length if unmatched. */
+function skipBalancedFrom(list: readonly Token[], k: number): number {
+  let depth = 0;
+  for (let j = k; j < list.length; j++) {
+    const t = list[j]!;
+    if (t.kind !== 'op') continue;
+    if (t.value === '(' || t.value === '[' || t.value === '{') depth++;
+    else if (t.value === ')' || t.value === ']' || t.value === '}') {
+      depth--;
+      if (depth === 0) return j + 1;
+    }
+  }
+  return list.length;
 }
