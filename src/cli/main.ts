@@ -2,7 +2,8 @@
  * The command line. The only importer of commander. Each command lives in ./commands/ and returns an
  * exit code; errors are mapped to exit codes in exactly one place (`runCli`).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { Command, CommanderError } from 'commander';
 import { ExitCode } from '../errors/index.js';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -69,17 +70,36 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
 export const reportError = reportErrorText;
 
 /**
- * `fw-shard status --help | head` closes the pipe before the help is written: without a listener the
- * EPIPE is an uncaught error with a stack trace. A reader that goes away must not stop a command (a move
- * in particular keeps running to its next safe point), so writes to a closed pipe are dropped silently.
+ * `fw-shard status --help | head` closes the pipe before the help is written, `fw-shard resume 7 2>&1 |
+ * head -8` closes it mid-move, and a closed terminal makes every write fail (EIO). Without a listener
+ * any of these is an uncaught error that kills the process (exit 1) wherever it is. A reader that goes
+ * away must not stop a command, a move least of all: it goes on to its end and the journal tells how it
+ * ended, so every error of an output stream is dropped (the stream is destroyed by then, and later
+ * writes to it are no-ops). There is nowhere left to report it anyway.
  */
 export function tolerateClosedPipes(...streams: NodeJS.WritableStream[]): void {
-  for (const s of streams) {
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') return;
-      throw err;
-    });
-  }
+  for (const s of streams) s.on('error', () => undefined);
+}
+
+/**
+ * A terminal that goes away mid-run (the window closed, the ssh session dropped) made Node 20 abort on
+ * the way out, after the move had finished: at exit it restores the terminal's modes with tcsetattr,
+ * which fails with EIO on a hung-up terminal, and an assertion turns that into SIGABRT. Node skips the
+ * descriptors a program closed, so at exit this closes those of 0..2 that were a terminal at start and
+ * are not one any more (isatty fails on a hung-up terminal). A live terminal is left alone.
+ */
+export function releaseLostTerminalAtExit(): void {
+  const ttys = [0, 1, 2].filter((fd) => isatty(fd));
+  process.on('exit', () => {
+    for (const fd of ttys) {
+      if (isatty(fd)) continue;
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed: nothing to restore
+      }
+    }
+  });
 }
 
 const isMain = process.argv[1] !== undefined && /fw-shard(\.js)?$|main\.js$/.test(process.argv[1]);
@@ -93,6 +113,7 @@ if (isMain) {
   };
   process.title = 'fw-shard';
   tolerateClosedPipes(process.stdout, process.stderr);
+  releaseLostTerminalAtExit();
   const code = await runCli(process.argv.slice(2), ctx);
   process.exitCode = code;
 }

@@ -52,7 +52,9 @@ export function createRenderer(ctx: CliContext, opts: RenderOptions): Renderer {
   const loading: Promise<void> | null = tuiWanted
     ? import('../tui/index.js')
         .then((m) => {
-          tui = m.mountMove({ stream: ctx.stderr, color: m.colorEnabled(ctx.env) });
+          // The result goes to stdout (a script or a file needs it there); when that is the same
+          // terminal, the view leaves it out of its summary so it is said once.
+          tui = m.mountMove({ stream: ctx.stderr, color: m.colorEnabled(ctx.env), resultBelow: Boolean(ctx.stdout.isTTY) });
           tui.update(state);
         })
         .catch((err: unknown) => {

@@ -1,6 +1,6 @@
 /**
  * The setup around every engine call a command makes (move, resume, abort, cleanup): the renderer,
- * --hooks-dir, the ports, and SIGINT/SIGTERM; torn down in the right order whatever happens.
+ * --hooks-dir, the ports, and SIGINT/SIGTERM/SIGHUP; torn down in the right order whatever happens.
  */
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -44,7 +44,10 @@ export async function withRunSession<T>(
   const hooks = hooksFor(ctx, opts, topology, (m) => view.renderer?.warn(m));
   const shown = (view.renderer = createRenderer(ctx, { json: Boolean(opts.json), events: Boolean(opts.events), noTui: opts.tui === false }));
   const { deps, close } = makeDeps(topology, shown.sink, throttle, hooks ? { hooks } : {});
-  const intr = interruptSignal((sig) => shown.interrupted(sig));
+  const intr = interruptSignal(
+    (sig) => shown.interrupted(sig),
+    () => shown.warn('SIGHUP: the terminal went away; the run carries on to its end (fw-shard moves --all shows how it ended)'),
+  );
   try {
     return await call(deps, intr.signal).finally(async () => {
       await hooks?.drain();

@@ -4,12 +4,12 @@
  */
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
-import { parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { FwShardError } from '../errors/index.js';
 import { Secret } from '../topology/secret.js';
 import { databaseId, shardIdOf, type Endpoint, type ShardId, type Topology, type TlsOptions } from '../topology/index.js';
 import { DEFAULT_USER_KEYS } from '../cache/keys.js';
-import { configSchema, formatIssues, type RawConfig, type ServerConfig } from './schema.js';
+import { configSchema, formatIssues, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
 
 export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
 
@@ -45,7 +45,13 @@ export function findConfigPath(src: ConfigSource): string {
 
 /** Parse YAML or JSON text (YAML is a superset of JSON). Syntax errors name the line. */
 export function parseConfigText(text: string, path: string): unknown {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  return parseConfigSource(text, path).raw;
+}
+
+/** parseConfigText, and where each key is written (for problems that name a line). */
+export function parseConfigSource(text: string, path: string): { raw: unknown; lines: KeyLines } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, lineCounter });
   if (doc.errors.length > 0) {
     const lines = doc.errors.map((e) => {
       const pos = e.linePos?.[0];
@@ -55,10 +61,18 @@ export function parseConfigText(text: string, path: string): unknown {
       hint: 'Fix the syntax at the line shown.',
     });
   }
-  return doc.toJS();
+  const keyText = (k: unknown): string | undefined => (isScalar(k) ? String(k.value) : undefined);
+  const pairOf = (node: unknown, key: string) => (isMap(node) ? node.items.find((p) => keyText(p.key) === key) : undefined);
+  const lines: KeyLines = (at, key) => {
+    let node: unknown = doc.contents;
+    for (const seg of at) node = isSeq(node) ? node.items[Number(seg)] : pairOf(node, String(seg))?.value;
+    const start = (pairOf(node, key)?.key as { range?: [number, number, number] } | undefined)?.range?.[0];
+    return start === undefined ? undefined : lineCounter.linePos(start).line;
+  };
+  return { raw: doc.toJS(), lines };
 }
 
-export function readConfigFile(path: string): { raw: unknown; warnings: string[] } {
+export function readConfigFile(path: string): { raw: unknown; warnings: string[]; lines: KeyLines } {
   let text: string;
   const warnings: string[] = [];
   try {
@@ -72,7 +86,7 @@ export function readConfigFile(path: string): { raw: unknown; warnings: string[]
       hint: 'Check the file exists and that this user may read it.',
     });
   }
-  return { raw: parseConfigText(text, path), warnings };
+  return { ...parseConfigSource(text, path), warnings };
 }
 
 export interface Loaded {
@@ -82,11 +96,14 @@ export interface Loaded {
 }
 
 /** Validate the raw document and build the Topology. Every problem is collected before throwing. */
-export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<string, string | undefined>>; baseDir: string; origin: string }): Loaded {
+export function normalizeConfig(
+  raw: unknown,
+  opts: { env: Readonly<Record<string, string | undefined>>; baseDir: string; origin: string; lines?: KeyLines },
+): Loaded {
   let parsed = configSchema.safeParse(raw ?? {});
   const problems: string[] = [];
   if (!parsed.success) {
-    problems.push(...formatIssues(parsed.error));
+    problems.push(...formatIssues(parsed.error, opts.lines));
     // Unknown keys (typos) alone should not hide the other problems: drop them and check the rest.
     const onlyUnknown = parsed.error.issues.every((i) => i.code === 'unrecognized_keys');
     if (!onlyUnknown) throw invalid(opts.origin, problems);
@@ -99,38 +116,67 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
 
   const fileOf = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
 
-  const resolvePassword = (
-    path: string,
-    s: { password?: string | undefined; passwordEnv?: string | undefined; passwordFile?: string | undefined },
-  ): Pick<Endpoint, 'password' | 'passwordSource'> => {
+  /**
+   * One password source (a server's own keys, or the defaults block): the password, and what is wrong
+   * with it or worth a warning, worded after the key it is written under. Never the value.
+   */
+  const readPassword = (s: PasswordSpec): PasswordOutcome => {
     const given = [s.password !== undefined, s.passwordEnv !== undefined, s.passwordFile !== undefined].filter(Boolean).length;
-    if (given > 1) problems.push(`${path}: give only one of password, passwordEnv, passwordFile`);
+    const problems: PasswordOutcome['problems'] = given > 1 ? [{ key: null, text: 'give only one of password, passwordEnv, passwordFile' }] : [];
     if (s.passwordEnv !== undefined) {
       const v = opts.env[s.passwordEnv];
-      if (v === undefined) {
-        problems.push(`${path}.passwordEnv: environment variable ${s.passwordEnv} is not set`);
-        return { passwordSource: `env:${s.passwordEnv}` };
+      const pw = { passwordSource: `env:${s.passwordEnv}` as const };
+      // An empty variable is a forgotten export far more often than a passwordless login.
+      if (v === undefined || v === '') {
+        problems.push({ key: 'passwordEnv', text: `environment variable ${s.passwordEnv} is ${v === undefined ? 'not set' : 'empty'}` });
+        return { pw, problems };
       }
-      return { password: new Secret(v), passwordSource: `env:${s.passwordEnv}` };
+      return { pw: { ...pw, password: new Secret(v) }, problems };
     }
     if (s.passwordFile !== undefined) {
       const f = fileOf(s.passwordFile);
+      const pw = { passwordSource: `file:${f}` as const };
       try {
         const v = readFileSync(f, 'utf8').replace(/\r?\n$/, '');
-        if (statSync(f).mode & 0o004) warnings.push(`${path}.passwordFile: ${f} is readable by every user on this machine (chmod o-r ${f})`);
-        return { password: new Secret(v), passwordSource: `file:${f}` };
+        const open = (statSync(f).mode & 0o004) !== 0;
+        return {
+          pw: { ...pw, password: new Secret(v) },
+          problems,
+          ...(open ? { warning: (at, usedBy) => `${at}.passwordFile: ${f} is readable by every user on this machine${usedBy} (chmod o-r ${f})` } : {}),
+        };
       } catch (err) {
-        problems.push(`${path}.passwordFile: cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
-        return { passwordSource: `file:${f}` };
+        problems.push({ key: 'passwordFile', text: `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+        return { pw, problems };
       }
     }
     if (s.password !== undefined) {
-      if (s.password !== '') {
-        warnings.push(`${path}.password is written inline in the config; prefer passwordEnv or passwordFile`);
-      }
-      return { password: new Secret(s.password), passwordSource: 'inline' };
+      // An empty inline password is not a secret written down.
+      const warning: PasswordOutcome['warning'] = (at, usedBy) => `${at}.password is written inline in the config${usedBy}; prefer passwordEnv or passwordFile`;
+      return { pw: { password: new Secret(s.password), passwordSource: 'inline' }, problems, ...(s.password !== '' ? { warning } : {}) };
     }
-    return { passwordSource: 'none' };
+    return { pw: { passwordSource: 'none' }, problems };
+  };
+
+  /** A source's problems and warning under `where` (its path); `users` names the servers that take it from there. */
+  const report = (where: string, o: PasswordOutcome, users?: string[]): void => {
+    const usedBy = users ? ` (the password of ${users.join(', ')})` : '';
+    for (const p of o.problems) problems.push(p.key ? `${where}.${p.key}: ${p.text}${usedBy}` : `${where}: ${p.text}`);
+    if (o.warning) warnings.push(o.warning(where, usedBy));
+  };
+
+  /** A server's own password keys, reported at once under its path. */
+  const ownPassword = (path: string, s: PasswordSpec): PasswordOutcome['pw'] => {
+    const o = readPassword(s);
+    report(path, o);
+    return o.pw;
+  };
+
+  // The defaults' password is read once, and reported once (after every server), naming who uses it.
+  const defaultsPassword = { outcome: null as PasswordOutcome | null, users: [] as string[] };
+  const fromDefaults = (path: string): PasswordOutcome['pw'] => {
+    defaultsPassword.outcome ??= readPassword({ password: d.password, passwordEnv: d.passwordEnv, passwordFile: d.passwordFile });
+    defaultsPassword.users.push(path);
+    return defaultsPassword.outcome.pw;
   };
 
   const tlsOf = (t: ServerConfig['tls']): TlsOptions | undefined => {
@@ -149,11 +195,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     const user = s.user ?? d.user;
     if (!host && !s.socket) problems.push(`${path}.host: missing (and no defaults.host)`);
     if (!user) problems.push(`${path}.user: missing (and no defaults.user)`);
-    const pwSpec =
-      s.password !== undefined || s.passwordEnv !== undefined || s.passwordFile !== undefined
-        ? s
-        : { password: d.password, passwordEnv: d.passwordEnv, passwordFile: d.passwordFile };
-    const pw = resolvePassword(s === pwSpec ? path : `${path} (from defaults)`, pwSpec);
+    const pw = hasPassword(s) ? ownPassword(path, s) : fromDefaults(path);
     const base = {
       host: host ?? 'localhost',
       port: s.port ?? d.port ?? 3306,
@@ -163,7 +205,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     };
     const tls = tlsOf(s.tls);
     const replicas = (s.replicas ?? []).map((r, i): Endpoint => {
-      const rpw = r.password !== undefined || r.passwordEnv !== undefined || r.passwordFile !== undefined ? resolvePassword(`${path}.replicas.${i}`, r) : pw;
+      const rpw = hasPassword(r) ? ownPassword(`${path}.replicas.${i}`, r) : pw;
       const rtls = r.tls ? tlsOf(r.tls) : tls;
       return {
         role: `replica ${i + 1} of ${role}`,
@@ -192,6 +234,7 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
     shards.set(id, endpoint(`shards.${key}`, `shard ${id}`, cfg.shards[key]!));
   }
   const tickets = (cfg.tickets ?? []).map((t, i) => endpoint(`tickets.${i}`, `tickets ${i + 1}`, t));
+  if (defaultsPassword.outcome) report('defaults', defaultsPassword.outcome, defaultsPassword.users);
 
   // A shard on db_main's own database is poor man's federation, or, with the flag off, the graduation
   // state (db_users[1] is db_main, real shards added next to it): both valid; table-selection keeps
@@ -255,6 +298,22 @@ export function normalizeConfig(raw: unknown, opts: { env: Readonly<Record<strin
   return { topology, warnings, raw: cfg };
 }
 
+interface PasswordSpec {
+  password?: string | undefined;
+  passwordEnv?: string | undefined;
+  passwordFile?: string | undefined;
+}
+
+interface PasswordOutcome {
+  pw: Pick<Endpoint, 'password' | 'passwordSource'>;
+  /** `key: null` for a problem with the block itself. */
+  problems: { key: string | null; text: string }[];
+  /** The warning for this source written under `at`, used by the servers `usedBy` names. */
+  warning?: (at: string, usedBy: string) => string;
+}
+
+const hasPassword = (s: PasswordSpec): boolean => s.password !== undefined || s.passwordEnv !== undefined || s.passwordFile !== undefined;
+
 /** A deep copy of `raw` without the keys zod reported as unknown. */
 function withoutKeys(raw: unknown, issues: { path: PropertyKey[]; keys: string[] }[]): unknown {
   const copy = structuredClone(raw) as Record<string, unknown>;
@@ -276,7 +335,7 @@ function invalid(origin: string, problems: string[]): FwShardError {
 /** The whole path for the CLI: find, read, normalize. */
 export function loadConfig(src: ConfigSource): Loaded & { path: string } {
   const path = findConfigPath(src);
-  const { raw, warnings } = readConfigFile(path);
-  const loaded = normalizeConfig(raw, { env: src.env, baseDir: dirname(path), origin: path });
+  const { raw, warnings, lines } = readConfigFile(path);
+  const loaded = normalizeConfig(raw, { env: src.env, baseDir: dirname(path), origin: path, lines });
   return { ...loaded, warnings: [...warnings, ...loaded.warnings], path };
 }

@@ -118,12 +118,25 @@ export const configSchema = z.strictObject({
 });
 export type RawConfig = z.infer<typeof configSchema>;
 
-/** zod issues as `path: problem` lines, every one of them. */
-export function formatIssues(error: z.ZodError): string[] {
+/** Where a key is written in the config text (1-based line), when the text is known. */
+export type KeyLines = (path: readonly PropertyKey[], key: string) => number | undefined;
+
+/**
+ * zod issues as `path: problem` lines, every one of them. An unknown key says on which line it is
+ * written (with `lines`) and, for a near miss of a key known at that path, which one was meant.
+ */
+export function formatIssues(error: z.ZodError, lines?: KeyLines): string[] {
   return error.issues.map((issue) => {
     const path = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
     if (issue.code === 'unrecognized_keys') {
-      return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+      const known = knownKeysAt(configSchema, issue.path);
+      const keys = issue.keys.map((k) => {
+        const line = lines?.(issue.path, k);
+        const meant = closest(k, known);
+        const notes = [line !== undefined ? `line ${line}` : null, meant !== null ? `did you mean '${meant}'?` : null].filter((n) => n !== null);
+        return `'${k}'${notes.length ? ` (${notes.join('; ')})` : ''}`;
+      });
+      return `${path}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys.join(', ')}`;
     }
     if (issue.code === 'invalid_key') {
       // zod puts the reasons a record key was refused one level down
@@ -132,4 +145,39 @@ export function formatIssues(error: z.ZodError): string[] {
     }
     return `${path}: ${issue.message}`;
   });
+}
+
+/** The keys an object of `schema` accepts at `path` (through optionals, records and arrays); [] elsewhere. */
+export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => (t instanceof z.ZodOptional ? unwrap(t.unwrap() as z.ZodType) : t);
+  let node = unwrap(schema);
+  for (const seg of path) {
+    if (node instanceof z.ZodObject) node = unwrap((node.shape as Record<string, z.ZodType>)[String(seg)]);
+    else if (node instanceof z.ZodRecord) node = unwrap(node.valueType as z.ZodType);
+    else if (node instanceof z.ZodArray) node = unwrap(node.element as z.ZodType);
+    else return [];
+  }
+  return node instanceof z.ZodObject ? Object.keys(node.shape) : [];
+}
+
+/** The candidate nearest to `word` by edit distance, if within `max` edits (ties: the first). */
+export function closest(word: string, candidates: readonly string[], max = 2): string | null {
+  let best: string | null = null;
+  let bestD = max + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }

@@ -49,18 +49,26 @@ export interface TableState {
 
 export type Outcome = 'running' | 'finished' | 'failed' | 'stopped';
 
+/**
+ * The phase a milestone happened in (the innermost one running then; null between phases). The TUI
+ * prints such a milestone under its phase's line.
+ */
+interface Within {
+  within: Phase | null;
+}
+
 /** Milestones, in order: what the TUI prints once and never redraws, and what a summary lists. */
 export type LogEntry =
   | { kind: 'phase'; at: string; phase: Phase; status: Exclude<PhaseStatus, 'running'>; ms: number | null }
-  | { kind: 'table.copied'; at: string; table: string; rows: string; chunks: number; rate: number | null }
-  | { kind: 'table.verified'; at: string; table: string; chunks: number; mismatched: number }
-  | { kind: 'mismatch'; at: string; table: string; detail: string }
-  | { kind: 'throttled'; at: string; reason: string }
-  | { kind: 'resumed'; at: string; ms: number }
-  | { kind: 'delta'; at: string; pass: number; rangesChanged: number; rowsRecopied: string; ms: number }
-  | { kind: 'freeze'; at: string; ms: number; flipped: boolean; reason: string }
+  | ({ kind: 'table.copied'; at: string; table: string; rows: string; chunks: number; rate: number | null } & Within)
+  | ({ kind: 'table.verified'; at: string; table: string; chunks: number; mismatched: number } & Within)
+  | ({ kind: 'mismatch'; at: string; table: string; detail: string } & Within)
+  | ({ kind: 'throttled'; at: string; reason: string } & Within)
+  | ({ kind: 'resumed'; at: string; ms: number } & Within)
+  | ({ kind: 'delta'; at: string; pass: number; rangesChanged: number; rowsRecopied: string; ms: number } & Within)
+  | ({ kind: 'freeze'; at: string; ms: number; flipped: boolean; reason: string } & Within)
   | { kind: 'flipped'; at: string; userId: string; from: number; to: number }
-  | { kind: 'cache'; at: string; keys: string[] }
+  | ({ kind: 'cache'; at: string; keys: string[] } & Within)
   | { kind: 'warning'; at: string; message: string }
   | { kind: 'stop'; at: string; signal: string };
 
@@ -196,6 +204,13 @@ function rateOf(t: TableState, copied: string, atMs: number): { rate: number | n
   return { rate, etaMs: left > 0 ? Math.round((left / rate) * 1000) : 0 };
 }
 
+/** The running phase started last (flip runs inside delta online), or null. */
+function innermostRunning(s: RunState): Phase | null {
+  let found: PhaseState | null = null;
+  for (const p of s.phases) if (p.status === 'running' && (found === null || p.startedAt >= found.startedAt)) found = p;
+  return found?.name ?? null;
+}
+
 /** Fold one event into the run state. Pure. */
 export function reduce(state: RunState, e: MoveEvent): RunState {
   // A different move in the same stream (e.g. `fw-shard cleanup` finishing several): start over.
@@ -203,6 +218,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
   if (e.moveId !== null && s.moveId !== null && e.moveId !== s.moveId) s = initialRunState();
   s = { ...s, updatedAt: e.at, startedAt: s.startedAt ?? e.at, moveId: s.moveId ?? e.moveId };
   const log = (entry: LogEntry): LogEntry[] => [...s.log, entry];
+  const within = innermostRunning(s);
 
   switch (e.type) {
     case 'move.started':
@@ -223,7 +239,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       if (e.phase === 'verify') {
         for (const t of s.tables) {
           if (t.verifiedChunks > 0 || t.mismatched > 0)
-            entries.push({ kind: 'table.verified', at: e.at, table: t.name, chunks: t.verifiedChunks, mismatched: t.mismatched });
+            entries.push({ kind: 'table.verified', at: e.at, table: t.name, chunks: t.verifiedChunks, mismatched: t.mismatched, within: 'verify' });
         }
       }
       entries.push({ kind: 'phase', at: e.at, phase: e.phase, status: 'done', ms: e.ms });
@@ -255,7 +271,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       const prev = s.tables.find((t) => t.name === e.table);
       const rate = prev ? (rateOf(prev, e.rowsCopied, ms(e.at)).rate ?? prev.rate) : null;
       const tables = withTable(s, e.table, (t) => ({ ...t, rowsCopied: e.rowsCopied, chunks: e.chunks, copied: true, etaMs: 0, rate }));
-      return { ...s, tables, log: log({ kind: 'table.copied', at: e.at, table: e.table, rows: e.rowsCopied, chunks: e.chunks, rate }) };
+      return { ...s, tables, log: log({ kind: 'table.copied', at: e.at, table: e.table, rows: e.rowsCopied, chunks: e.chunks, rate, within }) };
     }
 
     case 'chunk.verified':
@@ -268,7 +284,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       return {
         ...s,
         tables: withTable(s, e.table, (t) => ({ ...t, mismatched: t.mismatched + 1, lastMismatch: e.detail ?? null })),
-        log: log({ kind: 'mismatch', at: e.at, table: e.table, detail: e.detail ?? '' }),
+        log: log({ kind: 'mismatch', at: e.at, table: e.table, detail: e.detail ?? '', within }),
       };
 
     case 'delta.pass':
@@ -280,7 +296,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
           lastRowsRecopied: e.rowsRecopied,
           rowsRecopied: (big(s.delta.rowsRecopied) + big(e.rowsRecopied)).toString(),
         },
-        log: log({ kind: 'delta', at: e.at, pass: e.pass, rangesChanged: e.rangesChanged, rowsRecopied: e.rowsRecopied, ms: e.ms }),
+        log: log({ kind: 'delta', at: e.at, pass: e.pass, rangesChanged: e.rangesChanged, rowsRecopied: e.rowsRecopied, ms: e.ms, within }),
       };
 
     case 'throttled':
@@ -294,14 +310,16 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
           since: s.throttle.active ? s.throttle.since : e.at,
           episodes: s.throttle.episodes + (s.throttle.active ? 0 : 1),
         },
-        log: s.throttle.active && s.throttle.reason === e.reason ? s.log : log({ kind: 'throttled', at: e.at, reason: e.reason }),
+        log: s.throttle.active && s.throttle.reason === e.reason ? s.log : log({ kind: 'throttled', at: e.at, reason: e.reason, within }),
       };
 
     case 'resumed':
+      // Every worker that waited reports the end of the wait: the first one ends the episode.
+      if (!s.throttle.active) return s;
       return {
         ...s,
         throttle: { ...s.throttle, active: false, since: null, totalMs: s.throttle.totalMs + e.throttledMs },
-        log: log({ kind: 'resumed', at: e.at, ms: e.throttledMs }),
+        log: log({ kind: 'resumed', at: e.at, ms: e.throttledMs, within }),
       };
 
     case 'freeze.started':
@@ -311,7 +329,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       return {
         ...s,
         freeze: { ...s.freeze, active: false, startedAt: null, lastMs: e.ms, lastReason: e.reason, lastFlipped: e.flipped },
-        log: log({ kind: 'freeze', at: e.at, ms: e.ms, flipped: e.flipped, reason: e.reason }),
+        log: log({ kind: 'freeze', at: e.at, ms: e.ms, flipped: e.flipped, reason: e.reason, within }),
       };
 
     case 'mapping.flipped':
@@ -326,7 +344,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
       };
 
     case 'cache.invalidated':
-      return { ...s, cacheKeys: [...s.cacheKeys, ...e.keys], log: log({ kind: 'cache', at: e.at, keys: e.keys }) };
+      return { ...s, cacheKeys: [...s.cacheKeys, ...e.keys], log: log({ kind: 'cache', at: e.at, keys: e.keys, within }) };
 
     case 'cleanup.progress':
       return { ...s, tables: withTable(s, e.table, (t) => ({ ...t, rowsDeleted: e.rowsDeleted })) };

@@ -67,7 +67,8 @@ export function plainRenderer(write: (line: string) => void, opts: { progressEve
         if (added.length > 0) write(`${p} throttled: ${e.reason}`);
         break;
       case 'resumed':
-        write(`${p} resumed after ${fmtMs(e.throttledMs)} throttled`);
+        // once per episode: every worker that waited reports its end
+        if (added.length > 0) write(`${p} resumed after ${fmtMs(e.throttledMs)} throttled`);
         break;
       case 'freeze.started':
         write(`${p} freeze started: user writes are held (attempt ${e.attempt}, cap ${e.capMs} ms)`);

@@ -66,12 +66,14 @@ export interface LiveMove {
   done(): Promise<void>;
 }
 
-export function mountMove(opts: MountOptions): LiveMove {
+export function mountMove(opts: MountOptions & { resultBelow?: boolean }): LiveMove {
   let state = initialRunState();
   let over = false;
   // A run that never started a move (nothing to do, a refused preflight, abort) leaves no frame behind:
   // its result or error follows on its own.
-  const live = mount(opts, (now, width) => (over && state.userId === null ? <></> : <MoveView state={state} now={now} width={width} color={opts.color} />));
+  const live = mount(opts, (now, width) =>
+    over && state.userId === null ? <></> : <MoveView state={state} now={now} width={width} color={opts.color} resultBelow={opts.resultBelow ?? false} />,
+  );
   return {
     update(s) {
       // Say "stopping…" and the outcome at once; everything else waits for the next tick.

@@ -19,6 +19,11 @@ export interface MoveViewProps {
   /** Terminal columns. */
   width: number;
   color: boolean;
+  /**
+   * The result (the move's next step) is printed right below, on stdout, on the same terminal: the
+   * summary leaves it out rather than say it twice. When stdout goes elsewhere the summary keeps it.
+   */
+  resultBelow?: boolean;
 }
 
 const PHASE_W = 10;
@@ -34,13 +39,40 @@ type StaticItem = { key: string; header: true; state: RunState } | { key: string
 
 const since = (iso: string | null, now: number) => (iso ? Math.max(0, now - Date.parse(iso)) : 0);
 
-export function MoveView({ state, now, width, color }: MoveViewProps) {
+/**
+ * The log in the order the screen prints it: a milestone that happened within a phase (a table copied,
+ * a delta pass, a throttle) comes right under that phase's line, so it waits while the phase runs (the
+ * live part shows it under the running phase meanwhile). Only ever appended to as the log grows, which
+ * <Static> relies on: a held entry is released at the end, right after its phase's line.
+ */
+export function arrangeLog(log: readonly LogEntry[]): { printed: LogEntry[]; held: Map<Phase, LogEntry[]> } {
+  const printed: LogEntry[] = [];
+  const held = new Map<Phase, LogEntry[]>();
+  for (const entry of log) {
+    const owner = 'within' in entry ? entry.within : null;
+    if (owner !== null) {
+      held.set(owner, [...(held.get(owner) ?? []), entry]);
+      continue;
+    }
+    printed.push(entry);
+    if (entry.kind === 'phase') {
+      printed.push(...(held.get(entry.phase) ?? []));
+      held.delete(entry.phase);
+    }
+  }
+  return { printed, held };
+}
+
+export function MoveView({ state, now, width, color, resultBelow = false }: MoveViewProps) {
   const t = theme(color);
   const w = Math.max(40, width);
   // The header opens the static log once it is known (move.started comes after the preflight).
   const headerKnown = state.userId !== null;
+  const { printed, held } = arrangeLog(state.log);
+  // A run that ended with a phase never closed in the log still shows what happened in it.
+  if (state.outcome !== 'running') for (const entries of held.values()) printed.push(...entries);
   const items: StaticItem[] = headerKnown
-    ? [{ key: 'header', header: true, state }, ...state.log.map((entry, i): StaticItem => ({ key: `log-${i}`, header: false, entry }))]
+    ? [{ key: 'header', header: true, state }, ...printed.map((entry, i): StaticItem => ({ key: `log-${i}`, header: false, entry }))]
     : [];
   const nameW = Math.min(18, Math.max(6, ...state.tables.map((x) => x.name.length)), Math.floor(w / 3));
   return (
@@ -55,8 +87,8 @@ export function MoveView({ state, now, width, color }: MoveViewProps) {
       <Box flexDirection="column" width={w}>
         {!headerKnown && <Text bold>fw-shard move{state.moveId ? ` ${state.moveId}` : ''}: checking before writing anything…</Text>}
         {!headerKnown && state.phases.filter((p) => p.status !== 'running').map((p) => <PhaseLine key={p.name} p={p} now={now} t={t} />)}
-        {state.outcome === 'running' && <Running state={state} now={now} t={t} w={w} nameW={nameW} />}
-        {state.outcome !== 'running' && <Summary state={state} t={t} />}
+        {state.outcome === 'running' && <Running state={state} held={held} now={now} t={t} w={w} nameW={nameW} />}
+        {state.outcome !== 'running' && <Summary state={state} t={t} resultBelow={resultBelow} />}
       </Box>
     </WidthContext.Provider>
   );
@@ -260,7 +292,7 @@ function Entry({ entry: e, t, nameW }: { entry: LogEntry; t: Theme; nameW: numbe
   }
 }
 
-function Running({ state, now, t, w, nameW }: { state: RunState; now: number; t: Theme; w: number; nameW: number }) {
+function Running({ state, held, now, t, w, nameW }: { state: RunState; held: Map<Phase, LogEntry[]>; now: number; t: Theme; w: number; nameW: number }) {
   const running = state.phases.filter((p) => p.status === 'running');
   const seen = new Set(state.phases.map((p) => p.name));
   const pending = (EXPECTED[state.mode ?? ''] ?? []).filter((p) => !seen.has(p));
@@ -271,7 +303,15 @@ function Running({ state, now, t, w, nameW }: { state: RunState; now: number; t:
   return (
     <Box flexDirection="column">
       {running.map((p) => (
-        <PhaseLine key={p.name} p={p} now={now} t={t} />
+        <Box key={p.name} flexDirection="column">
+          <PhaseLine p={p} now={now} t={t} />
+          {(held.get(p.name) ?? [])
+            // while throttled, the live line below says so with its timer
+            .filter((e, i, all) => !(state.throttle.active && e.kind === 'throttled' && i === all.length - 1))
+            .map((e, i) => (
+              <Entry key={i} entry={e} t={t} nameW={nameW} />
+            ))}
+        </Box>
       ))}
       {copying.map((x) => (
         <TableBar key={x.name} table={x} t={t} w={w} nameW={nameW} />
@@ -354,7 +394,7 @@ function TableBar({ table: x, t, w, nameW }: { table: TableState; t: Theme; w: n
   );
 }
 
-function Summary({ state, t }: { state: RunState; t: Theme }) {
+function Summary({ state, t, resultBelow }: { state: RunState; t: Theme; resultBelow: boolean }) {
   const tt = totals(state);
   const took = state.totalMs !== null ? fmtMs(state.totalMs) : '';
   const where = state.flipped
@@ -388,7 +428,7 @@ function Summary({ state, t }: { state: RunState; t: Theme }) {
       )}
       <Row indent={2}>{facts.join(' · ')}</Row>
       {state.outcome !== 'finished' && <Row indent={2}>{where}</Row>}
-      {state.nextStep && (
+      {state.nextStep && !(state.outcome === 'finished' && resultBelow) && (
         <Row indent={2} {...(state.outcome !== 'finished' ? { prefix: 'Next: ' } : {})}>
           {state.nextStep}
         </Row>

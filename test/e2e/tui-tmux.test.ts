@@ -109,8 +109,9 @@ describe('progress output end to end (tmux + sandbox)', () => {
     // the live part was replaced by the summary: no running or pending phases left on screen
     expect(end).not.toMatch(/^▸ /m);
     expect(end).not.toMatch(/^· (verify|flip|cleanup)$/m);
-    // stdout's result follows the summary
+    // stdout's result follows the summary, and is said once (stdout is this terminal too)
     expect(end).toMatch(/done: user 1 lives on shard 2; \d+ rows were deleted/);
+    expect(end.split('done: user 1 lives on shard 2')).toHaveLength(2);
   }, 40_000);
 
   it('Ctrl-C mid-copy stops at the next safe point and says so; without a terminal the rerun resumes in plain lines', async () => {

@@ -1,13 +1,14 @@
 /**
  * Recorded event sequences (test/fixtures/events/*.ndjson, one `--events` line each) for the reducer
- * and renderer tests. offline-move.ndjson was recorded from a real sandbox move; the others are written
+ * and renderer tests. offline-move.ndjson and online-throttled.ndjson (two tables waiting on a pause file,
+ * so two `resumed` events for one wait) were recorded from real sandbox moves; the others are written
  * by hand in the same shape (online moves with throttling and a freeze, a failed verification, Ctrl-C).
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { MoveEvent } from '../../src/events/types.js';
 
-export type Fixture = 'offline-move' | 'online-move' | 'failed-verify' | 'interrupted';
+export type Fixture = 'offline-move' | 'online-move' | 'online-throttled' | 'failed-verify' | 'interrupted';
 
 export function loadEvents(name: Fixture): MoveEvent[] {
   const text = readFileSync(resolve(__dirname, '../fixtures/events', `${name}.ndjson`), 'utf8');

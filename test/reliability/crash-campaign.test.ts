@@ -367,7 +367,7 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
           ? ['--assume-no-writes']
           : ['--freeze-cap', `${FREEZE_CAP_MS}ms`, '--drain', '100ms', '--freeze-attempts', '5', '--capture', capture]),
       ];
-      const cleanupArgs = ['--config', config, 'cleanup', '--older-than', '0s', '--events', '--json', '--chunk-size', String(chunk)];
+      const cleanupArgs = ['--config', config, 'cleanup', '--older-than', '0s', '--events', '--json'];
       const f: TrialFigures = {
         trial: i,
         seed,

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findConfigPath, loadConfig, normalizeConfig, parseConfigText, readConfigFile, type Loaded } from '../../src/config/load.js';
+import { findConfigPath, loadConfig, normalizeConfig, parseConfigSource, parseConfigText, readConfigFile, type Loaded } from '../../src/config/load.js';
+import type { KeyLines } from '../../src/config/schema.js';
 import { shardsOnMain, type ShardId } from '../../src/topology/index.js';
 import { fwError } from '../helpers/schema-fixtures.js';
 
@@ -21,8 +22,8 @@ function file(name: string, text: string, mode = 0o600): string {
   return p;
 }
 
-const normalize = (raw: unknown, env: Record<string, string | undefined> = {}): Loaded =>
-  normalizeConfig(raw, { env, baseDir: dir, origin: 'fw-shard.config.yaml' });
+const normalize = (raw: unknown, env: Record<string, string | undefined> = {}, lines?: KeyLines): Loaded =>
+  normalizeConfig(raw, { env, baseDir: dir, origin: 'fw-shard.config.yaml', ...(lines ? { lines } : {}) });
 
 const problemsOf = (fn: () => unknown): string[] => {
   const e = fwError(fn);
@@ -35,6 +36,12 @@ const problemsOf = (fn: () => unknown): string[] => {
 };
 
 const S = (id: number) => id as ShardId;
+
+/** normalize's arguments for a config text, with the lines of its keys. */
+const withLines = (text: string): [unknown, Record<string, string | undefined>, KeyLines] => {
+  const { raw, lines } = parseConfigSource(text, 'fw-shard.config.yaml');
+  return [raw, {}, lines];
+};
 
 const YAML_TEXT = `# a typical setup
 version: 1
@@ -183,18 +190,51 @@ describe('problems, all at once', () => {
     // The unknown keys, and (checked on the rest of the document) the semantic problems with them.
     expect(problems).toEqual(
       expect.arrayContaining([
-        "defaults: unknown key 'hots'",
-        "main: unknown key 'prot'",
-        "shards.1.replicas.0: unknown key 'databse'",
-        "shards.2.tls: unknown key 'verify'",
-        "mapping: unknown key 'clustr'",
-        "tables: unknown key 'inculde'",
-        "memcached: unknown key 'prefx'",
-        "(top level): unknown key 'verison'",
+        "defaults: unknown key 'hots' (did you mean 'host'?)",
+        "main: unknown key 'prot' (did you mean 'port'?)",
+        "shards.1.replicas.0: unknown key 'databse'", // replicas take the database of their primary
+        "shards.2.tls: unknown key 'verify'", // no key near enough
+        "mapping: unknown key 'clustr' (did you mean 'cluster'?)",
+        "tables: unknown key 'inculde' (did you mean 'include'?)",
+        "memcached: unknown key 'prefx' (did you mean 'prefix'?)",
+        "(top level): unknown key 'verison' (did you mean 'version'?)",
       ]),
     );
     expect(problems).toContain('main.host: missing (and no defaults.host)');
-    expect(problems.indexOf("(top level): unknown key 'verison'")).toBeLessThan(problems.indexOf('main.host: missing (and no defaults.host)'));
+    expect(problems.indexOf("(top level): unknown key 'verison' (did you mean 'version'?)")).toBeLessThan(
+      problems.indexOf('main.host: missing (and no defaults.host)'),
+    );
+  });
+
+  it('unknown keys name the line they are written on, in YAML and in JSON', () => {
+    const yaml = `version: 1
+defaults: { host: h, user: u, passwrod: x }
+main:
+  database: m
+  prot: 3306
+shards:
+  1:
+    database: a
+    replicas:
+      - host: r
+        PasswordEnv: RPW
+        weight: 2
+`;
+    expect(problemsOf(() => normalize(...withLines(yaml)))).toEqual([
+      "defaults: unknown key 'passwrod' (line 2; did you mean 'password'?)",
+      "main: unknown key 'prot' (line 5; did you mean 'port'?)",
+      "shards.1.replicas.0: unknown keys 'PasswordEnv' (line 11; did you mean 'passwordEnv'?), 'weight' (line 12)",
+    ]);
+    const json =
+      '{\n  "main": { "database": "m", "host": "h", "user": "u" },\n  "shards": {\n    "1": { "database": "a", "host": "h", "user": "u",\n      "tsl": {} }\n  }\n}\n';
+    expect(problemsOf(() => normalize(...withLines(json)))).toEqual(["shards.1: unknown key 'tsl' (line 5; did you mean 'tls'?)"]);
+  });
+
+  it('loadConfig reads the lines from the file', () => {
+    const p = file('typo.yaml', 'defaults: { host: h, user: u }\nmain: { database: m }\nshards:\n  1: { database: a }\nmaping: { table: users }\n');
+    expect(fwError(() => loadConfig({ config: p, env: {}, cwd: dir })).message).toContain(
+      "(top level): unknown key 'maping' (line 5; did you mean 'mapping'?)",
+    );
   });
 
   it('shard ids 0, 256 and "x" are each reported with why', () => {
@@ -260,9 +300,9 @@ describe('problems, all at once', () => {
         tables: { include: ['A'], exclude: ['A'] },
       }),
     );
-    expect(problems).toContain("main: unknown key 'prot'");
     expect(problems).toContain('shards.1.passwordEnv: environment variable FWT_UNSET_VARIABLE is not set');
     expect(problems).toContain("tables.exclude: 'A' is also in tables.include");
+    expect(problems.find((p) => p.startsWith('main:'))).toBe("main: unknown key 'prot' (did you mean 'port'?)");
   });
 });
 
@@ -317,7 +357,37 @@ describe('passwords', () => {
     );
     expect(topology.main.password?.reveal()).toBe('shared-pw');
     expect(topology.shards.get(S(1))!.password?.reveal()).toBe('own');
-    expect(warnings).toEqual(['main (from defaults).password is written inline in the config; prefer passwordEnv or passwordFile']);
+    expect(warnings).toEqual(['defaults.password is written inline in the config (the password of main); prefer passwordEnv or passwordFile']);
+  });
+
+  it('an inline password in defaults is warned about once, naming where it is written and who uses it', () => {
+    const { warnings } = normalize({
+      defaults: { host: 'h', user: 'u', password: 'shared-pw' },
+      main: { database: 'm' },
+      shards: { '1': { database: 'a' }, '2': { database: 'b' }, '3': { database: 'c', password: 'own-pw' } },
+      tickets: [{ database: 't' }],
+    });
+    expect(warnings).toEqual([
+      'shards.3.password is written inline in the config; prefer passwordEnv or passwordFile',
+      'defaults.password is written inline in the config (the password of main, shards.1, shards.2, tickets.0); prefer passwordEnv or passwordFile',
+    ]);
+    expect(warnings.join('\n')).not.toMatch(/shared-pw|own-pw/);
+  });
+
+  it('a passwordEnv variable that is unset or empty is an error naming the variable and the servers, never the value', () => {
+    const config = {
+      defaults: { host: 'h', user: 'u', passwordEnv: 'FWT_SHARED_PW' },
+      main: { database: 'm' },
+      shards: { '1': { database: 'a' }, '2': { database: 'b', passwordEnv: 'FWT_PW_2', replicas: [{ host: 'r', passwordEnv: 'FWT_PW_R' }] } },
+    };
+    expect(problemsOf(() => normalize(config, { FWT_SHARED_PW: '', FWT_PW_2: 'two-secret' }))).toEqual([
+      'shards.2.replicas.0.passwordEnv: environment variable FWT_PW_R is not set',
+      'defaults.passwordEnv: environment variable FWT_SHARED_PW is empty (the password of main, shards.1)',
+    ]);
+    const own = problemsOf(() => normalize(config, { FWT_SHARED_PW: 'shared-secret', FWT_PW_2: '', FWT_PW_R: 'r-secret' }));
+    expect(own).toEqual(['shards.2.passwordEnv: environment variable FWT_PW_2 is empty']);
+    expect(own.join('\n')).not.toMatch(/secret/);
+    expect(normalize(config, { FWT_SHARED_PW: 's', FWT_PW_2: 't', FWT_PW_R: 'u' }).topology.shards.get(S(1))!.passwordSource).toBe('env:FWT_SHARED_PW');
   });
 });
 

@@ -168,6 +168,13 @@ describe('plain renderer on recorded runs', () => {
     expect(body.at(-1)).toMatch(/^finished \(done\) in 9\.8 s, 4000 rows copied, 0 mismatch\(es\): user 42 lives on shard 2; /);
   });
 
+  it('two tables waiting on one pause file: throttled and resumed once each, the time counted once', () => {
+    const body = renderLive(loadEvents('online-throttled')).map((l) => l.replace(/^\S+ \S+ (move \d+|fw-shard): /, ''));
+    expect(body.filter((l) => l.startsWith('throttled: '))).toEqual(['throttled: pause file /etc/fw-shard/pause exists (remove it to continue)']);
+    expect(body.filter((l) => l.startsWith('resumed '))).toEqual(['resumed after 1.0 s throttled']);
+    expect(body.at(-1)).toMatch(/^finished \(done\) in 1\.6 s, 22112 rows copied, 0 mismatch\(es\): user 4 lives on shard 2; /);
+  });
+
   it('Ctrl-C: says it is stopping, then STOPPED with the resume command', () => {
     const body = renderLive(loadEvents('interrupted')).map((l) => l.replace(/^\S+ \S+ (move \d+|fw-shard): /, ''));
     expect(body).toContain('SIGINT received: stopping at the next safe point (never inside the flip); press Ctrl-C again to exit at once');

@@ -140,6 +140,36 @@ describe('reduce: throttle, delta passes, freeze (recorded online sequence)', ()
     expect(after.log.filter((l) => l.kind === 'throttled' || l.kind === 'resumed').map((l) => l.kind)).toEqual(['throttled', 'resumed']);
   });
 
+  it('every waiting worker reports the end of one wait: the first ends the episode, the others change nothing', () => {
+    const s = reduceAll([
+      ev(0, { type: 'throttled', reason: 'a' }),
+      ev(1, { type: 'throttled', reason: 'a' }),
+      ev(1000, { type: 'resumed', throttledMs: 1000 }),
+      ev(1003, { type: 'resumed', throttledMs: 1002 }),
+    ]);
+    expect(s.throttle).toMatchObject({ active: false, episodes: 1, totalMs: 1000 });
+    expect(s.log.map((l) => l.kind)).toEqual(['throttled', 'resumed']);
+    const recorded = reduceAll(loadEvents('online-throttled'));
+    expect(recorded.throttle).toMatchObject({ episodes: 1, totalMs: 1000 });
+  });
+
+  it('milestones say which phase they happened in (the innermost running one: flip runs inside delta)', () => {
+    const s = reduceAll(loadEvents('online-throttled'));
+    const within = (kind: string) => [...new Set(s.log.filter((l) => l.kind === kind).map((l) => ('within' in l ? l.within : 'top')))];
+    expect(within('throttled')).toEqual(['copy']);
+    expect(within('resumed')).toEqual(['copy']);
+    expect(within('table.copied')).toEqual(['copy']);
+    expect(within('delta')).toEqual(['delta']);
+    expect(within('freeze')).toEqual(['delta']);
+    expect(within('flipped')).toEqual(['top']);
+    expect(within('warning')).toEqual(['top']);
+    expect(
+      reduceAll(loadEvents('offline-move'))
+        .log.filter((l) => l.kind === 'table.verified')
+        .every((l) => 'within' in l && l.within === 'verify'),
+    ).toBe(true);
+  });
+
   it('the same reason again is not a new episode; a new reason is logged but not counted', () => {
     const s = reduceAll([ev(0, { type: 'throttled', reason: 'a' }), ev(1, { type: 'throttled', reason: 'a' }), ev(2, { type: 'throttled', reason: 'b' })]);
     expect(s.throttle).toMatchObject({ active: true, reason: 'b', since: at(0), episodes: 1 });

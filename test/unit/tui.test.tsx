@@ -9,7 +9,7 @@ import { render } from 'ink-testing-library';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reduceAll, type RunState } from '../../src/events/reducer.js';
 import type { MoveEvent } from '../../src/events/types.js';
-import { MoveView } from '../../src/tui/move-view.js';
+import { MoveView, arrangeLog } from '../../src/tui/move-view.js';
 import { StatusView, type WatchSnapshot } from '../../src/tui/status-view.js';
 import { colorEnabled } from '../../src/tui/theme.js';
 import { createRenderer } from '../../src/cli/render.js';
@@ -94,23 +94,89 @@ describe('MoveView: a recorded offline move at 60 columns', () => {
     expect(f).not.toContain('· verify');
   });
 
-  it('finished lines stay put: every frame starts with the previous frame’s milestones', () => {
+  it('finished lines stay put: what is printed only ever grows, frame after frame', () => {
     const r = render(<MoveView state={reduceAll([])} now={0} width={WIDTH} color={false} />);
     let state = reduceAll([]);
-    const staticPart = (f: string) => f.split('\n').filter((l) => /^(move |✔|  ✔)/.test(l));
     let previous: string[] = [];
+    let printed: string[] = [];
     for (const e of events) {
       state = reduceAll([e], state);
+      // <Static> prints each item once: the arranged log may only be appended to
+      const now = arrangeLog(state.log).printed.map((x) => JSON.stringify(x));
+      expect(now.slice(0, printed.length)).toEqual(printed);
+      printed = now;
       r.rerender(<MoveView state={state} now={timeOf(e)} width={WIDTH} color={false} />);
-      const now = staticPart(r.lastFrame() ?? '');
-      // before move.started everything is redrawn; from the header on, milestones only ever grow
-      if (now[0]?.startsWith('move ')) {
-        expect(now.slice(0, previous.length)).toEqual(previous);
-        previous = now;
+      const lines = (r.lastFrame() ?? '').split('\n');
+      // before move.started everything is redrawn; from the header on, the frame starts with the milestones already printed
+      if (lines[0]?.startsWith('move ')) {
+        expect(lines.slice(0, previous.length)).toEqual(previous);
+        previous = lines.slice(0, 1 + printed.length);
       }
     }
     r.unmount();
     expect(previous.length).toBeGreaterThan(15);
+  });
+
+  it('finished tables are drawn under the copy phase: under ▸ copy while it runs, under ✔ copy after', () => {
+    const mid = frameOf(reduceAll(upTo(events, (e) => e.type === 'table.copied' && e.table === 'FlickrFaves')), 0).split('\n');
+    const running = mid.findIndex((l) => l.startsWith('▸ copy'));
+    expect(mid.findIndex((l) => /^ {2}✔ FlickrContacts/.test(l))).toBe(running + 1);
+    expect(mid.findIndex((l) => /^ {2}✔ FlickrFaves/.test(l))).toBe(running + 2);
+    expect(mid.indexOf('✔ preflight  108 ms')).toBe(running - 1);
+    const end = frameOf(reduceAll(events), 0).split('\n');
+    const copy = end.findIndex((l) => /^✔ copy /.test(l));
+    expect(end.slice(copy + 1, copy + 6).map((l) => /^ {2}✔ (\S+)/.exec(l)?.[1])).toEqual(['FlickrContacts', 'FlickrFaves', 'FlickrPhotos', 'Sheets', 'Dots']);
+    const verify = end.findIndex((l) => /^✔ verify /.test(l));
+    expect(end[verify + 1]).toMatch(/^ {2}✔ Dots +verified: 1 matched/);
+  });
+});
+
+describe('MoveView: a recorded online move, two tables waiting on one pause file', () => {
+  const events = loadEvents('online-throttled');
+
+  it('one wait is one "resumed" line and counts once, under the copy phase', () => {
+    const f = frameOf(reduceAll(events), 0);
+    expect(f.split('resumed after')).toHaveLength(2);
+    expect(f).toContain('  ▸ resumed after 1.0 s throttled');
+    expect(oneLine(f)).toContain('throttled 1.0 s · freeze 5 ms');
+    const lines = f.split('\n');
+    const copy = lines.findIndex((l) => /^✔ copy /.test(l));
+    expect(lines[copy + 1]).toMatch(/^ {2}‖ throttled: pause file \/etc\/fw-shard\/pause exists/);
+    const resumed = lines.indexOf('  ▸ resumed after 1.0 s throttled');
+    expect(resumed).toBeGreaterThan(copy + 1);
+    expect(lines.findIndex((l) => /^ {2}✔ FlickrContacts/.test(l))).toBe(resumed + 1);
+    // while it waits, one throttle line: the live one with its timer
+    const waiting = reduceAll(upTo(events, (e, i) => e.type === 'throttled' && events[i - 1]?.type === 'throttled'));
+    const w = frameOf(waiting, timeOf(events.find((e) => e.type === 'throttled')!) + 500);
+    expect(w).toContain('‖ throttled for 500 ms: pause file /etc/fw-shard/pause');
+    expect(w.split('‖')).toHaveLength(2);
+  });
+
+  it('delta passes and the freeze are drawn under the delta phase', () => {
+    const lines = frameOf(reduceAll(events), 0).split('\n');
+    const delta = lines.findIndex((l) => /^✔ delta /.test(l));
+    expect(lines.slice(delta + 1, delta + 5).map((l) => l.slice(0, 16))).toEqual([
+      '  ↻ delta pass 1',
+      '  ↻ delta pass 2',
+      '  ↻ delta pass 3',
+      '  ● freeze lifte',
+    ]);
+    expect(lines.findIndex((l) => l.startsWith('✔ mapping flipped'))).toBeLessThan(delta);
+  });
+
+  it('the result line (done: ...) once: left out of the summary when stdout, where it is printed, is the same terminal', () => {
+    const state = reduceAll(events);
+    const done = 'done: user 4 lives on shard 2; 22112 rows were deleted';
+    expect(oneLine(frameOf(state, 0))).toContain(done);
+    const r = render(<MoveView state={state} now={0} width={WIDTH} color={false} resultBelow />);
+    const f = r.lastFrame() ?? '';
+    r.unmount();
+    expect(oneLine(f)).not.toContain('done: user 4');
+    expect(f).toContain('✔ Moved user 4 to shard 2 in 1.6 s (done)');
+    // a failure keeps its next step: stdout gets no result then
+    const failed = render(<MoveView state={reduceAll(loadEvents('failed-verify'))} now={0} width={WIDTH} color={false} resultBelow />);
+    expect(oneLine(failed.lastFrame() ?? '')).toContain('then fw-shard resume 9007199254740995.');
+    failed.unmount();
   });
 });
 
@@ -335,6 +401,17 @@ describe('createRenderer', () => {
     expect(stdout.text).toBe('');
     expect(stderr.text).toContain('✔ Moved user 4 to shard 1 in 2.0 s (done)');
     expect(stderr.text).toContain('move 9007199254749250 · user 4 · shard 2 → 1 · offline');
+    // stdout elsewhere (a file, a pipe): the summary says how it ended, result line included
+    expect(stderr.text).toContain('done: user 4 lives on shard 1');
+  });
+
+  it('a terminal on both stdout and stderr: the summary leaves the result line to stdout', async () => {
+    const { ctx, stderr } = ctxWith(true, { NO_COLOR: '1' }, true);
+    const r = createRenderer(ctx, {});
+    for (const e of events) r.sink(e);
+    await r.done();
+    expect(stderr.text).toContain('✔ Moved user 4 to shard 1 in 2.0 s (done)');
+    expect(stderr.text).not.toContain('done: user 4');
   });
 });
 

@@ -25,16 +25,37 @@ interface CommonOpts extends RequestFlags, ThrottleFlags, SessionFlags {
   cleanup?: string;
 }
 
-function commonOptions(cmd: Command): Command {
-  return onlineOptions(throttleOptions(cmd))
+/** cleanup's flags: runOptions, --older-than and --orphans' own. */
+type CleanupOpts = Pick<RequestFlags, 'sleepBetweenChunks' | 'allowTriggers'> &
+  ThrottleFlags &
+  Omit<SessionFlags, 'tui'> & { olderThan: string; orphans?: boolean; dryRun?: boolean; user?: string; shard?: string };
+
+const ONE_TABLE = { text: '1', flag: '--concurrency' };
+
+/**
+ * What every run of the engine reads (move, resume and cleanup's deferred cleanups): the output, the
+ * hooks, the throttle and the pause between chunks (cleanup pauses between the ranges it deletes), and
+ * --allow-triggers (cleanup's deletes fire triggers too).
+ */
+function runOptions(cmd: Command): Command {
+  return throttleOptions(cmd)
     .addOption(new Option('--json', 'print one JSON document on stdout (the result, or the error)'))
     .addOption(new Option('--events', 'stream NDJSON events on stdout before the final --json document'))
-    .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal (env: set to anything)').env('FW_SHARD_NO_TUI'))
     .addOption(
       new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-start, on-flip, on-success, on-failure, ...)').env(
         'FW_SHARD_HOOKS_DIR',
       ),
     )
+    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
+    .addOption(
+      new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'),
+    );
+}
+
+/** move and resume: runOptions, and what copying reads (the online flags, chunk sizing, the live view). */
+function commonOptions(cmd: Command): Command {
+  return runOptions(onlineOptions(cmd))
+    .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal (the env twin takes any value)').env('FW_SHARD_NO_TUI'))
     .addOption(new Option('--chunk-time <duration>', 'target time per chunk; the chunk size adapts to it').default('500ms').env('FW_SHARD_CHUNK_TIME'))
     .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
@@ -42,10 +63,6 @@ function commonOptions(cmd: Command): Command {
       new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
         'FW_SHARD_ASSUME_NO_WRITES',
       ),
-    )
-    .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
-    .addOption(
-      new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'),
     );
 }
 
@@ -205,7 +222,7 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
 
 /** `fw-shard cleanup`: deferred cleanups, or with --orphans leftover rows. */
 const registerCleanup: Register = (program, ctx, setExit, globals) => {
-  commonOptions(
+  runOptions(
     orphanOptions(program.command('cleanup'))
       .description(
         "delete the source rows of moves flipped with --cleanup defer, once caches have expired; with --orphans, leftover rows identical on their user's shard",
@@ -217,13 +234,14 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
       "\nExamples (cron):\n  */10 * * * *  fw-shard cleanup --older-than 15m\n  0 6 * * *     fw-shard cleanup --orphans --dry-run    (list leftovers; without --dry-run deletes those identical on the user's shard)\n",
     )
     .action(
-      action(ctx, setExit, async (opts: CommonOpts & { olderThan: string; orphans?: boolean }) => {
+      action(ctx, setExit, async (opts: CleanupOpts) => {
         const loaded = await loadTopologyResolved(ctx, globals());
         if (opts.orphans || orphanFlagsGiven(opts)) return runOrphanCleanup(ctx, loaded, opts);
         const olderMs = parseDuration(opts.olderThan, '--older-than');
         // Several moves in one run (cron): always plain lines, never the one-move TUI.
         const results = await withRunSession(ctx, { ...opts, tui: false }, loaded.topology, throttleSettings(opts), (deps, signal) =>
-          runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...baseRequest(opts), dryRun: false }, { signal }),
+          // Deleting follows the journal's ranges one at a time: no chunk sizing, no copy concurrency.
+          runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...requestSettings({ ...opts, chunkTime: '500ms' }, ONE_TABLE), dryRun: false }, { signal }),
         );
         if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })) }, opts);
         else out(ctx, results.length ? results.map((r) => r.nextStep).join('\n') : 'nothing to clean up');

@@ -12,7 +12,7 @@ import { importFlamework, type FlameworkFile, type FlameworkImport } from './imp
  * normalizeConfig advises against inline passwords. For an import that advice is noise: the PHP files
  * are where Flamework keeps them, and `config import` is how to move them to passwordEnv.
  */
-const INLINE_PASSWORD_ADVICE = /\.password is written inline in the config; prefer passwordEnv or passwordFile$/;
+const INLINE_PASSWORD_ADVICE = /\.password is written inline in the config\b/;
 
 /** Read the files, in the order given (PHP's load order). Paths are shown as given, read from `cwd`. */
 export function readFlameworkFiles(paths: readonly string[], cwd: string): FlameworkFile[] {
