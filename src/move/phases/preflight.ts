@@ -4,7 +4,7 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
-import type { ColumnInfo, TriggerInfo } from '../../db/sql/schema.js';
+import type { ColumnInfo, TableInfo, TriggerInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
@@ -76,6 +76,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     });
   }
 
+  checkEngines(ctx, tables, sSchema, tSchema);
   await checkTriggers(ctx, tables);
 
   // Exact per-user sizes: cheap, since they cover one user's rows only.
@@ -216,4 +217,35 @@ async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<voi
     hint: 'Nothing was written. Drop or disable those triggers for the move, or pass --allow-triggers if what they do to copied and deleted rows is harmless (the verification still compares every row).',
     details: { triggers: firing },
   });
+}
+
+/**
+ * Only InnoDB keeps the promises the copy and the cleanup rely on: a chunk's delete-and-insert is one
+ * transaction, the cleanup locks the source range it compares (FOR UPDATE), the verification reads a
+ * consistent snapshot. On MyISAM, Aria or MEMORY those are no-ops, so "delete only what is verified
+ * equal at that moment" cannot hold. fw-shard's own tables never move, so they are not looked at.
+ */
+function checkEngines(ctx: MoveContext, tables: TablePlan[], sSchema: Map<string, TableInfo>, tSchema: Map<string, TableInfo>): void {
+  const found: { table: string; shard: number; server: string; engine: string }[] = [];
+  for (const [shard, side, schema] of [
+    [ctx.from, ctx.source, sSchema],
+    [ctx.to, ctx.target, tSchema],
+  ] as const) {
+    for (const t of tables) {
+      const engine = schema.get(t.name)?.engine ?? null;
+      if (engine?.toLowerCase() !== 'innodb') found.push({ table: t.name, shard, server: describeEndpoint(side.endpoint), engine: engine ?? '(unknown)' });
+    }
+  }
+  if (found.length === 0) return;
+  const names = [...new Set(found.map((f) => f.table))];
+  throw new FwShardError(
+    'UNSUPPORTED_ENGINE',
+    `sharded tables not on InnoDB: fw-shard needs transactions, row locks and consistent snapshots to delete only what it verified, and this engine has none of them:\n  ${found
+      .map((f) => `table ${f.table} on ${f.server}: ENGINE=${f.engine}`)
+      .join('\n  ')}`,
+    {
+      hint: `Nothing was written. Convert each on every shard (ALTER TABLE ${names[0]} ENGINE=InnoDB${names.length > 1 ? ', and the same for ' + names.slice(1).join(', ') : ''}), or, if a table is not per-user, leave it out of the move: tables.exclude in the config.`,
+      details: { tables: found },
+    },
+  );
 }
