@@ -6,7 +6,7 @@ import { isNoSuchColumn, isNoSuchTable } from '../db/errors.js';
 import type { ReadDb } from '../db/pool.js';
 import type { RawValue } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
-import { readSchema, readTriggers, type ColumnInfo, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
+import { readForeignKeys, readSchema, readTriggers, type ColumnInfo, type ForeignKeyInfo, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
 import { readServerFacts, type ServerFacts } from '../db/sql/server.js';
 import { readPlacementSql } from '../db/sql/mapping.js';
 import { rowHashesByKeys } from '../db/sql/rows.js';
@@ -54,6 +54,10 @@ export class Inspector {
   }
   triggers(): Promise<TriggerInfo[]> {
     return readTriggers(this.db);
+  }
+  /** Foreign keys of the database's tables, and those of other databases that reference them. */
+  foreignKeys(): Promise<ForeignKeyInfo[]> {
+    return readForeignKeys(this.db);
   }
 
   /** The user's shard according to the mapping table, or null when the user does not exist. */

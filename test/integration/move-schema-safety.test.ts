@@ -7,11 +7,14 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeDeps } from '../../src/app/deps.js';
+import { runCli } from '../../src/cli/main.js';
+import type { CliContext } from '../../src/cli/context.js';
 import { FwShardError } from '../../src/errors/index.js';
 import { runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { sink } from '../helpers/sink.js';
 
 const USER = '9';
 
@@ -27,9 +30,22 @@ const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
   ...over,
 });
 
+const ALBUMS =
+  'CREATE TABLE Albums (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, title VARCHAR(200), KEY by_user (user_id)) ENGINE=InnoDB';
+const ITEMS =
+  'CREATE TABLE AlbumItems (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, album_id BIGINT UNSIGNED NOT NULL, KEY by_user (user_id), ' +
+  'CONSTRAINT items_album FOREIGN KEY (album_id) REFERENCES Albums (id) ON DELETE CASCADE) ENGINE=InnoDB';
+
 describe('schemas a move must refuse or explain', () => {
   let env: MoveEnv;
 
+  async function run(argv: string[]) {
+    const stdout = sink();
+    const stderr = sink();
+    const ctx: CliContext = { stdout, stderr, stdinIsTTY: false, env: {}, cwd: env.dir };
+    const code = await runCli(['--config', env.configFile(), ...argv], ctx);
+    return { code, stdout: stdout.text(), stderr: stderr.text() };
+  }
   async function refusal(p: Promise<unknown>): Promise<FwShardError> {
     const err = await p.then(
       () => null,
@@ -38,6 +54,7 @@ describe('schemas a move must refuse or explain', () => {
     expect(err).toBeInstanceOf(FwShardError);
     return err as FwShardError;
   }
+  const shardOf = () => env.cli('a', 'flamework', `SELECT cluster_id FROM users WHERE id = ${USER}`).trim();
   const rowsOn = (s: 'a' | 'b', db: string, table: string) => env.cli(s, db, `SELECT COUNT(*) FROM ${table} WHERE user_id = ${USER}`).trim();
 
   beforeAll(async () => {
@@ -61,6 +78,105 @@ describe('schemas a move must refuse or explain', () => {
       const tables = env.cli(s, d, 'SHOW TABLES').trim().split('\n').filter(Boolean);
       if (tables.length) env.cli(s, d, `SET foreign_key_checks = 0; DROP TABLE ${tables.map((t) => '`' + t + '`').join(', ')}`);
     }
+  });
+
+  async function albumsAndItems(): Promise<void> {
+    await onBothShards(env, [ALBUMS, ITEMS]);
+    env.cli('a', 'users1', `INSERT INTO Albums SELECT seq, ${USER}, CONCAT('album ', seq) FROM seq_1_to_10`);
+    env.cli('a', 'users1', `INSERT INTO AlbumItems SELECT 1000 + seq, ${USER}, 1 + seq % 10 FROM seq_1_to_60`);
+  }
+
+  it('foreign keys between moved tables are listed in the dry run and --json, and the move goes through', async () => {
+    await albumsAndItems();
+    const dry = await run(['move', '--user', USER, '--to', '2', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(
+      /foreign key: shard 1 \(source\): AlbumItems\(album_id\) -> Albums\(id\) \[items_album, ON DELETE CASCADE, ON UPDATE RESTRICT\]: both tables move: fw-shard writes with foreign_key_checks = 0/,
+    );
+    expect(dry.stdout).toMatch(/foreign key: shard 2 \(target\): AlbumItems\(album_id\) -> Albums\(id\) \[items_album/);
+    const json = await run(['move', '--user', USER, '--to', '2', '--dry-run', '--json']);
+    const doc = JSON.parse(json.stdout) as { plan: { foreignKeys: { shard: number; name: string; kind: string; dangles: boolean; treatment: string }[] } };
+    expect(doc.plan.foreignKeys.map((f) => [f.shard, f.name, f.kind, f.dangles])).toEqual([
+      [1, 'items_album', 'within', false],
+      [2, 'items_album', 'within', false],
+    ]);
+    expect(doc.plan.foreignKeys[0]!.treatment).toMatch(/does not fire for its copies, re-copies and deletes; each table is verified byte for byte/);
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
+      const r = await runMove(deps, req({ chunkSize: 7 }));
+      expect(r.ok, r.nextStep).toBe(true);
+    } finally {
+      await close();
+    }
+    expect(rowsOn('b', 'users2', 'AlbumItems')).toBe('60');
+    expect(rowsOn('a', 'users1', 'AlbumItems')).toBe('0');
+  });
+
+  it('a moved table referencing one that stays (on the target) refuses the move unless --allow-foreign-keys', async () => {
+    // Venues is shared by every user: on each shard, not per-user. Photos references it; shard 2 lacks venue 2.
+    await onBothShards(env, [
+      'CREATE TABLE Venues (id INT UNSIGNED NOT NULL PRIMARY KEY, name VARCHAR(50)) ENGINE=InnoDB',
+      'CREATE TABLE Photos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, venue_id INT UNSIGNED NOT NULL, KEY by_user (user_id), ' +
+        'CONSTRAINT photo_venue FOREIGN KEY (venue_id) REFERENCES Venues (id)) ENGINE=InnoDB',
+    ]);
+    env.cli('a', 'users1', `INSERT INTO Venues VALUES (1, 'one'), (2, 'two'); INSERT INTO Photos VALUES (1, ${USER}, 1), (2, ${USER}, 2)`);
+    env.cli('b', 'users2', `INSERT INTO Venues VALUES (1, 'one')`);
+    const r = await run(['move', '--user', USER, '--to', '2', '--yes']);
+    expect(r.code).toBe(5);
+    expect(r.stderr).toMatch(/error \[FOREIGN_KEYS\]: foreign keys link moved tables with tables that stay, so references would dangle after the move/);
+    expect(r.stderr).toMatch(/shard 2 \(target\): Photos\(venue_id\) -> Venues\(id\) \[photo_venue.*Photos moves but Venues does not.*fail with error 1452/);
+    // On the source the same key is harmless (deleting Photos rows only removes references): not refused for it.
+    expect(r.stderr).not.toMatch(/shard 1 \(source\): Photos/);
+    expect(r.stderr).toMatch(/next step: Nothing was written\..*tables\.include.*--allow-foreign-keys/);
+    expect(rowsOn('b', 'users2', 'Photos')).toBe('0');
+    expect(shardOf()).toBe('1');
+
+    const ok = await run(['move', '--user', USER, '--to', '2', '--yes', '--allow-foreign-keys', '--assume-no-writes', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const doc = JSON.parse(ok.stdout) as { plan: { warnings: string[]; foreignKeys: { shard: number; kind: string; dangles: boolean }[] } };
+    expect(doc.plan.foreignKeys.map((f) => [f.shard, f.kind, f.dangles])).toEqual([
+      [1, 'to-unmoved', false],
+      [2, 'to-unmoved', true],
+    ]);
+    expect(doc.plan.warnings.join('\n')).toMatch(
+      /foreign key photo_venue on shard 2 \(Photos -> Venues\) leaves references dangling \(allowed by --allow-foreign-keys\)/,
+    );
+    // Byte for byte, dangling reference included; the shared table was not touched on either side.
+    expect(env.cli('b', 'users2', `SELECT id, venue_id FROM Photos ORDER BY id`)).toBe('1\t1\n2\t2\n');
+    expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Venues').trim()).toBe('1');
+    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Venues').trim()).toBe('2');
+    expect(shardOf()).toBe('2');
+  });
+
+  it('a table that stays referencing a moved one (on the source) refuses; excluded tables count as staying', async () => {
+    // PhotoNotes is excluded by the config (as if not per-user): its rows point at the user's Photos.
+    await onBothShards(env, [
+      'CREATE TABLE Photos (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, KEY by_user (user_id)) ENGINE=InnoDB',
+      'CREATE TABLE PhotoNotes (id INT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, photo_id BIGINT UNSIGNED NOT NULL, ' +
+        'CONSTRAINT note_photo FOREIGN KEY (photo_id) REFERENCES Photos (id) ON DELETE CASCADE) ENGINE=InnoDB',
+    ]);
+    env.cli('a', 'users1', `INSERT INTO Photos VALUES (1, ${USER}), (2, ${USER}); INSERT INTO PhotoNotes VALUES (1, ${USER}, 1)`);
+    const topology = { ...env.topology, tables: { ...env.topology.tables, exclude: ['PhotoNotes'] } };
+    const { deps, close } = makeDeps(topology, () => undefined);
+    try {
+      const err = await refusal(runMove(deps, req()));
+      expect(err.code).toBe('FOREIGN_KEYS');
+      expect(err.exitCode).toBe(5);
+      expect(err.message).toMatch(
+        /shard 1 \(source\): PhotoNotes\(photo_id\) -> Photos\(id\) \[note_photo, ON DELETE CASCADE.*PhotoNotes does not move but references Photos, which does: .*dangle once the cleanup deletes those \(ON DELETE CASCADE does not fire/,
+      );
+      expect(err.message).not.toMatch(/shard 2 \(target\): PhotoNotes/);
+      expect(rowsOn('b', 'users2', 'Photos')).toBe('0');
+
+      const r = await runMove(deps, req({ allowForeignKeys: true }));
+      expect(r.ok, r.nextStep).toBe(true);
+    } finally {
+      await close();
+    }
+    // fw-shard's deletes did not cascade: the note stays on shard 1 (dangling, as the refusal said).
+    expect(env.cli('a', 'users1', 'SELECT id, photo_id FROM PhotoNotes')).toBe('1\t1\n');
+    expect(rowsOn('a', 'users1', 'Photos')).toBe('0');
+    expect(rowsOn('b', 'users2', 'Photos')).toBe('2');
   });
 
   it('sharded tables not on InnoDB are refused on the source and the target, naming table, server and engine', async () => {

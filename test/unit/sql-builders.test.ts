@@ -20,6 +20,7 @@ import {
   type RowSpec,
 } from '../../src/db/sql/rows.js';
 import { claimMoveSql } from '../../src/db/sql/journal.js';
+import { listForeignKeysSql } from '../../src/db/sql/schema.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
 import { col } from '../helpers/schema-fixtures.js';
@@ -414,5 +415,19 @@ describe('journal.ts', () => {
     expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, null))).toBe(lease('-1'));
     expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, 4242))).toBe(lease('4242'));
     expect(toText(claimMoveSql('1', "o'host", 1, 5, null))).toContain("runner_host = 'o\\'host'");
+  });
+});
+
+describe('schema.ts', () => {
+  it("listForeignKeysSql reads the database's foreign keys and those that reference it, column by column", () => {
+    expect(preview(listForeignKeysSql('users`2'))).toBe(
+      'SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME,\n' +
+        '             k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE\n' +
+        '      FROM information_schema.KEY_COLUMN_USAGE k\n' +
+        '      JOIN information_schema.REFERENTIAL_CONSTRAINTS r\n' +
+        '        ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME\n' +
+        "      WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND (k.TABLE_SCHEMA = 'users`2' OR k.REFERENCED_TABLE_SCHEMA = 'users`2')\n" +
+        '      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION',
+    );
   });
 });

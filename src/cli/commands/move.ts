@@ -46,6 +46,12 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk (gentler on busy servers)').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
     .addOption(
       new Option('--allow-triggers', "move tables whose triggers fire on fw-shard's copies and deletes (refused by default)").env('FW_SHARD_ALLOW_TRIGGERS'),
+    )
+    .addOption(
+      new Option(
+        '--allow-foreign-keys',
+        'move although foreign keys link moved tables with tables that stay, so references would dangle (refused by default)',
+      ).env('FW_SHARD_ALLOW_FOREIGN_KEYS'),
     );
 }
 

@@ -12,6 +12,7 @@ import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
 import { chooseCapture, readGuardFacts, type CaptureMode } from '../guard.js';
+import { classifyForeignKeys, showForeignKey, type ForeignKeyReport } from '../foreign-keys.js';
 
 export interface Preflight {
   plan: MovePlan;
@@ -78,6 +79,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
 
   checkEngines(ctx, tables, sSchema, tSchema);
   await checkTriggers(ctx, tables);
+  const foreignKeys = await checkForeignKeys(ctx, tables);
 
   // Exact per-user sizes: cheap, since they cover one user's rows only.
   const stats = await Promise.all(tables.map((t) => source.insp.userStats(t, ctx.userId)));
@@ -94,6 +96,9 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     for (const w of t.warnings) warnings.push(`${t.name}: ${w}`);
   });
   warnings.push(...indexNotes);
+  for (const f of foreignKeys)
+    if (f.dangles)
+      warnings.push(`foreign key ${f.name} on shard ${f.shard} (${f.table} -> ${f.references}) leaves references dangling (allowed by --allow-foreign-keys)`);
   warnings.push(...selectionWarnings(sel.unowned, targetIsMain ? [] : mainTablesOnShard(tSchema, topology.tables, topology.mapping.table), ctx.from, ctx.to));
 
   if (!opts.resuming) {
@@ -129,6 +134,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
       warnings: t.warnings,
     })),
     skippedTables: sel.skipped,
+    foreignKeys,
     totalRows: stats.reduce((a, s) => a + BigInt(s.rows), 0n).toString(),
     totalBytes: stats.reduce((a, s) => a + BigInt(s.bytes), 0n).toString(),
     warnings,
@@ -246,6 +252,32 @@ function checkEngines(ctx: MoveContext, tables: TablePlan[], sSchema: Map<string
     {
       hint: `Nothing was written. Convert each on every shard (ALTER TABLE ${names[0]} ENGINE=InnoDB${names.length > 1 ? ', and the same for ' + names.slice(1).join(', ') : ''}), or, if a table is not per-user, leave it out of the move: tables.exclude in the config.`,
       details: { tables: found },
+    },
+  );
+}
+
+/**
+ * The foreign keys of the moved tables on both shards, each with how fw-shard treats it
+ * (src/move/foreign-keys.ts). Those whose references would dangle after the move refuse it unless
+ * --allow-foreign-keys (fw-shard never moves a table outside the selection, so it cannot mend them).
+ */
+async function checkForeignKeys(ctx: MoveContext, tables: TablePlan[]): Promise<ForeignKeyReport[]> {
+  const moved = new Set(tables.map((t) => t.name));
+  const [onSource, onTarget] = await Promise.all([ctx.source.insp.foreignKeys(), ctx.target.insp.foreignKeys()]);
+  const all = [
+    ...classifyForeignKeys(onSource, { shard: ctx.from, side: 'source', database: ctx.source.endpoint.database, moved }),
+    ...classifyForeignKeys(onTarget, { shard: ctx.to, side: 'target', database: ctx.target.endpoint.database, moved }),
+  ];
+  const dangling = all.filter((f) => f.dangles);
+  if (dangling.length === 0 || ctx.req.allowForeignKeys) return all;
+  throw new FwShardError(
+    'FOREIGN_KEYS',
+    `foreign keys link moved tables with tables that stay, so references would dangle after the move:\n  ${dangling.map(showForeignKey).join('\n  ')}`,
+    {
+      hint:
+        'Nothing was written. Move the other table with the user too (tables.include, tables.owners in the config), or drop the foreign key (a federated schema cannot keep it), ' +
+        "or pass --allow-foreign-keys if those references may dangle (every moved row is still copied and verified byte for byte; fw-shard's writes never cascade).",
+      details: { foreignKeys: dangling },
     },
   );
 }
