@@ -9,8 +9,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeDeps } from '../../src/app/deps.js';
 import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
+import { openDb } from '../../src/db/pool.js';
+import { sql } from '../../src/db/sql/fragment.js';
 import { FwShardError } from '../../src/errors/index.js';
-import { runMove } from '../../src/move/engine.js';
+import { Applier } from '../../src/move/applier.js';
+import { resumeMove, runMove } from '../../src/move/engine.js';
+import { Inspector } from '../../src/move/inspector.js';
+import { planTable } from '../../src/move/table-plan.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
@@ -179,6 +184,38 @@ describe('schemas a move must refuse or explain', () => {
     expect(rowsOn('b', 'users2', 'Photos')).toBe('2');
   });
 
+  it('a foreign key checked after all in the write session is named as the cause, with what to do', async () => {
+    await albumsAndItems();
+    // A session whose foreign_key_checks is on again (a proxy that drops session settings): a child row
+    // whose album is not on the target is refused. Both write paths: LOAD DATA, and INSERTs.
+    const target = openDb(env.b.endpoint('users2'));
+    try {
+      const spec = planTable((await new Inspector(target).schema()).get('AlbumItems')!, 'user_id');
+      const rows = await new Inspector(env.db('a', 'users1')).readRange(spec, USER, null, null);
+      for (const loadData of [true, false]) {
+        await target.withSession((s) => s.exec(sql`SET SESSION foreign_key_checks = 1`), { binary: true });
+        const applier = new Applier(target);
+        if (!loadData) env.cli('b', 'mysql', 'SET GLOBAL local_infile = 0');
+        try {
+          const err = await refusal(applier.replaceRange(spec, USER, null, null, rows, { sqlMode: '', maxBytes: 65536, skipDuplicates: false }));
+          expect(err.code, err.message).toBe('FOREIGN_KEYS');
+          expect(err.exitCode).toBe(5);
+          expect(err.message).toMatch(
+            /table AlbumItems: sandbox b \(127\.0\.0\.1:\d+\/users2\) refused fw-shard's write because of foreign key items_album of table AlbumItems: Cannot add or update a child row/,
+          );
+          expect(err.message).toMatch(/foreign_key_checks = 0, so the checks were on in its session\. Nothing of that chunk was kept/);
+          expect(err.message).not.toMatch(/Something is writing/);
+          expect(err.hint).toMatch(/not through a proxy that drops session settings.*drop foreign key items_album on AlbumItems.*run the same command again/);
+        } finally {
+          env.cli('b', 'mysql', 'SET GLOBAL local_infile = 1');
+        }
+        expect(rowsOn('b', 'users2', 'AlbumItems')).toBe('0');
+      }
+    } finally {
+      await target.close();
+    }
+  });
+
   it('sharded tables not on InnoDB are refused on the source and the target, naming table, server and engine', async () => {
     await onBothShards(env, [
       'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, KEY by_user (user_id)) ENGINE=InnoDB',
@@ -211,5 +248,54 @@ describe('schemas a move must refuse or explain', () => {
       await close();
     }
     expect(rowsOn('b', 'users2', 'Dots')).toBe('20');
+  });
+
+  it('a row larger than the target max_allowed_packet is a typed refusal naming the row, and the move resumes once it is raised', async () => {
+    await onBothShards(env, [
+      'CREATE TABLE Blobs (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body LONGBLOB, KEY by_user (user_id)) ENGINE=InnoDB',
+    ]);
+    env.cli(
+      'a',
+      'users1',
+      `INSERT INTO Blobs SELECT seq, ${USER}, REPEAT('x', 100) FROM seq_1_to_20; INSERT INTO Blobs VALUES (21, ${USER}, REPEAT('y', 300000))`,
+    );
+    const before = env.cli('a', 'users1', `SELECT id, MD5(body) FROM Blobs ORDER BY id`);
+    env.cli('b', 'mysql', 'SET GLOBAL max_allowed_packet = 65536');
+    try {
+      for (const loadData of [true, false]) {
+        if (!loadData) env.cli('b', 'mysql', 'SET GLOBAL local_infile = 0');
+        const r = await run(['move', '--user', USER, '--to', '2', '--yes', '--assume-no-writes', '--chunk-size', '100', '--json']);
+        expect(r.code, r.stderr).toBe(5);
+        expect(r.stderr).not.toMatch(/internal error/);
+        const doc = JSON.parse(r.stdout) as { ok: boolean; moveId: string; error: { code: string; message: string; nextStep: string } };
+        expect(doc.error.code).toBe('PACKET_TOO_LARGE');
+        expect(doc.error.message).toMatch(
+          /table Blobs: shard 2 \(127\.0\.0\.1:\d+\/users2\) refused a packet of \d+ bytes, larger than its max_allowed_packet \(65536 bytes\): the chunk held 21 row\(s\) of user 9, the largest 300003 bytes \(id=21\)\. Nothing of that chunk was kept/,
+        );
+        expect(doc.error.message).toMatch(/mapping was NOT flipped/);
+        expect(doc.error.nextStep).toMatch(
+          /^On shard 2 \(.*\): SET GLOBAL max_allowed_packet = 1048576; and set max_allowed_packet = 1048576 in its server config.*fw-shard resume ID/,
+        );
+        expect(rowsOn('b', 'users2', 'Blobs')).toBe('0');
+        expect(shardOf()).toBe('1');
+        // The journal keeps the move resumable; abort it to try the other write path the same way.
+        expect(env.cli('a', 'flamework', `SELECT state FROM fw_shard_moves WHERE id = ${doc.moveId}`).trim()).toBe('active');
+        if (loadData) expect((await run(['abort', doc.moveId])).code).toBe(0);
+      }
+      // The next step works: raised (as the hint says), the same move resumes and finishes.
+      env.cli('b', 'mysql', 'SET GLOBAL max_allowed_packet = 1048576');
+      const id = env.cli('a', 'flamework', `SELECT id FROM fw_shard_moves WHERE state = 'active'`).trim();
+      const { deps, close } = makeDeps(env.topology, () => undefined);
+      try {
+        const r = await resumeMove(deps, id, req());
+        expect(r.ok, r.nextStep).toBe(true);
+      } finally {
+        await close();
+      }
+      expect(env.cli('b', 'users2', `SELECT id, MD5(body) FROM Blobs ORDER BY id`)).toBe(before);
+      expect(rowsOn('a', 'users1', 'Blobs')).toBe('0');
+    } finally {
+      env.cli('b', 'mysql', 'SET GLOBAL max_allowed_packet = 16777216; SET GLOBAL local_infile = 1');
+    }
   });
 });
