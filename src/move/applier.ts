@@ -24,7 +24,7 @@ import { flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
 import { setPhaseSql } from '../db/sql/journal.js';
 import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
-import { parseRowHashes, type Inspector, type KeptRow, type RangeHash } from './inspector.js';
+import { Inspector, parseRowHashes, UnhashableRow, type KeptRow, type RangeHash } from './inspector.js';
 import { foreignKeyWriteError, packetTooLargeError } from './write-errors.js';
 
 export class Applier {
@@ -122,6 +122,8 @@ export class Applier {
             const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
             const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
             if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
+            // A row the source cannot hash is never proven equal: nothing of the range is deleted.
+            if (R.isUnhashable(source.hash)) throw await new Inspector(this.db).unhashable(spec, new UnhashableRow(null));
             const onTarget = await target.hash(spec, userId, lo, hi);
             if (onTarget.count === source.count && onTarget.hash === source.hash) {
               const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));

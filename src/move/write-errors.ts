@@ -102,3 +102,21 @@ export function foreignKeyWriteError(endpoint: Endpoint, spec: RowSpec, serverMe
     },
   );
 }
+
+/**
+ * A row of the user whose image is longer than the server's max_allowed_packet: the server cannot hash
+ * it (MD5 of NULL), so fw-shard can neither verify it nor delete it as proven. Nothing is flipped or
+ * deleted on such a comparison.
+ */
+export function unhashableRowError(endpoint: Endpoint, table: string, key: string | null, maxPacket: number | null): FwShardError {
+  const where = describeEndpoint(endpoint);
+  const limit = maxPacket === null ? 'its max_allowed_packet' : `its max_allowed_packet (${maxPacket} bytes)`;
+  return new FwShardError(
+    'PACKET_TOO_LARGE',
+    `table ${table}: ${key ? `the row ${key}` : 'a row'} of the user on ${where} is larger than ${limit}, so that server cannot hash it and fw-shard cannot prove it equal on both shards; nothing was flipped or deleted on that comparison`,
+    {
+      hint: `On ${where}: SET GLOBAL max_allowed_packet to more than twice the table's largest row (1073741824 at most), and the same in its server config; ${RESUME}.`,
+      details: { table, server: endpoint.role, ...(key ? { key } : {}), maxAllowedPacket: maxPacket },
+    },
+  );
+}

@@ -3,8 +3,10 @@
  * link moved tables with tables that stay (listed, refused where a reference would dangle, allowed by
  * --allow-foreign-keys), a foreign key checked after all in fw-shard's session (named, never a generic
  * mismatch), sharded tables not on InnoDB (refused, naming table, server and engine), and a row larger
- * than the target's max_allowed_packet (a typed refusal naming the row, the move resumable).
+ * than the target's max_allowed_packet or than what the source can hash (a typed refusal naming the
+ * row, the move resumable).
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeDeps } from '../../src/app/deps.js';
 import { runCli } from '../../src/cli/main.js';
@@ -22,6 +24,7 @@ import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../h
 import { sink } from '../helpers/sink.js';
 
 const USER = '9';
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
   userId: USER as UserId,
@@ -296,6 +299,42 @@ describe('schemas a move must refuse or explain', () => {
       expect(rowsOn('a', 'users1', 'Blobs')).toBe('0');
     } finally {
       env.cli('b', 'mysql', 'SET GLOBAL max_allowed_packet = 16777216; SET GLOBAL local_infile = 1');
+    }
+  });
+
+  it('a row the source cannot hash (longer than its max_allowed_packet) stops the move before the flip, never exit 70', async () => {
+    await onBothShards(env, [
+      'CREATE TABLE Pages (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, a LONGBLOB, b LONGBLOB, KEY by_user (user_id)) ENGINE=InnoDB',
+    ]);
+    // Each value fits in a packet, the row does not: grown by two UPDATEs, as an app does.
+    env.cli('a', 'users1', `INSERT INTO Pages SELECT seq, ${USER}, 'small', NULL FROM seq_1_to_5; UPDATE Pages SET a = REPEAT('a', 50000) WHERE id = 3`);
+    env.cli('a', 'users1', `UPDATE Pages SET b = REPEAT('b', 50000) WHERE id = 3`);
+    env.cli('a', 'mysql', 'SET GLOBAL max_allowed_packet = 65536');
+    try {
+      const r = await run(['move', '--user', USER, '--to', '2', '--yes', '--assume-no-writes', '--json']);
+      expect(r.code, r.stderr).toBe(5);
+      const doc = JSON.parse(r.stdout) as { moveId: string; error: { code: string; message: string; nextStep: string } };
+      expect(doc.error.code).toBe('PACKET_TOO_LARGE');
+      expect(doc.error.message).toMatch(
+        /table Pages: the row id=3 of the user on shard 1 \(127\.0\.0\.1:\d+\/users1\) is larger than its max_allowed_packet \(65536 bytes\), so that server cannot hash it/,
+      );
+      expect(doc.error.message).toMatch(/mapping was NOT flipped/);
+      expect(doc.error.nextStep).toMatch(/^On shard 1 .*SET GLOBAL max_allowed_packet/);
+      expect(shardOf()).toBe('1');
+      expect(rowsOn('a', 'users1', 'Pages')).toBe('5');
+      env.cli('a', 'mysql', 'SET GLOBAL max_allowed_packet = 16777216');
+      const { deps, close } = makeDeps(env.topology, () => undefined);
+      try {
+        const done = await resumeMove(deps, doc.moveId, req());
+        expect(done.ok, done.nextStep).toBe(true);
+      } finally {
+        await close();
+      }
+      expect(env.cli('b', 'users2', 'SELECT id, MD5(a), MD5(b) FROM Pages ORDER BY id')).toBe(
+        `1\t${md5('small')}\tNULL\n2\t${md5('small')}\tNULL\n3\t${md5('a'.repeat(50000))}\t${md5('b'.repeat(50000))}\n4\t${md5('small')}\tNULL\n5\t${md5('small')}\tNULL\n`,
+      );
+    } finally {
+      env.cli('a', 'mysql', 'SET GLOBAL max_allowed_packet = 16777216');
     }
   });
 });

@@ -10,6 +10,7 @@ import {
   deleteRange,
   hashRange,
   insertRows,
+  isUnhashable,
   keyAfter,
   keyPositions,
   rangeCondition,
@@ -267,10 +268,15 @@ describe('rows.ts: hashRange', () => {
     // lengths only for values that could contain the 0x1f separator (not numbers, not dates)
     "CONCAT_WS(_binary ',', IFNULL(LENGTH(`title`), 0)), " +
     '`id`, `user_id`, `title`, CAST(`score` AS DOUBLE))';
-  const head = `SELECT COUNT(*) AS n, COALESCE(SUM(CAST(CONV(LEFT(MD5(${image}), 16), 16, 10) AS UNSIGNED)), 0) AS h FROM \`Photos\``;
+  // A row whose image is over max_allowed_packet hashes to NULL: it counts 2^96, never nothing.
+  const head = `SELECT COUNT(*) AS n, COALESCE(SUM(IFNULL(CAST(CONV(LEFT(MD5(${image}), 16), 16, 10) AS UNSIGNED), 79228162514264337593543950336)), 0) AS h FROM \`Photos\``;
 
   it('counts rows and sums the 64-bit prefix of each row MD5', () => {
     expect(preview(hashRange(photos, '42', [b('10')], null))).toBe(`${head} WHERE \`user_id\` = 42 AND \`id\` > 10`);
+  });
+
+  it('a sum at or above 2^96 says a row could not be hashed', () => {
+    expect([isUnhashable('79228162514264337593543950336'), isUnhashable('79228162514264337593543950335'), isUnhashable('0')]).toEqual([true, false, false]);
   });
 
   it('the FOR UPDATE variant locks the range', () => {
