@@ -55,6 +55,7 @@ export interface RequestFlags extends OnlineFlags {
   chunkSize?: string;
   sleepBetweenChunks?: string;
   allowTriggers?: boolean;
+  allowForeignKeys?: boolean;
   capture?: 'auto' | 'trigger' | 'rehash';
 }
 
@@ -73,6 +74,7 @@ export function requestSettings(opts: RequestFlags, tables: { text: string; flag
     ...(opts.sleepBetweenChunks ? { chunkPauseMs: parseDuration(opts.sleepBetweenChunks, '--sleep-between-chunks') } : {}),
     online: onlineSettings(opts),
     ...(opts.allowTriggers ? { allowTriggers: true } : {}),
+    ...(opts.allowForeignKeys ? { allowForeignKeys: true } : {}),
     ...(opts.capture ? { capture: opts.capture } : {}),
   };
 }

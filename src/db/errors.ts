@@ -23,6 +23,13 @@ export const ER = {
   CONNECTION_KILLED: 1927,
   CR_SERVER_LOST: 2013,
   CR_SERVER_GONE_ERROR: 2006,
+  ROW_IS_REFERENCED: 1451,
+  NO_REFERENCED_ROW: 1452,
+  ROW_IS_REFERENCED_OLD: 1217,
+  NO_REFERENCED_ROW_OLD: 1216,
+  NET_PACKET_TOO_LARGE: 1153,
+  WARN_ALLOWED_PACKET_OVERFLOWED: 1301,
+  CR_NET_PACKET_TOO_LARGE: 2020,
 } as const;
 
 interface DriverErrorShape {
@@ -129,6 +136,43 @@ export const isDuplicateKey = (err: unknown): boolean => mysqlErrno(err) === ER.
 /** 1064: the server does not understand the statement (e.g. an older server's SHOW syntax). */
 export const isSyntaxError = (err: unknown): boolean => mysqlErrno(err) === ER.PARSE_ERROR;
 
+const FOREIGN_KEY_ERRNOS = new Set<number>([ER.ROW_IS_REFERENCED, ER.NO_REFERENCED_ROW, ER.ROW_IS_REFERENCED_OLD, ER.NO_REFERENCED_ROW_OLD]);
+/** 1451/1452 (and their older 1216/1217): a foreign key refused the write (its checks were on). */
+export const isForeignKeyViolation = (err: unknown): boolean => FOREIGN_KEY_ERRNOS.has(mysqlErrno(err) ?? 0);
+/** The same as a warning (LOAD DATA LOCAL and IGNORE turn the error into a warning and skip the row). */
+export const isForeignKeyWarning = (code: number): boolean => FOREIGN_KEY_ERRNOS.has(code);
+
+/**
+ * The foreign key a 1451/1452 message names: "... a foreign key constraint fails (`db`.`child`,
+ * CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `parent` (`id`) ...)". Null when the message has no such part.
+ */
+export function foreignKeyInMessage(message: string): { table: string; constraint: string } | null {
+  const m = /`(?:[^`]|``)*`\.`((?:[^`]|``)*)`, CONSTRAINT `((?:[^`]|``)*)` FOREIGN KEY/.exec(message);
+  if (!m) return null;
+  const unq = (x: string) => x.replace(/``/g, '`');
+  return { table: unq(m[1]!), constraint: unq(m[2]!) };
+}
+
+const PACKET_CODES = new Set(['ER_NET_PACKET_TOO_LARGE', 'ER_WARN_ALLOWED_PACKET_OVERFLOWED', 'CR_NET_PACKET_TOO_LARGE']);
+/**
+ * A statement, a row or a value was larger than max_allowed_packet: the server refused the packet
+ * (1153, and it closes the connection), a function's result was cut (1301), or the client refused it
+ * (2020, or the driver's own error saying so). Never transient: the same statement fails again.
+ */
+export function isPacketTooLarge(err: unknown): boolean {
+  const errno = mysqlErrno(err);
+  const code = driverCode(err);
+  return (
+    errno === ER.NET_PACKET_TOO_LARGE ||
+    errno === ER.WARN_ALLOWED_PACKET_OVERFLOWED ||
+    errno === ER.CR_NET_PACKET_TOO_LARGE ||
+    (code !== undefined && PACKET_CODES.has(code)) ||
+    layers(err).some((e) => !(e instanceof FwShardError) && /max_allowed_packet/i.test(String(e.message ?? '')))
+  );
+}
+/** 1301 as a warning: a value was cut to max_allowed_packet (the server stored or hashed less than sent). */
+export const isPacketWarning = (code: number): boolean => code === ER.WARN_ALLOWED_PACKET_OVERFLOWED;
+
 /** Warnings that say nothing about the data written: deprecations of syntax or names. */
 const HARMLESS_WARNINGS = new Set([1287, 3719, 3778]);
 export const isHarmlessWarning = (code: number): boolean => HARMLESS_WARNINGS.has(code);
@@ -192,6 +236,15 @@ export function describeDbError(endpoint: Endpoint, err: unknown): FwShardError 
           '; tls.verifyIdentity: false skips only the name check.'
         : `Check that the server is up and reachable from this host, then run the same command again.`,
       details: { server: endpoint.role, host: endpoint.host, port: endpoint.port },
+      cause: err,
+    });
+  }
+  if (isPacketTooLarge(err)) {
+    // Not a bug and not transient: the same statement would be refused again. The Applier names the table
+    // and the row (packetTooLargeError); this is the answer for any other statement.
+    return new FwShardError('PACKET_TOO_LARGE', `${where}: ${msg}`, {
+      hint: `Raise max_allowed_packet on ${where} (SET GLOBAL max_allowed_packet = 1073741824 is the largest; set it in the server's config file too, or a restart undoes it), then run the same command again: a move resumes where it stopped.`,
+      details: { server: endpoint.role, host: endpoint.host, port: endpoint.port, errno: mysqlErrno(err) },
       cause: err,
     });
   }

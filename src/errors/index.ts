@@ -13,7 +13,12 @@ export const ExitCode = {
   config: 3,
   /** A server could not be reached, refused the login, or went away. Retry once it is back. */
   unavailable: 4,
-  /** A precondition refused the operation (schema drift, key collision, read_only target...). Nothing was written. */
+  /**
+   * A precondition refused the operation (schema drift, key collision, read_only target, a table not on
+   * InnoDB, foreign keys that would dangle...): nothing was written. Also a write the target's
+   * configuration refuses (a row larger than its max_allowed_packet, a foreign key checked after all): the
+   * chunk was rolled back, the move stopped before the flip and resumes once the cause is fixed.
+   */
   refused: 5,
   /**
    * Source and target differ: before the flip, nothing was flipped or deleted; in a cleanup, the source
@@ -50,6 +55,9 @@ export type ErrorCode =
   | 'KEYLESS_TOO_LARGE'
   | 'PRECONDITION'
   | 'TABLES_UNDECLARED'
+  | 'UNSUPPORTED_ENGINE'
+  | 'FOREIGN_KEYS'
+  | 'PACKET_TOO_LARGE'
   | 'MAPPING_CHANGED'
   | 'DATA_MISMATCH'
   | 'WRITE_WARNING'
@@ -80,6 +88,9 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   KEYLESS_TOO_LARGE: 'refused',
   PRECONDITION: 'refused',
   TABLES_UNDECLARED: 'refused',
+  UNSUPPORTED_ENGINE: 'refused',
+  FOREIGN_KEYS: 'refused',
+  PACKET_TOO_LARGE: 'refused',
   MAPPING_CHANGED: 'refused',
   DATA_MISMATCH: 'mismatch',
   WRITE_WARNING: 'mismatch',

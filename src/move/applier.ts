@@ -3,17 +3,29 @@
  * transaction, idempotent, retried on a dropped connection, a deadlock or a lock wait, and refused when
  * the server warns (a warning means the bytes stored are not the bytes sent).
  */
-import { isDuplicateKeyWarning, isHarmlessWarning, isLocalInfileRefused, isTransient, retrying } from '../db/errors.js';
+import {
+  isConnectionLost,
+  isDuplicateKeyWarning,
+  isForeignKeyViolation,
+  isForeignKeyWarning,
+  isHarmlessWarning,
+  isLocalInfileRefused,
+  isPacketTooLarge,
+  isPacketWarning,
+  isTransient,
+  retrying,
+} from '../db/errors.js';
 import type { Db, ExecResult, Session } from '../db/pool.js';
 import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
-import { showWarningsSql } from '../db/sql/server.js';
+import { readServerFacts, showWarningsSql } from '../db/sql/server.js';
 import { flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
 import { setPhaseSql } from '../db/sql/journal.js';
 import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
-import { parseRowHashes, type Inspector, type KeptRow, type RangeHash } from './inspector.js';
+import { Inspector, parseRowHashes, UnhashableRow, type KeptRow, type RangeHash } from './inspector.js';
+import { foreignKeyWriteError, packetTooLargeError } from './write-errors.js';
 
 export class Applier {
   constructor(readonly db: Db) {}
@@ -24,16 +36,16 @@ export class Applier {
    * the same result, and rows deleted on the source in that range disappear on the target too.
    */
   async replaceRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
-    await this.#replace(spec, R.deleteRange(spec, userId, lo, hi), rows, w);
+    await this.#replace(spec, userId, R.deleteRange(spec, userId, lo, hi), rows, w);
   }
 
   /** The same for single rows (delta repair): delete these keys of the user, insert the source's rows for them. */
   async replaceKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     if (keys.length === 0) return;
-    await this.#replace(spec, R.deleteByKeys(spec, userId, keys), rows, w);
+    await this.#replace(spec, userId, R.deleteByKeys(spec, userId, keys), rows, w);
   }
 
-  async #replace(spec: RowSpec, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
+  async #replace(spec: RowSpec, userId: string, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
@@ -44,17 +56,45 @@ export class Applier {
         },
         { sqlMode: w.sqlMode, binary: true },
       );
-    await retryTransient(async () => {
-      if (this.#loadData) {
-        try {
-          return await write(true);
-        } catch (err) {
-          if (!isLocalInfileRefused(err)) throw err;
-          this.#loadData = false; // e.g. MySQL 8's default local_infile=OFF: INSERTs from now on
+    let viaLoadData = this.#loadData;
+    try {
+      await retryTransient(async () => {
+        if (this.#loadData) {
+          try {
+            return await write(true);
+          } catch (err) {
+            if (!isLocalInfileRefused(err)) throw err;
+            this.#loadData = false; // e.g. MySQL 8's default local_infile=OFF: INSERTs from now on
+          }
         }
+        viaLoadData = false;
+        await write(false);
+      });
+    } catch (err) {
+      throw await this.#explain(err, spec, userId, rows, viaLoadData, w);
+    }
+  }
+
+  /**
+   * A write the server refused for a reason the operator can fix: a packet over max_allowed_packet, a
+   * foreign key checked after all. Named, with the next step; anything else is returned as it is.
+   */
+  async #explain(err: unknown, spec: RowSpec, userId: string, rows: readonly RawValue[][], viaLoadData: boolean, w: WriteSettings): Promise<unknown> {
+    // The server answers a packet over max_allowed_packet with 1153 and closes the connection, often
+    // before the client has finished sending it: the client then sees only the reset. Told apart by size.
+    if (isPacketTooLarge(err) || isConnectionLost(err)) {
+      // The packet that carried the chunk: the LOAD DATA input, or the largest INSERT statement.
+      const sent = viaLoadData ? R.encodeRowsTsv(spec, rows).length : Math.max(0, ...R.insertRows(spec, rows, w.maxBytes).map((q) => q.binary.length));
+      const maxPacket = await readServerFacts(this.db).then(
+        (f) => f.maxAllowedPacket,
+        () => null,
+      );
+      if (isPacketTooLarge(err) || (maxPacket !== null && sent >= maxPacket)) {
+        return packetTooLargeError(this.db.endpoint, spec, userId, rows, sent, maxPacket, err);
       }
-      await write(false);
-    });
+    }
+    if (isForeignKeyViolation(err)) return foreignKeyWriteError(this.db.endpoint, spec, serverMessage(err), err);
+    return err;
   }
 
   /** LOAD DATA LOCAL INFILE until the server refuses it once. */
@@ -82,6 +122,8 @@ export class Applier {
             const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
             const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
             if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
+            // A row the source cannot hash is never proven equal: nothing of the range is deleted.
+            if (R.isUnhashable(source.hash)) throw await new Inspector(this.db).unhashable(spec, new UnhashableRow(null));
             const onTarget = await target.hash(spec, userId, lo, hi);
             if (onTarget.count === source.count && onTarget.hash === source.hash) {
               const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
@@ -189,11 +231,21 @@ async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSett
   if (shown.length > 0 && real.length === 0) return;
   if (w.skipDuplicates && real.length > 0 && real.every((x) => isDuplicateKeyWarning(Number(field(x, 'Code'))))) return;
   const text = real.map((x) => `${field(x, 'Level')} ${field(x, 'Code')}: ${field(x, 'Message')}`).join('; ');
+  // A row skipped for a foreign key, or a value cut to max_allowed_packet: thrown with the server's
+  // number, so #replace names the cause (write-errors.ts) instead of a bare warning.
+  const cause = real.find((x) => isForeignKeyWarning(Number(field(x, 'Code'))) || isPacketWarning(Number(field(x, 'Code'))));
+  if (cause) throw Object.assign(new Error(field(cause, 'Message')), { errno: Number(field(cause, 'Code')) });
   throw new FwShardError(
     'WRITE_WARNING',
     `table ${spec.name}: the target server raised ${r.warnings} warning(s) while fw-shard wrote the user's rows, so nothing of that chunk was kept (a row would have been skipped or changed): ${text || 'see SHOW WARNINGS'}`,
     { details: { table: spec.name } },
   );
+}
+
+/** The server's own words in a driver error (or the error wrapping one). */
+function serverMessage(err: unknown): string {
+  const e = err as { sqlMessage?: unknown; message?: unknown; cause?: { sqlMessage?: unknown; message?: unknown } };
+  return String(e.sqlMessage ?? e.cause?.sqlMessage ?? e.cause?.message ?? e.message ?? err);
 }
 
 const TRANSIENT_ATTEMPTS = 4;

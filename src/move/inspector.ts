@@ -6,13 +6,22 @@ import { isNoSuchColumn, isNoSuchTable } from '../db/errors.js';
 import type { ReadDb } from '../db/pool.js';
 import type { RawValue } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
-import { readSchema, readTriggers, type ColumnInfo, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
+import { readForeignKeys, readSchema, readTriggers, type ColumnInfo, type ForeignKeyInfo, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
 import { readServerFacts, type ServerFacts } from '../db/sql/server.js';
 import { readPlacementSql } from '../db/sql/mapping.js';
 import { rowHashesByKeys } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
+import { showKey } from './keys.js';
+import { unhashableRowError } from './write-errors.js';
 import type { MappingSpec } from '../topology/index.js';
 import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
+
+/** A row whose MD5 the server gave as NULL: its image is longer than the server's max_allowed_packet. */
+export class UnhashableRow extends Error {
+  constructor(readonly key: KeyTuple | null) {
+    super('a row is longer than max_allowed_packet: the server cannot hash it');
+  }
+}
 
 export interface RangeHash {
   count: string;
@@ -21,10 +30,14 @@ export interface RangeHash {
 
 export type RowHashes = Map<string, { key: KeyTuple | null; md5: string; n: number }>;
 
-/** Rows of R.rowHashes (key columns, then the MD5) keyed by the key's bytes; keyless rows by their hash. */
+/**
+ * Rows of R.rowHashes (key columns, then the MD5) keyed by the key's bytes; keyless rows by their hash.
+ * A NULL MD5 (a row longer than the server's max_allowed_packet) throws UnhashableRow.
+ */
 export function parseRowHashes(rows: readonly RawValue[][], nk: number): RowHashes {
   const out: RowHashes = new Map();
   for (const r of rows) {
+    if (r[nk] === null || r[nk] === undefined) throw new UnhashableRow(nk ? (r.slice(0, nk) as Buffer[]) : null);
     const md5 = (r[nk] as Buffer).toString('latin1');
     const key = nk ? (r.slice(0, nk) as Buffer[]) : null;
     const id = key ? key.map((b) => b.toString('hex')).join(':') : md5;
@@ -55,6 +68,10 @@ export class Inspector {
   triggers(): Promise<TriggerInfo[]> {
     return readTriggers(this.db);
   }
+  /** Foreign keys of the database's tables, and those of other databases that reference them. */
+  foreignKeys(): Promise<ForeignKeyInfo[]> {
+    return readForeignKeys(this.db);
+  }
 
   /** The user's shard according to the mapping table, or null when the user does not exist. */
   async placement(m: MappingSpec, userId: string): Promise<number | null> {
@@ -84,12 +101,40 @@ export class Inspector {
 
   async hash(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RangeHash> {
     const [r] = await this.db.rows<{ n: string; h: string }>(R.hashRange(spec, userId, lo, hi));
-    return { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+    const out = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
+    // Name the row: the drill-down throws the typed refusal with its key.
+    if (R.isUnhashable(out.hash))
+      throw await this.rowHashes(spec, userId, lo, hi).then(
+        () => this.unhashable(spec, new UnhashableRow(null)),
+        (e: unknown) => e,
+      );
+    return out;
   }
 
   /** Per-row hashes keyed by the key's bytes (hex-joined), for drill-down. Keyless: keyed by the hash. */
   async rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Promise<RowHashes> {
-    return parseRowHashes(await this.db.rawRows(R.rowHashes(spec, userId, lo, hi)), spec.key?.length ?? 0);
+    const rows = await this.db.rawRows(R.rowHashes(spec, userId, lo, hi));
+    try {
+      return parseRowHashes(rows, spec.key?.length ?? 0);
+    } catch (err) {
+      throw err instanceof UnhashableRow ? await this.unhashable(spec, err) : err;
+    }
+  }
+
+  /** The typed refusal for a row this server cannot hash, naming the server, its setting and the row. */
+  async unhashable(spec: RowSpec, e: UnhashableRow): Promise<FwShardError> {
+    const maxPacket = await this.facts().then(
+      (f) => f.maxAllowedPacket,
+      () => null,
+    );
+    const key =
+      e.key && spec.key
+        ? showKey(
+            spec.key.map((c) => c.name),
+            e.key,
+          )
+        : null;
+    return unhashableRowError(this.db.endpoint, spec.name, key, maxPacket);
   }
 
   /** Per-row hashes of the user's rows with these keys (missing keys are absent from the map). */

@@ -7,6 +7,7 @@ import type { CacheInvalidator } from '../cache/memcached.js';
 import type { EventSink } from '../events/types.js';
 import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
 import type { JournalPhase } from './phase.js';
+import type { ForeignKeyReport } from './foreign-keys.js';
 
 export interface Runner {
   host: string;
@@ -63,6 +64,8 @@ export interface MoveRequest {
   online?: OnlineOptions;
   /** --allow-triggers: move tables that carry the app's triggers fw-shard's writes would fire. */
   allowTriggers?: boolean;
+  /** --allow-foreign-keys: move although foreign keys cross the edge of the moved tables (references would dangle). */
+  allowForeignKeys?: boolean;
   /** --capture: how an online move captures the user's changes (default auto: trigger when allowed). */
   capture?: 'auto' | 'trigger' | 'rehash';
 }
@@ -100,6 +103,8 @@ export interface MovePlan {
   sourceIsMain: boolean;
   tables: TableReport[];
   skippedTables: { name: string; reason: string }[];
+  /** The foreign keys of the moved tables on both shards, and how fw-shard treats each (src/move/foreign-keys.ts). */
+  foreignKeys: ForeignKeyReport[];
   totalRows: string;
   totalBytes: string;
   warnings: string[];

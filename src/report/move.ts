@@ -1,5 +1,6 @@
 import type { MovePlan, MoveResult } from '../move/types.js';
 import { humanBytes, renderTable } from './table.js';
+import { showForeignKey } from '../move/foreign-keys.js';
 
 export function renderPlan(p: MovePlan): string {
   const out: string[] = [];
@@ -12,6 +13,7 @@ export function renderPlan(p: MovePlan): string {
   );
   out.push(`total: ${p.totalRows} rows, ${humanBytes(p.totalBytes)}`);
   for (const s of p.skippedTables) out.push(`not moved: ${s.name} (${s.reason})`);
+  for (const f of p.foreignKeys) out.push(`foreign key: ${showForeignKey(f)}`);
   if (p.capture) out.push(`Capture (online): ${p.capture.mode}: ${p.capture.reason}`);
   for (const w of p.warnings) out.push(`warning: ${w}`);
   return out.join('\n');

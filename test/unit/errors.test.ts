@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { BusyError, ExitCode, FreezeExpiredError, FwShardError } from '../../src/errors/index.js';
-import { isDuplicateKey, isLockWaitOrDeadlock, isNoSuchTable, isTransient, mysqlErrno } from '../../src/db/errors.js';
+import {
+  describeDbError,
+  foreignKeyInMessage,
+  isForeignKeyViolation,
+  isForeignKeyWarning,
+  isDuplicateKey,
+  isLockWaitOrDeadlock,
+  isNoSuchTable,
+  isPacketTooLarge,
+  isPacketWarning,
+  isTransient,
+  mysqlErrno,
+} from '../../src/db/errors.js';
+import type { Endpoint } from '../../src/topology/index.js';
 import { MoveFailedError, partialResultOf } from '../../src/move/move-error.js';
 import type { MoveResult } from '../../src/move/types.js';
 
@@ -36,5 +49,33 @@ describe('MySQL error predicates', () => {
     expect(isLockWaitOrDeadlock(driver(1213))).toBe(true);
     expect(isTransient(new BusyError('lock-wait', 'x', { cause: driver(1205) }))).toBe(true);
     expect(isTransient(new BusyError('lease', 'x'))).toBe(false);
+  });
+  it('a packet over max_allowed_packet: server (1153, 1301), client (2020) or driver wording; never transient', () => {
+    for (const errno of [1153, 1301, 2020]) expect(isPacketTooLarge(new Error('wrapped', { cause: driver(errno) }))).toBe(true);
+    expect(isPacketTooLarge(Object.assign(new Error('x'), { code: 'ER_NET_PACKET_TOO_LARGE' }))).toBe(true);
+    expect(isPacketTooLarge(new Error("Got a packet bigger than 'max_allowed_packet' bytes"))).toBe(true);
+    expect(isPacketTooLarge(driver(1062))).toBe(false);
+    // fw-shard's own messages that mention the setting are not the server's refusal
+    expect(isPacketTooLarge(new FwShardError('PRECONDITION', 'raise max_allowed_packet'))).toBe(false);
+    expect([isPacketWarning(1301), isPacketWarning(1062)]).toEqual([true, false]);
+    const e = { role: 'shard 2', host: 'db2', port: 3306, user: 'fw', database: 'users2', passwordSource: 'none', replicas: [] } as unknown as Endpoint;
+    const typed = describeDbError(
+      e,
+      Object.assign(new Error("Got a packet bigger than 'max_allowed_packet' bytes"), { errno: 1153, code: 'ER_NET_PACKET_TOO_LARGE' }),
+    );
+    expect(typed).toBeInstanceOf(FwShardError);
+    expect([(typed as FwShardError).code, (typed as FwShardError).exitCode]).toEqual(['PACKET_TOO_LARGE', 5]);
+    expect((typed as FwShardError).hint).toMatch(/SET GLOBAL max_allowed_packet/);
+    expect(isTransient(typed)).toBe(false);
+  });
+  it('a foreign key refusal, as an error or as a warning, and the constraint it names', () => {
+    for (const errno of [1451, 1452, 1216, 1217]) expect(isForeignKeyViolation(new Error('w', { cause: driver(errno) }))).toBe(true);
+    expect([isForeignKeyWarning(1452), isForeignKeyWarning(1062)]).toEqual([true, false]);
+    expect(
+      foreignKeyInMessage(
+        'Cannot add or update a child row: a foreign key constraint fails (`users2`.`Album``Items`, CONSTRAINT `items_album` FOREIGN KEY (`album_id`) REFERENCES `Albums` (`id`))',
+      ),
+    ).toEqual({ table: 'Album`Items', constraint: 'items_album' });
+    expect(foreignKeyInMessage('Cannot delete or update a parent row: a foreign key constraint fails')).toBeNull();
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { TableInfo } from '../../src/db/sql/schema.js';
 import { chooseKey, diffTables, indexDifferences, planTable } from '../../src/move/table-plan.js';
 import { selectTables } from '../../src/move/table-selection.js';
+import { classifyForeignKeys } from '../../src/move/foreign-keys.js';
 import { MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
 import { decodeKey, encodeKey, keyOfRow, showKey } from '../../src/move/keys.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../../src/config/units.js';
@@ -489,5 +490,48 @@ describe('user and shard ids', () => {
     expect(e.exitCode).toBe(2);
     expect(e.message).toBe('--to 9: no such shard in the topology (known: 1, 2, 10)');
     expect(e.hint).toMatch(/config show/);
+  });
+});
+
+describe('classifyForeignKeys', () => {
+  const fk = (table: string, refTable: string, over: { schema?: string; refSchema?: string; name?: string } = {}) => ({
+    name: over.name ?? `${table}_${refTable}`,
+    schema: over.schema ?? 'users1',
+    table,
+    columns: ['ref_id'],
+    refSchema: over.refSchema ?? 'users1',
+    refTable,
+    refColumns: ['id'],
+    onUpdate: 'RESTRICT',
+    onDelete: 'CASCADE',
+  });
+  const fks = [
+    fk('Items', 'Albums'),
+    fk('Photos', 'Venues'),
+    fk('Notes', 'Photos'),
+    fk('Venues', 'Cities'),
+    fk('fw_shard_changes', 'Photos'),
+    fk('Photos', 'Places', { refSchema: 'shared' }),
+    fk('Audit', 'Photos', { schema: 'audit' }),
+  ];
+  const moved = new Set(['Items', 'Albums', 'Photos']);
+  const rows = (side: 'source' | 'target') =>
+    classifyForeignKeys(fks, { shard: side === 'source' ? 1 : 2, side, database: 'users1', moved }).map((f) => [f.table, f.references, f.kind, f.dangles]);
+
+  it('lists keys that touch a moved table; only those whose references would dangle after the move refuse', () => {
+    expect(rows('source')).toEqual([
+      ['Items', 'Albums', 'within', false],
+      ['Photos', 'Venues', 'to-unmoved', false],
+      ['Notes', 'Photos', 'from-unmoved', true],
+      ['Photos', 'shared.Places', 'to-unmoved', false],
+      ['audit.Audit', 'Photos', 'from-unmoved', true],
+    ]);
+    expect(rows('target')).toEqual([
+      ['Items', 'Albums', 'within', false],
+      ['Photos', 'Venues', 'to-unmoved', true],
+      ['Notes', 'Photos', 'from-unmoved', false],
+      ['Photos', 'shared.Places', 'to-unmoved', true],
+      ['audit.Audit', 'Photos', 'from-unmoved', false],
+    ]);
   });
 });

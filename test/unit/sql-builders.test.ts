@@ -10,6 +10,7 @@ import {
   deleteRange,
   hashRange,
   insertRows,
+  isUnhashable,
   keyAfter,
   keyPositions,
   rangeCondition,
@@ -20,6 +21,7 @@ import {
   type RowSpec,
 } from '../../src/db/sql/rows.js';
 import { claimMoveSql } from '../../src/db/sql/journal.js';
+import { listForeignKeysSql } from '../../src/db/sql/schema.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
 import { col } from '../helpers/schema-fixtures.js';
@@ -266,10 +268,15 @@ describe('rows.ts: hashRange', () => {
     // lengths only for values that could contain the 0x1f separator (not numbers, not dates)
     "CONCAT_WS(_binary ',', IFNULL(LENGTH(`title`), 0)), " +
     '`id`, `user_id`, `title`, CAST(`score` AS DOUBLE))';
-  const head = `SELECT COUNT(*) AS n, COALESCE(SUM(CAST(CONV(LEFT(MD5(${image}), 16), 16, 10) AS UNSIGNED)), 0) AS h FROM \`Photos\``;
+  // A row whose image is over max_allowed_packet hashes to NULL: it counts 2^96, never nothing.
+  const head = `SELECT COUNT(*) AS n, COALESCE(SUM(IFNULL(CAST(CONV(LEFT(MD5(${image}), 16), 16, 10) AS UNSIGNED), 79228162514264337593543950336)), 0) AS h FROM \`Photos\``;
 
   it('counts rows and sums the 64-bit prefix of each row MD5', () => {
     expect(preview(hashRange(photos, '42', [b('10')], null))).toBe(`${head} WHERE \`user_id\` = 42 AND \`id\` > 10`);
+  });
+
+  it('a sum at or above 2^96 says a row could not be hashed', () => {
+    expect([isUnhashable('79228162514264337593543950336'), isUnhashable('79228162514264337593543950335'), isUnhashable('0')]).toEqual([true, false, false]);
   });
 
   it('the FOR UPDATE variant locks the range', () => {
@@ -414,5 +421,19 @@ describe('journal.ts', () => {
     expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, null))).toBe(lease('-1'));
     expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, 4242))).toBe(lease('4242'));
     expect(toText(claimMoveSql('1', "o'host", 1, 5, null))).toContain("runner_host = 'o\\'host'");
+  });
+});
+
+describe('schema.ts', () => {
+  it("listForeignKeysSql reads the database's foreign keys and those that reference it, column by column", () => {
+    expect(preview(listForeignKeysSql('users`2'))).toBe(
+      'SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME,\n' +
+        '             k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE\n' +
+        '      FROM information_schema.KEY_COLUMN_USAGE k\n' +
+        '      JOIN information_schema.REFERENTIAL_CONSTRAINTS r\n' +
+        '        ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME\n' +
+        "      WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND (k.TABLE_SCHEMA = 'users`2' OR k.REFERENCED_TABLE_SCHEMA = 'users`2')\n" +
+        '      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION',
+    );
   });
 });

@@ -63,6 +63,12 @@ function commonOptions(cmd: Command): Command {
       new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
         'FW_SHARD_ASSUME_NO_WRITES',
       ),
+    )
+    .addOption(
+      new Option(
+        '--allow-foreign-keys',
+        'move although foreign keys link moved tables with tables that stay, so references would dangle (refused by default)',
+      ).env('FW_SHARD_ALLOW_FOREIGN_KEYS'),
     );
 }
 

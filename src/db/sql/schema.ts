@@ -152,3 +152,68 @@ export async function readTriggers(db: ReadDb): Promise<TriggerInfo[]> {
     event: r.EVENT_MANIPULATION as TriggerInfo['event'],
   }));
 }
+
+/**
+ * Foreign keys that touch the endpoint's database: its tables' own, and those of other databases that
+ * reference its tables. One row per column, in the key's column order.
+ */
+export const listForeignKeysSql = (schema: string) =>
+  sql`SELECT k.CONSTRAINT_NAME, k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME,
+             k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE
+      FROM information_schema.KEY_COLUMN_USAGE k
+      JOIN information_schema.REFERENTIAL_CONSTRAINTS r
+        ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME
+      WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND (k.TABLE_SCHEMA = ${schema} OR k.REFERENCED_TABLE_SCHEMA = ${schema})
+      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION`;
+
+export interface ForeignKeyInfo {
+  name: string;
+  /** The referencing (child) table and its database. */
+  schema: string;
+  table: string;
+  columns: string[];
+  /** The referenced (parent) table and its database. */
+  refSchema: string;
+  refTable: string;
+  refColumns: string[];
+  /** RESTRICT, CASCADE, SET NULL, NO ACTION, SET DEFAULT */
+  onUpdate: string;
+  onDelete: string;
+}
+
+interface ForeignKeyRow {
+  CONSTRAINT_NAME: string;
+  TABLE_SCHEMA: string;
+  TABLE_NAME: string;
+  COLUMN_NAME: string;
+  REFERENCED_TABLE_SCHEMA: string;
+  REFERENCED_TABLE_NAME: string;
+  REFERENCED_COLUMN_NAME: string;
+  UPDATE_RULE: string;
+  DELETE_RULE: string;
+}
+
+export async function readForeignKeys(db: ReadDb): Promise<ForeignKeyInfo[]> {
+  const out = new Map<string, ForeignKeyInfo>();
+  for (const r of await db.rows<ForeignKeyRow>(listForeignKeysSql(db.endpoint.database))) {
+    const id = JSON.stringify([r.TABLE_SCHEMA, r.TABLE_NAME, r.CONSTRAINT_NAME]);
+    let fk = out.get(id);
+    if (!fk) {
+      fk = {
+        name: r.CONSTRAINT_NAME,
+        schema: r.TABLE_SCHEMA,
+        table: r.TABLE_NAME,
+        columns: [],
+        refSchema: r.REFERENCED_TABLE_SCHEMA,
+        refTable: r.REFERENCED_TABLE_NAME,
+        refColumns: [],
+        onUpdate: r.UPDATE_RULE,
+        onDelete: r.DELETE_RULE,
+      };
+      out.set(id, fk);
+    }
+    fk.columns.push(r.COLUMN_NAME);
+    fk.refColumns.push(r.REFERENCED_COLUMN_NAME);
+  }
+  return [...out.values()];
+}

@@ -4,7 +4,7 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
-import type { ColumnInfo, TriggerInfo } from '../../db/sql/schema.js';
+import type { ColumnInfo, TableInfo, TriggerInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
@@ -12,6 +12,7 @@ import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
 import { chooseCapture, readGuardFacts, type CaptureMode } from '../guard.js';
+import { classifyForeignKeys, showForeignKey, type ForeignKeyReport } from '../foreign-keys.js';
 
 export interface Preflight {
   plan: MovePlan;
@@ -76,7 +77,9 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     });
   }
 
+  checkEngines(ctx, tables, sSchema, tSchema);
   await checkTriggers(ctx, tables);
+  const foreignKeys = await checkForeignKeys(ctx, tables, opts.resuming);
 
   // Exact per-user sizes: cheap, since they cover one user's rows only.
   const stats = await Promise.all(tables.map((t) => source.insp.userStats(t, ctx.userId)));
@@ -93,6 +96,9 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
     for (const w of t.warnings) warnings.push(`${t.name}: ${w}`);
   });
   warnings.push(...indexNotes);
+  for (const f of foreignKeys)
+    if (f.dangles)
+      warnings.push(`foreign key ${f.name} on shard ${f.shard} (${f.table} -> ${f.references}) leaves references dangling (allowed by --allow-foreign-keys)`);
   warnings.push(...selectionWarnings(sel.unowned, targetIsMain ? [] : mainTablesOnShard(tSchema, topology.tables, topology.mapping.table), ctx.from, ctx.to));
 
   if (!opts.resuming) {
@@ -128,6 +134,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
       warnings: t.warnings,
     })),
     skippedTables: sel.skipped,
+    foreignKeys,
     totalRows: stats.reduce((a, s) => a + BigInt(s.rows), 0n).toString(),
     totalBytes: stats.reduce((a, s) => a + BigInt(s.bytes), 0n).toString(),
     warnings,
@@ -216,4 +223,63 @@ async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<voi
     hint: 'Nothing was written. Drop or disable those triggers for the move, or pass --allow-triggers if what they do to copied and deleted rows is harmless (the verification still compares every row).',
     details: { triggers: firing },
   });
+}
+
+/**
+ * Only InnoDB keeps the promises the copy and the cleanup rely on: a chunk's delete-and-insert is one
+ * transaction, the cleanup locks the source range it compares (FOR UPDATE), the verification reads a
+ * consistent snapshot. On MyISAM, Aria or MEMORY those are no-ops, so "delete only what is verified
+ * equal at that moment" cannot hold. fw-shard's own tables never move, so they are not looked at.
+ */
+function checkEngines(ctx: MoveContext, tables: TablePlan[], sSchema: Map<string, TableInfo>, tSchema: Map<string, TableInfo>): void {
+  const found: { table: string; shard: number; server: string; engine: string }[] = [];
+  for (const [shard, side, schema] of [
+    [ctx.from, ctx.source, sSchema],
+    [ctx.to, ctx.target, tSchema],
+  ] as const) {
+    for (const t of tables) {
+      const engine = schema.get(t.name)?.engine ?? null;
+      if (engine?.toLowerCase() !== 'innodb') found.push({ table: t.name, shard, server: describeEndpoint(side.endpoint), engine: engine ?? '(unknown)' });
+    }
+  }
+  if (found.length === 0) return;
+  const names = [...new Set(found.map((f) => f.table))];
+  throw new FwShardError(
+    'UNSUPPORTED_ENGINE',
+    `sharded tables not on InnoDB: fw-shard needs transactions, row locks and consistent snapshots to delete only what it verified, and this engine has none of them:\n  ${found
+      .map((f) => `table ${f.table} on ${f.server}: ENGINE=${f.engine}`)
+      .join('\n  ')}`,
+    {
+      hint: `Nothing was written. Convert each on every shard (ALTER TABLE ${names[0]} ENGINE=InnoDB${names.length > 1 ? ', and the same for ' + names.slice(1).join(', ') : ''}), or, if a table is not per-user, leave it out of the move: tables.exclude in the config.`,
+      details: { tables: found },
+    },
+  );
+}
+
+/**
+ * The foreign keys of the moved tables on both shards, each with how fw-shard treats it
+ * (src/move/foreign-keys.ts). Those whose references would dangle after the move refuse it unless
+ * --allow-foreign-keys (fw-shard never moves a table outside the selection, so it cannot mend them).
+ */
+async function checkForeignKeys(ctx: MoveContext, tables: TablePlan[], resuming: boolean): Promise<ForeignKeyReport[]> {
+  const moved = new Set(tables.map((t) => t.name));
+  const [onSource, onTarget] = await Promise.all([ctx.source.insp.foreignKeys(), ctx.target.insp.foreignKeys()]);
+  const all = [
+    ...classifyForeignKeys(onSource, { shard: ctx.from, side: 'source', database: ctx.source.endpoint.database, moved }),
+    ...classifyForeignKeys(onTarget, { shard: ctx.to, side: 'target', database: ctx.target.endpoint.database, moved }),
+  ];
+  const dangling = all.filter((f) => f.dangles);
+  // A journaled move passed this check when it started (or was allowed to): resuming it (and a deferred
+  // cleanup, which has no such flag) only lists them.
+  if (dangling.length === 0 || ctx.req.allowForeignKeys || resuming) return all;
+  throw new FwShardError(
+    'FOREIGN_KEYS',
+    `foreign keys link moved tables with tables that stay, so references would dangle after the move:\n  ${dangling.map(showForeignKey).join('\n  ')}`,
+    {
+      hint:
+        'Nothing was written. Move the other table with the user too (tables.include, tables.owners in the config), or drop the foreign key (a federated schema cannot keep it), ' +
+        "or pass --allow-foreign-keys if those references may dangle (every moved row is still copied and verified byte for byte; fw-shard's writes never cascade).",
+      details: { foreignKeys: dangling },
+    },
+  );
 }
