@@ -4,7 +4,8 @@
  * `cleanup`, `apply` and `run` read them the same way.
  */
 import { parseChoice, parseDuration, parsePositiveInt } from '../config/units.js';
-import type { CleanupMode, MoveRequest, OnlineOptions } from '../move/types.js';
+import { usage } from '../errors/index.js';
+import { CLEANUP_MODES, type CleanupMode, type MoveAsk, type OnlineOptions } from '../move/types.js';
 import { parseMaxLoad, type ThrottleSettings } from '../move/throttler.js';
 
 export interface OnlineFlags {
@@ -51,6 +52,8 @@ export function throttleSettings(
 
 export interface RequestFlags extends OnlineFlags {
   assumeNoWrites?: boolean;
+  /** resume/move: continue a move journaled offline online (a new move is online without it). */
+  online?: boolean;
   chunkTime: string;
   chunkSize?: string;
   sleepBetweenChunks?: string;
@@ -59,15 +62,18 @@ export interface RequestFlags extends OnlineFlags {
   capture?: 'auto' | 'trigger' | 'rehash';
 }
 
-export type RequestSettings = Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'>;
+export type RequestSettings = Omit<MoveAsk, 'userId' | 'to' | 'cleanup' | 'dryRun'>;
 
 /**
  * Everything in a move request but the user, the target, the cleanup mode and dry-run. `tables` is the
- * tables-at-once flag: `--concurrency` for one move, `--table-concurrency` for apply.
+ * tables-at-once flag: `--concurrency` for one move, `--table-concurrency` for apply. The mode
+ * (--assume-no-writes or --online, --capture) is set only when given: a continued move keeps its
+ * journaled mode otherwise (src/move/mode.ts).
  */
 export function requestSettings(opts: RequestFlags, tables: { text: string; flag: string }): RequestSettings {
+  if (opts.assumeNoWrites && opts.online) throw usage('give --assume-no-writes or --online, not both');
   return {
-    assumeNoWrites: Boolean(opts.assumeNoWrites),
+    ...(opts.assumeNoWrites ? { assumeNoWrites: true } : opts.online ? { assumeNoWrites: false } : {}),
     chunkTimeMs: parseDuration(opts.chunkTime, '--chunk-time'),
     ...(opts.chunkSize !== undefined ? { chunkSize: parsePositiveInt(opts.chunkSize, '--chunk-size', 1_000_000) } : {}),
     concurrency: parsePositiveInt(tables.text, tables.flag, 64),
@@ -78,8 +84,6 @@ export function requestSettings(opts: RequestFlags, tables: { text: string; flag
     ...(opts.capture ? { capture: opts.capture } : {}),
   };
 }
-
-export const CLEANUP_MODES = ['now', 'defer', 'keep'] as const;
 
 export function cleanupModeOf(text: string, flag = '--cleanup'): CleanupMode {
   return parseChoice(text, flag, CLEANUP_MODES);

@@ -17,12 +17,25 @@ export function onlineOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--capture <mode>',
-        'online: trigger (fence and change log on the shards), rehash (re-hash passes, freeze in db_main), or auto (trigger where the servers allow it)',
+        'online: trigger (fence and change log on the shards), rehash (re-hash passes, freeze in db_main), or auto (trigger where the servers allow it; the default for a new move; a resumed move keeps the capture it started with)',
       )
         .choices(['auto', 'trigger', 'rehash'])
-        .default('auto')
         .env('FW_SHARD_CAPTURE'),
     );
+}
+
+/**
+ * `move` and `resume`: the mode of a move being continued is the journal's; --assume-no-writes or
+ * --online given explicitly changes it (recorded, with a warning).
+ */
+export function modeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
+        'FW_SHARD_ASSUME_NO_WRITES',
+      ),
+    )
+    .addOption(new Option('--online', 'continue a move journaled offline online (a new move is online without it)').conflicts('assumeNoWrites'));
 }
 
 export function throttleOptions(cmd: Command): Command {

@@ -7,7 +7,7 @@
  *  - `log` is append-only (the TUI prints it through <Static>, which relies on that);
  *  - row counts stay decimal strings (64-bit exact); only rates and ETAs are JS numbers (approximate).
  */
-import type { MoveEvent, Phase } from './types.js';
+import type { MoveEvent, MoveTotals, Phase } from './types.js';
 
 export const RUN_STATE_VERSION = 1;
 
@@ -111,6 +111,8 @@ export interface RunState {
   nextStep: string | null;
   /** Wall time from the first event to the last (ms), once the run ended. */
   totalMs: number | null;
+  /** The whole move over every run (from move.finished), where the events above know only this run. */
+  moveTotals: MoveTotals | null;
   log: LogEntry[];
 }
 
@@ -141,6 +143,7 @@ export function initialRunState(): RunState {
     error: null,
     nextStep: null,
     totalMs: null,
+    moveTotals: null,
     log: [],
   };
 }
@@ -363,6 +366,7 @@ export function reduce(state: RunState, e: MoveEvent): RunState {
         finalPhase: e.phase,
         flipped: s.flipped || e.mappingFlipped,
         nextStep: e.nextStep ?? null,
+        moveTotals: e.totals ?? s.moveTotals,
         current: null,
         throttle: { ...s.throttle, active: false },
         freeze: { ...s.freeze, active: false },
@@ -401,7 +405,7 @@ export function reduceAll(events: Iterable<MoveEvent>, from: RunState = initialR
   return s;
 }
 
-/** Totals over every table (for summaries and hooks). */
+/** Totals over every table (for summaries and hooks); rows copied and deleted over every run once the move says. */
 export function totals(s: RunState): {
   rowsCopied: string;
   rowsTotal: string;
@@ -424,5 +428,13 @@ export function totals(s: RunState): {
     verified += t.verifiedChunks;
     mismatched += t.mismatched;
   }
-  return { rowsCopied: copied.toString(), rowsTotal: total.toString(), chunks, verifiedChunks: verified, mismatched, rowsDeleted: deleted.toString() };
+  const whole = s.moveTotals;
+  return {
+    rowsCopied: whole?.rowsCopied ?? copied.toString(),
+    rowsTotal: total.toString(),
+    chunks,
+    verifiedChunks: verified,
+    mismatched,
+    rowsDeleted: whole?.rowsDeleted ?? deleted.toString(),
+  };
 }

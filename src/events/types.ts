@@ -6,6 +6,24 @@ export const EVENTS_VERSION = 1;
 
 export type Phase = 'preflight' | 'copy' | 'delta' | 'verify' | 'freeze' | 'flip' | 'cleanup' | 'abort';
 
+/**
+ * The whole move over every run (the first and each resume), from its journal: what `--json`
+ * (`totals`) and the final summaries report, where the events of one run only know that run.
+ */
+export interface MoveTotals {
+  /** Rows the copy phase copied to the target, every table, every run. */
+  rowsCopied: string;
+  /** Rows the delta (or log) passes copied again. */
+  rowsRecopied: string;
+  /** Rows the cleanup deleted from the source (after comparing them with the target). */
+  rowsDeleted: string;
+  deltaPasses: number;
+  /** Every freeze attempt in order; `stopped`: the run stopped inside it (ms unknown). */
+  freezes: { startedAt: string; ms: number | null; outcome: 'flipped' | 'lifted' | 'stopped' }[];
+  /** How long the user was frozen in all (the sum of the attempts' ms). */
+  freezeMsTotal: number;
+}
+
 interface Base {
   at: string;
   moveId: string | null;
@@ -39,7 +57,7 @@ export type MoveEvent =
   /** Emitted by the CLI (not the engine) when SIGINT/SIGTERM asks the move to stop at the next safe point. */
   | (Base & { type: 'stop.requested'; signal: string })
   /** `nextStep`: what the operator should do now (always set by the engine; optional for older producers). */
-  | (Base & { type: 'move.finished'; phase: string; mappingFlipped: boolean; ms: number; nextStep?: string })
+  | (Base & { type: 'move.finished'; phase: string; mappingFlipped: boolean; ms: number; nextStep?: string; totals?: MoveTotals })
   | (Base & { type: 'move.failed'; code: string; message: string; mappingFlipped: boolean; nextStep?: string });
 
 /** Distributes an event type over the union, so callers can build one without `at`/`moveId`. */

@@ -24,7 +24,7 @@ import { runMove } from '../move/engine.js';
 import { Inspector } from '../move/inspector.js';
 import { JournalReader } from '../move/journal.js';
 import { partialResultOf } from '../move/move-error.js';
-import type { MoveDeps, MoveRequest } from '../move/types.js';
+import type { MoveAsk, MoveDeps } from '../move/types.js';
 import type { PlanDocument, PlanDocumentMove } from '../plan/plan-file.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
 import type { FleetEvent, FleetEventInput, StopCause } from './events.js';
@@ -32,7 +32,7 @@ import { lockNames, withLockSession, type NamedLocks } from './lock.js';
 import { applyExitCode, countOutcomes, type MoveOutcome, type MoveOutcomeKind } from './outcome.js';
 import { pickNext, runIsOver, ShardUse } from './schedule.js';
 
-export type ApplyRequest = Omit<MoveRequest, 'userId' | 'to' | 'dryRun'>;
+export type ApplyRequest = Omit<MoveAsk, 'userId' | 'to' | 'dryRun'>;
 
 export interface ApplyOptions {
   /** Moves at once (this runner). */
@@ -342,7 +342,7 @@ class PlanRun {
         outcome = { outcome: 'not-started', moveId: null, message: `not started: ${this.#stoppedBecause ?? 'stopped'}` };
       } else {
         const moveDeps: MoveDeps = { ...deps, events: (e) => this.#env.onMoveEvent(m, e) };
-        const req: MoveRequest = { ...this.#opts.request, userId: m.userId as UserId, to: m.to as ShardId, dryRun: false };
+        const req: MoveAsk = { ...this.#opts.request, userId: m.userId as UserId, to: m.to as ShardId, dryRun: false };
         const r = await runMove(moveDeps, req, { signal: this.#halt.signal });
         outcome = {
           outcome: r.nothingToDo ? 'skipped-done' : r.resumed ? 'resumed' : 'done',

@@ -159,11 +159,11 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
             ...(maxMoves !== undefined ? { maxMoves } : {}),
             ...(g.stopFile ? { stopFile: g.stopFile } : {}),
             request: {
-              assumeNoWrites: a.assumeNoWrites ?? false,
+              ...(a.assumeNoWrites !== undefined ? { assumeNoWrites: a.assumeNoWrites } : {}),
               chunkTimeMs: parseDuration(a.chunkTime ?? '500ms', 'chunkTime'),
               ...(a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}),
               concurrency: a.tableConcurrency ?? 2,
-              cleanup: a.cleanup ?? 'now',
+              ...(a.cleanup !== undefined ? { cleanup: a.cleanup } : {}),
             },
           },
           {

@@ -25,10 +25,12 @@ import { verifyAll } from './phases/verify.js';
 import { cleanupSource } from './phases/cleanup.js';
 import { planTable } from './table-plan.js';
 import type { WriteSettings } from './phases/sync.js';
-import { DEFAULT_ONLINE, type CleanupMode, type MoveDeps, type MoveRequest, type MoveResult } from './types.js';
+import { DEFAULT_ONLINE, type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type PendingCleanup } from './types.js';
+import { continuedRequest, journaledMode, journalOptionsAfter, modeChanges, type JournalOptions } from './mode.js';
 import { onlineCutover } from './phases/cutover.js';
 import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
+import { alreadyFlippedHint, endedMoveHint, failedMoveHint, runningMoveHint, unfinishedMoveHint } from './hints.js';
 
 const HEARTBEAT_MS = 5000;
 
@@ -37,7 +39,8 @@ export interface RunOptions {
 }
 
 /** `fw-shard move`: start a move, or continue the user's unfinished one to the same shard. */
-export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions = {}): Promise<MoveResult> {
+export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {}): Promise<MoveResult> {
+  const req: MoveRequest = { ...ask, assumeNoWrites: ask.assumeNoWrites ?? false, cleanup: ask.cleanup ?? 'now' };
   const mapping = new Inspector(deps.connect(mappingEndpoint(deps.topology)));
   const reader = new JournalReader(mapping.db);
   const timings: Record<string, number> = {};
@@ -49,11 +52,11 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
       throw new FwShardError(
         'BUSY',
         `user ${req.userId} already has an unfinished move (${active.id}) from shard ${active.from_shard} to shard ${active.to_shard}, in phase ${active.phase}`,
-        { hint: `Finish it with fw-shard resume ${active.id}, or undo it with fw-shard abort ${active.id}, before moving the user elsewhere.` },
+        { hint: unfinishedMoveHint(active, req.to) },
       );
     }
     if (req.dryRun) return describeActive(active, req);
-    return continueMove(deps, active, req, opts, timings, started);
+    return continueMove(deps, active, ask, opts, timings, started);
   }
 
   const from = await mapping.placement(deps.topology.mapping, req.userId);
@@ -120,7 +123,8 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
       chunkSize: req.chunkSize ?? null,
       concurrency: req.concurrency,
       assumeNoWrites: req.assumeNoWrites,
-    }),
+      capture: req.assumeNoWrites ? null : pf.capture.mode,
+    } satisfies JournalOptions),
   });
   if (created.existing) {
     // Another runner created a move for this user between our check and our insert.
@@ -128,47 +132,60 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
       throw new FwShardError(
         'BUSY',
         `user ${req.userId} is being moved to shard ${created.existing.to_shard} by another runner (move ${created.existing.id})`,
-        {
-          hint: 'Let it finish; fw-shard moves shows it.',
-        },
+        { hint: runningMoveHint(created.existing.id) },
       );
     }
-    return continueMove(deps, created.existing, req, opts, timings, started);
+    return continueMove(deps, created.existing, ask, opts, timings, started);
   }
   for (const t of pf.plan.tables) await ctx.journal.addTable(created.id, t.name, t.rows);
   return execute(new MoveRun(new RunContext(ctx, created.id), pf, 'copy', false, started, timings));
 }
 
 /** `fw-shard resume ID`. */
-export async function resumeMove(
+export async function resumeMove(deps: MoveDeps, moveId: string, ask: Omit<MoveAsk, 'userId' | 'to'>, opts: RunOptions = {}): Promise<MoveResult> {
+  return resumeJournaled(deps, moveId, ask, opts, true);
+}
+
+/** `resume`, or (recordCleanup false) a deferred cleanup run by `fw-shard cleanup`, which leaves the journaled mode alone. */
+async function resumeJournaled(
   deps: MoveDeps,
   moveId: string,
-  req: Omit<MoveRequest, 'userId' | 'to' | 'cleanup'> & { cleanup?: CleanupMode },
-  opts: RunOptions = {},
+  ask: Omit<MoveAsk, 'userId' | 'to'>,
+  opts: RunOptions,
+  recordCleanup: boolean,
 ): Promise<MoveResult> {
   const reader = new JournalReader(deps.connect(mappingEndpoint(deps.topology)));
   const move = await reader.get(moveId);
   if (!move) throw new FwShardError('MOVE_NOT_FOUND', `no move ${moveId} in the journal`, { hint: 'fw-shard moves --all lists the moves.' });
   if (move.state !== 'active') {
-    throw new FwShardError('PRECONDITION', `move ${moveId} is already ${move.state}`, { hint: 'Nothing to resume; fw-shard moves --all shows its outcome.' });
+    throw new FwShardError('PRECONDITION', `move ${moveId} is already ${move.state}; nothing to resume`, { hint: endedMoveHint(move) });
   }
-  const full: MoveRequest = {
-    ...req,
-    userId: move.user_id as UserId,
-    to: Number(move.to_shard) as ShardId,
-    cleanup: req.cleanup ?? (move.cleanup_mode as CleanupMode),
-  };
-  return continueMove(deps, move, full, opts, {}, deps.clock.now().getTime());
+  return continueMove(
+    deps,
+    move,
+    { ...ask, userId: move.user_id as UserId, to: Number(move.to_shard) as ShardId },
+    opts,
+    {},
+    deps.clock.now().getTime(),
+    recordCleanup,
+  );
 }
 
+/**
+ * Continue an unfinished move from its journal, in the mode the journal recorded unless the ask says
+ * otherwise explicitly (src/move/mode.ts); a change is recorded and reported as a warning.
+ */
 async function continueMove(
   deps: MoveDeps,
   move: MoveRow,
-  req: MoveRequest,
+  ask: MoveAsk,
   opts: RunOptions,
   timings: Record<string, number>,
   started: number,
+  recordCleanup = true,
 ): Promise<MoveResult> {
+  const journaled = journaledMode(move);
+  const req = continuedRequest(journaled, ask, move.user_id as UserId, Number(move.to_shard) as ShardId);
   const from = Number(move.from_shard) as ShardId;
   for (const s of [from, req.to]) {
     if (!deps.topology.shards.has(s)) {
@@ -180,6 +197,7 @@ async function continueMove(
   const phase = parsePhase(move.phase, move.id);
   const ctx = new RunContext(new MoveContext(deps, req, move.user_id as UserId, from, req.to, opts.signal), move.id);
   await ctx.journal.claim(move);
+  await ctx.journal.ensureTables(); // a journal made by an older version gets the tables added since
   if (stepFrom(phase, ctx.online) === 'finish-abort') {
     // An abort was killed half-way: finish it (no preflight: nothing is copied any more).
     const done = await completeAbort(ctx, timings);
@@ -187,7 +205,16 @@ async function continueMove(
   }
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
   for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
-  return execute(new MoveRun(ctx, pf, phase, true, started, timings));
+  const run = new MoveRun(ctx, pf, phase, true, started, timings);
+  const now = {
+    assumeNoWrites: req.assumeNoWrites,
+    capture: req.assumeNoWrites ? undefined : pf.capture.mode,
+    cleanup: recordCleanup ? req.cleanup : journaled.cleanup,
+  };
+  const options = journalOptionsAfter(move.options, now);
+  run.modeChanges.push(...modeChanges(journaled, now));
+  if (options !== move.options || now.cleanup !== journaled.cleanup) await ctx.journal.setMode(move.id, now.cleanup, options);
+  return execute(run);
 }
 
 /**
@@ -199,6 +226,7 @@ async function execute(run: MoveRun): Promise<MoveResult> {
   const heartbeat = setInterval(() => void ctx.journal.heartbeat(run.moveId).catch(() => undefined), HEARTBEAT_MS);
   heartbeat.unref?.();
   ctx.emit({ type: 'move.started', userId: ctx.userId, from: ctx.from, to: ctx.to, mode: ctx.online ? 'online' : 'offline', resumed: run.resumed });
+  for (const change of run.modeChanges) ctx.emit({ type: 'warning', message: `move ${run.moveId}: ${change} (recorded in the journal)` });
   for (const t of run.pf.plan.tables) ctx.emit({ type: 'table.planned', table: t.name, rows: t.rows, key: t.key });
   if (run.resumed) {
     // A runner killed inside its freeze leaves the row behind until it expires: lift it now.
@@ -327,8 +355,8 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
   const message = err instanceof Error ? err.message : String(err);
   const flipped = run.mappingFlipped;
   await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
-  const hint =
-    e?.hint ?? `fw-shard resume ${run.moveId} continues the move; fw-shard abort ${run.moveId} undoes it${flipped ? ' (not possible after the flip)' : ''}.`;
+  await run.loadTotals(); // the partial result counts the whole move too
+  const hint = e?.hint ?? failedMoveHint(run.moveId, flipped);
   ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped: flipped, nextStep: hint });
   if (!e) return err;
   const flippedNote = flipped
@@ -339,7 +367,8 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
 
 async function finishCleanup(run: MoveRun): Promise<MoveResult> {
   const { ctx } = run;
-  const mode = ctx.req.cleanup;
+  // A deferred cleanup that `fw-shard cleanup` started and was stopped half-way is finished, not deferred again.
+  const mode = run.phase === 'cleanup' && ctx.req.cleanup === 'defer' ? 'now' : ctx.req.cleanup;
   // The mapping points at the target now: no fence there may refuse the app (this move's `incoming`, or
   // the `moved` of an earlier move of the user away from this shard).
   await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });
@@ -425,16 +454,15 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
       hint: 'fw-shard moves lists the unfinished moves.',
     });
   }
-  if (move.state !== 'active') throw new FwShardError('PRECONDITION', `move ${move.id} is already ${move.state}; nothing to abort`);
+  if (move.state !== 'active')
+    throw new FwShardError('PRECONDITION', `move ${move.id} is already ${move.state}; nothing to abort`, { hint: endedMoveHint(move) });
   const from = Number(move.from_shard) as ShardId;
   const to = Number(move.to_shard) as ShardId;
   if (!canAbort(parsePhase(move.phase, move.id))) {
     throw new FwShardError(
       'ALREADY_FLIPPED',
       `move ${move.id} already flipped user ${move.user_id} to shard ${to}; aborting now would lose the writes made there since`,
-      {
-        hint: `Finish it (fw-shard resume ${move.id} --cleanup keep keeps the old rows), then move the user back: fw-shard move --user ${move.user_id} --to ${from}.`,
-      },
+      { hint: alreadyFlippedHint(move.id, move.user_id, from) },
     );
   }
   const req: MoveRequest = { userId: move.user_id as UserId, to, dryRun: false, assumeNoWrites: true, chunkTimeMs: 500, concurrency: 1, cleanup: 'keep' };
@@ -493,11 +521,25 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
   }
 }
 
+/** Deferred cleanups not due yet under `olderThanSeconds` (what `fw-shard cleanup` says instead of nothing). */
+export async function pendingCleanups(deps: MoveDeps, olderThanSeconds: number): Promise<PendingCleanup[]> {
+  const reader = new JournalReader(deps.connect(mappingEndpoint(deps.topology)));
+  return (await reader.cleanupWaiting(olderThanSeconds)).map((m) => ({
+    moveId: m.id,
+    userId: m.user_id,
+    from: Number(m.from_shard),
+    to: Number(m.to_shard),
+    flippedAt: m.flipped_at,
+    eligibleAt: m.eligible_at,
+    eligibleInMs: Math.max(0, Number(m.eligible_in_ms)),
+  }));
+}
+
 /** `fw-shard cleanup`: finish deferred cleanups whose flip is older than `olderThanSeconds`. */
 export async function runDeferredCleanups(
   deps: MoveDeps,
   olderThanSeconds: number,
-  base: Omit<MoveRequest, 'userId' | 'to' | 'cleanup'>,
+  base: Omit<MoveAsk, 'userId' | 'to' | 'cleanup'>,
   opts: RunOptions = {},
 ): Promise<MoveResult[]> {
   const reader = new JournalReader(deps.connect(mappingEndpoint(deps.topology)));
@@ -509,7 +551,8 @@ export async function runDeferredCleanups(
     // One move whose cleanup kept rows (or failed) does not hold back the others: the first error is
     // raised once every due move had its turn.
     try {
-      out.push(await resumeMove(deps, m.id, { ...base, cleanup: 'now' }, opts));
+      // The deletes run in the move's own mode (a cleanup does not depend on it): nothing to record.
+      out.push(await resumeJournaled(deps, m.id, { ...base, assumeNoWrites: undefined, capture: undefined, cleanup: 'now' }, opts, false));
     } catch (err) {
       if (err instanceof FwShardError && err.code === 'INTERRUPTED') throw err;
       firstError ??= err;

@@ -11,7 +11,13 @@ import {
   chunkTotalsSql,
   claimMoveSql,
   cleanupDueSql,
+  cleanupWaitingSql,
   createMoveChunksSql,
+  createMovePassesSql,
+  freezeEndedPassSql,
+  insertDeltaPassSql,
+  insertFreezeSql,
+  selectPassesSql,
   createMoveTablesSql,
   createMovesSql,
   deleteChunksSql,
@@ -28,6 +34,7 @@ import {
   selectMoveSql,
   selectMoveTablesSql,
   setErrorSql,
+  setModeSql,
   setPhaseSql,
   tableCleanedSql,
   updateChunkSql,
@@ -35,7 +42,9 @@ import {
 } from '../db/sql/journal.js';
 import { createFreezesSql } from '../db/sql/freeze.js';
 import { BusyError, FwShardError } from '../errors/index.js';
+import { endedMoveHint, runningMoveHint, STALE_SECONDS } from './hints.js';
 import type { Runner } from './types.js';
+import type { MoveTotals } from '../events/types.js';
 import type { JournalPhase } from './phase.js';
 
 export interface MoveRow {
@@ -82,8 +91,6 @@ export interface ChunkRow {
 
 /** Phases as stored. `flipped` and later mean the mapping points at the target. */
 
-const STALE_SECONDS = 30;
-
 /** Read-only view: `moves`, `status` and dry runs never create tables. */
 export class JournalReader {
   constructor(protected readonly db: ReadDb) {}
@@ -117,8 +124,35 @@ export class JournalReader {
     const [r] = await this.maybe<{ chunks: string; n: string; h: string; dirty: string }>(chunkTotalsSql(moveId, table));
     return { chunks: Number(r?.chunks ?? 0), count: String(r?.n ?? '0'), hash: String(r?.h ?? '0'), dirty: Number(r?.dirty ?? 0) };
   }
+  /** The whole move over every run: rows copied and deleted per table, every delta pass and freeze. */
+  async totals(moveId: string): Promise<MoveTotals> {
+    const [tables, passes] = await Promise.all([
+      this.tables(moveId),
+      this.maybe<{ kind: string; started_at: string; ms: number | null; rows_recopied: string | null; outcome: string | null }>(selectPassesSql(moveId)),
+    ]);
+    const sum = (xs: (string | null)[]) => xs.reduce((a, x) => a + BigInt(x ?? '0'), 0n).toString();
+    const freezes: MoveTotals['freezes'] = passes
+      .filter((p) => p.kind === 'freeze')
+      .map((p) => ({
+        startedAt: p.started_at,
+        ms: p.ms === null ? null : Number(p.ms),
+        outcome: p.outcome === 'flipped' || p.outcome === 'lifted' ? p.outcome : 'stopped',
+      }));
+    const deltas = passes.filter((p) => p.kind === 'delta');
+    return {
+      rowsCopied: sum(tables.map((t) => t.rows_copied)),
+      rowsRecopied: sum(deltas.map((p) => p.rows_recopied)),
+      rowsDeleted: sum(tables.map((t) => t.rows_cleaned)),
+      deltaPasses: deltas.length,
+      freezes,
+      freezeMsTotal: freezes.reduce((a, f) => a + (f.ms ?? 0), 0),
+    };
+  }
   cleanupDue(olderThanSeconds: number): Promise<MoveRow[]> {
     return this.maybe<MoveRow>(cleanupDueSql(olderThanSeconds));
+  }
+  cleanupWaiting(olderThanSeconds: number): Promise<(MoveRow & { eligible_at: string; eligible_in_ms: string })[]> {
+    return this.maybe(cleanupWaitingSql(olderThanSeconds));
   }
 }
 
@@ -135,6 +169,7 @@ export class Journal extends JournalReader {
     await this.wdb.exec(createMovesSql());
     await this.wdb.exec(createMoveTablesSql());
     await this.wdb.exec(createMoveChunksSql());
+    await this.wdb.exec(createMovePassesSql());
   }
 
   /**
@@ -162,12 +197,12 @@ export class Journal extends JournalReader {
     if (r.affectedRows === 0) {
       const now = await this.get(move.id);
       if (now && now.state !== 'active') {
-        throw new FwShardError('PRECONDITION', `move ${move.id} is already ${now.state}`, { hint: 'fw-shard moves --all shows it.' });
+        throw new FwShardError('PRECONDITION', `move ${move.id} is already ${now.state}`, { hint: endedMoveHint(now) });
       }
       throw new BusyError(
         'lease',
         `move ${move.id} of user ${move.user_id} is being run by ${now?.runner_host ?? '?'} pid ${now?.runner_pid ?? '?'} (heartbeat ${now?.heartbeat_age_s ?? '?'} s ago)`,
-        { hint: `Wait for that runner to finish; if it died, its lease expires ${STALE_SECONDS} s after its last heartbeat and the move can be resumed.` },
+        { hint: runningMoveHint(move.id) },
       );
     }
   }
@@ -180,6 +215,9 @@ export class Journal extends JournalReader {
   }
   setPhase(moveId: string, phase: JournalPhase, extra?: Sql): Promise<unknown> {
     return this.wdb.exec(setPhaseSql(moveId, phase, extra));
+  }
+  setMode(moveId: string, cleanupMode: string, options: string): Promise<unknown> {
+    return this.wdb.exec(setModeSql(moveId, cleanupMode, options));
   }
   setError(moveId: string, error: string | null): Promise<unknown> {
     return this.wdb.exec(setErrorSql(moveId, error));
@@ -223,5 +261,16 @@ export class Journal extends JournalReader {
   }
   chunkCleaned(moveId: string, table: string, seq: number): Promise<unknown> {
     return this.wdb.exec(chunkCleanedSql(moveId, table, seq));
+  }
+  /** A delta (or log) pass ended. */
+  deltaPass(moveId: string, ms: number, rowsRecopied: string): Promise<unknown> {
+    return this.wdb.exec(insertDeltaPassSql(moveId, ms, rowsRecopied));
+  }
+  /** A freeze attempt starts; returns its record's id. */
+  async freezeStarted(moveId: string): Promise<string> {
+    return (await this.wdb.exec(insertFreezeSql(moveId))).insertId;
+  }
+  freezeEnded(passId: string, ms: number, outcome: 'flipped' | 'lifted'): Promise<unknown> {
+    return this.wdb.exec(freezeEndedPassSql(passId, ms, outcome));
   }
 }

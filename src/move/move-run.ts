@@ -4,6 +4,8 @@
  * place that builds its result.
  */
 import type { Sql } from '../db/sql/fragment.js';
+import { freezeStartedSql } from '../db/sql/journal.js';
+import type { MoveTotals } from '../events/types.js';
 import { canTransition, FLIPPED_PHASES, type JournalPhase } from './phase.js';
 import type { Preflight } from './phases/preflight.js';
 import type { RunContext } from './run-context.js';
@@ -14,7 +16,14 @@ export class MoveRun {
   readonly reports: Map<string, TableReport>;
   freezeMs: number | undefined;
   deltaPasses: number | undefined;
+  /** How this run's mode differs from the journal's (explicit flags), worded for warnings. */
+  readonly modeChanges: string[] = [];
+  /** The whole move over every run, read from the journal at the run's end (loadTotals). */
+  totals: MoveTotals | undefined;
   #phase: JournalPhase;
+  /** Journal writes of passes not waited for (never inside a freeze); waited for before the totals. */
+  #recording: Promise<unknown>[] = [];
+  #freezeRecord: string | null = null;
 
   constructor(
     readonly ctx: RunContext,
@@ -59,6 +68,32 @@ export class MoveRun {
     this.#phase = state;
   }
 
+  /** A delta (or log) pass ended: announced, and journaled without holding up the move. */
+  deltaPassed(pass: number, rangesChanged: number, rowsRecopied: string, ms: number): void {
+    this.ctx.emit({ type: 'delta.pass', pass, rangesChanged, rowsRecopied, ms });
+    this.#recording.push(this.ctx.journal.deltaPass(this.moveId, ms, rowsRecopied).catch(() => undefined));
+  }
+
+  /** A freeze attempt is about to start: the phase, and the attempt's record, in the journal. */
+  async freezeStarting(): Promise<void> {
+    await this.enter('freeze', freezeStartedSql());
+    this.#freezeRecord = await this.ctx.journal.freezeStarted(this.moveId);
+  }
+
+  /** The freeze attempt ended (flipped, or lifted to try again): recorded, then announced. */
+  async freezeEnded(ms: number, flipped: boolean, reason: string): Promise<void> {
+    const record = this.#freezeRecord;
+    this.#freezeRecord = null;
+    if (record !== null) await this.ctx.journal.freezeEnded(record, ms, flipped ? 'flipped' : 'lifted').catch(() => undefined);
+    this.ctx.emit({ type: 'freeze.lifted', ms, flipped, reason });
+  }
+
+  /** Read the whole move's totals from the journal (after this run's records are written). */
+  async loadTotals(): Promise<void> {
+    await Promise.all(this.#recording);
+    this.totals = await this.ctx.journal.totals(this.moveId).catch(() => undefined);
+  }
+
   #check(to: JournalPhase): void {
     // Entering the current phase again only updates the journal's extra columns.
     if (to !== this.#phase && !canTransition(this.#phase, to)) {
@@ -82,15 +117,31 @@ export class MoveRun {
       timings: this.timings,
       nextStep,
       ...(error ? { error } : {}),
-      ...(this.freezeMs !== undefined ? { freezeMs: this.freezeMs } : {}),
-      ...(this.deltaPasses !== undefined ? { deltaPasses: this.deltaPasses } : {}),
+      ...this.#freezeAndPasses(),
+      ...(this.totals ? { totals: this.totals } : {}),
     };
   }
 
-  /** The run's successful end: the result, announced by the move.finished event. */
-  finished(nextStep: string): MoveResult {
+  /** freezeMs: the attempt that flipped, as journaled (in this run or an earlier one); deltaPasses: the whole move's. */
+  #freezeAndPasses(): Pick<MoveResult, 'freezeMs' | 'deltaPasses'> {
+    const flippedFreeze = this.totals?.freezes.find((f) => f.outcome === 'flipped')?.ms ?? undefined;
+    const freezeMs = flippedFreeze ?? this.freezeMs;
+    const deltaPasses = this.totals && this.totals.deltaPasses > 0 ? this.totals.deltaPasses : this.deltaPasses;
+    return { ...(freezeMs !== undefined ? { freezeMs } : {}), ...(deltaPasses !== undefined ? { deltaPasses } : {}) };
+  }
+
+  /** The run's successful end: the result (with the whole move's totals), announced by the move.finished event. */
+  async finished(nextStep: string): Promise<MoveResult> {
+    await this.loadTotals();
     const done = this.result(true, nextStep);
-    this.ctx.emit({ type: 'move.finished', phase: this.#phase, mappingFlipped: this.mappingFlipped, ms: done.timings.totalMs ?? 0, nextStep });
+    this.ctx.emit({
+      type: 'move.finished',
+      phase: this.#phase,
+      mappingFlipped: this.mappingFlipped,
+      ms: done.timings.totalMs ?? 0,
+      nextStep,
+      ...(this.totals ? { totals: this.totals } : {}),
+    });
     return done;
   }
 }

@@ -15,7 +15,7 @@
  * nothing changes.
  */
 import type { TableInfo } from '../db/sql/schema.js';
-import { MOVES, MOVE_CHUNKS, MOVE_TABLES } from '../db/sql/journal.js';
+import { MOVES, MOVE_CHUNKS, MOVE_PASSES, MOVE_TABLES } from '../db/sql/journal.js';
 import { FREEZES } from '../db/sql/freeze.js';
 import { CHANGES, FENCE } from '../db/sql/guard.js';
 import { FwShardError } from '../errors/index.js';
@@ -36,7 +36,7 @@ export interface Selection {
   unowned: string[];
 }
 
-const INTERNAL = new Set([MOVES, MOVE_TABLES, MOVE_CHUNKS, FREEZES, FENCE, CHANGES]);
+const INTERNAL = new Set([MOVES, MOVE_TABLES, MOVE_CHUNKS, MOVE_PASSES, FREEZES, FENCE, CHANGES]);
 
 /**
  * Tables that belong to db_main in every Flamework app: the users table (both spellings), password

@@ -4,7 +4,7 @@
  */
 import type { Db } from '../db/pool.js';
 import type { CacheInvalidator } from '../cache/memcached.js';
-import type { EventSink } from '../events/types.js';
+import type { EventSink, MoveTotals } from '../events/types.js';
 import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
 import type { JournalPhase } from './phase.js';
 import type { ForeignKeyReport } from './foreign-keys.js';
@@ -45,7 +45,8 @@ export interface MoveDeps {
   beforeStart?: (facts: { userId: string; from: number; to: number; totalRows: string }) => Promise<void>;
 }
 
-export type CleanupMode = 'now' | 'defer' | 'keep';
+export const CLEANUP_MODES = ['now', 'defer', 'keep'] as const;
+export type CleanupMode = (typeof CLEANUP_MODES)[number];
 
 export interface MoveRequest {
   userId: UserId;
@@ -67,8 +68,17 @@ export interface MoveRequest {
   /** --allow-foreign-keys: move although foreign keys cross the edge of the moved tables (references would dangle). */
   allowForeignKeys?: boolean;
   /** --capture: how an online move captures the user's changes (default auto: trigger when allowed). */
-  capture?: 'auto' | 'trigger' | 'rehash';
+  capture?: CaptureAsk;
 }
+
+export type CaptureAsk = 'auto' | 'trigger' | 'rehash';
+
+/**
+ * What the operator asked for. The mode fields left out (offline or online, capture, cleanup) mean: a new
+ * move's default (online, auto, now), or, for a move being continued, what its journal recorded. Given,
+ * they override the journal, and the override is recorded (src/move/mode.ts).
+ */
+export type MoveAsk = Omit<MoveRequest, 'assumeNoWrites' | 'cleanup'> & { assumeNoWrites?: boolean; cleanup?: CleanupMode };
 
 export interface OnlineOptions {
   /** Hard cap on the freeze (set → lifted), default 5000. */
@@ -112,6 +122,18 @@ export interface MovePlan {
   capture?: { mode: 'trigger' | 'rehash'; reason: string };
 }
 
+/** A deferred cleanup that `fw-shard cleanup --older-than` does not run yet, and when it will. */
+export interface PendingCleanup {
+  moveId: string;
+  userId: string;
+  from: number;
+  to: number;
+  flippedAt: string | null;
+  /** flipped_at + --older-than, by db_main's clock. */
+  eligibleAt: string;
+  eligibleInMs: number;
+}
+
 export interface MoveResult {
   ok: boolean;
   moveId: string | null;
@@ -127,10 +149,15 @@ export interface MoveResult {
   plan?: MovePlan;
   tables: TableReport[];
   timings: Record<string, number>;
-  /** Online moves: how long the user was frozen (freeze set → lifted) in the attempt that flipped. */
+  /**
+   * Online moves: how long the user was frozen (freeze set → lifted) in the attempt that flipped, in
+   * whichever run that was. Every attempt, and their sum, are in `totals`.
+   */
   freezeMs?: number;
-  /** Online moves: delta passes run in total. */
+  /** Online moves: delta passes of the whole move, over every run. */
   deltaPasses?: number;
+  /** The whole move over every run (the first and each resume), from the journal. */
+  totals?: MoveTotals;
   nextStep: string;
   error?: { code: string; message: string };
 }

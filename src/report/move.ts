@@ -1,4 +1,5 @@
-import type { MovePlan, MoveResult } from '../move/types.js';
+import type { MovePlan, MoveResult, PendingCleanup } from '../move/types.js';
+import { fmtMs } from './format.js';
 import { humanBytes, renderTable } from './table.js';
 import { showForeignKey } from '../move/foreign-keys.js';
 
@@ -43,5 +44,27 @@ export function renderMoveResult(r: MoveResult): string {
   if (parts.length && !r.dryRun) out.push(`time: ${parts.join(', ')}`);
   if (r.freezeMs !== undefined) out.push(`online: user frozen for ${r.freezeMs} ms after ${r.deltaPasses ?? 0} delta pass(es)`);
   out.push(r.nextStep);
+  return out.join('\n');
+}
+
+/**
+ * What `fw-shard cleanup` ran, and the deferred cleanups it did not run yet (their flip is more recent
+ * than --older-than): when each becomes due, and the command that runs them now.
+ */
+export function renderDeferredCleanups(results: MoveResult[], pending: PendingCleanup[], olderThan: string): string {
+  const out = results.map((r) => r.nextStep);
+  if (pending.length === 0) return out.length ? out.join('\n') : 'nothing to clean up';
+  const n = pending.length;
+  out.push(
+    `${results.length ? '' : 'nothing to clean up yet: '}${n} deferred cleanup${n === 1 ? ' is' : 's are'} waiting until ${n === 1 ? 'its' : 'their'} flip is ${olderThan} old (--older-than ${olderThan}, for cached user rows to expire):`,
+  );
+  for (const p of pending) {
+    out.push(
+      `  move ${p.moveId} (user ${p.userId}, shard ${p.from} → ${p.to}): flipped ${p.flippedAt ?? '?'}, due at ${p.eligibleAt} (in ${fmtMs(p.eligibleInMs)})`,
+    );
+  }
+  out.push(
+    `Run fw-shard cleanup again then (cron does), or now if the app's cached user rows have expired: fw-shard cleanup --older-than 0s (or one move: fw-shard resume ${pending[0]!.moveId} --cleanup now).`,
+  );
   return out.join('\n');
 }

@@ -96,8 +96,13 @@ export function plainRenderer(write: (line: string) => void, opts: { progressEve
         const took = state.totalMs !== null ? ` in ${fmtMs(state.totalMs)}` : '';
         const next = (e.nextStep ?? '').replace(/^done: /, '');
         const tail = e.phase === 'done' ? ' Nothing left to do.' : '';
+        const w = state.moveTotals;
+        const online =
+          w && (w.deltaPasses > 0 || w.freezes.length > 0)
+            ? `, ${w.deltaPasses} delta pass(es), frozen ${w.freezeMsTotal} ms in ${w.freezes.length} freeze(s)`
+            : '';
         write(
-          `${p} finished (${e.phase})${took}, ${t.rowsCopied} rows copied, ${t.mismatched} mismatch(es): ${next || `user ${state.userId ?? '?'} lives on shard ${state.to ?? '?'}.`}${tail}`,
+          `${p} finished (${e.phase})${took}, ${t.rowsCopied} rows copied${online}, ${t.mismatched} mismatch(es): ${next || `user ${state.userId ?? '?'} lives on shard ${state.to ?? '?'}.`}${tail}`,
         );
         break;
       }

@@ -76,7 +76,7 @@ describe('security', () => {
     mariadb(
       A,
       'flamework',
-      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);',
+      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);',
     );
     c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Photos; DELETE FROM Faves; DELETE FROM Contacts;');
     mariadb(
@@ -296,7 +296,7 @@ describe('security', () => {
       mariadb(
         A,
         'flamework',
-        'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;',
+        'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;',
       );
       const schemaA = tablesOf(A, 'hostile1');
       const dump = (login: Login, db: string) =>

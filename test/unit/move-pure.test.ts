@@ -15,6 +15,9 @@ import { normalizeConfig } from '../../src/config/load.js';
 import { FwShardError } from '../../src/errors/index.js';
 import type { TableSelection } from '../../src/topology/index.js';
 import { col, fwError, key, table } from '../helpers/schema-fixtures.js';
+import { continuedRequest, journaledMode, journalOptionsAfter, modeChanges } from '../../src/move/mode.js';
+import { alreadyFlippedHint, failedMoveHint, unfinishedMoveHint } from '../../src/move/hints.js';
+import type { ShardId, UserId } from '../../src/topology/index.js';
 
 const uid = col('user_id', 'int', { type: 'int(10) unsigned' });
 const pid = col('id', 'bigint', { type: 'bigint(20) unsigned' });
@@ -220,7 +223,7 @@ describe('selectTables', () => {
   const lookup = table('Lookup', [col('slug', 'varchar'), pid]);
   const follows = table('Follows', [col('follower_id', 'int'), col('followee_id', 'int')]);
   const users = table('users', [pid, uid, col('cluster_id', 'tinyint')]);
-  const journal = ['fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks'].map((n) => table(n, [pid, uid]));
+  const journal = ['fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_move_passes'].map((n) => table(n, [pid, uid]));
 
   it('selects tables with the owner column, sorted by name; others are not sharded', () => {
     const all = map(photos, faves, lookup);
@@ -533,5 +536,58 @@ describe('classifyForeignKeys', () => {
       ['Photos', 'shared.Places', 'to-unmoved', true],
       ['audit.Audit', 'Photos', 'from-unmoved', false],
     ]);
+  });
+});
+
+describe('a continued move keeps its journaled mode (src/move/mode.ts)', () => {
+  const offline = { options: '{"chunkTimeMs":500,"chunkSize":null,"concurrency":2,"assumeNoWrites":true,"capture":null}', cleanup_mode: 'defer' };
+  const online = { options: '{"chunkTimeMs":500,"chunkSize":null,"concurrency":2,"assumeNoWrites":false,"capture":"rehash"}', cleanup_mode: 'now' };
+  const ask = { dryRun: false, chunkTimeMs: 500, concurrency: 2, userId: '1' as UserId, to: 1 as ShardId };
+  const resolve = (move: typeof offline, over: object = {}) => continuedRequest(journaledMode(move), { ...ask, ...over }, '42' as UserId, 2 as ShardId);
+
+  it("without flags: the journal's offline or online mode, capture and cleanup", () => {
+    expect(resolve(offline)).toMatchObject({ userId: '42', to: 2, assumeNoWrites: true, cleanup: 'defer' });
+    expect(resolve(offline).capture).toBeUndefined();
+    expect(resolve(online)).toMatchObject({ assumeNoWrites: false, capture: 'rehash', cleanup: 'now' });
+    // A journal older than the capture field, or a hand-edited one: online, capture auto, cleanup now.
+    expect(journaledMode({ options: '{"assumeNoWrites":false}', cleanup_mode: 'now' })).toEqual({ assumeNoWrites: false, capture: undefined, cleanup: 'now' });
+    expect(journaledMode({ options: 'not json', cleanup_mode: 'bogus' })).toEqual({ assumeNoWrites: false, capture: undefined, cleanup: 'now' });
+  });
+
+  it('explicit flags override, and each change is worded for a warning', () => {
+    expect(resolve(offline, { assumeNoWrites: false })).toMatchObject({ assumeNoWrites: false, cleanup: 'defer' });
+    expect(resolve(online, { assumeNoWrites: true }).capture).toBeUndefined();
+    expect(resolve(online, { capture: 'trigger', cleanup: 'keep' })).toMatchObject({ capture: 'trigger', cleanup: 'keep' });
+    const j = journaledMode(online);
+    expect(modeChanges(j, { assumeNoWrites: false, capture: 'rehash', cleanup: 'now' })).toEqual([]);
+    expect(modeChanges(j, { assumeNoWrites: true, capture: undefined, cleanup: 'keep' })).toEqual([
+      "the move was journaled online and continues offline (--assume-no-writes), as asked: the user's writes must stay stopped until it is done",
+      'the move was journaled with --cleanup now and continues with --cleanup keep, as asked',
+    ]);
+    expect(modeChanges(j, { assumeNoWrites: false, capture: 'trigger', cleanup: 'now' })).toEqual([
+      'the move was journaled with --capture rehash and continues with --capture trigger, as asked',
+    ]);
+    expect(JSON.parse(journalOptionsAfter(online.options, { assumeNoWrites: true, capture: undefined }))).toEqual({
+      chunkTimeMs: 500,
+      chunkSize: null,
+      concurrency: 2,
+      assumeNoWrites: true,
+      capture: null,
+    });
+    expect(journalOptionsAfter(online.options, { assumeNoWrites: false, capture: 'rehash' })).toBe(online.options);
+  });
+});
+
+describe('next steps never name a command the state refuses (src/move/hints.ts)', () => {
+  it('past the flip, no hint suggests abort', () => {
+    expect(failedMoveHint('7', true)).not.toMatch(/fw-shard abort/);
+    expect(failedMoveHint('7', false)).toMatch(/fw-shard abort 7/);
+    for (const phase of ['flipped', 'cleanup-pending', 'cleanup', 'a-phase-from-the-future']) {
+      expect(unfinishedMoveHint({ id: '7', phase, user_id: '42' }, 3)).toBe(
+        'Move 7 is past its flip (the user lives on its target now): finish it with fw-shard resume 7 --cleanup now, then fw-shard move --user 42 --to 3.',
+      );
+    }
+    expect(unfinishedMoveHint({ id: '7', phase: 'delta', user_id: '42' }, 3)).toMatch(/fw-shard abort 7/);
+    expect(alreadyFlippedHint('7', '42', 1)).not.toMatch(/fw-shard abort/);
   });
 });

@@ -33,6 +33,37 @@ describe('plain renderer', () => {
     return lines;
   }
 
+  it("a resumed move's last line counts the whole move (its totals), not only this run's events", () => {
+    const m = { at, moveId: '77' };
+    const lines = render([
+      { ...m, type: 'move.started', userId: '42', from: 1, to: 2, mode: 'online', resumed: true },
+      { ...m, type: 'table.planned', table: 'Photos', rows: '180', key: 'PRIMARY(id)' },
+      { ...m, type: 'chunk.copied', table: 'Photos', rows: 30, rowsCopied: '180', rowsTotal: '180', chunkSize: 30, ms: 5 },
+      {
+        ...m,
+        type: 'move.finished',
+        phase: 'done',
+        mappingFlipped: true,
+        ms: 10,
+        nextStep: 'done: user 42 lives on shard 2.',
+        totals: {
+          rowsCopied: '180',
+          rowsRecopied: '4',
+          rowsDeleted: '180',
+          deltaPasses: 5,
+          freezes: [
+            { startedAt: at, ms: 250, outcome: 'lifted' },
+            { startedAt: at, ms: 40, outcome: 'flipped' },
+          ],
+          freezeMsTotal: 290,
+        },
+      },
+    ]);
+    expect(lines.at(-1)).toMatch(
+      /finished \(done\) in \S+ ms, 180 rows copied, 5 delta pass\(es\), frozen 290 ms in 2 freeze\(s\), 0 mismatch\(es\): user 42 lives on shard 2\. Nothing left to do\.$/,
+    );
+  });
+
   it('writes one line per phase and per milestone, with a UTC timestamp and the move id', () => {
     const m = { at, moveId: '77' };
     expect(

@@ -20,7 +20,16 @@ import {
   selectRange,
   type RowSpec,
 } from '../../src/db/sql/rows.js';
-import { claimMoveSql } from '../../src/db/sql/journal.js';
+import {
+  claimMoveSql,
+  cleanupWaitingSql,
+  freezeEndedPassSql,
+  insertDeltaPassSql,
+  insertFreezeSql,
+  selectMoveSql,
+  selectPassesSql,
+  setModeSql,
+} from '../../src/db/sql/journal.js';
 import { listForeignKeysSql } from '../../src/db/sql/schema.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
@@ -421,6 +430,39 @@ describe('journal.ts', () => {
     expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, null))).toBe(lease('-1'));
     expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, 4242))).toBe(lease('4242'));
     expect(toText(claimMoveSql('1', "o'host", 1, 5, null))).toContain("runner_host = 'o\\'host'");
+  });
+
+  it("setModeSql records a continued move's changed mode", () => {
+    expect(preview(setModeSql('7', 'now', '{"assumeNoWrites":false}'))).toBe(
+      "UPDATE `fw_shard_moves` SET cleanup_mode = 'now', options = '{\\\"assumeNoWrites\\\":false}', updated_at = NOW(3) WHERE id = 7",
+    );
+  });
+
+  it('cleanupWaitingSql lists the deferred cleanups not due yet, with when each becomes due', () => {
+    const columns = preview(selectMoveSql('1')).replace(/ FROM `fw_shard_moves` WHERE id = 1$/, '');
+    expect(preview(cleanupWaitingSql(900))).toBe(
+      columns +
+        ",\n      DATE_FORMAT(flipped_at + INTERVAL 900 SECOND, '%Y-%m-%dT%H:%i:%s.%fZ') AS eligible_at," +
+        '\n      TIMESTAMPDIFF(MICROSECOND, NOW(3), flipped_at + INTERVAL 900 SECOND) DIV 1000 AS eligible_in_ms' +
+        "\n      FROM `fw_shard_moves` WHERE state = 'active'" +
+        "\n      AND (phase = 'cleanup-pending' OR (phase = 'cleanup' AND cleanup_mode = 'defer'))" +
+        '\n      AND flipped_at > NOW(3) - INTERVAL 900 SECOND ORDER BY flipped_at, id',
+    );
+  });
+
+  it('the passes table records every delta pass and freeze attempt', () => {
+    expect(preview(insertDeltaPassSql('7', 12, '3'))).toBe(
+      'INSERT INTO `fw_shard_move_passes` (move_id, kind, started_at, ended_at, ms, rows_recopied)\n' +
+        "      VALUES (7, 'delta', NOW(3) - INTERVAL 12000 MICROSECOND, NOW(3), 12, 3)",
+    );
+    expect(preview(insertFreezeSql('7'))).toBe("INSERT INTO `fw_shard_move_passes` (move_id, kind, started_at) VALUES (7, 'freeze', NOW(3))");
+    expect(preview(freezeEndedPassSql('9', 40, 'flipped'))).toBe(
+      "UPDATE `fw_shard_move_passes` SET ended_at = NOW(3), ms = 40, outcome = 'flipped' WHERE id = 9",
+    );
+    expect(preview(selectPassesSql('7'))).toBe(
+      "SELECT kind, DATE_FORMAT(started_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS started_at, ms, rows_recopied, outcome\n" +
+        '      FROM `fw_shard_move_passes` WHERE move_id = 7 ORDER BY id',
+    );
   });
 });
 

@@ -57,7 +57,7 @@ interface ApplyFlags extends RequestFlags, ThrottleFlags {
   until?: string;
   maxMoves?: string;
   stopFile?: string;
-  cleanup: string;
+  cleanup?: string;
   tableConcurrency: string;
 }
 
@@ -183,7 +183,7 @@ const registerApply: Register = (program, ctx, setExit, globals) => {
       .addOption(
         new Option('--assume-no-writes', "offline mode: the operator has stopped the users' writes for the whole run").env('FW_SHARD_ASSUME_NO_WRITES'),
       )
-      .addOption(new Option('--cleanup <mode>', 'now | defer | keep (as for move)').default('now').env('FW_SHARD_CLEANUP'))
+      .addOption(new Option('--cleanup <mode>', 'now (the default) | defer | keep (as for move)').env('FW_SHARD_CLEANUP'))
       .addOption(new Option('--chunk-time <duration>', 'target time per chunk').default('500ms').env('FW_SHARD_CHUNK_TIME'))
       .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk').env('FW_SHARD_CHUNK_SIZE'))
       .addOption(new Option('--table-concurrency <n>', 'tables copied at once within each move').default('2').env('FW_SHARD_CONCURRENCY'))
@@ -215,7 +215,7 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
         checkPlanAgainstTopology(plan, loaded.topology, file);
         const request: ApplyRequest = {
           ...requestSettings(opts, { text: opts.tableConcurrency, flag: '--table-concurrency' }),
-          cleanup: cleanupModeOf(opts.cleanup),
+          ...(opts.cleanup !== undefined ? { cleanup: cleanupModeOf(opts.cleanup) } : {}),
         };
         const concurrency = parsePositiveInt(opts.concurrency, '--concurrency', 64);
         const perShard = parsePositiveInt(opts.perShard, '--per-shard', 64);

@@ -1,21 +1,21 @@
 import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { makeDeps } from '../../app/deps.js';
-import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
+import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type RequestSettings, type ThrottleFlags } from '../../app/move-request.js';
 import { parseDuration } from '../../config/units.js';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import { abortMove, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
+import { abortMove, pendingCleanups, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
 import { JournalReader } from '../../move/journal.js';
 import { partialResultOf } from '../../move/move-error.js';
-import type { MoveDeps, MoveRequest, MoveResult } from '../../move/types.js';
-import { renderMoveResult, renderPlan } from '../../report/move.js';
+import type { CleanupMode, MoveAsk, MoveDeps, MoveResult } from '../../move/types.js';
+import { renderDeferredCleanups, renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
-import { onlineOptions, throttleOptions } from '../options.js';
+import { modeOptions, onlineOptions, throttleOptions } from '../options.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';
 import { withRunSession, type SessionFlags } from '../run-session.js';
@@ -60,11 +60,6 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
     .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
     .addOption(
-      new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
-        'FW_SHARD_ASSUME_NO_WRITES',
-      ),
-    )
-    .addOption(
       new Option(
         '--allow-foreign-keys',
         'move although foreign keys link moved tables with tables that stay, so references would dangle (refused by default)',
@@ -72,8 +67,13 @@ function commonOptions(cmd: Command): Command {
     );
 }
 
-function baseRequest(opts: CommonOpts): Omit<MoveRequest, 'userId' | 'to' | 'cleanup' | 'dryRun'> {
+function baseRequest(opts: CommonOpts): RequestSettings {
   return requestSettings(opts, { text: opts.concurrency, flag: '--concurrency' });
+}
+
+/** --cleanup when given (a continued move keeps its journaled mode otherwise). */
+function cleanupAsked(opts: CommonOpts): { cleanup?: CleanupMode } {
+  return opts.cleanup !== undefined ? { cleanup: cleanupModeOf(opts.cleanup) } : {};
 }
 
 /** Run an engine call in a run session; print its result, or with --json the error document (with the partial result). */
@@ -118,17 +118,17 @@ export const registerMove: Register = (program, ctx, setExit, globals) => {
 /** `fw-shard move`: one user to another shard (asks first on a terminal). */
 const registerMoveCommand: Register = (program, ctx, setExit, globals) => {
   commonOptions(
-    program
-      .command('move')
+    modeOptions(program.command('move'))
       .description("move one user's rows to another shard: copy in chunks, verify, flip cluster_id, clean up")
       .requiredOption('--user <id>', 'the user id (users.id)')
       .requiredOption('--to <shard>', 'the target shard id (1..255)')
       .option('--dry-run', 'run the preflight checks and print the plan; write nothing')
       .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
       .addOption(
-        new Option('--cleanup <mode>', 'now: delete the source rows after the flip; defer: leave them for `fw-shard cleanup`; keep: never delete')
-          .default('now')
-          .env('FW_SHARD_CLEANUP'),
+        new Option(
+          '--cleanup <mode>',
+          'now (the default): delete the source rows after the flip; defer: leave them for `fw-shard cleanup`; keep: never delete',
+        ).env('FW_SHARD_CLEANUP'),
       ),
   )
     .addHelpText(
@@ -140,15 +140,15 @@ Examples:
   $ fw-shard move --user 42 --to 23 --yes --cleanup defer --json
   $ fw-shard move --user 42 --to 23 --yes --assume-no-writes   offline: you stopped the user's writes
 
-Running the same command again after a crash or Ctrl-C resumes the move from the journal.`,
+Running the same command again after a crash or Ctrl-C resumes the move from the journal, in the mode
+it was started with (offline or online, capture, cleanup); a flag given explicitly changes it.`,
     )
     .action(
       action(ctx, setExit, async (opts: CommonOpts & { user: string; to: string; dryRun?: boolean; yes?: boolean }) => {
         const loaded = await loadTopologyResolved(ctx, globals());
         const userId = parseUserId(opts.user);
         const to = parseShardId(opts.to, loaded.topology, '--to');
-        const cleanup = cleanupModeOf(opts.cleanup ?? 'now');
-        const req: MoveRequest = { ...baseRequest(opts), userId, to, cleanup, dryRun: Boolean(opts.dryRun) };
+        const req: MoveAsk = { ...baseRequest(opts), userId, to, ...cleanupAsked(opts), dryRun: Boolean(opts.dryRun) };
         if (!req.dryRun && !opts.yes) {
           if (!ctx.stdinIsTTY || !ctx.stderr.isTTY) {
             throw new FwShardError('USAGE', 'refusing to move without confirmation: no terminal to ask on', {
@@ -180,21 +180,28 @@ Running the same command again after a crash or Ctrl-C resumes the move from the
 /** `fw-shard resume MOVE-ID`: continue an unfinished move from the journal. */
 const registerResume: Register = (program, ctx, setExit, globals) => {
   commonOptions(
-    program
-      .command('resume')
+    modeOptions(program.command('resume'))
       .description('continue an unfinished move from the journal')
       .argument('<move-id>', 'the move id (fw-shard moves lists them)')
-      .addOption(new Option('--cleanup <mode>', 'override the cleanup mode recorded for the move (now, defer, keep)')),
+      .addOption(new Option('--cleanup <mode>', 'change the cleanup mode recorded for the move (now, defer, keep)')),
   )
-    .addHelpText('after', '\nExamples:\n  $ fw-shard resume 9007199254741001\n')
+    .addHelpText(
+      'after',
+      `
+The move continues in the mode its journal recorded: offline (--assume-no-writes) or online, its
+capture, its cleanup mode. --assume-no-writes, --online, --capture or --cleanup given explicitly change
+it; the change is recorded in the journal and printed as a warning.
+
+Examples:
+  $ fw-shard resume 9007199254741001
+  $ fw-shard resume 9007199254741001 --online           a move started offline continues online
+  $ fw-shard resume 9007199254741001 --cleanup now      a deferred cleanup, now`,
+    )
     .action(
       action(ctx, setExit, async (opts: CommonOpts, id: string) => {
         const loaded = await loadTopologyResolved(ctx, globals());
         if (!/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
-        const cleanup = opts.cleanup ? cleanupModeOf(opts.cleanup) : undefined;
-        return runEngine(ctx, opts, loaded, (deps, signal) =>
-          resumeMove(deps, id, { ...baseRequest(opts), dryRun: false, ...(cleanup ? { cleanup } : {}) }, { signal }),
-        );
+        return runEngine(ctx, opts, loaded, (deps, signal) => resumeMove(deps, id, { ...baseRequest(opts), dryRun: false, ...cleanupAsked(opts) }, { signal }));
       }),
     );
 };
@@ -245,12 +252,19 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
         if (opts.orphans || orphanFlagsGiven(opts)) return runOrphanCleanup(ctx, loaded, opts);
         const olderMs = parseDuration(opts.olderThan, '--older-than');
         // Several moves in one run (cron): always plain lines, never the one-move TUI.
-        const results = await withRunSession(ctx, { ...opts, tui: false }, loaded.topology, throttleSettings(opts), (deps, signal) =>
+        const olderThanSeconds = Math.floor(olderMs / 1000);
+        const { results, pending } = await withRunSession(ctx, { ...opts, tui: false }, loaded.topology, throttleSettings(opts), async (deps, signal) => ({
           // Deleting follows the journal's ranges one at a time: no chunk sizing, no copy concurrency.
-          runDeferredCleanups(deps, Math.floor(olderMs / 1000), { ...requestSettings({ ...opts, chunkTime: '500ms' }, ONE_TABLE), dryRun: false }, { signal }),
-        );
-        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })) }, opts);
-        else out(ctx, results.length ? results.map((r) => r.nextStep).join('\n') : 'nothing to clean up');
+          results: await runDeferredCleanups(
+            deps,
+            olderThanSeconds,
+            { ...requestSettings({ ...opts, chunkTime: '500ms' }, ONE_TABLE), dryRun: false },
+            { signal },
+          ),
+          pending: await pendingCleanups(deps, olderThanSeconds),
+        }));
+        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })), pending }, opts);
+        else out(ctx, renderDeferredCleanups(results, pending, opts.olderThan));
         return ExitCode.ok;
       }),
     );

@@ -8,6 +8,7 @@ import { ident, sql, NumericLiteral, type Sql } from './fragment.js';
 export const MOVES = 'fw_shard_moves';
 export const MOVE_TABLES = 'fw_shard_move_tables';
 export const MOVE_CHUNKS = 'fw_shard_move_chunks';
+export const MOVE_PASSES = 'fw_shard_move_passes';
 
 export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES)} (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
@@ -61,6 +62,24 @@ export const createMoveChunksSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(
   PRIMARY KEY (move_id, table_name, seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'hash of what fw-shard last wrote to the target per range (-1: being rewritten); equal to the source at the final verification'`;
 
+/**
+ * Every delta pass and freeze attempt of a move, over all its runs, so that a resumed move's summary
+ * counts the whole move. A new table (not columns), so journals made by older versions get it from
+ * CREATE TABLE IF NOT EXISTS alone.
+ */
+export const createMovePassesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVE_PASSES)} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  move_id BIGINT UNSIGNED NOT NULL,
+  kind VARCHAR(8) NOT NULL COMMENT 'delta: a delta or log pass; freeze: a freeze attempt',
+  started_at DATETIME(3) NOT NULL,
+  ended_at DATETIME(3) NULL COMMENT 'NULL: the run stopped inside it (or it is running)',
+  ms INT UNSIGNED NULL,
+  rows_recopied BIGINT UNSIGNED NULL,
+  outcome VARCHAR(16) NULL COMMENT 'freeze: flipped or lifted',
+  PRIMARY KEY (id),
+  KEY by_move (move_id, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
 const id = (v: string) => new NumericLiteral(v);
 
 export interface NewMove {
@@ -101,10 +120,19 @@ export const listMovesSql = (all: boolean, limit: number) =>
  * Deferred cleanups that are due: waiting (`cleanup-pending`), or started by an earlier `fw-shard cleanup`
  * that died half-way (phase `cleanup` of a move made with --cleanup defer): the next cron run finishes it.
  */
+const DEFERRED_CLEANUP = sql`state = 'active'
+      AND (phase = 'cleanup-pending' OR (phase = 'cleanup' AND cleanup_mode = 'defer'))`;
 export const cleanupDueSql = (olderThanSeconds: number) =>
-  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active'
-      AND (phase = 'cleanup-pending' OR (phase = 'cleanup' AND cleanup_mode = 'defer'))
+  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE ${DEFERRED_CLEANUP}
       AND flipped_at <= NOW(3) - INTERVAL ${olderThanSeconds} SECOND ORDER BY flipped_at, id`;
+
+/** Deferred cleanups not due yet, each with when it becomes due (by db_main's clock). */
+export const cleanupWaitingSql = (olderThanSeconds: number) =>
+  sql`SELECT ${MOVE_COLUMNS},
+      DATE_FORMAT(flipped_at + INTERVAL ${olderThanSeconds} SECOND, '%Y-%m-%dT%H:%i:%s.%fZ') AS eligible_at,
+      TIMESTAMPDIFF(MICROSECOND, NOW(3), flipped_at + INTERVAL ${olderThanSeconds} SECOND) DIV 1000 AS eligible_in_ms
+      FROM ${ident(MOVES)} WHERE ${DEFERRED_CLEANUP}
+      AND flipped_at > NOW(3) - INTERVAL ${olderThanSeconds} SECOND ORDER BY flipped_at, id`;
 
 /**
  * Take (or keep) the runner lease: succeeds when nobody holds it, when we do, when the holder's
@@ -130,6 +158,10 @@ export const releaseSql = (moveId: string, host: string, pid: number) =>
 /** Record a phase intent (and optionally its timestamps) before acting on it. */
 export const setPhaseSql = (moveId: string, phase: string, extra: Sql = sql``) =>
   sql`UPDATE ${ident(MOVES)} SET phase = ${phase}, updated_at = NOW(3), heartbeat_at = NOW(3)${extra} WHERE id = ${id(moveId)}`;
+
+/** A continued move's mode, changed by the operator's explicit flags (src/move/mode.ts). */
+export const setModeSql = (moveId: string, cleanupMode: string, options: string) =>
+  sql`UPDATE ${ident(MOVES)} SET cleanup_mode = ${cleanupMode}, options = ${options}, updated_at = NOW(3) WHERE id = ${id(moveId)}`;
 
 export const setErrorSql = (moveId: string, error: string | null) =>
   sql`UPDATE ${ident(MOVES)} SET error = ${error}, updated_at = NOW(3) WHERE id = ${id(moveId)}`;
@@ -191,6 +223,19 @@ export const updateChunkSql = (moveId: string, table: string, seq: number, rowCo
 
 export const chunkCleanedSql = (moveId: string, table: string, seq: number) =>
   sql`UPDATE ${ident(MOVE_CHUNKS)} SET cleaned = 1 WHERE move_id = ${id(moveId)} AND table_name = ${table} AND seq = ${seq}`;
+
+export const insertDeltaPassSql = (moveId: string, ms: number, rowsRecopied: string) =>
+  sql`INSERT INTO ${ident(MOVE_PASSES)} (move_id, kind, started_at, ended_at, ms, rows_recopied)
+      VALUES (${id(moveId)}, 'delta', NOW(3) - INTERVAL ${ms * 1000} MICROSECOND, NOW(3), ${ms}, ${id(rowsRecopied)})`;
+
+export const insertFreezeSql = (moveId: string) => sql`INSERT INTO ${ident(MOVE_PASSES)} (move_id, kind, started_at) VALUES (${id(moveId)}, 'freeze', NOW(3))`;
+
+export const freezeEndedPassSql = (passId: string, ms: number, outcome: 'flipped' | 'lifted') =>
+  sql`UPDATE ${ident(MOVE_PASSES)} SET ended_at = NOW(3), ms = ${ms}, outcome = ${outcome} WHERE id = ${id(passId)}`;
+
+export const selectPassesSql = (moveId: string) =>
+  sql`SELECT kind, DATE_FORMAT(started_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS started_at, ms, rows_recopied, outcome
+      FROM ${ident(MOVE_PASSES)} WHERE move_id = ${id(moveId)} ORDER BY id`;
 
 /** The flip's time, set in the flip's own transaction (see flipMappingSql in mapping.ts). */
 export const flippedAtSql = () => sql`, flipped_at = NOW(3)`;

@@ -7,7 +7,7 @@
  * with the retry-later code. It never flips unverified.
  */
 import { FreezeExpiredError, FwShardError } from '../../errors/index.js';
-import { freezeEndedSql, freezeStartedSql } from '../../db/sql/journal.js';
+import { freezeEndedSql } from '../../db/sql/journal.js';
 import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
 import { pingSql } from '../../db/sql/server.js';
 import { flippedAtSql } from '../../db/sql/journal.js';
@@ -37,7 +37,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
       const t0 = ctx.nowMs();
       const d = await deltaPass(ctx, tables, s, { final: false });
       passes++;
-      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: d.rangesChanged, rowsRecopied: d.rowsRecopied.toString(), ms: ctx.nowMs() - t0 });
+      run.deltaPassed(passes, d.rangesChanged, d.rowsRecopied.toString(), ctx.nowMs() - t0);
       // Ready when little is left, or when a whole pass (what the final sync under the freeze will
       // redo) takes well under the time the freeze leaves after the drain.
       const budget = (o.freezeCapMs - Math.min(o.drainMs, o.freezeCapMs)) / 2;
@@ -54,7 +54,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
     await Promise.all([ctx.source.db.rows(pingSql()), ctx.target.db.rows(pingSql()), ctx.mapping.db.rows(pingSql())]);
     ctx.checkAborted();
 
-    await run.enter('freeze', freezeStartedSql());
+    await run.freezeStarting();
     await ctx.mapping.db.exec(setFreezeSql(ctx.userId, moveId, o.freezeCapMs));
     const frozenAt = ctx.nowMs();
     const deadline = frozenAt + o.freezeCapMs - FLIP_MARGIN_MS;
@@ -67,13 +67,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
       const syncStarted = ctx.nowMs();
       const final = await deltaPass(ctx, tables, s, { final: true, deadline });
       passes++;
-      ctx.emit({
-        type: 'delta.pass',
-        pass: passes,
-        rangesChanged: final.rangesChanged,
-        rowsRecopied: final.rowsRecopied.toString(),
-        ms: ctx.nowMs() - syncStarted,
-      });
+      run.deltaPassed(passes, final.rangesChanged, final.rowsRecopied.toString(), ctx.nowMs() - syncStarted);
       if (!final.verified) {
         reason = `rows kept changing during the freeze (${final.unstable.slice(0, 5).join(', ')}): is every app server checking fw_shard_freezes before it writes?`;
       } else if (ctx.nowMs() > deadline) {
@@ -97,7 +91,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
       // Lift the freeze whatever happened (an error, an interrupt); if we die here it expires by itself.
       await ctx.mapping.db.exec(liftFreezeSql(ctx.userId, moveId)).catch(() => undefined);
       await run.enter(flipped ? 'flipped' : 'delta', freezeEndedSql()).catch(() => undefined);
-      ctx.emit({ type: 'freeze.lifted', ms: ctx.nowMs() - frozenAt, flipped, reason });
+      await run.freezeEnded(ctx.nowMs() - frozenAt, flipped, reason);
     }
     if (flipped) return { freezeMs: ctx.nowMs() - frozenAt, deltaPasses: passes };
     lastReason = reason;

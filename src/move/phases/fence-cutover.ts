@@ -24,7 +24,7 @@
  * refused on both shards until the next run flips it (resumeMovedFence).
  */
 import { FwShardError } from '../../errors/index.js';
-import { freezeEndedSql, freezeStartedSql, flippedAtSql } from '../../db/sql/journal.js';
+import { freezeEndedSql, flippedAtSql } from '../../db/sql/journal.js';
 import { pingSql } from '../../db/sql/server.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { Guard } from '../guard.js';
@@ -174,7 +174,7 @@ export async function fenceCutover(
       const t0 = ctx.nowMs();
       const d = await applyLog(ctx, tables, s, touched);
       passes++;
-      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: d.changes, rowsRecopied: String(d.rows), ms: ctx.nowMs() - t0 });
+      run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - t0);
       if (d.changes <= o.readyRows) break;
       await ctx.pause();
     }
@@ -184,7 +184,7 @@ export async function fenceCutover(
       const t0 = ctx.nowMs();
       const full = await deltaPass(ctx, tables, s, { final: true });
       passes++;
-      ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: full.rangesChanged, rowsRecopied: full.rowsRecopied.toString(), ms: ctx.nowMs() - t0 });
+      run.deltaPassed(passes, full.rangesChanged, full.rowsRecopied.toString(), ctx.nowMs() - t0);
       touched = fresh;
       // What changed while the comparison ran is in the log: applied (and remembered) before the freeze.
       await applyLog(ctx, tables, s, touched);
@@ -192,7 +192,7 @@ export async function fenceCutover(
     await Promise.all([ctx.source.db.rows(pingSql()), ctx.target.db.rows(pingSql()), ctx.mapping.db.rows(pingSql())]);
     ctx.checkAborted();
 
-    await run.enter('freeze', freezeStartedSql());
+    await run.freezeStarting();
     const frozenAt = ctx.nowMs();
     const deadline = frozenAt + o.freezeCapMs;
     ctx.emit({ type: 'freeze.started', attempt, capMs: o.freezeCapMs });
@@ -204,7 +204,7 @@ export async function fenceCutover(
         const syncStarted = ctx.nowMs();
         const d = await applyLog(ctx, tables, s, t);
         passes++;
-        ctx.emit({ type: 'delta.pass', pass: passes, rangesChanged: d.changes, rowsRecopied: String(d.rows), ms: ctx.nowMs() - syncStarted });
+        run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - syncStarted);
         const bad = await compareTouched(ctx, tables, t);
         if (bad.length > 0) {
           reason = `rows differ after the final sync (${bad.slice(0, 5).join('; ')})`;
@@ -229,11 +229,11 @@ export async function fenceCutover(
       await ctx.timed('flip', run.timings, () => flipMoved(run, invalidateCache));
       await run.enter('flipped', freezeEndedSql());
       const ms = ctx.nowMs() - frozenAt;
-      ctx.emit({ type: 'freeze.lifted', ms, flipped: true, reason });
+      await run.freezeEnded(ms, true, reason);
       return { freezeMs: ms, deltaPasses: passes };
     }
     await run.enter('delta', freezeEndedSql());
-    ctx.emit({ type: 'freeze.lifted', ms: ctx.nowMs() - frozenAt, flipped: false, reason });
+    await run.freezeEnded(ctx.nowMs() - frozenAt, false, reason);
     lastReason = reason;
   }
   throw new FwShardError('BUSY', `could not cut user ${ctx.userId} over inside a ${o.freezeCapMs} ms freeze: ${lastReason}`, {

@@ -7,6 +7,7 @@ import type { KeyTuple } from '../../db/sql/rows.js';
 import type { RangeHash } from '../inspector.js';
 import type { WriteSettings } from '../applier.js';
 import { decodeKey, showKey } from '../keys.js';
+import { writesDuringVerifyHint } from '../hints.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 
@@ -76,10 +77,7 @@ export async function ensureEqual(
         'DATA_MISMATCH',
         `table ${t.name}: user ${ctx.userId}'s rows still differ between shard ${ctx.from} and shard ${ctx.to} after ${MAX_RECOPIES} re-copies: ${diff.text}`,
         {
-          hint: `The mapping was not flipped. Something is writing to the user's rows (stop it, or use the online mode), or the shards differ in a way fw-shard cannot copy; then fw-shard resume ${ctx.moveId}.`.replace(
-            ' .',
-            '.',
-          ),
+          hint: writesDuringVerifyHint(ctx.moveId, ctx.online),
           details: { table: t.name, keys: diff.keys.slice(0, 50) },
         },
       );

@@ -15,6 +15,7 @@
 import { FwShardError } from '../../errors/index.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { encodeKey } from '../keys.js';
+import { writesDuringVerifyHint } from '../hints.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
@@ -34,7 +35,7 @@ export async function verifyAll(ctx: RunContext, tables: TablePlan[], s: WriteSe
         'DATA_MISMATCH',
         `user ${ctx.userId}'s rows kept changing on shard ${ctx.from} during the verification (${wrote.join(', ')} re-copied in each of ${MAX_ROUNDS} rounds)`,
         {
-          hint: `The mapping was not flipped. Something is writing the user's rows: stop it, or run the move online (without --assume-no-writes); then fw-shard resume ${ctx.moveId}.`,
+          hint: writesDuringVerifyHint(ctx.moveId, ctx.online),
         },
       );
     }
