@@ -126,6 +126,10 @@ export interface MoveResult {
   freezeMs?: number;
   /** Online moves: delta passes run in total. */
   deltaPasses?: number;
+  /** `fw-shard undo`: the move this one undid (moved the user back from). */
+  undoOf?: string;
+  /** `fw-shard undo`: rows its copy wrote (what differed on the old shard); the rest were already there. */
+  rowsCopied?: string;
   nextStep: string;
   error?: { code: string; message: string };
 }
