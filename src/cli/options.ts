@@ -30,12 +30,15 @@ export function onlineOptions(cmd: Command): Command {
  */
 export function modeOptions(cmd: Command): Command {
   return cmd
-    .addOption(
-      new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
-        'FW_SHARD_ASSUME_NO_WRITES',
-      ),
-    )
+    .addOption(assumeNoWritesOption())
     .addOption(new Option('--online', 'continue a move journaled offline online (a new move is online without it)').conflicts('assumeNoWrites'));
+}
+
+/** Offline mode (move, resume, and undo, which is a new move: online without it). */
+export function assumeNoWritesOption(): Option {
+  return new Option('--assume-no-writes', "offline mode: the operator has stopped the user's writes for the whole move (no delta passes, no freeze)").env(
+    'FW_SHARD_ASSUME_NO_WRITES',
+  );
 }
 
 export function throttleOptions(cmd: Command): Command {

@@ -178,6 +178,8 @@ export class Applier {
     moveId: string,
     extra: Parameters<typeof setPhaseSql>[2],
     frozen = false,
+    /** More of the journal that must change with the mapping (an undo ends the move it undoes). */
+    also?: (s: Session) => Promise<void>,
   ): Promise<void> {
     await this.db.transaction(
       async (s) => {
@@ -194,6 +196,7 @@ export class Applier {
           );
         }
         await s.exec(setPhaseSql(moveId, 'flipped', extra));
+        await also?.(s);
       },
       { binary: false },
     );

@@ -13,7 +13,7 @@
 import { MoveFailedError } from './move-error.js';
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
-import { copyStartedSql, flippedAtSql } from '../db/sql/journal.js';
+import { copyStartedSql } from '../db/sql/journal.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
 import { MoveContext, RunContext } from './run-context.js';
@@ -21,12 +21,13 @@ import { MoveRun } from './move-run.js';
 import { assertNever, canAbort, FLIPPED_PHASES, parsePhase, stepFrom } from './phase.js';
 import { preflight } from './phases/preflight.js';
 import { copyTables } from './phases/copy.js';
+import { resyncTables } from './phases/resync.js';
 import { verifyAll } from './phases/verify.js';
 import { cleanupSource } from './phases/cleanup.js';
 import { planTable } from './table-plan.js';
 import type { WriteSettings } from './phases/sync.js';
 import { DEFAULT_ONLINE, type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type PendingCleanup } from './types.js';
-import { continuedRequest, journaledMode, journalOptionsAfter, modeChanges, type JournalOptions } from './mode.js';
+import { continuedRequest, journaledMode, journalOptionsAfter, modeChanges } from './mode.js';
 import { onlineCutover } from './phases/cutover.js';
 import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
@@ -118,13 +119,7 @@ export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {
     to: req.to,
     phase: 'copy',
     cleanupMode: req.cleanup,
-    options: JSON.stringify({
-      chunkTimeMs: req.chunkTimeMs,
-      chunkSize: req.chunkSize ?? null,
-      concurrency: req.concurrency,
-      assumeNoWrites: req.assumeNoWrites,
-      capture: req.assumeNoWrites ? null : pf.capture.mode,
-    } satisfies JournalOptions),
+    options: journalOptions(req, { capture: req.assumeNoWrites ? null : pf.capture.mode }),
   });
   if (created.existing) {
     // Another runner created a move for this user between our check and our insert.
@@ -139,6 +134,17 @@ export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {
   }
   for (const t of pf.plan.tables) await ctx.journal.addTable(created.id, t.name, t.rows);
   return execute(new MoveRun(new RunContext(ctx, created.id), pf, 'copy', false, started, timings));
+}
+
+/** The request's settings as the journal records them (`options`), with what a mode adds. */
+export function journalOptions(req: MoveRequest, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    chunkTimeMs: req.chunkTimeMs,
+    chunkSize: req.chunkSize ?? null,
+    concurrency: req.concurrency,
+    assumeNoWrites: req.assumeNoWrites,
+    ...extra,
+  });
 }
 
 /** `fw-shard resume ID`. */
@@ -198,6 +204,15 @@ async function continueMove(
   const ctx = new RunContext(new MoveContext(deps, req, move.user_id as UserId, from, req.to, opts.signal), move.id);
   await ctx.journal.claim(move);
   await ctx.journal.ensureTables(); // a journal made by an older version gets the tables added since
+  // Checked after the claim: an undo starts only on a move nobody holds (releaseForUndoSql), so either
+  // it started before and is seen here, or it waits for this run's lease.
+  const links = await ctx.journal.undoLinks(move.id);
+  if (links.undoneBy !== null) {
+    await ctx.journal.release(move.id).catch(() => undefined);
+    throw new FwShardError('PRECONDITION', `move ${move.id} is being undone by move ${links.undoneBy}: its rows on shard ${from} are the undo's to keep`, {
+      hint: `fw-shard resume ${links.undoneBy} finishes the undo; fw-shard abort ${links.undoneBy} gives move ${move.id} back as it was.`,
+    });
+  }
   if (stepFrom(phase, ctx.online) === 'finish-abort') {
     // An abort was killed half-way: finish it (no preflight: nothing is copied any more).
     const done = await completeAbort(ctx, timings);
@@ -205,7 +220,7 @@ async function continueMove(
   }
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
   for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
-  const run = new MoveRun(ctx, pf, phase, true, started, timings);
+  const run = new MoveRun(ctx, pf, phase, true, started, timings, links.undoOf);
   const now = {
     assumeNoWrites: req.assumeNoWrites,
     capture: req.assumeNoWrites ? undefined : pf.capture.mode,
@@ -221,7 +236,7 @@ async function continueMove(
  * Run the move from its journal phase to its end, one step of the state machine (src/move/phase.ts) at a
  * time, with a cancellation check between steps (never inside the flip).
  */
-async function execute(run: MoveRun): Promise<MoveResult> {
+export async function execute(run: MoveRun): Promise<MoveResult> {
   const { ctx } = run;
   const heartbeat = setInterval(() => void ctx.journal.heartbeat(run.moveId).catch(() => undefined), HEARTBEAT_MS);
   heartbeat.unref?.();
@@ -280,8 +295,12 @@ async function copyStep(run: MoveRun): Promise<void> {
 async function copyUncopied(run: MoveRun): Promise<void> {
   const { ctx } = run;
   const rows = new Map((await ctx.journal.tables(run.moveId)).map((r) => [r.table_name, r]));
-  if (run.phase !== 'copy' && run.pf.tables.every((t) => rows.get(t.name)?.status === 'copied')) return;
-  await ctx.timed('copy', run.timings, () => copyTables(ctx, run.pf.tables, writeSettings(run), rows, run.reports));
+  if (run.phase === 'copy' || !run.pf.tables.every((t) => rows.get(t.name)?.status === 'copied')) {
+    // An undo starts from the rows the target kept: it copies only what differs (phases/resync.ts).
+    const copy = run.undoOf === null ? copyTables : resyncTables;
+    await ctx.timed('copy', run.timings, () => copy(ctx, run.pf.tables, writeSettings(run), rows, run.reports));
+  }
+  if (run.undoOf !== null) run.rowsCopied = (await ctx.journal.tables(run.moveId)).reduce((n, r) => n + BigInt(r.rows_copied), 0n).toString();
 }
 
 /** Online: delta passes, the freeze, the final sync and the flip (src/move/phases/cutover.ts). */
@@ -337,8 +356,7 @@ async function verifyAndFlipStep(run: MoveRun): Promise<void> {
   ctx.checkAborted();
   await run.enter('flip');
   // From here to the flip's commit there is no cancellation check: the flip is one transaction.
-  await ctx.timed('flip', run.timings, () => ctx.mapping.applier.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, run.moveId, flippedAtSql()));
-  run.entered('flipped');
+  await ctx.timed('flip', run.timings, () => run.flip());
   ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
   await invalidateCache(ctx);
 }
@@ -383,7 +401,7 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
     );
   }
   ctx.checkAborted();
-  await run.enter('cleanup');
+  await run.enterCleanup();
   const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables));
   // The source's fence stays `moved`: a stale app server's late write is refused rather than orphaned.
   await guards(ctx).source.clear(ctx.userId, run.moveId, { states: ['capturing'], changes: true });
@@ -492,6 +510,11 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
     // source (checked above), nothing was accepted anywhere since, so the user goes on writing there.
     await g.source.clear(userId, moveId, { states: ['capturing', 'frozen', 'moved'], changes: true });
     await g.target.clear(userId, moveId, { states: ['incoming'], changes: false });
+    const { undoOf } = await ctx.journal.undoLinks(moveId);
+    if (undoOf !== null) {
+      const nextStep = await abortUndo(ctx, undoOf);
+      return { ok: true, moveId, userId, from, to, phase: 'aborted', mappingFlipped: false, undoOf, tables: [], timings, nextStep };
+    }
     const tables = await ctx.journal.tables(moveId);
     const schema = await ctx.target.insp.schema();
     let deleted = 0;
@@ -535,6 +558,33 @@ export async function pendingCleanups(deps: MoveDeps, olderThanSeconds: number):
   }));
 }
 
+/**
+ * The abort of an undo: the target is the old shard of the move it undoes, and the user's rows there are
+ * that move's kept rows (the resync may have brought some closer to the source): they stay. The undone
+ * move gets back what the undo took, in one transaction with the abort (its unfinished-move slot and so
+ * its deferred cleanup, which compares every row with the user's shard before deleting it), and its
+ * `moved` fence on the old shard (trigger mode) is put back.
+ */
+async function abortUndo(ctx: RunContext, undoOf: string): Promise<string> {
+  const { userId, from, to, moveId } = ctx;
+  const self = await ctx.journal.get(moveId);
+  if (undoFacts(self?.options).targetFence === 'moved') await guards(ctx).target.setFence(userId, undoOf, 'moved');
+  await ctx.journal.abortUndo(moveId, undoOf);
+  const undone = await ctx.journal.get(undoOf);
+  const pending = undone?.state === 'active' ? ` (phase ${undone.phase}: fw-shard cleanup deletes them once due)` : ' (kept)';
+  return `aborted: user ${userId} stays on shard ${from}; its rows on shard ${to} stay as move ${undoOf} left them${pending}, and move ${undoOf} is as it was before the undo.`;
+}
+
+/** What an undo records about its start in its journal options. */
+export function undoFacts(options: string | null | undefined): { targetFence: string | null } {
+  try {
+    const o = JSON.parse(options ?? '{}') as { undo?: { targetFence?: string | null } };
+    return { targetFence: o.undo?.targetFence ?? null };
+  } catch {
+    return { targetFence: null };
+  }
+}
+
 /** `fw-shard cleanup`: finish deferred cleanups whose flip is older than `olderThanSeconds`. */
 export async function runDeferredCleanups(
   deps: MoveDeps,
@@ -548,6 +598,8 @@ export async function runDeferredCleanups(
   let firstError: unknown;
   for (const m of due) {
     if (opts.signal?.aborted) break;
+    // A move being undone keeps its rows: its old shard is about to hold the live ones again.
+    if ((await reader.undoLinks(m.id)).undoneBy !== null) continue;
     // One move whose cleanup kept rows (or failed) does not hold back the others: the first error is
     // raised once every due move had its turn.
     try {

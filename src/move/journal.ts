@@ -2,10 +2,12 @@
  * The move journal in the mapping database. Every phase writes its intent here before it acts, so a
  * crashed, killed or interrupted move can be resumed or aborted from the journal alone.
  */
-import { isDuplicateKey, isNoSuchTable } from '../db/errors.js';
-import type { Db, ReadDb } from '../db/pool.js';
+import { isDuplicateKey, isNoSuchColumn, isNoSuchTable } from '../db/errors.js';
+import type { Db, ReadDb, Session } from '../db/pool.js';
 import type { Sql } from '../db/sql/fragment.js';
 import {
+  ADDED_MOVE_COLUMNS,
+  addMoveColumnSql,
   checkpointSql,
   chunkCleanedSql,
   chunkTotalsSql,
@@ -21,14 +23,20 @@ import {
   createMoveTablesSql,
   createMovesSql,
   deleteChunksSql,
+  enterCleanupSql,
   finishMoveSql,
+  finishUndoneSql,
   heartbeatSql,
   insertChunkSql,
   insertMoveSql,
   insertMoveTableSql,
+  laterMoveOfUserSql,
   listMovesSql,
   markChunksDirtySql,
+  moveColumnsSql,
+  releaseForUndoSql,
   releaseSql,
+  restoreUndoneSql,
   selectActiveMoveForUserSql,
   selectChunksSql,
   selectMoveSql,
@@ -36,7 +44,10 @@ import {
   setErrorSql,
   setModeSql,
   setPhaseSql,
+  setUndoneBySql,
+  setUndoOfSql,
   tableCleanedSql,
+  undoLinksSql,
   updateChunkSql,
   type NewMove,
 } from '../db/sql/journal.js';
@@ -89,7 +100,13 @@ export interface ChunkRow {
   cleaned: number;
 }
 
-/** Phases as stored. `flipped` and later mean the mapping points at the target. */
+/** `fw-shard undo`: the move a move undoes, and the move undoing it (ids, or null). */
+export interface UndoLinks {
+  undoOf: string | null;
+  undoneBy: string | null;
+}
+
+const NO_LINKS: UndoLinks = { undoOf: null, undoneBy: null };
 
 /** Read-only view: `moves`, `status` and dry runs never create tables. */
 export class JournalReader {
@@ -154,6 +171,19 @@ export class JournalReader {
   cleanupWaiting(olderThanSeconds: number): Promise<(MoveRow & { eligible_at: string; eligible_in_ms: string })[]> {
     return this.maybe(cleanupWaitingSql(olderThanSeconds));
   }
+  /** A journal of an older fw-shard has no undo columns (until ensureTables adds them), hence no links. */
+  async undoLinks(moveId: string): Promise<UndoLinks> {
+    try {
+      const [r] = await this.maybe<{ undo_of: string | null; undone_by: string | null }>(undoLinksSql(moveId));
+      return r ? { undoOf: r.undo_of === null ? null : String(r.undo_of), undoneBy: r.undone_by === null ? null : String(r.undone_by) } : NO_LINKS;
+    } catch (err) {
+      if (isNoSuchColumn(err)) return NO_LINKS;
+      throw err;
+    }
+  }
+  async laterMoveOfUser(userId: string, moveId: string): Promise<MoveRow | undefined> {
+    return (await this.maybe<MoveRow>(laterMoveOfUserSql(userId, moveId)))[0];
+  }
 }
 
 export class Journal extends JournalReader {
@@ -170,6 +200,8 @@ export class Journal extends JournalReader {
     await this.wdb.exec(createMoveTablesSql());
     await this.wdb.exec(createMoveChunksSql());
     await this.wdb.exec(createMovePassesSql());
+    const have = new Set((await this.wdb.rows<{ name: string }>(moveColumnsSql())).map((r) => String(r.name).toLowerCase()));
+    for (const c of ADDED_MOVE_COLUMNS) if (!have.has(c.name)) await this.wdb.exec(addMoveColumnSql(c.name, c.definition));
   }
 
   /**
@@ -186,6 +218,61 @@ export class Journal extends JournalReader {
         if (existing) return { id: existing.id, existing };
       }
       throw err;
+    }
+  }
+
+  /**
+   * Create the undo of `undone` and link the two, in one transaction: the undone move gives up its
+   * unfinished-move slot (releaseForUndoSql says when it may) and the undo takes it, so no cleanup of
+   * the undone move can start from then on. Returns null when the undone move no longer qualifies.
+   */
+  async createUndo(m: Omit<NewMove, 'runnerHost' | 'runnerPid' | 'id'>, undone: string): Promise<string | null> {
+    try {
+      return await this.wdb.transaction(
+        async (s) => {
+          if ((await s.exec(releaseForUndoSql(undone, STALE_SECONDS))).affectedRows !== 1) return null;
+          const created = await s.exec(insertMoveSql({ ...m, id: null, runnerHost: this.runner.host, runnerPid: this.runner.pid }));
+          await s.exec(setUndoOfSql(created.insertId, undone));
+          await s.exec(setUndoneBySql(undone, created.insertId));
+          return created.insertId;
+        },
+        { binary: false },
+      );
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const other = await this.activeForUser(m.userId);
+      throw new FwShardError(
+        'BUSY',
+        `user ${m.userId} has an unfinished move${other ? ` (${other.id}, from shard ${other.from_shard} to shard ${other.to_shard})` : ''}`,
+        {
+          hint: other
+            ? `Finish it (fw-shard resume ${other.id}) or abort it (fw-shard abort ${other.id}) first.`
+            : 'fw-shard moves lists the unfinished moves.',
+        },
+      );
+    }
+  }
+
+  /** End an aborted undo and give the undone move back as it was (restoreUndoneSql), in one transaction. */
+  abortUndo(undoId: string, undone: string): Promise<void> {
+    return this.wdb.transaction(
+      async (s) => {
+        await s.exec(finishMoveSql(undoId, 'aborted', 'aborted'));
+        await s.exec(restoreUndoneSql(undone, undoId));
+      },
+      { binary: false },
+    );
+  }
+
+  /** Enter phase `cleanup`; false when the move is being undone (its cleanup must never run). */
+  async enterCleanup(moveId: string): Promise<boolean> {
+    try {
+      return (await this.wdb.exec(enterCleanupSql(moveId))).affectedRows === 1;
+    } catch (err) {
+      // A journal without the undo columns has no undo in progress.
+      if (!isNoSuchColumn(err)) throw err;
+      await this.setPhase(moveId, 'cleanup');
+      return true;
     }
   }
 
@@ -272,5 +359,17 @@ export class Journal extends JournalReader {
   }
   freezeEnded(passId: string, ms: number, outcome: 'flipped' | 'lifted'): Promise<unknown> {
     return this.wdb.exec(freezeEndedPassSql(passId, ms, outcome));
+  }
+}
+
+/**
+ * Inside the undo's flip transaction: the undone move ends (and its cleanup with it). Refuses the flip
+ * when the link is gone: the undone move's cleanup could then still delete rows that are live again.
+ */
+export async function finishUndone(s: Session, undone: string, undoId: string): Promise<void> {
+  if ((await s.exec(finishUndoneSql(undone, undoId))).affectedRows !== 1) {
+    throw new FwShardError('PRECONDITION', `move ${undone} is no longer linked to its undo ${undoId}; nothing was flipped`, {
+      hint: `fw-shard moves --all shows both; fw-shard abort ${undoId} gives move ${undone} back as it was.`,
+    });
   }
 }

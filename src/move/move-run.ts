@@ -4,8 +4,10 @@
  * place that builds its result.
  */
 import type { Sql } from '../db/sql/fragment.js';
-import { freezeStartedSql } from '../db/sql/journal.js';
+import { flippedAtSql, freezeStartedSql } from '../db/sql/journal.js';
 import type { MoveTotals } from '../events/types.js';
+import { FwShardError } from '../errors/index.js';
+import { finishUndone } from './journal.js';
 import { canTransition, FLIPPED_PHASES, type JournalPhase } from './phase.js';
 import type { Preflight } from './phases/preflight.js';
 import type { RunContext } from './run-context.js';
@@ -20,6 +22,8 @@ export class MoveRun {
   readonly modeChanges: string[] = [];
   /** The whole move over every run, read from the journal at the run's end (loadTotals). */
   totals: MoveTotals | undefined;
+  /** An undo: the rows its copy wrote (what differed on the target), over every run. */
+  rowsCopied: string | undefined;
   #phase: JournalPhase;
   /** Journal writes of passes not waited for (never inside a freeze); waited for before the totals. */
   #recording: Promise<unknown>[] = [];
@@ -32,6 +36,11 @@ export class MoveRun {
     readonly resumed: boolean,
     readonly startedMs: number,
     timings: Record<string, number>,
+    /**
+     * `fw-shard undo`: the move this run undoes. Its copy re-syncs the target's kept rows instead of
+     * copying everything (phases/resync.ts), its flip ends the undone move, its abort keeps the target's rows.
+     */
+    readonly undoOf: string | null = null,
   ) {
     this.#phase = phase;
     this.timings = timings;
@@ -59,6 +68,38 @@ export class MoveRun {
   entered(phase: JournalPhase): void {
     this.#check(phase);
     this.#phase = phase;
+  }
+
+  /**
+   * The flip: the mapping's compare-and-set and the journal's `flipped` in one transaction (with
+   * `frozen`, valid only while this move's freeze is); an undo also ends the move it undoes there, so
+   * that move's cleanup can never run once its old rows are live again.
+   */
+  async flip(frozen = false): Promise<void> {
+    const { ctx, undoOf } = this;
+    await ctx.mapping.applier.flip(
+      ctx.deps.topology.mapping,
+      ctx.userId,
+      ctx.from,
+      ctx.to,
+      this.moveId,
+      flippedAtSql(),
+      frozen,
+      undoOf === null ? undefined : (s) => finishUndone(s, undoOf, this.moveId),
+    );
+    this.entered('flipped');
+  }
+
+  /** Enter the cleanup, unless an undo of this move started meanwhile (then its rows must stay). */
+  async enterCleanup(): Promise<void> {
+    this.#check('cleanup');
+    if (!(await this.ctx.journal.enterCleanup(this.moveId))) {
+      const { undoneBy } = await this.ctx.journal.undoLinks(this.moveId);
+      throw new FwShardError('PRECONDITION', `move ${this.moveId} is being undone by move ${undoneBy ?? '?'}: its cleanup does not run`, {
+        hint: `fw-shard resume ${undoneBy ?? '<undo id>'} finishes the undo; fw-shard abort ${undoneBy ?? '<undo id>'} gives this move its cleanup back.`,
+      });
+    }
+    this.#phase = 'cleanup';
   }
 
   /** End the move in the journal (state done or aborted) and make the phase current. */
@@ -116,6 +157,8 @@ export class MoveRun {
       tables: [...this.reports.values()],
       timings: this.timings,
       nextStep,
+      ...(this.undoOf !== null ? { undoOf: this.undoOf } : {}),
+      ...(this.rowsCopied !== undefined ? { rowsCopied: this.rowsCopied } : {}),
       ...(error ? { error } : {}),
       ...this.#freezeAndPasses(),
       ...(this.totals ? { totals: this.totals } : {}),

@@ -158,6 +158,10 @@ export interface MoveResult {
   deltaPasses?: number;
   /** The whole move over every run (the first and each resume), from the journal. */
   totals?: MoveTotals;
+  /** `fw-shard undo`: the move this one undid (moved the user back from). */
+  undoOf?: string;
+  /** `fw-shard undo`: rows its copy wrote (what differed on the old shard); the rest were already there. */
+  rowsCopied?: string;
   nextStep: string;
   error?: { code: string; message: string };
 }

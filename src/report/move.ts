@@ -42,6 +42,11 @@ export function renderMoveResult(r: MoveResult): string {
     .filter(([, v]) => v)
     .map(([k, v]) => `${k} ${v}`);
   if (parts.length && !r.dryRun) out.push(`time: ${parts.join(', ')}`);
+  if (r.undoOf !== undefined && !r.dryRun) {
+    out.push(
+      `undo of move ${r.undoOf}${r.rowsCopied !== undefined ? `: ${r.rowsCopied} row(s) differed on shard ${r.to} and were copied; the rest were already there` : ''}`,
+    );
+  }
   if (r.freezeMs !== undefined) out.push(`online: user frozen for ${r.freezeMs} ms after ${r.deltaPasses ?? 0} delta pass(es)`);
   out.push(r.nextStep);
   return out.join('\n');

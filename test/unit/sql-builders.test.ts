@@ -21,14 +21,25 @@ import {
   type RowSpec,
 } from '../../src/db/sql/rows.js';
 import {
+  ADDED_MOVE_COLUMNS,
+  addMoveColumnSql,
   claimMoveSql,
   cleanupWaitingSql,
+  enterCleanupSql,
+  finishUndoneSql,
   freezeEndedPassSql,
   insertDeltaPassSql,
   insertFreezeSql,
+  laterMoveOfUserSql,
+  moveColumnsSql,
+  releaseForUndoSql,
+  restoreUndoneSql,
   selectMoveSql,
   selectPassesSql,
   setModeSql,
+  setUndoneBySql,
+  setUndoOfSql,
+  undoLinksSql,
 } from '../../src/db/sql/journal.js';
 import { listForeignKeysSql } from '../../src/db/sql/schema.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
@@ -476,6 +487,44 @@ describe('schema.ts', () => {
         '        ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.TABLE_NAME = k.TABLE_NAME AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME\n' +
         "      WHERE k.REFERENCED_TABLE_NAME IS NOT NULL AND (k.TABLE_SCHEMA = 'users`2' OR k.REFERENCED_TABLE_SCHEMA = 'users`2')\n" +
         '      ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION',
+    );
+  });
+});
+
+describe('journal.ts: undo (fw-shard undo)', () => {
+  it('existing journals get the undo columns added by name', () => {
+    expect(preview(moveColumnsSql())).toBe(
+      "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fw_shard_moves'",
+    );
+    expect(ADDED_MOVE_COLUMNS.map((c) => c.name)).toEqual(['undo_of', 'undone_by']);
+    expect(preview(addMoveColumnSql('undo_of', ADDED_MOVE_COLUMNS[0]!.definition))).toBe(
+      "ALTER TABLE `fw_shard_moves` ADD COLUMN `undo_of` BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move this one undoes (it moves the user back)'",
+    );
+    expect(preview(undoLinksSql('9007199254740993'))).toBe('SELECT undo_of, undone_by FROM `fw_shard_moves` WHERE id = 9007199254740993');
+  });
+
+  it('an undo takes only a flipped move with its old rows intact, and nobody running it', () => {
+    expect(preview(releaseForUndoSql('9007199254740993', 30))).toBe(
+      'UPDATE `fw_shard_moves` SET active_user = NULL, runner_host = NULL, runner_pid = NULL, updated_at = NOW(3)\n' +
+        '      WHERE id = 9007199254740993 AND undone_by IS NULL AND (\n' +
+        "        (state = 'active' AND phase IN ('flipped', 'cleanup-pending') AND (runner_host IS NULL OR heartbeat_at < NOW(3) - INTERVAL 30 SECOND))\n" +
+        "        OR (state = 'done' AND phase = 'done' AND cleanup_mode = 'keep'))",
+    );
+    expect(preview(setUndoneBySql('7', '9'))).toBe('UPDATE `fw_shard_moves` SET undone_by = 9 WHERE id = 7 AND undone_by IS NULL');
+    expect(preview(setUndoOfSql('9', '7'))).toBe('UPDATE `fw_shard_moves` SET undo_of = 7 WHERE id = 9');
+    expect(preview(laterMoveOfUserSql('42', '7'))).toMatch(/ FROM `fw_shard_moves` WHERE user_id = 42 AND id > 7 AND state <> 'aborted' ORDER BY id LIMIT 1$/);
+  });
+
+  it("the undo's flip ends the undone move; its abort restores it; an undone move never enters its cleanup", () => {
+    expect(preview(finishUndoneSql('7', '9'))).toBe(
+      "UPDATE `fw_shard_moves` SET state = 'done', phase = 'done', active_user = NULL, finished_at = COALESCE(finished_at, NOW(3)), updated_at = NOW(3),\n" +
+        '      runner_host = NULL, runner_pid = NULL WHERE id = 7 AND undone_by = 9',
+    );
+    expect(preview(restoreUndoneSql('7', '9'))).toBe(
+      "UPDATE `fw_shard_moves` SET undone_by = NULL, active_user = IF(state = 'active', user_id, NULL), updated_at = NOW(3)\n      WHERE id = 7 AND undone_by = 9",
+    );
+    expect(preview(enterCleanupSql('7'))).toBe(
+      "UPDATE `fw_shard_moves` SET phase = 'cleanup', updated_at = NOW(3), heartbeat_at = NOW(3) WHERE id = 7 AND undone_by IS NULL",
     );
   });
 });

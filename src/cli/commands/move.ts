@@ -7,6 +7,7 @@ import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
 import { abortMove, pendingCleanups, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
 import { JournalReader } from '../../move/journal.js';
+import { undoMove, type UndoRequest } from '../../move/undo.js';
 import { partialResultOf } from '../../move/move-error.js';
 import type { CleanupMode, MoveAsk, MoveDeps, MoveResult } from '../../move/types.js';
 import { renderDeferredCleanups, renderMoveResult, renderPlan } from '../../report/move.js';
@@ -15,7 +16,7 @@ import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
-import { modeOptions, onlineOptions, throttleOptions } from '../options.js';
+import { assumeNoWritesOption, modeOptions, onlineOptions, throttleOptions } from '../options.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';
 import { withRunSession, type SessionFlags } from '../run-session.js';
@@ -107,10 +108,37 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
   }
 }
 
+/**
+ * Without --yes: refuse without a terminal (cron must say what it means); on one, show the plan of a dry
+ * run (which writes nothing) and ask. False: nothing is to be done (said on stdout or stderr).
+ */
+async function confirmed(ctx: CliContext, loaded: LoadedTopology, what: 'move' | 'undo', dryRun: (deps: MoveDeps) => Promise<MoveResult>): Promise<boolean> {
+  if (!ctx.stdinIsTTY || !ctx.stderr.isTTY) {
+    throw new FwShardError('USAGE', `refusing to ${what} without confirmation: no terminal to ask on`, {
+      hint: 'Pass --yes (cron and scripts must say what they mean), or --dry-run to see the plan.',
+    });
+  }
+  const { deps, close } = makeDeps(loaded.topology, () => undefined);
+  try {
+    const plan = await dryRun(deps);
+    if (plan.nothingToDo) {
+      out(ctx, plan.nextStep);
+      return false;
+    }
+    log(ctx, plan.plan ? renderPlan(plan.plan) : plan.nextStep);
+  } finally {
+    await close();
+  }
+  if (await confirm(ctx, `Proceed with the ${what}? [y/N] `)) return true;
+  log(ctx, what === 'move' ? 'Not moved.' : 'Not undone.');
+  return false;
+}
+
 export const registerMove: Register = (program, ctx, setExit, globals) => {
   registerMoveCommand(program, ctx, setExit, globals);
   registerResume(program, ctx, setExit, globals);
   registerAbort(program, ctx, setExit, globals);
+  registerUndo(program, ctx, setExit, globals);
   registerCleanup(program, ctx, setExit, globals);
   registerMoves(program, ctx, setExit, globals);
 };
@@ -149,29 +177,7 @@ it was started with (offline or online, capture, cleanup); a flag given explicit
         const userId = parseUserId(opts.user);
         const to = parseShardId(opts.to, loaded.topology, '--to');
         const req: MoveAsk = { ...baseRequest(opts), userId, to, ...cleanupAsked(opts), dryRun: Boolean(opts.dryRun) };
-        if (!req.dryRun && !opts.yes) {
-          if (!ctx.stdinIsTTY || !ctx.stderr.isTTY) {
-            throw new FwShardError('USAGE', 'refusing to move without confirmation: no terminal to ask on', {
-              hint: 'Pass --yes (cron and scripts must say what they mean), or --dry-run to see the plan.',
-            });
-          }
-          // Show the plan first (a dry run writes nothing), then ask.
-          const { deps, close } = makeDeps(loaded.topology, () => undefined);
-          try {
-            const plan = await runMove(deps, { ...req, dryRun: true });
-            if (plan.nothingToDo) {
-              out(ctx, plan.nextStep);
-              return ExitCode.ok;
-            }
-            log(ctx, plan.plan ? renderPlan(plan.plan) : plan.nextStep);
-          } finally {
-            await close();
-          }
-          if (!(await confirm(ctx, 'Proceed with the move? [y/N] '))) {
-            log(ctx, 'Not moved.');
-            return ExitCode.ok;
-          }
-        }
+        if (!req.dryRun && !opts.yes && !(await confirmed(ctx, loaded, 'move', (deps) => runMove(deps, { ...req, dryRun: true })))) return ExitCode.ok;
         return runEngine(ctx, opts, loaded, (deps, signal) => runMove(deps, req, { signal }));
       }),
     );
@@ -229,6 +235,55 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
         if (id !== undefined && !/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
         const ref = id !== undefined ? { moveId: id } : { userId: parseUserId(opts.user!) };
         return runEngine(ctx, { ...opts, chunkTime: '500ms', concurrency: '1' }, loaded, (deps, signal) => abortMove(deps, ref, { signal }));
+      }),
+    );
+};
+
+/** `fw-shard undo MOVE-ID`: move the user of a flipped move back onto the rows its old shard kept. */
+const registerUndo: Register = (program, ctx, setExit, globals) => {
+  commonOptions(
+    program
+      .command('undo')
+      .description("after a move's flip, move the user back to the old shard, which kept its rows (--cleanup defer or keep): only what changed is copied")
+      .argument('<move-id>', 'the flipped move to undo (fw-shard moves --all lists them)')
+      .addOption(assumeNoWritesOption())
+      .option('--dry-run', 'run the checks and print the plan; write nothing')
+      .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+      .addOption(
+        new Option(
+          '--cleanup <mode>',
+          "after the undo's flip, the new shard's rows: now: delete them; defer: leave them for `fw-shard cleanup`; keep: never delete",
+        )
+          .default('now')
+          .env('FW_SHARD_CLEANUP'),
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard undo 9007199254741001 --dry-run
+  $ fw-shard undo 9007199254741001 --yes                  online, like a move; the undone move's cleanup is cancelled
+
+Refused (with the command to run instead) before the flip (fw-shard abort), after the move's cleanup
+deleted rows on the old shard (fw-shard move --user ID --to OLD), when the user has moved since, or while
+another move of the user is unfinished. A killed undo is finished by fw-shard resume, or undone by
+fw-shard abort (the old shard's rows stay; the undone move's deferred cleanup is pending again).`,
+    )
+    .action(
+      action(ctx, setExit, async (opts: CommonOpts & { dryRun?: boolean; yes?: boolean }, id: string) => {
+        const loaded = await loadTopologyResolved(ctx, globals());
+        if (!/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
+        const base = baseRequest(opts);
+        // An undo is a new move: online unless --assume-no-writes says otherwise.
+        const req: UndoRequest = {
+          ...base,
+          assumeNoWrites: base.assumeNoWrites ?? false,
+          cleanup: cleanupModeOf(opts.cleanup ?? 'now'),
+          dryRun: Boolean(opts.dryRun),
+        };
+        if (!req.dryRun && !opts.yes && !(await confirmed(ctx, loaded, 'undo', (deps) => undoMove(deps, id, { ...req, dryRun: true })))) return ExitCode.ok;
+        return runEngine(ctx, opts, loaded, (deps, signal) => undoMove(deps, id, req, { signal }));
       }),
     );
 };

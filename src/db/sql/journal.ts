@@ -10,6 +10,9 @@ export const MOVE_TABLES = 'fw_shard_move_tables';
 export const MOVE_CHUNKS = 'fw_shard_move_chunks';
 export const MOVE_PASSES = 'fw_shard_move_passes';
 
+const UNDO_OF = sql`BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move this one undoes (it moves the user back)'`;
+const UNDONE_BY = sql`BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move undoing this one; while set, this move is never cleaned up'`;
+
 export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES)} (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
   user_id BIGINT UNSIGNED NOT NULL,
@@ -31,6 +34,8 @@ export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES
   freeze_started_at DATETIME(3) NULL,
   freeze_ended_at DATETIME(3) NULL,
   error TEXT NULL,
+  undo_of ${UNDO_OF},
+  undone_by ${UNDONE_BY},
   PRIMARY KEY (id),
   UNIQUE KEY one_unfinished_move_per_user (active_user),
   KEY by_user (user_id),
@@ -81,6 +86,19 @@ export const createMovePassesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 
 const id = (v: string) => new NumericLiteral(v);
+
+/**
+ * Columns added to fw_shard_moves after its first release: a journal created by an older fw-shard gets
+ * them from ensureTables (MySQL 8 has no ADD COLUMN IF NOT EXISTS, so the missing ones are looked up).
+ */
+export const ADDED_MOVE_COLUMNS: readonly { name: string; definition: Sql }[] = [
+  { name: 'undo_of', definition: UNDO_OF },
+  { name: 'undone_by', definition: UNDONE_BY },
+];
+
+export const moveColumnsSql = () => sql`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${MOVES}`;
+
+export const addMoveColumnSql = (name: string, definition: Sql) => sql`ALTER TABLE ${ident(MOVES)} ADD COLUMN ${ident(name)} ${definition}`;
 
 export interface NewMove {
   id: string | null;
@@ -239,3 +257,42 @@ export const selectPassesSql = (moveId: string) =>
 
 /** The flip's time, set in the flip's own transaction (see flipMappingSql in mapping.ts). */
 export const flippedAtSql = () => sql`, flipped_at = NOW(3)`;
+
+/** The undo links of a move (kept out of MOVE_COLUMNS: a journal of an older fw-shard lacks them until migrated). */
+export const undoLinksSql = (moveId: string) => sql`SELECT undo_of, undone_by FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
+
+/** A move of the user started after `moveId` that was not aborted (the user moved again since). */
+export const laterMoveOfUserSql = (userId: string, moveId: string) =>
+  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE user_id = ${id(userId)} AND id > ${id(moveId)} AND state <> 'aborted' ORDER BY id LIMIT 1`;
+
+/**
+ * The start of an undo takes the undone move out of everyone's hands, in the transaction that creates
+ * the undo: its unfinished-move slot is freed for the undo, and only a move whose old rows are all still
+ * there qualifies: flipped and waiting for its cleanup (`flipped`, `cleanup-pending`) with no live runner,
+ * or finished with --cleanup keep. A cleanup that entered phase `cleanup` (enterCleanupSql) cannot be
+ * undone; an undone move cannot enter it.
+ */
+export const releaseForUndoSql = (moveId: string, staleSeconds: number) =>
+  sql`UPDATE ${ident(MOVES)} SET active_user = NULL, runner_host = NULL, runner_pid = NULL, updated_at = NOW(3)
+      WHERE id = ${id(moveId)} AND undone_by IS NULL AND (
+        (state = 'active' AND phase IN ('flipped', 'cleanup-pending') AND (runner_host IS NULL OR heartbeat_at < NOW(3) - INTERVAL ${staleSeconds} SECOND))
+        OR (state = 'done' AND phase = 'done' AND cleanup_mode = 'keep'))`;
+
+export const setUndoneBySql = (moveId: string, undoId: string) =>
+  sql`UPDATE ${ident(MOVES)} SET undone_by = ${id(undoId)} WHERE id = ${id(moveId)} AND undone_by IS NULL`;
+
+export const setUndoOfSql = (undoId: string, moveId: string) => sql`UPDATE ${ident(MOVES)} SET undo_of = ${id(moveId)} WHERE id = ${id(undoId)}`;
+
+/** In the undo's flip transaction: the undone move is over, and its cleanup with it (it never runs now). */
+export const finishUndoneSql = (moveId: string, undoId: string) =>
+  sql`UPDATE ${ident(MOVES)} SET state = 'done', phase = 'done', active_user = NULL, finished_at = COALESCE(finished_at, NOW(3)), updated_at = NOW(3),
+      runner_host = NULL, runner_pid = NULL WHERE id = ${id(moveId)} AND undone_by = ${id(undoId)}`;
+
+/** An aborted undo gives the undone move back as it was: unlinked, and (if unfinished) the user's unfinished move again. */
+export const restoreUndoneSql = (moveId: string, undoId: string) =>
+  sql`UPDATE ${ident(MOVES)} SET undone_by = NULL, active_user = IF(state = 'active', user_id, NULL), updated_at = NOW(3)
+      WHERE id = ${id(moveId)} AND undone_by = ${id(undoId)}`;
+
+/** The cleanup's start, refused for a move being undone (its old rows are about to be live again). */
+export const enterCleanupSql = (moveId: string) =>
+  sql`UPDATE ${ident(MOVES)} SET phase = 'cleanup', updated_at = NOW(3), heartbeat_at = NOW(3) WHERE id = ${id(moveId)} AND undone_by IS NULL`;

@@ -10,7 +10,6 @@ import { FreezeExpiredError, FwShardError } from '../../errors/index.js';
 import { freezeEndedSql } from '../../db/sql/journal.js';
 import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
 import { pingSql } from '../../db/sql/server.js';
-import { flippedAtSql } from '../../db/sql/journal.js';
 import type { MoveRun } from '../move-run.js';
 import type { MoveContext } from '../run-context.js';
 import type { OnlineOptions } from '../types.js';
@@ -74,8 +73,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
         reason = 'the final sync did not finish inside the freeze cap';
       } else {
         try {
-          await ctx.mapping.applier.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql(), true);
-          run.entered('flipped');
+          await run.flip(true);
           flipped = true;
           ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
           await invalidateCache();

@@ -117,7 +117,7 @@ export class DeadlineExceeded extends Error {
  * when much of the range changed (or the table has no key) re-copy the whole range instead. Returns
  * the number of rows copied.
  */
-async function repairRange(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
+export async function repairRange(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null): Promise<number> {
   if (!t.key) return recopyRange(ctx, t, s, lo, hi);
   const [src, tgt] = await Promise.all([ctx.source.insp.rowHashes(t, ctx.userId, lo, hi), ctx.target.insp.rowHashes(t, ctx.userId, lo, hi)]);
   const changed: KeyTuple[] = [];

@@ -24,7 +24,7 @@
  * refused on both shards until the next run flips it (resumeMovedFence).
  */
 import { FwShardError } from '../../errors/index.js';
-import { freezeEndedSql, flippedAtSql } from '../../db/sql/journal.js';
+import { freezeEndedSql } from '../../db/sql/journal.js';
 import { pingSql } from '../../db/sql/server.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { Guard } from '../guard.js';
@@ -247,10 +247,9 @@ export async function fenceCutover(
  * crash between the two): the user is refused on both shards until then.
  */
 export async function flipMoved(run: MoveRun, invalidateCache: () => Promise<void>): Promise<void> {
-  const { ctx, moveId } = run;
+  const { ctx } = run;
   if (run.phase !== 'flipped') {
-    await ctx.mapping.applier.flip(ctx.deps.topology.mapping, ctx.userId, ctx.from, ctx.to, moveId, flippedAtSql());
-    run.entered('flipped');
+    await run.flip();
     ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
   }
   await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });

@@ -25,7 +25,11 @@ export interface Preflight {
 
 const COLLISION_BATCH = 5000;
 
-export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): Promise<Preflight> {
+/**
+ * `keptRows`: an undo (src/move/undo.ts), whose target still holds the user's rows from before the move
+ * it undoes. They are its starting point (phases/resync.ts), not leftovers to refuse.
+ */
+export async function preflight(ctx: MoveContext, opts: { resuming: boolean; keptRows?: boolean }): Promise<Preflight> {
   const { topology } = ctx.deps;
   const source = ctx.source;
   const target = ctx.target;
@@ -101,7 +105,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
       warnings.push(`foreign key ${f.name} on shard ${f.shard} (${f.table} -> ${f.references}) leaves references dangling (allowed by --allow-foreign-keys)`);
   warnings.push(...selectionWarnings(sel.unowned, targetIsMain ? [] : mainTablesOnShard(tSchema, topology.tables, topology.mapping.table), ctx.from, ctx.to));
 
-  if (!opts.resuming) {
+  if (!opts.resuming && !opts.keptRows) {
     // The target must not already hold rows of this user: they could only be leftovers, and the copy
     // would overwrite them without anyone having looked.
     const onTarget = await Promise.all(tables.map((t) => target.insp.countUserRows(t, ctx.userId)));
@@ -115,8 +119,8 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean }): 
         },
       );
     }
-    await checkCollisions(ctx, tables);
   }
+  if (!opts.resuming) await checkCollisions(ctx, tables);
 
   const plan: MovePlan = {
     userId: ctx.userId,
