@@ -13,6 +13,7 @@ import { flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
 import { setPhaseSql } from '../db/sql/journal.js';
 import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
+import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns, keyTuples } from './collisions.js';
 import { parseRowHashes, type Inspector, type KeptRow, type RangeHash } from './inspector.js';
 
 export class Applier {
@@ -24,23 +25,26 @@ export class Applier {
    * the same result, and rows deleted on the source in that range disappear on the target too.
    */
   async replaceRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
-    await this.#replace(spec, R.deleteRange(spec, userId, lo, hi), rows, w);
+    await this.#replace(spec, userId, R.deleteRange(spec, userId, lo, hi), rows, w);
   }
 
   /** The same for single rows (delta repair): delete these keys of the user, insert the source's rows for them. */
   async replaceKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     if (keys.length === 0) return;
-    await this.#replace(spec, R.deleteByKeys(spec, userId, keys), rows, w);
+    await this.#replace(spec, userId, R.deleteByKeys(spec, userId, keys), rows, w);
   }
 
-  async #replace(spec: RowSpec, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
+  async #replace(spec: RowSpec, userId: string, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
+          // A duplicate key is a collision when another owner holds the value: never skipped, never
+          // overwritten, in any mode. (The user's own stale row holding it is the online case below.)
+          const collisions = () => failOnCollision(s, spec, userId, rows, w.target ? `on shard ${w.target}` : 'on the target');
           await noWarnings(s, spec, await s.execBinary(clear), w);
           if (rows.length === 0) return;
-          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows)), w);
-          else for (const stmt of R.insertRows(spec, rows, w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w);
+          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows)), w, collisions);
+          else for (const stmt of R.insertRows(spec, rows, w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
         },
         { sqlMode: w.sqlMode, binary: true },
       );
@@ -172,13 +176,15 @@ export interface WriteSettings {
    * never flips while a range differs. Offline, it fails the chunk like any other warning.
    */
   skipDuplicates: boolean;
+  /** Where the rows go, for messages ("shard 2"). */
+  target?: string;
 }
 
 /**
  * A write that raised warnings did not store exactly the bytes sent (a truncation, a charset or FK
  * problem, a duplicate that LOAD DATA skipped): the chunk fails, and its transaction is rolled back.
  */
-async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSettings): Promise<void> {
+async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSettings, onDuplicate?: () => Promise<void>): Promise<void> {
   if (r.warnings === 0) return;
   const shown = await s.rows<Record<string, unknown>>(showWarningsSql()).catch(() => [] as Record<string, unknown>[]);
   const field = (x: Record<string, unknown>, k: string) => {
@@ -187,6 +193,7 @@ async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSett
   };
   const real = shown.filter((x) => field(x, 'Level') !== 'Note' && !isHarmlessWarning(Number(field(x, 'Code'))));
   if (shown.length > 0 && real.length === 0) return;
+  if (onDuplicate && real.some((x) => isDuplicateKeyWarning(Number(field(x, 'Code'))))) await onDuplicate();
   if (w.skipDuplicates && real.length > 0 && real.every((x) => isDuplicateKeyWarning(Number(field(x, 'Code'))))) return;
   const text = real.map((x) => `${field(x, 'Level')} ${field(x, 'Code')}: ${field(x, 'Message')}`).join('; ');
   throw new FwShardError(
@@ -194,6 +201,28 @@ async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSett
     `table ${spec.name}: the target server raised ${r.warnings} warning(s) while fw-shard wrote the user's rows, so nothing of that chunk was kept (a row would have been skipped or changed): ${text || 'see SHOW WARNINGS'}`,
     { details: { table: spec.name } },
   );
+}
+
+/** Keys looked up per statement when a chunk raised a duplicate-key warning. */
+const COLLISION_LOOKUP = 1000;
+
+/**
+ * After a duplicate-key warning: which of the chunk's unique values belong to another owner on this
+ * server (read inside the chunk's transaction). Any: KEY_COLLISION, and the chunk is rolled back.
+ */
+async function failOnCollision(s: Session, spec: RowSpec, userId: string, rows: readonly RawValue[][], where: string): Promise<void> {
+  const found: string[] = [];
+  for (const k of spec.collisionKeys ?? []) {
+    const cols = keyColumns(spec, k);
+    const tuples = keyTuples(spec, cols, rows);
+    for (let i = 0; i < tuples.length && found.length < COLLISIONS_LISTED; i += COLLISION_LOOKUP) {
+      const hits = await s.rawRows(R.foreignKeysIn(spec, cols, userId, tuples.slice(i, i + COLLISION_LOOKUP)));
+      for (const h of hits) found.push(describeCollision(spec, cols, h, where));
+    }
+  }
+  if (found.length === 0) return;
+  // No hint of its own: the engine's (resume or abort this move, by id) is the next step.
+  throw keyCollisionError(userId, `${where} (nothing of that chunk was kept: resolve those rows by hand)`, found);
 }
 
 const TRANSIENT_ATTEMPTS = 4;

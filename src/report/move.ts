@@ -10,7 +10,9 @@ export function renderPlan(p: MovePlan): string {
       p.tables.map((t) => [t.name, t.rows, humanBytes(t.bytes), t.key ?? '(none: one unit)', t.ownerIndexed ? 'yes' : 'NO']),
     ),
   );
-  out.push(`total: ${p.totalRows} rows, ${humanBytes(p.totalBytes)}`);
+  out.push(
+    `total: ${p.totalRows} rows, ${p.bytesEstimated ? '~' : ''}${humanBytes(p.totalBytes)}${p.bytesEstimated ? ' (estimated from table statistics)' : ''}`,
+  );
   for (const s of p.skippedTables) out.push(`not moved: ${s.name} (${s.reason})`);
   if (p.capture) out.push(`Capture (online): ${p.capture.mode}: ${p.capture.reason}`);
   for (const w of p.warnings) out.push(`warning: ${w}`);

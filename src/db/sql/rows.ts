@@ -19,6 +19,8 @@ export interface RowSpec {
   columns: readonly ColumnInfo[];
   owner: ColumnInfo;
   key: readonly ColumnInfo[] | null;
+  /** Unique keys without the owner column (their values could belong to another owner), when known. */
+  collisionKeys?: readonly { columns: readonly string[] }[];
 }
 
 /** A key tuple as raw bytes (one Buffer per key column). */
