@@ -28,6 +28,28 @@ export class Applier {
     await this.#replace(spec, userId, R.deleteRange(spec, userId, lo, hi), rows, w);
   }
 
+  /**
+   * replaceRange for the copy, with the rows as LOAD DATA lines the source server built (one Buffer per
+   * row, newline included). `rows` reads the same rows raw: for INSERTs (a server that refuses LOCAL
+   * INFILE) and for naming collisions; it is called only then.
+   */
+  async replaceRangeLines(
+    spec: RowSpec,
+    userId: string,
+    lo: KeyTuple | null,
+    hi: KeyTuple | null,
+    lines: readonly Buffer[],
+    rows: () => Promise<readonly RawValue[][]>,
+    w: WriteSettings,
+  ): Promise<void> {
+    await this.#write(spec, userId, R.deleteRange(spec, userId, lo, hi), { count: lines.length, tsv: () => Buffer.concat(lines), rows }, w);
+  }
+
+  /** Whether the copy should bring rows as LOAD DATA lines (until the server refused LOCAL INFILE once). */
+  get loadsData(): boolean {
+    return this.#loadData;
+  }
+
   /** The same for single rows (delta repair): delete these keys of the user, insert the source's rows for them. */
   async replaceKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     if (keys.length === 0) return;
@@ -35,16 +57,20 @@ export class Applier {
   }
 
   async #replace(spec: RowSpec, userId: string, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
+    await this.#write(spec, userId, clear, { count: rows.length, tsv: () => R.encodeRowsTsv(spec, rows), rows: () => Promise.resolve(rows) }, w);
+  }
+
+  async #write(spec: RowSpec, userId: string, clear: Sql, p: Payload, w: WriteSettings): Promise<void> {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
           // A duplicate key is a collision when another owner holds the value: never skipped, never
           // overwritten, in any mode. (The user's own stale row holding it is the online case below.)
-          const collisions = () => failOnCollision(s, spec, userId, rows, w.target ? `on shard ${w.target}` : 'on the target');
+          const collisions = async () => failOnCollision(s, spec, userId, await p.rows(), w.target ? `on shard ${w.target}` : 'on the target');
           await noWarnings(s, spec, await s.execBinary(clear), w);
-          if (rows.length === 0) return;
-          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows)), w, collisions);
-          else for (const stmt of R.insertRows(spec, rows, w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
+          if (p.count === 0) return;
+          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), p.tsv()), w, collisions);
+          else for (const stmt of R.insertRows(spec, await p.rows(), w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
         },
         { sqlMode: w.sqlMode, binary: true },
       );
@@ -160,6 +186,13 @@ export class Applier {
       { binary: false },
     );
   }
+}
+
+/** Rows to write: how many, as LOAD DATA input, and as raw rows (read only if needed). */
+interface Payload {
+  count: number;
+  tsv: () => Buffer;
+  rows: () => Promise<readonly RawValue[][]>;
 }
 
 /** How the Applier writes user rows. */
