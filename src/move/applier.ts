@@ -109,10 +109,15 @@ export class Applier {
       () =>
         this.db.transaction(
           async (s) => {
-            const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
+            // Both sides at once: the source range locked as it is hashed, the target hashed meanwhile. The
+            // target may change after its hash either way (the app writes there now); what is deleted is
+            // what was equal at that moment, and the source cannot change until the delete commits.
+            const [[r], onTarget] = await Promise.all([
+              s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true)),
+              target.hash(spec, userId, lo, hi),
+            ]);
             const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
             if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
-            const onTarget = await target.hash(spec, userId, lo, hi);
             if (onTarget.count === source.count && onTarget.hash === source.hash) {
               const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
               // The range delete must remove exactly the rows compared: a row that slipped in since (no gap
