@@ -30,6 +30,11 @@ export interface ReadDb {
   readonly endpoint: Endpoint;
   rows<T = Row>(q: Sql): Promise<T[]>;
   rawRows(q: Sql): Promise<RawValue[][]>;
+  /**
+   * rawRows, but stops reading once the rows hold `maxBytes` (at least one row is returned): `cut` says
+   * the result had more rows than returned. Bounds memory whatever the rows' sizes.
+   */
+  rawRowsUpTo(q: Sql, maxBytes: number, sizeOf?: (row: RawValue[]) => number): Promise<{ rows: RawValue[][]; cut: boolean }>;
 }
 
 /** A pinned connection, for transactions and session settings. */
@@ -39,7 +44,7 @@ export interface Session {
   exec(q: Sql): Promise<ExecResult>;
   /** Execute on the binary connection (row copies with raw bytes). */
   execBinary(q: Sql | BinaryStatement): Promise<ExecResult>;
-  /** A LOAD DATA LOCAL INFILE statement fed with `data` (binary connections only). */
+  /** A LOAD DATA LOCAL INFILE statement fed with `data`, sent in packets of at most INFILE_PACKET bytes. */
   loadData(q: Sql, data: Buffer): Promise<ExecResult>;
 }
 
@@ -177,6 +182,40 @@ class MysqlDb implements Db {
     return this.#read(async () => (await this.#pool(true).query({ sql: toBinary(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]);
   }
 
+  rawRowsUpTo(q: Sql, maxBytes: number, sizeOf: (row: RawValue[]) => number = fieldBytes): Promise<{ rows: RawValue[][]; cut: boolean }> {
+    return this.#read(async () => {
+      const conn = await this.#pool(true).getConnection();
+      const core = (conn as unknown as { connection: StreamingConnection }).connection;
+      return new Promise((resolve, reject) => {
+        const rows: RawValue[][] = [];
+        let bytes = 0;
+        let cut = false;
+        const query = core.query({ sql: toBinary(q), rowsAsArray: true, typeCast: false });
+        query.on('result', (row: RawValue[]) => {
+          if (cut) return;
+          rows.push(row);
+          bytes += sizeOf(row);
+          if (bytes < maxBytes) return;
+          // Enough: the rest of the result is not read. The connection is mid-result, so it is closed
+          // (the pool opens another), never returned.
+          cut = true;
+          conn.destroy();
+          resolve({ rows, cut: true });
+        });
+        query.on('error', (err: unknown) => {
+          if (cut) return;
+          conn.release();
+          reject(err);
+        });
+        query.on('end', () => {
+          if (cut) return;
+          conn.release();
+          resolve({ rows, cut: false });
+        });
+      });
+    });
+  }
+
   exec(q: Sql): Promise<ExecResult> {
     return this.#run(async () => execResult((await this.#pool(false).query(toText(q)))[0]));
   }
@@ -237,7 +276,7 @@ class MysqlDb implements Db {
       loadData: (q: Sql, data: Buffer) => {
         if (!binary) throw new Error('loadData on a text session');
         return this.#run(async () =>
-          execResult((await conn.query({ sql: toBinary(q), infileStreamFactory: () => Readable.from([data]) } as unknown as string))[0]),
+          execResult((await conn.query({ sql: toBinary(q), infileStreamFactory: () => Readable.from(packets(data)) } as unknown as string))[0]),
         );
       },
       execBinary: (q: Sql | BinaryStatement) => {
@@ -254,6 +293,27 @@ class MysqlDb implements Db {
     this.#data = undefined;
     await Promise.allSettled(pools.map((p) => p.end()));
   }
+}
+
+/** Bytes of a raw row's values. */
+export function fieldBytes(row: readonly RawValue[]): number {
+  let n = 0;
+  for (const v of row) n += v ? v.length : 0;
+  return n;
+}
+
+/** The core (callback) connection's query, as the streaming read uses it. */
+interface StreamingConnection {
+  query(opts: { sql: string; rowsAsArray: boolean; typeCast: boolean }): NodeJS.EventEmitter;
+}
+
+/**
+ * LOAD DATA LOCAL data goes out one packet per stream chunk, and the server refuses a packet above its
+ * max_allowed_packet: so slices of 1 MB (views, not copies), whatever the size of the chunk or a row.
+ */
+export const INFILE_PACKET = 1024 * 1024;
+function* packets(data: Buffer): Generator<Buffer> {
+  for (let i = 0; i < data.length; i += INFILE_PACKET) yield data.subarray(i, i + INFILE_PACKET);
 }
 
 function execResult(r: unknown): ExecResult {

@@ -24,6 +24,7 @@ import { flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
 import { setPhaseSql } from '../db/sql/journal.js';
 import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
+import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns, keyTuples } from './collisions.js';
 import { Inspector, parseRowHashes, UnhashableRow, type KeptRow, type RangeHash } from './inspector.js';
 import { foreignKeyWriteError, packetTooLargeError } from './write-errors.js';
 
@@ -39,6 +40,28 @@ export class Applier {
     await this.#replace(spec, userId, R.deleteRange(spec, userId, lo, hi), rows, w);
   }
 
+  /**
+   * replaceRange for the copy, with the rows as LOAD DATA lines the source server built (one Buffer per
+   * row, newline included). `rows` reads the same rows raw: for INSERTs (a server that refuses LOCAL
+   * INFILE) and for naming collisions; it is called only then.
+   */
+  async replaceRangeLines(
+    spec: RowSpec,
+    userId: string,
+    lo: KeyTuple | null,
+    hi: KeyTuple | null,
+    lines: readonly Buffer[],
+    rows: () => Promise<readonly RawValue[][]>,
+    w: WriteSettings,
+  ): Promise<void> {
+    await this.#write(spec, userId, R.deleteRange(spec, userId, lo, hi), { count: lines.length, tsv: () => Buffer.concat(lines), rows }, w);
+  }
+
+  /** Whether the copy should bring rows as LOAD DATA lines (until the server refused LOCAL INFILE once). */
+  get loadsData(): boolean {
+    return this.#loadData;
+  }
+
   /** The same for single rows (delta repair): delete these keys of the user, insert the source's rows for them. */
   async replaceKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     if (keys.length === 0) return;
@@ -46,13 +69,20 @@ export class Applier {
   }
 
   async #replace(spec: RowSpec, userId: string, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
+    await this.#write(spec, userId, clear, { count: rows.length, tsv: () => R.encodeRowsTsv(spec, rows), rows: () => Promise.resolve(rows) }, w);
+  }
+
+  async #write(spec: RowSpec, userId: string, clear: Sql, p: Payload, w: WriteSettings): Promise<void> {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
+          // A duplicate key is a collision when another owner holds the value: never skipped, never
+          // overwritten, in any mode. (The user's own stale row holding it is the online case below.)
+          const collisions = async () => failOnCollision(s, spec, userId, await p.rows(), w.target ? `on shard ${w.target}` : 'on the target');
           await noWarnings(s, spec, await s.execBinary(clear), w);
-          if (rows.length === 0) return;
-          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), R.encodeRowsTsv(spec, rows)), w);
-          else for (const stmt of R.insertRows(spec, rows, w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w);
+          if (p.count === 0) return;
+          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), p.tsv()), w, collisions);
+          else for (const stmt of R.insertRows(spec, await p.rows(), w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
         },
         { sqlMode: w.sqlMode, binary: true },
       );
@@ -71,7 +101,7 @@ export class Applier {
         await write(false);
       });
     } catch (err) {
-      throw await this.#explain(err, spec, userId, rows, viaLoadData, w);
+      throw await this.#explain(err, spec, userId, p, viaLoadData, w);
     }
   }
 
@@ -79,11 +109,12 @@ export class Applier {
    * A write the server refused for a reason the operator can fix: a packet over max_allowed_packet, a
    * foreign key checked after all. Named, with the next step; anything else is returned as it is.
    */
-  async #explain(err: unknown, spec: RowSpec, userId: string, rows: readonly RawValue[][], viaLoadData: boolean, w: WriteSettings): Promise<unknown> {
+  async #explain(err: unknown, spec: RowSpec, userId: string, p: Payload, viaLoadData: boolean, w: WriteSettings): Promise<unknown> {
     // The server answers a packet over max_allowed_packet with 1153 and closes the connection, often
     // before the client has finished sending it: the client then sees only the reset. Told apart by size.
     if (isPacketTooLarge(err) || isConnectionLost(err)) {
       // The packet that carried the chunk: the LOAD DATA input, or the largest INSERT statement.
+      const rows = await p.rows();
       const sent = viaLoadData ? R.encodeRowsTsv(spec, rows).length : Math.max(0, ...R.insertRows(spec, rows, w.maxBytes).map((q) => q.binary.length));
       const maxPacket = await readServerFacts(this.db).then(
         (f) => f.maxAllowedPacket,
@@ -119,12 +150,17 @@ export class Applier {
       () =>
         this.db.transaction(
           async (s) => {
-            const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
+            // Both sides at once: the source range locked as it is hashed, the target hashed meanwhile. The
+            // target may change after its hash either way (the app writes there now); what is deleted is
+            // what was equal at that moment, and the source cannot change until the delete commits.
+            const [[r], onTarget] = await Promise.all([
+              s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true)),
+              target.hash(spec, userId, lo, hi),
+            ]);
             const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
             if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
             // A row the source cannot hash is never proven equal: nothing of the range is deleted.
             if (R.isUnhashable(source.hash)) throw await new Inspector(this.db).unhashable(spec, new UnhashableRow(null));
-            const onTarget = await target.hash(spec, userId, lo, hi);
             if (onTarget.count === source.count && onTarget.hash === source.hash) {
               const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
               // The range delete must remove exactly the rows compared: a row that slipped in since (no gap
@@ -203,6 +239,13 @@ export class Applier {
   }
 }
 
+/** Rows to write: how many, as LOAD DATA input, and as raw rows (read only if needed). */
+interface Payload {
+  count: number;
+  tsv: () => Buffer;
+  rows: () => Promise<readonly RawValue[][]>;
+}
+
 /** How the Applier writes user rows. */
 export interface WriteSettings {
   /** The source's sql_mode (strictness, zero dates), parse-changing flags removed. */
@@ -217,13 +260,15 @@ export interface WriteSettings {
    * never flips while a range differs. Offline, it fails the chunk like any other warning.
    */
   skipDuplicates: boolean;
+  /** Where the rows go, for messages ("shard 2"). */
+  target?: string;
 }
 
 /**
  * A write that raised warnings did not store exactly the bytes sent (a truncation, a charset or FK
  * problem, a duplicate that LOAD DATA skipped): the chunk fails, and its transaction is rolled back.
  */
-async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSettings): Promise<void> {
+async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSettings, onDuplicate?: () => Promise<void>): Promise<void> {
   if (r.warnings === 0) return;
   const shown = await s.rows<Record<string, unknown>>(showWarningsSql()).catch(() => [] as Record<string, unknown>[]);
   const field = (x: Record<string, unknown>, k: string) => {
@@ -232,6 +277,7 @@ async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSett
   };
   const real = shown.filter((x) => field(x, 'Level') !== 'Note' && !isHarmlessWarning(Number(field(x, 'Code'))));
   if (shown.length > 0 && real.length === 0) return;
+  if (onDuplicate && real.some((x) => isDuplicateKeyWarning(Number(field(x, 'Code'))))) await onDuplicate();
   if (w.skipDuplicates && real.length > 0 && real.every((x) => isDuplicateKeyWarning(Number(field(x, 'Code'))))) return;
   const text = real.map((x) => `${field(x, 'Level')} ${field(x, 'Code')}: ${field(x, 'Message')}`).join('; ');
   // A row skipped for a foreign key, or a value cut to max_allowed_packet: thrown with the server's
@@ -243,6 +289,28 @@ async function noWarnings(s: Session, spec: RowSpec, r: ExecResult, w: WriteSett
     `table ${spec.name}: the target server raised ${r.warnings} warning(s) while fw-shard wrote the user's rows, so nothing of that chunk was kept (a row would have been skipped or changed): ${text || 'see SHOW WARNINGS'}`,
     { details: { table: spec.name } },
   );
+}
+
+/** Keys looked up per statement when a chunk raised a duplicate-key warning. */
+const COLLISION_LOOKUP = 1000;
+
+/**
+ * After a duplicate-key warning: which of the chunk's unique values belong to another owner on this
+ * server (read inside the chunk's transaction). Any: KEY_COLLISION, and the chunk is rolled back.
+ */
+async function failOnCollision(s: Session, spec: RowSpec, userId: string, rows: readonly RawValue[][], where: string): Promise<void> {
+  const found: string[] = [];
+  for (const k of spec.collisionKeys ?? []) {
+    const cols = keyColumns(spec, k);
+    const tuples = keyTuples(spec, cols, rows);
+    for (let i = 0; i < tuples.length && found.length < COLLISIONS_LISTED; i += COLLISION_LOOKUP) {
+      const hits = await s.rawRows(R.foreignKeysIn(spec, cols, userId, tuples.slice(i, i + COLLISION_LOOKUP)));
+      for (const h of hits) found.push(describeCollision(spec, cols, h, where));
+    }
+  }
+  if (found.length === 0) return;
+  // No hint of its own: the engine's (resume or abort this move, by id) is the next step.
+  throw keyCollisionError(userId, `${where} (nothing of that chunk was kept: resolve those rows by hand)`, found);
 }
 
 /** The server's own words in a driver error (or the error wrapping one). */

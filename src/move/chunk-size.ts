@@ -12,3 +12,16 @@ export function nextChunkSize(current: number, elapsedMs: number, targetMs: numb
   const bounded = Math.min(Math.max(ideal, Math.floor(current / 2)), current * 2);
   return Math.min(Math.max(bounded, MIN_CHUNK), MAX_CHUNK);
 }
+
+/**
+ * Bytes of row data one chunk holds: a copy reads at most this much before it stops the result (a single
+ * larger row makes a chunk of one), and sizes the next chunk from the rows' average so it stays under.
+ * With the read-ahead and the LOAD DATA input built from it, about 3x this per table copied at once.
+ */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+
+/** `rows`, lowered so that rows of `avgRowBytes` fit in CHUNK_BYTES (never below one row). */
+export function byteBoundedSize(rows: number, avgRowBytes: number): number {
+  if (!(avgRowBytes > 0)) return rows;
+  return Math.max(1, Math.min(rows, Math.floor(CHUNK_BYTES / avgRowBytes)));
+}

@@ -363,7 +363,12 @@ async function verifyAndFlipStep(run: MoveRun): Promise<void> {
 
 function writeSettings(run: MoveRun): WriteSettings {
   const { pf } = run;
-  return { sqlMode: pf.sqlMode, maxBytes: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(pf.maxPacket / 4))), skipDuplicates: run.ctx.online };
+  return {
+    sqlMode: pf.sqlMode,
+    maxBytes: Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(pf.maxPacket / 4))),
+    skipDuplicates: run.ctx.online,
+    target: String(run.ctx.to),
+  };
 }
 
 /** Record the failure in the journal and the event stream; return the error the caller sees. */

@@ -146,6 +146,23 @@ export class Inspector {
   readChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {
     return this.db.rawRows(R.selectChunk(spec, userId, lo, limit));
   }
+  /**
+   * The next chunk after lo for the copy: at most `limit` rows and about `maxBytes` of values. As LOAD
+   * DATA lines built by the server (R.selectChunkTsv: [key..., row length, line or NULL]) or, for
+   * INSERTs, as raw rows.
+   */
+  readCopyChunk(
+    spec: RowSpec,
+    userId: string,
+    lo: KeyTuple | null,
+    limit: number,
+    maxBytes: number,
+    asLines: boolean,
+  ): Promise<{ rows: RawValue[][]; cut: boolean }> {
+    if (!asLines) return this.db.rawRowsUpTo(R.selectChunk(spec, userId, lo, limit), maxBytes);
+    const at = spec.key?.length ?? 0;
+    return this.db.rawRowsUpTo(R.selectChunkTsv(spec, userId, lo, limit), maxBytes, (r) => Number((r[at] as Buffer).toString('latin1')));
+  }
   readKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RawValue[][]> {
     return keys.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.selectByKeys(spec, userId, keys));
   }

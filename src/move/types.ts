@@ -117,6 +117,8 @@ export interface MovePlan {
   foreignKeys: ForeignKeyReport[];
   totalRows: string;
   totalBytes: string;
+  /** Bytes from the tables' statistics (a real move), or counted row by row (a dry run). */
+  bytesEstimated?: boolean;
   warnings: string[];
   /** Online moves: trigger (fence and change log on the shards) or rehash (db_main freeze), and why. */
   capture?: { mode: 'trigger' | 'rehash'; reason: string };

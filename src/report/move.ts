@@ -12,7 +12,9 @@ export function renderPlan(p: MovePlan): string {
       p.tables.map((t) => [t.name, t.rows, humanBytes(t.bytes), t.key ?? '(none: one unit)', t.ownerIndexed ? 'yes' : 'NO']),
     ),
   );
-  out.push(`total: ${p.totalRows} rows, ${humanBytes(p.totalBytes)}`);
+  out.push(
+    `total: ${p.totalRows} rows, ${p.bytesEstimated ? '~' : ''}${humanBytes(p.totalBytes)}${p.bytesEstimated ? ' (estimated from table statistics)' : ''}`,
+  );
   for (const s of p.skippedTables) out.push(`not moved: ${s.name} (${s.reason})`);
   for (const f of p.foreignKeys) out.push(`foreign key: ${showForeignKey(f)}`);
   if (p.capture) out.push(`Capture (online): ${p.capture.mode}: ${p.capture.reason}`);

@@ -150,4 +150,31 @@ describe('move: data fidelity between two servers', () => {
     expect(env.cli('a', 'flamework', 'SELECT id, cluster_id FROM users ORDER BY id').trim().split('\n')).toEqual(['42\t2', '43\t1']);
     expect(events.some((e) => e.type === 'mapping.flipped')).toBe(true);
   });
+
+  it('moves the same values back through multi-row INSERTs when the target refuses LOCAL INFILE', async () => {
+    // MySQL 8's default local_infile=OFF: the copy reads raw rows and writes INSERTs instead of LOAD DATA.
+    const before = independentDump(env, 'b', 'users2', '42');
+    expect(before).toContain('E9FF80A0');
+    await env.db('a', 'mysql').exec(sql`SET GLOBAL local_infile = 0`);
+    const { deps, close } = env.deps([]);
+    try {
+      const r = await runMove(deps, {
+        userId: '42' as UserId,
+        to: 1 as ShardId,
+        dryRun: false,
+        assumeNoWrites: true,
+        chunkTimeMs: 500,
+        chunkSize: 7,
+        concurrency: 2,
+        cleanup: 'now',
+      });
+      expect(r.ok).toBe(true);
+      expect(r.tables.every((t) => t.mismatches === 0)).toBe(true);
+    } finally {
+      await close();
+      await env.db('a', 'mysql').exec(sql`SET GLOBAL local_infile = 1`);
+    }
+    expect(independentDump(env, 'a', 'users1', '42')).toBe(before);
+    expect(independentDump(env, 'b', 'users2', '42').replace(/\s/g, '')).toBe('------');
+  });
 });

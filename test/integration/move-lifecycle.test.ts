@@ -183,15 +183,38 @@ describe('move lifecycle', () => {
     }
   });
 
-  it('refuses before writing anything: key collision under another owner, schema drift, read_only target', async () => {
+  it('a key collision under another owner: a dry run finds it up front; a move fails that chunk, keeps none of it, and abort undoes the rest', async () => {
     const { deps, close } = makeDeps(env.topology, () => undefined);
     try {
       await env.db('b', 'users2').exec(sql`INSERT INTO Dots VALUES (9007199254740995, 77, 'someone else')`);
-      const col = await expectCode(runMove(deps, req()), 'KEY_COLLISION');
-      expect(col.message).toMatch(/Dots: id=9007199254740995 belongs to user_id=77/);
-      expect(col.exitCode).toBe(5);
-      await env.db('b', 'users2').exec(sql`DELETE FROM Dots WHERE user_id = 77`);
+      const dry = await expectCode(runMove(deps, req({ dryRun: true })), 'KEY_COLLISION');
+      expect(dry.message).toMatch(/Dots: id=9007199254740995 belongs to user_id=77 on shard 2/);
+      expect(env.cli('a', 'flamework', "SHOW TABLES LIKE 'fw_shard%'").trim()).toBe('');
 
+      // A real move does not scan for collisions up front: the insert finds it, for free.
+      const col = await expectCode(runMove(deps, req()), 'KEY_COLLISION');
+      expect(col.message).toMatch(/Dots: id=9007199254740995 belongs to user_id=77 on shard 2/);
+      expect(col.message).toMatch(/nothing of that chunk was kept/);
+      expect(col.message).toMatch(/mapping was NOT flipped/);
+      expect(col.exitCode).toBe(5);
+      expect(col.hint).toMatch(/fw-shard resume \d+ continues the move; fw-shard abort \d+ undoes it/);
+      // The chunk holding the key was rolled back (the first of Dots: nothing of Dots is there); the
+      // stranger's row is untouched, and the user still lives on shard 1.
+      expect(count('b', 'users2', 'Dots')).toBe(0);
+      expect(env.cli('b', 'users2', 'SELECT user_id, body FROM Dots WHERE id = 9007199254740995').trim()).toBe('77\tsomeone else');
+      expect(shardOf()).toBe(1);
+      await abortMove(deps, { userId: '42' as UserId });
+      expect(count('b', 'users2', 'Faves')).toBe(0);
+      expect(count('b', 'users2', 'Dots', 77)).toBe(1);
+      await env.db('b', 'users2').exec(sql`DELETE FROM Dots WHERE user_id = 77`);
+    } finally {
+      await close();
+    }
+  });
+
+  it('refuses before writing anything: schema drift, read_only target', async () => {
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
       await env.db('b', 'users2').exec(sql`ALTER TABLE Dots ADD COLUMN extra INT NULL`);
       const drift = await expectCode(runMove(deps, req()), 'SCHEMA_DRIFT');
       expect(drift.message).toMatch(/table Dots: column extra \(int\(11\)\) exists only on the target/);

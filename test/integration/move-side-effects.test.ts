@@ -360,10 +360,51 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     }
   });
 
-  it('a write the target warns about fails its chunk (rolled back, exit 6), never a silently skipped row', async () => {
+  it('a write the target warns about fails its chunk (rolled back, exit 6), never a silently skipped or changed row', async () => {
     await reset(VARIANTS[0]!);
-    // After the preflight's collision check, someone inserts a row with one of the user's ids under another
-    // owner on the target. LOAD DATA LOCAL skips a duplicate key with a warning instead of an error.
+    // A row of the user that appeared on the target during the copy (not fw-shard's) holds the unique
+    // name of a row in a later chunk: LOAD DATA LOCAL would skip that row with a warning. Offline, the
+    // chunk fails (no other owner holds the value, so it is no collision), nothing of it is kept.
+    const ddlTags =
+      'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
+    for (const [sv, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const)
+      env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddlTags}`);
+    env.cli('a', 'users1', `INSERT INTO Tags SELECT seq, ${USER}, CONCAT('tag ', seq) FROM seq_1_to_60`);
+    let planted = false;
+    const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
+      if (!planted && e.type === 'phase.started' && e.phase === 'copy') {
+        planted = true;
+        env.cli('b', 'users2', `INSERT INTO Tags VALUES (1000, ${USER}, 'tag 30')`);
+      }
+    });
+    try {
+      let err: FwShardError | undefined;
+      await runMove(deps, req({ assumeNoWrites: true, concurrency: 1 })).catch((e: FwShardError) => (err = e));
+      expect(err?.code, err?.message).toBe('WRITE_WARNING');
+      expect(err?.exitCode).toBe(6);
+      expect(err?.message).toMatch(/table Tags: the target server raised \d+ warning\(s\).*Duplicate entry '9-tag 30'/s);
+      expect(err?.message).toMatch(/mapping was NOT flipped/);
+      expect(err?.hint).toMatch(/fw-shard (resume|abort) \d+/);
+      expect(shardOf()).toBe(1);
+      // The chunk (25, 30] was rolled back: none of its rows is on the target.
+      expect(env.cli('b', 'users2', `SELECT COUNT(*) FROM Tags WHERE id BETWEEN 26 AND 30`).trim()).toBe('0');
+    } finally {
+      await close();
+      for (const [sv, d] of [
+        ['a', 'users1'],
+        ['b', 'users2'],
+      ] as const)
+        env.cli(sv, d, 'DROP TABLE IF EXISTS Tags');
+    }
+  });
+
+  it('a key another owner holds on the target fails its chunk on insert (KEY_COLLISION, rolled back), never a skipped row', async () => {
+    await reset(VARIANTS[0]!);
+    // After the move started, someone inserts a row with one of the user's ids under another owner on the
+    // target. LOAD DATA LOCAL skips a duplicate key with a warning instead of an error.
     let planted = false;
     const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
       if (!planted && e.type === 'phase.started' && e.phase === 'copy') {
@@ -374,9 +415,9 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     try {
       let err: FwShardError | undefined;
       await runMove(deps, req({ assumeNoWrites: true, concurrency: 1 })).catch((e: FwShardError) => (err = e));
-      expect(err?.code, err?.message).toBe('WRITE_WARNING');
-      expect(err?.exitCode).toBe(6);
-      expect(err?.message).toMatch(/table AlbumItems: the target server raised \d+ warning\(s\).*Duplicate entry '9007199254800011'/s);
+      expect(err?.code, err?.message).toBe('KEY_COLLISION');
+      expect(err?.exitCode).toBe(5);
+      expect(err?.message).toMatch(/AlbumItems: id=9007199254800011 belongs to user_id=10 on shard 2/);
       expect(err?.message).toMatch(/mapping was NOT flipped/);
       expect(err?.hint).toMatch(/fw-shard (resume|abort) \d+/);
       expect(shardOf()).toBe(1);
@@ -515,6 +556,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
           return target.rows(q);
         },
         rawRows: (q) => target.rawRows(q),
+        rawRowsUpTo: (q, n) => target.rawRowsUpTo(q, n),
       });
       const res = await new Applier(source).deleteRangeIfOnTarget(spec, USER, null, [Buffer.from('9007199254800011')], slowTarget);
       await inserted;

@@ -7,7 +7,7 @@ import type { TableInfo } from '../../src/db/sql/schema.js';
 import { chooseKey, diffTables, indexDifferences, planTable } from '../../src/move/table-plan.js';
 import { selectTables } from '../../src/move/table-selection.js';
 import { classifyForeignKeys } from '../../src/move/foreign-keys.js';
-import { MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
+import { byteBoundedSize, CHUNK_BYTES, MAX_CHUNK, MIN_CHUNK, nextChunkSize } from '../../src/move/chunk-size.js';
 import { decodeKey, encodeKey, keyOfRow, showKey } from '../../src/move/keys.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../../src/config/units.js';
 import { parseShardId, parseUserId, type Topology } from '../../src/topology/index.js';
@@ -301,6 +301,17 @@ describe('selectTables', () => {
       skipped: [],
       missingOnTarget: ['Faves'],
     });
+  });
+});
+
+describe('byteBoundedSize', () => {
+  it('lowers a row count so rows of the average length fit the byte budget, never below one row', () => {
+    expect(byteBoundedSize(10_000, 200)).toBe(10_000);
+    expect(byteBoundedSize(10_000, 1024 * 1024)).toBe(Math.floor(CHUNK_BYTES / (1024 * 1024)));
+    expect(byteBoundedSize(1000, 32 * 1024 * 1024)).toBe(1);
+    // no average known yet (an empty table's statistics): the row count stands
+    expect(byteBoundedSize(1000, 0)).toBe(1000);
+    expect(byteBoundedSize(1000, Number.NaN)).toBe(1000);
   });
 });
 

@@ -9,6 +9,8 @@ import {
   countUserRows,
   deleteRange,
   hashRange,
+  selectChunkTsv,
+  LINE_VALUE_MAX,
   insertRows,
   isUnhashable,
   keyAfter,
@@ -302,6 +304,17 @@ describe('rows.ts: hashRange', () => {
   it('the FOR UPDATE variant locks the range', () => {
     expect(preview(hashRange(photos, '42', null, null, true))).toBe(`${head} WHERE \`user_id\` = 42 FOR UPDATE`);
     expect(preview(hashRange(photos, '42', null, null, false))).toBe(`${head} WHERE \`user_id\` = 42`);
+  });
+});
+
+describe('rows.ts: selectChunkTsv', () => {
+  it('reads key, row length and a LOAD DATA line the server builds (escaped bytes, \\N for NULL), none for long values', () => {
+    const esc = (v: string) => `REPLACE(REPLACE(REPLACE(REPLACE(CAST(${v} AS BINARY), X'5C', X'5C5C'), X'00', X'5C30'), X'09', X'5C74'), X'0A', X'5C6E')`;
+    const line = `CONCAT(CONCAT_WS(X'09', \`id\`, \`user_id\`, IFNULL(${esc('`title`')}, X'5C4E'), IFNULL(CAST(\`score\` AS DOUBLE), X'5C4E')), X'0A')`;
+    const len = 'IFNULL(LENGTH(`id`), 0) + IFNULL(LENGTH(`user_id`), 0) + IFNULL(LENGTH(`title`), 0) + IFNULL(LENGTH(`score`), 0)';
+    expect(preview(selectChunkTsv(photos, '42', [b('10')], 500))).toBe(
+      `SELECT \`id\`, ${len}, IF(IFNULL(LENGTH(\`title\`), 0) > ${LINE_VALUE_MAX}, NULL, ${line}) FROM \`Photos\` WHERE \`user_id\` = 42 AND \`id\` > 10 ORDER BY \`id\` LIMIT 500`,
+    );
   });
 });
 

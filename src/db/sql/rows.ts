@@ -19,6 +19,8 @@ export interface RowSpec {
   columns: readonly ColumnInfo[];
   owner: ColumnInfo;
   key: readonly ColumnInfo[] | null;
+  /** Unique keys without the owner column (their values could belong to another owner), when known. */
+  collisionKeys?: readonly { columns: readonly string[] }[];
 }
 
 /** A key tuple as raw bytes (one Buffer per key column). */
@@ -224,6 +226,45 @@ export function encodeRowsTsv(spec: RowSpec, rows: readonly RawValue[][]): Buffe
   return Buffer.from(out, 'latin1');
 }
 
+/**
+ * One row as a line of LOAD DATA input (see loadDataSql), built by the server: every column read
+ * through readExpr, then, for types whose text can hold them, backslash, NUL, tab and newline escaped
+ * (byte for byte: binary strings, so no charset is involved), NULL as \N, fields joined by tab, a
+ * newline at the end. The same bytes encodeRowsTsv makes from the raw row, without any per-field work
+ * in JavaScript. NULL for a row with a value longer than LINE_VALUE_MAX: the server's REPLACE moves
+ * the rest of the value at every byte it escapes, so long values are escaped by the client instead
+ * (the caller reads those rows raw).
+ */
+export function tsvLine(spec: RowSpec): Sql {
+  const escaped = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType));
+  const field = (c: ColumnInfo) => {
+    const v = readExpr(c);
+    const text = FIXED_TEXT.has(c.dataType)
+      ? v
+      : sql`REPLACE(REPLACE(REPLACE(REPLACE(CAST(${v} AS BINARY), X'5C', X'5C5C'), X'00', X'5C30'), X'09', X'5C74'), X'0A', X'5C6E')`;
+    return c.nullable ? sql`IFNULL(${text}, X'5C4E')` : text;
+  };
+  const line = sql`CONCAT(CONCAT_WS(X'09', ${join(spec.columns.map(field))}), X'0A')`;
+  if (escaped.length === 0) return line;
+  const longest = escaped.length === 1 ? valueLength(escaped[0]!) : sql`GREATEST(${join(escaped.map(valueLength))})`;
+  return sql`IF(${longest} > ${new NumericLiteral(String(LINE_VALUE_MAX))}, NULL, ${line})`;
+}
+
+/** Values longer than this are escaped by the client (see tsvLine). */
+export const LINE_VALUE_MAX = 8192;
+
+const valueLength = (c: ColumnInfo) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`;
+
+/** Bytes of the row's values (the sum of their lengths): the plan's sizes and the copy's byte budget. */
+function rowLength(spec: RowSpec): Sql {
+  return join(spec.columns.map(valueLength), ' + ');
+}
+
+/** The next chunk after `lo` as [key columns..., row length, tsvLine] per row, in key order. */
+export function selectChunkTsv(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
+  return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}`, userId, lo, null, { limit });
+}
+
 /** Per-row hash input: an ISNULL bitmap, every length, then every value, so NULL, '' and 0 differ. */
 export function rowImage(spec: RowSpec): Sql {
   const exprs = spec.columns.map(readExpr);
@@ -291,10 +332,7 @@ export function countUserRows(spec: Pick<RowSpec, 'name' | 'owner'>, userId: str
 
 /** Exact bytes of the user's rows (sum of column lengths), for the plan's size column. */
 export function userBytes(spec: RowSpec, userId: string): Sql {
-  const lengths = join(
-    spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`),
-    ' + ',
-  );
+  const lengths = rowLength(spec);
   return sql`SELECT COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(
     spec.owner,
     userId,
@@ -303,10 +341,7 @@ export function userBytes(spec: RowSpec, userId: string): Sql {
 
 /** Row count and exact bytes (sum of column lengths, as `userBytes`) of every owner of one table. */
 export function userSizesSql(spec: RowSpec): Sql {
-  const lengths = join(
-    spec.columns.map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`),
-    ' + ',
-  );
+  const lengths = rowLength(spec);
   const owner = ident(spec.owner.name);
   return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} GROUP BY ${owner}`;
 }

@@ -12,6 +12,7 @@ import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { KeptRow } from '../inspector.js';
 import { isDirty, sameHash } from './sync.js';
+import { forEachTable } from './for-each-table.js';
 
 export interface CleanupOutcome {
   rowsDeleted: bigint;
@@ -32,13 +33,15 @@ const LIST = 10;
 export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promise<CleanupOutcome> {
   const out: CleanupOutcome = { rowsDeleted: 0n, stale: { rows: 0n, lines: [] }, superseded: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
-  for (const t of tables) {
+  // Tables at once (--concurrency, as the copy), ranges of a table one after another.
+  await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
     const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
     let deleted = 0n;
     let keptHere = 0;
     for (const c of chunks) {
       if (c.cleaned) continue;
       ctx.checkAborted();
+      if (stop()) return; // another table failed: its error is the run's
       const lo = decodeKey(c.lo);
       const hi = decodeKey(c.hi);
       const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp);
@@ -59,7 +62,7 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
     }
     out.rowsDeleted += deleted;
     await ctx.journal.tableCleaned(ctx.moveId, t.name, keptHere ? 'kept-changed' : 'cleaned');
-  }
+  });
   return out;
 }
 

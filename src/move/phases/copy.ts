@@ -1,11 +1,14 @@
 /**
  * Phase 2, copy: per table, keyset pagination on the chunking key (`WHERE owner = ? AND key > last
- * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, hashed on both sides,
- * and checkpointed in the journal. Tables run concurrently; chunks of a table in order.
+ * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, hashed there (the range
+ * record), and checkpointed in the journal. Tables run concurrently; chunks of a table in order.
  */
+import type { RawValue } from '../../db/sql/fragment.js';
+import { fieldBytes } from '../../db/pool.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
+import { encodeRowsTsv } from '../../db/sql/rows.js';
 import { keyPositions } from '../../db/sql/rows.js';
-import { nextChunkSize } from '../chunk-size.js';
+import { byteBoundedSize, CHUNK_BYTES, nextChunkSize } from '../chunk-size.js';
 import { decodeKey, encodeKey, keyOfRow } from '../keys.js';
 import type { MoveTableRow } from '../journal.js';
 import type { TablePlan } from '../table-plan.js';
@@ -64,22 +67,40 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: WriteSettings, rep:
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: String(rows.length), chunks: 1 });
 }
 
+/** One chunk as read from the source: LOAD DATA lines built by the server ([key..., line]) or raw rows. */
+interface ReadChunk {
+  rows: RawValue[][];
+  /** The read stopped at the byte budget: more rows may follow even if fewer than asked came. */
+  cut: boolean;
+  lines: boolean;
+}
+
 /**
  * The chunk loop, pipelined: the next chunk is read from the source while the current one is written
- * to the target, and the source side of the current chunk is hashed at the same time as the write.
+ * to the target. Chunks are bounded by rows (time-targeted) and by bytes (CHUNK_BYTES): a read stops at
+ * the byte budget, and the next chunk is sized from the rows' average length.
  */
 async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean): Promise<void> {
   const positions = keyPositions(t);
+  const nk = positions.length;
   let lo: KeyTuple | null = decodeKey(row?.last_key);
   let copied = BigInt(row?.rows_copied ?? '0');
   let chunks = row?.chunks ?? 0;
-  let mismatches = row?.mismatches ?? 0;
-  let size = ctx.req.chunkSize ?? FIRST_CHUNK;
+  const mismatches = row?.mismatches ?? 0;
+  // The first chunk's size comes from the plan's bytes per row (table statistics): a user of 1 MB rows
+  // starts with a few rows, not a thousand.
+  let size = byteBoundedSize(ctx.req.chunkSize ?? FIRST_CHUNK, Number(rep.bytes) / Math.max(1, Number(rep.rows)));
+  // Lines while the target takes LOAD DATA (the server builds them, no per-field work here); raw rows
+  // for INSERTs once it refused LOCAL INFILE.
+  const read = async (from: KeyTuple | null, n: number): Promise<ReadChunk> => {
+    const lines = ctx.target.applier.loadsData;
+    return { ...(await ctx.source.insp.readCopyChunk(t, ctx.userId, from, n, CHUNK_BYTES, lines)), lines };
+  };
   // The read-ahead may fail while the current chunk is still being written (the source went away): it is
   // awaited later, so mark it handled now, or Node's unhandled-rejection rule kills the process (exit 1)
   // before the error reaches the engine and becomes a clean, resumable exit 4.
   const readAhead = (from: KeyTuple | null, n: number) => {
-    const p = ctx.source.insp.readChunk(t, ctx.userId, from, n);
+    const p = read(from, n);
     p.catch(() => undefined);
     return p;
   };
@@ -90,31 +111,24 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       ctx.checkAborted();
       if (stop()) return;
       const started = ctx.nowMs();
-      const rows = await pending;
-      const last = rows.length < pendingSize;
+      const chunk = await pending;
+      const n = chunk.rows.length;
+      const last = !chunk.cut && n < pendingSize;
       // The final chunk is open-ended, so it also clears anything on the target beyond the last key
       // (left by a chunk that committed before a crash but whose checkpoint did not).
-      const hi: KeyTuple | null = last ? null : keyOfRow(rows[rows.length - 1]!, positions);
+      const lastRow = chunk.rows[n - 1];
+      const hi: KeyTuple | null = last || !lastRow ? null : chunk.lines ? (lastRow.slice(0, nk) as Buffer[]) : keyOfRow(lastRow, positions);
       if (!last) {
         pending = readAhead(hi, size);
         pendingSize = size;
       }
-      // Offline, the source side of the chunk is hashed while the target is written. Online it is not:
-      // the first delta pass compares every range's source hash with this record anyway.
-      const [sourceHash] = await Promise.all([
-        ctx.online ? null : ctx.source.insp.hash(t, ctx.userId, lo, hi),
-        ctx.target.applier.replaceRange(t, ctx.userId, lo, hi, rows, s),
-      ]);
-      const targetHash = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
-      // The record is what the target holds for the range. Offline it must equal the source now;
-      // online a difference is a write that landed meanwhile, which the delta passes will copy.
-      let verified = targetHash;
-      if (sourceHash && (sourceHash.count !== targetHash.count || sourceHash.hash !== targetHash.hash)) {
-        const eq = await ensureEqual(ctx, t, s, lo, hi);
-        mismatches += eq.mismatches;
-        verified = eq.hash;
-      }
-      copied += BigInt(rows.length);
+      const bytes = await writeChunk(ctx, t, s, lo, hi, chunk, nk);
+      // The record is what the target holds for the range now. The source is not hashed here: the
+      // verification (offline) or the first delta pass (online) compares every table with the source
+      // live, after the last write, and re-copies what differs; hashing each chunk's source as well
+      // read every source row once more for a check that comes again anyway.
+      const verified = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
+      copied += BigInt(n);
       await ctx.journal.checkpointChunk(
         ctx.moveId,
         t.name,
@@ -123,8 +137,9 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       );
       chunks++;
       const ms = ctx.nowMs() - started;
-      ctx.emit({ type: 'chunk.copied', table: t.name, rows: rows.length, rowsCopied: copied.toString(), rowsTotal: rep.rows, chunkSize: pendingSize, ms });
-      if (ctx.req.chunkSize === undefined) size = nextChunkSize(size, ms, ctx.req.chunkTimeMs, rows.length);
+      ctx.emit({ type: 'chunk.copied', table: t.name, rows: n, rowsCopied: copied.toString(), rowsTotal: rep.rows, chunkSize: pendingSize, ms });
+      if (ctx.req.chunkSize === undefined) size = nextChunkSize(size, ms, ctx.req.chunkTimeMs, n);
+      if (n > 0) size = byteBoundedSize(size, bytes / n);
       rep.chunks = chunks;
       rep.mismatches = mismatches;
       if (last) break;
@@ -136,4 +151,37 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
     pending.catch(() => undefined);
   }
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
+}
+
+/** Write one chunk's rows over the target's (lo, hi]; returns the chunk's bytes (for sizing the next). */
+async function writeChunk(
+  ctx: RunContext,
+  t: TablePlan,
+  s: WriteSettings,
+  lo: KeyTuple | null,
+  hi: KeyTuple | null,
+  chunk: ReadChunk,
+  nk: number,
+): Promise<number> {
+  const { applier } = ctx.target;
+  if (!chunk.lines) {
+    await applier.replaceRange(t, ctx.userId, lo, hi, chunk.rows, s);
+    return chunk.rows.reduce((a, r) => a + fieldBytes(r), 0);
+  }
+  const lines = chunk.rows.map((r) => r[nk + 1] as Buffer | null);
+  // Rows with a long value come without a line (tsvLine): read those raw and escape them here.
+  const long = chunk.rows.filter((r) => r[nk + 1] === null).map((r) => r.slice(0, nk) as Buffer[]);
+  if (long.length > 0) lines.push(encodeRowsTsv(t, await ctx.source.insp.readKeys(t, ctx.userId, long)));
+  // The same rows raw, read only for INSERTs or to name a collision.
+  const raw = () => ctx.source.insp.readRange(t, ctx.userId, lo, hi);
+  await applier.replaceRangeLines(
+    t,
+    ctx.userId,
+    lo,
+    hi,
+    lines.filter((l): l is Buffer => l !== null),
+    raw,
+    s,
+  );
+  return chunk.rows.reduce((a, r) => a + Number((r[nk] as Buffer).toString('latin1')), 0);
 }

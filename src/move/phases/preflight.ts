@@ -4,11 +4,11 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
-import type { ColumnInfo, TableInfo, TriggerInfo } from '../../db/sql/schema.js';
+import type { TableInfo, TriggerInfo } from '../../db/sql/schema.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
-import { showKey } from '../keys.js';
+import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
 import { chooseCapture, readGuardFacts, type CaptureMode } from '../guard.js';
@@ -85,8 +85,15 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
   await checkTriggers(ctx, tables);
   const foreignKeys = await checkForeignKeys(ctx, tables, opts.resuming);
 
-  // Exact per-user sizes: cheap, since they cover one user's rows only.
-  const stats = await Promise.all(tables.map((t) => source.insp.userStats(t, ctx.userId)));
+  // Row counts are exact (an index-only COUNT on the owner index). Bytes are exact only in a dry run,
+  // where the operator asked for the plan: elsewhere they are the user's rows times the table's average
+  // row length, which costs nothing, where the exact figure reads every byte of the user once more.
+  const exact = ctx.req.dryRun === true;
+  const stats = await Promise.all(
+    tables.map((t) =>
+      exact ? source.insp.userStats(t, ctx.userId) : source.insp.countUserRows(t, ctx.userId).then((n) => estimateBytes(sSchema.get(t.name)!, n)),
+    ),
+  );
   const cap = BigInt(topology.tables.keylessRowCap);
   const warnings: string[] = [];
   tables.forEach((t, i) => {
@@ -120,7 +127,10 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
       );
     }
   }
-  if (!opts.resuming) await checkCollisions(ctx, tables);
+  // A key of the user's that another owner already holds on the target fails its chunk on insert
+  // (KEY_COLLISION, nothing of the chunk kept: src/move/applier.ts), at no cost to the move. A dry run
+  // looks for them up front, the exact (and costly) way: every key of the user sent to the target.
+  if (!opts.resuming && exact) await checkCollisions(ctx, tables);
 
   const plan: MovePlan = {
     userId: ctx.userId,
@@ -141,11 +151,19 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     foreignKeys,
     totalRows: stats.reduce((a, s) => a + BigInt(s.rows), 0n).toString(),
     totalBytes: stats.reduce((a, s) => a + BigInt(s.bytes), 0n).toString(),
+    bytesEstimated: !exact,
     warnings,
   };
   const capture = ctx.online ? await decideCapture(ctx, tables) : { mode: 'rehash' as const, reason: 'offline move: no capture', mariadb: true };
   plan.capture = { mode: capture.mode, reason: capture.reason };
   return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture };
+}
+
+/** The user's bytes in a table from its statistics: rows times the average row length (data and indexes). */
+function estimateBytes(info: TableInfo, rows: bigint): { rows: string; bytes: string } {
+  const tableRows = BigInt(info.rowsEstimate);
+  const avg = tableRows > 0n ? BigInt(info.bytesEstimate) / tableRows : 0n;
+  return { rows: rows.toString(), bytes: (rows * avg).toString() };
 }
 
 async function decideCapture(ctx: MoveContext, tables: TablePlan[]): Promise<Preflight['capture']> {
@@ -154,18 +172,15 @@ async function decideCapture(ctx: MoveContext, tables: TablePlan[]): Promise<Pre
 }
 
 /**
- * Ticketed ids never collide; anything else might. For every unique key that does not contain the
- * owner column, look up the user's values on the target under other owners, in batches.
+ * A dry run's exact collision check: for every unique key that does not contain the owner column, look
+ * up the user's values on the target under other owners, in batches.
  */
 async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const found: string[] = [];
+  const where = `on shard ${ctx.to}`;
   for (const t of tables) {
-    if (!t.key) {
-      // keyless tables have no unique key that excludes the owner... unless one is nullable
-      if (t.collisionKeys.length === 0) continue;
-    }
     for (const k of t.collisionKeys) {
-      const cols = k.columns.map((n) => t.columns.find((c) => c.name === n)).filter((c): c is ColumnInfo => c !== undefined);
+      const cols = keyColumns(t, k);
       let lo: KeyTuple | null = null;
       for (;;) {
         ctx.checkAborted();
@@ -173,28 +188,18 @@ async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<v
           ? await ctx.source.insp.columnsChunk(t, cols, ctx.userId, lo, COLLISION_BATCH)
           : await ctx.source.insp.readRange(t, ctx.userId, null, null).then((rs) => rs.map((r) => cols.map((c) => r[t.columns.indexOf(c)] ?? null)));
         const tuples = rows.filter((r) => cols.every((_, i) => r[i] !== null)).map((r) => cols.map((_, i) => r[i] as Buffer));
-        const hits = await ctx.target.insp.foreignOwners(t, cols, ctx.userId, tuples);
-        for (const h of hits) {
-          found.push(
-            `${t.name}: ${showKey(
-              cols.map((c) => c.name),
-              h.slice(0, cols.length) as Buffer[],
-            )} belongs to ${t.owner.name}=${(h[cols.length] as Buffer).toString('latin1')} on shard ${ctx.to}`,
-          );
-        }
-        if (!t.key || rows.length < COLLISION_BATCH || found.length >= 20) break;
+        for (const h of await ctx.target.insp.foreignOwners(t, cols, ctx.userId, tuples)) found.push(describeCollision(t, cols, h, where));
+        if (!t.key || rows.length < COLLISION_BATCH || found.length >= COLLISIONS_LISTED) break;
         lo = rows[rows.length - 1]!.slice(cols.length) as Buffer[];
       }
     }
   }
   if (found.length > 0) {
-    throw new FwShardError(
-      'KEY_COLLISION',
-      `user ${ctx.userId}'s keys already exist on shard ${ctx.to} under other owners:\n  ${found.slice(0, 20).join('\n  ')}`,
-      {
-        hint: 'These ids were not issued by the ticket servers (or were reused). Resolve the rows by hand; nothing was written.',
-        details: { collisions: found },
-      },
+    throw keyCollisionError(
+      ctx.userId,
+      where,
+      found,
+      'These ids were not issued by the ticket servers (or were reused). Resolve the rows by hand; nothing was written.',
     );
   }
 }
