@@ -16,7 +16,7 @@ import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js
 import { copyStartedSql, flippedAtSql } from '../db/sql/journal.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
-import { MoveContext, RunContext } from './run-context.js';
+import { MoveContext, RunContext, stopCauseOf } from './run-context.js';
 import { MoveRun } from './move-run.js';
 import { assertNever, canAbort, FLIPPED_PHASES, parsePhase, stepFrom } from './phase.js';
 import { preflight } from './phases/preflight.js';
@@ -29,8 +29,6 @@ import { DEFAULT_ONLINE, type CleanupMode, type MoveDeps, type MoveRequest, type
 import { onlineCutover } from './phases/cutover.js';
 import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
-
-const HEARTBEAT_MS = 5000;
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -136,7 +134,9 @@ export async function runMove(deps: MoveDeps, req: MoveRequest, opts: RunOptions
     return continueMove(deps, created.existing, req, opts, timings, started);
   }
   for (const t of pf.plan.tables) await ctx.journal.addTable(created.id, t.name, t.rows);
-  return execute(new MoveRun(new RunContext(ctx, created.id), pf, 'copy', false, started, timings));
+  const run = new RunContext(ctx, created.id);
+  await run.journal.claim((await run.journal.get(created.id))!);
+  return execute(new MoveRun(run, pf, 'copy', false, started, timings));
 }
 
 /** `fw-shard resume ID`. */
@@ -185,9 +185,24 @@ async function continueMove(
     const done = await completeAbort(ctx, timings);
     return { ...done, nextStep: `${done.nextStep} Move ${move.id} had been aborted half-way; run the move again to start over.` };
   }
-  const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
-  for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
+  let pf;
+  try {
+    pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
+    for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
+  } catch (err) {
+    // The run ends before it started: give the move back (a long-lived caller, apply, must not keep it).
+    await ctx.journal.release(move.id, outcomeOf(err)).catch(() => undefined);
+    throw err;
+  }
   return execute(new MoveRun(ctx, pf, phase, true, started, timings));
+}
+
+/** How a run ended, for the journal's trace of runs. */
+function outcomeOf(err: unknown, result?: MoveResult, signal?: AbortSignal): string {
+  if (result) return result.phase;
+  if (!(err instanceof FwShardError)) return 'failed INTERNAL';
+  if (err.code === 'INTERRUPTED') return signal && stopCauseOf(signal)?.kind === 'stop-request' ? 'stopped (stop request)' : 'stopped';
+  return `failed ${err.code}`;
 }
 
 /**
@@ -196,8 +211,8 @@ async function continueMove(
  */
 async function execute(run: MoveRun): Promise<MoveResult> {
   const { ctx } = run;
-  const heartbeat = setInterval(() => void ctx.journal.heartbeat(run.moveId).catch(() => undefined), HEARTBEAT_MS);
-  heartbeat.unref?.();
+  let result: MoveResult | undefined;
+  let error: unknown;
   ctx.emit({ type: 'move.started', userId: ctx.userId, from: ctx.from, to: ctx.to, mode: ctx.online ? 'online' : 'offline', resumed: run.resumed });
   for (const t of run.pf.plan.tables) ctx.emit({ type: 'table.planned', table: t.name, rows: t.rows, key: t.key });
   if (run.resumed) {
@@ -218,20 +233,20 @@ async function execute(run: MoveRun): Promise<MoveResult> {
           await verifyAndFlipStep(run);
           break;
         case 'cleanup':
-          return await finishCleanup(run);
+          return (result = await finishCleanup(run));
         case 'finish-abort':
           throw new Error(`move ${run.moveId}: an unfinished abort is completed before the run starts (continueMove)`);
         case 'none':
-          return run.result(true, `move ${run.moveId} is ${run.phase}`);
+          return (result = run.result(true, `move ${run.moveId} is ${run.phase}`));
         default:
           return assertNever(step);
       }
     }
   } catch (err) {
+    error = err;
     throw await failed(run, err);
   } finally {
-    clearInterval(heartbeat);
-    await ctx.journal.release(run.moveId).catch(() => undefined);
+    await ctx.journal.release(run.moveId, outcomeOf(error, result, ctx.signal)).catch(() => undefined);
   }
 }
 
@@ -326,7 +341,9 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
   const e = err instanceof FwShardError ? err : null;
   const message = err instanceof Error ? err.message : String(err);
   const flipped = run.mappingFlipped;
-  await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
+  // A run that lost the move to another runner leaves the journal to that runner.
+  const lostIt = ['lock-lost', 'lock-silent'].includes(stopCauseOf(ctx.signal)?.kind ?? '');
+  if (!lostIt) await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
   const hint =
     e?.hint ?? `fw-shard resume ${run.moveId} continues the move; fw-shard abort ${run.moveId} undoes it${flipped ? ' (not possible after the flip)' : ''}.`;
   ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped: flipped, nextStep: hint });
@@ -450,6 +467,7 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
  */
 async function completeAbort(ctx: RunContext, timings: Record<string, number>): Promise<MoveResult> {
   const { deps, moveId, userId, from, to } = ctx;
+  let outcome = 'failed';
   try {
     const placed = await ctx.mapping.insp.placement(deps.topology.mapping, userId);
     if (placed === to) {
@@ -476,6 +494,7 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
       }
     });
     await ctx.journal.finish(moveId, 'aborted', 'aborted');
+    outcome = 'aborted';
     return {
       ok: true,
       moveId,
@@ -488,8 +507,11 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
       timings,
       nextStep: `aborted: user ${userId} stays on shard ${from}; ${deleted} copied rows were removed from shard ${to}.`,
     };
+  } catch (err) {
+    outcome = outcomeOf(err);
+    throw err;
   } finally {
-    await ctx.journal.release(moveId).catch(() => undefined);
+    await ctx.journal.release(moveId, outcome).catch(() => undefined);
   }
 }
 

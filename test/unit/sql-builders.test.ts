@@ -19,7 +19,22 @@ import {
   selectRange,
   type RowSpec,
 } from '../../src/db/sql/rows.js';
-import { claimMoveSql } from '../../src/db/sql/journal.js';
+import {
+  ADDED_MOVE_COLUMNS,
+  addMoveColumnsSql,
+  claimMoveSql,
+  createMovesSql,
+  endRunSql,
+  insertRunSql,
+  journalColumnsSql,
+  listMovesSql,
+  releaseSql,
+  requestStopSql,
+  runnerPollSql,
+  selectRunsSql,
+  setThrottleSql,
+} from '../../src/db/sql/journal.js';
+import { moveLockName } from '../../src/db/lock-names.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
 import { col } from '../helpers/schema-fixtures.js';
@@ -402,17 +417,65 @@ describe('journal.ts', () => {
     expect(preview(readPlacementSql(mapping, '9007199254740993'))).toBe('SELECT `cluster_id` AS shard FROM `users` WHERE `id` = 9007199254740993');
   });
 
-  it('claimMoveSql takes a free, own, stale or dead-runner lease, and only of an active move', () => {
+  it('claimMoveSql takes a free, own, locked-runner, stale or dead-runner lease, only of an active move, and clears a stop request', () => {
     const lease = (deadPid: string) =>
-      "UPDATE `fw_shard_moves` SET runner_host = 'web1', runner_pid = 123, heartbeat_at = NOW(3), updated_at = NOW(3)\n" +
+      "UPDATE `fw_shard_moves` SET runner_host = 'web1', runner_pid = 123, runner_lock = 'fw-shard:abc:m:9007199254740993', heartbeat_at = NOW(3), updated_at = NOW(3),\n" +
+      '  stop_requested_at = NULL, stop_requested_by = NULL, throttle_reason = NULL\n' +
       "  WHERE id = 9007199254740993 AND state = 'active' AND (\n" +
       '    runner_host IS NULL\n' +
       "    OR (runner_host = 'web1' AND runner_pid = 123)\n" +
+      '    OR runner_lock IS NOT NULL\n' +
       '    OR heartbeat_at < NOW(3) - INTERVAL 30 SECOND\n' +
       `    OR (runner_host = 'web1' AND runner_pid = ${deadPid})\n` +
       '  )';
-    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, null))).toBe(lease('-1'));
-    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, 4242))).toBe(lease('4242'));
-    expect(toText(claimMoveSql('1', "o'host", 1, 5, null))).toContain("runner_host = 'o\\'host'");
+    const lock = 'fw-shard:abc:m:9007199254740993';
+    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, lock, 30, null))).toBe(lease('-1'));
+    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, lock, 30, 4242))).toBe(lease('4242'));
+    expect(toText(claimMoveSql('1', "o'host", 1, 'l', 5, null))).toContain("runner_host = 'o\\'host'");
+  });
+
+  it('the columns added since the first release: in CREATE TABLE as in the migration, which adds the missing ones in one ALTER', () => {
+    const create = preview(createMovesSql());
+    for (const [name, def] of ADDED_MOVE_COLUMNS) expect(create).toContain(`  ${name} ${def}`);
+    expect(preview(addMoveColumnsSql(ADDED_MOVE_COLUMNS.slice(0, 2)))).toBe(
+      'ALTER TABLE `fw_shard_moves` ADD COLUMN `runner_lock` VARCHAR(64) NULL, ADD COLUMN `stop_requested_at` DATETIME(3) NULL',
+    );
+    expect(preview(journalColumnsSql('fw_shard_moves'))).toBe(
+      "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fw_shard_moves'",
+    );
+  });
+
+  it('listMovesSql: unfinished or all, one user, with liveness from the lock; an older journal reads NULL for the new columns', () => {
+    const withControl = preview(listMovesSql(false, 200, true, '18446744073709551615'));
+    expect(withControl).toContain('runner_lock, IF(runner_lock IS NULL, NULL, IS_USED_LOCK(runner_lock)) AS runner_conn');
+    expect(withControl).toContain('(SELECT COALESCE(SUM(rows_copied), 0) FROM `fw_shard_move_tables` WHERE move_id = `fw_shard_moves`.id) AS rows_copied');
+    expect(withControl).toMatch(/WHERE state = 'active' AND user_id = 18446744073709551615 ORDER BY created_at, id LIMIT 200$/);
+    const older = preview(listMovesSql(true, 5, false));
+    expect(older).toContain('NULL AS runner_lock, NULL AS runner_conn, NULL AS stop_requested_at, NULL AS stop_requested_by, NULL AS throttle_reason');
+    expect(older).not.toContain('IS_USED_LOCK');
+    expect(older).toMatch(/WHERE 1 = 1 ORDER BY created_at DESC, id DESC LIMIT 5$/);
+  });
+
+  it('the runner: its lock name, its poll, the release, a stop request, the throttle reason, its runs', () => {
+    const lock = moveLockName('flamework', '9007199254740993');
+    expect(lock).toMatch(/^fw-shard:[0-9a-f]{8}:m:9007199254740993$/);
+    expect(moveLockName('other_app', '9007199254740993')).not.toBe(lock);
+    expect(preview(runnerPollSql('9007199254740993', lock))).toBe(
+      `SELECT IS_USED_LOCK('${lock}') = CONNECTION_ID() AS mine, state, runner_host, runner_pid, stop_requested_by,\n` +
+        "      DATE_FORMAT(stop_requested_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS stop_requested_at FROM `fw_shard_moves` WHERE id = 9007199254740993",
+    );
+    expect(preview(releaseSql('7', 'web1', 12))).toBe(
+      'UPDATE `fw_shard_moves` SET runner_host = NULL, runner_pid = NULL, runner_lock = NULL, throttle_reason = NULL, updated_at = NOW(3)\n' +
+        "      WHERE id = 7 AND runner_host = 'web1' AND runner_pid = 12",
+    );
+    expect(preview(requestStopSql('7', 'ops@web2'))).toBe(
+      "UPDATE `fw_shard_moves` SET stop_requested_at = NOW(3), stop_requested_by = 'ops@web2' WHERE id = 7 AND state = 'active'",
+    );
+    expect(preview(setThrottleSql('7', null))).toBe('UPDATE `fw_shard_moves` SET throttle_reason = NULL WHERE id = 7');
+    expect(preview(insertRunSql('7', { user: 'ops', host: 'web1', pid: 12, command: 'fw-shard resume 7' }))).toBe(
+      "INSERT INTO `fw_shard_move_runs` (move_id, os_user, host, pid, command, started_at) VALUES (7, 'ops', 'web1', 12, 'fw-shard resume 7', NOW(3))",
+    );
+    expect(preview(endRunSql('3', 'done'))).toBe("UPDATE `fw_shard_move_runs` SET ended_at = NOW(3), outcome = 'done' WHERE id = 3 AND ended_at IS NULL");
+    expect(preview(selectRunsSql('7'))).toMatch(/FROM `fw_shard_move_runs` WHERE move_id = 7 ORDER BY id$/);
   });
 });
