@@ -255,7 +255,11 @@ describe('StatusView', () => {
     expect(f).toContain('✘ shard 2 DOWN');
     expect(f).toMatch(/1 +1,200 +1,234,567 +5\.0 MB +none/);
     expect(f).toMatch(/2 +3 +- +- +unreachable/);
-    expect(f).toContain('9007199254740993 · user 42 · 1 → 2 · copy · ops1:4242');
+    // The journal's live facts (wrapped at 60 columns): the runner alive (it holds the runner lock), a
+    // pending stop request and why the runner waits.
+    const flat = f.replace(/\s+/g, ' ');
+    expect(flat).toContain('9007199254740993 · user 42 · 1 → 2 · copy · ops1:4242 alive');
+    expect(flat).toContain('stopping: stop requested by ops@web2 at 2026-01-02T03:04:05.000Z; waiting: pause file /run/fw.pause exists');
     expect(f).toMatch(/█+░+ 25% · 750\/3,000 rows · 2\/5 tables/);
     expect(f).toContain('✘ 1 problem(s):');
   });
