@@ -13,14 +13,17 @@ export const ExitCode = {
   config: 3,
   /** A server could not be reached, refused the login, or went away. Retry once it is back. */
   unavailable: 4,
-  /** A precondition refused the operation (schema drift, key collision, read_only target...). Nothing was written. */
+  /**
+   * A precondition refused the operation (schema drift, key collision, read_only target...; `stop` of a
+   * move that is not running). Nothing was written.
+   */
   refused: 5,
   /**
    * Source and target differ: before the flip, nothing was flipped or deleted; in a cleanup, the source
    * rows that differ from the target were kept (and listed). Also a write the target warned about.
    */
   mismatch: 6,
-  /** Another runner holds the user or the lock; or the freeze could not be met. Retry later. */
+  /** Another runner holds the user or the lock; or the freeze could not be met; `stop` timed out. Retry later. */
   busy: 7,
   /** `status` found something unsafe (ticket overlap, users mapped to unknown shards, drift). */
   unhealthy: 8,
@@ -57,6 +60,7 @@ export type ErrorCode =
   | 'MOVE_NOT_FOUND'
   | 'ALREADY_FLIPPED'
   | 'INTERRUPTED'
+  | 'NOT_RUNNING'
   | 'SANDBOX'
   | 'UNHEALTHY'
   | 'PARTIAL'
@@ -87,6 +91,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   MOVE_NOT_FOUND: 'usage',
   ALREADY_FLIPPED: 'refused',
   INTERRUPTED: 'interrupted',
+  NOT_RUNNING: 'refused',
   SANDBOX: 'refused',
   UNHEALTHY: 'unhealthy',
   PARTIAL: 'partial',

@@ -11,6 +11,7 @@ import { partialResultOf } from '../../move/move-error.js';
 import type { MoveDeps, MoveRequest, MoveResult } from '../../move/types.js';
 import { renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderMoveDetail, renderMovesTable } from '../../report/moves.js';
+import { stopMove } from '../../move/stop.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
@@ -90,6 +91,7 @@ export const registerMove: Register = (program, ctx, setExit, globals) => {
   registerAbort(program, ctx, setExit, globals);
   registerCleanup(program, ctx, setExit, globals);
   registerMoves(program, ctx, setExit, globals);
+  registerStop(program, ctx, setExit, globals);
 };
 
 /** A move id argument, or --user ID: exactly one of them. */
@@ -197,7 +199,7 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ fw-shard abort 9007199254741001\n  $ fw-shard abort --user 42\n\nAfter the flip, abort refuses: move the user back instead.',
+      '\nExamples:\n  $ fw-shard abort 9007199254741001\n  $ fw-shard abort --user 42\n\nAfter the flip, abort refuses: move the user back instead. A move that is running is BUSY (exit 7): fw-shard stop ID first.',
     )
     .action(
       action(ctx, setExit, async (opts: { user?: string; json?: boolean; tui?: boolean; hooksDir?: string }, id?: string) => {
@@ -284,6 +286,46 @@ or gone (the move waits: fw-shard resume ID).`,
           return ExitCode.ok;
         } finally {
           await conns.closeAll();
+        }
+      }),
+    );
+};
+
+/** `fw-shard stop`: ask a move running elsewhere to stop at its next safe point. */
+const registerStop: Register = (program, ctx, setExit, globals) => {
+  program
+    .command('stop')
+    .description('ask a running move (another terminal, cron, another host) to stop at its next safe point, as Ctrl-C there would')
+    .argument('[move-id]', 'the move id')
+    .option('--user <id>', "stop this user's unfinished move")
+    .addOption(new Option('--wait <duration>', 'wait this long for the runner to stop (0: only record the request)').default('60s'))
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ fw-shard stop 9007199254741001
+  $ fw-shard stop --user 42 --wait 0
+
+The runner stops at its next safe point (between chunks, never inside the flip), ends with exit 130
+and says it stopped because of a stop request; fw-shard resume ID continues the move.
+Exit codes: 0 stopped (or, with --wait 0, requested), 5 NOT_RUNNING (finished, or its runner is gone:
+nothing to stop), 7 still running after --wait (the request stays), 2 no such move.`,
+    )
+    .action(
+      action(ctx, setExit, async (opts: { user?: string; wait: string; json?: boolean }, id?: string) => {
+        const loaded = await loadTopologyResolved(ctx, globals());
+        const ref = moveRef(id, opts.user);
+        const waitMs = parseDuration(opts.wait, '--wait');
+        const { deps, close } = makeDeps(loaded.topology, () => undefined);
+        try {
+          if (waitMs > 0) log(ctx, `asking the move to stop at its next safe point; waiting up to ${opts.wait}...`);
+          const r = await stopMove(deps, ref, { waitMs });
+          if (opts.json) printJson(ctx, { ...r });
+          else out(ctx, r.nextStep);
+          return ExitCode.ok;
+        } finally {
+          await close();
         }
       }),
     );
