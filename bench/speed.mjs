@@ -48,7 +48,11 @@ async function move(u, extraArgs, { online = false } = {}) {
 
 async function home(u) {
   await L.truncateTarget(b);
-  await L.sqlAsync(a.port, 'flamework', `DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes`);
+  await L.sqlAsync(
+    a.port,
+    'flamework',
+    `DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`,
+  );
   await L.restoreUser(a, u);
   return L.settle([a, b]);
 }

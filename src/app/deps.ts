@@ -2,13 +2,13 @@
  * The composition root: wiring the engine's ports to real servers, memcached, the clock and this
  * process. Commands and tests build their MoveDeps here and nowhere else.
  */
-import { hostname } from 'node:os';
 import { memcachedInvalidator } from '../cache/memcached.js';
 import { Connections } from '../db/pool.js';
 import type { EventSink } from '../events/types.js';
 import type { MoveDeps } from '../move/types.js';
 import type { Topology } from '../topology/index.js';
 import { makeThrottler, type ThrottleSettings } from '../move/throttler.js';
+import { thisRunner } from './runner.js';
 
 /** Optional extras for a run: lifecycle hooks (src/hooks) gate the start and watch the events. */
 export interface DepsExtras {
@@ -29,18 +29,7 @@ export function makeDeps(
     ...(cache ? { cache } : {}),
     events,
     clock: { now: () => new Date() },
-    runner: {
-      host: hostname(),
-      pid: process.pid,
-      isAlive(pid: number) {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch (err) {
-          return (err as NodeJS.ErrnoException).code === 'EPERM';
-        }
-      },
-    },
+    runner: thisRunner(topology),
   };
   const throttler = makeThrottler(topology, throttle, (e) => conns.get(e));
   if (throttler) deps.throttler = throttler;

@@ -16,6 +16,7 @@ export const ER = {
   DUP_ENTRY: 1062,
   NO_SUCH_TABLE: 1146,
   BAD_FIELD: 1054,
+  DUP_FIELDNAME: 1060,
   PARSE_ERROR: 1064,
   NOT_ALLOWED_COMMAND: 1148,
   CLIENT_LOCAL_FILES_DISABLED: 3948,
@@ -133,6 +134,8 @@ export const isNoSuchTable = (err: unknown): boolean => mysqlErrno(err) === ER.N
 export const isNoSuchColumn = (err: unknown): boolean => mysqlErrno(err) === ER.BAD_FIELD;
 /** 1062: a UNIQUE or PRIMARY key already holds the value. */
 export const isDuplicateKey = (err: unknown): boolean => mysqlErrno(err) === ER.DUP_ENTRY;
+/** ALTER TABLE ... ADD COLUMN of a column another runner added first. */
+export const isDuplicateColumn = (err: unknown): boolean => mysqlErrno(err) === ER.DUP_FIELDNAME;
 /** 1064: the server does not understand the statement (e.g. an older server's SHOW syntax). */
 export const isSyntaxError = (err: unknown): boolean => mysqlErrno(err) === ER.PARSE_ERROR;
 

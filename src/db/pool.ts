@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import mysql from 'mysql2/promise';
-import type { Pool, PoolConnection, PoolOptions } from 'mysql2/promise';
+import type { Connection, ConnectionOptions, Pool, PoolOptions } from 'mysql2/promise';
 import type { Endpoint } from '../topology/index.js';
 import { describeDbError, isConnectionLost, retrying } from './errors.js';
 import { toBinary, toText, type BinaryStatement, type RawValue, type Sql } from './sql/fragment.js';
@@ -48,6 +48,14 @@ export interface Session {
   loadData(q: Sql, data: Buffer): Promise<ExecResult>;
 }
 
+/** A connection of its own, outside the pools, for as long as its holder keeps it (a runner's named lock). */
+export interface DedicatedSession extends Session {
+  /** The server's id of this connection (CONNECTION_ID()). */
+  readonly connectionId: string;
+  /** Close the connection: the server releases whatever the session held (named locks, transactions). */
+  close(): Promise<void>;
+}
+
 /** Write side: what the applier receives. */
 export interface Db extends ReadDb {
   exec(q: Sql): Promise<ExecResult>;
@@ -59,24 +67,35 @@ export interface Db extends ReadDb {
   transaction<T>(fn: (s: Session) => Promise<T>, opts?: { sqlMode?: string; binary?: boolean; repeatableRead?: boolean }): Promise<T>;
   /** Run `fn` on one pinned connection without a transaction. */
   withSession<T>(fn: (s: Session) => Promise<T>, opts?: { binary?: boolean }): Promise<T>;
+  /**
+   * A text connection outside the pools, never shared or reused: what it holds lives exactly as long as
+   * the connection (or the process), and it never takes a pooled connection away from the run.
+   */
+  dedicatedSession(): Promise<DedicatedSession>;
   close(): Promise<void>;
 }
 
 const READ_ATTEMPTS = 3;
 
 function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
-  const opts: PoolOptions = {
-    host: e.host,
-    port: e.port,
-    user: e.user,
-    database: e.database,
-    connectTimeout: 5000,
+  return {
+    ...connectionOptions(e, binary),
     connectionLimit: 6,
     // Session settings (foreign_key_checks = 0 on data sessions, see DATA_SESSION_INIT) must survive a
     // connection's return to the pool: never reset it on release.
     resetOnRelease: false,
     maxIdle: 2,
     idleTimeout: 30_000,
+  };
+}
+
+function connectionOptions(e: Endpoint, binary: boolean): ConnectionOptions {
+  const opts: ConnectionOptions = {
+    host: e.host,
+    port: e.port,
+    user: e.user,
+    database: e.database,
+    connectTimeout: 5000,
     enableKeepAlive: true,
     supportBigNumbers: true,
     bigNumberStrings: true,
@@ -89,7 +108,7 @@ function poolOptions(e: Endpoint, binary: boolean): PoolOptions {
   if (e.socket) opts.socketPath = e.socket;
   if (e.password) opts.password = e.password.reveal();
   if (e.tls) {
-    const ssl: NonNullable<PoolOptions['ssl']> & Record<string, unknown> = { rejectUnauthorized: true };
+    const ssl: NonNullable<ConnectionOptions['ssl']> & Record<string, unknown> = { rejectUnauthorized: true };
     if (e.tls.ca) ssl.ca = readFileSync(e.tls.ca, 'utf8');
     if (e.tls.cert) ssl.cert = readFileSync(e.tls.cert, 'utf8');
     if (e.tls.key) ssl.key = readFileSync(e.tls.key, 'utf8');
@@ -267,7 +286,28 @@ class MysqlDb implements Db {
     }
   }
 
-  #session(conn: PoolConnection, binary: boolean): Session {
+  async dedicatedSession(): Promise<DedicatedSession> {
+    const conn = await this.#run(() => mysql.createConnection(connectionOptions(this.endpoint, false)));
+    try {
+      await this.#run(() => conn.query(SESSION_INIT));
+      const [rows] = await this.#run(() => conn.query('SELECT CONNECTION_ID() AS id'));
+      const connectionId = String((rows as { id: string | number }[])[0]?.id ?? '');
+      // A dropped connection must not become an unhandled 'error' event: its next query fails instead.
+      conn.on('error', () => undefined);
+      return {
+        ...this.#session(conn, false),
+        connectionId,
+        close: async () => {
+          await conn.end().catch(() => conn.destroy());
+        },
+      };
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
+
+  #session(conn: Connection, binary: boolean): Session {
     const fmt = binary ? toBinary : toText;
     return {
       rows: <T>(q: Sql) => this.#run(async () => (await conn.query(fmt(q)))[0] as T[]),

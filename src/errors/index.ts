@@ -15,9 +15,10 @@ export const ExitCode = {
   unavailable: 4,
   /**
    * A precondition refused the operation (schema drift, key collision, read_only target, a table not on
-   * InnoDB, foreign keys that would dangle...): nothing was written. Also a write the target's
-   * configuration refuses (a row larger than its max_allowed_packet, a foreign key checked after all): the
-   * chunk was rolled back, the move stopped before the flip and resumes once the cause is fixed.
+   * InnoDB, foreign keys that would dangle...; `stop` of a move that is not running; an undo that cannot
+   * be done): nothing was written. Also a write the target's configuration refuses (a row larger than its
+   * max_allowed_packet, a foreign key checked after all): the chunk was rolled back, the move stopped
+   * before the flip and resumes once the cause is fixed.
    */
   refused: 5,
   /**
@@ -25,7 +26,7 @@ export const ExitCode = {
    * rows that differ from the target were kept (and listed). Also a write the target warned about.
    */
   mismatch: 6,
-  /** Another runner holds the user or the lock; or the freeze could not be met. Retry later. */
+  /** Another runner holds the user or the lock; or the freeze could not be met; `stop` timed out. Retry later. */
   busy: 7,
   /** `status` found something unsafe (ticket overlap, users mapped to unknown shards, drift). */
   unhealthy: 8,
@@ -65,6 +66,7 @@ export type ErrorCode =
   | 'MOVE_NOT_FOUND'
   | 'ALREADY_FLIPPED'
   | 'INTERRUPTED'
+  | 'NOT_RUNNING'
   | 'SANDBOX'
   | 'UNHEALTHY'
   | 'PARTIAL'
@@ -98,6 +100,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   MOVE_NOT_FOUND: 'usage',
   ALREADY_FLIPPED: 'refused',
   INTERRUPTED: 'interrupted',
+  NOT_RUNNING: 'refused',
   SANDBOX: 'refused',
   UNHEALTHY: 'unhealthy',
   PARTIAL: 'partial',

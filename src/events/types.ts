@@ -54,7 +54,10 @@ export type MoveEvent =
   | (Base & { type: 'cache.invalidated'; keys: string[] })
   | (Base & { type: 'cleanup.progress'; table: string; rowsDeleted: string })
   | (Base & { type: 'warning'; message: string })
-  /** Emitted by the CLI (not the engine) when SIGINT/SIGTERM asks the move to stop at the next safe point. */
+  /**
+   * The move was asked to stop at the next safe point: emitted by the CLI on SIGINT/SIGTERM (`signal` names
+   * it), and by the engine on a stop request from `fw-shard stop` (`signal`: "stop request (..., by USER@HOST)").
+   */
   | (Base & { type: 'stop.requested'; signal: string })
   /** `nextStep`: what the operator should do now (always set by the engine; optional for older producers). */
   | (Base & { type: 'move.finished'; phase: string; mappingFlipped: boolean; ms: number; nextStep?: string; totals?: MoveTotals })

@@ -5,32 +5,24 @@
  *  - per-user and per-shard-slot locks of `fw-shard apply`: several runners on several hosts share one
  *    plan, each move claimed by one runner, each shard in at most --per-shard moves fleet-wide.
  * Locks live on one dedicated session each holder keeps open. They coordinate runners; correctness of a
- * move never depends on them (the journal's UNIQUE active_user key and runner lease still decide).
+ * move never depends on them (the journal's UNIQUE active_user key, and the move's own runner lock and
+ * lease, src/move/lease.ts, still decide).
  */
-import { createHash } from 'node:crypto';
+import { fitLockName, taggedLockName } from '../db/lock-names.js';
 import type { Db, Session } from '../db/pool.js';
 import { getLockSql, releaseAllLocksSql, releaseLockSql } from '../db/sql/locks.js';
 import { BusyError } from '../errors/index.js';
 import type { Topology } from '../topology/index.js';
 import { mappingEndpoint } from '../topology/index.js';
 
-const MAX_LOCK_NAME = 64;
-
-function fit(name: string): string {
-  if (name.length <= MAX_LOCK_NAME) return name;
-  return `fw-shard:${createHash('sha1').update(name).digest('hex').slice(0, 40)}`;
-}
-
-/** Every name of one topology shares this tag: two apps on one server never share locks. */
-function tag(topology: Topology): string {
-  return createHash('sha1').update(mappingEndpoint(topology).database).digest('hex').slice(0, 8);
-}
+/** Every name of one topology is tagged with its mapping database (see src/db/lock-names.ts). */
+const db = (topology: Topology) => mappingEndpoint(topology).database;
 
 export const lockNames = {
   /** `fw-shard:<name>`, the playbook's `lock:` or, by default, the mapping database's name. */
-  topology: (topology: Topology, name?: string) => fit(`fw-shard:${name ?? mappingEndpoint(topology).database}`),
-  user: (topology: Topology, userId: string) => fit(`fw-shard:${tag(topology)}:u:${userId}`),
-  shardSlot: (topology: Topology, shard: number, slot: number) => fit(`fw-shard:${tag(topology)}:s:${shard}:${slot}`),
+  topology: (topology: Topology, name?: string) => fitLockName(`fw-shard:${name ?? db(topology)}`),
+  user: (topology: Topology, userId: string) => taggedLockName(db(topology), 'u', userId),
+  shardSlot: (topology: Topology, shard: number, slot: number) => taggedLockName(db(topology), 's', shard, slot),
 };
 
 /** Locks held on one session. Calls may overlap: the driver queues them on the connection. */

@@ -16,7 +16,7 @@ import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js
 import { copyStartedSql } from '../db/sql/journal.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
-import { MoveContext, RunContext } from './run-context.js';
+import { MoveContext, RunContext, stopCauseOf } from './run-context.js';
 import { MoveRun } from './move-run.js';
 import { assertNever, canAbort, FLIPPED_PHASES, parsePhase, stepFrom } from './phase.js';
 import { preflight } from './phases/preflight.js';
@@ -27,13 +27,19 @@ import { cleanupSource } from './phases/cleanup.js';
 import { planTable } from './table-plan.js';
 import type { WriteSettings } from './phases/sync.js';
 import { DEFAULT_ONLINE, type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type PendingCleanup } from './types.js';
-import { continuedRequest, journaledMode, journalOptionsAfter, modeChanges } from './mode.js';
+import {
+  continuedRequest,
+  journaledMode,
+  journalOptionsAfter,
+  journalOptionsText,
+  modeChanges,
+  parseJournalOptions,
+  type JournalOptionsValue,
+} from './mode.js';
 import { onlineCutover } from './phases/cutover.js';
 import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
 import { alreadyFlippedHint, endedMoveHint, failedMoveHint, runningMoveHint, unfinishedMoveHint } from './hints.js';
-
-const HEARTBEAT_MS = 5000;
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -127,13 +133,15 @@ export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {
       throw new FwShardError(
         'BUSY',
         `user ${req.userId} is being moved to shard ${created.existing.to_shard} by another runner (move ${created.existing.id})`,
-        { hint: runningMoveHint(created.existing.id) },
+        { hint: runningMoveHint(created.existing) },
       );
     }
     return continueMove(deps, created.existing, ask, opts, timings, started);
   }
   for (const t of pf.plan.tables) await ctx.journal.addTable(created.id, t.name, t.rows);
-  return execute(new MoveRun(new RunContext(ctx, created.id), pf, 'copy', false, started, timings));
+  const run = new RunContext(ctx, created.id);
+  await run.journal.claim((await run.journal.get(created.id))!);
+  return execute(new MoveRun(run, pf, 'copy', false, started, timings));
 }
 
 /** The request's settings as the journal records them (`options`), with what a mode adds. */
@@ -202,13 +210,13 @@ async function continueMove(
   }
   const phase = parsePhase(move.phase, move.id);
   const ctx = new RunContext(new MoveContext(deps, req, move.user_id as UserId, from, req.to, opts.signal), move.id);
+  // The claim also runs ensureTables: a journal made by an older version gets the tables and columns added since.
   await ctx.journal.claim(move);
-  await ctx.journal.ensureTables(); // a journal made by an older version gets the tables added since
-  // Checked after the claim: an undo starts only on a move nobody holds (releaseForUndoSql), so either
-  // it started before and is seen here, or it waits for this run's lease.
+  // Checked after the claim: an undo starts only on a move nobody holds (it takes the move's runner lock
+  // to start, Journal.createUndo), so either it started before and is seen here, or it fails BUSY.
   const links = await ctx.journal.undoLinks(move.id);
   if (links.undoneBy !== null) {
-    await ctx.journal.release(move.id).catch(() => undefined);
+    await ctx.journal.release(move.id, 'failed PRECONDITION').catch(() => undefined);
     throw new FwShardError('PRECONDITION', `move ${move.id} is being undone by move ${links.undoneBy}: its rows on shard ${from} are the undo's to keep`, {
       hint: `fw-shard resume ${links.undoneBy} finishes the undo; fw-shard abort ${links.undoneBy} gives move ${move.id} back as it was.`,
     });
@@ -218,8 +226,15 @@ async function continueMove(
     const done = await completeAbort(ctx, timings);
     return { ...done, nextStep: `${done.nextStep} Move ${move.id} had been aborted half-way; run the move again to start over.` };
   }
-  const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
-  for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
+  let pf;
+  try {
+    pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
+    for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
+  } catch (err) {
+    // The run ends before it started: give the move back (a long-lived caller, apply, must not keep it).
+    await ctx.journal.release(move.id, outcomeOf(err)).catch(() => undefined);
+    throw err;
+  }
   const run = new MoveRun(ctx, pf, phase, true, started, timings, links.undoOf);
   const now = {
     assumeNoWrites: req.assumeNoWrites,
@@ -228,8 +243,16 @@ async function continueMove(
   };
   const options = journalOptionsAfter(move.options, now);
   run.modeChanges.push(...modeChanges(journaled, now));
-  if (options !== move.options || now.cleanup !== journaled.cleanup) await ctx.journal.setMode(move.id, now.cleanup, options);
+  if (options !== journalOptionsText(move.options) || now.cleanup !== journaled.cleanup) await ctx.journal.setMode(move.id, now.cleanup, options);
   return execute(run);
+}
+
+/** How a run ended, for the journal's trace of runs. */
+function outcomeOf(err: unknown, result?: MoveResult, signal?: AbortSignal): string {
+  if (result) return result.phase;
+  if (!(err instanceof FwShardError)) return 'failed INTERNAL';
+  if (err.code === 'INTERRUPTED') return signal && stopCauseOf(signal)?.kind === 'stop-request' ? 'stopped (stop request)' : 'stopped';
+  return `failed ${err.code}`;
 }
 
 /**
@@ -238,8 +261,8 @@ async function continueMove(
  */
 export async function execute(run: MoveRun): Promise<MoveResult> {
   const { ctx } = run;
-  const heartbeat = setInterval(() => void ctx.journal.heartbeat(run.moveId).catch(() => undefined), HEARTBEAT_MS);
-  heartbeat.unref?.();
+  let result: MoveResult | undefined;
+  let error: unknown;
   ctx.emit({ type: 'move.started', userId: ctx.userId, from: ctx.from, to: ctx.to, mode: ctx.online ? 'online' : 'offline', resumed: run.resumed });
   for (const change of run.modeChanges) ctx.emit({ type: 'warning', message: `move ${run.moveId}: ${change} (recorded in the journal)` });
   for (const t of run.pf.plan.tables) ctx.emit({ type: 'table.planned', table: t.name, rows: t.rows, key: t.key });
@@ -261,20 +284,20 @@ export async function execute(run: MoveRun): Promise<MoveResult> {
           await verifyAndFlipStep(run);
           break;
         case 'cleanup':
-          return await finishCleanup(run);
+          return (result = await finishCleanup(run));
         case 'finish-abort':
           throw new Error(`move ${run.moveId}: an unfinished abort is completed before the run starts (continueMove)`);
         case 'none':
-          return run.result(true, `move ${run.moveId} is ${run.phase}`);
+          return (result = run.result(true, `move ${run.moveId} is ${run.phase}`));
         default:
           return assertNever(step);
       }
     }
   } catch (err) {
+    error = err;
     throw await failed(run, err);
   } finally {
-    clearInterval(heartbeat);
-    await ctx.journal.release(run.moveId).catch(() => undefined);
+    await ctx.journal.release(run.moveId, outcomeOf(error, result, ctx.signal)).catch(() => undefined);
   }
 }
 
@@ -377,7 +400,9 @@ async function failed(run: MoveRun, err: unknown): Promise<unknown> {
   const e = err instanceof FwShardError ? err : null;
   const message = err instanceof Error ? err.message : String(err);
   const flipped = run.mappingFlipped;
-  await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
+  // A run that lost the move to another runner leaves the journal to that runner.
+  const lostIt = ['lock-lost', 'lock-silent'].includes(stopCauseOf(ctx.signal)?.kind ?? '');
+  if (!lostIt) await ctx.journal.setError(run.moveId, `${e?.code ?? 'INTERNAL'}: ${message}`).catch(() => undefined);
   await run.loadTotals(); // the partial result counts the whole move too
   const hint = e?.hint ?? failedMoveHint(run.moveId, flipped);
   ctx.emit({ type: 'move.failed', code: e?.code ?? 'INTERNAL', message, mappingFlipped: flipped, nextStep: hint });
@@ -501,6 +526,7 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
  */
 async function completeAbort(ctx: RunContext, timings: Record<string, number>): Promise<MoveResult> {
   const { deps, moveId, userId, from, to } = ctx;
+  let outcome = 'failed';
   try {
     const placed = await ctx.mapping.insp.placement(deps.topology.mapping, userId);
     if (placed === to) {
@@ -532,6 +558,7 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
       }
     });
     await ctx.journal.finish(moveId, 'aborted', 'aborted');
+    outcome = 'aborted';
     return {
       ok: true,
       moveId,
@@ -544,8 +571,11 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
       timings,
       nextStep: `aborted: user ${userId} stays on shard ${from}; ${deleted} copied rows were removed from shard ${to}.`,
     };
+  } catch (err) {
+    outcome = outcomeOf(err);
+    throw err;
   } finally {
-    await ctx.journal.release(moveId).catch(() => undefined);
+    await ctx.journal.release(moveId, outcome).catch(() => undefined);
   }
 }
 
@@ -581,13 +611,9 @@ async function abortUndo(ctx: RunContext, undoOf: string): Promise<string> {
 }
 
 /** What an undo records about its start in its journal options. */
-export function undoFacts(options: string | null | undefined): { targetFence: string | null } {
-  try {
-    const o = JSON.parse(options ?? '{}') as { undo?: { targetFence?: string | null } };
-    return { targetFence: o.undo?.targetFence ?? null };
-  } catch {
-    return { targetFence: null };
-  }
+export function undoFacts(options: JournalOptionsValue | undefined): { targetFence: string | null } {
+  const o = parseJournalOptions(options ?? null) as { undo?: { targetFence?: string | null } };
+  return { targetFence: o.undo?.targetFence ?? null };
 }
 
 /** `fw-shard cleanup`: finish deferred cleanups whose flip is older than `olderThanSeconds`. */

@@ -3,22 +3,54 @@
  * work in that state (test/integration/move-states.test.ts runs them). Before the flip a move can be
  * resumed or aborted; after it, only finished (abort is refused: the user's writes live on the target).
  */
+import { LOCK_IDLE_SECONDS } from './lease.js';
 import { FLIPPED_PHASES, isJournalPhase } from './phase.js';
 
-/** Seconds without a heartbeat after which a runner's lease may be taken over. */
+/**
+ * The lease of a runner of an fw-shard from before the runner lock (src/move/lease.ts; it keeps no lock)
+ * is taken over once its heartbeat is this old. A runner that holds the lock is alive exactly while it
+ * holds it, whatever its heartbeat.
+ */
 export const STALE_SECONDS = 30;
+/** A runner beats every 5 s: one silent longer than this may be frozen, or its host gone. */
+export const HEARTBEAT_SILENT_SECONDS = 10;
 
 /** Whether a journal phase is past the flip (an unknown phase counts as flipped: never suggest abort then). */
 function pastFlip(phase: string): boolean {
   return !isJournalPhase(phase) || FLIPPED_PHASES.has(phase);
 }
 
+/** What the wording of a running move knows about it (a journal row). */
+export interface RunningMove {
+  id: string;
+  phase: string;
+  runner_host: string | null;
+  runner_pid: number | null;
+  heartbeat_age_s: string | null;
+}
+
 /**
- * BUSY: another runner holds the move (its heartbeat is fresh). The one wording of "a move is running",
- * shared by the lease refusal and the race between two `move` commands.
+ * BUSY: a live runner has the move. The one wording of "a move is running", shared by the lease refusal,
+ * the race between two `move` commands and undo. A runner that holds the move's runner lock is stopped
+ * with `fw-shard stop`; `next` is what works once it stopped (by default resume, or abort before the
+ * flip). `legacy`: the runner is an fw-shard from before the lock, which does not look for stop requests
+ * and is alive while its heartbeat is fresh.
  */
-export function runningMoveHint(moveId: string): string {
-  return `Another runner is working on move ${moveId}; fw-shard moves shows its progress. If that runner died, fw-shard resume ${moveId} takes the move over ${STALE_SECONDS} s after its last heartbeat.`;
+export function runningMoveHint(move: RunningMove, opts: { legacy?: boolean; next?: string | undefined } = {}): string {
+  const id = move.id;
+  const age = move.heartbeat_age_s === null ? null : Number(move.heartbeat_age_s);
+  if (opts.legacy) {
+    const left = Math.max(1, STALE_SECONDS - (age ?? 0));
+    const then = opts.next ?? `fw-shard resume ${id} takes the move over`;
+    const local = opts.next === undefined ? '; at once when it died on this host' : '';
+    return `That runner is an older fw-shard, which does not look for stop requests: fw-shard moves shows it; stop it where it runs (Ctrl-C). It counts as gone ${STALE_SECONDS} s after its last heartbeat (in ${left} s${local}): then ${then}.`;
+  }
+  const next = opts.next ?? (pastFlip(move.phase) ? `fw-shard resume ${id}` : `fw-shard resume ${id}, or fw-shard abort ${id}`);
+  const hung =
+    age !== null && age > HEARTBEAT_SILENT_SECONDS && move.runner_host
+      ? ` Its heartbeat is ${age} s old: it may be frozen (SIGSTOP) or its host gone; the server drops its lock ${LOCK_IDLE_SECONDS} s after its last sign of life (retry then), or kill it (kill ${move.runner_pid ?? '?'} on ${move.runner_host}) and the move is free at once.`
+      : '';
+  return `Let it finish (fw-shard moves ${id} shows its progress), or stop it at its next safe point: fw-shard stop ${id}; then ${next}.${hung}`;
 }
 
 /** The user has an unfinished move to another shard than the one asked for. */

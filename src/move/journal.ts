@@ -2,12 +2,13 @@
  * The move journal in the mapping database. Every phase writes its intent here before it acts, so a
  * crashed, killed or interrupted move can be resumed or aborted from the journal alone.
  */
-import { isDuplicateKey, isNoSuchColumn, isNoSuchTable } from '../db/errors.js';
+import { isDuplicateColumn, isDuplicateKey, isNoSuchColumn, isNoSuchTable } from '../db/errors.js';
+import { moveLockName } from '../db/lock-names.js';
 import type { Db, ReadDb, Session } from '../db/pool.js';
 import type { Sql } from '../db/sql/fragment.js';
 import {
   ADDED_MOVE_COLUMNS,
-  addMoveColumnSql,
+  addMoveColumnsSql,
   checkpointSql,
   chunkCleanedSql,
   chunkTotalsSql,
@@ -16,34 +17,42 @@ import {
   cleanupWaitingSql,
   createMoveChunksSql,
   createMovePassesSql,
-  freezeEndedPassSql,
-  insertDeltaPassSql,
-  insertFreezeSql,
-  selectPassesSql,
+  createMoveRunsSql,
   createMoveTablesSql,
   createMovesSql,
   deleteChunksSql,
+  endRunSql,
   enterCleanupSql,
   finishMoveSql,
   finishUndoneSql,
+  freezeEndedPassSql,
   heartbeatSql,
   insertChunkSql,
+  insertDeltaPassSql,
+  insertFreezeSql,
   insertMoveSql,
   insertMoveTableSql,
+  insertRunSql,
+  journalColumnsSql,
   laterMoveOfUserSql,
   listMovesSql,
   markChunksDirtySql,
-  moveColumnsSql,
+  MOVES,
   releaseForUndoSql,
   releaseSql,
+  requestStopSql,
   restoreUndoneSql,
+  runnerPollSql,
   selectActiveMoveForUserSql,
   selectChunksSql,
   selectMoveSql,
   selectMoveTablesSql,
+  selectPassesSql,
+  selectRunsSql,
   setErrorSql,
   setModeSql,
   setPhaseSql,
+  setThrottleSql,
   setUndoneBySql,
   setUndoOfSql,
   tableCleanedSql,
@@ -54,6 +63,7 @@ import {
 import { createFreezesSql } from '../db/sql/freeze.js';
 import { BusyError, FwShardError } from '../errors/index.js';
 import { endedMoveHint, runningMoveHint, STALE_SECONDS } from './hints.js';
+import { RunnerLock } from './lease.js';
 import type { Runner } from './types.js';
 import type { MoveTotals } from '../events/types.js';
 import type { JournalPhase } from './phase.js';
@@ -66,9 +76,17 @@ export interface MoveRow {
   phase: string;
   state: 'active' | 'done' | 'aborted';
   cleanup_mode: string;
-  options: string | null;
+  /** The move's settings (chunk time, concurrency, ...), as recorded when it started. */
+  options: Record<string, unknown> | null;
   runner_host: string | null;
   runner_pid: number | null;
+  /** The named lock the runner holds while it runs (NULL: no runner, or one from before the lock). */
+  runner_lock: string | null;
+  /** The connection holding the runner lock now (NULL: not held). */
+  runner_conn: string | null;
+  /** Whether the recorded runner is alive (NULL: none recorded), and how that was told. */
+  runner_alive: boolean | null;
+  runner_liveness: 'lock' | 'heartbeat' | null;
   heartbeat_at: string | null;
   created_at: string;
   updated_at: string;
@@ -78,6 +96,49 @@ export interface MoveRow {
   heartbeat_age_s: string | null;
   flipped_age_s: string | null;
   error: string | null;
+  /** `fw-shard stop` asked the runner to stop at its next safe point (cleared by the next run). */
+  stop_requested_at: string | null;
+  stop_requested_by: string | null;
+  /** Why the runner waits right now (throttled, pause file), NULL while it works. */
+  throttle_reason: string | null;
+  /** The tables' copy checkpoints, summed. */
+  rows_copied: string;
+  rows_total: string;
+}
+
+/** One run of a move: the first, and each resume, abort or cleanup. */
+export interface MoveRunRow {
+  id: string;
+  os_user: string | null;
+  host: string;
+  pid: number;
+  command: string | null;
+  started_at: string;
+  ended_at: string | null;
+  outcome: string | null;
+}
+
+/** What the runner polls every second: is its lock still its own, and did someone ask it to stop? */
+export type RunnerPoll = { lock: 'held' | 'lost'; stop: { by: string; at: string } | null };
+
+type RawMoveRow = Omit<MoveRow, 'options' | 'runner_alive' | 'runner_liveness'> & { options: string | null };
+
+/** The stored options are a JSON text: readers get the object (the text itself if it is not JSON). */
+function parseOptions(text: string | null): Record<string, unknown> | null {
+  if (text === null || text === '') return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { text };
+  }
+}
+
+function toMoveRow(r: RawMoveRow): MoveRow {
+  const recorded = r.runner_host !== null;
+  const byLock = r.runner_lock !== null;
+  const alive = !recorded ? null : byLock ? r.runner_conn !== null : r.heartbeat_age_s !== null && Number(r.heartbeat_age_s) <= STALE_SECONDS;
+  return { ...r, options: parseOptions(r.options), runner_alive: alive, runner_liveness: recorded ? (byLock ? 'lock' : 'heartbeat') : null };
 }
 
 export interface MoveTableRow {
@@ -108,6 +169,32 @@ export interface UndoLinks {
 
 const NO_LINKS: UndoLinks = { undoOf: null, undoneBy: null };
 
+const HEARTBEAT_MS = 5000;
+/** How often the run holding a move looks for a stop request and checks that it still holds its lock. */
+const POLL_MS = 1000;
+
+/** BUSY: the move's runner lock is held, so its runner is alive (on this host or another). */
+function runningElsewhere(m: MoveRow, role: string, holder: string | null, next?: string): BusyError {
+  const who = m.runner_host ? `${m.runner_host} pid ${m.runner_pid ?? '?'}` : 'another runner';
+  const age = m.heartbeat_age_s === null ? null : Number(m.heartbeat_age_s);
+  return new BusyError(
+    'lease',
+    `move ${m.id} of user ${m.user_id} is being run by ${who}, which is alive: it holds the move's runner lock on ${role} (connection ${holder ?? '?'})${age === null ? '' : `; heartbeat ${age} s ago`}`,
+    { hint: runningMoveHint(m, { next }) },
+  );
+}
+
+/** BUSY: the lease is held by an fw-shard from before the runner lock, whose heartbeat is fresh. */
+function legacyBusy(m: MoveRow): BusyError {
+  const age = Number(m.heartbeat_age_s ?? 0);
+  const left = Math.max(1, STALE_SECONDS - age);
+  return new BusyError(
+    'lease',
+    `move ${m.id} of user ${m.user_id} is being run by ${m.runner_host ?? '?'} pid ${m.runner_pid ?? '?'}, an fw-shard without the runner lock (heartbeat ${age} s ago): its lease expires in ${left} s`,
+    { hint: runningMoveHint(m, { legacy: true }) },
+  );
+}
+
 /** Read-only view: `moves`, `status` and dry runs never create tables. */
 export class JournalReader {
   constructor(protected readonly db: ReadDb) {}
@@ -121,14 +208,38 @@ export class JournalReader {
     }
   }
 
+  #control: Promise<boolean> | undefined;
+
+  /** Whether the journal has the columns added since its first release (an older one is read without them). */
+  protected hasControlColumns(): Promise<boolean> {
+    this.#control ??= this.maybe<{ name: string }>(journalColumnsSql(MOVES)).then((rows) => {
+      const have = new Set(rows.map((r) => String(r.name).toLowerCase()));
+      return ADDED_MOVE_COLUMNS.every(([c]) => have.has(c));
+    });
+    return this.#control;
+  }
+  /** After the migration: read the new columns from now on. */
+  protected migrated(): void {
+    this.#control = Promise.resolve(true);
+  }
+
+  async #moves(q: (control: boolean) => Sql): Promise<MoveRow[]> {
+    return (await this.maybe<RawMoveRow>(q(await this.hasControlColumns()))).map(toMoveRow);
+  }
+
   async get(moveId: string): Promise<MoveRow | undefined> {
-    return (await this.maybe<MoveRow>(selectMoveSql(moveId)))[0];
+    return (await this.#moves((c) => selectMoveSql(moveId, c)))[0];
   }
   async activeForUser(userId: string): Promise<MoveRow | undefined> {
-    return (await this.maybe<MoveRow>(selectActiveMoveForUserSql(userId)))[0];
+    return (await this.#moves((c) => selectActiveMoveForUserSql(userId, c)))[0];
   }
-  list(all: boolean, limit = 200): Promise<MoveRow[]> {
-    return this.maybe<MoveRow>(listMovesSql(all, limit));
+  /** Unfinished moves, or every move with `all`; only `userId`'s when given. */
+  list(all: boolean, limit = 200, userId?: string): Promise<MoveRow[]> {
+    return this.#moves((c) => listMovesSql(all, limit, c, userId));
+  }
+  /** Who ran the move, run by run. */
+  runs(moveId: string): Promise<MoveRunRow[]> {
+    return this.maybe<MoveRunRow>(selectRunsSql(moveId));
   }
   tables(moveId: string): Promise<MoveTableRow[]> {
     return this.maybe<MoveTableRow>(selectMoveTablesSql(moveId));
@@ -166,10 +277,13 @@ export class JournalReader {
     };
   }
   cleanupDue(olderThanSeconds: number): Promise<MoveRow[]> {
-    return this.maybe<MoveRow>(cleanupDueSql(olderThanSeconds));
+    return this.#moves((c) => cleanupDueSql(olderThanSeconds, c));
   }
-  cleanupWaiting(olderThanSeconds: number): Promise<(MoveRow & { eligible_at: string; eligible_in_ms: string })[]> {
-    return this.maybe(cleanupWaitingSql(olderThanSeconds));
+  async cleanupWaiting(olderThanSeconds: number): Promise<(MoveRow & { eligible_at: string; eligible_in_ms: string })[]> {
+    const rows = await this.maybe<RawMoveRow & { eligible_at: string; eligible_in_ms: string }>(
+      cleanupWaitingSql(olderThanSeconds, await this.hasControlColumns()),
+    );
+    return rows.map((r) => ({ ...toMoveRow(r), eligible_at: r.eligible_at, eligible_in_ms: r.eligible_in_ms }));
   }
   /** A journal of an older fw-shard has no undo columns (until ensureTables adds them), hence no links. */
   async undoLinks(moveId: string): Promise<UndoLinks> {
@@ -182,7 +296,7 @@ export class JournalReader {
     }
   }
   async laterMoveOfUser(userId: string, moveId: string): Promise<MoveRow | undefined> {
-    return (await this.maybe<MoveRow>(laterMoveOfUserSql(userId, moveId)))[0];
+    return (await this.#moves((c) => laterMoveOfUserSql(userId, moveId, c)))[0];
   }
 }
 
@@ -194,14 +308,60 @@ export class Journal extends JournalReader {
     super(wdb);
   }
 
+  #lock: RunnerLock | null = null;
+  #runId: string | null = null;
+  #watch: ReturnType<typeof setInterval> | null = null;
+  #onPoll: ((p: RunnerPoll) => void) | null = null;
+
+  /** Called with every poll of the run that holds the move (RunContext stops the run on a stop request or a lost lock). */
+  onPoll(fn: (p: RunnerPoll) => void): void {
+    this.#onPoll = fn;
+  }
+
+  /**
+   * From the claim to the release, every second: poll the runner lock's connection (which keeps it from
+   * idling out) for the lock and a stop request; every 5 s, the heartbeat (information for `moves`).
+   */
+  #startWatch(moveId: string): void {
+    let ticks = 0;
+    let busy = false;
+    this.#watch = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      const beat = ++ticks % (HEARTBEAT_MS / POLL_MS) === 0;
+      void (async () => {
+        if (beat) await this.heartbeat(moveId);
+        const p = await this.poll(moveId);
+        this.#onPoll?.(p);
+      })()
+        .catch(() => undefined) // db_main did not answer: the next tick asks again (RunContext stops a run silent too long)
+        .finally(() => (busy = false));
+    }, POLL_MS);
+    this.#watch.unref?.();
+  }
+
   async ensureTables(): Promise<void> {
     await this.wdb.exec(createFreezesSql());
     await this.wdb.exec(createMovesSql());
     await this.wdb.exec(createMoveTablesSql());
     await this.wdb.exec(createMoveChunksSql());
     await this.wdb.exec(createMovePassesSql());
-    const have = new Set((await this.wdb.rows<{ name: string }>(moveColumnsSql())).map((r) => String(r.name).toLowerCase()));
-    for (const c of ADDED_MOVE_COLUMNS) if (!have.has(c.name)) await this.wdb.exec(addMoveColumnSql(c.name, c.definition));
+    await this.wdb.exec(createMoveRunsSql());
+    await this.#addMissingColumns();
+  }
+
+  /** A journal made by an older fw-shard gets the columns added since (one ALTER; a concurrent runner's is fine). */
+  async #addMissingColumns(): Promise<void> {
+    const have = new Set((await this.wdb.rows<{ name: string }>(journalColumnsSql(MOVES))).map((r) => String(r.name).toLowerCase()));
+    const missing = ADDED_MOVE_COLUMNS.filter(([c]) => !have.has(c));
+    if (missing.length > 0) {
+      try {
+        await this.wdb.exec(addMoveColumnsSql(missing));
+      } catch (err) {
+        if (!isDuplicateColumn(err)) throw err;
+      }
+    }
+    this.migrated();
   }
 
   /**
@@ -225,8 +385,17 @@ export class Journal extends JournalReader {
    * Create the undo of `undone` and link the two, in one transaction: the undone move gives up its
    * unfinished-move slot (releaseForUndoSql says when it may) and the undo takes it, so no cleanup of
    * the undone move can start from then on. Returns null when the undone move no longer qualifies.
+   * Throughout, the undo holds the undone move's runner lock: BUSY while a live runner holds it.
    */
   async createUndo(m: Omit<NewMove, 'runnerHost' | 'runnerPid' | 'id'>, undone: string): Promise<string | null> {
+    // The undone move's runner lock, held while the undo starts: a runner that has the move holds it (it
+    // is alive: BUSY), and one that claims the move after the start finds it undone (continueMove).
+    const taken = await RunnerLock.take(this.wdb, moveLockName(this.wdb.endpoint.database, undone));
+    if (!taken.lock) {
+      const now = await this.get(undone);
+      if (now) throw runningElsewhere(now, this.wdb.endpoint.role, taken.holder, `fw-shard undo ${undone} again`);
+      return null;
+    }
     try {
       return await this.wdb.transaction(
         async (s) => {
@@ -250,6 +419,8 @@ export class Journal extends JournalReader {
             : 'fw-shard moves lists the unfinished moves.',
         },
       );
+    } finally {
+      await taken.lock.release();
     }
   }
 
@@ -276,30 +447,118 @@ export class Journal extends JournalReader {
     }
   }
 
-  /** Take the runner lease or fail with BUSY naming the holder. */
+  /**
+   * Take the move for this run, or fail with BUSY naming the runner that has it. First the move's runner
+   * lock (src/move/lease.ts): while another runner holds it, that runner is alive, wherever it runs. With
+   * the lock, the lease in the journal is ours unless its holder is an fw-shard from before the lock (it
+   * holds none): that one is taken over when its heartbeat is 30 s old, or at once when it is a dead
+   * process on this host. The heartbeat is not a liveness test for a runner that holds the lock: one whose
+   * heartbeat stopped but who still holds the lock is hung (SIGSTOP, a debugger), and may wake up and
+   * write; it must be killed, not raced. The run is recorded (who, where, which command).
+   */
   async claim(move: MoveRow): Promise<void> {
-    const deadPid =
-      move.runner_host === this.runner.host && move.runner_pid !== null && !this.runner.isAlive(Number(move.runner_pid)) ? Number(move.runner_pid) : null;
-    const r = await this.wdb.exec(claimMoveSql(move.id, this.runner.host, this.runner.pid, STALE_SECONDS, deadPid));
-    if (r.affectedRows === 0) {
-      const now = await this.get(move.id);
-      if (now && now.state !== 'active') {
-        throw new FwShardError('PRECONDITION', `move ${move.id} is already ${now.state}`, { hint: endedMoveHint(now) });
-      }
-      throw new BusyError(
-        'lease',
-        `move ${move.id} of user ${move.user_id} is being run by ${now?.runner_host ?? '?'} pid ${now?.runner_pid ?? '?'} (heartbeat ${now?.heartbeat_age_s ?? '?'} s ago)`,
-        { hint: runningMoveHint(move.id) },
-      );
+    // Nothing is written before the move is known to be ours to take: a refusal leaves db_main as it was.
+    const taken = await RunnerLock.take(this.wdb, moveLockName(this.wdb.endpoint.database, move.id));
+    if (!taken.lock) {
+      const now = await this.#stillActive(move.id);
+      throw runningElsewhere(now ?? move, this.wdb.endpoint.role, taken.holder);
     }
+    try {
+      const now = (await this.#stillActive(move.id)) ?? move;
+      const deadPid = this.#deadLocalPid(now);
+      if (this.#legacyHolderAlive(now, deadPid)) throw legacyBusy(now);
+      await this.ensureTables();
+      const r = await this.wdb.exec(claimMoveSql(move.id, this.runner.host, this.runner.pid, taken.lock.name, STALE_SECONDS, deadPid));
+      if (r.affectedRows === 0) throw legacyBusy((await this.#stillActive(move.id)) ?? now);
+      this.#runId = (
+        await this.wdb.exec(insertRunSql(move.id, { user: this.runner.user, host: this.runner.host, pid: this.runner.pid, command: this.runner.command }))
+      ).insertId;
+      this.#lock = taken.lock;
+      this.#startWatch(move.id);
+    } catch (err) {
+      await taken.lock.release();
+      throw err;
+    }
+  }
+
+  /** The pid of a runner from before the lock that died on this host (its lease is free at once). */
+  #deadLocalPid(m: MoveRow): number | null {
+    const local = m.runner_lock === null && m.runner_host === this.runner.host && m.runner_pid !== null;
+    return local && !this.runner.isAlive(Number(m.runner_pid)) ? Number(m.runner_pid) : null;
+  }
+
+  /** A runner from before the lock (none recorded) that still beats: its lease holds until it is 30 s old. */
+  #legacyHolderAlive(m: MoveRow, deadPid: number | null): boolean {
+    if (m.runner_lock !== null || m.runner_host === null || deadPid !== null) return false;
+    if (m.runner_host === this.runner.host && Number(m.runner_pid) === this.runner.pid) return false;
+    return m.heartbeat_age_s !== null && Number(m.heartbeat_age_s) < STALE_SECONDS;
+  }
+
+  /** The move as it is now; a move that ended meanwhile cannot be taken. */
+  async #stillActive(moveId: string): Promise<MoveRow | undefined> {
+    const now = await this.get(moveId);
+    if (now && now.state !== 'active') {
+      throw new FwShardError('PRECONDITION', `move ${moveId} is already ${now.state}`, { hint: endedMoveHint(now) });
+    }
+    return now;
   }
 
   heartbeat(moveId: string): Promise<unknown> {
     return this.wdb.exec(heartbeatSql(moveId, this.runner.host, this.runner.pid));
   }
-  release(moveId: string): Promise<unknown> {
-    return this.wdb.exec(releaseSql(moveId, this.runner.host, this.runner.pid));
+
+  /** Every second: whether this run still holds the move's lock, and any stop request (fw-shard stop). */
+  async poll(moveId: string): Promise<RunnerPoll> {
+    if (!this.#lock) return { lock: 'lost', stop: null };
+    const rows = await this.#lock.rows<{
+      mine: number | string | null;
+      state: string;
+      runner_host: string | null;
+      runner_pid: number | string | null;
+      stop_requested_by: string | null;
+      stop_requested_at: string | null;
+    }>(runnerPollSql(moveId, this.#lock.name));
+    if (rows === 'lost') return { lock: 'lost', stop: null };
+    const r = rows[0];
+    // Ours only while the journal still names this process (a takeover rewrites it, the end clears it).
+    const named = r !== undefined && r.state === 'active' && r.runner_host === this.runner.host && Number(r.runner_pid) === this.runner.pid;
+    const lock = !named ? 'lost' : Number(r.mine) === 1 ? 'held' : await this.#lock.retake();
+    if (lock === 'held') this.#lock.confirmed();
+    return { lock, stop: r?.stop_requested_at ? { by: r.stop_requested_by ?? '?', at: r.stop_requested_at } : null };
   }
+
+  /** How long this run's runner lock has not been confirmed (null: this journal holds none). */
+  lockSilentMs(): number | null {
+    return this.#lock?.silentMs() ?? null;
+  }
+
+  /** End this run: give the lease and the runner lock back, and record how the run ended. */
+  async release(moveId: string, outcome = 'ended'): Promise<void> {
+    if (this.#watch) clearInterval(this.#watch);
+    this.#watch = null;
+    const lock = this.#lock;
+    const runId = this.#runId;
+    this.#lock = null;
+    this.#runId = null;
+    try {
+      await this.wdb.exec(releaseSql(moveId, this.runner.host, this.runner.pid));
+      if (runId !== null) await this.wdb.exec(endRunSql(runId, outcome.slice(0, 64)));
+    } finally {
+      await lock?.release();
+    }
+  }
+
+  /** Publish why the runner waits (or NULL: it works again), for `moves` and `status`. */
+  setThrottle(moveId: string, reason: string | null): Promise<unknown> {
+    return this.wdb.exec(setThrottleSql(moveId, reason));
+  }
+
+  /** `fw-shard stop`: record the request; false when the move is not unfinished (any more). */
+  async requestStop(moveId: string, by: string): Promise<boolean> {
+    await this.ensureTables();
+    return (await this.wdb.exec(requestStopSql(moveId, by))).affectedRows > 0;
+  }
+
   setPhase(moveId: string, phase: JournalPhase, extra?: Sql): Promise<unknown> {
     return this.wdb.exec(setPhaseSql(moveId, phase, extra));
   }

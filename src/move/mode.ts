@@ -24,16 +24,25 @@ export interface MoveMode {
   cleanup: CleanupMode;
 }
 
-export function parseJournalOptions(text: string | null): JournalOptions {
+/** The options column as read: its JSON text, or the object a MoveRow holds (parsed by the journal reader). */
+export type JournalOptionsValue = string | Record<string, unknown> | null;
+
+export function parseJournalOptions(value: JournalOptionsValue): JournalOptions {
+  if (value !== null && typeof value === 'object') return value as JournalOptions;
   try {
-    const o: unknown = JSON.parse(text ?? '{}');
+    const o: unknown = JSON.parse(value ?? '{}');
     return o !== null && typeof o === 'object' ? (o as JournalOptions) : {};
   } catch {
     return {};
   }
 }
 
-export function journaledMode(move: { options: string | null; cleanup_mode: string }): MoveMode {
+/** The options column's text for a value as read (to tell whether a run changed it). */
+export function journalOptionsText(value: JournalOptionsValue): string | null {
+  return value === null || typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+export function journaledMode(move: { options: JournalOptionsValue; cleanup_mode: string }): MoveMode {
   const o = parseJournalOptions(move.options);
   return {
     assumeNoWrites: o.assumeNoWrites === true,
@@ -76,6 +85,6 @@ export function modeChanges(journaled: MoveMode, now: { assumeNoWrites: boolean;
 }
 
 /** The options column after a run that may have changed the mode. */
-export function journalOptionsAfter(text: string | null, now: { assumeNoWrites: boolean; capture: 'trigger' | 'rehash' | undefined }): string {
-  return JSON.stringify({ ...parseJournalOptions(text), assumeNoWrites: now.assumeNoWrites, capture: now.assumeNoWrites ? null : (now.capture ?? null) });
+export function journalOptionsAfter(value: JournalOptionsValue, now: { assumeNoWrites: boolean; capture: 'trigger' | 'rehash' | undefined }): string {
+  return JSON.stringify({ ...parseJournalOptions(value), assumeNoWrites: now.assumeNoWrites, capture: now.assumeNoWrites ? null : (now.capture ?? null) });
 }

@@ -12,6 +12,10 @@ import type { ForeignKeyReport } from './foreign-keys.js';
 export interface Runner {
   host: string;
   pid: number;
+  /** The OS user running fw-shard (null when the system cannot tell). */
+  user: string | null;
+  /** The command line, passwords removed: the journal's trace of who ran a move (fw_shard_move_runs). */
+  command: string;
   /** Whether a process on this host is alive (a dead runner's lease may be taken over at once). */
   isAlive(pid: number): boolean;
 }

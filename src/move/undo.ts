@@ -21,6 +21,7 @@ import { execute, journalOptions, type RunOptions } from './engine.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
 import { MoveRun } from './move-run.js';
+import { runningMoveHint } from './hints.js';
 import { FLIPPED_PHASES, parsePhase } from './phase.js';
 import { guards } from './phases/fence-cutover.js';
 import { preflight } from './phases/preflight.js';
@@ -41,8 +42,6 @@ export interface UndoFacts {
   /** A move of the user after this one that was not aborted. */
   later: MoveRow | undefined;
 }
-
-const LEASE_SECONDS = 30;
 
 /** Why the move cannot be undone (with the command that works in that state), or null. */
 export function undoRefusal(f: UndoFacts): FwShardError | null {
@@ -105,11 +104,18 @@ export function undoRefusal(f: UndoFacts): FwShardError | null {
       { hint: `Only the user's last move can be undone. ${moveBack} moves the user from where it is now; fw-shard moves --all lists its moves.` },
     );
   }
-  if (f.active?.id === move.id && move.runner_host !== null && Number(move.heartbeat_age_s ?? LEASE_SECONDS) < LEASE_SECONDS) {
+  // A live runner (it holds the move's runner lock, or an older fw-shard's heartbeat is fresh) may be
+  // starting the cleanup; Journal.createUndo checks the lock again as it starts.
+  if (f.active?.id === move.id && move.runner_alive === true) {
     return new FwShardError(
       'BUSY',
       `move ${move.id} is being run by ${move.runner_host} pid ${move.runner_pid ?? '?'} (heartbeat ${move.heartbeat_age_s ?? '?'} s ago): its cleanup may be starting`,
-      { hint: `Wait for that run to end, then fw-shard undo ${move.id} again (refused if its cleanup deleted rows).` },
+      {
+        hint: runningMoveHint(move, {
+          legacy: move.runner_liveness === 'heartbeat',
+          next: `fw-shard undo ${move.id} again (refused if its cleanup deleted rows)`,
+        }),
+      },
     );
   }
   return null;
@@ -187,5 +193,7 @@ export async function undoMove(deps: MoveDeps, moveId: string, req: UndoRequest,
     );
   }
   for (const t of pf.plan.tables) await ctx.journal.addTable(id, t.name, t.rows);
-  return execute(new MoveRun(new RunContext(ctx, id), pf, 'copy', false, started, timings, moveId));
+  const run = new RunContext(ctx, id);
+  await run.journal.claim((await run.journal.get(id))!); // the undo's own runner lock, like every run's
+  return execute(new MoveRun(run, pf, 'copy', false, started, timings, moveId));
 }

@@ -1,5 +1,6 @@
 import type { StatusReport } from '../status/collect.js';
 import { humanBytes, renderTable } from './table.js';
+import { noteCell, rowsCell, runnerCell } from './moves.js';
 
 export function renderStatus(r: StatusReport): string {
   const out: string[] = [];
@@ -59,15 +60,8 @@ export function renderStatus(r: StatusReport): string {
     out.push('Unfinished moves');
     out.push(
       renderTable(
-        ['move', 'user', 'from → to', 'phase', 'runner', 'updated'],
-        r.activeMoves.map((m) => [
-          m.id,
-          m.user_id,
-          `${m.from_shard} → ${m.to_shard}`,
-          m.phase,
-          m.runner_host ? `${m.runner_host}:${m.runner_pid}` : '(none)',
-          m.updated_at,
-        ]),
+        ['move', 'user', 'from → to', 'phase', 'rows copied', 'runner', 'updated', 'note'],
+        r.activeMoves.map((m) => [m.id, m.user_id, `${m.from_shard} → ${m.to_shard}`, m.phase, rowsCell(m), runnerCell(m), m.updated_at, noteCell(m)]),
       ),
     );
   }

@@ -6,6 +6,7 @@ import { Box, Text } from 'ink';
 import type { StatusReport } from '../status/collect.js';
 import { humanBytes } from '../report/table.js';
 import { fmtCount, fmtMs, percent } from '../report/format.js';
+import { noteCell, runnerCell } from '../report/moves.js';
 import { MARK, bar, fit, theme } from './theme.js';
 
 /** Copy progress of one unfinished move, summed over its tables (from the journal). */
@@ -84,14 +85,14 @@ function Body({ snap, w, color }: { snap: WatchSnapshot; w: number; color: boole
         const p = snap.progress[m.id];
         const pct = p ? percent(p.rowsCopied, p.rowsTotal) : null;
         const b = bar(pct === null ? 0 : pct / 100, barW);
-        const stale = m.heartbeat_age_s !== null && Number(m.heartbeat_age_s) > 30;
+        const note = noteCell(m, 200);
         return (
           <Box key={m.id} flexDirection="column">
             <Text>
               {'  '}
               {m.id} · user {m.user_id} · {m.from_shard} → {m.to_shard} · <Text bold>{m.phase}</Text>
-              {m.runner_host ? ` · ${m.runner_host}:${m.runner_pid}` : ' · no runner'}
-              {stale ? <Text color={t.warn}> (heartbeat {m.heartbeat_age_s} s old)</Text> : null}
+              {m.runner_host ? ' · ' : ' · no runner'}
+              {m.runner_host ? <Text color={m.runner_alive ? undefined : t.warn}>{runnerCell(m)}</Text> : null}
             </Text>
             {p && (
               <Text>
@@ -102,10 +103,10 @@ function Body({ snap, w, color }: { snap: WatchSnapshot; w: number; color: boole
                 {p.rowsCleaned !== '0' ? ` · ${fmtCount(p.rowsCleaned)} cleaned` : ''}
               </Text>
             )}
-            {m.error && (
-              <Text color={t.bad}>
+            {note && (
+              <Text color={m.error ? t.bad : t.warn}>
                 {'    '}
-                {m.error.split('\n')[0]}
+                {note}
               </Text>
             )}
           </Box>

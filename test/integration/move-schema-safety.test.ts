@@ -77,7 +77,7 @@ describe('schemas a move must refuse or explain', () => {
     env.cli(
       'a',
       'flamework',
-      'UPDATE users SET cluster_id = 1; DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes',
+      'UPDATE users SET cluster_id = 1; DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes',
     );
     for (const [s, d] of [
       ['a', 'users1'],

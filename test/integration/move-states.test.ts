@@ -93,7 +93,7 @@ describe('move states', () => {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
     await env
       .db('a', 'flamework')
-      .exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes`);
+      .exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`);
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [
       ['a', 'users1'],

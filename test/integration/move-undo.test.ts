@@ -18,6 +18,8 @@ import { BYPASS } from '../helpers/guard.js';
 import { startOnlineEnv, type OnlineEnv } from '../helpers/online-env.js';
 import { sink } from '../helpers/sink.js';
 import { runCli } from '../../src/cli/main.js';
+import { moveLockName } from '../../src/db/lock-names.js';
+import { getLockSql } from '../../src/db/sql/locks.js';
 import type { CliContext } from '../../src/cli/context.js';
 
 const ROWS = 3000; // user 42 owns 2700 of them, user 43 the other 300
@@ -193,6 +195,21 @@ describe('fw-shard undo', () => {
       expect(e4.exitCode).toBe(7);
       expect(moveRow(deferred)).toBe('active\tcleanup-pending\t-\t-\t42');
       main(`UPDATE fw_shard_moves SET runner_host = NULL, runner_pid = NULL WHERE id = ${deferred}`);
+
+      // A live runner holds the move's runner lock (a claim takes it before it writes the journal, which
+      // names no runner here): busy as well, naming fw-shard stop; the undo never takes the move.
+      const mainDb = env().db('a', 'flamework');
+      const holder = await mainDb.dedicatedSession();
+      try {
+        const [held] = await holder.rows<{ got: number }>(getLockSql(moveLockName(mainDb.endpoint.database, deferred)));
+        expect(Number(held!.got)).toBe(1);
+        const e4b = await expectCode(undoMove(deps, deferred, base()), 'BUSY');
+        expect(e4b.message).toMatch(/which is alive: it holds the move's runner lock/);
+        expect(e4b.hint).toContain(`fw-shard stop ${deferred}; then fw-shard undo ${deferred} again`);
+        expect(moveRow(deferred)).toBe('active\tcleanup-pending\t-\t-\t42');
+      } finally {
+        await holder.close();
+      }
 
       // An undo running (here: stopped): a second undo is busy and names it.
       const ac2 = new AbortController();

@@ -146,7 +146,11 @@ shards:
       VALUES (777, 42, 1, ${row.to}, ${row.phase}, ${row.state}, ${row.state === 'active' ? 42 : null}, 'now', ${row.host ?? null}, ${row.host ? 4242 : null}, NOW(3), NOW(3), NOW(3))`);
   };
   const dropJournal = () =>
-    void mariadb(A, 'flamework', 'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes');
+    void mariadb(
+      A,
+      'flamework',
+      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes',
+    );
 
   const cases: Case[] = [
     // ---- flags

@@ -76,7 +76,7 @@ describe('security', () => {
     mariadb(
       A,
       'flamework',
-      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);',
+      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);',
     );
     c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Photos; DELETE FROM Faves; DELETE FROM Contacts;');
     mariadb(
@@ -186,7 +186,11 @@ describe('security', () => {
         const r = await runFwShard(['--flamework-config', php, ...args], { env: {} });
         outputs.push({ what: `--flamework-config ${args.join(' ')}`, text: r.stdout + r.stderr });
       }
-      const journal = mariadb(A, 'flamework', 'SELECT * FROM fw_shard_moves; SELECT * FROM fw_shard_move_tables; SELECT * FROM fw_shard_move_chunks;');
+      const journal = mariadb(
+        A,
+        'flamework',
+        'SELECT * FROM fw_shard_moves; SELECT * FROM fw_shard_move_tables; SELECT * FROM fw_shard_move_chunks; SELECT * FROM fw_shard_move_passes; SELECT * FROM fw_shard_move_runs;',
+      );
       outputs.push({ what: 'journal rows', text: journal });
       const hookFiles = readdirSync(env.FWS_HOOK_OUT);
       expect(
@@ -296,7 +300,7 @@ describe('security', () => {
       mariadb(
         A,
         'flamework',
-        'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;',
+        'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;',
       );
       const schemaA = tablesOf(A, 'hostile1');
       const dump = (login: Login, db: string) =>
@@ -355,7 +359,7 @@ describe('security', () => {
       // What fw-shard sent: only these kinds of statements, each aimed at a table that exists.
       const statements = [...fwShardStatements(logs.a, 'fwsec'), ...fwShardStatements(logs.b, 'fwsec')];
       const allowed =
-        /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `)/i;
+        /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|move_passes|move_runs|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `)/i;
       const unexpected = statements.filter((s) => !allowed.test(s.trim()));
       const known = new Set([
         ...HOSTILE.map((h) => h.table),
@@ -364,6 +368,8 @@ describe('security', () => {
         'fw_shard_moves',
         'fw_shard_move_tables',
         'fw_shard_move_chunks',
+        'fw_shard_move_passes',
+        'fw_shard_move_runs',
         'fw_shard_freezes',
         'fw_shard_fence',
         'fw_shard_changes',
@@ -388,6 +394,8 @@ describe('security', () => {
           'fw_shard_moves',
           'fw_shard_move_tables',
           'fw_shard_move_chunks',
+          'fw_shard_move_passes',
+          'fw_shard_move_runs',
           'fw_shard_freezes',
           'fw_shard_fence',
           'fw_shard_changes',

@@ -223,7 +223,9 @@ describe('selectTables', () => {
   const lookup = table('Lookup', [col('slug', 'varchar'), pid]);
   const follows = table('Follows', [col('follower_id', 'int'), col('followee_id', 'int')]);
   const users = table('users', [pid, uid, col('cluster_id', 'tinyint')]);
-  const journal = ['fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_move_passes'].map((n) => table(n, [pid, uid]));
+  const journal = ['fw_shard_moves', 'fw_shard_move_tables', 'fw_shard_move_chunks', 'fw_shard_move_passes', 'fw_shard_move_runs'].map((n) =>
+    table(n, [pid, uid]),
+  );
 
   it('selects tables with the owner column, sorted by name; others are not sharded', () => {
     const all = map(photos, faves, lookup);

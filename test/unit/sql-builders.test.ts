@@ -24,25 +24,35 @@ import {
 } from '../../src/db/sql/rows.js';
 import {
   ADDED_MOVE_COLUMNS,
-  addMoveColumnSql,
+  addMoveColumnsSql,
   claimMoveSql,
   cleanupWaitingSql,
+  createMovesSql,
+  endRunSql,
   enterCleanupSql,
   finishUndoneSql,
   freezeEndedPassSql,
   insertDeltaPassSql,
   insertFreezeSql,
+  insertRunSql,
+  journalColumnsSql,
   laterMoveOfUserSql,
-  moveColumnsSql,
+  listMovesSql,
   releaseForUndoSql,
+  releaseSql,
+  requestStopSql,
   restoreUndoneSql,
+  runnerPollSql,
   selectMoveSql,
   selectPassesSql,
+  selectRunsSql,
   setModeSql,
+  setThrottleSql,
   setUndoneBySql,
   setUndoOfSql,
   undoLinksSql,
 } from '../../src/db/sql/journal.js';
+import { moveLockName } from '../../src/db/lock-names.js';
 import { listForeignKeysSql } from '../../src/db/sql/schema.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
@@ -442,18 +452,74 @@ describe('journal.ts', () => {
     expect(preview(readPlacementSql(mapping, '9007199254740993'))).toBe('SELECT `cluster_id` AS shard FROM `users` WHERE `id` = 9007199254740993');
   });
 
-  it('claimMoveSql takes a free, own, stale or dead-runner lease, and only of an active move', () => {
+  it('claimMoveSql takes a free, own, locked-runner, stale or dead-runner lease, only of an active move, and clears a stop request', () => {
     const lease = (deadPid: string) =>
-      "UPDATE `fw_shard_moves` SET runner_host = 'web1', runner_pid = 123, heartbeat_at = NOW(3), updated_at = NOW(3)\n" +
+      "UPDATE `fw_shard_moves` SET runner_host = 'web1', runner_pid = 123, runner_lock = 'fw-shard:abc:m:9007199254740993', heartbeat_at = NOW(3), updated_at = NOW(3),\n" +
+      '  stop_requested_at = NULL, stop_requested_by = NULL, throttle_reason = NULL\n' +
       "  WHERE id = 9007199254740993 AND state = 'active' AND (\n" +
       '    runner_host IS NULL\n' +
       "    OR (runner_host = 'web1' AND runner_pid = 123)\n" +
+      '    OR runner_lock IS NOT NULL\n' +
       '    OR heartbeat_at < NOW(3) - INTERVAL 30 SECOND\n' +
       `    OR (runner_host = 'web1' AND runner_pid = ${deadPid})\n` +
       '  )';
-    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, null))).toBe(lease('-1'));
-    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, 30, 4242))).toBe(lease('4242'));
-    expect(toText(claimMoveSql('1', "o'host", 1, 5, null))).toContain("runner_host = 'o\\'host'");
+    const lock = 'fw-shard:abc:m:9007199254740993';
+    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, lock, 30, null))).toBe(lease('-1'));
+    expect(preview(claimMoveSql('9007199254740993', 'web1', 123, lock, 30, 4242))).toBe(lease('4242'));
+    expect(toText(claimMoveSql('1', "o'host", 1, 'l', 5, null))).toContain("runner_host = 'o\\'host'");
+  });
+
+  it('the columns added since the first release: in CREATE TABLE as in the migration, which adds the missing ones in one ALTER', () => {
+    const create = preview(createMovesSql());
+    for (const [name, def] of ADDED_MOVE_COLUMNS) expect(create).toContain(`  ${name} ${def}`);
+    expect(ADDED_MOVE_COLUMNS.map(([name]) => name)).toEqual([
+      'undo_of',
+      'undone_by',
+      'runner_lock',
+      'stop_requested_at',
+      'stop_requested_by',
+      'throttle_reason',
+    ]);
+    expect(preview(addMoveColumnsSql(ADDED_MOVE_COLUMNS.slice(2, 4)))).toBe(
+      'ALTER TABLE `fw_shard_moves` ADD COLUMN `runner_lock` VARCHAR(64) NULL, ADD COLUMN `stop_requested_at` DATETIME(3) NULL',
+    );
+    expect(preview(journalColumnsSql('fw_shard_moves'))).toBe(
+      "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fw_shard_moves'",
+    );
+  });
+
+  it('listMovesSql: unfinished or all, one user, with liveness from the lock; an older journal reads NULL for the new columns', () => {
+    const withControl = preview(listMovesSql(false, 200, true, '18446744073709551615'));
+    expect(withControl).toContain('runner_lock, IF(runner_lock IS NULL, NULL, IS_USED_LOCK(runner_lock)) AS runner_conn');
+    expect(withControl).toContain('(SELECT COALESCE(SUM(rows_copied), 0) FROM `fw_shard_move_tables` WHERE move_id = `fw_shard_moves`.id) AS rows_copied');
+    expect(withControl).toMatch(/WHERE state = 'active' AND user_id = 18446744073709551615 ORDER BY created_at, id LIMIT 200$/);
+    const older = preview(listMovesSql(true, 5, false));
+    expect(older).toContain('NULL AS runner_lock, NULL AS runner_conn, NULL AS stop_requested_at, NULL AS stop_requested_by, NULL AS throttle_reason');
+    expect(older).not.toContain('IS_USED_LOCK');
+    expect(older).toMatch(/WHERE 1 = 1 ORDER BY created_at DESC, id DESC LIMIT 5$/);
+  });
+
+  it('the runner: its lock name, its poll, the release, a stop request, the throttle reason, its runs', () => {
+    const lock = moveLockName('flamework', '9007199254740993');
+    expect(lock).toMatch(/^fw-shard:[0-9a-f]{8}:m:9007199254740993$/);
+    expect(moveLockName('other_app', '9007199254740993')).not.toBe(lock);
+    expect(preview(runnerPollSql('9007199254740993', lock))).toBe(
+      `SELECT IS_USED_LOCK('${lock}') = CONNECTION_ID() AS mine, state, runner_host, runner_pid, stop_requested_by,\n` +
+        "      DATE_FORMAT(stop_requested_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS stop_requested_at FROM `fw_shard_moves` WHERE id = 9007199254740993",
+    );
+    expect(preview(releaseSql('7', 'web1', 12))).toBe(
+      'UPDATE `fw_shard_moves` SET runner_host = NULL, runner_pid = NULL, runner_lock = NULL, throttle_reason = NULL, updated_at = NOW(3)\n' +
+        "      WHERE id = 7 AND runner_host = 'web1' AND runner_pid = 12",
+    );
+    expect(preview(requestStopSql('7', 'ops@web2'))).toBe(
+      "UPDATE `fw_shard_moves` SET stop_requested_at = NOW(3), stop_requested_by = 'ops@web2' WHERE id = 7 AND state = 'active'",
+    );
+    expect(preview(setThrottleSql('7', null))).toBe('UPDATE `fw_shard_moves` SET throttle_reason = NULL WHERE id = 7');
+    expect(preview(insertRunSql('7', { user: 'ops', host: 'web1', pid: 12, command: 'fw-shard resume 7' }))).toBe(
+      "INSERT INTO `fw_shard_move_runs` (move_id, os_user, host, pid, command, started_at) VALUES (7, 'ops', 'web1', 12, 'fw-shard resume 7', NOW(3))",
+    );
+    expect(preview(endRunSql('3', 'done'))).toBe("UPDATE `fw_shard_move_runs` SET ended_at = NOW(3), outcome = 'done' WHERE id = 3 AND ended_at IS NULL");
+    expect(preview(selectRunsSql('7'))).toMatch(/FROM `fw_shard_move_runs` WHERE move_id = 7 ORDER BY id$/);
   });
 
   it("setModeSql records a continued move's changed mode", () => {
@@ -463,8 +529,8 @@ describe('journal.ts', () => {
   });
 
   it('cleanupWaitingSql lists the deferred cleanups not due yet, with when each becomes due', () => {
-    const columns = preview(selectMoveSql('1')).replace(/ FROM `fw_shard_moves` WHERE id = 1$/, '');
-    expect(preview(cleanupWaitingSql(900))).toBe(
+    const columns = preview(selectMoveSql('1', true)).replace(/ FROM `fw_shard_moves` WHERE id = 1$/, '');
+    expect(preview(cleanupWaitingSql(900, true))).toBe(
       columns +
         ",\n      DATE_FORMAT(flipped_at + INTERVAL 900 SECOND, '%Y-%m-%dT%H:%i:%s.%fZ') AS eligible_at," +
         '\n      TIMESTAMPDIFF(MICROSECOND, NOW(3), flipped_at + INTERVAL 900 SECOND) DIV 1000 AS eligible_in_ms' +
@@ -505,33 +571,33 @@ describe('schema.ts', () => {
 });
 
 describe('journal.ts: undo (fw-shard undo)', () => {
-  it('existing journals get the undo columns added by name', () => {
-    expect(preview(moveColumnsSql())).toBe(
-      "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'fw_shard_moves'",
-    );
-    expect(ADDED_MOVE_COLUMNS.map((c) => c.name)).toEqual(['undo_of', 'undone_by']);
-    expect(preview(addMoveColumnSql('undo_of', ADDED_MOVE_COLUMNS[0]!.definition))).toBe(
-      "ALTER TABLE `fw_shard_moves` ADD COLUMN `undo_of` BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move this one undoes (it moves the user back)'",
+  it('existing journals get the undo columns added by name, with their comments, in the one ALTER', () => {
+    expect(preview(addMoveColumnsSql(ADDED_MOVE_COLUMNS.slice(0, 2)))).toBe(
+      "ALTER TABLE `fw_shard_moves` ADD COLUMN `undo_of` BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move this one undoes (it moves the user back)', " +
+        "ADD COLUMN `undone_by` BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move undoing this one; while set, this move is never cleaned up'",
     );
     expect(preview(undoLinksSql('9007199254740993'))).toBe('SELECT undo_of, undone_by FROM `fw_shard_moves` WHERE id = 9007199254740993');
   });
 
-  it('an undo takes only a flipped move with its old rows intact, and nobody running it', () => {
+  it('an undo takes only a flipped move with its old rows intact, and nobody running it (the undo holds its runner lock)', () => {
     expect(preview(releaseForUndoSql('9007199254740993', 30))).toBe(
-      'UPDATE `fw_shard_moves` SET active_user = NULL, runner_host = NULL, runner_pid = NULL, updated_at = NOW(3)\n' +
+      'UPDATE `fw_shard_moves` SET active_user = NULL, runner_host = NULL, runner_pid = NULL, runner_lock = NULL, updated_at = NOW(3)\n' +
         '      WHERE id = 9007199254740993 AND undone_by IS NULL AND (\n' +
-        "        (state = 'active' AND phase IN ('flipped', 'cleanup-pending') AND (runner_host IS NULL OR heartbeat_at < NOW(3) - INTERVAL 30 SECOND))\n" +
+        "        (state = 'active' AND phase IN ('flipped', 'cleanup-pending')\n" +
+        '          AND (runner_host IS NULL OR runner_lock IS NOT NULL OR heartbeat_at < NOW(3) - INTERVAL 30 SECOND))\n' +
         "        OR (state = 'done' AND phase = 'done' AND cleanup_mode = 'keep'))",
     );
     expect(preview(setUndoneBySql('7', '9'))).toBe('UPDATE `fw_shard_moves` SET undone_by = 9 WHERE id = 7 AND undone_by IS NULL');
     expect(preview(setUndoOfSql('9', '7'))).toBe('UPDATE `fw_shard_moves` SET undo_of = 7 WHERE id = 9');
-    expect(preview(laterMoveOfUserSql('42', '7'))).toMatch(/ FROM `fw_shard_moves` WHERE user_id = 42 AND id > 7 AND state <> 'aborted' ORDER BY id LIMIT 1$/);
+    expect(preview(laterMoveOfUserSql('42', '7', true))).toMatch(
+      / FROM `fw_shard_moves` WHERE user_id = 42 AND id > 7 AND state <> 'aborted' ORDER BY id LIMIT 1$/,
+    );
   });
 
   it("the undo's flip ends the undone move; its abort restores it; an undone move never enters its cleanup", () => {
     expect(preview(finishUndoneSql('7', '9'))).toBe(
       "UPDATE `fw_shard_moves` SET state = 'done', phase = 'done', active_user = NULL, finished_at = COALESCE(finished_at, NOW(3)), updated_at = NOW(3),\n" +
-        '      runner_host = NULL, runner_pid = NULL WHERE id = 7 AND undone_by = 9',
+        '      runner_host = NULL, runner_pid = NULL, runner_lock = NULL WHERE id = 7 AND undone_by = 9',
     );
     expect(preview(restoreUndoneSql('7', '9'))).toBe(
       "UPDATE `fw_shard_moves` SET undone_by = NULL, active_user = IF(state = 'active', user_id, NULL), updated_at = NOW(3)\n      WHERE id = 7 AND undone_by = 9",

@@ -288,6 +288,15 @@ describe('StatusView', () => {
         heartbeat_age_s: '2',
         flipped_age_s: null,
         error: null,
+        runner_lock: 'fw-shard:0123abcd:m:9007199254740993',
+        runner_conn: '17',
+        runner_alive: true,
+        runner_liveness: 'lock',
+        stop_requested_at: '2026-01-02T03:04:05.000Z',
+        stop_requested_by: 'ops@web2',
+        throttle_reason: 'pause file /run/fw.pause exists',
+        rows_copied: '750',
+        rows_total: '3000',
       },
     ],
     problems: ['shard 2 (127.0.0.1:2) is unreachable: ECONNREFUSED'],
@@ -312,7 +321,11 @@ describe('StatusView', () => {
     expect(f).toContain('✘ shard 2 DOWN');
     expect(f).toMatch(/1 +1,200 +1,234,567 +5\.0 MB +none/);
     expect(f).toMatch(/2 +3 +- +- +unreachable/);
-    expect(f).toContain('9007199254740993 · user 42 · 1 → 2 · copy · ops1:4242');
+    // The journal's live facts (wrapped at 60 columns): the runner alive (it holds the runner lock), a
+    // pending stop request and why the runner waits.
+    const flat = f.replace(/\s+/g, ' ');
+    expect(flat).toContain('9007199254740993 · user 42 · 1 → 2 · copy · ops1:4242 alive');
+    expect(flat).toContain('stopping: stop requested by ops@web2 at 2026-01-02T03:04:05.000Z; waiting: pause file /run/fw.pause exists');
     expect(f).toMatch(/█+░+ 25% · 750\/3,000 rows · 2\/5 tables/);
     expect(f).toContain('✘ 1 problem(s):');
   });

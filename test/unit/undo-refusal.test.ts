@@ -18,6 +18,10 @@ const row = (over: Partial<MoveRow> = {}): MoveRow => ({
   options: null,
   runner_host: null,
   runner_pid: null,
+  runner_lock: null,
+  runner_conn: null,
+  runner_alive: null,
+  runner_liveness: null,
   heartbeat_at: null,
   created_at: '',
   updated_at: '',
@@ -27,6 +31,11 @@ const row = (over: Partial<MoveRow> = {}): MoveRow => ({
   heartbeat_age_s: null,
   flipped_age_s: null,
   error: null,
+  stop_requested_at: null,
+  stop_requested_by: null,
+  throttle_reason: null,
+  rows_copied: '0',
+  rows_total: '0',
   ...over,
 });
 
@@ -79,10 +88,23 @@ describe('undoRefusal', () => {
       exit: 7,
       hint: 'Finish it (fw-shard resume 9) or abort it (fw-shard abort 9) first.',
     });
-    const held = row({ runner_host: 'web1', runner_pid: 12, heartbeat_age_s: '2' });
-    expect(refusal(facts({ move: held }))).toMatchObject({ code: 'BUSY' });
+    // Alive as the journal reader tells it (Journal toMoveRow): the runner lock is held, whatever the
+    // heartbeat (a hung runner may wake up and start the cleanup); stop names the way out.
+    const lock = { runner_host: 'web1', runner_pid: 12, runner_lock: 'fw-shard:0123abcd:m:7', runner_liveness: 'lock' as const };
+    const hung = refusal(facts({ move: row({ ...lock, runner_conn: '5', runner_alive: true, heartbeat_age_s: '300' }) }));
+    expect(hung).toMatchObject({ code: 'BUSY', exit: 7 });
+    expect(hung!.hint).toMatch(
+      /^Let it finish \(fw-shard moves 7 shows its progress\), or stop it at its next safe point: fw-shard stop 7; then fw-shard undo 7 again/,
+    );
+    // Its lock is free: that runner is gone, however fresh its last heartbeat.
+    expect(refusal(facts({ move: row({ ...lock, runner_alive: false, heartbeat_age_s: '2' }) }))).toBeNull();
+    // An fw-shard from before the lock: alive while its heartbeat is fresh.
+    const legacy = { runner_host: 'web1', runner_pid: 12, runner_liveness: 'heartbeat' as const };
+    const old = refusal(facts({ move: row({ ...legacy, runner_alive: true, heartbeat_age_s: '2' }) }));
+    expect(old).toMatchObject({ code: 'BUSY' });
+    expect(old!.hint).toMatch(/then fw-shard undo 7 again \(refused if its cleanup deleted rows\)\.$/);
     // A lease whose heartbeat stopped long ago is no obstacle.
-    expect(refusal(facts({ move: row({ runner_host: 'web1', runner_pid: 12, heartbeat_age_s: '300' }) }))).toBeNull();
+    expect(refusal(facts({ move: row({ ...legacy, runner_alive: false, heartbeat_age_s: '300' }) }))).toBeNull();
   });
 
   it('already undone, or being undone; aborted moves have nothing to undo', () => {

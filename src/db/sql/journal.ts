@@ -3,15 +3,16 @@
  * or db_accounts in forks that keep `users` there), so the flip and its journal entry commit in one
  * transaction. Documented in README "The journal".
  */
-import { ident, sql, NumericLiteral, type Sql } from './fragment.js';
+import { ident, join, raw, sql, NumericLiteral, type Sql } from './fragment.js';
 
 export const MOVES = 'fw_shard_moves';
 export const MOVE_TABLES = 'fw_shard_move_tables';
 export const MOVE_CHUNKS = 'fw_shard_move_chunks';
 export const MOVE_PASSES = 'fw_shard_move_passes';
+export const MOVE_RUNS = 'fw_shard_move_runs';
 
-const UNDO_OF = sql`BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move this one undoes (it moves the user back)'`;
-const UNDONE_BY = sql`BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move undoing this one; while set, this move is never cleaned up'`;
+const UNDO_OF = `BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move this one undoes (it moves the user back)'`;
+const UNDONE_BY = `BIGINT UNSIGNED NULL COMMENT 'fw-shard undo: the move undoing this one; while set, this move is never cleaned up'`;
 
 export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES)} (
   id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
@@ -34,8 +35,12 @@ export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES
   freeze_started_at DATETIME(3) NULL,
   freeze_ended_at DATETIME(3) NULL,
   error TEXT NULL,
-  undo_of ${UNDO_OF},
-  undone_by ${UNDONE_BY},
+  undo_of ${raw(UNDO_OF)},
+  undone_by ${raw(UNDONE_BY)},
+  runner_lock VARCHAR(64) NULL COMMENT 'the named lock (GET_LOCK) the runner holds on its own connection: held = the runner is alive',
+  stop_requested_at DATETIME(3) NULL COMMENT 'fw-shard stop: the runner stops at its next safe point; cleared when a run claims the move',
+  stop_requested_by VARCHAR(255) NULL,
+  throttle_reason TEXT NULL COMMENT 'why the runner waits right now (throttle, pause file); NULL while it works',
   PRIMARY KEY (id),
   UNIQUE KEY one_unfinished_move_per_user (active_user),
   KEY by_user (user_id),
@@ -68,6 +73,29 @@ export const createMoveChunksSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'hash of what fw-shard last wrote to the target per range (-1: being rewritten); equal to the source at the final verification'`;
 
 /**
+/**
+ * Columns added to fw_shard_moves after its first release, with their definitions as in createMovesSql:
+ * a journal made by an older fw-shard gets the missing ones (Journal.ensureTables, one ALTER), and readers
+ * select NULL for them until then (moveColumns; JournalReader.undoLinks).
+ */
+export const ADDED_MOVE_COLUMNS: readonly (readonly [name: string, definition: string])[] = [
+  ['undo_of', UNDO_OF],
+  ['undone_by', UNDONE_BY],
+  ['runner_lock', 'VARCHAR(64) NULL'],
+  ['stop_requested_at', 'DATETIME(3) NULL'],
+  ['stop_requested_by', 'VARCHAR(255) NULL'],
+  ['throttle_reason', 'TEXT NULL'],
+];
+
+/** Which of the journal table's columns exist (for the migration and for readers of older journals). */
+export const journalColumnsSql = (table: string) =>
+  sql`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${table}`;
+
+/** One ALTER for every column missing (MySQL 8 has no ADD COLUMN IF NOT EXISTS: the caller checks first). */
+export const addMoveColumnsSql = (columns: readonly (readonly [string, string])[]) =>
+  sql`ALTER TABLE ${ident(MOVES)} ${join(columns.map(([name, def]) => sql`ADD COLUMN ${ident(name)} ${raw(def)}`))}`;
+
+/**
  * Every delta pass and freeze attempt of a move, over all its runs, so that a resumed move's summary
  * counts the whole move. A new table (not columns), so journals made by older versions get it from
  * CREATE TABLE IF NOT EXISTS alone.
@@ -85,20 +113,22 @@ export const createMovePassesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(
   KEY by_move (move_id, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 
+/** Who ran a move, one row per run (the first, and every resume, abort or cleanup). */
+export const createMoveRunsSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVE_RUNS)} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+  move_id BIGINT UNSIGNED NOT NULL,
+  os_user VARCHAR(64) NULL,
+  host VARCHAR(255) NOT NULL,
+  pid INT UNSIGNED NOT NULL,
+  command TEXT NULL COMMENT 'the command line, passwords removed',
+  started_at DATETIME(3) NOT NULL,
+  ended_at DATETIME(3) NULL,
+  outcome VARCHAR(64) NULL COMMENT 'done, cleanup-pending, aborted, stopped, failed CODE; NULL: running, or the runner died',
+  PRIMARY KEY (id),
+  KEY by_move (move_id, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
 const id = (v: string) => new NumericLiteral(v);
-
-/**
- * Columns added to fw_shard_moves after its first release: a journal created by an older fw-shard gets
- * them from ensureTables (MySQL 8 has no ADD COLUMN IF NOT EXISTS, so the missing ones are looked up).
- */
-export const ADDED_MOVE_COLUMNS: readonly { name: string; definition: Sql }[] = [
-  { name: 'undo_of', definition: UNDO_OF },
-  { name: 'undone_by', definition: UNDONE_BY },
-];
-
-export const moveColumnsSql = () => sql`SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${MOVES}`;
-
-export const addMoveColumnSql = (name: string, definition: Sql) => sql`ALTER TABLE ${ident(MOVES)} ADD COLUMN ${ident(name)} ${definition}`;
 
 export interface NewMove {
   id: string | null;
@@ -117,51 +147,75 @@ export const insertMoveSql = (m: NewMove) => sql`INSERT INTO ${ident(MOVES)}
   VALUES (${m.id === null ? null : id(m.id)}, ${id(m.userId)}, ${m.from}, ${m.to}, ${m.phase}, 'active', ${id(m.userId)}, ${m.cleanupMode}, ${m.options},
           ${m.runnerHost}, ${m.runnerPid}, NOW(3), NOW(3), NOW(3))`;
 
-const MOVE_COLUMNS = sql`id, user_id, from_shard, to_shard, phase, state, cleanup_mode, options, runner_host, runner_pid,
-  DATE_FORMAT(heartbeat_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS heartbeat_at,
-  DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS created_at,
-  DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at,
-  DATE_FORMAT(flipped_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS flipped_at,
-  DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS finished_at,
+const ISO = '%Y-%m-%dT%H:%i:%s.%fZ';
+
+/**
+ * The columns every reader gets. `control`: the journal has the ADDED_MOVE_COLUMNS (an older one reads
+ * NULL for them). runner_conn is the connection holding the runner's lock (NULL: no runner alive);
+ * rows_copied/rows_total sum the tables' checkpoints.
+ */
+const moveColumns = (control: boolean) => sql`${ident(MOVES)}.id, user_id, from_shard, to_shard, phase, state, cleanup_mode, options, runner_host, runner_pid,
+  DATE_FORMAT(heartbeat_at, ${ISO}) AS heartbeat_at,
+  DATE_FORMAT(created_at, ${ISO}) AS created_at,
+  DATE_FORMAT(updated_at, ${ISO}) AS updated_at,
+  DATE_FORMAT(flipped_at, ${ISO}) AS flipped_at,
+  DATE_FORMAT(finished_at, ${ISO}) AS finished_at,
   TIMESTAMPDIFF(MICROSECOND, freeze_started_at, freeze_ended_at) DIV 1000 AS freeze_ms,
   TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(3)) AS heartbeat_age_s,
   TIMESTAMPDIFF(SECOND, flipped_at, NOW(3)) AS flipped_age_s,
-  error`;
+  error,
+  ${
+    control
+      ? sql`runner_lock, IF(runner_lock IS NULL, NULL, IS_USED_LOCK(runner_lock)) AS runner_conn,
+  DATE_FORMAT(stop_requested_at, ${ISO}) AS stop_requested_at, stop_requested_by, throttle_reason`
+      : sql`NULL AS runner_lock, NULL AS runner_conn, NULL AS stop_requested_at, NULL AS stop_requested_by, NULL AS throttle_reason`
+  },
+  (SELECT COALESCE(SUM(rows_copied), 0) FROM ${ident(MOVE_TABLES)} WHERE move_id = ${ident(MOVES)}.id) AS rows_copied,
+  (SELECT COALESCE(SUM(rows_total), 0) FROM ${ident(MOVE_TABLES)} WHERE move_id = ${ident(MOVES)}.id) AS rows_total`;
 
-export const selectMoveSql = (moveId: string) => sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
-export const selectActiveMoveForUserSql = (userId: string) => sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE active_user = ${id(userId)}`;
-export const listMovesSql = (all: boolean, limit: number) =>
-  all
-    ? sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} ORDER BY created_at DESC, id DESC LIMIT ${limit}`
-    : sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE state = 'active' ORDER BY created_at, id LIMIT ${limit}`;
+export const selectMoveSql = (moveId: string, control: boolean) => sql`SELECT ${moveColumns(control)} FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
+export const selectActiveMoveForUserSql = (userId: string, control: boolean) =>
+  sql`SELECT ${moveColumns(control)} FROM ${ident(MOVES)} WHERE active_user = ${id(userId)}`;
+/** Unfinished moves (oldest first), or with `all` every move (newest first); `userId`: only that user's. */
+export const listMovesSql = (all: boolean, limit: number, control: boolean, userId?: string) => {
+  const user = userId === undefined ? sql`` : sql` AND user_id = ${id(userId)}`;
+  return all
+    ? sql`SELECT ${moveColumns(control)} FROM ${ident(MOVES)} WHERE 1 = 1${user} ORDER BY created_at DESC, id DESC LIMIT ${limit}`
+    : sql`SELECT ${moveColumns(control)} FROM ${ident(MOVES)} WHERE state = 'active'${user} ORDER BY created_at, id LIMIT ${limit}`;
+};
 /**
  * Deferred cleanups that are due: waiting (`cleanup-pending`), or started by an earlier `fw-shard cleanup`
  * that died half-way (phase `cleanup` of a move made with --cleanup defer): the next cron run finishes it.
  */
 const DEFERRED_CLEANUP = sql`state = 'active'
       AND (phase = 'cleanup-pending' OR (phase = 'cleanup' AND cleanup_mode = 'defer'))`;
-export const cleanupDueSql = (olderThanSeconds: number) =>
-  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE ${DEFERRED_CLEANUP}
+export const cleanupDueSql = (olderThanSeconds: number, control: boolean) =>
+  sql`SELECT ${moveColumns(control)} FROM ${ident(MOVES)} WHERE ${DEFERRED_CLEANUP}
       AND flipped_at <= NOW(3) - INTERVAL ${olderThanSeconds} SECOND ORDER BY flipped_at, id`;
 
 /** Deferred cleanups not due yet, each with when it becomes due (by db_main's clock). */
-export const cleanupWaitingSql = (olderThanSeconds: number) =>
-  sql`SELECT ${MOVE_COLUMNS},
+export const cleanupWaitingSql = (olderThanSeconds: number, control: boolean) =>
+  sql`SELECT ${moveColumns(control)},
       DATE_FORMAT(flipped_at + INTERVAL ${olderThanSeconds} SECOND, '%Y-%m-%dT%H:%i:%s.%fZ') AS eligible_at,
       TIMESTAMPDIFF(MICROSECOND, NOW(3), flipped_at + INTERVAL ${olderThanSeconds} SECOND) DIV 1000 AS eligible_in_ms
       FROM ${ident(MOVES)} WHERE ${DEFERRED_CLEANUP}
       AND flipped_at > NOW(3) - INTERVAL ${olderThanSeconds} SECOND ORDER BY flipped_at, id`;
 
 /**
- * Take (or keep) the runner lease: succeeds when nobody holds it, when we do, when the holder's
- * heartbeat is older than `staleSeconds`, or when the holder is a dead process on this host.
+ * Take (or keep) the runner lease, by a runner that holds the move's named lock `lock` (src/move/lease.ts):
+ * it succeeds when nobody holds the lease, when we do, or when the holder held the lock too (it is gone:
+ * we hold the lock now). A holder without a lock (an fw-shard from before the lock) is gone only when its
+ * heartbeat is older than `staleSeconds`, or when it is a dead process on this host. A pending stop
+ * request was for an earlier run: it is cleared.
  */
-export const claimMoveSql = (moveId: string, host: string, pid: number, staleSeconds: number, deadPid: number | null) => sql`UPDATE ${ident(
+export const claimMoveSql = (moveId: string, host: string, pid: number, lock: string, staleSeconds: number, deadPid: number | null) => sql`UPDATE ${ident(
   MOVES,
-)} SET runner_host = ${host}, runner_pid = ${pid}, heartbeat_at = NOW(3), updated_at = NOW(3)
+)} SET runner_host = ${host}, runner_pid = ${pid}, runner_lock = ${lock}, heartbeat_at = NOW(3), updated_at = NOW(3),
+  stop_requested_at = NULL, stop_requested_by = NULL, throttle_reason = NULL
   WHERE id = ${id(moveId)} AND state = 'active' AND (
     runner_host IS NULL
     OR (runner_host = ${host} AND runner_pid = ${pid})
+    OR runner_lock IS NOT NULL
     OR heartbeat_at < NOW(3) - INTERVAL ${staleSeconds} SECOND
     OR (runner_host = ${host} AND runner_pid = ${deadPid ?? -1})
   )`;
@@ -170,8 +224,35 @@ export const heartbeatSql = (moveId: string, host: string, pid: number) =>
   sql`UPDATE ${ident(MOVES)} SET heartbeat_at = NOW(3) WHERE id = ${id(moveId)} AND runner_host = ${host} AND runner_pid = ${pid}`;
 
 export const releaseSql = (moveId: string, host: string, pid: number) =>
-  sql`UPDATE ${ident(MOVES)} SET runner_host = NULL, runner_pid = NULL, updated_at = NOW(3)
+  sql`UPDATE ${ident(MOVES)} SET runner_host = NULL, runner_pid = NULL, runner_lock = NULL, throttle_reason = NULL, updated_at = NOW(3)
       WHERE id = ${id(moveId)} AND runner_host = ${host} AND runner_pid = ${pid}`;
+
+/**
+ * What the runner looks at every second, on its lock's own connection: whether that connection still
+ * holds the lock, whether the journal still names it as the move's runner (a runner that took the lock
+ * again after losing its connection may have been taken over meanwhile), and whether someone asked the
+ * move to stop.
+ */
+export const runnerPollSql = (moveId: string, lock: string) =>
+  sql`SELECT IS_USED_LOCK(${lock}) = CONNECTION_ID() AS mine, state, runner_host, runner_pid, stop_requested_by,
+      DATE_FORMAT(stop_requested_at, ${ISO}) AS stop_requested_at FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
+
+/** `fw-shard stop`: ask the running move to stop at its next safe point (only an unfinished move). */
+export const requestStopSql = (moveId: string, by: string) =>
+  sql`UPDATE ${ident(MOVES)} SET stop_requested_at = NOW(3), stop_requested_by = ${by} WHERE id = ${id(moveId)} AND state = 'active'`;
+
+/** Why the runner waits (throttled, paused), or NULL when it works again. */
+export const setThrottleSql = (moveId: string, reason: string | null) => sql`UPDATE ${ident(MOVES)} SET throttle_reason = ${reason} WHERE id = ${id(moveId)}`;
+
+export const insertRunSql = (moveId: string, r: { user: string | null; host: string; pid: number; command: string }) =>
+  sql`INSERT INTO ${ident(MOVE_RUNS)} (move_id, os_user, host, pid, command, started_at) VALUES (${id(moveId)}, ${r.user}, ${r.host}, ${r.pid}, ${r.command}, NOW(3))`;
+
+export const endRunSql = (runId: string, outcome: string) =>
+  sql`UPDATE ${ident(MOVE_RUNS)} SET ended_at = NOW(3), outcome = ${outcome} WHERE id = ${id(runId)} AND ended_at IS NULL`;
+
+export const selectRunsSql = (moveId: string) =>
+  sql`SELECT id, os_user, host, pid, command, DATE_FORMAT(started_at, ${ISO}) AS started_at, DATE_FORMAT(ended_at, ${ISO}) AS ended_at, outcome
+      FROM ${ident(MOVE_RUNS)} WHERE move_id = ${id(moveId)} ORDER BY id`;
 
 /** Record a phase intent (and optionally its timestamps) before acting on it. */
 export const setPhaseSql = (moveId: string, phase: string, extra: Sql = sql``) =>
@@ -186,7 +267,7 @@ export const setErrorSql = (moveId: string, error: string | null) =>
 
 export const finishMoveSql = (moveId: string, state: 'done' | 'aborted', phase: string) =>
   sql`UPDATE ${ident(MOVES)} SET state = ${state}, phase = ${phase}, active_user = NULL, finished_at = NOW(3), updated_at = NOW(3),
-      runner_host = NULL, runner_pid = NULL WHERE id = ${id(moveId)}`;
+      runner_host = NULL, runner_pid = NULL, runner_lock = NULL, throttle_reason = NULL WHERE id = ${id(moveId)}`;
 
 export const copyStartedSql = () => sql`, copy_started_at = COALESCE(copy_started_at, NOW(3))`;
 export const freezeStartedSql = () => sql`, freeze_started_at = NOW(3), freeze_ended_at = NULL`;
@@ -258,12 +339,12 @@ export const selectPassesSql = (moveId: string) =>
 /** The flip's time, set in the flip's own transaction (see flipMappingSql in mapping.ts). */
 export const flippedAtSql = () => sql`, flipped_at = NOW(3)`;
 
-/** The undo links of a move (kept out of MOVE_COLUMNS: a journal of an older fw-shard lacks them until migrated). */
+/** The undo links of a move (kept out of moveColumns: a journal of an older fw-shard lacks them until migrated). */
 export const undoLinksSql = (moveId: string) => sql`SELECT undo_of, undone_by FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
 
 /** A move of the user started after `moveId` that was not aborted (the user moved again since). */
-export const laterMoveOfUserSql = (userId: string, moveId: string) =>
-  sql`SELECT ${MOVE_COLUMNS} FROM ${ident(MOVES)} WHERE user_id = ${id(userId)} AND id > ${id(moveId)} AND state <> 'aborted' ORDER BY id LIMIT 1`;
+export const laterMoveOfUserSql = (userId: string, moveId: string, control: boolean) =>
+  sql`SELECT ${moveColumns(control)} FROM ${ident(MOVES)} WHERE user_id = ${id(userId)} AND id > ${id(moveId)} AND state <> 'aborted' ORDER BY id LIMIT 1`;
 
 /**
  * The start of an undo takes the undone move out of everyone's hands, in the transaction that creates
@@ -271,11 +352,16 @@ export const laterMoveOfUserSql = (userId: string, moveId: string) =>
  * there qualifies: flipped and waiting for its cleanup (`flipped`, `cleanup-pending`) with no live runner,
  * or finished with --cleanup keep. A cleanup that entered phase `cleanup` (enterCleanupSql) cannot be
  * undone; an undone move cannot enter it.
+ *
+ * Run while the undo holds the move's runner lock (Journal.createUndo): no runner that takes the lock
+ * can hold the move then, so a runner recorded with a lock is gone; one of an fw-shard from before the
+ * lock (runner_lock NULL) is gone once its heartbeat is `staleSeconds` old, as in claimMoveSql.
  */
 export const releaseForUndoSql = (moveId: string, staleSeconds: number) =>
-  sql`UPDATE ${ident(MOVES)} SET active_user = NULL, runner_host = NULL, runner_pid = NULL, updated_at = NOW(3)
+  sql`UPDATE ${ident(MOVES)} SET active_user = NULL, runner_host = NULL, runner_pid = NULL, runner_lock = NULL, updated_at = NOW(3)
       WHERE id = ${id(moveId)} AND undone_by IS NULL AND (
-        (state = 'active' AND phase IN ('flipped', 'cleanup-pending') AND (runner_host IS NULL OR heartbeat_at < NOW(3) - INTERVAL ${staleSeconds} SECOND))
+        (state = 'active' AND phase IN ('flipped', 'cleanup-pending')
+          AND (runner_host IS NULL OR runner_lock IS NOT NULL OR heartbeat_at < NOW(3) - INTERVAL ${staleSeconds} SECOND))
         OR (state = 'done' AND phase = 'done' AND cleanup_mode = 'keep'))`;
 
 export const setUndoneBySql = (moveId: string, undoId: string) =>
@@ -286,7 +372,7 @@ export const setUndoOfSql = (undoId: string, moveId: string) => sql`UPDATE ${ide
 /** In the undo's flip transaction: the undone move is over, and its cleanup with it (it never runs now). */
 export const finishUndoneSql = (moveId: string, undoId: string) =>
   sql`UPDATE ${ident(MOVES)} SET state = 'done', phase = 'done', active_user = NULL, finished_at = COALESCE(finished_at, NOW(3)), updated_at = NOW(3),
-      runner_host = NULL, runner_pid = NULL WHERE id = ${id(moveId)} AND undone_by = ${id(undoId)}`;
+      runner_host = NULL, runner_pid = NULL, runner_lock = NULL WHERE id = ${id(moveId)} AND undone_by = ${id(undoId)}`;
 
 /** An aborted undo gives the undone move back as it was: unlinked, and (if unfinished) the user's unfinished move again. */
 export const restoreUndoneSql = (moveId: string, undoId: string) =>
