@@ -230,7 +230,9 @@ describe('security', () => {
       const r = await runFwShard(['--config', open, 'config', 'show']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toContain(`warning: config file ${open} is readable by every user on this machine (chmod o-r ${open})`);
-      expect(r.stderr).toContain(`passwordFile: ${pwFile} is readable by every user on this machine (chmod o-r ${pwFile})`);
+      // Said once, under `defaults`, naming the servers that use it (src/config/load.ts).
+      expect(r.stderr).toContain(`warning: defaults.passwordFile: ${pwFile} is readable by every user on this machine (the password of main,`);
+      expect(r.stderr).toContain(`(chmod o-r ${pwFile})`);
       expect(r.stdout + r.stderr).not.toContain(PW);
       chmodSync(open, 0o600);
       chmodSync(pwFile, 0o600);
