@@ -106,10 +106,11 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
   };
   let pending = readAhead(lo, size);
   let pendingSize = size;
+  let recording: Promise<void> = Promise.resolve();
   try {
     for (;;) {
       ctx.checkAborted();
-      if (stop()) return;
+      if (stop()) return await recording;
       const started = ctx.nowMs();
       const chunk = await pending;
       const n = chunk.rows.length;
@@ -123,32 +124,49 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
         pendingSize = size;
       }
       const bytes = await writeChunk(ctx, t, s, lo, hi, chunk, nk);
-      // The record is what the target holds for the range now. The source is not hashed here: the
-      // verification (offline) or the first delta pass (online) compares every table with the source
-      // live, after the last write, and re-copies what differs; hashing each chunk's source as well
-      // read every source row once more for a check that comes again anyway.
-      const verified = await ctx.target.insp.hash(t, ctx.userId, lo, hi);
-      copied += BigInt(n);
-      await ctx.journal.checkpointChunk(
-        ctx.moveId,
-        t.name,
-        { status: last ? 'copied' : 'copying', lastKey: encodeKey(hi ?? lo), rowsCopied: copied.toString(), chunks: chunks + 1, mismatches },
-        { seq: chunks, lo: encodeKey(lo), hi: encodeKey(hi), count: verified.count, hash: verified.hash },
-      );
-      chunks++;
       const ms = ctx.nowMs() - started;
-      ctx.emit({ type: 'chunk.copied', table: t.name, rows: n, rowsCopied: copied.toString(), rowsTotal: rep.rows, chunkSize: pendingSize, ms });
+      // The range record (what the target holds for the range now) is hashed and checkpointed while the
+      // next chunk is written: one chunk behind, in order, so the journal's last key only ever follows
+      // chunks that are recorded. (A chunk written but not recorded when the run stops is written again
+      // by the next run: the copy of a range is idempotent.) The source is not hashed here: the
+      // verification (offline) or the first delta pass (online) compares every table with the source
+      // live, after the last write, and re-copies what differs.
+      await recording;
+      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize };
+      copied += BigInt(n);
+      const total = copied;
+      recording = (async () => {
+        const verified = await ctx.target.insp.hash(t, ctx.userId, range.lo, range.hi);
+        await ctx.journal.checkpointChunk(
+          ctx.moveId,
+          t.name,
+          {
+            status: range.last ? 'copied' : 'copying',
+            lastKey: encodeKey(range.hi ?? range.lo),
+            rowsCopied: total.toString(),
+            chunks: range.seq + 1,
+            mismatches,
+          },
+          { seq: range.seq, lo: encodeKey(range.lo), hi: encodeKey(range.hi), count: verified.count, hash: verified.hash },
+        );
+        rep.chunks = range.seq + 1;
+        ctx.emit({ type: 'chunk.copied', table: t.name, rows: range.rows, rowsCopied: total.toString(), rowsTotal: rep.rows, chunkSize: range.chunkSize, ms });
+      })();
+      recording.catch(() => undefined); // awaited next round or below; never unobserved meanwhile
+      chunks++;
       if (ctx.req.chunkSize === undefined) size = nextChunkSize(size, ms, ctx.req.chunkTimeMs, n);
       if (n > 0) size = byteBoundedSize(size, bytes / n);
-      rep.chunks = chunks;
       rep.mismatches = mismatches;
       if (last) break;
       lo = hi;
       await ctx.pause();
     }
+    await recording;
   } finally {
-    // Never leave a read-ahead's rejection unobserved when we stop early.
+    // Never leave a read-ahead's rejection unobserved when we stop early, and let the last record land
+    // before the run goes on to stop (its own failure, if any, comes second to the one stopping us).
     pending.catch(() => undefined);
+    await recording.catch(() => undefined);
   }
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
 }
