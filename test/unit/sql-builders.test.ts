@@ -11,6 +11,7 @@ import {
   hashRange,
   selectChunkTsv,
   LINE_VALUE_MAX,
+  encodeRowsTsv,
   insertRows,
   isUnhashable,
   keyAfter,
@@ -325,6 +326,32 @@ describe('rows.ts: selectChunkTsv', () => {
     expect(preview(selectChunkTsv(photos, '42', [b('10')], 500))).toBe(
       `SELECT \`id\`, ${len}, IF(IFNULL(LENGTH(\`title\`), 0) > ${LINE_VALUE_MAX}, NULL, ${line}) FROM \`Photos\` WHERE \`user_id\` = 42 AND \`id\` > 10 ORDER BY \`id\` LIMIT 500`,
     );
+  });
+});
+
+describe('rows.ts: encodeRowsTsv', () => {
+  it('writes LOAD DATA input byte for byte: NUL, tab, newline and backslash escaped, NULL as \\N, numbers as they are', () => {
+    const rows: RawValue[][] = [
+      [Buffer.from('7'), Buffer.from('42'), Buffer.from([0x61, 0x00, 0x09, 0x0a, 0x5c, 0xff, 0x4e]), Buffer.from('1.5')],
+      [Buffer.from('8'), Buffer.from('42'), null, null],
+      [Buffer.from('9'), Buffer.from('42'), Buffer.from('\\N'), Buffer.from('')],
+    ];
+    const out = encodeRowsTsv(photos, rows);
+    expect(out).toEqual(
+      Buffer.concat([
+        Buffer.from('7\t42\ta'),
+        Buffer.from([0x5c, 0x30, 0x5c, 0x74, 0x5c, 0x6e, 0x5c, 0x5c, 0xff, 0x4e]),
+        Buffer.from('\t1.5\n8\t42\t\\N\t\\N\n9\t42\t\\\\N\t\n'),
+      ]),
+    );
+  });
+
+  it('copies a value of several MB once, without a string in between', () => {
+    const big = Buffer.alloc(3 * 1024 * 1024, 0x41);
+    big[5] = 0x09;
+    const out = encodeRowsTsv(photos, [[Buffer.from('1'), Buffer.from('2'), big, null]]);
+    expect(out.length).toBe(2 + 2 + big.length + 1 + 1 + 3);
+    expect(out.subarray(4, 12)).toEqual(Buffer.from('AAAAA\\tA'));
   });
 });
 
