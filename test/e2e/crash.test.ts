@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql/fragment.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { dropJournalSql } from '../helpers/journal.js';
 
 const BIN = resolve(__dirname, '../../bin/fw-shard');
 const DDL = [
@@ -100,9 +101,7 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
     // Fresh data for every trial: user 42 on shard 1 with 400 rows in Dots (10 chunks) and duplicates in Contacts.
     const main = env.db('a', 'flamework');
     await main.exec(sql`UPDATE users SET cluster_id = 1`);
-    await main.exec(
-      sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`,
-    );
+    await main.exec(dropJournalSql());
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [
       ['a', 'users1'],

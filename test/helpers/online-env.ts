@@ -11,6 +11,7 @@ import { freePort } from '../../src/sandbox/servers.js';
 import { memcached } from './app-simulator.js';
 import { dropGuard } from './guard.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from './move-env.js';
+import { dropJournalSql } from './journal.js';
 
 export interface OnlineEnv {
   env: MoveEnv;
@@ -43,9 +44,7 @@ export async function startOnlineEnv(name: string): Promise<OnlineEnv> {
     mcPort,
     async reset(rows: number) {
       await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-      await env
-        .db('a', 'flamework')
-        .exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`);
+      await env.db('a', 'flamework').exec(dropJournalSql());
       await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
       await env.db('b', 'users2').exec(sql`DELETE FROM Dots`);
       const src = env.db('a', 'users1');

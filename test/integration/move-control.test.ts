@@ -18,6 +18,7 @@ import { ADDED_MOVE_COLUMNS } from '../../src/db/sql/journal.js';
 import { dropGuard } from '../helpers/guard.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { BIN, ensureBuilt, runFwShard, sleep, type CliEvent, type CliRun } from '../helpers/reliability.js';
+import { dropJournalSql } from '../helpers/journal.js';
 
 const DDL = ['CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))'];
 /** 400 rows of user 42 in chunks of 40 with a pause after each: a move that runs for a few seconds. */
@@ -43,9 +44,7 @@ describe('operator control of running moves', () => {
   beforeEach(async () => {
     const main = env.db('a', 'flamework');
     await main.exec(sql`UPDATE users SET cluster_id = 1`);
-    await main.exec(
-      sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`,
-    );
+    await main.exec(dropJournalSql());
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     await env.db('a', 'users1').exec(sql`DELETE FROM Dots`);
     await env.db('b', 'users2').exec(sql`DELETE FROM Dots`);

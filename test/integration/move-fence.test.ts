@@ -23,6 +23,7 @@ import { shardTablePlans } from '../../src/plan/facts.js';
 import { collectStatus } from '../../src/status/collect.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';
+import { dropJournalSql } from '../helpers/journal.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const num = (v: string | bigint) => new NumericLiteral(String(v));
@@ -154,9 +155,7 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
 
   async function reset(n: number): Promise<void> {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env
-      .db('a', 'flamework')
-      .exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`);
+    await env.db('a', 'flamework').exec(dropJournalSql());
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [
       ['a', 'users1'],

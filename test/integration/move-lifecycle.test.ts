@@ -19,6 +19,7 @@ import { makeDeps } from '../../src/app/deps.js';
 import { freePort } from '../../src/sandbox/servers.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';
+import { dropJournalSql } from '../helpers/journal.js';
 
 const DDL = [
   'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))',
@@ -64,9 +65,7 @@ describe('move lifecycle', () => {
 
   beforeEach(async () => {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env
-      .db('a', 'flamework')
-      .exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`);
+    await env.db('a', 'flamework').exec(dropJournalSql());
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [
       ['a', 'users1'],

@@ -22,6 +22,7 @@ import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { sink } from '../helpers/sink.js';
+import { DROP_JOURNAL } from '../helpers/journal.js';
 
 const USER = '9';
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -74,11 +75,7 @@ describe('schemas a move must refuse or explain', () => {
   });
 
   beforeEach(() => {
-    env.cli(
-      'a',
-      'flamework',
-      'UPDATE users SET cluster_id = 1; DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes',
-    );
+    env.cli('a', 'flamework', `UPDATE users SET cluster_id = 1; ${DROP_JOURNAL}`);
     for (const [s, d] of [
       ['a', 'users1'],
       ['b', 'users2'],

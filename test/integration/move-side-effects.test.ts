@@ -21,6 +21,7 @@ import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
 import { createMainSchema, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 import { dropGuard } from '../helpers/guard.js';
+import { dropJournalSql } from '../helpers/journal.js';
 
 const USER = '9';
 const ALBUM0 = 9007199254740993n; // ticketed ids above 2^53
@@ -99,6 +100,17 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
   let env: MoveEnv;
   let items: string; // user 9's AlbumItems on shard 1 before any move, every column in hex
 
+  /** A table with a unique key that holds the owner (user_id, name) on both shards; 60 rows of the user on the source. */
+  const createTags = () => {
+    const ddl =
+      'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
+    for (const [sv, d] of [
+      ['a', 'users1'],
+      ['b', 'users2'],
+    ] as const)
+      env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddl}`);
+    env.cli('a', 'users1', `INSERT INTO Tags SELECT seq, ${USER}, CONCAT('tag ', seq) FROM seq_1_to_60`);
+  };
   const hexRows = (s: 'a' | 'b', db: string, table: string) =>
     env.cli(s, db, `SELECT HEX(id), HEX(user_id), HEX(IFNULL(album_id, 'null')), HEX(IFNULL(note, 'null')) FROM ${table} WHERE user_id = ${USER} ORDER BY id`);
   const albums = (s: 'a' | 'b', db: string) =>
@@ -115,9 +127,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
 
   async function reset(v: Variant): Promise<void> {
     await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env
-      .db('a', 'flamework')
-      .exec(sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`);
+    await env.db('a', 'flamework').exec(dropJournalSql());
     await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
     for (const [s, d] of [
       ['a', 'users1'],
@@ -365,14 +375,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
     // A row of the user that appeared on the target during the copy (not fw-shard's) holds the unique
     // name of a row in a later chunk: LOAD DATA LOCAL would skip that row with a warning. Offline, the
     // chunk fails (no other owner holds the value, so it is no collision), nothing of it is kept.
-    const ddlTags =
-      'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
-    for (const [sv, d] of [
-      ['a', 'users1'],
-      ['b', 'users2'],
-    ] as const)
-      env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddlTags}`);
-    env.cli('a', 'users1', `INSERT INTO Tags SELECT seq, ${USER}, CONCAT('tag ', seq) FROM seq_1_to_60`);
+    createTags();
     let planted = false;
     const { deps, close } = makeDeps(env.topology, (e: MoveEvent) => {
       if (!planted && e.type === 'phase.started' && e.phase === 'copy') {
@@ -433,14 +436,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
 
   it('online: a unique value the app moves from one row to another never blocks the move', async () => {
     await reset(VARIANTS[0]!);
-    const ddlTags =
-      'CREATE TABLE Tags (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, name VARCHAR(40) NOT NULL, UNIQUE KEY by_name (user_id, name)) ENGINE=InnoDB';
-    for (const [sv, d] of [
-      ['a', 'users1'],
-      ['b', 'users2'],
-    ] as const)
-      env.cli(sv, d, `DROP TABLE IF EXISTS Tags; ${ddlTags}`);
-    env.cli('a', 'users1', `INSERT INTO Tags SELECT seq, ${USER}, CONCAT('tag ', seq) FROM seq_1_to_60`);
+    createTags();
     const src = env.db('a', 'users1');
     let n = 0;
     let running = true;

@@ -29,6 +29,7 @@ import {
   type Login,
 } from '../helpers/reliability.js';
 import { sink } from '../helpers/sink.js';
+import { DROP_JOURNAL } from '../helpers/journal.js';
 
 const RIGHT_PW = 'Bad-Input-right-9q';
 const WRONG_PW = 'Bad-Input-wrong-4z';
@@ -145,12 +146,7 @@ shards:
     await m.exec(sql`INSERT INTO fw_shard_moves (id, user_id, from_shard, to_shard, phase, state, active_user, cleanup_mode, runner_host, runner_pid, heartbeat_at, created_at, updated_at)
       VALUES (777, 42, 1, ${row.to}, ${row.phase}, ${row.state}, ${row.state === 'active' ? 42 : null}, 'now', ${row.host ?? null}, ${row.host ? 4242 : null}, NOW(3), NOW(3), NOW(3))`);
   };
-  const dropJournal = () =>
-    void mariadb(
-      A,
-      'flamework',
-      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes',
-    );
+  const dropJournal = () => void mariadb(A, 'flamework', DROP_JOURNAL);
 
   const cases: Case[] = [
     // ---- flags

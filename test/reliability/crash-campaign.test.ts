@@ -40,6 +40,7 @@ import {
   type EventControl,
   type Login,
 } from '../helpers/reliability.js';
+import { dropJournalSql } from '../helpers/journal.js';
 
 const SEED = Number(process.env.FW_SHARD_CAMPAIGN_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TRIALS = Number(process.env.FW_SHARD_CAMPAIGN_TRIALS ?? 50);
@@ -249,9 +250,7 @@ describe(`SIGKILL campaign (seed ${SEED}, ${TRIALS} trials)`, () => {
   async function reset(rng: Rng): Promise<Sizes> {
     const salt = rng.int(1, 100_000);
     const sizes: Sizes = { Dots: rng.int(80, 160), Faves: rng.int(25, 60), Contacts: rng.int(8, 30), Tags: rng.int(20, 45) };
-    await main.exec(
-      sql`DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes`,
-    );
+    await main.exec(dropJournalSql());
     await main.exec(sql`UPDATE users SET cluster_id = IF(id = 44, 2, 1)`);
     await dropGuard(s1, s2);
     for (const d of [s1, s2]) for (const t of TABLES) await d.exec(sql`DELETE FROM ${raw(t)}`);

@@ -38,6 +38,7 @@ import {
   type FlameworkCluster,
   type Login,
 } from '../helpers/reliability.js';
+import { DROP_JOURNAL } from '../helpers/journal.js';
 
 const PW = 'Zq7-xK2-fwsecret-Pw9';
 const WRONG = 'Wr0ng-Qp4-notthe-pw';
@@ -73,11 +74,7 @@ describe('security', () => {
   });
 
   function resetData(): void {
-    mariadb(
-      A,
-      'flamework',
-      'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes; UPDATE users SET cluster_id = IF(id = 44, 2, 1);',
-    );
+    mariadb(A, 'flamework', DROP_JOURNAL + '; UPDATE users SET cluster_id = IF(id = 44, 2, 1);');
     c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Photos; DELETE FROM Faves; DELETE FROM Contacts;');
     mariadb(
       A,
@@ -299,11 +296,7 @@ describe('security', () => {
           tables: { exclude: ['t', 'victim'], owners: { '/* z */ sp ace': 'own;er' } },
         },
       });
-      mariadb(
-        A,
-        'flamework',
-        'DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes; UPDATE users SET cluster_id = 1 WHERE id = 42;',
-      );
+      mariadb(A, 'flamework', DROP_JOURNAL + '; UPDATE users SET cluster_id = 1 WHERE id = 42;');
       const schemaA = tablesOf(A, 'hostile1');
       const dump = (login: Login, db: string) =>
         dumpUser(login, db, '42', 'user_id', tablesOf(login, db)) +

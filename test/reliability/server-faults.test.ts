@@ -32,6 +32,7 @@ import {
   type FlameworkCluster,
   type Login,
 } from '../helpers/reliability.js';
+import { DROP_JOURNAL } from '../helpers/journal.js';
 
 const PW = 'Rel-Faults-pw-7c1e';
 const FW_USER = 'fwshard';
@@ -86,7 +87,7 @@ describe('server faults under a running move', () => {
     mariadb(
       MAIN,
       'flamework',
-      `DROP TABLE IF EXISTS fw_shard_moves, fw_shard_move_tables, fw_shard_move_chunks, fw_shard_move_passes, fw_shard_move_runs, fw_shard_freezes;
+      `${DROP_JOURNAL};
       UPDATE users SET cluster_id = IF(id = 42, 1, 2);`,
     );
     c.onShards('DROP TABLE IF EXISTS fw_shard_fence, fw_shard_changes; DELETE FROM Dots; DELETE FROM Contacts; DELETE FROM Notes;');

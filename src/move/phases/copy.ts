@@ -15,7 +15,7 @@ import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
 import { compareRange, ensureEqual, type WriteSettings } from './sync.js';
-import { forEachTable } from './for-each-table.js';
+import { forEachUncopied } from './for-each-table.js';
 
 const FIRST_CHUNK = 1000;
 
@@ -26,15 +26,7 @@ export async function copyTables(
   journalRows: Map<string, MoveTableRow>,
   reports: Map<string, TableReport>,
 ): Promise<void> {
-  await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
-    const row = journalRows.get(t.name);
-    const rep = reports.get(t.name)!;
-    if (row?.status === 'copied') {
-      rep.chunks = row.chunks;
-      rep.mismatches = row.mismatches;
-      return;
-    }
-    await ctx.throttle(); // a table's first chunk waits for the throttler too (later ones wait in pause())
+  await forEachUncopied(ctx, tables, journalRows, reports, async (t, row, rep, stop) => {
     if (!t.key) return copyKeyless(ctx, t, s, rep);
     await copyKeyed(ctx, t, s, row, rep, stop);
   });

@@ -1,6 +1,9 @@
 /** Tables of a phase run side by side: copy, delta passes and verification share this loop. */
 import PQueue from 'p-queue';
+import type { MoveTableRow } from '../journal.js';
+import type { RunContext } from '../run-context.js';
 import type { TablePlan } from '../table-plan.js';
+import type { TableReport } from '../types.js';
 
 /** Run `work` for every table with at most `concurrency` at once; the first failure stops the rest at their next safe point. */
 export async function forEachTable(tables: TablePlan[], concurrency: number, work: (t: TablePlan, stop: () => boolean) => Promise<void>): Promise<void> {
@@ -21,4 +24,29 @@ export async function forEachTable(tables: TablePlan[], concurrency: number, wor
   );
   const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (firstError) throw firstError.reason;
+}
+
+/**
+ * The copy's table loop (the copy, and an undo's resync): a table the journal has as copied keeps its
+ * counts and is skipped; the others run `work` once the throttler lets them start (later chunks wait in
+ * ctx.pause()).
+ */
+export async function forEachUncopied(
+  ctx: RunContext,
+  tables: TablePlan[],
+  journalRows: Map<string, MoveTableRow>,
+  reports: Map<string, TableReport>,
+  work: (t: TablePlan, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean) => Promise<void>,
+): Promise<void> {
+  await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
+    const row = journalRows.get(t.name);
+    const rep = reports.get(t.name)!;
+    if (row?.status === 'copied') {
+      rep.chunks = row.chunks;
+      rep.mismatches = row.mismatches;
+      return;
+    }
+    await ctx.throttle();
+    await work(t, row, rep, stop);
+  });
 }

@@ -15,7 +15,7 @@ import type { MoveTableRow } from '../journal.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
-import { forEachTable } from './for-each-table.js';
+import { forEachUncopied } from './for-each-table.js';
 import { repairRange } from './delta.js';
 import { compareRange, type WriteSettings } from './sync.js';
 import { VERIFY_RANGE } from './verify.js';
@@ -27,16 +27,7 @@ export async function resyncTables(
   journalRows: Map<string, MoveTableRow>,
   reports: Map<string, TableReport>,
 ): Promise<void> {
-  await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
-    const row = journalRows.get(t.name);
-    const rep = reports.get(t.name)!;
-    if (row?.status === 'copied') {
-      rep.chunks = row.chunks;
-      return;
-    }
-    await ctx.throttle();
-    await resyncTable(ctx, t, s, row, rep, stop);
-  });
+  await forEachUncopied(ctx, tables, journalRows, reports, (t, row, rep, stop) => resyncTable(ctx, t, s, row, rep, stop));
 }
 
 /**
