@@ -208,29 +208,38 @@ class MysqlDb implements Db {
       return new Promise((resolve, reject) => {
         const rows: RawValue[][] = [];
         let bytes = 0;
-        let cut = false;
+        let settled = false;
+        // A query without a callback gets no 'error' of its own when its connection dies (mysql2 tells
+        // the connection only): both are listened to, or a killed connection would leave this waiting.
+        const settle = (outcome: { rows: RawValue[][]; cut: boolean } | { err: unknown }, release: 'release' | 'destroy') => {
+          if (settled) return;
+          settled = true;
+          core.removeListener('error', onConnectionError);
+          core.removeListener('end', onConnectionEnd);
+          if (release === 'release') conn.release();
+          else conn.destroy();
+          if ('err' in outcome) reject(outcome.err);
+          else resolve(outcome);
+        };
+        const onConnectionError = (err: unknown) => settle({ err }, 'destroy');
+        const onConnectionEnd = () =>
+          settle(
+            { err: Object.assign(new Error('Connection lost: the server closed the connection'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }) },
+            'destroy',
+          );
+        core.on('error', onConnectionError);
+        core.on('end', onConnectionEnd);
         const query = core.query({ sql: toBinary(q), rowsAsArray: true, typeCast: false });
         query.on('result', (row: RawValue[]) => {
-          if (cut) return;
+          if (settled) return;
           rows.push(row);
           bytes += sizeOf(row);
-          if (bytes < maxBytes) return;
           // Enough: the rest of the result is not read. The connection is mid-result, so it is closed
           // (the pool opens another), never returned.
-          cut = true;
-          conn.destroy();
-          resolve({ rows, cut: true });
+          if (bytes >= maxBytes) settle({ rows, cut: true }, 'destroy');
         });
-        query.on('error', (err: unknown) => {
-          if (cut) return;
-          conn.release();
-          reject(err);
-        });
-        query.on('end', () => {
-          if (cut) return;
-          conn.release();
-          resolve({ rows, cut: false });
-        });
+        query.on('error', (err: unknown) => settle({ err }, 'release'));
+        query.on('end', () => settle({ rows, cut: false }, 'release'));
       });
     });
   }
@@ -343,7 +352,7 @@ export function fieldBytes(row: readonly RawValue[]): number {
 }
 
 /** The core (callback) connection's query, as the streaming read uses it. */
-interface StreamingConnection {
+interface StreamingConnection extends NodeJS.EventEmitter {
   query(opts: { sql: string; rowsAsArray: boolean; typeCast: boolean }): NodeJS.EventEmitter;
 }
 
