@@ -35,6 +35,12 @@ export interface ReadDb {
    * the result had more rows than returned. Bounds memory whatever the rows' sizes.
    */
   rawRowsUpTo(q: Sql, maxBytes: number, sizeOf?: (row: RawValue[]) => number): Promise<{ rows: RawValue[][]; cut: boolean }>;
+  /**
+   * The same read, each row handed to a handler as it arrives (which returns its size) and not kept: a
+   * caller that copies what it needs lets every row die young (no per-row object outlives the read).
+   * `attempt` makes the handler, once per attempt (a read cut by a lost connection is retried whole).
+   */
+  streamRows(q: Sql, maxBytes: number, attempt: () => (row: RawValue[]) => number): Promise<{ count: number; cut: boolean }>;
 }
 
 /** A pinned connection, for transactions and session settings. */
@@ -201,17 +207,30 @@ class MysqlDb implements Db {
     return this.#read(async () => (await this.#pool(true).query({ sql: toBinary(q), rowsAsArray: true, typeCast: false }))[0] as unknown as RawValue[][]);
   }
 
-  rawRowsUpTo(q: Sql, maxBytes: number, sizeOf: (row: RawValue[]) => number = fieldBytes): Promise<{ rows: RawValue[][]; cut: boolean }> {
+  async rawRowsUpTo(q: Sql, maxBytes: number, sizeOf: (row: RawValue[]) => number = fieldBytes): Promise<{ rows: RawValue[][]; cut: boolean }> {
+    let rows: RawValue[][] = [];
+    const { cut } = await this.streamRows(q, maxBytes, () => {
+      rows = [];
+      return (row) => {
+        rows.push(row);
+        return sizeOf(row);
+      };
+    });
+    return { rows, cut };
+  }
+
+  streamRows(q: Sql, maxBytes: number, attempt: () => (row: RawValue[]) => number): Promise<{ count: number; cut: boolean }> {
     return this.#read(async () => {
       const conn = await this.#pool(true).getConnection();
       const core = (conn as unknown as { connection: StreamingConnection }).connection;
-      return new Promise((resolve, reject) => {
-        const rows: RawValue[][] = [];
+      const onRow = attempt();
+      return new Promise<{ count: number; cut: boolean }>((resolve, reject) => {
+        let count = 0;
         let bytes = 0;
         let settled = false;
         // A query without a callback gets no 'error' of its own when its connection dies (mysql2 tells
         // the connection only): both are listened to, or a killed connection would leave this waiting.
-        const settle = (outcome: { rows: RawValue[][]; cut: boolean } | { err: unknown }, release: 'release' | 'destroy') => {
+        const settle = (outcome: { count: number; cut: boolean } | { err: unknown }, release: 'release' | 'destroy') => {
           if (settled) return;
           settled = true;
           core.removeListener('error', onConnectionError);
@@ -232,14 +251,14 @@ class MysqlDb implements Db {
         const query = core.query({ sql: toBinary(q), rowsAsArray: true, typeCast: false });
         query.on('result', (row: RawValue[]) => {
           if (settled) return;
-          rows.push(row);
-          bytes += sizeOf(row);
+          count++;
+          bytes += onRow(row);
           // Enough: the rest of the result is not read. The connection is mid-result, so it is closed
           // (the pool opens another), never returned.
-          if (bytes >= maxBytes) settle({ rows, cut: true }, 'destroy');
+          if (bytes >= maxBytes) settle({ count, cut: true }, 'destroy');
         });
         query.on('error', (err: unknown) => settle({ err }, 'release'));
-        query.on('end', () => settle({ rows, cut: false }, 'release'));
+        query.on('end', () => settle({ count, cut: false }, 'release'));
       });
     });
   }

@@ -41,8 +41,8 @@ export class Applier {
   }
 
   /**
-   * replaceRange for the copy, with the rows as LOAD DATA lines the source server built (one Buffer per
-   * row, newline included). `rows` reads the same rows raw: for INSERTs (a server that refuses LOCAL
+   * replaceRange for the copy, with `count` rows as LOAD DATA input the source server built (the lines,
+   * newlines included, in one Buffer). `rows` reads the same rows raw: for INSERTs (a server that refuses LOCAL
    * INFILE) and for naming collisions; it is called only then.
    */
   async replaceRangeLines(
@@ -50,11 +50,12 @@ export class Applier {
     userId: string,
     lo: KeyTuple | null,
     hi: KeyTuple | null,
-    lines: readonly Buffer[],
+    tsv: Buffer,
+    count: number,
     rows: () => Promise<readonly RawValue[][]>,
     w: WriteSettings,
   ): Promise<void> {
-    await this.#write(spec, userId, R.deleteRange(spec, userId, lo, hi), { count: lines.length, tsv: () => Buffer.concat(lines), rows }, w);
+    await this.#write(spec, userId, R.deleteRange(spec, userId, lo, hi), { count, tsv: () => tsv, rows }, w);
   }
 
   /** Whether the copy should bring rows as LOAD DATA lines (until the server refused LOCAL INFILE once). */

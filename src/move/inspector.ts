@@ -3,7 +3,8 @@
  * checks that `status`, `plan`, `verify` and preflight write nothing); the Applier (applier.ts) writes.
  */
 import { isNoSuchColumn, isNoSuchTable } from '../db/errors.js';
-import type { ReadDb } from '../db/pool.js';
+import { fieldBytes, type ReadDb } from '../db/pool.js';
+import { keyOfRow } from './keys.js';
 import type { RawValue } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import { readForeignKeys, readSchema, readTriggers, type ColumnInfo, type ForeignKeyInfo, type TableInfo, type TriggerInfo } from '../db/sql/schema.js';
@@ -26,6 +27,28 @@ export class UnhashableRow extends Error {
 export interface RangeHash {
   count: string;
   hash: string;
+}
+
+/** A chunk as the copy reads it: LOAD DATA lines in one Buffer, or raw rows (for INSERTs). */
+export type CopyChunk = LineChunk | RawChunk;
+interface ChunkFacts {
+  count: number;
+  /** The read stopped at the byte budget: more rows may follow even if fewer than asked came. */
+  cut: boolean;
+  /** Bytes of the rows' values (for sizing the next chunk). */
+  bytes: number;
+  /** The key of the last row read (copied, not a view of the network buffer). */
+  lastKey: KeyTuple | null;
+}
+export interface LineChunk extends ChunkFacts {
+  lines: true;
+  tsv: Buffer;
+  /** Keys of rows with a value too long for the server to escape (tsvLine): to be read raw. */
+  long: KeyTuple[];
+}
+export interface RawChunk extends ChunkFacts {
+  lines: false;
+  rows: RawValue[][];
 }
 
 export type RowHashes = Map<string, { key: KeyTuple | null; md5: string; n: number }>;
@@ -147,21 +170,53 @@ export class Inspector {
     return this.db.rawRows(R.selectChunk(spec, userId, lo, limit));
   }
   /**
-   * The next chunk after lo for the copy: at most `limit` rows and about `maxBytes` of values. As LOAD
-   * DATA lines built by the server (R.selectChunkTsv: [key..., row length, line or NULL]) or, for
-   * INSERTs, as raw rows.
+   * The next chunk after lo for the copy: at most `limit` rows and about `maxBytes` of values. With
+   * `asLines`, the LOAD DATA lines the server builds (R.selectChunkTsv) copied, as they arrive, into
+   * one Buffer, so no per-row object outlives its arrival (the keys of rows with a long value, which
+   * come without a line, are kept to be read raw); otherwise raw rows, for INSERTs.
    */
-  readCopyChunk(
-    spec: RowSpec,
-    userId: string,
-    lo: KeyTuple | null,
-    limit: number,
-    maxBytes: number,
-    asLines: boolean,
-  ): Promise<{ rows: RawValue[][]; cut: boolean }> {
-    if (!asLines) return this.db.rawRowsUpTo(R.selectChunk(spec, userId, lo, limit), maxBytes);
-    const at = spec.key?.length ?? 0;
-    return this.db.rawRowsUpTo(R.selectChunkTsv(spec, userId, lo, limit), maxBytes, (r) => Number((r[at] as Buffer).toString('latin1')));
+  async readCopyChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number, maxBytes: number, asLines: boolean): Promise<CopyChunk> {
+    const nk = spec.key?.length ?? 0;
+    // Copies: a view would keep the whole network buffer it points into alive.
+    const keyOf = (row: readonly RawValue[], at: readonly number[]) => keyOfRow(row, at).map((b) => Buffer.from(b));
+    if (!asLines) {
+      const at = (spec.key ?? []).map((k) => spec.columns.findIndex((c) => c.name === k.name));
+      const { rows, cut } = await this.db.rawRowsUpTo(R.selectChunk(spec, userId, lo, limit), maxBytes);
+      const last = rows[rows.length - 1];
+      return { lines: false, rows, count: rows.length, cut, bytes: rows.reduce((a, r) => a + fieldBytes(r), 0), lastKey: last ? keyOf(last, at) : null };
+    }
+    const keyAt = Array.from({ length: nk }, (_, i) => i);
+    let out: LineChunk = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
+    let buf = Buffer.allocUnsafe(0);
+    let used = 0;
+    let last: RawValue[] | null = null;
+    const { count, cut } = await this.db.streamRows(R.selectChunkTsv(spec, userId, lo, limit), maxBytes, () => {
+      // A fresh start for each attempt of the read.
+      out = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
+      // Room for the whole budget at once: growing by doubling made a chunk's worth of garbage each time.
+      if (buf.length === 0) buf = Buffer.allocUnsafe(maxBytes + 64 * 1024);
+      used = 0;
+      last = null;
+      return (row) => {
+        last = row;
+        const line = row[nk + 1] as Buffer | null;
+        if (line === null) {
+          out.long.push(keyOf(row, keyAt));
+          const size = Number((row[nk] as Buffer).toString('latin1'));
+          out.bytes += size;
+          return size;
+        }
+        if (used + line.length > buf.length) {
+          const bigger = Buffer.allocUnsafe(Math.max(2 * buf.length, used + line.length, 64 * 1024));
+          buf.copy(bigger, 0, 0, used);
+          buf = bigger;
+        }
+        used += line.copy(buf, used);
+        out.bytes += line.length;
+        return line.length;
+      };
+    });
+    return { ...out, tsv: buf.subarray(0, used), count, cut, lastKey: last ? keyOf(last, keyAt) : null };
   }
   readKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RawValue[][]> {
     return keys.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.selectByKeys(spec, userId, keys));

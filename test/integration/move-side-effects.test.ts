@@ -553,6 +553,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
         },
         rawRows: (q) => target.rawRows(q),
         rawRowsUpTo: (q, n) => target.rawRowsUpTo(q, n),
+        streamRows: (q, n, attempt) => target.streamRows(q, n, attempt),
       });
       const res = await new Applier(source).deleteRangeIfOnTarget(spec, USER, null, [Buffer.from('9007199254800011')], slowTarget);
       await inserted;

@@ -1,5 +1,5 @@
 /**
- * The copy's streamed read (Db.rawRowsUpTo, src/db/pool.ts) against a real server: it stops at its byte
+ * The copy's streamed read (Db.rawRowsUpTo and Db.streamRows, src/db/pool.ts) against a real server: it stops at its byte
  * budget and leaves the pool usable, and a connection killed under it ends the read (retried, as every
  * read is) instead of leaving it waiting: mysql2 tells only the connection, not a query without a
  * callback, that the connection died.
@@ -25,6 +25,23 @@ describe('Db.rawRowsUpTo', () => {
     expect(one.rows.length).toBe(1);
     // The connections closed mid-result were replaced: the pool still answers, many times over.
     for (let i = 0; i < 10; i++) expect((await db.rawRowsUpTo(sql`SELECT ${i}`, 100)).rows.length).toBe(1);
+  });
+
+  it('streamRows hands each row over once, and a retried read starts its handler over', async () => {
+    const db = t.db(0);
+    let attempts = 0;
+    let seen = 0;
+    const r = await db.streamRows(sql`SELECT seq FROM seq_1_to_300`, 1_000_000, () => {
+      attempts++;
+      seen = 0;
+      return (row) => {
+        seen++;
+        return (row[0] as Buffer).length;
+      };
+    });
+    expect(r).toEqual({ count: 300, cut: false });
+    expect(attempts).toBe(1);
+    expect(seen).toBe(300);
   });
 
   it('a connection killed in the middle of the result: the read is retried and ends, it does not hang', async () => {

@@ -3,13 +3,11 @@
  * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, hashed there (the range
  * record), and checkpointed in the journal. Tables run concurrently; chunks of a table in order.
  */
-import type { RawValue } from '../../db/sql/fragment.js';
-import { fieldBytes } from '../../db/pool.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { encodeRowsTsv } from '../../db/sql/rows.js';
-import { keyPositions } from '../../db/sql/rows.js';
 import { byteBoundedSize, CHUNK_BYTES, nextChunkSize } from '../chunk-size.js';
-import { decodeKey, encodeKey, keyOfRow } from '../keys.js';
+import { decodeKey, encodeKey } from '../keys.js';
+import type { CopyChunk } from '../inspector.js';
 import type { MoveTableRow } from '../journal.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
@@ -59,22 +57,12 @@ async function copyKeyless(ctx: RunContext, t: TablePlan, s: WriteSettings, rep:
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: String(rows.length), chunks: 1 });
 }
 
-/** One chunk as read from the source: LOAD DATA lines built by the server ([key..., line]) or raw rows. */
-interface ReadChunk {
-  rows: RawValue[][];
-  /** The read stopped at the byte budget: more rows may follow even if fewer than asked came. */
-  cut: boolean;
-  lines: boolean;
-}
-
 /**
  * The chunk loop, pipelined: the next chunk is read from the source while the current one is written
  * to the target. Chunks are bounded by rows (time-targeted) and by bytes (CHUNK_BYTES): a read stops at
  * the byte budget, and the next chunk is sized from the rows' average length.
  */
 async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: MoveTableRow | undefined, rep: TableReport, stop: () => boolean): Promise<void> {
-  const positions = keyPositions(t);
-  const nk = positions.length;
   let lo: KeyTuple | null = decodeKey(row?.last_key);
   let copied = BigInt(row?.rows_copied ?? '0');
   let chunks = row?.chunks ?? 0;
@@ -84,10 +72,8 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
   let size = byteBoundedSize(ctx.req.chunkSize ?? FIRST_CHUNK, Number(rep.bytes) / Math.max(1, Number(rep.rows)));
   // Lines while the target takes LOAD DATA (the server builds them, no per-field work here); raw rows
   // for INSERTs once it refused LOCAL INFILE.
-  const read = async (from: KeyTuple | null, n: number): Promise<ReadChunk> => {
-    const lines = ctx.target.applier.loadsData;
-    return { ...(await ctx.source.insp.readCopyChunk(t, ctx.userId, from, n, CHUNK_BYTES, lines)), lines };
-  };
+  const read = (from: KeyTuple | null, n: number): Promise<CopyChunk> =>
+    ctx.source.insp.readCopyChunk(t, ctx.userId, from, n, CHUNK_BYTES, ctx.target.applier.loadsData);
   // The read-ahead may fail while the current chunk is still being written (the source went away): it is
   // awaited later, so mark it handled now, or Node's unhandled-rejection rule kills the process (exit 1)
   // before the error reaches the engine and becomes a clean, resumable exit 4.
@@ -105,17 +91,17 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       if (stop()) return await recording;
       const started = ctx.nowMs();
       const chunk = await pending;
-      const n = chunk.rows.length;
+      const n = chunk.count;
       const last = !chunk.cut && n < pendingSize;
       // The final chunk is open-ended, so it also clears anything on the target beyond the last key
       // (left by a chunk that committed before a crash but whose checkpoint did not).
-      const lastRow = chunk.rows[n - 1];
-      const hi: KeyTuple | null = last || !lastRow ? null : chunk.lines ? (lastRow.slice(0, nk) as Buffer[]) : keyOfRow(lastRow, positions);
+      const hi: KeyTuple | null = last ? null : chunk.lastKey;
       if (!last) {
         pending = readAhead(hi, size);
         pendingSize = size;
       }
-      const bytes = await writeChunk(ctx, t, s, lo, hi, chunk, nk);
+      await writeChunk(ctx, t, s, lo, hi, chunk);
+      const bytes = chunk.bytes;
       const ms = ctx.nowMs() - started;
       // The range record (what the target holds for the range now) is hashed and checkpointed while the
       // next chunk is written: one chunk behind, in order, so the journal's last key only ever follows
@@ -163,35 +149,13 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
 }
 
-/** Write one chunk's rows over the target's (lo, hi]; returns the chunk's bytes (for sizing the next). */
-async function writeChunk(
-  ctx: RunContext,
-  t: TablePlan,
-  s: WriteSettings,
-  lo: KeyTuple | null,
-  hi: KeyTuple | null,
-  chunk: ReadChunk,
-  nk: number,
-): Promise<number> {
+/** Write one chunk's rows over the target's (lo, hi]. */
+async function writeChunk(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null, chunk: CopyChunk): Promise<void> {
   const { applier } = ctx.target;
-  if (!chunk.lines) {
-    await applier.replaceRange(t, ctx.userId, lo, hi, chunk.rows, s);
-    return chunk.rows.reduce((a, r) => a + fieldBytes(r), 0);
-  }
-  const lines = chunk.rows.map((r) => r[nk + 1] as Buffer | null);
+  if (!chunk.lines) return applier.replaceRange(t, ctx.userId, lo, hi, chunk.rows, s);
   // Rows with a long value come without a line (tsvLine): read those raw and escape them here.
-  const long = chunk.rows.filter((r) => r[nk + 1] === null).map((r) => r.slice(0, nk) as Buffer[]);
-  if (long.length > 0) lines.push(encodeRowsTsv(t, await ctx.source.insp.readKeys(t, ctx.userId, long)));
+  const tsv = chunk.long.length > 0 ? Buffer.concat([chunk.tsv, encodeRowsTsv(t, await ctx.source.insp.readKeys(t, ctx.userId, chunk.long))]) : chunk.tsv;
   // The same rows raw, read only for INSERTs or to name a collision.
   const raw = () => ctx.source.insp.readRange(t, ctx.userId, lo, hi);
-  await applier.replaceRangeLines(
-    t,
-    ctx.userId,
-    lo,
-    hi,
-    lines.filter((l): l is Buffer => l !== null),
-    raw,
-    s,
-  );
-  return chunk.rows.reduce((a, r) => a + Number((r[nk] as Buffer).toString('latin1')), 0);
+  await applier.replaceRangeLines(t, ctx.userId, lo, hi, tsv, chunk.count, raw, s);
 }
