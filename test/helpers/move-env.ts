@@ -11,7 +11,9 @@ import { normalizeConfig } from '../../src/config/load.js';
 import type { Topology } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
 import { openDb, type Db } from '../../src/db/pool.js';
-import { sql, raw } from '../../src/db/sql/fragment.js';
+import { ident, sql, raw } from '../../src/db/sql/fragment.js';
+import { dropGuard } from './guard.js';
+import { dropJournalSql } from './journal.js';
 import type { MoveEvent } from '../../src/events/types.js';
 
 export interface MoveEnv {
@@ -120,4 +122,19 @@ export async function onBothShards(env: MoveEnv, ddl: string[]): Promise<void> {
     const d = env.db(server, db);
     for (const s of ddl) await d.exec(sql`${raw(s)}`);
   }
+}
+
+/**
+ * A test's reset: every user back on shard 1, no journal and no guard objects, and `tables` emptied on
+ * both shards (the test then puts its own rows in).
+ */
+export async function resetShards(env: MoveEnv, tables: readonly string[]): Promise<void> {
+  await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
+  await env.db('a', 'flamework').exec(dropJournalSql());
+  await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
+  for (const [s, d] of [
+    ['a', 'users1'],
+    ['b', 'users2'],
+  ] as const)
+    for (const t of tables) await env.db(s, d).exec(sql`DELETE FROM ${ident(t)}`);
 }

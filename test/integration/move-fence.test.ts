@@ -21,9 +21,7 @@ import { makeDeps } from '../../src/app/deps.js';
 import { Guard } from '../../src/move/guard.js';
 import { shardTablePlans } from '../../src/plan/facts.js';
 import { collectStatus } from '../../src/status/collect.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
-import { dropGuard } from '../helpers/guard.js';
-import { dropJournalSql } from '../helpers/journal.js';
+import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const num = (v: string | bigint) => new NumericLiteral(String(v));
@@ -154,16 +152,7 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
   });
 
   async function reset(n: number): Promise<void> {
-    await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env.db('a', 'flamework').exec(dropJournalSql());
-    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [
-      ['a', 'users1'],
-      ['b', 'users2'],
-    ] as const) {
-      await env.db(s, d).exec(sql`DELETE FROM Dots`);
-      await env.db(s, d).exec(sql`DELETE FROM Contacts`);
-    }
+    await resetShards(env, ['Dots', 'Contacts']);
     const src = env.db('a', 'users1');
     await src.exec(sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 10 = 0, 43, 42), CONCAT('seed ', seq) FROM seq_1_to_${num(String(n))}`);
     await src.exec(sql`INSERT INTO Contacts SELECT 42, seq % 7 FROM seq_1_to_40`);

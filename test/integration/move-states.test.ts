@@ -13,10 +13,8 @@ import { FwShardError } from '../../src/errors/index.js';
 import { runDeferredCleanups, runMove } from '../../src/move/engine.js';
 import type { MoveAsk } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
-import { dropGuard } from '../helpers/guard.js';
+import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
 import { sink } from '../helpers/sink.js';
-import { dropJournalSql } from '../helpers/journal.js';
 
 const DDL = [
   'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))',
@@ -91,16 +89,7 @@ describe('move states', () => {
 
   /** User 42 on shard 1 with its rows there, no journal, no guard. */
   async function reset(): Promise<void> {
-    await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env.db('a', 'flamework').exec(dropJournalSql());
-    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [
-      ['a', 'users1'],
-      ['b', 'users2'],
-    ] as const) {
-      await env.db(s, d).exec(sql`DELETE FROM Dots`);
-      await env.db(s, d).exec(sql`DELETE FROM Faves`);
-    }
+    await resetShards(env, ['Dots', 'Faves']);
     const src = env.db('a', 'users1');
     await src.exec(sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 4 = 0, 43, 42), CONCAT('dot ', seq) FROM seq_1_to_200`);
     await src.exec(sql`INSERT INTO Faves SELECT 42, seq FROM seq_1_to_30`);
