@@ -18,6 +18,8 @@ export interface TablePlan extends TableSpec {
   keyName: string | null;
   /** An index whose first column is the owner column exists. */
   ownerIndexed: boolean;
+  /** The index that serves (owner, chunk key) ranges, if any (range deletes use it: rows.ts deleteRange). */
+  ownerIndex: string | null;
   autoIncrementColumn: string | null;
   /** Unique keys that do not contain the owner column: the user's values could collide with another owner's. */
   collisionKeys: KeyInfo[];
@@ -81,6 +83,19 @@ export function planTable(t: TableInfo, ownerColumn: string): TablePlan {
   const key = chooseKey(t, ownerColumn);
   const byName = new Map(t.columns.map((c) => [c.name, c]));
   const ownerIndexed = t.keys.some((k) => k.columns[0] === ownerColumn);
+  // An index that serves `owner = ? AND key in (lo, hi]` as one range: (owner) when the key is the
+  // primary key (InnoDB appends it to every secondary index), or (owner, key...) spelled out.
+  const keyCols = key?.columns ?? [];
+  const ownerIndex =
+    key && keyCols[0] !== ownerColumn
+      ? (t.keys.find(
+          (k) =>
+            !k.hasPrefix &&
+            k.columns[0] === ownerColumn &&
+            ((k.columns.length === 1 && key.name === 'PRIMARY') ||
+              (k.columns.length === keyCols.length + 1 && keyCols.every((c, i) => k.columns[i + 1] === c))),
+        )?.name ?? null)
+      : null;
   const auto = t.columns.find((c) => c.autoIncrement)?.name ?? null;
   const warnings: string[] = [];
   if (!ownerIndexed) {
@@ -99,6 +114,7 @@ export function planTable(t: TableInfo, ownerColumn: string): TablePlan {
     key: key ? key.columns.map((n) => byName.get(n)!) : null,
     keyName: key?.name ?? null,
     ownerIndexed,
+    ownerIndex,
     autoIncrementColumn: auto,
     collisionKeys: t.keys.filter((k) => k.unique && !k.columns.includes(ownerColumn)),
     warnings,

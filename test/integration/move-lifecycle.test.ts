@@ -171,6 +171,43 @@ describe('move lifecycle', () => {
     }
   });
 
+  it("the cleanup deletes through the owner index: another user's row locked in the middle of the range does not hold it up", { timeout: 60_000 }, async () => {
+    // Every session fw-shard opens waits 1 s for a lock at most (set before they exist).
+    await env.db('a', 'mysql').exec(sql`SET GLOBAL innodb_lock_wait_timeout = 1`);
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    const holder = env.db('a', 'users1');
+    let release!: () => void;
+    let holding: Promise<unknown> | undefined;
+    try {
+      const r = await runMove(deps, req({ cleanup: 'defer', chunkSize: 200 }));
+      expect(r.phase).toBe('cleanup-pending');
+      // User 43's rows sit between user 42's keys (a quarter of the table). An app transaction holds one
+      // of them: a cleanup that read the primary key's range or the whole table would wait, then fail.
+      const released = new Promise<void>((res) => (release = res));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((res) => (locked = res));
+      holding = holder.transaction(
+        async (s) => {
+          await s.rows(sql`SELECT body FROM Dots WHERE id = ${raw('9007199254741393')} FOR UPDATE`);
+          locked();
+          await released;
+        },
+        { binary: false },
+      );
+      await isLocked;
+      expect(env.cli('a', 'users1', 'SELECT user_id FROM Dots WHERE id = 9007199254741393').trim()).toBe('43');
+      const done = await runDeferredCleanups(deps, 0, { assumeNoWrites: true, chunkTimeMs: 500, chunkSize: 200, concurrency: 1, dryRun: false });
+      expect(done.map((d) => d.ok)).toEqual([true]);
+      expect(count('a', 'users1', 'Dots')).toBe(0);
+      expect(count('a', 'users1', 'Dots', 43)).toBe(50);
+    } finally {
+      release?.();
+      await holding;
+      await env.db('a', 'mysql').exec(sql`SET GLOBAL innodb_lock_wait_timeout = 50`);
+      await close();
+    }
+  });
+
   it('a key collision under another owner: a dry run finds it up front; a move fails that chunk, keeps none of it, and abort undoes the rest', async () => {
     const { deps, close } = makeDeps(env.topology, () => undefined);
     try {

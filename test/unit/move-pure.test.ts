@@ -114,6 +114,22 @@ describe('planTable', () => {
     ]);
   });
 
+  it('ownerIndex: (owner) with the primary key as chunking key, or (owner, key...), never a prefix index', () => {
+    const byUser = key('by_user', ['user_id'], false);
+    expect(planTable(table('T', [pid, uid], [key('PRIMARY', ['id']), byUser]), 'user_id').ownerIndex).toBe('by_user');
+    expect(planTable(table('T', [pid, uid], [key('PRIMARY', ['id']), key('uid_id', ['user_id', 'id'], false)]), 'user_id').ownerIndex).toBe('uid_id');
+    // (owner, created): a range on id is not a prefix of it
+    expect(
+      planTable(table('T', [pid, uid, col('created', 'int')], [key('PRIMARY', ['id']), key('k', ['user_id', 'created'], false)]), 'user_id').ownerIndex,
+    ).toBeNull();
+    // the chunking key is a unique key, not the primary key: (owner) ends with the primary key, not with it
+    const bySlug = planTable(table('T', [col('slug', 'varchar'), uid], [key('by_slug', ['slug']), byUser]), 'user_id');
+    expect(bySlug.keyName).toBe('by_slug');
+    expect(bySlug.ownerIndex).toBeNull();
+    // the chunking key starts with the owner: its own range serves
+    expect(planTable(table('T', [pid, uid], [key('PRIMARY', ['user_id', 'id']), byUser]), 'user_id').ownerIndex).toBeNull();
+  });
+
   it('an owner index only counts when the owner column comes first', () => {
     const t = table('T', [pid, uid], [key('PRIMARY', ['id']), key('k', ['id', 'user_id'], false)]);
     expect(planTable(t, 'user_id').ownerIndexed).toBe(false);

@@ -284,6 +284,18 @@ describe('rows.ts: chunk and range statements', () => {
     expect(() => selectKeyAt(contacts, '42', null, 1)).toThrow(/keyless/);
   });
 
+  it('deleteRange and the locking hashRange go through the owner index when the table has one', () => {
+    const viaOwner = { ...photos, ownerIndex: 'by_user' };
+    expect(preview(deleteRange(viaOwner, '42', [b('3')], [b('9')]))).toBe(
+      'DELETE `Photos` FROM `Photos` FORCE INDEX (`by_user`) WHERE `user_id` = 42 AND `id` > 3 AND NOT (`id` > 9)',
+    );
+    expect(preview(deleteRange(viaOwner, '42', null, null))).toBe('DELETE `Photos` FROM `Photos` FORCE INDEX (`by_user`) WHERE `user_id` = 42');
+    // LIMIT (abort's batches) needs the single-table form: the owner alone, which the optimizer serves by the index anyway.
+    expect(preview(deleteRange(viaOwner, '42', null, null, 10))).toBe('DELETE FROM `Photos` WHERE `user_id` = 42 LIMIT 10');
+    expect(preview(hashRange(viaOwner, '42', null, null, true))).toMatch(/ FROM `Photos` FORCE INDEX \(`by_user`\) WHERE `user_id` = 42 FOR UPDATE$/);
+    expect(preview(hashRange(viaOwner, '42', null, null, false))).toMatch(/ FROM `Photos` WHERE `user_id` = 42$/);
+  });
+
   it('deleteRange with and without LIMIT', () => {
     expect(preview(deleteRange(photos, '42', null, null, 1000))).toBe('DELETE FROM `Photos` WHERE `user_id` = 42 LIMIT 1000');
     expect(preview(deleteRange(photos, '42', [b('3')], null))).toBe('DELETE FROM `Photos` WHERE `user_id` = 42 AND `id` > 3');
