@@ -159,6 +159,14 @@ describe('server faults under a running move', () => {
       stdio: 'ignore',
     });
     child.on('error', () => undefined);
+    // Wait here, blocking (the move runs in this process, so it waits too), until the lock is held: the
+    // copy no longer leaves the client the time it needed to connect before the verification read.
+    for (let i = 0; ; i++) {
+      const held = mariadb(c.login(server), 'mysql', `SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO = 'SELECT SLEEP(60)'`).trim();
+      if (Number(held) > 0) break;
+      if (i === 500) throw new Error(`the lock on ${table} was not taken within 5 s`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
     return { release: () => void child.kill('SIGKILL') };
   }
 
