@@ -92,7 +92,21 @@ export function isConnectionLost(err: unknown): boolean {
   const code = driverCode(err);
   const errno = mysqlErrno(err);
   return (
-    (code !== undefined && CONNECTION_CODES.has(code)) || errno === ER.CONNECTION_KILLED || errno === ER.CR_SERVER_LOST || errno === ER.CR_SERVER_GONE_ERROR
+    (code !== undefined && CONNECTION_CODES.has(code)) ||
+    errno === ER.CONNECTION_KILLED ||
+    errno === ER.CR_SERVER_LOST ||
+    errno === ER.CR_SERVER_GONE_ERROR ||
+    isClosedConnection(err)
+  );
+}
+
+/**
+ * mysql2's own word for a connection that died while idle in the pool (killed, or the server restarted)
+ * and was handed out before the pool noticed: a fatal error with neither a code nor an errno.
+ */
+function isClosedConnection(err: unknown): boolean {
+  return layers(err).some(
+    (e) => (e as { fatal?: unknown }).fatal === true && e.errno === undefined && e.code === undefined && /in closed state/.test(String(e.message)),
   );
 }
 

@@ -5,6 +5,7 @@ import {
   foreignKeyInMessage,
   isForeignKeyViolation,
   isForeignKeyWarning,
+  isConnectionLost,
   isDuplicateKey,
   isLockWaitOrDeadlock,
   isNoSuchTable,
@@ -68,6 +69,18 @@ describe('MySQL error predicates', () => {
     expect((typed as FwShardError).hint).toMatch(/SET GLOBAL max_allowed_packet/);
     expect(isTransient(typed)).toBe(false);
   });
+  it("a pooled connection that died while idle (mysql2's 'closed state') is a lost connection, retried", () => {
+    const e = { role: 'shard 1', host: 'db1', port: 3306, user: 'fw', database: 'users1', passwordSource: 'none', replicas: [] } as unknown as Endpoint;
+    const closed = Object.assign(new Error("Can't add new command when connection is in closed state"), { fatal: true });
+    expect(isConnectionLost(closed)).toBe(true);
+    const typed = describeDbError(e, closed);
+    expect((typed as FwShardError).code).toBe('SERVER_UNAVAILABLE');
+    expect(isTransient(typed)).toBe(true);
+    // The same words from anything else (no fatal flag, or a server errno) are not taken for it.
+    expect(isConnectionLost(new Error("Can't add new command when connection is in closed state"))).toBe(false);
+    expect(isConnectionLost(Object.assign(new Error('in closed state'), { fatal: true, errno: 1062 }))).toBe(false);
+  });
+
   it('a foreign key refusal, as an error or as a warning, and the constraint it names', () => {
     for (const errno of [1451, 1452, 1216, 1217]) expect(isForeignKeyViolation(new Error('w', { cause: driver(errno) }))).toBe(true);
     expect([isForeignKeyWarning(1452), isForeignKeyWarning(1062)]).toEqual([true, false]);
