@@ -180,7 +180,7 @@ export class Inspector {
     // Copies: a view would keep the whole network buffer it points into alive.
     const keyOf = (row: readonly RawValue[], at: readonly number[]) => keyOfRow(row, at).map((b) => Buffer.from(b));
     if (!asLines) {
-      const at = (spec.key ?? []).map((k) => spec.columns.findIndex((c) => c.name === k.name));
+      const at = R.keyPositions(spec);
       const { rows, cut } = await this.db.rawRowsUpTo(R.selectChunk(spec, userId, lo, limit), maxBytes);
       const last = rows[rows.length - 1];
       return { lines: false, rows, count: rows.length, cut, bytes: rows.reduce((a, r) => a + fieldBytes(r), 0), lastKey: last ? keyOf(last, at) : null };
