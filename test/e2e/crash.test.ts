@@ -3,13 +3,11 @@
  * during cleanup; re-run the same command; the move must finish with no row lost or duplicated and the
  * mapping pointing where the data is. Also: a second concurrent move of the same user gets the busy code.
  */
-import { dropGuard } from '../helpers/guard.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql/fragment.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
-import { dropJournalSql } from '../helpers/journal.js';
+import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
 
 const BIN = resolve(__dirname, '../../bin/fw-shard');
 const DDL = [
@@ -99,18 +97,7 @@ describe('crash safety (SIGKILL, then the same command again)', () => {
 
   beforeEach(async () => {
     // Fresh data for every trial: user 42 on shard 1 with 400 rows in Dots (10 chunks) and duplicates in Contacts.
-    const main = env.db('a', 'flamework');
-    await main.exec(sql`UPDATE users SET cluster_id = 1`);
-    await main.exec(dropJournalSql());
-    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    for (const [s, d] of [
-      ['a', 'users1'],
-      ['b', 'users2'],
-    ] as const) {
-      const db = env.db(s, d);
-      await db.exec(sql`DELETE FROM Dots`);
-      await db.exec(sql`DELETE FROM Contacts`);
-    }
+    await resetShards(env, ['Dots', 'Contacts']);
     const src = env.db('a', 'users1');
     await src.exec(sql`INSERT INTO Dots SELECT 9007199254740993 + seq * 2, IF(seq % 5 = 0, 43, 42), CONCAT('dot ', seq, ' 😀') FROM seq_1_to_500`);
     await src.exec(sql`INSERT INTO Contacts VALUES (42, 1), (42, 1), (42, 2), (43, 1)`);

@@ -14,6 +14,8 @@ import { openDb, type Db } from '../../src/db/pool.js';
 import { ident, sql, raw } from '../../src/db/sql/fragment.js';
 import { dropGuard } from './guard.js';
 import { dropJournalSql } from './journal.js';
+import { expect } from 'vitest';
+import { FwShardError } from '../../src/errors/index.js';
 import type { MoveEvent } from '../../src/events/types.js';
 
 export interface MoveEnv {
@@ -137,4 +139,16 @@ export async function resetShards(env: MoveEnv, tables: readonly string[]): Prom
     ['b', 'users2'],
   ] as const)
     for (const t of tables) await env.db(s, d).exec(sql`DELETE FROM ${ident(t)}`);
+}
+
+/** The promise fails with an FwShardError of this code; returns it for further checks. */
+export async function expectCode(p: Promise<unknown>, code: string): Promise<FwShardError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(FwShardError);
+    expect((err as FwShardError).code, (err as Error).message).toBe(code);
+    return err as FwShardError;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
 }

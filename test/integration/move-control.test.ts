@@ -15,10 +15,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql/fragment.js';
 import { ADDED_MOVE_COLUMNS } from '../../src/db/sql/journal.js';
-import { dropGuard } from '../helpers/guard.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
 import { BIN, ensureBuilt, runFwShard, sleep, type CliEvent, type CliRun } from '../helpers/reliability.js';
-import { dropJournalSql } from '../helpers/journal.js';
 
 const DDL = ['CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))'];
 /** 400 rows of user 42 in chunks of 40 with a pause after each: a move that runs for a few seconds. */
@@ -42,12 +40,7 @@ describe('operator control of running moves', () => {
   }, 120_000);
 
   beforeEach(async () => {
-    const main = env.db('a', 'flamework');
-    await main.exec(sql`UPDATE users SET cluster_id = 1`);
-    await main.exec(dropJournalSql());
-    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
-    await env.db('a', 'users1').exec(sql`DELETE FROM Dots`);
-    await env.db('b', 'users2').exec(sql`DELETE FROM Dots`);
+    await resetShards(env, ['Dots']);
     await env.db('a', 'users1').exec(sql`INSERT INTO Dots SELECT seq, IF(seq % 5 = 0, 43, 42), CONCAT('dot ', seq) FROM seq_1_to_500`);
   });
 

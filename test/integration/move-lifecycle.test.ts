@@ -17,7 +17,7 @@ import type { ShardId, UserId, Topology } from '../../src/topology/index.js';
 import { normalizeConfig } from '../../src/config/load.js';
 import { makeDeps } from '../../src/app/deps.js';
 import { freePort } from '../../src/sandbox/servers.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
+import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards, expectCode } from '../helpers/move-env.js';
 
 const DDL = [
   'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200), KEY by_user (user_id))',
@@ -35,17 +35,6 @@ const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
   cleanup: 'now',
   ...over,
 });
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<FwShardError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FwShardError);
-    expect((err as FwShardError).code, (err as Error).message).toBe(code);
-    return err as FwShardError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 describe('move lifecycle', () => {
   let env: MoveEnv;

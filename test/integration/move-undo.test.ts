@@ -16,6 +16,7 @@ import { makeDeps } from '../../src/app/deps.js';
 import { AppSimulator } from '../helpers/app-simulator.js';
 import { BYPASS } from '../helpers/guard.js';
 import { startOnlineEnv, type OnlineEnv } from '../helpers/online-env.js';
+import { expectCode } from '../helpers/move-env.js';
 import { sink } from '../helpers/sink.js';
 import { runCli } from '../../src/cli/main.js';
 import { moveLockName } from '../../src/db/lock-names.js';
@@ -36,17 +37,6 @@ const base = (over: Partial<MoveRequest> = {}): UndoRequest => ({
   ...over,
 });
 const moveReq = (over: Partial<MoveRequest> = {}): MoveRequest => ({ ...base({ cleanup: 'defer' }), userId: '42' as UserId, to: 2 as ShardId, ...over });
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<FwShardError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(FwShardError);
-    expect((err as FwShardError).code, (err as Error).message).toBe(code);
-    return err as FwShardError;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 describe('fw-shard undo', () => {
   let online: OnlineEnv;
