@@ -125,7 +125,7 @@ export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {
     to: req.to,
     phase: 'copy',
     cleanupMode: req.cleanup,
-    options: journalOptions(req, { capture: req.assumeNoWrites ? null : pf.capture.mode }),
+    options: journalOptions(req, { capture: req.assumeNoWrites ? null : pf.capture.mode, rowHash: pf.rowHash }),
   });
   if (created.existing) {
     // Another runner created a move for this user between our check and our insert.
@@ -228,7 +228,7 @@ async function continueMove(
   }
   let pf;
   try {
-    pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true }));
+    pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: true, rowHash: journaled.rowHash }));
     for (const t of pf.plan.tables) await ctx.journal.addTable(move.id, t.name, t.rows); // tables added since (no-op otherwise)
   } catch (err) {
     // The run ends before it started: give the move back (a long-lived caller, apply, must not keep it).

@@ -4,6 +4,7 @@
  * (`resume`, the same `move` command again, `apply`) keeps it; only a flag given explicitly changes it,
  * and the change is recorded in the journal and reported as a warning. Pure: no I/O.
  */
+import { ROW_HASHES, type RowHash } from '../db/sql/rows.js';
 import { CLEANUP_MODES } from './types.js';
 import type { CaptureAsk, CleanupMode, MoveAsk, MoveRequest } from './types.js';
 
@@ -15,6 +16,8 @@ export interface JournalOptions {
   assumeNoWrites?: boolean;
   /** The capture an online move runs with (trigger or rehash); null offline. */
   capture?: 'trigger' | 'rehash' | null;
+  /** The range hash of the move's records (rows.ts RowHash). Older journals lack it: 'md5-text'. */
+  rowHash?: RowHash;
 }
 
 export interface MoveMode {
@@ -22,6 +25,8 @@ export interface MoveMode {
   /** The journaled capture of an online move; undefined offline or in journals older than this field. */
   capture: 'trigger' | 'rehash' | undefined;
   cleanup: CleanupMode;
+  /** The range hash its records were made with (never changed by a later run). */
+  rowHash: RowHash;
 }
 
 /** The options column as read: its JSON text, or the object a MoveRow holds (parsed by the journal reader). */
@@ -48,6 +53,7 @@ export function journaledMode(move: { options: JournalOptionsValue; cleanup_mode
     assumeNoWrites: o.assumeNoWrites === true,
     capture: o.capture === 'trigger' || o.capture === 'rehash' ? o.capture : undefined,
     cleanup: (CLEANUP_MODES as readonly string[]).includes(move.cleanup_mode) ? (move.cleanup_mode as CleanupMode) : 'now',
+    rowHash: (ROW_HASHES as readonly unknown[]).includes(o.rowHash) ? o.rowHash! : 'md5-text',
   };
 }
 

@@ -3,6 +3,7 @@
  * the operator should be warned about. No I/O here.
  */
 import type { ColumnInfo, KeyInfo, TableInfo } from '../db/sql/schema.js';
+import type { RowHash } from '../db/sql/rows.js';
 
 /** Everything the row builders in src/db/sql/rows.ts need to know about a table. */
 export interface TableSpec {
@@ -12,6 +13,8 @@ export interface TableSpec {
   owner: ColumnInfo;
   /** Columns of the chunking key (primary or NOT NULL unique), or null: copied as one unit. */
   key: ColumnInfo[] | null;
+  /** The move's range hash (set by the preflight; rows.ts RowHash). */
+  rowHash?: RowHash;
 }
 
 export interface TablePlan extends TableSpec {

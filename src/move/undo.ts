@@ -182,7 +182,7 @@ export async function undoMove(deps: MoveDeps, moveId: string, req: UndoRequest,
   const fence = await guards(ctx).target.fenceOf(userId);
   const targetFence = fence?.moveId === moveId && fence.state === 'moved' ? 'moved' : null;
   const id = await ctx.journal.createUndo(
-    { userId, from, to, phase: 'copy', cleanupMode: req.cleanup, options: journalOptions(full, { undo: { of: moveId, targetFence } }) },
+    { userId, from, to, phase: 'copy', cleanupMode: req.cleanup, options: journalOptions(full, { undo: { of: moveId, targetFence }, rowHash: pf.rowHash }) },
     moveId,
   );
   if (id === null) {

@@ -9,6 +9,10 @@ import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { makeDeps } from '../../src/app/deps.js';
 import { sql } from '../../src/db/sql/fragment.js';
+import { hashRange, type RowHash } from '../../src/db/sql/rows.js';
+import { readSchema } from '../../src/db/sql/schema.js';
+import { decodeKey } from '../../src/move/keys.js';
+import { planTable } from '../../src/move/table-plan.js';
 import { FwShardError } from '../../src/errors/index.js';
 import { runDeferredCleanups, runMove } from '../../src/move/engine.js';
 import type { MoveAsk } from '../../src/move/types.js';
@@ -154,6 +158,53 @@ describe('move states', () => {
       expect(events(r).find((e) => e.type === 'move.started')).toMatchObject({ mode: 'offline', resumed: true });
       expect(rowsOf('a', 'users1')).toBe(USER_ROWS); // deferred: still there
       expect(journal(id, 'cleanup_mode')).toBe('defer');
+    });
+  });
+
+  describe('a move keeps the range hash its records were made with', () => {
+    /** Re-hash every range record of the move on the target with `kind`, as a run with it would have recorded them. */
+    async function rehashRecords(id: string, kind: RowHash): Promise<void> {
+      const target = env.db('b', 'users2');
+      const schema = await readSchema(target);
+      const chunks = await env
+        .db('a', 'flamework')
+        .rows<{ table_name: string; seq: number; lo: string | null; hi: string | null }>(
+          sql`SELECT table_name, seq, lo, hi FROM fw_shard_move_chunks WHERE move_id = ${id}`,
+        );
+      expect(chunks.length).toBeGreaterThan(0);
+      for (const c of chunks) {
+        const spec = { ...planTable(schema.get(c.table_name)!, 'user_id'), rowHash: kind };
+        const [h] = await target.rows<{ n: string; h: string }>(hashRange(spec, '42', decodeKey(c.lo), decodeKey(c.hi)));
+        await env
+          .db('a', 'flamework')
+          .exec(
+            sql`UPDATE fw_shard_move_chunks SET row_count = ${String(h!.n)}, hash = ${String(h!.h)} WHERE move_id = ${id} AND table_name = ${c.table_name} AND seq = ${c.seq}`,
+          );
+      }
+    }
+
+    it("a move journaled before the choice (its records 'md5-text') resumes and verifies with them; a mixed-up record is caught", async () => {
+      const id = await interruptedMove({ assumeNoWrites: true });
+      // MariaDB 10.11 on both shards: CRC32 and CRC32C.
+      expect(JSON.parse(journal(id, 'options'))).toMatchObject({ rowHash: 'crc64' });
+      // What an older fw-shard leaves: no rowHash in the options, records hashed the 'md5-text' way.
+      await env.db('a', 'flamework').exec(sql`UPDATE fw_shard_moves SET options = JSON_REMOVE(options, '$.rowHash') WHERE id = ${id}`);
+
+      // First with the records left as crc64 sums: the resume must not read them as md5-text sums that
+      // match (the target "changed behind fw-shard's back"), so the kind really is what the journal says.
+      const mixed = await fw(['resume', id, '--chunk-size', '25']);
+      expect(mixed.code, mixed.stderr).toBe(6);
+      expect(mixed.stderr).toMatch(/changed behind fw-shard's back/);
+      expect(shardOf()).toBe(1);
+
+      await rehashRecords(id, 'md5-text');
+      const r = await fw(['resume', id, '--json', '--chunk-size', '25']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(json(r)).toMatchObject({ ok: true, phase: 'done' });
+      expect(JSON.parse(journal(id, 'options')).rowHash).toBeUndefined();
+      expect(shardOf()).toBe(2);
+      expect(rowsOf('b', 'users2')).toBe(USER_ROWS);
+      expect(rowsOf('a', 'users1')).toBe(0);
     });
   });
 

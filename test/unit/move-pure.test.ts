@@ -579,8 +579,12 @@ describe('a continued move keeps its journaled mode (src/move/mode.ts)', () => {
     expect(resolve(offline).capture).toBeUndefined();
     expect(resolve(online)).toMatchObject({ assumeNoWrites: false, capture: 'rehash', cleanup: 'now' });
     // A journal older than the capture field, or a hand-edited one: online, capture auto, cleanup now.
-    expect(journaledMode({ options: '{"assumeNoWrites":false}', cleanup_mode: 'now' })).toEqual({ assumeNoWrites: false, capture: undefined, cleanup: 'now' });
-    expect(journaledMode({ options: 'not json', cleanup_mode: 'bogus' })).toEqual({ assumeNoWrites: false, capture: undefined, cleanup: 'now' });
+    // Older than the range hash field too: its records were hashed the 'md5-text' way, and stay so.
+    const older = { assumeNoWrites: false, capture: undefined, cleanup: 'now', rowHash: 'md5-text' };
+    expect(journaledMode({ options: '{"assumeNoWrites":false}', cleanup_mode: 'now' })).toEqual(older);
+    expect(journaledMode({ options: 'not json', cleanup_mode: 'bogus' })).toEqual(older);
+    expect(journaledMode({ options: '{"rowHash":"crc64"}', cleanup_mode: 'now' }).rowHash).toBe('crc64');
+    expect(journaledMode({ options: '{"rowHash":"sha3"}', cleanup_mode: 'now' }).rowHash).toBe('md5-text');
   });
 
   it('explicit flags override, and each change is worded for a warning', () => {

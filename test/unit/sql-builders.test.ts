@@ -8,7 +8,9 @@ import {
   boundLiteral,
   countUserRows,
   deleteRange,
+  chooseRowHash,
   hashRange,
+  rowImage,
   selectChunkTsv,
   LINE_VALUE_MAX,
   encodeRowsTsv,
@@ -327,6 +329,33 @@ describe('rows.ts: hashRange', () => {
   it('the FOR UPDATE variant locks the range', () => {
     expect(preview(hashRange(photos, '42', null, null, true))).toBe(`${head} WHERE \`user_id\` = 42 FOR UPDATE`);
     expect(preview(hashRange(photos, '42', null, null, false))).toBe(`${head} WHERE \`user_id\` = 42`);
+  });
+
+  // The image of 'crc64' and 'md5' (and of every per-row MD5): text as its bytes, never converted; the
+  // ISNULL bitmap of the nullable columns only.
+  const bytes =
+    "CONCAT_WS(_binary 0x1f, CONCAT(ISNULL(`title`), ISNULL(`score`)), CONCAT_WS(_binary ',', IFNULL(LENGTH(`title`), 0)), `id`, `user_id`, CAST(`title` AS BINARY), CAST(`score` AS DOUBLE))";
+
+  it('rowImage: values as bytes, the bitmap of nullable columns, lengths of values that may hold the separator', () => {
+    expect(preview(rowImage(photos))).toBe(bytes);
+    expect(preview(rowImage(faves))).toBe("CONCAT_WS(_binary 0x1f, CONCAT_WS(_binary ',', LENGTH(`tag`)), `user_id`, CAST(`tag` AS BINARY), `id`)");
+  });
+
+  it("'crc64' packs CRC32 and CRC32C of the row's bytes into 64 bits; 'md5' takes the MD5 of the same bytes", () => {
+    const sum = (row: string) =>
+      `SELECT COUNT(*) AS n, COALESCE(SUM(IFNULL(${row}, 79228162514264337593543950336)), 0) AS h FROM \`Photos\` WHERE \`user_id\` = 42`;
+    expect(preview(hashRange({ ...photos, rowHash: 'crc64' }, '42', null, null))).toBe(sum(`((CRC32(${bytes}) << 32) | CRC32C(${bytes}))`));
+    expect(preview(hashRange({ ...photos, rowHash: 'md5' }, '42', null, null))).toBe(sum(`CAST(CONV(LEFT(MD5(${bytes}), 16), 16, 10) AS UNSIGNED)`));
+    expect(preview(hashRange({ ...photos, rowHash: 'md5-text' }, '42', null, null))).toBe(`${head} WHERE \`user_id\` = 42`);
+  });
+
+  it('chooseRowHash: crc64 only when every server is MariaDB 10.8 or later', () => {
+    expect(chooseRowHash('10.11.19-MariaDB', '11.4.2-MariaDB-log')).toBe('crc64');
+    expect(chooseRowHash('10.8.1-MariaDB')).toBe('crc64');
+    expect(chooseRowHash('10.11.19-MariaDB', '10.6.18-MariaDB')).toBe('md5');
+    expect(chooseRowHash('8.0.36', '10.11.19-MariaDB')).toBe('md5');
+    expect(chooseRowHash('5.5.5-10.11.19-MariaDB')).toBe('md5'); // the MySQL-protocol prefix: not trusted, the safe choice
+    expect(chooseRowHash('')).toBe('md5');
   });
 });
 

@@ -26,6 +26,29 @@ export interface RowSpec {
   ownerIndex?: string | null;
   /** Unique keys without the owner column (their values could belong to another owner), when known. */
   collisionKeys?: readonly { columns: readonly string[] }[];
+  /** How range hashes (hashRange) are computed; the move journals it (see RowHash). Unset: 'md5-text'. */
+  rowHash?: RowHash;
+}
+
+/**
+ * The function of a range hash (hashRange), fixed for a move when it starts and kept in its journal,
+ * since its range records are compared with fresh hashes until its cleanup ends:
+ *  - 'crc64': CRC32 and CRC32C of the row's bytes (rowImage), as one 64-bit number: MariaDB ≥ 10.8 on
+ *    both servers (CRC32C). About a third of the server CPU of 'md5-text' (bench/SPEED.md).
+ *  - 'md5': the first 64 bits of the MD5 of the row's bytes: MySQL, and MariaDB before 10.8.
+ *  - 'md5-text': as 'md5', of an image whose text values the server converted to one character set
+ *    (textImage): the moves journaled by fw-shard before 'crc64' and 'md5', which keep it to the end.
+ */
+export type RowHash = 'crc64' | 'md5' | 'md5-text';
+export const ROW_HASHES: readonly RowHash[] = ['crc64', 'md5', 'md5-text'];
+
+/** The range hash both servers can compute, from their VERSION(): CRC32C came with MariaDB 10.8. */
+export function chooseRowHash(...versions: readonly string[]): RowHash {
+  const crc32c = (v: string) => {
+    const m = /^(\d+)\.(\d+)/.exec(v);
+    return /mariadb/i.test(v) && m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 8));
+  };
+  return versions.every(crc32c) ? 'crc64' : 'md5';
 }
 
 /** A key tuple as raw bytes (one Buffer per key column). */
@@ -315,15 +338,36 @@ export function selectChunkTsv(spec: RowSpec, userId: string, lo: KeyTuple | nul
   return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}`, userId, lo, null, { limit });
 }
 
-/** Per-row hash input: an ISNULL bitmap, every length, then every value, so NULL, '' and 0 differ. */
+/**
+ * Per-row hash input, injective: the ISNULL bitmap of the nullable columns, the lengths of the values
+ * that may contain the separator, then every value, so NULL, '' and 0 differ. Text values as their bytes
+ * (CAST AS BINARY): never converted to another character set, which costs server CPU and is not
+ * injective (latin1's undefined bytes all become '?' in utf8).
+ */
 export function rowImage(spec: RowSpec): Sql {
+  const exprs = spec.columns.map((c) => (FIXED_TEXT.has(c.dataType) ? readExpr(c) : sql`CAST(${ident(c.name)} AS BINARY)`));
+  const nullable = spec.columns.filter((c) => c.nullable);
+  const nulls = nullable.length
+    ? [
+        sql`CONCAT(${join(
+          nullable.map((c) => sql`ISNULL(${ident(c.name)})`),
+          ', ',
+        )})`,
+      ]
+    : [];
+  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map((c) => (c.nullable ? valueLength(c) : sql`LENGTH(${ident(c.name)})`));
+  const lengthPart = lengths.length ? [sql`CONCAT_WS(_binary ',', ${join(lengths, ', ')})`] : [];
+  return sql`CONCAT_WS(_binary 0x1f, ${join([...nulls, ...lengthPart, ...exprs], ', ')})`;
+}
+
+/** The image of the 'md5-text' range hash (moves journaled before the others): text values converted by the server. */
+function textImage(spec: RowSpec): Sql {
   const exprs = spec.columns.map(readExpr);
   const nulls = join(
     spec.columns.map((c) => sql`ISNULL(${ident(c.name)})`),
     ', ',
   );
-  // Only values that may contain the separator byte need their length: numbers and dates cannot.
-  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map((c) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`);
+  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map(valueLength);
   const lengthPart = lengths.length ? sql`, CONCAT_WS(_binary ',', ${join(lengths, ', ')})` : sql``;
   return sql`CONCAT_WS(_binary 0x1f, CONCAT(${nulls})${lengthPart}, ${join(exprs, ', ')})`;
 }
@@ -331,9 +375,18 @@ export function rowImage(spec: RowSpec): Sql {
 /** Types whose text form never contains the 0x1f separator. */
 const FIXED_TEXT = new Set([...NUMERIC, ...FLOATING, 'date', 'datetime', 'timestamp', 'time']);
 
-/** 64 bits of the row's MD5 as an unsigned integer. */
+/** The row's 64-bit hash as an unsigned integer (NULL when its image is longer than max_allowed_packet). */
 function rowHash64(spec: RowSpec): Sql {
-  return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
+  switch (spec.rowHash ?? 'md5-text') {
+    case 'crc64': {
+      const image = rowImage(spec);
+      return sql`((CRC32(${image}) << 32) | CRC32C(${image}))`;
+    }
+    case 'md5':
+      return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
+    case 'md5-text':
+      return sql`CAST(CONV(LEFT(MD5(${textImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
+  }
 }
 
 /**

@@ -5,7 +5,7 @@
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { TableInfo, TriggerInfo } from '../../db/sql/schema.js';
-import type { KeyTuple } from '../../db/sql/rows.js';
+import { chooseRowHash, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
 import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
@@ -21,6 +21,8 @@ export interface Preflight {
   maxPacket: number;
   /** Online moves: how the user's changes are captured (src/move/guard.ts chooseCapture). */
   capture: { mode: CaptureMode; reason: string; mariadb: boolean };
+  /** The range hash of the move (set on every table plan): the journaled one, or the best both servers have. */
+  rowHash: RowHash;
 }
 
 const COLLISION_BATCH = 5000;
@@ -28,8 +30,9 @@ const COLLISION_BATCH = 5000;
 /**
  * `keptRows`: an undo (src/move/undo.ts), whose target still holds the user's rows from before the move
  * it undoes. They are its starting point (phases/resync.ts), not leftovers to refuse.
+ * `rowHash`: a continued move's journaled range hash (its records were hashed with it).
  */
-export async function preflight(ctx: MoveContext, opts: { resuming: boolean; keptRows?: boolean }): Promise<Preflight> {
+export async function preflight(ctx: MoveContext, opts: { resuming: boolean; keptRows?: boolean; rowHash?: RowHash }): Promise<Preflight> {
   const { topology } = ctx.deps;
   const source = ctx.source;
   const target = ctx.target;
@@ -39,6 +42,17 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     throw new FwShardError('TARGET_READ_ONLY', `${describeEndpoint(target.endpoint)} is read_only: nothing can be copied to it`, {
       hint: 'Point the shard at its primary, or SET GLOBAL read_only = 0 if the server is meant to take writes.',
     });
+  }
+  const rowHash = opts.rowHash ?? chooseRowHash(sFacts.version, tFacts.version);
+  if (rowHash === 'crc64' && chooseRowHash(sFacts.version, tFacts.version) !== 'crc64') {
+    const id = ctx.moveId ?? 'ID';
+    throw new FwShardError(
+      'PRECONDITION',
+      `move ${id} hashes its ranges with CRC32C, which ${describeEndpoint(source.endpoint)} (${sFacts.version}) or ${describeEndpoint(target.endpoint)} (${tFacts.version}) does not have`,
+      {
+        hint: `The move started on MariaDB 10.8 or later on both shards: run fw-shard resume ${id} once both are again; before its flip, fw-shard abort ${id} also ends it.`,
+      },
+    );
   }
   if (databaseId(source.endpoint) === databaseId(target.endpoint)) {
     throw new FwShardError(
@@ -67,7 +81,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     const t = tSchema.get(name)!;
     for (const d of diffTables(s, t)) drift.push(`table ${name}: ${d}`);
     for (const d of indexDifferences(s, t)) indexNotes.push(`${name}: ${d} (allowed: the copy is unaffected)`);
-    tables.push(planTable(s, owner));
+    tables.push({ ...planTable(s, owner), rowHash });
   }
   if (drift.length > 0) {
     throw new FwShardError('SCHEMA_DRIFT', `the shards' schemas differ:\n  ${drift.join('\n  ')}`, {
@@ -156,7 +170,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
   };
   const capture = ctx.online ? await decideCapture(ctx, tables) : { mode: 'rehash' as const, reason: 'offline move: no capture', mariadb: true };
   plan.capture = { mode: capture.mode, reason: capture.reason };
-  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture };
+  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture, rowHash };
 }
 
 /** The user's bytes in a table from its statistics: rows times the average row length (data and indexes). */
