@@ -4,7 +4,7 @@
 // the fw-shard process and of both server processes (/proc) at every phase boundary. Optionally a
 // V8 CPU profile of fw-shard (--cpu-prof DIR). Not part of the benchmark run; for the engineers.
 //
-//   npm run build && node bench/profile.mjs [--rows 1000000] [--cpu-prof /tmp/prof] [--node-args "--max-old-space-size=128"] [--repeat 1]
+//   npm run build && node bench/profile.mjs [--rows 1000000] [--cpu-prof /tmp/prof] [--node-args "--max-old-space-size=128"] [--move-args "--concurrency 1"] [--repeat 1]
 import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,9 @@ const opt = (name, def) => {
 const rows = Number(opt('rows', '1000000'));
 const repeat = Number(opt('repeat', '1'));
 const cpuProf = opt('cpu-prof');
+const moveArgs = (opt('move-args', '') || '').split(' ').filter(Boolean);
 const variants = [opt('node-args', ''), ...(opt('compare-node-args') ? [opt('compare-node-args')] : [])];
+const envVariants = opt('compare-env') ? [{}, Object.fromEntries([opt('compare-env').split('=')])] : [{}];
 
 L.ensureBuilt();
 const work = join(tmpdir(), `fws-profile-${process.pid}`);
@@ -35,11 +37,13 @@ try {
   await L.sqlAsync(a.port, 'users1', 'ANALYZE TABLE Dots, Sheets, Checkins');
   for (let r = 0; r < repeat; r++) {
     for (const nodeArgs of variants) {
-      await L.truncateTarget(b);
-      await L.restoreUser(a, user);
-      await L.settle([a, b]);
-      const phases = await profiledMove(nodeArgs);
-      print(phases, nodeArgs);
+      for (const env of envVariants) {
+        await L.truncateTarget(b);
+        await L.restoreUser(a, user);
+        await L.settle([a, b]);
+        const phases = await profiledMove(nodeArgs, env);
+        print(phases, [nodeArgs, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(' '));
+      }
     }
   }
 } finally {
@@ -47,7 +51,7 @@ try {
   rmSync(work, { recursive: true, force: true });
 }
 
-function profiledMove(nodeArgs) {
+function profiledMove(nodeArgs, env = {}) {
   return new Promise((resolve, reject) => {
     const extra = [...(nodeArgs ? nodeArgs.split(' ') : []), ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf}`] : [])];
     const child = spawn(
@@ -67,10 +71,11 @@ function profiledMove(nodeArgs) {
         '--json',
         '--events',
         '--no-tui',
+        ...moveArgs,
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CI: '1' },
+        env: { ...process.env, CI: '1', ...env },
       },
     );
     let hwmKb = 0;
