@@ -45,6 +45,8 @@ export interface LineChunk extends ChunkFacts {
   tsv: Buffer;
   /** Keys of rows with a value too long for the server to escape (tsvLine): to be read raw. */
   long: KeyTuple[];
+  /** The rows' range hash, summed from the read ('crc64' moves: R.rowHashHalves); else undefined. */
+  hash?: RangeHash;
 }
 export interface RawChunk extends ChunkFacts {
   lines: false;
@@ -69,6 +71,50 @@ export function parseRowHashes(rows: readonly RawValue[][], nk: number): RowHash
     else out.set(id, { key, md5, n: 1 });
   }
   return out;
+}
+
+/**
+ * The range hash of rows read with R.rowHashHalves, summed as the server's hashRange sums it:
+ * first * 2^32 + second per row. The halves are the server's decimal digits, below 2^32: summed as
+ * numbers (exact below 2^53, so folded into a bigint every 2^20 rows), no per-row bigint or string.
+ * No total when a row's halves are NULL (its image is longer than this server's max_allowed_packet):
+ * whether the target can hash it depends on the target's own limit, so the target is asked.
+ */
+export class HashSum {
+  #rows = 0;
+  #first = 0;
+  #second = 0;
+  #big = 0n;
+  #unhashable = false;
+  add(first: Buffer | null, second: Buffer | null): void {
+    this.#rows++;
+    if (first === null || second === null) this.#unhashable = true;
+    else {
+      this.#first += digits(first);
+      this.#second += digits(second);
+    }
+    if ((this.#rows & 0xfffff) === 0) this.#fold();
+  }
+  total(): RangeHash | undefined {
+    this.#fold();
+    return this.#unhashable ? undefined : { count: String(this.#rows), hash: this.#big.toString() };
+  }
+  #fold(): void {
+    this.#big += (BigInt(this.#first) << 32n) + BigInt(this.#second);
+    this.#first = 0;
+    this.#second = 0;
+  }
+}
+
+/** An unsigned integer the server sent as decimal digits (below 2^53). */
+function digits(b: Buffer): number {
+  let n = 0;
+  for (let i = 0; i < b.length; i++) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) throw new Error(`not a decimal number: ${b.toString('latin1')}`);
+    n = n * 10 + d;
+  }
+  return n;
 }
 
 /** A source row the cleanup did not delete, and why. */
@@ -186,10 +232,12 @@ export class Inspector {
       return { lines: false, rows, count: rows.length, cut, bytes: rows.reduce((a, r) => a + fieldBytes(r), 0), lastKey: last ? keyOf(last, at) : null };
     }
     const keyAt = Array.from({ length: nk }, (_, i) => i);
+    const hashed = R.rowHashHalves(spec) !== null;
     let out: LineChunk = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
     let buf = Buffer.allocUnsafe(0);
     let used = 0;
     let last: RawValue[] | null = null;
+    let sum = new HashSum();
     const { count, cut } = await this.db.streamRows(R.selectChunkTsv(spec, userId, lo, limit), maxBytes, () => {
       // A fresh start for each attempt of the read.
       out = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
@@ -197,8 +245,10 @@ export class Inspector {
       if (buf.length === 0) buf = Buffer.allocUnsafe(maxBytes + 64 * 1024);
       used = 0;
       last = null;
+      sum = new HashSum();
       return (row) => {
         last = row;
+        if (hashed) sum.add(row[nk + 2] as Buffer | null, row[nk + 3] as Buffer | null);
         const line = row[nk + 1] as Buffer | null;
         if (line === null) {
           out.long.push(keyOf(row, keyAt));
@@ -216,7 +266,8 @@ export class Inspector {
         return line.length;
       };
     });
-    return { ...out, tsv: buf.subarray(0, used), count, cut, lastKey: last ? keyOf(last, keyAt) : null };
+    const hash = hashed ? sum.total() : undefined;
+    return { ...out, tsv: buf.subarray(0, used), count, cut, lastKey: last ? keyOf(last, keyAt) : null, ...(hash ? { hash } : {}) };
   }
   readKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RawValue[][]> {
     return keys.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.selectByKeys(spec, userId, keys));

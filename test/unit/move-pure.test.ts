@@ -17,6 +17,7 @@ import type { TableSelection } from '../../src/topology/index.js';
 import { col, fwError, key, table } from '../helpers/schema-fixtures.js';
 import { continuedRequest, journaledMode, journalOptionsAfter, modeChanges } from '../../src/move/mode.js';
 import { alreadyFlippedHint, failedMoveHint, unfinishedMoveHint } from '../../src/move/hints.js';
+import { HashSum } from '../../src/move/inspector.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 
 const uid = col('user_id', 'int', { type: 'int(10) unsigned' });
@@ -370,6 +371,32 @@ describe('nextChunkSize', () => {
     expect(nextChunkSize(1000, 1, 500, 999)).toBe(1000);
     expect(nextChunkSize(1000, 60_000, 500, 3)).toBe(1000);
     expect(nextChunkSize(1000, 0, 500, 0)).toBe(1000);
+  });
+});
+
+describe("HashSum: a chunk's range hash from its rows' CRC halves, as the server sums it", () => {
+  const d = (n: bigint | number) => Buffer.from(String(n), 'latin1');
+  it('sums first * 2^32 + second exactly, past 2^53 and past a fold every 2^20 rows', () => {
+    const s = new HashSum();
+    let want = 0n;
+    let seed = 12345;
+    for (let i = 0; i < (1 << 20) + 777; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const first = BigInt(i % 3 === 0 ? 4294967295 : seed * 2);
+      const second = BigInt((seed * 7) % 4294967296);
+      s.add(d(first), d(second));
+      want += (first << 32n) + second;
+    }
+    expect(want).toBeGreaterThan(2n ** 64n);
+    expect(s.total()).toEqual({ count: String((1 << 20) + 777), hash: want.toString() });
+    expect(new HashSum().total()).toEqual({ count: '0', hash: '0' });
+  });
+  it('no total when the server could not hash a row (the target is asked instead); not digits: an error', () => {
+    const s = new HashSum();
+    s.add(d(1), d(2));
+    s.add(null, null);
+    expect(s.total()).toBeUndefined();
+    expect(() => new HashSum().add(Buffer.from('12a'), d(1))).toThrow(/not a decimal number/);
   });
 });
 

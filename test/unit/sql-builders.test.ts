@@ -10,6 +10,7 @@ import {
   deleteRange,
   chooseRowHash,
   hashRange,
+  rowHashHalves,
   rowImage,
   selectChunkTsv,
   LINE_VALUE_MAX,
@@ -367,6 +368,16 @@ describe('rows.ts: selectChunkTsv', () => {
     expect(preview(selectChunkTsv(photos, '42', [b('10')], 500))).toBe(
       `SELECT \`id\`, ${len}, IF(IFNULL(LENGTH(\`title\`), 0) > ${LINE_VALUE_MAX}, NULL, ${line}) FROM \`Photos\` WHERE \`user_id\` = 42 AND \`id\` > 10 ORDER BY \`id\` LIMIT 500`,
     );
+  });
+});
+
+describe("rows.ts: selectChunkTsv of a 'crc64' move", () => {
+  it("adds the row's CRC32 and CRC32C, the halves the copy sums into the chunk's range record", () => {
+    const q = preview(selectChunkTsv({ ...photos, rowHash: 'crc64' }, '42', null, 10));
+    const image = preview(rowImage(photos));
+    expect(q).toContain(`, CRC32(${image}), CRC32C(${image}) FROM \`Photos\` WHERE \`user_id\` = 42 ORDER BY \`id\` LIMIT 10`);
+    expect(rowHashHalves({ ...photos, rowHash: 'md5' })).toBeNull();
+    expect(preview(selectChunkTsv({ ...photos, rowHash: 'md5' }, '42', null, 10))).not.toMatch(/CRC32|MD5/);
   });
 });
 

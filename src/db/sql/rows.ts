@@ -333,9 +333,25 @@ function rowLength(spec: RowSpec): Sql {
   return join(spec.columns.map(valueLength), ' + ');
 }
 
-/** The next chunk after `lo` as [key columns..., row length, tsvLine] per row, in key order. */
+/**
+ * The next chunk after `lo` as [key columns..., row length, tsvLine] per row, in key order; with a
+ * 'crc64' range hash also the row's hash as its two 32-bit halves (rowHashHalves), so that the client
+ * sums the chunk's range hash from the read itself (no second read of the rows on either server).
+ */
 export function selectChunkTsv(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
-  return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}`, userId, lo, null, { limit });
+  const halves = rowHashHalves(spec);
+  return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}${halves ? sql`, ${halves}` : sql``}`, userId, lo, null, { limit });
+}
+
+/**
+ * The row's range-hash term as two columns, each below 2^32, such that hashRange sums
+ * `first * 2^32 + second` (NULL: the row cannot be hashed, it counts UNHASHABLE_ROW). Only 'crc64'
+ * has halves; null otherwise.
+ */
+export function rowHashHalves(spec: RowSpec): Sql | null {
+  if (spec.rowHash !== 'crc64') return null;
+  const image = rowImage(spec);
+  return sql`CRC32(${image}), CRC32C(${image})`;
 }
 
 /**

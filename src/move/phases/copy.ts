@@ -1,7 +1,8 @@
 /**
  * Phase 2, copy: per table, keyset pagination on the chunking key (`WHERE owner = ? AND key > last
- * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, hashed there (the range
- * record), and checkpointed in the journal. Tables run concurrently; chunks of a table in order.
+ * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, recorded with its range
+ * hash (summed from the read itself in 'crc64' moves, else hashed on the target), and checkpointed in
+ * the journal. Tables run concurrently; chunks of a table in order.
  */
 import type { KeyTuple } from '../../db/sql/rows.js';
 import { encodeRowsTsv } from '../../db/sql/rows.js';
@@ -103,18 +104,21 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       await writeChunk(ctx, t, s, lo, hi, chunk);
       const bytes = chunk.bytes;
       const ms = ctx.nowMs() - started;
-      // The range record (what the target holds for the range now) is hashed and checkpointed while the
-      // next chunk is written: one chunk behind, in order, so the journal's last key only ever follows
-      // chunks that are recorded. (A chunk written but not recorded when the run stops is written again
+      // The range record (what fw-shard wrote over the range: the rows read, whose hash a 'crc64' read
+      // brings along; else the target's hash of the range now) is checkpointed while the next chunk is
+      // written: one chunk behind, in order, so the journal's last key only ever follows chunks that are
+      // recorded. (A chunk written but not recorded when the run stops is written again
       // by the next run: the copy of a range is idempotent.) The source is not hashed here: the
       // verification (offline) or the first delta pass (online) compares every table with the source
       // live, after the last write, and re-copies what differs.
       await recording;
-      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize };
+      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: chunk.lines ? chunk.hash : undefined };
       copied += BigInt(n);
       const total = copied;
       recording = (async () => {
-        const verified = await ctx.target.insp.hash(t, ctx.userId, range.lo, range.hi);
+        // The rows as read ('crc64': summed from the read), which the chunk's transaction wrote over the
+        // range; otherwise the target is hashed.
+        const verified = range.hash ?? (await ctx.target.insp.hash(t, ctx.userId, range.lo, range.hi));
         await ctx.journal.checkpointChunk(
           ctx.moveId,
           t.name,
