@@ -53,6 +53,9 @@ export interface RawChunk extends ChunkFacts {
   rows: RawValue[][];
 }
 
+/** The bytes a chunk of `maxBytes` of values is read into: a row that crosses the budget fits too (mostly). */
+export const chunkBuffer = (maxBytes: number): number => maxBytes + 64 * 1024;
+
 export type RowHashes = Map<string, { key: KeyTuple | null; md5: string; n: number }>;
 
 /**
@@ -221,7 +224,16 @@ export class Inspector {
    * one Buffer, so no per-row object outlives its arrival (the keys of rows with a long value, which
    * come without a line, are kept to be read raw); otherwise raw rows, for INSERTs.
    */
-  async readCopyChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number, maxBytes: number, asLines: boolean): Promise<CopyChunk> {
+  async readCopyChunk(
+    spec: RowSpec,
+    userId: string,
+    lo: KeyTuple | null,
+    limit: number,
+    maxBytes: number,
+    asLines: boolean,
+    /** Where the lines go (reused chunk after chunk: see copy.ts), when it is large enough. */
+    into?: Buffer,
+  ): Promise<CopyChunk> {
     const nk = spec.key?.length ?? 0;
     // Copies: a view would keep the whole network buffer it points into alive.
     const keyOf = (row: readonly RawValue[], at: readonly number[]) => keyOfRow(row, at).map((b) => Buffer.from(b));
@@ -234,7 +246,7 @@ export class Inspector {
     const keyAt = Array.from({ length: nk }, (_, i) => i);
     const hashed = R.rowHashHalves(spec) !== null;
     let out: LineChunk = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
-    let buf = Buffer.allocUnsafe(0);
+    let buf: Buffer = Buffer.allocUnsafe(0);
     let used = 0;
     let last: RawValue[] | null = null;
     let sum = new HashSum();
@@ -242,7 +254,7 @@ export class Inspector {
       // A fresh start for each attempt of the read.
       out = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
       // Room for the whole budget at once: growing by doubling made a chunk's worth of garbage each time.
-      if (buf.length === 0) buf = Buffer.allocUnsafe(maxBytes + 64 * 1024);
+      if (buf.length === 0) buf = into && into.length >= chunkBuffer(maxBytes) ? into : Buffer.allocUnsafe(chunkBuffer(maxBytes));
       used = 0;
       last = null;
       sum = new HashSum();

@@ -8,7 +8,7 @@ import type { KeyTuple } from '../../db/sql/rows.js';
 import { encodeRowsTsv } from '../../db/sql/rows.js';
 import { byteBoundedSize, CHUNK_BYTES, nextChunkSize } from '../chunk-size.js';
 import { decodeKey, encodeKey } from '../keys.js';
-import type { CopyChunk } from '../inspector.js';
+import { chunkBuffer, type CopyChunk } from '../inspector.js';
 import type { MoveTableRow } from '../journal.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
@@ -73,8 +73,21 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
   let size = byteBoundedSize(ctx.req.chunkSize ?? FIRST_CHUNK, Number(rep.bytes) / Math.max(1, Number(rep.rows)));
   // Lines while the target takes LOAD DATA (the server builds them, no per-field work here); raw rows
   // for INSERTs once it refused LOCAL INFILE.
+  // Two buffers, taken in turn: a chunk is read into one while the one before is written from the other
+  // (it is written before the next read starts). A new buffer per chunk left dead ones for the garbage
+  // collector to find only after 64 MB of them (V8's external memory step): the RSS grew with the user.
+  const buffers: Buffer[] = [];
+  let reads = 0;
   const read = (from: KeyTuple | null, n: number): Promise<CopyChunk> =>
-    ctx.source.insp.readCopyChunk(t, ctx.userId, from, n, CHUNK_BYTES, ctx.target.applier.loadsData);
+    ctx.source.insp.readCopyChunk(
+      t,
+      ctx.userId,
+      from,
+      n,
+      CHUNK_BYTES,
+      ctx.target.applier.loadsData,
+      (buffers[reads++ % 2] ??= Buffer.allocUnsafe(chunkBuffer(CHUNK_BYTES))),
+    );
   // The read-ahead may fail while the current chunk is still being written (the source went away): it is
   // awaited later, so mark it handled now, or Node's unhandled-rejection rule kills the process (exit 1)
   // before the error reaches the engine and becomes a clean, resumable exit 4.
