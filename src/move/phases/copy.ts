@@ -15,6 +15,7 @@ import type { RunContext } from '../run-context.js';
 import type { TableReport } from '../types.js';
 import { compareRange, ensureEqual, type WriteSettings } from './sync.js';
 import { forEachUncopied } from './for-each-table.js';
+import { collectYoungGarbage } from '../memory.js';
 
 const FIRST_CHUNK = 1000;
 
@@ -115,6 +116,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
         pendingSize = size;
       }
       await writeChunk(ctx, t, s, lo, hi, chunk);
+      collectYoungGarbage();
       const bytes = chunk.bytes;
       const ms = ctx.nowMs() - started;
       // The range record (what fw-shard wrote over the range: the rows read, whose hash a 'crc64' read
