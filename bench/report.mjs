@@ -61,7 +61,7 @@ export function markdownReport(res, { analysis = true } = {}) {
     p('| phase | median s | range s | rows/s |', '|---|---:|---:|---:|');
     for (const [label, key] of [
       ['preflight', 'preflightMs'],
-      ['copy (each chunk hashed on both servers)', 'copyMs'],
+      ['copy (each chunk journaled with its range hash)', 'copyMs'],
       ['verify', 'verifyMs'],
       ['cleanup (source rows deleted range by range after a re-hash)', 'cleanupMs'],
       ['total (in-process)', 'totalMs'],
@@ -159,9 +159,10 @@ export function markdownReport(res, { analysis = true } = {}) {
     '```sh',
     'apt-get install -y mariadb-server mariadb-client percona-toolkit librsvg2-bin   # mariadbd, mariadb-dump, pt-archiver, rsvg-convert',
     'npm ci',
-    'npm run bench              # full set: ~14 min, plus ~4.5 min per online move of the 1M-row user that does not converge (3 here); writes bench/results.json, RESULTS.md, results.png',
+    'npm run bench              # full set (3 online rounds per size): ~15 min here; writes bench/results.json, RESULTS.md, results.png',
     'node bench/run.mjs --online-runs 1   # the same with one online round (--runs N: rounds of the contenders)',
     "node bench/profile.mjs    # where fw-shard's time goes: CPU of fw-shard and of each server, per phase (1M rows)",
+    'node bench/speed.mjs      # the whole move against the mysqldump pipe, alternating (bench/SPEED.md)',
     'npm run bench -- --quick   # smoke, < 1 min (bench/smoke.mjs)',
     'node bench/report.mjs      # re-render RESULTS.md and the chart from results.json',
     '```',
