@@ -45,7 +45,7 @@ export interface LineChunk extends ChunkFacts {
   tsv: Buffer;
   /** Keys of rows with a value too long for the server to escape (tsvLine): to be read raw. */
   long: KeyTuple[];
-  /** The rows' range hash, summed from the read ('crc64' moves: R.rowHashHalves); else undefined. */
+  /** The rows' range hash, summed from the read ('crc-md5' moves: R.rowHashHex); else undefined. */
   hash?: RangeHash;
 }
 export interface RawChunk extends ChunkFacts {
@@ -77,24 +77,25 @@ export function parseRowHashes(rows: readonly RawValue[][], nk: number): RowHash
 }
 
 /**
- * The range hash of rows read with R.rowHashHalves, summed as the server's hashRange sums it:
- * first * 2^32 + second per row. The halves are the server's decimal digits, below 2^32: summed as
- * numbers (exact below 2^53, so folded into a bigint every 2^20 rows), no per-row bigint or string.
- * No total when a row's halves are NULL (its image is longer than this server's max_allowed_packet):
- * whether the target can hash it depends on the target's own limit, so the target is asked.
+ * The range hash of rows read with R.rowHashHex, summed as the server's hashRange sums it: each row's
+ * 64-bit term, given as 16 hex digits, split into two 32-bit numbers and summed as numbers (exact below
+ * 2^53, so folded into a bigint every 2^20 rows): no per-row bigint or string. No total when a row's
+ * term is NULL (its image is longer than this server's max_allowed_packet): whether the target can hash
+ * it depends on the target's own limit, so the target is asked.
  */
 export class HashSum {
   #rows = 0;
-  #first = 0;
-  #second = 0;
+  #high = 0;
+  #low = 0;
   #big = 0n;
   #unhashable = false;
-  add(first: Buffer | null, second: Buffer | null): void {
+  add(hex: Buffer | null): void {
     this.#rows++;
-    if (first === null || second === null) this.#unhashable = true;
+    if (hex === null) this.#unhashable = true;
     else {
-      this.#first += digits(first);
-      this.#second += digits(second);
+      if (hex.length !== 16) throw new Error(`not a 64-bit hex number: ${hex.toString('latin1')}`);
+      this.#high += hexDigits(hex, 0, 8);
+      this.#low += hexDigits(hex, 8, 16);
     }
     if ((this.#rows & 0xfffff) === 0) this.#fold();
   }
@@ -103,19 +104,20 @@ export class HashSum {
     return this.#unhashable ? undefined : { count: String(this.#rows), hash: this.#big.toString() };
   }
   #fold(): void {
-    this.#big += (BigInt(this.#first) << 32n) + BigInt(this.#second);
-    this.#first = 0;
-    this.#second = 0;
+    this.#big += (BigInt(this.#high) << 32n) + BigInt(this.#low);
+    this.#high = 0;
+    this.#low = 0;
   }
 }
 
-/** An unsigned integer the server sent as decimal digits (below 2^53). */
-function digits(b: Buffer): number {
+/** The value of hex digits b[from..to) (at most 8: below 2^32). */
+function hexDigits(b: Buffer, from: number, to: number): number {
   let n = 0;
-  for (let i = 0; i < b.length; i++) {
-    const d = b[i]! - 48;
-    if (d < 0 || d > 9) throw new Error(`not a decimal number: ${b.toString('latin1')}`);
-    n = n * 10 + d;
+  for (let i = from; i < to; i++) {
+    const c = b[i]!;
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+    if (d < 0) throw new Error(`not a 64-bit hex number: ${b.toString('latin1')}`);
+    n = n * 16 + d;
   }
   return n;
 }
@@ -244,7 +246,7 @@ export class Inspector {
       return { lines: false, rows, count: rows.length, cut, bytes: rows.reduce((a, r) => a + fieldBytes(r), 0), lastKey: last ? keyOf(last, at) : null };
     }
     const keyAt = Array.from({ length: nk }, (_, i) => i);
-    const hashed = R.rowHashHalves(spec) !== null;
+    const hashed = R.rowHashHex(spec) !== null;
     let out: LineChunk = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
     let buf: Buffer = Buffer.allocUnsafe(0);
     let used = 0;
@@ -260,7 +262,7 @@ export class Inspector {
       sum = new HashSum();
       return (row) => {
         last = row;
-        if (hashed) sum.add(row[nk + 2] as Buffer | null, row[nk + 3] as Buffer | null);
+        if (hashed) sum.add(row[nk + 2] as Buffer | null);
         const line = row[nk + 1] as Buffer | null;
         if (line === null) {
           out.long.push(keyOf(row, keyAt));
