@@ -1,7 +1,7 @@
 /**
  * Phase 2, copy: per table, keyset pagination on the chunking key (`WHERE owner = ? AND key > last
  * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, recorded with its range
- * hash (summed from the read itself in 'crc64' moves, else hashed on the target), and checkpointed in
+ * hash (summed from the read itself in 'crc-md5' moves, else hashed on the target), and checkpointed in
  * the journal. Tables run concurrently; chunks of a table in order.
  */
 import type { KeyTuple } from '../../db/sql/rows.js';
@@ -79,16 +79,11 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
   // collector to find only after 64 MB of them (V8's external memory step): the RSS grew with the user.
   const buffers: Buffer[] = [];
   let reads = 0;
-  const read = (from: KeyTuple | null, n: number): Promise<CopyChunk> =>
-    ctx.source.insp.readCopyChunk(
-      t,
-      ctx.userId,
-      from,
-      n,
-      CHUNK_BYTES,
-      ctx.target.applier.loadsData,
-      (buffers[reads++ % 2] ??= Buffer.allocUnsafe(chunkBuffer(CHUNK_BYTES))),
-    );
+  const read = (from: KeyTuple | null, n: number): Promise<CopyChunk> => {
+    const lines = ctx.target.applier.loadsData;
+    const into = lines ? (buffers[reads++ % 2] ??= Buffer.allocUnsafe(chunkBuffer(CHUNK_BYTES))) : undefined;
+    return ctx.source.insp.readCopyChunk(t, ctx.userId, from, n, CHUNK_BYTES, lines, into);
+  };
   // The read-ahead may fail while the current chunk is still being written (the source went away): it is
   // awaited later, so mark it handled now, or Node's unhandled-rejection rule kills the process (exit 1)
   // before the error reaches the engine and becomes a clean, resumable exit 4.
@@ -115,24 +110,24 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
         pending = readAhead(hi, size);
         pendingSize = size;
       }
-      await writeChunk(ctx, t, s, lo, hi, chunk);
+      const asRead = await writeChunk(ctx, t, s, lo, hi, chunk);
       collectYoungGarbage();
       const bytes = chunk.bytes;
       const ms = ctx.nowMs() - started;
-      // The range record (what fw-shard wrote over the range: the rows read, whose hash a 'crc64' read
-      // brings along; else the target's hash of the range now) is checkpointed while the next chunk is
-      // written: one chunk behind, in order, so the journal's last key only ever follows chunks that are
-      // recorded. (A chunk written but not recorded when the run stops is written again
+      // The range record (what fw-shard wrote over the range: the rows as read, whose hash a 'crc-md5'
+      // read brings along, when they were written as read; else the target's hash of the range now) is
+      // checkpointed while the next chunk is written: one chunk behind, in order, so the journal's last
+      // key only ever follows chunks that are recorded. (A chunk written but not recorded when the run stops is written again
       // by the next run: the copy of a range is idempotent.) The source is not hashed here: the
       // verification (offline) or the first delta pass (online) compares every table with the source
       // live, after the last write, and re-copies what differs.
       await recording;
-      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: chunk.lines ? chunk.hash : undefined };
+      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: asRead && chunk.lines ? chunk.hash : undefined };
       copied += BigInt(n);
       const total = copied;
       recording = (async () => {
-        // The rows as read ('crc64': summed from the read), which the chunk's transaction wrote over the
-        // range; otherwise the target is hashed.
+        // The rows as read ('crc-md5': summed from the read), which the chunk's transaction wrote over
+        // the range; otherwise the target is hashed.
         const verified = range.hash ?? (await ctx.target.insp.hash(t, ctx.userId, range.lo, range.hi));
         await ctx.journal.checkpointChunk(
           ctx.moveId,
@@ -168,13 +163,25 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
   ctx.emit({ type: 'table.copied', table: t.name, rowsCopied: copied.toString(), chunks });
 }
 
-/** Write one chunk's rows over the target's (lo, hi]. */
-async function writeChunk(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null, chunk: CopyChunk): Promise<void> {
+/**
+ * Write one chunk's rows over the target's (lo, hi]. True when what was written is the chunk as read:
+ * false when rows of it were read again (a long value's row, or every row for INSERTs), which the
+ * source may have changed in between, so that the read's hash need not be what the target holds.
+ */
+async function writeChunk(ctx: RunContext, t: TablePlan, s: WriteSettings, lo: KeyTuple | null, hi: KeyTuple | null, chunk: CopyChunk): Promise<boolean> {
   const { applier } = ctx.target;
-  if (!chunk.lines) return applier.replaceRange(t, ctx.userId, lo, hi, chunk.rows, s);
+  if (!chunk.lines) {
+    await applier.replaceRange(t, ctx.userId, lo, hi, chunk.rows, s);
+    return true;
+  }
   // Rows with a long value come without a line (tsvLine): read those raw and escape them here.
   const tsv = chunk.long.length > 0 ? Buffer.concat([chunk.tsv, encodeRowsTsv(t, await ctx.source.insp.readKeys(t, ctx.userId, chunk.long))]) : chunk.tsv;
   // The same rows raw, read only for INSERTs or to name a collision.
-  const raw = () => ctx.source.insp.readRange(t, ctx.userId, lo, hi);
+  let reread = chunk.long.length > 0;
+  const raw = () => {
+    reread = true;
+    return ctx.source.insp.readRange(t, ctx.userId, lo, hi);
+  };
   await applier.replaceRangeLines(t, ctx.userId, lo, hi, tsv, chunk.count, raw, s);
+  return !reread;
 }
