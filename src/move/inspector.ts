@@ -45,7 +45,7 @@ export interface LineChunk extends ChunkFacts {
   tsv: Buffer;
   /** Keys of rows with a value too long for the server to escape (tsvLine): to be read raw. */
   long: KeyTuple[];
-  /** The rows' range hash, summed from the read ('crc-md5' moves: R.rowHashHex); else undefined. */
+  /** The rows' range hash, summed from the read ('crc-mul' moves: R.rowHashTerm); else undefined. */
   hash?: RangeHash;
 }
 export interface RawChunk extends ChunkFacts {
@@ -77,11 +77,11 @@ export function parseRowHashes(rows: readonly RawValue[][], nk: number): RowHash
 }
 
 /**
- * The range hash of rows read with R.rowHashHex, summed as the server's hashRange sums it: each row's
- * 64-bit term, given as 16 hex digits, split into two 32-bit numbers and summed as numbers (exact below
- * 2^53, so folded into a bigint every 2^20 rows): no per-row bigint or string. No total when a row's
- * term is NULL (its image is longer than this server's max_allowed_packet): whether the target can hash
- * it depends on the target's own limit, so the target is asked.
+ * The range hash of rows read with R.rowHashTerm, summed as the server's hashRange sums it. Each term
+ * (below 2^64, in decimal digits) is split at its tenth digit from the right into two numbers, summed as
+ * numbers (exact below 2^53, so folded into a bigint every 2^18 rows): no per-row bigint or string. No
+ * total when a row's term is NULL (its image is longer than this server's max_allowed_packet): whether
+ * the target can hash it depends on the target's own limit, so the target is asked.
  */
 export class HashSum {
   #rows = 0;
@@ -89,35 +89,35 @@ export class HashSum {
   #low = 0;
   #big = 0n;
   #unhashable = false;
-  add(hex: Buffer | null): void {
+  add(term: Buffer | null): void {
     this.#rows++;
-    if (hex === null) this.#unhashable = true;
+    if (term === null) this.#unhashable = true;
     else {
-      if (hex.length !== 16) throw new Error(`not a 64-bit hex number: ${hex.toString('latin1')}`);
-      this.#high += hexDigits(hex, 0, 8);
-      this.#low += hexDigits(hex, 8, 16);
+      if (term.length === 0 || term.length > 20) throw new Error(`not a 64-bit number: ${term.toString('latin1')}`);
+      const split = Math.max(0, term.length - 10);
+      this.#high += digits(term, 0, split);
+      this.#low += digits(term, split, term.length);
     }
-    if ((this.#rows & 0xfffff) === 0) this.#fold();
+    if ((this.#rows & 0x3ffff) === 0) this.#fold();
   }
   total(): RangeHash | undefined {
     this.#fold();
     return this.#unhashable ? undefined : { count: String(this.#rows), hash: this.#big.toString() };
   }
   #fold(): void {
-    this.#big += (BigInt(this.#high) << 32n) + BigInt(this.#low);
+    this.#big += BigInt(this.#high) * 10_000_000_000n + BigInt(this.#low);
     this.#high = 0;
     this.#low = 0;
   }
 }
 
-/** The value of hex digits b[from..to) (at most 8: below 2^32). */
-function hexDigits(b: Buffer, from: number, to: number): number {
+/** The value of the decimal digits b[from..to) (at most 10). */
+function digits(b: Buffer, from: number, to: number): number {
   let n = 0;
   for (let i = from; i < to; i++) {
-    const c = b[i]!;
-    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
-    if (d < 0) throw new Error(`not a 64-bit hex number: ${b.toString('latin1')}`);
-    n = n * 16 + d;
+    const d = b[i]! - 0x30;
+    if (d < 0 || d > 9) throw new Error(`not a 64-bit number: ${b.toString('latin1')}`);
+    n = n * 10 + d;
   }
   return n;
 }
@@ -246,7 +246,7 @@ export class Inspector {
       return { lines: false, rows, count: rows.length, cut, bytes: rows.reduce((a, r) => a + fieldBytes(r), 0), lastKey: last ? keyOf(last, at) : null };
     }
     const keyAt = Array.from({ length: nk }, (_, i) => i);
-    const hashed = R.rowHashHex(spec) !== null;
+    const hashed = R.rowHashTerm(spec) !== null;
     let out: LineChunk = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
     let buf: Buffer = Buffer.allocUnsafe(0);
     let used = 0;

@@ -186,11 +186,11 @@ describe('move states', () => {
     it("a move journaled before the choice (its records 'md5-text') resumes and verifies with them; a mixed-up record is caught", async () => {
       const id = await interruptedMove({ assumeNoWrites: true });
       // MariaDB 10.11 on both shards: CRC32 and CRC32C.
-      expect(JSON.parse(journal(id, 'options'))).toMatchObject({ rowHash: 'crc-md5' });
+      expect(JSON.parse(journal(id, 'options'))).toMatchObject({ rowHash: 'crc-mul' });
       // What an older fw-shard leaves: no rowHash in the options, records hashed the 'md5-text' way.
       await env.db('a', 'flamework').exec(sql`UPDATE fw_shard_moves SET options = JSON_REMOVE(options, '$.rowHash') WHERE id = ${id}`);
 
-      // First with the records left as crc-md5 sums: the resume must not read them as md5-text sums that
+      // First with the records left as crc-mul sums: the resume must not read them as md5-text sums that
       // match (the target "changed behind fw-shard's back"), so the kind really is what the journal says.
       const mixed = await fw(['resume', id, '--chunk-size', '25']);
       expect(mixed.code, mixed.stderr).toBe(6);

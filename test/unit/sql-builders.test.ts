@@ -10,7 +10,7 @@ import {
   deleteRange,
   chooseRowHash,
   hashRange,
-  rowHashHex,
+  rowHashTerm,
   rowImage,
   selectChunkTsv,
   LINE_VALUE_MAX,
@@ -332,7 +332,7 @@ describe('rows.ts: hashRange', () => {
     expect(preview(hashRange(photos, '42', null, null, false))).toBe(`${head} WHERE \`user_id\` = 42`);
   });
 
-  // The image of 'crc-md5' and 'md5' (and of every per-row MD5): text as its bytes, never converted; the
+  // The image of 'crc-mul' and 'md5' (and of every per-row MD5): text as its bytes, never converted; the
   // ISNULL bitmap of the nullable columns only.
   const bytes =
     "CONCAT_WS(_binary 0x1f, CONCAT(ISNULL(`title`), ISNULL(`score`)), CONCAT_WS(_binary ',', IFNULL(LENGTH(`title`), 0)), `id`, `user_id`, CAST(`title` AS BINARY), CAST(`score` AS DOUBLE))";
@@ -342,19 +342,17 @@ describe('rows.ts: hashRange', () => {
     expect(preview(rowImage(faves))).toBe("CONCAT_WS(_binary 0x1f, CONCAT_WS(_binary ',', LENGTH(`tag`)), `user_id`, CAST(`tag` AS BINARY), `id`)");
   });
 
-  it("'crc-md5' sums the MD5 of the row's CRC32 and CRC32C; 'md5' the MD5 of the same bytes", () => {
+  it("'crc-mul' sums the product of the row's CRC32 and CRC32C; 'md5' the MD5 of the same bytes", () => {
     const sum = (row: string) =>
       `SELECT COUNT(*) AS n, COALESCE(SUM(IFNULL(${row}, 79228162514264337593543950336)), 0) AS h FROM \`Photos\` WHERE \`user_id\` = 42`;
-    expect(preview(hashRange({ ...photos, rowHash: 'crc-md5' }, '42', null, null))).toBe(
-      sum(`CAST(CONV(LEFT(MD5(CONCAT(CRC32(${bytes}), ',', CRC32C(${bytes}))), 16), 16, 10) AS UNSIGNED)`),
-    );
+    expect(preview(hashRange({ ...photos, rowHash: 'crc-mul' }, '42', null, null))).toBe(sum(`(CRC32(${bytes}) * CRC32C(${bytes}))`));
     expect(preview(hashRange({ ...photos, rowHash: 'md5' }, '42', null, null))).toBe(sum(`CAST(CONV(LEFT(MD5(${bytes}), 16), 16, 10) AS UNSIGNED)`));
     expect(preview(hashRange({ ...photos, rowHash: 'md5-text' }, '42', null, null))).toBe(`${head} WHERE \`user_id\` = 42`);
   });
 
-  it('chooseRowHash: crc-md5 only when every server is MariaDB 10.8 or later', () => {
-    expect(chooseRowHash('10.11.19-MariaDB', '11.4.2-MariaDB-log')).toBe('crc-md5');
-    expect(chooseRowHash('10.8.1-MariaDB')).toBe('crc-md5');
+  it('chooseRowHash: crc-mul only when every server is MariaDB 10.8 or later', () => {
+    expect(chooseRowHash('10.11.19-MariaDB', '11.4.2-MariaDB-log')).toBe('crc-mul');
+    expect(chooseRowHash('10.8.1-MariaDB')).toBe('crc-mul');
     expect(chooseRowHash('10.11.19-MariaDB', '10.6.18-MariaDB')).toBe('md5');
     expect(chooseRowHash('8.0.36', '10.11.19-MariaDB')).toBe('md5');
     expect(chooseRowHash('5.5.5-10.11.19-MariaDB')).toBe('md5'); // the MySQL-protocol prefix: not trusted, the safe choice
@@ -373,12 +371,12 @@ describe('rows.ts: selectChunkTsv', () => {
   });
 });
 
-describe("rows.ts: selectChunkTsv of a 'crc-md5' move", () => {
-  it("adds the row's hash term as 16 hex digits, which the copy sums into the chunk's range record", () => {
-    const q = preview(selectChunkTsv({ ...photos, rowHash: 'crc-md5' }, '42', null, 10));
+describe("rows.ts: selectChunkTsv of a 'crc-mul' move", () => {
+  it("adds the row's term of the range hash, which the copy sums into the chunk's range record", () => {
+    const q = preview(selectChunkTsv({ ...photos, rowHash: 'crc-mul' }, '42', null, 10));
     const image = preview(rowImage(photos));
-    expect(q).toContain(`, LEFT(MD5(CONCAT(CRC32(${image}), ',', CRC32C(${image}))), 16) FROM \`Photos\` WHERE \`user_id\` = 42 ORDER BY \`id\` LIMIT 10`);
-    expect(rowHashHex({ ...photos, rowHash: 'md5' })).toBeNull();
+    expect(q).toContain(`, (CRC32(${image}) * CRC32C(${image})) FROM \`Photos\` WHERE \`user_id\` = 42 ORDER BY \`id\` LIMIT 10`);
+    expect(rowHashTerm({ ...photos, rowHash: 'md5' })).toBeNull();
     expect(preview(selectChunkTsv({ ...photos, rowHash: 'md5' }, '42', null, 10))).not.toMatch(/CRC32|MD5/);
   });
 });

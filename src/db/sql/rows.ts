@@ -33,17 +33,19 @@ export interface RowSpec {
 /**
  * The function of a range hash (hashRange), fixed for a move when it starts and kept in its journal,
  * since its range records are compared with fresh hashes until its cleanup ends:
- *  - 'crc-md5': the first 64 bits of the MD5 of the row's CRC32 and CRC32C (of its bytes, rowImage):
- *    MariaDB ≥ 10.8 on both servers (CRC32C). The CRCs read the row's bytes at a fraction of MD5's cost;
- *    the MD5 of their ~20 characters (one block) breaks their linearity, without which the same edit of
- *    two rows (say, one column set to one value) leaves a range's SUM unchanged far more often than
- *    2^-64 (CRCs change by the same XOR mask for the same edit at the same place).
+ *  - 'crc-mul': the product of the row's CRC32 and CRC32C (of its bytes, rowImage), below 2^64:
+ *    MariaDB ≥ 10.8 on both servers (CRC32C). The CRCs read the bytes at a fraction of MD5's cost (MD5's
+ *    cost is mostly per call, whatever the input's length: measured in bench/SPEED.md). Their product,
+ *    not the two side by side: CRCs are XOR-linear, so the same edit of two rows (one column set to one
+ *    value) changes both rows' CRCs by the same mask, and summed side by side they cancel out far more
+ *    often than 2^-64 (test/integration/row-hash.test.ts has such a pair); the product's change depends
+ *    on the CRCs' values too, and the sum, a DECIMAL, never wraps.
  *  - 'md5': the first 64 bits of the MD5 of the row's bytes: MySQL, and MariaDB before 10.8.
  *  - 'md5-text': as 'md5', of an image whose text values the server converted to one character set
  *    (textImage): the moves journaled by fw-shard before the others, which keep it to the end.
  */
-export type RowHash = 'crc-md5' | 'md5' | 'md5-text';
-export const ROW_HASHES: readonly RowHash[] = ['crc-md5', 'md5', 'md5-text'];
+export type RowHash = 'crc-mul' | 'md5' | 'md5-text';
+export const ROW_HASHES: readonly RowHash[] = ['crc-mul', 'md5', 'md5-text'];
 
 /** The range hash both servers can compute, from their VERSION(): CRC32C came with MariaDB 10.8. */
 export function chooseRowHash(...versions: readonly string[]): RowHash {
@@ -51,7 +53,7 @@ export function chooseRowHash(...versions: readonly string[]): RowHash {
     const m = /^(\d+)\.(\d+)/.exec(v);
     return /mariadb/i.test(v) && m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 8));
   };
-  return versions.every(crc32c) ? 'crc-md5' : 'md5';
+  return versions.every(crc32c) ? 'crc-mul' : 'md5';
 }
 
 /** A key tuple as raw bytes (one Buffer per key column). */
@@ -338,26 +340,23 @@ function rowLength(spec: RowSpec): Sql {
 
 /**
  * The next chunk after `lo` as [key columns..., row length, tsvLine] per row, in key order; with a
- * 'crc-md5' range hash also the row's 64-bit hash as 16 hex digits (rowHashHex), so that the client
- * sums the chunk's range hash from the read itself (no second read of the rows on either server).
+ * 'crc-mul' range hash also the row's term of it (rowHashTerm, decimal digits), so that the client sums
+ * the chunk's range hash from the read itself (no second read of the rows on either server).
  */
 export function selectChunkTsv(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
-  const hex = rowHashHex(spec);
-  return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}${hex ? sql`, ${hex}` : sql``}`, userId, lo, null, { limit });
+  const term = rowHashTerm(spec);
+  return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}${term ? sql`, ${term}` : sql``}`, userId, lo, null, { limit });
 }
 
 /**
- * The row's range-hash term (what hashRange sums for it) as 16 hex digits, NULL when the row cannot be
- * hashed (it counts UNHASHABLE_ROW there). Only 'crc-md5' moves read it with the copy; null otherwise.
+ * The row's term of a 'crc-mul' range hash (what hashRange sums for it): below 2^64, NULL when the row
+ * cannot be hashed (its image is longer than max_allowed_packet; it counts UNHASHABLE_ROW there). Null
+ * for the other kinds: only 'crc-mul' moves read it with the copy.
  */
-export function rowHashHex(spec: RowSpec): Sql | null {
-  return spec.rowHash === 'crc-md5' ? sql`LEFT(${crcMd5(spec)}, 16)` : null;
-}
-
-/** MD5 of the row's CRC32 and CRC32C; NULL when its image is (longer than max_allowed_packet). */
-function crcMd5(spec: RowSpec): Sql {
+export function rowHashTerm(spec: RowSpec): Sql | null {
+  if (spec.rowHash !== 'crc-mul') return null;
   const image = rowImage(spec);
-  return sql`MD5(CONCAT(CRC32(${image}), ',', CRC32C(${image})))`;
+  return sql`(CRC32(${image}) * CRC32C(${image}))`;
 }
 
 /**
@@ -400,8 +399,8 @@ const FIXED_TEXT = new Set([...NUMERIC, ...FLOATING, 'date', 'datetime', 'timest
 /** The row's 64-bit hash as an unsigned integer (NULL when its image is longer than max_allowed_packet). */
 function rowHash64(spec: RowSpec): Sql {
   switch (spec.rowHash ?? 'md5-text') {
-    case 'crc-md5':
-      return sql`CAST(CONV(${rowHashHex(spec)}, 16, 10) AS UNSIGNED)`;
+    case 'crc-mul':
+      return rowHashTerm(spec)!;
     case 'md5':
       return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
     case 'md5-text':

@@ -1,7 +1,7 @@
 /**
  * Phase 2, copy: per table, keyset pagination on the chunking key (`WHERE owner = ? AND key > last
  * ORDER BY key LIMIT n`), each chunk written to the target in one transaction, recorded with its range
- * hash (summed from the read itself in 'crc-md5' moves, else hashed on the target), and checkpointed in
+ * hash (summed from the read itself in 'crc-mul' moves, else hashed on the target), and checkpointed in
  * the journal. Tables run concurrently; chunks of a table in order.
  */
 import type { KeyTuple } from '../../db/sql/rows.js';
@@ -114,7 +114,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       collectYoungGarbage();
       const bytes = chunk.bytes;
       const ms = ctx.nowMs() - started;
-      // The range record (what fw-shard wrote over the range: the rows as read, whose hash a 'crc-md5'
+      // The range record (what fw-shard wrote over the range: the rows as read, whose hash a 'crc-mul'
       // read brings along, when they were written as read; else the target's hash of the range now) is
       // checkpointed while the next chunk is written: one chunk behind, in order, so the journal's last
       // key only ever follows chunks that are recorded. (A chunk written but not recorded when the run stops is written again
@@ -126,7 +126,7 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       copied += BigInt(n);
       const total = copied;
       recording = (async () => {
-        // The rows as read ('crc-md5': summed from the read), which the chunk's transaction wrote over
+        // The rows as read ('crc-mul': summed from the read), which the chunk's transaction wrote over
         // the range; otherwise the target is hashed.
         const verified = range.hash ?? (await ctx.target.insp.hash(t, ctx.userId, range.lo, range.hi));
         await ctx.journal.checkpointChunk(

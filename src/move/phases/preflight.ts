@@ -44,7 +44,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     });
   }
   const rowHash = opts.rowHash ?? chooseRowHash(sFacts.version, tFacts.version);
-  if (rowHash === 'crc-md5' && chooseRowHash(sFacts.version, tFacts.version) !== 'crc-md5') {
+  if (rowHash === 'crc-mul' && chooseRowHash(sFacts.version, tFacts.version) !== 'crc-mul') {
     const id = ctx.moveId ?? 'ID';
     throw new FwShardError(
       'PRECONDITION',
