@@ -39,7 +39,11 @@ export interface RowSpec {
  *    not the two side by side: CRCs are XOR-linear, so the same edit of two rows (one column set to one
  *    value) changes both rows' CRCs by the same mask, and summed side by side they cancel out far more
  *    often than 2^-64 (test/integration/row-hash.test.ts has such a pair); the product's change depends
- *    on the CRCs' values too, and the sum, a DECIMAL, never wraps.
+ *    on the CRCs' values too, and the sum, a DECIMAL, never wraps. An adversarial review (scaled-down
+ *    CRCs, exact probabilities and simulations) put a changed range that sums as unchanged at ~2^-62
+ *    for the same edit of several rows and ~2^-59 for a row replaced by another (products of two 32-bit
+ *    numbers are unevenly spread), against 2^-64 for MD5 prefixes. Never multiply the pair by a constant
+ *    modulo 2^64 instead: that is linear again.
  *  - 'md5': the first 64 bits of the MD5 of the row's bytes: MySQL, and MariaDB before 10.8.
  *  - 'md5-text': as 'md5', of an image whose text values the server converted to one character set
  *    (textImage): the moves journaled by fw-shard before the others, which keep it to the end.
