@@ -206,6 +206,25 @@ describe('move states', () => {
       expect(rowsOf('b', 'users2')).toBe(USER_ROWS);
       expect(rowsOf('a', 'users1')).toBe(0);
     });
+
+    it("a move journaled with 'md5' (the kind of MySQL 8 and older MariaDB) copies, verifies and cleans up with it", async () => {
+      const id = await interruptedMove({ assumeNoWrites: true });
+      // As the preflight journals it where a shard has no CRC32C; its records so far made the md5 way.
+      await env.db('a', 'flamework').exec(sql`UPDATE fw_shard_moves SET options = JSON_SET(options, '$.rowHash', 'md5') WHERE id = ${id}`);
+      await rehashRecords(id, 'md5');
+      // A row changed on the source after its chunk was copied: the md5 verification must find it.
+      await env.db('a', 'users1').exec(sql`UPDATE Dots SET body = 'changed after its copy' WHERE id = ${FIRST_DOT}`);
+      const r = await fw(['resume', id, '--json', '--chunk-size', '25']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(json(r)).toMatchObject({ ok: true, phase: 'done' });
+      expect(JSON.parse(journal(id, 'options')).rowHash).toBe('md5');
+      // Dots' first chunk was copied before the change: the verification saw it differ and re-copied it.
+      expect((json(r) as { tables: { name: string; mismatches: number }[] }).tables.find((t) => t.name === 'Dots')?.mismatches).toBe(1);
+      expect(shardOf()).toBe(2);
+      expect(env.cli('b', 'users2', `SELECT body FROM Dots WHERE id = ${FIRST_DOT}`).trim()).toBe('changed after its copy');
+      expect(rowsOf('b', 'users2')).toBe(USER_ROWS);
+      expect(rowsOf('a', 'users1')).toBe(0);
+    });
   });
 
   describe('--json counts the whole move across resumes', () => {
