@@ -247,14 +247,16 @@ export class Inspector {
     }
     const keyAt = Array.from({ length: nk }, (_, i) => i);
     const hashed = R.rowHashTerm(spec) !== null;
-    let out: LineChunk = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
+    let long: KeyTuple[] = [];
+    let bytes = 0;
     let buf: Buffer = Buffer.allocUnsafe(0);
     let used = 0;
     let last: RawValue[] | null = null;
     let sum = new HashSum();
     const { count, cut } = await this.db.streamRows(R.selectChunkTsv(spec, userId, lo, limit), maxBytes, () => {
       // A fresh start for each attempt of the read.
-      out = { lines: true, tsv: Buffer.alloc(0), long: [], count: 0, cut: false, bytes: 0, lastKey: null };
+      long = [];
+      bytes = 0;
       // Room for the whole budget at once: growing by doubling made a chunk's worth of garbage each time.
       if (buf.length === 0) buf = into && into.length >= chunkBuffer(maxBytes) ? into : Buffer.allocUnsafe(chunkBuffer(maxBytes));
       used = 0;
@@ -265,9 +267,9 @@ export class Inspector {
         if (hashed) sum.add(row[nk + 2] as Buffer | null);
         const line = row[nk + 1] as Buffer | null;
         if (line === null) {
-          out.long.push(keyOf(row, keyAt));
+          long.push(keyOf(row, keyAt));
           const size = Number((row[nk] as Buffer).toString('latin1'));
-          out.bytes += size;
+          bytes += size;
           return size;
         }
         if (used + line.length > buf.length) {
@@ -276,12 +278,12 @@ export class Inspector {
           buf = bigger;
         }
         used += line.copy(buf, used);
-        out.bytes += line.length;
+        bytes += line.length;
         return line.length;
       };
     });
     const hash = hashed ? sum.total() : undefined;
-    return { ...out, tsv: buf.subarray(0, used), count, cut, lastKey: last ? keyOf(last, keyAt) : null, ...(hash ? { hash } : {}) };
+    return { lines: true, tsv: buf.subarray(0, used), long, count, cut, bytes, lastKey: last ? keyOf(last, keyAt) : null, ...(hash ? { hash } : {}) };
   }
   readKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RawValue[][]> {
     return keys.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.selectByKeys(spec, userId, keys));

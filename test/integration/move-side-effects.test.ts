@@ -19,9 +19,7 @@ import type { MoveRequest, MoveResult } from '../../src/move/types.js';
 import type { MoveEvent } from '../../src/events/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
-import { createMainSchema, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
-import { dropGuard } from '../helpers/guard.js';
-import { dropJournalSql } from '../helpers/journal.js';
+import { createMainSchema, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const USER = '9';
 const ALBUM0 = 9007199254740993n; // ticketed ids above 2^53
@@ -126,9 +124,7 @@ describe('no side effects of fw-shard writes, and no flip or delete without a li
   const shardOf = () => Number(env.cli('a', 'flamework', `SELECT cluster_id FROM users WHERE id = ${USER}`).trim());
 
   async function reset(v: Variant): Promise<void> {
-    await env.db('a', 'flamework').exec(sql`UPDATE users SET cluster_id = 1`);
-    await env.db('a', 'flamework').exec(dropJournalSql());
-    await dropGuard(env.db('a', 'users1'), env.db('b', 'users2'));
+    await resetShards(env, []); // the tables are dropped and made again below, for the variant
     for (const [s, d] of [
       ['a', 'users1'],
       ['b', 'users2'],

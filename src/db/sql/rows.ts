@@ -46,7 +46,7 @@ export interface RowSpec {
  *    modulo 2^64 instead: that is linear again.
  *  - 'md5': the first 64 bits of the MD5 of the row's bytes: MySQL, and MariaDB before 10.8.
  *  - 'md5-text': as 'md5', of an image whose text values the server converted to one character set
- *    (textImage): the moves journaled by fw-shard before the others, which keep it to the end.
+ *    (image with asText): the moves journaled by fw-shard before the others, which keep it to the end.
  */
 export type RowHash = 'crc-mul' | 'md5' | 'md5-text';
 export const ROW_HASHES: readonly RowHash[] = ['crc-mul', 'md5', 'md5-text'];
@@ -370,31 +370,28 @@ export function rowHashTerm(spec: RowSpec): Sql | null {
  * injective (latin1's undefined bytes all become '?' in utf8).
  */
 export function rowImage(spec: RowSpec): Sql {
-  const exprs = spec.columns.map((c) => (FIXED_TEXT.has(c.dataType) ? readExpr(c) : sql`CAST(${ident(c.name)} AS BINARY)`));
-  const nullable = spec.columns.filter((c) => c.nullable);
-  const nulls = nullable.length
+  return image(spec, false);
+}
+
+/**
+ * The image of rowImage, or (`asText`) that of the 'md5-text' range hash (moves journaled before the
+ * others): every column in the bitmap, every length through IFNULL, and text values as read, which the
+ * server converts to one character set.
+ */
+function image(spec: RowSpec, asText: boolean): Sql {
+  const exprs = spec.columns.map((c) => (asText || FIXED_TEXT.has(c.dataType) ? readExpr(c) : sql`CAST(${ident(c.name)} AS BINARY)`));
+  const flagged = asText ? spec.columns : spec.columns.filter((c) => c.nullable);
+  const nulls = flagged.length
     ? [
         sql`CONCAT(${join(
-          nullable.map((c) => sql`ISNULL(${ident(c.name)})`),
+          flagged.map((c) => sql`ISNULL(${ident(c.name)})`),
           ', ',
         )})`,
       ]
     : [];
-  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map((c) => (c.nullable ? valueLength(c) : sql`LENGTH(${ident(c.name)})`));
+  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map((c) => (asText || c.nullable ? valueLength(c) : sql`LENGTH(${ident(c.name)})`));
   const lengthPart = lengths.length ? [sql`CONCAT_WS(_binary ',', ${join(lengths, ', ')})`] : [];
   return sql`CONCAT_WS(_binary 0x1f, ${join([...nulls, ...lengthPart, ...exprs], ', ')})`;
-}
-
-/** The image of the 'md5-text' range hash (moves journaled before the others): text values converted by the server. */
-function textImage(spec: RowSpec): Sql {
-  const exprs = spec.columns.map(readExpr);
-  const nulls = join(
-    spec.columns.map((c) => sql`ISNULL(${ident(c.name)})`),
-    ', ',
-  );
-  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map(valueLength);
-  const lengthPart = lengths.length ? sql`, CONCAT_WS(_binary ',', ${join(lengths, ', ')})` : sql``;
-  return sql`CONCAT_WS(_binary 0x1f, CONCAT(${nulls})${lengthPart}, ${join(exprs, ', ')})`;
 }
 
 /** Types whose text form never contains the 0x1f separator. */
@@ -408,7 +405,7 @@ function rowHash64(spec: RowSpec): Sql {
     case 'md5':
       return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
     case 'md5-text':
-      return sql`CAST(CONV(LEFT(MD5(${textImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
+      return sql`CAST(CONV(LEFT(MD5(${image(spec, true)}), 16), 16, 10) AS UNSIGNED)`;
   }
 }
 

@@ -117,10 +117,10 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       // The range record (what fw-shard wrote over the range: the rows as read, whose hash a 'crc-mul'
       // read brings along, when they were written as read; else the target's hash of the range now) is
       // checkpointed while the next chunk is written: one chunk behind, in order, so the journal's last
-      // key only ever follows chunks that are recorded. (A chunk written but not recorded when the run stops is written again
-      // by the next run: the copy of a range is idempotent.) The source is not hashed here: the
-      // verification (offline) or the first delta pass (online) compares every table with the source
-      // live, after the last write, and re-copies what differs.
+      // key only ever follows chunks that are recorded. (A chunk written but not recorded when the run
+      // stops is written again by the next run: the copy of a range is idempotent.) The source is not
+      // hashed here: the verification (offline) or the first delta pass (online) compares every table
+      // with the source live, after the last write, and re-copies what differs.
       await recording;
       const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: asRead && chunk.lines ? chunk.hash : undefined };
       copied += BigInt(n);

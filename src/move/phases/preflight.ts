@@ -43,8 +43,9 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
       hint: 'Point the shard at its primary, or SET GLOBAL read_only = 0 if the server is meant to take writes.',
     });
   }
-  const rowHash = opts.rowHash ?? chooseRowHash(sFacts.version, tFacts.version);
-  if (rowHash === 'crc-mul' && chooseRowHash(sFacts.version, tFacts.version) !== 'crc-mul') {
+  const available = chooseRowHash(sFacts.version, tFacts.version);
+  const rowHash = opts.rowHash ?? available;
+  if (rowHash === 'crc-mul' && available !== 'crc-mul') {
     const id = ctx.moveId ?? 'ID';
     throw new FwShardError(
       'PRECONDITION',
