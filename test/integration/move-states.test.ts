@@ -225,6 +225,20 @@ describe('move states', () => {
       expect(rowsOf('b', 'users2')).toBe(USER_ROWS);
       expect(rowsOf('a', 'users1')).toBe(0);
     });
+
+    it("a move journaled with 'crc64' (the release before 'crc-mul') resumes, verifies and cleans up with its records", async () => {
+      const id = await interruptedMove({ assumeNoWrites: true });
+      // What that release journaled: the kind and records made with the two CRCs side by side.
+      await env.db('a', 'flamework').exec(sql`UPDATE fw_shard_moves SET options = JSON_SET(options, '$.rowHash', 'crc64') WHERE id = ${id}`);
+      await rehashRecords(id, 'crc64');
+      const r = await fw(['resume', id, '--json', '--chunk-size', '25']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(json(r)).toMatchObject({ ok: true, phase: 'done' });
+      expect(JSON.parse(journal(id, 'options')).rowHash).toBe('crc64');
+      expect(shardOf()).toBe(2);
+      expect(rowsOf('b', 'users2')).toBe(USER_ROWS);
+      expect(rowsOf('a', 'users1')).toBe(0);
+    });
   });
 
   describe('--json counts the whole move across resumes', () => {

@@ -611,6 +611,8 @@ describe('a continued move keeps its journaled mode (src/move/mode.ts)', () => {
     expect(journaledMode({ options: '{"assumeNoWrites":false}', cleanup_mode: 'now' })).toEqual(older);
     expect(journaledMode({ options: 'not json', cleanup_mode: 'bogus' })).toEqual(older);
     expect(journaledMode({ options: '{"rowHash":"crc-mul"}', cleanup_mode: 'now' }).rowHash).toBe('crc-mul');
+    // The release before 'crc-mul' journaled 'crc64': its moves resume with their own records.
+    expect(journaledMode({ options: '{"rowHash":"crc64"}', cleanup_mode: 'now' }).rowHash).toBe('crc64');
     expect(journaledMode({ options: '{"rowHash":"sha3"}', cleanup_mode: 'now' }).rowHash).toBe('md5-text');
   });
 

@@ -9,6 +9,8 @@ import {
   countUserRows,
   deleteRange,
   chooseRowHash,
+  needsCrc32c,
+  type RowHash,
   hashRange,
   rowHashTerm,
   rowImage,
@@ -347,12 +349,15 @@ describe('rows.ts: hashRange', () => {
       `SELECT COUNT(*) AS n, COALESCE(SUM(IFNULL(${row}, 79228162514264337593543950336)), 0) AS h FROM \`Photos\` WHERE \`user_id\` = 42`;
     expect(preview(hashRange({ ...photos, rowHash: 'crc-mul' }, '42', null, null))).toBe(sum(`(CRC32(${bytes}) * CRC32C(${bytes}))`));
     expect(preview(hashRange({ ...photos, rowHash: 'md5' }, '42', null, null))).toBe(sum(`CAST(CONV(LEFT(MD5(${bytes}), 16), 16, 10) AS UNSIGNED)`));
+    // Moves journaled by the release before 'crc-mul' keep its sum: the two CRCs side by side.
+    expect(preview(hashRange({ ...photos, rowHash: 'crc64' }, '42', null, null))).toBe(sum(`((CRC32(${bytes}) << 32) | CRC32C(${bytes}))`));
     expect(preview(hashRange({ ...photos, rowHash: 'md5-text' }, '42', null, null))).toBe(`${head} WHERE \`user_id\` = 42`);
   });
 
   it('chooseRowHash: crc-mul only when every server is MariaDB 10.8 or later', () => {
     expect(chooseRowHash('10.11.19-MariaDB', '11.4.2-MariaDB-log')).toBe('crc-mul');
     expect(chooseRowHash('10.8.1-MariaDB')).toBe('crc-mul');
+    expect(['crc-mul', 'crc64', 'md5', 'md5-text'].map((h) => needsCrc32c(h as RowHash))).toEqual([true, true, false, false]);
     expect(chooseRowHash('10.11.19-MariaDB', '10.6.18-MariaDB')).toBe('md5');
     expect(chooseRowHash('8.0.36', '10.11.19-MariaDB')).toBe('md5');
     expect(chooseRowHash('5.5.5-10.11.19-MariaDB')).toBe('md5'); // the MySQL-protocol prefix: not trusted, the safe choice

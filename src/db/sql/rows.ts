@@ -44,12 +44,18 @@ export interface RowSpec {
  *    for the same edit of several rows and ~2^-59 for a row replaced by another (products of two 32-bit
  *    numbers are unevenly spread), against 2^-64 for MD5 prefixes. Never multiply the pair by a constant
  *    modulo 2^64 instead: that is linear again.
+ *  - 'crc64': CRC32 and CRC32C of the same bytes side by side (CRC32 << 32 | CRC32C): the moves
+ *    journaled by the release before 'crc-mul' (weak as said above), which keep it to the end; never
+ *    chosen for a new move.
  *  - 'md5': the first 64 bits of the MD5 of the row's bytes: MySQL, and MariaDB before 10.8.
  *  - 'md5-text': as 'md5', of an image whose text values the server converted to one character set
  *    (image with asText): the moves journaled by fw-shard before the others, which keep it to the end.
  */
-export type RowHash = 'crc-mul' | 'md5' | 'md5-text';
-export const ROW_HASHES: readonly RowHash[] = ['crc-mul', 'md5', 'md5-text'];
+export type RowHash = 'crc-mul' | 'crc64' | 'md5' | 'md5-text';
+export const ROW_HASHES: readonly RowHash[] = ['crc-mul', 'crc64', 'md5', 'md5-text'];
+
+/** Whether the servers must have CRC32C (MariaDB ≥ 10.8) to compute this range hash. */
+export const needsCrc32c = (h: RowHash): boolean => h === 'crc-mul' || h === 'crc64';
 
 /** The range hash both servers can compute, from their VERSION(): CRC32C came with MariaDB 10.8. */
 export function chooseRowHash(...versions: readonly string[]): RowHash {
@@ -402,6 +408,10 @@ function rowHash64(spec: RowSpec): Sql {
   switch (spec.rowHash ?? 'md5-text') {
     case 'crc-mul':
       return rowHashTerm(spec)!;
+    case 'crc64': {
+      const image = rowImage(spec);
+      return sql`((CRC32(${image}) << 32) | CRC32C(${image}))`;
+    }
     case 'md5':
       return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
     case 'md5-text':

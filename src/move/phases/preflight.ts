@@ -5,7 +5,7 @@
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { TableInfo, TriggerInfo } from '../../db/sql/schema.js';
-import { chooseRowHash, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
+import { chooseRowHash, needsCrc32c, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
 import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
@@ -45,7 +45,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
   }
   const available = chooseRowHash(sFacts.version, tFacts.version);
   const rowHash = opts.rowHash ?? available;
-  if (rowHash === 'crc-mul' && available !== 'crc-mul') {
+  if (needsCrc32c(rowHash) && available !== 'crc-mul') {
     const id = ctx.moveId ?? 'ID';
     throw new FwShardError(
       'PRECONDITION',
