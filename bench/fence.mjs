@@ -99,7 +99,7 @@ try {
         await L.sqlAsync(
           a.port,
           null,
-          `SET @fw_shard_writer = 1; ${L.TABLES.map((t) => `DELETE FROM users1.${t.name} WHERE user_id = ${u.id}; INSERT INTO users1.${t.name} SELECT * FROM pristine.${t.name} WHERE user_id = ${u.id};`).join(' ')} UPDATE flamework.users SET cluster_id = 1 WHERE id = ${u.id};`,
+          `SET @fw_shard_writer = CONCAT('fw-shard writer ', CONNECTION_ID()); ${L.TABLES.map((t) => `DELETE FROM users1.${t.name} WHERE user_id = ${u.id}; INSERT INTO users1.${t.name} SELECT * FROM pristine.${t.name} WHERE user_id = ${u.id};`).join(' ')} UPDATE flamework.users SET cluster_id = 1 WHERE id = ${u.id};`,
         );
         await L.settle([a, b]);
         const r = await onlineRun(u, capture);

@@ -14,6 +14,7 @@ import type { Connection, ConnectionOptions, Pool, PoolOptions } from 'mysql2/pr
 import type { Endpoint } from '../topology/index.js';
 import { describeDbError, isConnectionLost, retrying } from './errors.js';
 import { toBinary, toText, type BinaryStatement, type RawValue, type Sql } from './sql/fragment.js';
+import { WRITER_MARK } from './sql/guard.js';
 
 export type Row = Record<string, unknown>;
 
@@ -153,10 +154,10 @@ const SESSION_INIT = `SET SESSION time_zone = '+00:00', SESSION sql_mode = ${san
  * effects: with foreign_key_checks = 0 InnoDB neither checks nor applies ON DELETE/UPDATE CASCADE or
  * SET NULL (as mysqldump loads), so re-copying a parent range cannot empty or change a child table,
  * and a child chunk copied before its parent is not refused. Every table is verified on its own.
- * @fw_shard_writer marks the session as fw-shard's for its own triggers (src/db/sql/guard.ts): the
+ * @fw_shard_writer (WRITER_MARK, which names this connection) marks the session as fw-shard's for its own triggers (src/db/sql/guard.ts): the
  * shard-side fence never refuses, and the change log never records, fw-shard's own writes.
  */
-const DATA_SESSION_INIT = `${SESSION_INIT}, SESSION foreign_key_checks = 0, @fw_shard_writer = 1`;
+const DATA_SESSION_INIT = `${SESSION_INIT}, SESSION foreign_key_checks = 0, @fw_shard_writer = ${WRITER_MARK}`;
 const SESSION_RESET = `SET SESSION sql_mode = ${sanitizedModeExpr('@@GLOBAL.sql_mode')}`;
 
 class MysqlDb implements Db {

@@ -5,7 +5,9 @@
  */
 import type { Db, ReadDb, Session } from '../db/pool.js';
 import * as G from '../db/sql/guard.js';
-import { sql } from '../db/sql/fragment.js';
+import { sql, type Sql } from '../db/sql/fragment.js';
+import { readForeignKeys } from '../db/sql/schema.js';
+import { cascadeGraph } from './cascades.js';
 import type { KeyTuple } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
 import type { TablePlan } from './table-plan.js';
@@ -101,29 +103,50 @@ export function readFences(db: ReadDb): Promise<FenceRow[]> {
 export class Guard {
   constructor(readonly db: Db) {}
 
-  /** Create what is missing: the fence and change tables, and the triggers of `tables`. Idempotent. */
-  async install(tables: readonly TablePlan[], opts: { lockWaitSeconds?: number; attempts?: number } = {}): Promise<{ created: string[] }> {
+  /**
+   * Create what is missing: the fence and change tables, and the triggers of `tables`, whose triggers
+   * also log the columns that this shard's cascading foreign keys reference (src/move/cascades.ts:
+   * read here, from the shard itself, so that no caller can install a shape that does not). Idempotent.
+   * fw-shard triggers of a table in another shape (an older version's, other referenced columns) are
+   * dropped only once this shape's three exist: both log and fence meanwhile, so no write goes unseen.
+   */
+  async install(tables: readonly TablePlan[], opts: { lockWaitSeconds?: number; attempts?: number } = {}): Promise<{ created: string[]; dropped: string[] }> {
     await this.db.exec(G.createFenceSql());
     await this.db.exec(G.createChangesSql());
-    const existing = new Set((await this.db.rows<{ name: string }>(G.guardTriggersSql(this.db.endpoint.database))).map((r) => r.name));
+    const [col] = await this.db.rows<{ n: string }>(G.changesRefColumnSql(this.db.endpoint.database));
+    if (Number(col?.n ?? 0) === 0) await this.ddl(G.addChangesRefColumnSql(), opts);
+    const existing = await this.triggers();
+    const refColumns = cascadeGraph(await readForeignKeys(this.db), tables, this.db.endpoint.database).refColumns;
     const created: string[] = [];
-    for (const t of tables) {
-      const names = G.triggerNames(t.name);
+    const dropped: string[] = [];
+    for (const plan of tables) {
+      const refs = refColumns.get(plan.name);
+      const t = refs && refs.length > 0 ? { ...plan, refs } : plan;
+      const names = G.triggerNames(t);
       const ddl = G.createTriggersSql(t);
       const wanted = [names.bi, names.bu, names.bd];
       for (let i = 0; i < 3; i++) {
-        if (existing.has(wanted[i]!)) continue;
-        // CREATE TRIGGER waits for a metadata lock on the table: a short wait, retried, never a long stall.
-        await withRetries(opts.attempts ?? 5, () =>
-          this.db.withSession(async (s) => {
-            await s.exec(sql`SET SESSION lock_wait_timeout = ${opts.lockWaitSeconds ?? 2}`);
-            await s.exec(ddl[i]!);
-          }),
-        );
+        if (existing.some((e) => e.name === wanted[i])) continue;
+        await this.ddl(ddl[i]!, opts);
         created.push(wanted[i]!);
       }
+      for (const e of existing) {
+        if (e.tbl !== t.name || !G.isTriggerOfTable(e.name, t.name) || wanted.includes(e.name)) continue;
+        await this.ddl(G.dropTriggerSql(e.name), opts);
+        dropped.push(e.name);
+      }
     }
-    return { created };
+    return { created, dropped };
+  }
+
+  /** DDL waits for a metadata lock on the table: a short wait, retried, never a long stall of the app's queries. */
+  private ddl(statement: Sql, opts: { lockWaitSeconds?: number; attempts?: number }): Promise<void> {
+    return withRetries(opts.attempts ?? 5, () =>
+      this.db.withSession(async (s) => {
+        await s.exec(sql`SET SESSION lock_wait_timeout = ${opts.lockWaitSeconds ?? 2}`);
+        await s.exec(statement);
+      }),
+    );
   }
 
   /** Drop fw-shard's triggers (of `tables`, or all) and, with `dropTables`, its fence and change tables. */
@@ -206,10 +229,10 @@ export class Guard {
     return String(r!.now);
   }
 
-  /** Committed changes of the user, oldest first, at most `limit`. */
-  async readChanges(userId: string, limit: number): Promise<{ seq: string; table: string; key: KeyTuple | null }[]> {
-    const rows = await this.db.rows<{ seq: string; table_name: string; k: Buffer | string | null }>(G.readChangesSql(userId, limit));
-    return rows.map((r) => ({ seq: String(r.seq), table: String(r.table_name), key: decodeLoggedKey(r.k) }));
+  /** Committed changes of the user, oldest first, at most `limit`; `refs`: the logged referenced columns' values. */
+  async readChanges(userId: string, limit: number): Promise<LoggedChange[]> {
+    const rows = await this.db.rows<{ seq: string; table_name: string; k: Buffer | string | null; r: Buffer | string | null }>(G.readChangesSql(userId, limit));
+    return rows.map((r) => ({ seq: String(r.seq), table: String(r.table_name), key: decodeLoggedKey(r.k), refs: decodeLoggedRefs(r.r) }));
   }
 
   /**
@@ -270,6 +293,21 @@ export class Guard {
       }
     });
   }
+}
+
+export interface LoggedChange {
+  seq: string;
+  table: string;
+  key: KeyTuple | null;
+  /** The row's referenced columns (cascades.ts refColumns of its table), null where not logged. */
+  refs: (Buffer | null)[] | null;
+}
+
+/** The log's form of referenced values back to raw bytes; `N` is NULL. */
+export function decodeLoggedRefs(r: Buffer | string | null): (Buffer | null)[] | null {
+  if (r === null) return null;
+  const text = Buffer.isBuffer(r) ? r.toString('latin1') : r;
+  return text.split(',').map((h) => (h === 'N' ? null : Buffer.from(h, 'hex')));
 }
 
 /** The log's key form back to raw key bytes (one Buffer per key column); null for keyless tables. */

@@ -307,4 +307,17 @@ export class Inspector {
   foreignOwners(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Promise<RawValue[][]> {
     return tuples.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.foreignKeysIn(spec, cols, userId, tuples));
   }
+
+  /** Keys of the user's rows whose `cols` equal one of `tuples` (raw bytes; NULL never matches). */
+  async keysWhere(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Promise<KeyTuple[]> {
+    if (tuples.length === 0) return [];
+    return (await this.db.rawRows(R.userKeysWhereColumnsIn(spec, cols, userId, tuples))) as Buffer[][];
+  }
+
+  /** The values of `cols` of the user's rows with these keys (one array per row found), NULL as null. */
+  async columnsOfKeys(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, keys: readonly KeyTuple[]): Promise<(Buffer | null)[][]> {
+    if (keys.length === 0) return [];
+    const nk = spec.key?.length ?? 0;
+    return (await this.db.rawRows(R.columnsOfKeys(spec, cols, userId, keys))).map((r) => r.slice(nk) as (Buffer | null)[]);
+  }
 }

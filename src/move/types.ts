@@ -125,7 +125,12 @@ export interface MovePlan {
   bytesEstimated?: boolean;
   warnings: string[];
   /** Online moves: trigger (fence and change log on the shards) or rehash (db_main freeze), and why. */
-  capture?: { mode: 'trigger' | 'rehash'; reason: string };
+  capture?: {
+    mode: 'trigger' | 'rehash';
+    reason: string;
+    /** Trigger mode: how cascading foreign keys are traced, and which tables are compared whole under the freeze. */
+    cascades?: string[];
+  };
 }
 
 /** A deferred cleanup that `fw-shard cleanup --older-than` does not run yet, and when it will. */

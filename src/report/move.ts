@@ -18,6 +18,7 @@ export function renderPlan(p: MovePlan): string {
   for (const s of p.skippedTables) out.push(`not moved: ${s.name} (${s.reason})`);
   for (const f of p.foreignKeys) out.push(`foreign key: ${showForeignKey(f)}`);
   if (p.capture) out.push(`Capture (online): ${p.capture.mode}: ${p.capture.reason}`);
+  for (const c of p.capture?.cascades ?? []) out.push(`  cascade: ${c}`);
   for (const w of p.warnings) out.push(`warning: ${w}`);
   return out.join('\n');
 }

@@ -6,9 +6,10 @@
  */
 import type { Db } from '../../src/db/pool.js';
 import { Guard } from '../../src/move/guard.js';
+import { WRITER_MARK } from '../../src/db/sql/guard.js';
 
 export async function dropGuard(...dbs: Db[]): Promise<void> {
   for (const db of dbs) await new Guard(db).remove({ dropTables: true });
 }
 
-export const BYPASS = 'SET @fw_shard_writer = 1; ';
+export const BYPASS = `SET @fw_shard_writer = ${WRITER_MARK}; `;

@@ -8,9 +8,14 @@
  *    until the flip: the app's writes of the user are refused there).
  *  - `fw_shard_changes`: the moving user's changed keys, logged by the triggers in the writer's own
  *    transaction. A queue: fw-shard reads what is committed, applies it, deletes exactly those rows.
- *  - three triggers per sharded table (BEFORE INSERT/UPDATE/DELETE), named fw_shard_<hash>_{bi,bu,bd}.
+ *  - three triggers per sharded table (BEFORE INSERT/UPDATE/DELETE), named
+ *    fw_shard_<table hash>_<body hash>_{bi,bu,bd}: a body that changes (another fw-shard version, a
+ *    table whose cascading foreign keys changed) gets new names, so the new triggers are created
+ *    before the old ones are dropped and no write goes unseen in between (Guard.install).
  *    A user without a fence row costs one primary-key lookup per written row. fw-shard's own data
- *    sessions set @fw_shard_writer and pass through untouched.
+ *    sessions pass through untouched: they set @fw_shard_writer to WRITER_MARK, which names their own
+ *    connection, so a session that merely happens to set the variable (or a proxy that carries it to
+ *    another connection) is fenced and logged like any other.
  */
 import { createHash } from 'node:crypto';
 import { ident, join, NumericLiteral, quoteIdent, quoteString, raw, sql, type Sql } from './fragment.js';
@@ -19,6 +24,12 @@ import type { ColumnInfo } from './schema.js';
 export const FENCE = 'fw_shard_fence';
 export const CHANGES = 'fw_shard_changes';
 export const TRIGGER_PREFIX = 'fw_shard_';
+
+/**
+ * The value of @fw_shard_writer that lets a session through fw-shard's triggers: tied to the session's
+ * own connection id (an expression, evaluated by the server in the session that sets it).
+ */
+export const WRITER_MARK = "CONCAT('fw-shard writer ', CONNECTION_ID())";
 
 export type FenceState = 'capturing' | 'frozen' | 'moved' | 'incoming';
 
@@ -41,21 +52,39 @@ export const createChangesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(CHA
   user_id BIGINT UNSIGNED NOT NULL,
   table_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   k VARBINARY(6144) NULL COMMENT 'hex of each key column as the server prints it, comma-separated; NULL: keyless table',
+  r VARBINARY(6144) NULL COMMENT 'tables referenced by cascading foreign keys: hex of each referenced column (N: NULL), comma-separated',
   PRIMARY KEY (seq),
   KEY by_user (user_id, seq)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT 'fw-shard: changed keys of users being moved'`;
 
-/** Trigger names are short and stable whatever the table's name (identifiers stop at 64 characters). */
-export function triggerNames(table: string): { bi: string; bu: string; bd: string } {
-  const h = createHash('sha1').update(table).digest('hex').slice(0, 16);
-  return { bi: `${TRIGGER_PREFIX}${h}_bi`, bu: `${TRIGGER_PREFIX}${h}_bu`, bd: `${TRIGGER_PREFIX}${h}_bd` };
-}
+/** The column fw_shard_changes.r, which older guards lack (Guard.install adds it). */
+export const changesRefColumnSql = (schema: string) =>
+  sql`SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ${schema} AND TABLE_NAME = ${CHANGES} AND COLUMN_NAME = 'r'`;
+export const addChangesRefColumnSql = () =>
+  sql`ALTER TABLE ${ident(CHANGES)} ADD COLUMN r VARBINARY(6144) NULL COMMENT 'tables referenced by cascading foreign keys: hex of each referenced column (N: NULL), comma-separated'`;
 
 export interface GuardedTable {
   name: string;
   owner: ColumnInfo;
   key: readonly ColumnInfo[] | null;
+  /** Referenced by a cascading foreign key of a moved table: these columns are logged too (src/move/cascades.ts). */
+  refs?: readonly ColumnInfo[];
 }
+
+const sha = (s: string, n: number) => createHash('sha1').update(s).digest('hex').slice(0, n);
+
+/**
+ * Trigger names are short whatever the table's name (identifiers stop at 64 characters): a hash of
+ * the table's name, and one of the three bodies, so that triggers of another shape never share a name.
+ */
+export function triggerNames(t: GuardedTable): { bi: string; bu: string; bd: string } {
+  const h = sha(t.name, 16);
+  const b = sha(triggerBodies(t).join('\n'), 8);
+  return { bi: `${TRIGGER_PREFIX}${h}_${b}_bi`, bu: `${TRIGGER_PREFIX}${h}_${b}_bu`, bd: `${TRIGGER_PREFIX}${h}_${b}_bd` };
+}
+
+/** fw-shard trigger names of a table, whatever their shape (this version's or an older one's). */
+export const isTriggerOfTable = (trigger: string, table: string): boolean => trigger.startsWith(`${TRIGGER_PREFIX}${sha(table, 16)}_`);
 
 /** The logged form of a row's key: hex of each key column's text, comma-separated (see decodeLoggedKey). */
 function keyExpr(row: 'NEW' | 'OLD', key: readonly ColumnInfo[] | null): string {
@@ -63,11 +92,20 @@ function keyExpr(row: 'NEW' | 'OLD', key: readonly ColumnInfo[] | null): string 
   return `CONCAT_WS(',', ${key.map((c) => `HEX(CONVERT(${row}.${quoteIdent(c.name)} USING binary))`).join(', ')})`;
 }
 
+/** The logged form of a row's referenced columns: as keyExpr, with N standing for NULL (hex has no N). */
+function refsExpr(row: 'NEW' | 'OLD', refs: readonly ColumnInfo[] | undefined): string {
+  if (!refs || refs.length === 0) return 'NULL';
+  return `CONCAT_WS(',', ${refs.map((c) => `IFNULL(HEX(CONVERT(${row}.${quoteIdent(c.name)} USING binary)), 'N')`).join(', ')})`;
+}
+
 /** The check for one owner value: refuse when moved or moving, log when capturing. */
 function fenceBlock(row: 'NEW' | 'OLD', t: GuardedTable, logRows: ('NEW' | 'OLD')[]): string {
   const owner = `${row}.${quoteIdent(t.owner.name)}`;
   const logs = logRows
-    .map((r) => `INSERT INTO ${quoteIdent(CHANGES)} (user_id, table_name, k) VALUES (${owner}, ${quoteString(t.name)}, ${keyExpr(r, t.key)});`)
+    .map(
+      (r) =>
+        `INSERT INTO ${quoteIdent(CHANGES)} (user_id, table_name, k, r) VALUES (${owner}, ${quoteString(t.name)}, ${keyExpr(r, t.key)}, ${refsExpr(r, t.refs)});`,
+    )
     .join(' ');
   // A fence table dropped by hand (with the triggers left behind) must not break the app's writes.
   return `SET st = NULL;
@@ -81,30 +119,33 @@ function fenceBlock(row: 'NEW' | 'OLD', t: GuardedTable, logRows: ('NEW' | 'OLD'
     END IF;`;
 }
 
-function triggerSql(name: string, event: 'INSERT' | 'UPDATE' | 'DELETE', t: GuardedTable, body: string): Sql {
-  return sql`CREATE TRIGGER ${ident(name)} BEFORE ${raw(event)} ON ${ident(t.name)} FOR EACH ROW BEGIN
+function wrapBody(body: string): string {
+  return `BEGIN
   DECLARE st VARCHAR(10) DEFAULT NULL;
-  IF @fw_shard_writer IS NULL THEN
-    ${raw(body)}
+  IF NOT (@fw_shard_writer <=> ${WRITER_MARK}) THEN
+    ${body}
   END IF;
 END`;
 }
 
-/** The three triggers of a table. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
-export function createTriggersSql(t: GuardedTable): Sql[] {
-  const names = triggerNames(t.name);
+/** The bodies (FOR EACH ROW ...) of the INSERT, UPDATE and DELETE triggers. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
+function triggerBodies(t: GuardedTable): [string, string, string] {
   const owner = quoteIdent(t.owner.name);
   return [
-    triggerSql(names.bi, 'INSERT', t, fenceBlock('NEW', t, ['NEW'])),
-    triggerSql(
-      names.bu,
-      'UPDATE',
-      t,
-      `${fenceBlock('OLD', t, ['OLD', 'NEW'])}
-    IF NOT (NEW.${owner} <=> OLD.${owner}) THEN ${fenceBlock('NEW', t, ['NEW'])} END IF;`,
-    ),
-    triggerSql(names.bd, 'DELETE', t, fenceBlock('OLD', t, ['OLD'])),
+    wrapBody(fenceBlock('NEW', t, ['NEW'])),
+    wrapBody(`${fenceBlock('OLD', t, ['OLD', 'NEW'])}
+    IF NOT (NEW.${owner} <=> OLD.${owner}) THEN ${fenceBlock('NEW', t, ['NEW'])} END IF;`),
+    wrapBody(fenceBlock('OLD', t, ['OLD'])),
   ];
+}
+
+/** The three triggers of a table, in the order of triggerNames' bi, bu, bd. */
+export function createTriggersSql(t: GuardedTable): Sql[] {
+  const names = triggerNames(t);
+  const [bi, bu, bd] = triggerBodies(t);
+  const create = (name: string, event: string, body: string) =>
+    sql`CREATE TRIGGER ${ident(name)} BEFORE ${raw(event)} ON ${ident(t.name)} FOR EACH ROW ${raw(body)}`;
+  return [create(names.bi, 'INSERT', bi), create(names.bu, 'UPDATE', bu), create(names.bd, 'DELETE', bd)];
 }
 
 export const dropTriggerSql = (name: string) => sql`DROP TRIGGER IF EXISTS ${ident(name)}`;
@@ -139,7 +180,7 @@ export function deleteFenceSql(userId: string, moveId: string | null, states?: r
 
 /** The user's logged changes that are committed now, oldest first. */
 export const readChangesSql = (userId: string, limit: number) =>
-  sql`SELECT seq, table_name, k FROM ${ident(CHANGES)} WHERE user_id = ${n(userId)} ORDER BY seq LIMIT ${limit}`;
+  sql`SELECT seq, table_name, k, r FROM ${ident(CHANGES)} WHERE user_id = ${n(userId)} ORDER BY seq LIMIT ${limit}`;
 
 /** Delete exactly the changes that were applied (never by a range of seq: a gap may commit later). */
 export const deleteChangesSql = (seqs: readonly string[]) => sql`DELETE FROM ${ident(CHANGES)} WHERE seq IN (${join(seqs.map((s) => sql`${n(s)}`))})`;

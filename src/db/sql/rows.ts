@@ -456,6 +456,17 @@ export function foreignKeysIn(spec: RowSpec, keyCols: readonly ColumnInfo[], use
              WHERE (${match}) AND ${ident(spec.owner.name)} <> ${ownerLiteral(spec.owner, userId)} LIMIT 20`;
 }
 
+/** Keys of the user's rows whose `cols` equal one of `tuples` (child rows a foreign key's cascade reached: src/move/cascades.ts). */
+export function userKeysWhereColumnsIn(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Sql {
+  return sql`SELECT ${keyColumns(spec)} FROM ${ident(spec.name)}
+             WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND (${keyAlternatives(cols, tuples)})`;
+}
+
+/** The key, then the values of `cols`, of the user's rows with these keys. */
+export function columnsOfKeys(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, keys: readonly KeyTuple[]): Sql {
+  return sql`SELECT ${join([...chunkKey(spec), ...cols].map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, keys)}`;
+}
+
 /** The user's values of an arbitrary column list after `lo` in chunk-key order (collision checks on unique keys). */
 export function selectColumnsChunk(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, lo: KeyTuple | null, limit: number): Sql {
   return selectUserRows(spec, join([...cols, ...(spec.key ?? [])].map((c) => ident(c.name))), userId, lo, null, { limit });

@@ -35,11 +35,17 @@ export interface DeltaOutcome {
  * of each table comes after the last write to any table (nothing that a write to one table set off in
  * another, such as a cascade or a trigger, can go unseen).
  */
-export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: WriteSettings, opts: { final: boolean; deadline?: number }): Promise<DeltaOutcome> {
+export async function deltaPass(
+  ctx: RunContext,
+  tables: TablePlan[],
+  s: WriteSettings,
+  opts: { final: boolean; deadline?: number; /** Groups of tables that run one after another (parents before children: cascades.ts). */ order?: TablePlan[][] },
+): Promise<DeltaOutcome> {
   const out: DeltaOutcome = { rangesChanged: 0, rowsRecopied: 0n, verified: true, unstable: [], activeMs: 0 };
   const started = ctx.nowMs();
   let paused = 0;
-  await forEachTable(tables, ctx.req.concurrency, async (t) => {
+  for (const group of opts.order ?? [tables]) await forEachTable(group, ctx.req.concurrency, passTable);
+  async function passTable(t: TablePlan): Promise<void> {
     const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
     if (chunks.length === 0 && opts.final) {
       // No range records (never expected once copied): nothing stands in, compare the whole table.
@@ -82,7 +88,7 @@ export async function deltaPass(ctx: RunContext, tables: TablePlan[], s: WriteSe
       }
       if (!opts.final) await pauseCounted();
     }
-  });
+  }
   if (opts.final && out.rangesChanged > 0 && out.verified) {
     // Written during this pass: compare every table again, whole, after the last write.
     await forEachTable(tables, ctx.req.concurrency, async (t) => {

@@ -35,6 +35,8 @@ import type { OnlineOptions } from '../types.js';
 import { deltaPass } from './delta.js';
 import { compareRange, recopyRange, type WriteSettings } from './sync.js';
 import { showKey } from '../keys.js';
+import { cascadeLevels, NO_CASCADES, type CascadeGraph } from '../cascades.js';
+import { expandCascades, keyId, type BatchEntry } from './cascade-expand.js';
 
 const LOG_BATCH = 2000;
 /** How long the capture start waits for transactions that wrote before it. */
@@ -87,23 +89,33 @@ export async function applyLog(
   tables: readonly TablePlan[],
   s: WriteSettings,
   touched: TouchedKeys | null,
+  cascades: CascadeGraph = NO_CASCADES,
 ): Promise<{ changes: number; rows: number }> {
   const g = guards(ctx);
   const byName = new Map(tables.map((t) => [t.name, t]));
+  const rank = new Map(cascadeLevels(cascades, tables).flatMap((level, i) => level.map((t) => [t.name, i] as const)));
   let changes = 0;
   let rows = 0;
   for (;;) {
     const batch = await g.source.readChanges(ctx.userId, LOG_BATCH);
     if (batch.length === 0) break;
-    const perTable = new Map<string, { keys: Map<string, KeyTuple>; whole: boolean }>();
+    const perTable = new Map<string, BatchEntry>();
     for (const c of batch) {
       let e = perTable.get(c.table);
-      if (!e) perTable.set(c.table, (e = { keys: new Map(), whole: false }));
+      if (!e) perTable.set(c.table, (e = { keys: new Map(), whole: false, refs: [] }));
       if (c.key === null) e.whole = true;
-      else e.keys.set(c.key.map((b) => b.toString('hex')).join(':'), c.key);
-      touched?.add(c.table, c.key);
+      else e.keys.set(keyId(c.key), c.key);
+      if (c.refs) e.refs.push(c.refs);
     }
+    // The child rows the batch's changes cascaded into (no trigger fired for them), read before any
+    // of the batch is applied: the target still holds each parent row as fw-shard last synced it.
+    await expandCascades(ctx, cascades, byName, perTable);
     for (const [name, e] of perTable) {
+      if (e.whole) touched?.add(name, null);
+      for (const k of e.keys.values()) touched?.add(name, k);
+    }
+    // Parents before children (cascades.ts says why).
+    for (const [name, e] of [...perTable].sort(([a], [b]) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0))) {
       const t = byName.get(name);
       if (!t) continue; // a table no longer selected: its changes do not move
       await ctx.journal.markDirty(ctx.moveId, t.name);
@@ -131,7 +143,7 @@ export async function compareTouched(ctx: RunContext, tables: readonly TablePlan
   const bad: string[] = [];
   for (const t of tables) {
     if (touched.keyless.has(t.name) || (!t.key && touched.keys.has(t.name))) {
-      if (!(await compareRange(ctx, t, null, null)).equal) bad.push(`${t.name} (keyless, differs)`);
+      if (!(await compareRange(ctx, t, null, null)).equal) bad.push(`${t.name} (compared whole, differs)`);
       continue;
     }
     const keys = [...(touched.keys.get(t.name)?.values() ?? [])];
@@ -163,6 +175,7 @@ export async function fenceCutover(
 ): Promise<FenceCutoverOutcome> {
   const { ctx, moveId } = run;
   const tables = run.pf.tables;
+  const graph = run.pf.cascades;
   const g = guards(ctx);
   let passes = 0;
   let lastReason = '';
@@ -172,7 +185,7 @@ export async function fenceCutover(
     for (let p = 0; p < o.maxDeltaPasses; p++) {
       ctx.checkAborted();
       const t0 = ctx.nowMs();
-      const d = await applyLog(ctx, tables, s, touched);
+      const d = await applyLog(ctx, tables, s, touched, graph);
       passes++;
       run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - t0);
       if (d.changes <= o.readyRows) break;
@@ -181,14 +194,19 @@ export async function fenceCutover(
     if (touched === null) {
       // Step 3, once per run: the full comparison (re-copying what differs, re-recording every range).
       const fresh = new TouchedKeys();
+      // Tables a cascade reaches in ways the log cannot trace are compared whole under the freeze.
+      for (const name of graph.wholeUnderFreeze.keys()) fresh.add(name, null);
       const t0 = ctx.nowMs();
-      const full = await deltaPass(ctx, tables, s, { final: true });
+      const full = await deltaPass(ctx, tables, s, { final: true, order: cascadeLevels(graph, tables) });
       passes++;
       run.deltaPassed(passes, full.rangesChanged, full.rowsRecopied.toString(), ctx.nowMs() - t0);
       touched = fresh;
       // What changed while the comparison ran is in the log: applied (and remembered) before the freeze.
-      await applyLog(ctx, tables, s, touched);
+      await applyLog(ctx, tables, s, touched, graph);
     }
+    // Tables compared whole under the freeze change unseen by the log: re-synced by range first.
+    const whole = tables.filter((t) => graph.wholeUnderFreeze.has(t.name));
+    if (whole.length > 0) await deltaPass(ctx, whole, s, { final: false });
     await Promise.all([ctx.source.db.rows(pingSql()), ctx.target.db.rows(pingSql()), ctx.mapping.db.rows(pingSql())]);
     ctx.checkAborted();
 
@@ -202,7 +220,7 @@ export async function fenceCutover(
     try {
       const held = await g.source.holdFreeze(ctx.userId, moveId, o.freezeCapMs, mariadb, async () => {
         const syncStarted = ctx.nowMs();
-        const d = await applyLog(ctx, tables, s, t);
+        const d = await applyLog(ctx, tables, s, t, graph);
         passes++;
         run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - syncStarted);
         const bad = await compareTouched(ctx, tables, t);

@@ -4,7 +4,7 @@
  */
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
-import type { TableInfo, TriggerInfo } from '../../db/sql/schema.js';
+import type { ForeignKeyInfo, TableInfo, TriggerInfo } from '../../db/sql/schema.js';
 import { chooseRowHash, needsCrc32c, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
@@ -13,6 +13,7 @@ import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
 import { chooseCapture, readGuardFacts, type CaptureMode } from '../guard.js';
 import { classifyForeignKeys, showForeignKey, type ForeignKeyReport } from '../foreign-keys.js';
+import { cascadeGraph, describeCascades, type CascadeGraph } from '../cascades.js';
 
 export interface Preflight {
   plan: MovePlan;
@@ -23,6 +24,8 @@ export interface Preflight {
   capture: { mode: CaptureMode; reason: string; mariadb: boolean };
   /** The range hash of the move (set on every table plan): the journaled one, or the best both servers have. */
   rowHash: RowHash;
+  /** The source's cascading foreign keys among the moved tables (trigger mode traces them: src/move/cascades.ts). */
+  cascades: CascadeGraph;
 }
 
 const COLLISION_BATCH = 5000;
@@ -98,7 +101,8 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
 
   checkEngines(ctx, tables, sSchema, tSchema);
   await checkTriggers(ctx, tables);
-  const foreignKeys = await checkForeignKeys(ctx, tables, opts.resuming);
+  const { reports: foreignKeys, onSource } = await checkForeignKeys(ctx, tables, opts.resuming);
+  const cascades = cascadeGraph(onSource, tables, source.endpoint.database);
 
   // Row counts are exact (an index-only COUNT on the owner index). Bytes are exact only in a dry run,
   // where the operator asked for the plan: elsewhere they are the user's rows times the table's average
@@ -170,8 +174,8 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     warnings,
   };
   const capture = ctx.online ? await decideCapture(ctx, tables) : { mode: 'rehash' as const, reason: 'offline move: no capture', mariadb: true };
-  plan.capture = { mode: capture.mode, reason: capture.reason };
-  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture, rowHash };
+  plan.capture = { mode: capture.mode, reason: capture.reason, ...(capture.mode === 'trigger' ? { cascades: describeCascades(cascades) } : {}) };
+  return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture, rowHash, cascades };
 }
 
 /** The user's bytes in a table from its statistics: rows times the average row length (data and indexes). */
@@ -285,7 +289,11 @@ function checkEngines(ctx: MoveContext, tables: TablePlan[], sSchema: Map<string
  * (src/move/foreign-keys.ts). Those whose references would dangle after the move refuse it unless
  * --allow-foreign-keys (fw-shard never moves a table outside the selection, so it cannot mend them).
  */
-async function checkForeignKeys(ctx: MoveContext, tables: TablePlan[], resuming: boolean): Promise<ForeignKeyReport[]> {
+async function checkForeignKeys(
+  ctx: MoveContext,
+  tables: TablePlan[],
+  resuming: boolean,
+): Promise<{ reports: ForeignKeyReport[]; onSource: ForeignKeyInfo[] }> {
   const moved = new Set(tables.map((t) => t.name));
   const [onSource, onTarget] = await Promise.all([ctx.source.insp.foreignKeys(), ctx.target.insp.foreignKeys()]);
   const all = [
@@ -295,7 +303,7 @@ async function checkForeignKeys(ctx: MoveContext, tables: TablePlan[], resuming:
   const dangling = all.filter((f) => f.dangles);
   // A journaled move passed this check when it started (or was allowed to): resuming it (and a deferred
   // cleanup, which has no such flag) only lists them.
-  if (dangling.length === 0 || ctx.req.allowForeignKeys || resuming) return all;
+  if (dangling.length === 0 || ctx.req.allowForeignKeys || resuming) return { reports: all, onSource };
   throw new FwShardError(
     'FOREIGN_KEYS',
     `foreign keys link moved tables with tables that stay, so references would dangle after the move:\n  ${dangling.map(showForeignKey).join('\n  ')}`,
