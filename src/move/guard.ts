@@ -31,16 +31,24 @@ export interface GuardFacts {
   logBin: boolean;
   trustCreators: boolean;
   mariadb: boolean;
+  /** The server applies a replication stream whose row events fire no trigger; null: could not be read. */
+  replicating: boolean | null;
 }
 
 export async function readGuardFacts(db: ReadDb): Promise<GuardFacts> {
   const [f] = await db.rows<{ log_bin: string | number; trust: string | number; version: string }>(G.guardFactsSql());
   const privs = await db.rows<{ p: string }>(privilegesSql());
+  const mariadb = /mariadb/i.test(String(f?.version ?? ''));
+  const [r] = await db
+    .rows<{ running: string | null; rbr_triggers: string | null }>(mariadb ? G.replicationFactsMariadbSql() : G.replicationFactsMysqlSql())
+    .catch(() => [null]);
+  const replicating = r ? Number(r.running ?? 0) > 0 && !['YES', 'LOGGING', 'ENFORCE'].includes(String(r.rbr_triggers ?? 'NO').toUpperCase()) : null;
   return {
+    replicating,
     privileges: new Set(privs.map((r) => String(r.p).toUpperCase())),
     logBin: Number(f?.log_bin ?? 0) === 1,
     trustCreators: Number(f?.trust ?? 0) === 1,
-    mariadb: /mariadb/i.test(String(f?.version ?? '')),
+    mariadb,
   };
 }
 
@@ -77,11 +85,17 @@ export function chooseCapture(
     if (f.logBin && !f.trustCreators && !f.privileges.has('SUPER'))
       why.push(`binary logging is on on the ${side} shard and log_bin_trust_function_creators is off`);
   }
+  // Writes the source applies from a replication stream (a master-master pair) reach the user's rows
+  // without firing a trigger: the log would miss them and the fence would not refuse them.
+  if (source.replicating)
+    why.push('the source shard applies a replication stream (Slaves_running > 0), whose row events fire no trigger (slave_run_triggers_for_rbr is NO)');
   if (why.length === 0) return { mode: 'trigger', reason: "fw-shard's fence and change log on the shards (the servers allow it)" };
   const reason = why.join('; ');
   if (choice === 'trigger') {
     throw new FwShardError('PRECONDITION', `--capture trigger is not possible: ${reason}`, {
-      hint: 'Grant TRIGGER and CREATE on both shard databases and PROCESS on the source (README "Required privileges"), or run with --capture rehash.',
+      hint:
+        'Run with --capture rehash (or --capture auto), which works in this state; for trigger mode, grant TRIGGER and CREATE on both shard databases and PROCESS on the source ' +
+        '(README "Required privileges"), and move users off a shard only while it applies no replication stream.',
     });
   }
   return { mode: 'rehash', reason: `re-hash passes and a freeze in db_main, because ${reason}` };

@@ -213,3 +213,16 @@ export const resetSessionSql = (mariadb: boolean) =>
 
 /** What trigger mode needs, read without writing anything (preflight and --dry-run). */
 export const guardFactsSql = () => sql`SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.log_bin_trust_function_creators AS trust, VERSION() AS version`;
+
+/**
+ * Whether the server applies a replication stream: the rows of row-based events are written by the
+ * storage engine and fire no trigger (unless MariaDB's slave_run_triggers_for_rbr says so), so writes
+ * arriving that way (the other half of a master-master pair) would pass the fence and the log unseen.
+ * MariaDB: the Slaves_running status (no privilege needed) and the setting.
+ */
+export const replicationFactsMariadbSql = () =>
+  sql`SELECT (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'SLAVES_RUNNING') AS running,
+             @@GLOBAL.slave_run_triggers_for_rbr AS rbr_triggers`;
+/** MySQL 8 (written, not tested here): applier threads that are on; needs SELECT on performance_schema. */
+export const replicationFactsMysqlSql = () =>
+  sql`SELECT COUNT(*) AS running, 'NO' AS rbr_triggers FROM performance_schema.replication_applier_status WHERE SERVICE_STATE = 'ON'`;
