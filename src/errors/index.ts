@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'UNKNOWN_SHARD'
   | 'TARGET_READ_ONLY'
   | 'SCHEMA_DRIFT'
+  | 'SCHEMA_CHANGED'
   | 'KEY_COLLISION'
   | 'KEYLESS_TOO_LARGE'
   | 'PRECONDITION'
@@ -86,6 +87,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   UNKNOWN_SHARD: 'usage',
   TARGET_READ_ONLY: 'refused',
   SCHEMA_DRIFT: 'refused',
+  SCHEMA_CHANGED: 'refused',
   KEY_COLLISION: 'refused',
   KEYLESS_TOO_LARGE: 'refused',
   PRECONDITION: 'refused',

@@ -38,6 +38,7 @@ import {
 } from './mode.js';
 import { onlineCutover } from './phases/cutover.js';
 import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
+import { checkSchema } from './schema-guard.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
 import { alreadyFlippedHint, endedMoveHint, failedMoveHint, runningMoveHint, unfinishedMoveHint } from './hints.js';
 
@@ -306,6 +307,8 @@ async function copyStep(run: MoveRun): Promise<void> {
   await run.enter('copy', copyStartedSql());
   // Trigger mode: capture the user's changes from before the first row is read.
   if (ctx.online && run.pf.capture.mode === 'trigger') await startCapture(ctx, run.pf.tables);
+  // The schema the plan was made from, fw-shard's triggers included: recorded, or compared on a resume.
+  await checkSchema(run);
   await copyUncopied(run);
   await run.enter(ctx.online ? 'delta' : 'verify');
 }
@@ -343,6 +346,7 @@ async function cutoverStep(run: MoveRun): Promise<void> {
   if (run.pf.capture.mode === 'trigger') {
     if (fence?.state !== 'capturing' || fence.moveId !== run.moveId) await startCapture(ctx, run.pf.tables);
     else await Promise.all([g.source.install(run.pf.tables), g.target.install(run.pf.tables)]); // tables added since
+    await checkSchema(run);
     await copyUncopied(run);
     const out = await ctx.timed('delta', run.timings, () => fenceCutover(run, writeSettings(run), online, run.pf.capture.mariadb, () => invalidateCache(ctx)));
     run.freezeMs = out.freezeMs;
@@ -374,8 +378,10 @@ async function verifyAndFlipStep(run: MoveRun): Promise<void> {
   const { ctx } = run;
   ctx.checkAborted();
   await run.enter('verify');
+  await checkSchema(run);
   await copyUncopied(run);
   await ctx.timed('verify', run.timings, () => verifyAll(ctx, run.pf.tables, writeSettings(run), run.reports));
+  await checkSchema(run);
   ctx.checkAborted();
   await run.enter('flip');
   // From here to the flip's commit there is no cancellation check: the flip is one transaction.

@@ -9,6 +9,8 @@ import type { Sql } from '../db/sql/fragment.js';
 import {
   ADDED_MOVE_COLUMNS,
   addMoveColumnsSql,
+  selectSchemaFingerprintSql,
+  setSchemaFingerprintSql,
   checkpointSql,
   chunkCleanedSql,
   chunkTotalsSql,
@@ -338,6 +340,15 @@ export class Journal extends JournalReader {
         .finally(() => (busy = false));
     }, POLL_MS);
     this.#watch.unref?.();
+  }
+
+  /** The schema fingerprints the move started with (JSON), or null where none was recorded (a move begun by an older fw-shard). */
+  async schemaFingerprint(moveId: string): Promise<string | null> {
+    const [r] = await this.wdb.rows<{ schema_fp: string | null }>(selectSchemaFingerprintSql(moveId));
+    return r?.schema_fp ?? null;
+  }
+  async setSchemaFingerprint(moveId: string, json: string): Promise<void> {
+    await this.wdb.exec(setSchemaFingerprintSql(moveId, json));
   }
 
   async ensureTables(): Promise<void> {

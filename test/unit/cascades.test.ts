@@ -11,6 +11,8 @@ import { columnsOfKeys, userKeysWhereColumnsIn } from '../../src/db/sql/rows.js'
 import { createTriggersSql, isTriggerOfTable, triggerNames, WRITER_MARK } from '../../src/db/sql/guard.js';
 import { decodeLoggedRefs } from '../../src/move/guard.js';
 import { col, key, table } from '../helpers/schema-fixtures.js';
+import { diffSchemaFingerprints } from '../../src/move/schema-guard.js';
+import { decodeInnodbName, fingerprintStorageSql, fingerprintTriggersSql, ownerTablesSql } from '../../src/db/sql/fingerprint.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const plan = (name: string, cols: string[], extra: Parameters<typeof col>[2][] = []) =>
@@ -132,5 +134,38 @@ describe('the SQL of the expansion and of the triggers', () => {
     expect(isTriggerOfTable('fw_shard_0123456789abcdef_bi', 'AlbumItems')).toBe(false);
     // The previous version's names (no body hash) are the table's too: install replaces them.
     expect(isTriggerOfTable(`${plain.bi.slice(0, 'fw_shard_'.length + 16)}_bu`, 'AlbumItems')).toBe(true);
+  });
+});
+
+describe('the schema fingerprint (src/move/schema-guard.ts)', () => {
+  const fp = (over: Partial<Record<'columns' | 'keys' | 'foreignKeys' | 'triggers' | 'storage', string>> = {}, owners: string[] | null = ['Dots']) => ({
+    storage: 'table-id' as const,
+    tables: { Dots: { columns: 'c', keys: 'k', foreignKeys: 'f', triggers: 't', storage: 's', ...over } },
+    ownerTables: owners,
+  });
+  it('names each change, and nothing when nothing changed', () => {
+    expect(diffSchemaFingerprints(fp(), fp())).toEqual([]);
+    expect(diffSchemaFingerprints(fp(), fp({ columns: 'c2', storage: 's2' }))).toEqual([
+      'table Dots: its columns changed (added, dropped or altered)',
+      'table Dots: it was rebuilt, truncated, swapped (RENAME) or its partitions changed',
+    ]);
+    expect(diffSchemaFingerprints(fp(), fp({ triggers: 'x' }, ['Dots', 'Extra']))).toEqual([
+      'table Dots: its triggers changed (dropped, created or replaced; fw-shard checks its own too)',
+      'table Extra (with the owner column) was created',
+    ]);
+    // Not watched (tables.include): a new table is no change.
+    expect(diffSchemaFingerprints(fp({}, null), fp({}, ['Dots', 'Extra']))).toEqual([]);
+  });
+  it('reads every part of every table at once, and InnoDB names in the file-name encoding', () => {
+    expect(toText(fingerprintTriggersSql('users1', ['Dots', 'Notes']))).toBe(
+      "SELECT EVENT_OBJECT_TABLE AS t, CONCAT_WS('|', TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, MD5(ACTION_STATEMENT),\n             DATE_FORMAT(CREATED, '%Y-%m-%d %H:%i:%s.%f')) AS v\n      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'users1' AND EVENT_OBJECT_TABLE IN ('Dots', 'Notes') ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
+    );
+    expect(toText(fingerprintStorageSql('my-db', false))).toBe(
+      "SELECT NAME AS name, TABLE_ID AS id FROM information_schema.INNODB_SYS_TABLES WHERE NAME LIKE 'my@002ddb/%'",
+    );
+    expect(toText(fingerprintStorageSql('users1', true))).toContain('information_schema.INNODB_TABLES');
+    expect(decodeInnodbName('my@002ddb/Notes#P#p0')).toEqual({ table: 'Notes', partition: 'p0' });
+    expect(decodeInnodbName('users1/a@002db')).toEqual({ table: 'a-b', partition: null });
+    expect(toText(ownerTablesSql('users1', 'user_id'))).toContain("WHERE c.TABLE_SCHEMA = 'users1' AND c.COLUMN_NAME = 'user_id'");
   });
 });

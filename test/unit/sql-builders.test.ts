@@ -563,6 +563,7 @@ describe('journal.ts', () => {
       'stop_requested_at',
       'stop_requested_by',
       'throttle_reason',
+      'schema_fp',
     ]);
     expect(preview(addMoveColumnsSql(ADDED_MOVE_COLUMNS.slice(2, 4)))).toBe(
       'ALTER TABLE `fw_shard_moves` ADD COLUMN `runner_lock` VARCHAR(64) NULL, ADD COLUMN `stop_requested_at` DATETIME(3) NULL',

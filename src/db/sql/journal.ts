@@ -41,6 +41,7 @@ export const createMovesSql = () => sql`CREATE TABLE IF NOT EXISTS ${ident(MOVES
   stop_requested_at DATETIME(3) NULL COMMENT 'fw-shard stop: the runner stops at its next safe point; cleared when a run claims the move',
   stop_requested_by VARCHAR(255) NULL,
   throttle_reason TEXT NULL COMMENT 'why the runner waits right now (throttle, pause file); NULL while it works',
+  schema_fp MEDIUMTEXT NULL COMMENT 'the moved tables schema fingerprints on both shards when the move started (JSON): any change stops it before the flip',
   PRIMARY KEY (id),
   UNIQUE KEY one_unfinished_move_per_user (active_user),
   KEY by_user (user_id),
@@ -85,7 +86,12 @@ export const ADDED_MOVE_COLUMNS: readonly (readonly [name: string, definition: s
   ['stop_requested_at', 'DATETIME(3) NULL'],
   ['stop_requested_by', 'VARCHAR(255) NULL'],
   ['throttle_reason', 'TEXT NULL'],
+  ['schema_fp', 'MEDIUMTEXT NULL'],
 ];
+
+/** The schema fingerprints a move started with (src/move/schema-guard.ts), JSON; NULL: none recorded yet. */
+export const selectSchemaFingerprintSql = (moveId: string) => sql`SELECT schema_fp FROM ${ident(MOVES)} WHERE id = ${id(moveId)}`;
+export const setSchemaFingerprintSql = (moveId: string, json: string) => sql`UPDATE ${ident(MOVES)} SET schema_fp = ${json} WHERE id = ${id(moveId)}`;
 
 /** Which of the journal table's columns exist (for the migration and for readers of older journals). */
 export const journalColumnsSql = (table: string) =>

@@ -6,6 +6,7 @@
  * freeze is lifted and the delta passes resume; after a bounded number of attempts the move gives up
  * with the retry-later code. It never flips unverified.
  */
+import { checkSchema } from '../schema-guard.js';
 import { FreezeExpiredError, FwShardError } from '../../errors/index.js';
 import { freezeEndedSql } from '../../db/sql/journal.js';
 import { liftFreezeSql, setFreezeSql } from '../../db/sql/freeze.js';
@@ -30,6 +31,7 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
   let passes = 0;
   let lastReason = '';
   for (let attempt = 1; attempt <= o.freezeAttempts; attempt++) {
+    await checkSchema(run);
     // Delta passes until a pass re-copies little enough to finish inside the freeze.
     let ready = false;
     for (let p = 0; p < o.maxDeltaPasses; p++) {
@@ -72,6 +74,8 @@ export async function onlineCutover(run: MoveRun, s: WriteSettings, o: OnlineOpt
       } else if (ctx.nowMs() > deadline) {
         reason = 'the final sync did not finish inside the freeze cap';
       } else {
+        // The schema the final sync compared against still holds.
+        await checkSchema(run);
         try {
           await run.flip(true);
           flipped = true;

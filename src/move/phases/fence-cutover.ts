@@ -37,6 +37,7 @@ import { compareRange, recopyRange, type WriteSettings } from './sync.js';
 import { showKey } from '../keys.js';
 import { cascadeLevels, NO_CASCADES, type CascadeGraph } from '../cascades.js';
 import { expandCascades, keyId, type BatchEntry } from './cascade-expand.js';
+import { checkSchema } from '../schema-guard.js';
 
 const LOG_BATCH = 2000;
 /** How long the capture start waits for transactions that wrote before it. */
@@ -184,6 +185,7 @@ export async function fenceCutover(
     // Log passes until one is small.
     for (let p = 0; p < o.maxDeltaPasses; p++) {
       ctx.checkAborted();
+      await checkSchema(run);
       const t0 = ctx.nowMs();
       const d = await applyLog(ctx, tables, s, touched, graph);
       passes++;
@@ -228,6 +230,8 @@ export async function fenceCutover(
           reason = `rows differ after the final sync (${bad.slice(0, 5).join('; ')})`;
           return false;
         }
+        // The schema the comparisons assumed, fw-shard's triggers included, still holds at the last moment.
+        await checkSchema(run);
         if (ctx.nowMs() > deadline) {
           reason = 'the final sync did not finish inside the freeze cap';
           return false;

@@ -1,0 +1,192 @@
+/**
+ * The schema is part of a move's proof: the moved tables' fingerprints on both shards are taken when
+ * the move starts (after its capture is installed), journaled, and compared at every later run's start,
+ * before each log pass and, under the freeze, right before the source fence says `moved` (rehash mode and
+ * offline moves: right before the flip). Any change stops the move before the flip (SCHEMA_CHANGED,
+ * exit 5), because the column list, keys, foreign keys and triggers read at preflight are what copy,
+ * capture, comparisons and cleanup rely on:
+ *
+ * - columns (ALTER TABLE ... ADD COLUMN, ALGORITHM=INSTANT too): writes to a new column are neither
+ *   copied nor compared;
+ * - keys and foreign keys: the chunking key, the owner index, what trigger mode traces (cascades.ts);
+ * - triggers, fw-shard's own included, with their creation time: a trigger dropped and created again,
+ *   even identical, let writes through unlogged in between;
+ * - the storage identity (InnoDB's table ids, one per partition): a table rebuilt, TRUNCATEd (which
+ *   fires no trigger), swapped by RENAME (gh-ost, pt-online-schema-change: the triggers stay with the
+ *   old table), or its partitions truncated, exchanged or reorganised. Without PROCESS the creation
+ *   times stand in (weaker: an in-place TRUNCATE on some versions keeps them);
+ * - the set of tables with the owner column (a table created during the move is in no plan), when the
+ *   selection is by owner column (with tables.include a new table is not moved anyway).
+ *
+ * OPTIMIZE TABLE and other rebuilds also change the table id, so they stop a move too: a false alarm
+ * costs an abort and a new move; a missed change costs data.
+ */
+import { createHash } from 'node:crypto';
+import type { ReadDb } from '../db/pool.js';
+import * as F from '../db/sql/fingerprint.js';
+import { FwShardError } from '../errors/index.js';
+import type { MoveRun } from './move-run.js';
+
+export interface TableFingerprint {
+  columns: string;
+  keys: string;
+  foreignKeys: string;
+  triggers: string;
+  storage: string;
+}
+
+export interface SchemaFingerprint {
+  storage: 'table-id' | 'create-time';
+  tables: Record<string, TableFingerprint>;
+  /** Base tables with the owner column, null when not watched. */
+  ownerTables: string[] | null;
+}
+
+export interface MoveFingerprints {
+  source: SchemaFingerprint;
+  target: SchemaFingerprint;
+}
+
+const PARTS: readonly (keyof TableFingerprint)[] = ['columns', 'keys', 'foreignKeys', 'triggers', 'storage'];
+const WHAT: Record<keyof TableFingerprint, string> = {
+  columns: 'its columns changed (added, dropped or altered)',
+  keys: 'its keys changed',
+  foreignKeys: 'its foreign keys changed',
+  triggers: 'its triggers changed (dropped, created or replaced; fw-shard checks its own too)',
+  storage: 'it was rebuilt, truncated, swapped (RENAME) or its partitions changed',
+};
+
+const digest = (lines: readonly string[]) => createHash('sha1').update(lines.join('\n')).digest('hex').slice(0, 16);
+const isAccessError = (err: unknown) =>
+  [1227, 1142, 1044, 1045, 1109].includes(
+    (err as { errno?: number; cause?: { errno?: number } })?.errno ?? (err as { cause?: { errno?: number } })?.cause?.errno ?? 0,
+  );
+const isUnknownTable = (err: unknown) =>
+  [1109, 1146].includes((err as { errno?: number; cause?: { errno?: number } })?.errno ?? (err as { cause?: { errno?: number } })?.cause?.errno ?? 0);
+
+/** The fingerprint of `tables` in the endpoint's database: six queries, side by side. */
+export async function readSchemaFingerprint(db: ReadDb, tables: readonly string[], opts: { ownerColumn: string | null }): Promise<SchemaFingerprint> {
+  const schema = db.endpoint.database;
+  type Row = { t: string; v: string };
+  const grouped = (rows: Row[]) => {
+    const m = new Map<string, string[]>();
+    for (const r of rows) m.set(String(r.t), [...(m.get(String(r.t)) ?? []), String(r.v)]);
+    return m;
+  };
+  const [columns, keys, fks, triggers, storage, owners] = await Promise.all([
+    db.rows<Row>(F.fingerprintColumnsSql(schema, tables)),
+    db.rows<Row>(F.fingerprintKeysSql(schema, tables)),
+    db.rows<Row>(F.fingerprintForeignKeysSql(schema, tables)),
+    db.rows<Row>(F.fingerprintTriggersSql(schema, tables)),
+    readStorage(db, schema, tables),
+    opts.ownerColumn === null ? Promise.resolve(null) : db.rows<{ t: string }>(F.ownerTablesSql(schema, opts.ownerColumn)),
+  ]);
+  const [c, k, f, t] = [columns, keys, fks, triggers].map(grouped);
+  const out: SchemaFingerprint = {
+    storage: storage.kind,
+    tables: {},
+    ownerTables: owners === null ? null : owners.map((r) => String(r.t)).filter((n) => !n.startsWith('fw_shard_')),
+  };
+  for (const name of [...tables].sort()) {
+    out.tables[name] = {
+      columns: digest(c!.get(name) ?? []),
+      keys: digest(k!.get(name) ?? []),
+      foreignKeys: digest(f!.get(name) ?? []),
+      triggers: digest(t!.get(name) ?? []),
+      storage: digest(storage.byTable.get(name) ?? []),
+    };
+  }
+  return out;
+}
+
+async function readStorage(
+  db: ReadDb,
+  schema: string,
+  tables: readonly string[],
+): Promise<{ kind: SchemaFingerprint['storage']; byTable: Map<string, string[]> }> {
+  const wanted = new Set(tables);
+  for (const mysql8 of [false, true]) {
+    try {
+      const rows = await db.rows<{ name: string; id: string }>(F.fingerprintStorageSql(schema, mysql8));
+      const byTable = new Map<string, string[]>();
+      for (const r of rows) {
+        const { table, partition } = F.decodeInnodbName(String(r.name));
+        if (wanted.has(table)) byTable.set(table, [...(byTable.get(table) ?? []), `${partition ?? ''}=${String(r.id)}`].sort());
+      }
+      return { kind: 'table-id', byTable };
+    } catch (err) {
+      if (isUnknownTable(err) && !mysql8) continue; // MySQL 8 has INNODB_TABLES instead
+      if (!isAccessError(err) && !isUnknownTable(err)) throw err;
+      break;
+    }
+  }
+  const rows = await db.rows<{ t: string; v: string }>(F.fingerprintCreateTimesSql(schema, tables));
+  const byTable = new Map<string, string[]>();
+  for (const r of rows) byTable.set(String(r.t), [...(byTable.get(String(r.t)) ?? []), String(r.v)]);
+  return { kind: 'create-time', byTable };
+}
+
+/** What changed, one readable line per change (empty: nothing). */
+export function diffSchemaFingerprints(before: SchemaFingerprint, after: SchemaFingerprint): string[] {
+  const out: string[] = [];
+  for (const [name, b] of Object.entries(before.tables)) {
+    const a = after.tables[name];
+    if (!a || a.columns === digest([])) {
+      out.push(`table ${name} no longer exists`);
+      continue;
+    }
+    for (const p of PARTS) if (a[p] !== b[p]) out.push(`table ${name}: ${WHAT[p]}`);
+  }
+  if (before.ownerTables && after.ownerTables) {
+    for (const t of after.ownerTables) if (!before.ownerTables.includes(t)) out.push(`table ${t} (with the owner column) was created`);
+    for (const t of before.ownerTables) if (!after.ownerTables.includes(t) && !(t in before.tables)) out.push(`table ${t} (with the owner column) was dropped`);
+  }
+  return out;
+}
+
+/** The typed refusal: the move stops before its flip; abort it, then move again once the change is done. */
+export function schemaChangedError(moveId: string, side: string, changes: readonly string[]): FwShardError {
+  return new FwShardError('SCHEMA_CHANGED', `the schema of the moved tables changed on the ${side} shard during move ${moveId}:\n  ${changes.join('\n  ')}`, {
+    hint:
+      `Nothing was flipped. Let the schema change finish on every shard, then fw-shard abort ${moveId} (it deletes only the copy on the target) ` +
+      'and run the move again: it plans the new schema from the start.',
+    details: { changes: [...changes] },
+  });
+}
+
+/**
+ * Take both shards' fingerprints of the run's tables and compare them with the journaled ones (the
+ * first run of a move, or one begun by an older fw-shard, records them). A table added to the plan
+ * since (a resumed move copies it: engine.ts copyUncopied) is recorded, not refused.
+ */
+export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>): Promise<void> {
+  const { ctx, moveId } = run;
+  const names = run.pf.tables.map((t) => t.name);
+  const topo = ctx.deps.topology.tables;
+  const ownerColumn = topo.include && topo.include.length > 0 ? null : topo.ownerColumn;
+  const [source, target] = await Promise.all([
+    readSchemaFingerprint(ctx.source.db, names, { ownerColumn }),
+    readSchemaFingerprint(ctx.target.db, names, { ownerColumn }),
+  ]);
+  const recorded = await ctx.journal.schemaFingerprint(moveId);
+  if (recorded !== null) {
+    const before = JSON.parse(recorded) as MoveFingerprints;
+    for (const [side, b, a] of [
+      ['source', before.source, source],
+      ['target', before.target, target],
+    ] as const) {
+      const changes = diffSchemaFingerprints(b, a).filter((line) => !names.some((n) => line === `table ${n} (with the owner column) was created`));
+      if (changes.length > 0) throw schemaChangedError(moveId, side === 'source' ? `source (shard ${ctx.from})` : `target (shard ${ctx.to})`, changes);
+    }
+    if (names.every((n) => n in before.source.tables)) return;
+    for (const n of names) {
+      before.source.tables[n] ??= source.tables[n]!;
+      before.target.tables[n] ??= target.tables[n]!;
+    }
+    before.source.ownerTables = source.ownerTables;
+    before.target.ownerTables = target.ownerTables;
+    await ctx.journal.setSchemaFingerprint(moveId, JSON.stringify(before));
+    return;
+  }
+  await ctx.journal.setSchemaFingerprint(moveId, JSON.stringify({ source, target } satisfies MoveFingerprints));
+}
