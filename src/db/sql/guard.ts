@@ -128,14 +128,38 @@ function wrapBody(body: string): string {
 END`;
 }
 
+/**
+ * A table referenced by cascading foreign keys: its row may be another user's while the rows its
+ * cascade changes are the moving user's (a note on someone else's item). Such a change is logged for
+ * every user being captured on the shard; reading a `frozen` fence row waits for that freeze to end,
+ * so no cascade reaches a moving user's rows between the freeze's comparison and the fence's `moved`.
+ */
+function othersBlock(t: GuardedTable, rows: ('NEW' | 'OLD')[]): string {
+  if (!t.refs || t.refs.length === 0) return '';
+  const owner = quoteIdent(t.owner.name);
+  const not = rows.map((r) => `user_id <> ${r}.${owner}`).join(' AND ');
+  const logs = rows
+    .map(
+      (r) =>
+        `INSERT INTO ${quoteIdent(CHANGES)} (user_id, table_name, k, r) SELECT user_id, ${quoteString(t.name)}, ${keyExpr(r, t.key)}, ${refsExpr(r, t.refs)} ` +
+        `FROM ${quoteIdent(FENCE)} WHERE state IN ('capturing', 'frozen') AND ${not} LOCK IN SHARE MODE;`,
+    )
+    .join(' ');
+  return `
+    BEGIN
+      DECLARE CONTINUE HANDLER FOR SQLSTATE '42S02' BEGIN END;
+      ${logs}
+    END;`;
+}
+
 /** The bodies (FOR EACH ROW ...) of the INSERT, UPDATE and DELETE triggers. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
 function triggerBodies(t: GuardedTable): [string, string, string] {
   const owner = quoteIdent(t.owner.name);
   return [
-    wrapBody(fenceBlock('NEW', t, ['NEW'])),
+    wrapBody(fenceBlock('NEW', t, ['NEW']) + othersBlock(t, ['NEW'])),
     wrapBody(`${fenceBlock('OLD', t, ['OLD', 'NEW'])}
-    IF NOT (NEW.${owner} <=> OLD.${owner}) THEN ${fenceBlock('NEW', t, ['NEW'])} END IF;`),
-    wrapBody(fenceBlock('OLD', t, ['OLD'])),
+    IF NOT (NEW.${owner} <=> OLD.${owner}) THEN ${fenceBlock('NEW', t, ['NEW'])} END IF;${othersBlock(t, ['OLD', 'NEW'])}`),
+    wrapBody(fenceBlock('OLD', t, ['OLD']) + othersBlock(t, ['OLD'])),
   ];
 }
 
