@@ -35,6 +35,13 @@
  * finds the rows through them), and every level it synced after it, deeper ones included, already
  * holds its effects.
  *
+ * Rows of several users: a parent row may be another user's (logged for every captured user: its
+ * triggers' othersBlock, src/db/sql/guard.ts), and a row in the middle of a chain may be another
+ * user's (the user's note on someone else's item): such a middle row is on neither server after its
+ * cascade, so the walk cannot pass through it. The user's rows hanging off another user's row are
+ * therefore taken after the full comparison and re-synced and compared with every pass
+ * (cascade-expand.ts foreignParented).
+ *
  * Shapes that break the argument have their child tables compared whole, live, under the freeze
  * instead (`wholeUnderFreeze`), and re-synced by range before each attempt: a parent whose referenced
  * columns are cascaded into from above (an identifying key handed down, such as (album_id, n)
@@ -89,6 +96,10 @@ export function cascadeGraph(fks: readonly ForeignKeyInfo[], tables: readonly Ta
         child.name,
         `${action} of ${fk.refSchema === database ? fk.refTable : `${fk.refSchema}.${fk.refTable}`}, which does not move, cascades into it (${fk.name}) unseen by any trigger`,
       );
+      continue;
+    }
+    if (!child.key) {
+      whole.set(child.name, `it has no key to trace the rows ${fk.name}'s cascade changes by`);
       continue;
     }
     const childColumns = fk.columns.map((c) => child.columns.find((x) => x.name === c));

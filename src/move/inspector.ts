@@ -308,6 +308,18 @@ export class Inspector {
     return tuples.length === 0 ? Promise.resolve([]) : this.db.rawRows(R.foreignKeysIn(spec, cols, userId, tuples));
   }
 
+  /** Keys of the user's rows of `child` hanging off a `parent` row that is not the user's (at most `limit`). */
+  async foreignParented(
+    child: RowSpec,
+    cols: readonly ColumnInfo[],
+    parent: RowSpec,
+    refCols: readonly ColumnInfo[],
+    userId: string,
+    limit: number,
+  ): Promise<KeyTuple[]> {
+    return (await this.db.rawRows(R.foreignParentedKeysSql(child, cols, parent, refCols, userId, limit))) as Buffer[][];
+  }
+
   /** Keys of the user's rows whose `cols` equal one of `tuples` (raw bytes; NULL never matches). */
   async keysWhere(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Promise<KeyTuple[]> {
     if (tuples.length === 0) return [];

@@ -232,6 +232,36 @@ describe('trigger mode traces foreign-key cascades, which fire no trigger', () =
     }
   });
 
+  it("another user's rows in the middle of a chain: the user's notes on them are carried over when a cascade goes through them", async () => {
+    // Album of user 42 holding items of user 43, with notes of user 42 on those items. Deleting the
+    // album cascades into 43's items (nothing of 42 logged, and the items are gone from both servers
+    // afterwards) and sets 42's notes' item_id NULL.
+    await seed(10, 4, 1);
+    const src = env.db('a', 'users1');
+    await src.exec(sql`UPDATE AlbumItems SET user_id = 43 WHERE album_id = ${num(ALBUM0)}`);
+    await src.exec(sql`DELETE FROM ItemNotes`);
+    await src.exec(
+      sql`INSERT INTO ItemNotes SELECT ${num(NOTE0)} + 2 * (seq - 1), 42, ${num(ITEM0)} + 2 * ((seq - 1) % 4), CONCAT('note ', seq) FROM seq_1_to_8`,
+    );
+    let deleted = false;
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      // After the full comparison, before the freeze (synchronous: committed when the freeze begins).
+      if (e.type === 'freeze.started' && !deleted) {
+        deleted = true;
+        env.cli('a', 'users1', `DELETE FROM Albums WHERE id = ${ALBUM0}`);
+      }
+    });
+    try {
+      const r = await runMove(deps, req());
+      expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    } finally {
+      await close();
+    }
+    expect(deleted).toBe(true);
+    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM ItemNotes WHERE user_id = 42 AND item_id IS NULL').trim()).toBe('8');
+    for (const t of TABLES) expect(dump('b', 'users2', t), t).toBe(dump('a', 'users1', t));
+  });
+
   it('a session that merely sets @fw_shard_writer is fenced and logged like any other', async () => {
     await seed(20, 2, 10);
     const { deps, close } = makeDeps(env.topology, () => undefined);

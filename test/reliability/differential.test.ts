@@ -25,12 +25,6 @@ import { createMainSchema, onBothShards, resetShards, startMoveEnv, type MoveEnv
 import { recordFigures, Rng, trialSeed } from '../helpers/reliability.js';
 
 const MOVES = Number(process.env.FW_SHARD_DIFF_MOVES ?? 2);
-/**
- * Trigger mode still differs on some seeds (e.g. 49561870: an ItemNotes row whose item_id cascade was
- * not carried over; issue 21 stays open until it is found). Its moves run with FW_SHARD_DIFF_TRIGGER=1;
- * until then CI runs the re-hash moves only, and the skip says why.
- */
-const TRIGGER = process.env.FW_SHARD_DIFF_TRIGGER === '1';
 const SEED = Number(process.env.FW_SHARD_DIFF_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TABLES = ['ItemNotes', 'AlbumItems', 'Albums', 'Tags', 'Contacts'];
 const num = (v: bigint | number | string) => new NumericLiteral(String(v));
@@ -250,43 +244,39 @@ describe(`differential: old shard = new shard after online moves under a random 
 
   for (const mode of ['trigger', 'rehash'] as const) {
     for (let m = 0; m < MOVES; m++) {
-      const known = mode === 'trigger' && !TRIGGER;
-      it.skipIf(known)(
-        `${mode} move ${m + 1}: every table identical, byte for byte${known ? ' (skipped: a known gap on some seeds, issue 21; FW_SHARD_DIFF_TRIGGER=1 runs it)' : ''}`,
-        async () => {
-          await seed();
-          const rng = new Rng(trialSeed(SEED, m + (mode === 'rehash' ? 1000 : 0)));
-          const writer = new RandomWriter(rng, env.db('a', 'users1'), env.db('a', 'flamework'), mode === 'rehash');
-          const { deps, close } = makeDeps(env.topology, () => undefined);
-          let committedDuring = 0;
-          writer.start();
-          try {
-            const r = await runMove(deps, req(mode));
-            committedDuring = writer.committed;
-            expect(r.ok, JSON.stringify(r.error)).toBe(true);
-            expect(r.plan?.capture?.mode).toBe(mode);
-            if (mode === 'trigger') await new Promise((res) => setTimeout(res, 300)); // refused by the fence now
-          } finally {
-            await writer.stop();
-            await close();
-          }
-          expect(writer.errors).toEqual([]);
-          expect(committedDuring, 'the writer committed while the user moved').toBeGreaterThan(5);
-          let differences = 0;
-          for (const t of TABLES) {
-            const before = dump('a', 'users1', t);
-            const after = dump('b', 'users2', t);
-            if (before !== after) differences++;
-            expect(after, `${t} differs (seed ${SEED}, ${mode} move ${m + 1})`).toBe(before);
-          }
-          const f = figures[mode];
-          f.moves++;
-          f.statements += writer.statements;
-          f.committed += writer.committed;
-          f.rolledBack += writer.rolledBack;
-          f.differences += differences;
-        },
-      );
+      it(`${mode} move ${m + 1}: every table identical, byte for byte`, async () => {
+        await seed();
+        const rng = new Rng(trialSeed(SEED, m + (mode === 'rehash' ? 1000 : 0)));
+        const writer = new RandomWriter(rng, env.db('a', 'users1'), env.db('a', 'flamework'), mode === 'rehash');
+        const { deps, close } = makeDeps(env.topology, () => undefined);
+        let committedDuring = 0;
+        writer.start();
+        try {
+          const r = await runMove(deps, req(mode));
+          committedDuring = writer.committed;
+          expect(r.ok, JSON.stringify(r.error)).toBe(true);
+          expect(r.plan?.capture?.mode).toBe(mode);
+          if (mode === 'trigger') await new Promise((res) => setTimeout(res, 300)); // refused by the fence now
+        } finally {
+          await writer.stop();
+          await close();
+        }
+        expect(writer.errors).toEqual([]);
+        expect(committedDuring, 'the writer committed while the user moved').toBeGreaterThan(5);
+        let differences = 0;
+        for (const t of TABLES) {
+          const before = dump('a', 'users1', t);
+          const after = dump('b', 'users2', t);
+          if (before !== after) differences++;
+          expect(after, `${t} differs (seed ${SEED}, ${mode} move ${m + 1})`).toBe(before);
+        }
+        const f = figures[mode];
+        f.moves++;
+        f.statements += writer.statements;
+        f.committed += writer.committed;
+        f.rolledBack += writer.rolledBack;
+        f.differences += differences;
+      });
     }
   }
 });

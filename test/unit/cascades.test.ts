@@ -7,7 +7,7 @@ import { toText } from '../../src/db/sql/fragment.js';
 import { cascadeGraph, cascadeLevels, describeCascades } from '../../src/move/cascades.js';
 import { planTable } from '../../src/move/table-plan.js';
 import type { ForeignKeyInfo } from '../../src/db/sql/schema.js';
-import { columnsOfKeys, userKeysWhereColumnsIn } from '../../src/db/sql/rows.js';
+import { columnsOfKeys, foreignParentedKeysSql, userKeysWhereColumnsIn } from '../../src/db/sql/rows.js';
 import { createTriggersSql, isTriggerOfTable, triggerNames, WRITER_MARK } from '../../src/db/sql/guard.js';
 import { decodeLoggedRefs } from '../../src/move/guard.js';
 import { col, key, table } from '../helpers/schema-fixtures.js';
@@ -89,6 +89,10 @@ describe('cascadeGraph', () => {
       'users1',
     );
     expect(handed.wholeUnderFreeze.get('ItemNotes')).toMatch(/referenced columns are themselves cascaded into from Albums/);
+    const keyless = planTable(table('Likes', [col('user_id'), col('note_id')], [key('by_user', ['user_id'], false)]), 'user_id');
+    expect(cascadeGraph([fk('likes', 'Likes', ['note_id'], 'ItemNotes', ['id'])], [...tables, keyless], 'users1').wholeUnderFreeze.get('Likes')).toMatch(
+      /no key/,
+    );
     const shared = cascadeGraph(
       [fk('a', 'ItemNotes', ['item_id'], 'AlbumItems', ['id']), fk('b', 'ItemNotes', ['item_id'], 'Albums', ['id'])],
       tables,
@@ -108,6 +112,9 @@ describe('the SQL of the expansion and of the triggers', () => {
       'SELECT `id` FROM `AlbumItems`\n             WHERE `user_id` = 42 AND (`album_id` IN (9007199254740993, 7))',
     );
     expect(toText(columnsOfKeys(albums, [albums.columns[0]!], '42', [[b('5')]]))).toBe('SELECT `id`, `id` FROM `Albums` WHERE `user_id` = 42 AND `id` IN (5)');
+    expect(toText(foreignParentedKeysSql(notes, [notes.columns[2]!], items, [items.columns[0]!], '42', 5001))).toBe(
+      'SELECT c.`id` FROM `ItemNotes` c\n             WHERE c.`user_id` = 42 AND c.`item_id` IS NOT NULL\n               AND NOT EXISTS (SELECT 1 FROM `AlbumItems` p WHERE p.`id` = c.`item_id` AND p.`user_id` = 42)\n             LIMIT 5001',
+    );
   });
 
   it("a parent's triggers log its referenced columns beside the key (N for NULL), and let only a session marked with its own connection through", () => {

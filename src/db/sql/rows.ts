@@ -462,6 +462,32 @@ export function userKeysWhereColumnsIn(spec: RowSpec, cols: readonly ColumnInfo[
              WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND (${keyAlternatives(cols, tuples)})`;
 }
 
+/**
+ * Keys of the user's rows of `child` whose foreign key (`cols`, all non-NULL) references no row of the
+ * user in `parent` (`refCols`): rows that hang off another user's row (cascades.ts, foreignParented).
+ */
+export function foreignParentedKeysSql(
+  child: RowSpec,
+  cols: readonly ColumnInfo[],
+  parent: Pick<RowSpec, 'name' | 'owner'>,
+  refCols: readonly ColumnInfo[],
+  userId: string,
+  limit: number,
+): Sql {
+  const c = (x: ColumnInfo) => sql`c.${ident(x.name)}`;
+  const match = join(
+    refCols.map((r, i) => sql`p.${ident(r.name)} = ${c(cols[i]!)}`),
+    ' AND ',
+  );
+  return sql`SELECT ${join(chunkKey(child).map(c))} FROM ${ident(child.name)} c
+             WHERE c.${ident(child.owner.name)} = ${ownerLiteral(child.owner, userId)} AND ${join(
+               cols.map((x) => sql`${c(x)} IS NOT NULL`),
+               ' AND ',
+             )}
+               AND NOT EXISTS (SELECT 1 FROM ${ident(parent.name)} p WHERE ${match} AND p.${ident(parent.owner.name)} = ${ownerLiteral(parent.owner, userId)})
+             LIMIT ${limit}`;
+}
+
 /** The key, then the values of `cols`, of the user's rows with these keys. */
 export function columnsOfKeys(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, keys: readonly KeyTuple[]): Sql {
   return sql`SELECT ${join([...chunkKey(spec), ...cols].map((c) => ident(c.name)))} FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, keys)}`;

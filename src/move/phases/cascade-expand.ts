@@ -113,3 +113,33 @@ async function referencedValues(
   }
   return [...out.values()];
 }
+
+/** More rows than this hanging off other users' rows: the table is compared whole instead. */
+const FOREIGN_PARENTED_CAP = 5000;
+
+/**
+ * The user's rows that hang off another user's row (a note on someone else's item), read on the
+ * target. A cascade through such a parent row (its owner deletes it, or a cascade from above does)
+ * changes the user's row while nothing of the user is logged, and the walk cannot find the parent
+ * row afterwards (it is on neither server any more). So these rows join every log batch from the full
+ * comparison on (re-synced each pass, compared under the freeze): taken once, after the full
+ * comparison, which is enough, because a row becomes one later only through a logged change of its
+ * own or of its parent (an owner change logs both owners), which the walk follows. Too many: the
+ * table is compared whole.
+ */
+export async function foreignParented(ctx: RunContext, graph: CascadeGraph, tables: ReadonlyMap<string, TablePlan>): Promise<Map<string, BatchEntry>> {
+  const out = new Map<string, BatchEntry>();
+  for (const e of graph.edges) {
+    const child = tables.get(e.child);
+    const parent = tables.get(e.parent);
+    if (!child || !parent) continue;
+    if (!child.key) continue; // compared whole under the freeze anyway (cascades.ts)
+    let entry = out.get(child.name);
+    if (!entry) out.set(child.name, (entry = { keys: new Map(), whole: false, refs: [] }));
+    const keys = await ctx.target.insp.foreignParented(child, e.childColumns, parent, e.parentColumns, ctx.userId, FOREIGN_PARENTED_CAP + 1);
+    if (keys.length > FOREIGN_PARENTED_CAP) entry.whole = true;
+    else for (const k of keys) entry.keys.set(keyId(k), k);
+  }
+  for (const [name, e] of out) if (!e.whole && e.keys.size === 0) out.delete(name);
+  return out;
+}

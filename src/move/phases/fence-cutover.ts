@@ -36,7 +36,7 @@ import { deltaPass } from './delta.js';
 import { compareRange, recopyRange, type WriteSettings } from './sync.js';
 import { showKey } from '../keys.js';
 import { cascadeLevels, NO_CASCADES, type CascadeGraph } from '../cascades.js';
-import { expandCascades, keyId, type BatchEntry } from './cascade-expand.js';
+import { expandCascades, foreignParented, keyId, type BatchEntry } from './cascade-expand.js';
 import { checkSchema } from '../schema-guard.js';
 
 const LOG_BATCH = 2000;
@@ -91,16 +91,19 @@ export async function applyLog(
   s: WriteSettings,
   touched: TouchedKeys | null,
   cascades: CascadeGraph = NO_CASCADES,
+  /** Rows re-synced with every pass whatever the log says (cascade-expand.ts foreignParented). */
+  sticky: ReadonlyMap<string, BatchEntry> = new Map(),
 ): Promise<{ changes: number; rows: number }> {
   const g = guards(ctx);
   const byName = new Map(tables.map((t) => [t.name, t]));
   const rank = new Map(cascadeLevels(cascades, tables).flatMap((level, i) => level.map((t) => [t.name, i] as const)));
   let changes = 0;
   let rows = 0;
-  for (;;) {
+  for (let first = true; ; first = false) {
     const batch = await g.source.readChanges(ctx.userId, LOG_BATCH);
-    if (batch.length === 0) break;
+    if (batch.length === 0 && !(first && sticky.size > 0)) break;
     const perTable = new Map<string, BatchEntry>();
+    if (first) for (const [name, e] of sticky) perTable.set(name, { keys: new Map(e.keys), whole: e.whole, refs: [] });
     for (const c of batch) {
       let e = perTable.get(c.table);
       if (!e) perTable.set(c.table, (e = { keys: new Map(), whole: false, refs: [] }));
@@ -132,7 +135,7 @@ export async function applyLog(
         rows += current.length;
       }
     }
-    await g.source.deleteChanges(batch.map((c) => c.seq));
+    if (batch.length > 0) await g.source.deleteChanges(batch.map((c) => c.seq));
     changes += batch.length;
     if (batch.length < LOG_BATCH) break;
   }
@@ -181,13 +184,14 @@ export async function fenceCutover(
   let passes = 0;
   let lastReason = '';
   let touched: TouchedKeys | null = null;
+  let sticky = new Map<string, BatchEntry>();
   for (let attempt = 1; attempt <= o.freezeAttempts; attempt++) {
     // Log passes until one is small.
     for (let p = 0; p < o.maxDeltaPasses; p++) {
       ctx.checkAborted();
       await checkSchema(run);
       const t0 = ctx.nowMs();
-      const d = await applyLog(ctx, tables, s, touched, graph);
+      const d = await applyLog(ctx, tables, s, touched, graph, sticky);
       passes++;
       run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - t0);
       if (d.changes <= o.readyRows) break;
@@ -203,8 +207,9 @@ export async function fenceCutover(
       passes++;
       run.deltaPassed(passes, full.rangesChanged, full.rowsRecopied.toString(), ctx.nowMs() - t0);
       touched = fresh;
+      sticky = await foreignParented(ctx, graph, new Map(tables.map((x) => [x.name, x])));
       // What changed while the comparison ran is in the log: applied (and remembered) before the freeze.
-      await applyLog(ctx, tables, s, touched, graph);
+      await applyLog(ctx, tables, s, touched, graph, sticky);
     }
     // Tables compared whole under the freeze change unseen by the log: re-synced by range first.
     const whole = tables.filter((t) => graph.wholeUnderFreeze.has(t.name));
@@ -222,7 +227,7 @@ export async function fenceCutover(
     try {
       const held = await g.source.holdFreeze(ctx.userId, moveId, o.freezeCapMs, mariadb, async () => {
         const syncStarted = ctx.nowMs();
-        const d = await applyLog(ctx, tables, s, t, graph);
+        const d = await applyLog(ctx, tables, s, t, graph, sticky);
         passes++;
         run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - syncStarted);
         const bad = await compareTouched(ctx, tables, t);
