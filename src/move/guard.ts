@@ -321,14 +321,27 @@ export interface LoggedChange {
 export function decodeLoggedRefs(r: Buffer | string | null): (Buffer | null)[] | null {
   if (r === null) return null;
   const text = Buffer.isBuffer(r) ? r.toString('latin1') : r;
-  return text.split(',').map((h) => (h === 'N' ? null : Buffer.from(h, 'hex')));
+  return text.split(',').map((h) => (h === 'N' ? null : decodeLoggedValue(h)));
 }
 
 /** The log's key form back to raw key bytes (one Buffer per key column); null for keyless tables. */
 export function decodeLoggedKey(k: Buffer | string | null): KeyTuple | null {
   if (k === null) return null;
   const text = Buffer.isBuffer(k) ? k.toString('latin1') : k;
-  return text.split(',').map((h) => Buffer.from(h, 'hex'));
+  return text.split(',').map(decodeLoggedValue);
+}
+
+/**
+ * One logged value back to the bytes fw-shard's own (UTC) sessions read: hex of the text, or `T` and a
+ * TIMESTAMP's UNIX_TIMESTAMP (src/db/sql/guard.ts valueExpr) as UTC text with the same fraction.
+ */
+export function decodeLoggedValue(h: string): Buffer {
+  if (!h.startsWith('T')) return Buffer.from(h, 'hex');
+  const m = /^T(\d+)(?:\.(\d+))?$/.exec(h);
+  if (!m) throw new Error(`unexpected logged TIMESTAMP ${h}`);
+  const [, secs, frac] = m;
+  const at = secs === '0' ? '0000-00-00 00:00:00' : new Date(Number(secs) * 1000).toISOString().slice(0, 19).replace('T', ' ');
+  return Buffer.from(frac ? `${at}.${frac}` : at, 'latin1');
 }
 
 async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {

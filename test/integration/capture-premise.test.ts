@@ -5,6 +5,9 @@
  * through the storage engine, which fires no trigger: `--capture auto` picks re-hash mode and says why,
  * `--capture trigger` is refused with a hint that works.
  */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raw, sql } from '../../src/db/sql/fragment.js';
 import { abortMove, runMove } from '../../src/move/engine.js';
@@ -77,6 +80,110 @@ describe('trigger mode needs a source whose every write fires the triggers', () 
       await a.exec(sql`RESET SLAVE ALL`);
     }
     expect((await plan()).plan?.capture?.mode).toBe('trigger');
+  });
+});
+
+/**
+ * The app's LOAD DATA fires the row triggers like INSERTs do: rows it loads during a trigger-mode move
+ * are logged and arrive on the new shard (loaded after the full comparison, so only the log can carry them).
+ */
+describe("the app's LOAD DATA during a trigger-mode move", () => {
+  let env: MoveEnv;
+  beforeAll(async () => {
+    env = await startMoveEnv({ name: 'loaddata' });
+    await createMainSchema(env, [{ id: '42', shard: 1 }]);
+    await onBothShards(env, [
+      'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(20), KEY by_user (user_id))',
+    ]);
+    await env.db('a', 'users1').exec(sql`INSERT INTO Dots SELECT 9007199254740993 + 2 * seq, 42, 'seed' FROM seq_1_to_3000`);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('rows loaded after the copy began are on the new shard', async () => {
+    const file = join(env.dir, 'dots.tsv');
+    writeFileSync(file, Array.from({ length: 50 }, (_, i) => `${9007199264740993n + 2n * BigInt(i)}\t42\tloaded ${i}\n`).join(''));
+    let loaded = false;
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      // After the full comparison: only the change log can carry these rows over.
+      if (!loaded && e.type === 'freeze.started') {
+        loaded = true;
+        execFileSync('mariadb', [
+          '--no-defaults',
+          '-h127.0.0.1',
+          `-P${env.a.port}`,
+          '-uroot',
+          '--local-infile=1',
+          'users1',
+          '-e',
+          `LOAD DATA LOCAL INFILE '${file}' INTO TABLE Dots`,
+        ]);
+      }
+    });
+    try {
+      const r = await runMove(deps, req({ dryRun: false, chunkSize: 200, capture: 'trigger' }));
+      expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    } finally {
+      await close();
+    }
+    expect(loaded).toBe(true);
+    expect(env.cli('b', 'users2', "SELECT COUNT(*) FROM Dots WHERE user_id = 42 AND body LIKE 'loaded %'").trim()).toBe('50');
+    expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('3050');
+  });
+});
+
+/**
+ * A TIMESTAMP in the key and app sessions in other time zones (issue 27): the triggers log the key in
+ * a form that means the same row in every session, so fw-shard (at UTC) re-copies the rows the app
+ * changed, not other ones or none.
+ */
+describe('a TIMESTAMP key written by app sessions in other time zones', () => {
+  let env: MoveEnv;
+  beforeAll(async () => {
+    env = await startMoveEnv({ name: 'tzkey' });
+    await createMainSchema(env, [{ id: '42', shard: 1 }]);
+    await onBothShards(env, [
+      'CREATE TABLE Events (user_id INT UNSIGNED NOT NULL, at TIMESTAMP(3) NOT NULL, body VARCHAR(40), PRIMARY KEY (user_id, at))',
+      'CREATE TABLE Stamps (id BIGINT UNSIGNED NOT NULL, user_id INT UNSIGNED NOT NULL, at TIMESTAMP NOT NULL, n INT, PRIMARY KEY (at, id), KEY by_user (user_id))',
+    ]);
+    const src = env.db('a', 'users1');
+    await src.exec(sql`INSERT INTO Events SELECT 42, TIMESTAMP('2024-03-31 00:00:00') + INTERVAL seq MINUTE, 'seed' FROM seq_1_to_2000`);
+    await src.exec(sql`INSERT INTO Stamps SELECT seq, 42, TIMESTAMP('2024-10-27 00:00:00') + INTERVAL seq MINUTE, 0 FROM seq_1_to_1000`);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('updates, deletes and inserts at +05:00 and -03:30 during the move: old shard and new shard identical', async () => {
+    let written = false;
+    const app = (tz: string, q: string) => env.cli('a', 'users1', `SET time_zone = '${tz}'; ${q}`);
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      // After the full comparison (only the log can carry these over), before the freeze.
+      if (!written && e.type === 'freeze.started') {
+        written = true;
+        app('+05:00', "UPDATE Events SET body = 'changed at +05:00' WHERE user_id = 42 AND at BETWEEN '2024-03-31 05:10:00' AND '2024-03-31 05:40:00'");
+        app('-03:30', "DELETE FROM Events WHERE user_id = 42 AND at BETWEEN '2024-03-31 01:00:00.000' AND '2024-03-31 01:20:00'");
+        app('+05:00', "INSERT INTO Events VALUES (42, '2030-01-01 12:00:00.123', 'new at +05:00')");
+        app('-03:30', 'UPDATE Stamps SET n = n + 1, at = at + INTERVAL 1 SECOND WHERE user_id = 42 AND id <= 50');
+      }
+    });
+    try {
+      const r = await runMove(deps, req({ dryRun: false, chunkSize: 200, capture: 'trigger' }));
+      expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    } finally {
+      await close();
+    }
+    expect(written).toBe(true);
+    for (const [t, cols] of [
+      ['Events', 'user_id, UNIX_TIMESTAMP(at), HEX(body)'],
+      ['Stamps', 'id, user_id, UNIX_TIMESTAMP(at), n'],
+    ] as const) {
+      const q = `SELECT ${cols} FROM ${t} WHERE user_id = 42 ORDER BY 1, 2, 3`;
+      expect(env.cli('b', 'users2', q), t).toBe(env.cli('a', 'users1', q));
+    }
+    expect(env.cli('b', 'users2', "SELECT COUNT(*) FROM Events WHERE body = 'changed at +05:00'").trim()).toBe('31');
+    expect(env.cli('b', 'users2', 'SELECT SUM(n) FROM Stamps').trim()).toBe('50');
   });
 });
 

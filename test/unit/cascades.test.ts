@@ -9,7 +9,7 @@ import { planTable } from '../../src/move/table-plan.js';
 import type { ForeignKeyInfo } from '../../src/db/sql/schema.js';
 import { columnsOfKeys, foreignParentedKeysSql, userKeysWhereColumnsIn } from '../../src/db/sql/rows.js';
 import { createTriggersSql, isTriggerOfTable, triggerNames, WRITER_MARK } from '../../src/db/sql/guard.js';
-import { decodeLoggedRefs } from '../../src/move/guard.js';
+import { decodeLoggedKey, decodeLoggedRefs } from '../../src/move/guard.js';
 import { col, key, table } from '../helpers/schema-fixtures.js';
 import { diffSchemaFingerprints } from '../../src/move/schema-guard.js';
 import { decodeInnodbName, fingerprintStorageSql, fingerprintTriggersSql, ownerTablesSql } from '../../src/db/sql/fingerprint.js';
@@ -129,6 +129,11 @@ describe('the SQL of the expansion and of the triggers', () => {
     // Without referenced columns: NULL.
     expect(toText(createTriggersSql(items)[2]!)).toContain("CONCAT_WS(',', HEX(CONVERT(OLD.`id` USING binary))), NULL);");
     expect(decodeLoggedRefs(b('3132,N,'))).toEqual([b('12'), null, b('')]);
+    // TIMESTAMPs are logged as their UNIX_TIMESTAMP (the same in every session's time zone), read back as UTC text.
+    const ts = { ...items, key: [col('at', 'timestamp')] };
+    expect(toText(createTriggersSql(ts)[0]!)).toContain("CONCAT_WS(',', CONCAT('T', UNIX_TIMESTAMP(NEW.`at`)))");
+    expect(decodeLoggedKey(b('T1711843800.123,3432'))).toEqual([b('2024-03-31 00:10:00.123'), b('42')]);
+    expect(decodeLoggedKey(b('T0'))).toEqual([b('0000-00-00 00:00:00')]);
   });
 
   it("triggers of another shape have other names, and are still known as the same table's", () => {

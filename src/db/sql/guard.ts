@@ -86,16 +86,27 @@ export function triggerNames(t: GuardedTable): { bi: string; bu: string; bd: str
 /** fw-shard trigger names of a table, whatever their shape (this version's or an older one's). */
 export const isTriggerOfTable = (trigger: string, table: string): boolean => trigger.startsWith(`${TRIGGER_PREFIX}${sha(table, 16)}_`);
 
-/** The logged form of a row's key: hex of each key column's text, comma-separated (see decodeLoggedKey). */
+/**
+ * One column's logged form: the hex of its text, except for TIMESTAMP, whose text depends on the
+ * writer's time_zone (a session at +05:00, or SYSTEM on a host that is not at UTC, would log another
+ * instant than fw-shard's UTC sessions read): `T` and its UNIX_TIMESTAMP, the same in every session
+ * (decodeLoggedValue in src/move/guard.ts turns it back into UTC text; 0 is the zero date).
+ */
+function valueExpr(row: 'NEW' | 'OLD', c: ColumnInfo): string {
+  const v = `${row}.${quoteIdent(c.name)}`;
+  return c.dataType === 'timestamp' ? `CONCAT('T', UNIX_TIMESTAMP(${v}))` : `HEX(CONVERT(${v} USING binary))`;
+}
+
+/** The logged form of a row's key: each key column's logged form (valueExpr), comma-separated (see decodeLoggedKey). */
 function keyExpr(row: 'NEW' | 'OLD', key: readonly ColumnInfo[] | null): string {
   if (!key) return 'NULL';
-  return `CONCAT_WS(',', ${key.map((c) => `HEX(CONVERT(${row}.${quoteIdent(c.name)} USING binary))`).join(', ')})`;
+  return `CONCAT_WS(',', ${key.map((c) => valueExpr(row, c)).join(', ')})`;
 }
 
 /** The logged form of a row's referenced columns: as keyExpr, with N standing for NULL (hex has no N). */
 function refsExpr(row: 'NEW' | 'OLD', refs: readonly ColumnInfo[] | undefined): string {
   if (!refs || refs.length === 0) return 'NULL';
-  return `CONCAT_WS(',', ${refs.map((c) => `IFNULL(HEX(CONVERT(${row}.${quoteIdent(c.name)} USING binary)), 'N')`).join(', ')})`;
+  return `CONCAT_WS(',', ${refs.map((c) => `IFNULL(${valueExpr(row, c)}, 'N')`).join(', ')})`;
 }
 
 /** The check for one owner value: refuse when moved or moving, log when capturing. */
