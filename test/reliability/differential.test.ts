@@ -262,7 +262,8 @@ describe(`differential: old shard = new shard after online moves under a random 
           await close();
         }
         expect(writer.errors).toEqual([]);
-        expect(committedDuring, 'the writer committed while the user moved').toBeGreaterThan(5);
+        // The cooperating re-hash writer pays two db_main reads a transaction and waits out the freeze: fewer.
+        expect(committedDuring, 'the writer committed while the user moved').toBeGreaterThan(mode === 'trigger' ? 20 : 0);
         let differences = 0;
         for (const t of TABLES) {
           const before = dump('a', 'users1', t);
