@@ -20,7 +20,7 @@ import type { RawValue, Sql } from '../db/sql/fragment.js';
 import * as R from '../db/sql/rows.js';
 import type { KeyTuple, RowSpec } from '../db/sql/rows.js';
 import { readServerFacts, showWarningsSql } from '../db/sql/server.js';
-import { flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
+import { defaultLockWaitSql, flipLockWaitSql, flipMappingSql, readPlacementSql } from '../db/sql/mapping.js';
 import { setPhaseSql } from '../db/sql/journal.js';
 import { BusyError, FreezeExpiredError, FwShardError } from '../errors/index.js';
 import type { MappingSpec } from '../topology/index.js';
@@ -217,9 +217,35 @@ export class Applier {
     frozen = false,
     /** More of the journal that must change with the mapping (an undo ends the move it undoes). */
     also?: (s: Session) => Promise<void>,
+    /** How long the UPDATE may wait for the users row's lock (an app transaction holding it); default: the server's. */
+    lockWaitSeconds?: number,
   ): Promise<void> {
     await this.db.transaction(
       async (s) => {
+        if (lockWaitSeconds !== undefined) await s.exec(flipLockWaitSql(lockWaitSeconds));
+        try {
+          await this.#flipIn(s, m, userId, from, to, moveId, extra, frozen, also);
+        } finally {
+          if (lockWaitSeconds !== undefined) await s.exec(defaultLockWaitSql()).catch(() => undefined);
+        }
+      },
+      { binary: false },
+    );
+  }
+
+  async #flipIn(
+    s: Session,
+    m: MappingSpec,
+    userId: string,
+    from: number,
+    to: number,
+    moveId: string,
+    extra: Parameters<typeof setPhaseSql>[2],
+    frozen: boolean,
+    also?: (s: Session) => Promise<void>,
+  ): Promise<void> {
+    {
+      {
         const r = await s.exec(flipMappingSql(m, userId, from, to, frozen ? moveId : undefined));
         if (r.affectedRows !== 1) {
           const [cur] = await s.rows<{ shard: string }>(readPlacementSql(m, userId));
@@ -234,9 +260,8 @@ export class Applier {
         }
         await s.exec(setPhaseSql(moveId, 'flipped', extra));
         await also?.(s);
-      },
-      { binary: false },
-    );
+      }
+    }
   }
 }
 

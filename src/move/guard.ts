@@ -201,6 +201,11 @@ export class Guard {
     }
   }
 
+  /** This move's `moved` fence back to `capturing` (a flip that did not happen): the user writes here again, logged. */
+  async unmove(userId: string, moveId: string): Promise<boolean> {
+    return (await this.db.exec(G.casFenceSql(userId, moveId, 'moved', 'capturing'))).affectedRows === 1;
+  }
+
   setFence(userId: string, moveId: string, state: G.FenceState): Promise<unknown> {
     return this.db.exec(G.setFenceSql(userId, moveId, state));
   }

@@ -75,7 +75,7 @@ export class MoveRun {
    * `frozen`, valid only while this move's freeze is); an undo also ends the move it undoes there, so
    * that move's cleanup can never run once its old rows are live again.
    */
-  async flip(frozen = false): Promise<void> {
+  async flip(frozen = false, lockWaitSeconds?: number): Promise<void> {
     const { ctx, undoOf } = this;
     await ctx.mapping.applier.flip(
       ctx.deps.topology.mapping,
@@ -86,6 +86,7 @@ export class MoveRun {
       flippedAtSql(),
       frozen,
       undoOf === null ? undefined : (s) => finishUndone(s, undoOf, this.moveId),
+      lockWaitSeconds,
     );
     this.entered('flipped');
   }

@@ -188,6 +188,70 @@ describe('a TIMESTAMP key written by app sessions in other time zones', () => {
 });
 
 /**
+ * The flip waits for the users row behind an app transaction (issue 27): the wait is bounded by the
+ * freeze cap, and the source fence goes back to `capturing` at once, so the user is not refused on both
+ * shards while it waits; the next attempt flips.
+ */
+describe('the flip behind an app transaction holding the users row', () => {
+  let env: MoveEnv;
+  beforeAll(async () => {
+    env = await startMoveEnv({ name: 'fliplock' });
+    await createMainSchema(env, [{ id: '42', shard: 1 }]);
+    await onBothShards(env, [
+      'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(20), KEY by_user (user_id))',
+    ]);
+    await env.db('a', 'users1').exec(sql`INSERT INTO Dots SELECT seq, 42, 'seed' FROM seq_1_to_500`);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('a failed attempt lets the user write on the old shard again; the move then flips', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    let locked: () => void = () => undefined;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holder = env.db('a', 'flamework').withSession(async (s) => {
+      await s.exec(sql`START TRANSACTION`);
+      await s.rows(sql`SELECT cluster_id FROM users WHERE id = 42 FOR UPDATE`);
+      locked();
+      await released;
+      await s.exec(sql`COMMIT`);
+    });
+    await isLocked;
+    const lifted: string[] = [];
+    let probe = '';
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      if (e.type !== 'freeze.lifted') return;
+      lifted.push(`${e.flipped}: ${e.reason}`);
+      if (!e.flipped && lifted.length === 1) {
+        // Between the attempts the user writes on the shard it still lives on.
+        probe = env.cli('a', 'users1', "UPDATE Dots SET body = 'between attempts' WHERE id = 1; SELECT ROW_COUNT()").trim();
+        setTimeout(release, 300);
+      }
+    });
+    const started = Date.now();
+    try {
+      const r = await runMove(
+        deps,
+        req({ dryRun: false, capture: 'trigger', online: { freezeCapMs: 1000, drainMs: 0, maxDeltaPasses: 5, freezeAttempts: 5, readyRows: 200 } }),
+      );
+      expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    } finally {
+      release();
+      await holder;
+      await close();
+    }
+    expect(lifted[0]).toMatch(/^false: the flip waited 1 s for the users row's lock/);
+    expect(lifted.at(-1)).toMatch(/^true/);
+    expect(probe).toBe('1');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(env.cli('b', 'users2', 'SELECT body FROM Dots WHERE id = 1').trim()).toBe('between attempts');
+    expect(env.cli('a', 'flamework', 'SELECT cluster_id FROM users WHERE id = 42').trim()).toBe('2');
+  });
+});
+
+/**
  * DDL during a move: the schema fingerprint taken at the start stops the move before its flip
  * (SCHEMA_CHANGED, exit 5, the change named), in both capture modes and offline; `fw-shard abort`, the
  * command the hint names, then works, and nothing was flipped.

@@ -50,3 +50,7 @@ export const mappingTableCandidatesSql = (schema: string, shardColumn: string) =
       FROM information_schema.TABLES t
       WHERE t.TABLE_SCHEMA = ${schema} AND LOWER(t.TABLE_NAME) = 'users' AND t.TABLE_TYPE = 'BASE TABLE'
       ORDER BY BINARY t.TABLE_NAME`;
+
+/** The flip's session: its UPDATE waits for the users row's lock at most this long (the freeze's cap), then DEFAULT again. */
+export const flipLockWaitSql = (seconds: number) => sql`SET SESSION innodb_lock_wait_timeout = ${Math.max(1, Math.ceil(seconds))}`;
+export const defaultLockWaitSql = () => sql`SET SESSION innodb_lock_wait_timeout = DEFAULT`;

@@ -24,6 +24,7 @@
  * refused on both shards until the next run flips it (resumeMovedFence).
  */
 import { FwShardError } from '../../errors/index.js';
+import { isLockWaitOrDeadlock } from '../../db/errors.js';
 import { freezeEndedSql } from '../../db/sql/journal.js';
 import { pingSql } from '../../db/sql/server.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
@@ -253,11 +254,14 @@ export async function fenceCutover(
       reason = 'an in-flight write of the user outlasted the freeze cap';
     }
     if (moved) {
-      await ctx.timed('flip', run.timings, () => flipMoved(run, invalidateCache));
-      await run.enter('flipped', freezeEndedSql());
-      const ms = ctx.nowMs() - frozenAt;
-      await run.freezeEnded(ms, true, reason);
-      return { freezeMs: ms, deltaPasses: passes };
+      const flipWait = Math.max(1, (deadline - ctx.nowMs()) / 1000);
+      if (await ctx.timed('flip', run.timings, () => flipOrUnmove(run, invalidateCache, flipWait))) {
+        await run.enter('flipped', freezeEndedSql());
+        const ms = ctx.nowMs() - frozenAt;
+        await run.freezeEnded(ms, true, reason);
+        return { freezeMs: ms, deltaPasses: passes };
+      }
+      reason = `the flip waited ${Math.ceil(flipWait)} s for the users row's lock (an app transaction holds it): the user's fence went back to capturing`;
     }
     await run.enter('delta', freezeEndedSql());
     await run.freezeEnded(ctx.nowMs() - frozenAt, false, reason);
@@ -269,14 +273,38 @@ export async function fenceCutover(
 }
 
 /**
+ * The flip after the fence said `moved`, its wait for the users row bounded by the freeze cap. If it
+ * does not happen, the fence goes back to `capturing` at once (the user is never left refused on both
+ * shards by a lock wait) and the attempt is retried; an outcome that is not known (the connection lost
+ * at COMMIT) is read again on a fresh connection first. True: flipped.
+ */
+async function flipOrUnmove(run: MoveRun, invalidateCache: () => Promise<void>, lockWaitSeconds: number): Promise<boolean> {
+  const { ctx } = run;
+  try {
+    await flipMoved(run, invalidateCache, lockWaitSeconds);
+    return true;
+  } catch (err) {
+    const shard = await ctx.mapping.insp.placement(ctx.deps.topology.mapping, ctx.userId);
+    if (shard === ctx.to) {
+      // It committed after all: lift the target's fence now; the next run finds the journal flipped.
+      await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });
+      throw err;
+    }
+    await guards(ctx).source.unmove(ctx.userId, ctx.moveId);
+    if (isLockWaitOrDeadlock(err)) return false;
+    throw err;
+  }
+}
+
+/**
  * After the source fence says `moved`: flip the mapping (compare-and-set), lift the target's fence,
  * delete the cached user row. Also what a run does first when it finds this move's fence `moved` (a
  * crash between the two): the user is refused on both shards until then.
  */
-export async function flipMoved(run: MoveRun, invalidateCache: () => Promise<void>): Promise<void> {
+export async function flipMoved(run: MoveRun, invalidateCache: () => Promise<void>, lockWaitSeconds?: number): Promise<void> {
   const { ctx } = run;
   if (run.phase !== 'flipped') {
-    await run.flip();
+    await run.flip(false, lockWaitSeconds);
     ctx.emit({ type: 'mapping.flipped', userId: ctx.userId, from: ctx.from, to: ctx.to });
   }
   await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });
