@@ -31,12 +31,14 @@ export interface GuardFacts {
   logBin: boolean;
   trustCreators: boolean;
   mariadb: boolean;
+  /** @@GLOBAL.binlog_format (ROW, MIXED, STATEMENT). */
+  binlogFormat: string;
   /** The server applies a replication stream whose row events fire no trigger; null: could not be read. */
   replicating: boolean | null;
 }
 
 export async function readGuardFacts(db: ReadDb): Promise<GuardFacts> {
-  const [f] = await db.rows<{ log_bin: string | number; trust: string | number; version: string }>(G.guardFactsSql());
+  const [f] = await db.rows<{ log_bin: string | number; trust: string | number; version: string; binlog_format: string | null }>(G.guardFactsSql());
   const privs = await db.rows<{ p: string }>(privilegesSql());
   const mariadb = /mariadb/i.test(String(f?.version ?? ''));
   const [r] = await db
@@ -45,6 +47,7 @@ export async function readGuardFacts(db: ReadDb): Promise<GuardFacts> {
   const replicating = r ? Number(r.running ?? 0) > 0 && !['YES', 'LOGGING', 'ENFORCE'].includes(String(r.rbr_triggers ?? 'NO').toUpperCase()) : null;
   return {
     replicating,
+    binlogFormat: String(f?.binlog_format ?? 'ROW').toUpperCase(),
     privileges: new Set(privs.map((r) => String(r.p).toUpperCase())),
     logBin: Number(f?.log_bin ?? 0) === 1,
     trustCreators: Number(f?.trust ?? 0) === 1,
@@ -85,6 +88,10 @@ export function chooseCapture(
     if (f.logBin && !f.trustCreators && !f.privileges.has('SUPER'))
       why.push(`binary logging is on on the ${side} shard and log_bin_trust_function_creators is off`);
   }
+  // The change log is drained at READ COMMITTED (no gap locks against the app's triggers), which a
+  // server logging statements refuses (error 1664): trigger mode cannot run there.
+  if (source.logBin && source.binlogFormat === 'STATEMENT')
+    why.push("the source shard logs statements (binlog_format = STATEMENT), which refuses the change log's READ COMMITTED deletes (error 1664)");
   // Writes the source applies from a replication stream (a master-master pair) reach the user's rows
   // without firing a trigger: the log would miss them and the fence would not refuse them.
   if (source.replicating)

@@ -81,6 +81,21 @@ describe('trigger mode needs a source whose every write fires the triggers', () 
     }
     expect((await plan()).plan?.capture?.mode).toBe('trigger');
   });
+
+  it('binlog_format = STATEMENT on the source: auto picks re-hash and says why (the log is drained at READ COMMITTED)', async () => {
+    const a = env.db('a', 'mysql');
+    await a.exec(sql`SET GLOBAL binlog_format = 'STATEMENT'`);
+    try {
+      const r = await plan();
+      expect(r.plan?.capture?.mode).toBe('rehash');
+      expect(r.plan?.capture?.reason).toMatch(/binlog_format = STATEMENT.*error 1664/);
+      const refused = await expectCode(plan({ capture: 'trigger' }), 'PRECONDITION');
+      expect(refused.message).toMatch(/binlog_format = STATEMENT/);
+    } finally {
+      await a.exec(sql`SET GLOBAL binlog_format = 'ROW'`);
+    }
+    expect((await plan()).plan?.capture?.mode).toBe('trigger');
+  });
 });
 
 /**

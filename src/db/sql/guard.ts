@@ -247,7 +247,8 @@ export const resetSessionSql = (mariadb: boolean) =>
     : sql`SET SESSION wait_timeout = DEFAULT, SESSION innodb_lock_wait_timeout = DEFAULT`;
 
 /** What trigger mode needs, read without writing anything (preflight and --dry-run). */
-export const guardFactsSql = () => sql`SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.log_bin_trust_function_creators AS trust, VERSION() AS version`;
+export const guardFactsSql = () =>
+  sql`SELECT @@GLOBAL.log_bin AS log_bin, @@GLOBAL.log_bin_trust_function_creators AS trust, VERSION() AS version, @@GLOBAL.binlog_format AS binlog_format`;
 
 /**
  * Whether the server applies a replication stream: the rows of row-based events are written by the
