@@ -338,9 +338,15 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       // Done: the old shard's fence stays (a stale app server is refused), status is healthy again, and
       // an operator can lift the fence by hand for a move back outside fw-shard.
       expect(fwShard(['guard', 'status']).status).toBe(0);
+      // Dropping the guard would lift that fence silently: refused unless asked for, naming it.
+      const all = fwShard(['guard', 'remove', '--shard', '1', '--yes']);
+      expect(all.status, all.stderr).toBe(5);
+      expect(all.stderr).toMatch(/would lift 1 fence\(s\) of users moved away, which refuse stale writes to the shard they left: user 42 on shard 1/);
+      expect(all.stderr).toMatch(/fw-shard guard remove --shard 1 --yes --lift-moved/);
+      expect(env.cli('a', 'users1', 'SELECT state FROM fw_shard_fence WHERE user_id = 42').trim()).toBe('moved');
       const lifted = fwShard(['guard', 'remove', '--user', '42', '--shard', '1']);
       expect(lifted.status, lifted.stderr).toBe(0);
-      expect(lifted.stdout).toMatch(/shard 1: fence of user 42 lifted/);
+      expect(lifted.stdout).toMatch(/shard 1: fence of user 42 lifted \(it was moved, move \d+\): writes of user 42 to shard 1 are accepted again/);
       expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM fw_shard_fence').trim()).toBe('0');
     } finally {
       await close();

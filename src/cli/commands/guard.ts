@@ -20,6 +20,7 @@ interface GuardOpts {
   user?: string;
   json?: boolean;
   yes?: boolean;
+  liftMoved?: boolean;
 }
 
 /** Load the topology, run `fn` with one connection per server, close them all. */
@@ -50,6 +51,7 @@ Examples:
   $ fw-shard guard status --shard 1      fences (moving and moved users), pending changes, triggers
   $ fw-shard guard remove --user 42 --shard 1   lift user 42's fence on shard 1 (a move back by hand)
   $ fw-shard guard remove --shard 3 --yes       drop fw-shard's triggers and tables from shard 3
+  $ fw-shard guard remove --shard 1 --yes --lift-moved   the same where moved users' fences still refuse stale writes
 
 A moved user's fence stays on the old shard so that a stale app server's late write is refused
 (error 1644, SQLSTATE 45000) rather than lost.`,
@@ -141,6 +143,7 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
     .option('--shard <n>', 'only this shard')
     .option('--user <id>', "only this user's fence")
     .option('--yes', 'drop the triggers and tables (without --user)')
+    .option('--lift-moved', "with --yes: also lift the fences of users moved away, which refuse stale app servers' writes to this shard")
     .option('--json', 'print one JSON document on stdout')
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
@@ -155,8 +158,16 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
                 hint: `Finish it (fw-shard resume ${m.id}) or abort it (fw-shard abort ${m.id}).`,
               });
             for (const id of shardsOf(topology, opts)) {
-              await new Guard(conns.get(topology.shards.get(id)!)).clear(user, null, { changes: true });
-              done.push(`shard ${id}: fence of user ${user} lifted`);
+              const g = new Guard(conns.get(topology.shards.get(id)!));
+              const fence = await g.fenceOf(user);
+              await g.clear(user, null, { changes: true });
+              done.push(
+                fence === null
+                  ? `shard ${id}: user ${user} had no fence`
+                  : `shard ${id}: fence of user ${user} lifted (it was ${fence.state}, move ${fence.moveId})${
+                      fence.state === 'moved' ? `: writes of user ${user} to shard ${id} are accepted again, stale app servers' included` : ''
+                    }`,
+              );
             }
           } else {
             if (!opts.yes)
@@ -168,9 +179,27 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
                 hint: 'Let them finish (fw-shard moves), then run this again.',
               });
             }
+            // A `moved` fence refuses a stale app server's write to the shard the user left: dropping the
+            // tables lifts it silently, so that is said, and only done when asked for.
+            const moved: string[] = [];
+            for (const id of shardsOf(topology, opts))
+              for (const f of await new Guard(conns.get(topology.shards.get(id)!)).fences())
+                if (f.state === 'moved') moved.push(`user ${f.user_id} on shard ${id} (move ${f.move_id}, ${f.age_s} s ago)`);
+            if (moved.length > 0 && !opts.liftMoved) {
+              throw new FwShardError(
+                'PRECONDITION',
+                `dropping fw-shard's tables would lift ${moved.length} fence(s) of users moved away, which refuse stale writes to the shard they left: ${moved.slice(0, 10).join(', ')}${moved.length > 10 ? ', ...' : ''}`,
+                {
+                  hint: `Nothing was dropped. Add --lift-moved to drop them too (fw-shard guard remove ${opts.shard ? `--shard ${opts.shard} ` : ''}--yes --lift-moved), once no app server can still hold the old placement.`,
+                },
+              );
+            }
             for (const id of shardsOf(topology, opts)) {
               const dropped = await new Guard(conns.get(topology.shards.get(id)!)).remove({ dropTables: true });
-              done.push(`shard ${id}: ${dropped.length} trigger(s) and fw-shard's tables dropped`);
+              const lifted = moved.filter((m) => m.includes(` on shard ${id} `)).length;
+              done.push(
+                `shard ${id}: ${dropped.length} trigger(s) and fw-shard's tables dropped${lifted > 0 ? `, ${lifted} moved user(s)' fence(s) lifted` : ''}`,
+              );
             }
           }
           if (opts.json) printJson(ctx, { ok: true, done });
