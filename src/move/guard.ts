@@ -236,6 +236,23 @@ export class Guard {
     for (;;) {
       const rows = await this.db.rows<{ thread: string; started: string; rows_modified: string }>(G.olderWritersSql(since));
       if (rows.length === 0) return;
+      // A prepared XA transaction has no session (thread 0) and ends only by XA COMMIT or XA ROLLBACK:
+      // waiting for it is pointless, and its writes, committed later, would fire no trigger.
+      const xa = rows.filter((r) => String(r.thread) === '0');
+      if (xa.length === rows.length) {
+        throw new FwShardError(
+          'BUSY',
+          `${xa.length} prepared XA transaction(s) on ${this.db.endpoint.role} wrote before the capture of the user's changes began (since ${xa
+            .slice(0, 3)
+            .map((r) => r.started)
+            .join(
+              ', ',
+            )}, ${xa.map((r) => r.rows_modified).join(', ')} rows changed): they end only by XA COMMIT or XA ROLLBACK, and what they commit later would fire no trigger`,
+          {
+            hint: "Run XA RECOVER on that shard to list their xids, end each with XA COMMIT 'xid' or XA ROLLBACK 'xid' (whoever owns them decides which), then run the same command again: the move resumes.",
+          },
+        );
+      }
       if (Date.now() > deadline || signal?.aborted) {
         throw new FwShardError(
           'BUSY',

@@ -96,6 +96,30 @@ describe('trigger mode needs a source whose every write fires the triggers', () 
     }
     expect((await plan()).plan?.capture?.mode).toBe('trigger');
   });
+
+  it('a prepared XA transaction that wrote before the capture: refused at once, with the commands that end it', async () => {
+    // Another user's row, prepared and left (its session gone): it holds until XA COMMIT or XA ROLLBACK.
+    env.cli('a', 'users1', "XA START 'fws-test'; INSERT INTO Dots VALUES (99, 43, 'xa'); XA END 'fws-test'; XA PREPARE 'fws-test'");
+    try {
+      const started = Date.now();
+      const err = await expectCode(plan({ dryRun: false, capture: 'trigger' }), 'BUSY');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(err.message).toMatch(/1 prepared XA transaction\(s\) on .* wrote before the capture/);
+      expect(err.hint).toMatch(/XA RECOVER .* XA ROLLBACK 'xid'/);
+      expect(err.hint).not.toMatch(/thread 0/);
+    } finally {
+      env.cli('a', 'users1', "XA ROLLBACK 'fws-test'");
+    }
+    // Ended: the same command resumes the move.
+    const { deps, close } = makeDeps(env.topology, () => undefined);
+    try {
+      const r = await runMove(deps, req({ dryRun: false, capture: 'trigger' }));
+      expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    } finally {
+      await close();
+    }
+    expect(env.cli('a', 'flamework', 'SELECT cluster_id FROM users WHERE id = 42').trim()).toBe('2');
+  });
 });
 
 /**
