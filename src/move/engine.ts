@@ -437,6 +437,12 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
     );
   }
   ctx.checkAborted();
+  // The comparison before each delete hashes the columns the plan has: they must still be the table's.
+  // Otherwise the move ends as with --cleanup keep (the rows stay, the user lives on the target) and says so.
+  await checkSchema(run, { only: ['columns', 'keys'] }).catch(async (err: unknown) => {
+    await run.end('done');
+    throw err;
+  });
   await run.enterCleanup();
   const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables));
   // The source's fence stays `moved`: a stale app server's late write is refused rather than orphaned.

@@ -126,8 +126,8 @@ async function readStorage(
   return { kind: 'create-time', byTable };
 }
 
-/** What changed, one readable line per change (empty: nothing). */
-export function diffSchemaFingerprints(before: SchemaFingerprint, after: SchemaFingerprint): string[] {
+/** What changed, one readable line per change (empty: nothing); `only`: the parts compared (default all, and the owner tables). */
+export function diffSchemaFingerprints(before: SchemaFingerprint, after: SchemaFingerprint, only?: readonly (keyof TableFingerprint)[]): string[] {
   const out: string[] = [];
   for (const [name, b] of Object.entries(before.tables)) {
     const a = after.tables[name];
@@ -135,13 +135,25 @@ export function diffSchemaFingerprints(before: SchemaFingerprint, after: SchemaF
       out.push(`table ${name} no longer exists`);
       continue;
     }
-    for (const p of PARTS) if (a[p] !== b[p]) out.push(`table ${name}: ${WHAT[p]}`);
+    for (const p of only ?? PARTS) if (a[p] !== b[p]) out.push(`table ${name}: ${WHAT[p]}`);
   }
-  if (before.ownerTables && after.ownerTables) {
+  if (before.ownerTables && after.ownerTables && !only) {
     for (const t of after.ownerTables) if (!before.ownerTables.includes(t)) out.push(`table ${t} (with the owner column) was created`);
     for (const t of before.ownerTables) if (!after.ownerTables.includes(t) && !(t in before.tables)) out.push(`table ${t} (with the owner column) was dropped`);
   }
   return out;
+}
+
+/** After the flip: the cleanup deletes nothing while the columns it would compare are not the table's. */
+export function cleanupSchemaChangedError(moveId: string, userId: string, side: string, changes: readonly string[]): FwShardError {
+  return new FwShardError(
+    'SCHEMA_CHANGED',
+    `the schema of the moved tables changed on the ${side} shard since move ${moveId} started, so its cleanup cannot compare rows:\n  ${changes.join('\n  ')}`,
+    {
+      hint: `The user lives on the new shard; nothing was deleted from the old one. fw-shard verify --user ${userId} lists the rows left there and fw-shard cleanup --orphans deletes those identical on the user's shard, compared with the schema as it is now.`,
+      details: { changes: [...changes] },
+    },
+  );
 }
 
 /** The typed refusal: the move stops before its flip; abort it, then move again once the change is done. */
@@ -159,7 +171,7 @@ export function schemaChangedError(moveId: string, side: string, changes: readon
  * first run of a move, or one begun by an older fw-shard, records them). A table added to the plan
  * since (a resumed move copies it: engine.ts copyUncopied) is recorded, not refused.
  */
-export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>): Promise<void> {
+export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>, opts: { only?: readonly (keyof TableFingerprint)[] } = {}): Promise<void> {
   const { ctx, moveId } = run;
   const names = run.pf.tables.map((t) => t.name);
   const topo = ctx.deps.topology.tables;
@@ -175,8 +187,11 @@ export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>): 
       ['source', before.source, source],
       ['target', before.target, target],
     ] as const) {
-      const changes = diffSchemaFingerprints(b, a).filter((line) => !names.some((n) => line === `table ${n} (with the owner column) was created`));
-      if (changes.length > 0) throw schemaChangedError(moveId, side === 'source' ? `source (shard ${ctx.from})` : `target (shard ${ctx.to})`, changes);
+      const changes = diffSchemaFingerprints(b, a, opts.only).filter((line) => !names.some((n) => line === `table ${n} (with the owner column) was created`));
+      if (changes.length > 0) {
+        const where = side === 'source' ? `source (shard ${ctx.from})` : `target (shard ${ctx.to})`;
+        throw opts.only ? cleanupSchemaChangedError(moveId, ctx.userId, where, changes) : schemaChangedError(moveId, where, changes);
+      }
     }
     if (names.every((n) => n in before.source.tables)) return;
     for (const n of names) {

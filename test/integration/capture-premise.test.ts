@@ -5,7 +5,7 @@
  * through the storage engine, which fires no trigger: `--capture auto` picks re-hash mode and says why,
  * `--capture trigger` is refused with a hint that works.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,8 @@ import { abortMove, runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
+import { FwShardError } from '../../src/errors/index.js';
+import { BIN } from '../helpers/reliability.js';
 import { createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
@@ -341,6 +343,38 @@ describe('the schema changes under a move: it stops before the flip', () => {
     env.cli('a', 'users1', q);
     env.cli('b', 'users2', q);
   };
+  it('a column added after the flip: the cleanup deletes nothing, the move ends, and the hinted commands work', async () => {
+    await reset();
+    let added = false;
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      if (!added && e.type === 'mapping.flipped') {
+        added = true;
+        both('ALTER TABLE Dots ADD COLUMN extra INT NOT NULL DEFAULT 0, ALGORITHM=INSTANT')();
+        env.cli('a', 'users1', `SET @fw_shard_writer = CONCAT('fw-shard writer ', CONNECTION_ID()); UPDATE Dots SET extra = 7 WHERE id <= 10`);
+      }
+    });
+    let err: FwShardError;
+    try {
+      err = await expectCode(runMove(deps, req({ dryRun: false, capture: 'trigger', cleanup: 'now' })), 'SCHEMA_CHANGED');
+    } finally {
+      await close();
+    }
+    expect(err.message).toMatch(/its cleanup cannot compare rows:\n  table Dots: its columns changed/);
+    expect(env.cli('a', 'flamework', 'SELECT cluster_id FROM users WHERE id = 42').trim()).toBe('2');
+    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('3000');
+    expect(env.cli('a', 'flamework', 'SELECT state FROM fw_shard_moves ORDER BY id DESC LIMIT 1').trim()).toBe('done');
+    // The hint's commands: the rows differing in the new column stay, the identical ones go.
+    expect(err.hint).toMatch(/fw-shard verify --user 42 .* fw-shard cleanup --orphans/);
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, '--config', env.configFile(), ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    expect(cli(['verify', '--user', '42']).status).not.toBe(70);
+    const orphans = cli(['cleanup', '--orphans', '--user', '42']);
+    // The ten rows the old shard changed in the new column are not on the user's shard: kept, and said (exit 8).
+    expect(orphans.status, orphans.stderr).toBe(8);
+    expect(orphans.stderr).toMatch(/shard 1 Dots user 42: 2990 deleted, 10 kept/);
+    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('10');
+  });
+
   const cases: { name: string; ddl: () => void; change: RegExp; modes: ('trigger' | 'rehash' | 'offline')[] }[] = [
     {
       name: 'ALTER TABLE ... ADD COLUMN, ALGORITHM=INSTANT, on both shards',
