@@ -150,9 +150,10 @@ describe('trigger mode traces foreign-key cascades, which fire no trigger', () =
   }
 
   it('deletes and renumbers that cascade three levels down while the user moves: old and new shard identical, byte for byte', async () => {
-    const albums = 400;
+    // FW_SHARD_CASCADE_ALBUMS=2000 FW_SHARD_CASCADE_NOTES=20000: the size of issue 21's report (60,000 items).
+    const albums = Number(process.env.FW_SHARD_CASCADE_ALBUMS ?? 400);
     const perAlbum = 30;
-    const notes = 4000;
+    const notes = Number(process.env.FW_SHARD_CASCADE_NOTES ?? 4000);
     await seed(albums, perAlbum, notes);
     const writer = new CascadingWriter(env.db('a', 'users1'), BigInt(albums), BigInt(albums * perAlbum), BigInt(notes));
     const { deps, close } = makeDeps(env.topology, () => undefined);
