@@ -437,14 +437,17 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
     );
   }
   ctx.checkAborted();
-  // The comparison before each delete hashes the columns the plan has: they must still be the table's.
-  // Otherwise the move ends as with --cleanup keep (the rows stay, the user lives on the target) and says so.
-  await checkSchema(run, { only: ['columns', 'keys'] }).catch(async (err: unknown) => {
-    await run.end('done');
+  // The comparison before each delete hashes the columns the plan has: they must still be the table's,
+  // checked before the cleanup and before each range's delete. Otherwise the move ends as with
+  // --cleanup keep would (what was not deleted stays, the user lives on the target) and says so.
+  const columnsStill = () => checkSchema(run, { only: ['columns', 'keys'] });
+  const endKeeping = async (err: unknown): Promise<never> => {
+    if (err instanceof FwShardError && err.code === 'SCHEMA_CHANGED') await run.end('done');
     throw err;
-  });
+  };
+  await columnsStill().catch(endKeeping);
   await run.enterCleanup();
-  const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables));
+  const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables, columnsStill)).catch(endKeeping);
   // The source's fence stays `moved`: a stale app server's late write is refused rather than orphaned.
   await guards(ctx).source.clear(ctx.userId, run.moveId, { states: ['capturing'], changes: true });
   const verifyHint = `fw-shard verify --user ${ctx.userId} lists them`;

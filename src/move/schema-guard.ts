@@ -65,7 +65,13 @@ const isUnknownTable = (err: unknown) =>
   [1109, 1146].includes((err as { errno?: number; cause?: { errno?: number } })?.errno ?? (err as { cause?: { errno?: number } })?.cause?.errno ?? 0);
 
 /** The fingerprint of `tables` in the endpoint's database: six queries, side by side. */
-export async function readSchemaFingerprint(db: ReadDb, tables: readonly string[], opts: { ownerColumn: string | null }): Promise<SchemaFingerprint> {
+export async function readSchemaFingerprint(
+  db: ReadDb,
+  tables: readonly string[],
+  opts: { ownerColumn: string | null; only?: readonly (keyof TableFingerprint)[] },
+): Promise<SchemaFingerprint> {
+  const want = (p: keyof TableFingerprint) => !opts.only || opts.only.includes(p);
+  const none = Promise.resolve([] as { t: string; v: string }[]);
   const schema = db.endpoint.database;
   type Row = { t: string; v: string };
   const grouped = (rows: Row[]) => {
@@ -74,12 +80,12 @@ export async function readSchemaFingerprint(db: ReadDb, tables: readonly string[
     return m;
   };
   const [columns, keys, fks, triggers, storage, owners] = await Promise.all([
-    db.rows<Row>(F.fingerprintColumnsSql(schema, tables)),
-    db.rows<Row>(F.fingerprintKeysSql(schema, tables)),
-    db.rows<Row>(F.fingerprintForeignKeysSql(schema, tables)),
-    db.rows<Row>(F.fingerprintTriggersSql(schema, tables)),
-    readStorage(db, schema, tables),
-    opts.ownerColumn === null ? Promise.resolve(null) : db.rows<{ t: string }>(F.ownerTablesSql(schema, opts.ownerColumn)),
+    want('columns') ? db.rows<Row>(F.fingerprintColumnsSql(schema, tables)) : none,
+    want('keys') ? db.rows<Row>(F.fingerprintKeysSql(schema, tables)) : none,
+    want('foreignKeys') ? db.rows<Row>(F.fingerprintForeignKeysSql(schema, tables)) : none,
+    want('triggers') ? db.rows<Row>(F.fingerprintTriggersSql(schema, tables)) : none,
+    want('storage') ? readStorage(db, schema, tables) : Promise.resolve({ kind: 'table-id' as const, byTable: new Map<string, string[]>() }),
+    opts.ownerColumn === null || opts.only ? Promise.resolve(null) : db.rows<{ t: string }>(F.ownerTablesSql(schema, opts.ownerColumn)),
   ]);
   const [c, k, f, t] = [columns, keys, fks, triggers].map(grouped);
   const out: SchemaFingerprint = {
@@ -177,10 +183,11 @@ export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>, o
   const topo = ctx.deps.topology.tables;
   const ownerColumn = topo.include && topo.include.length > 0 ? null : topo.ownerColumn;
   const [source, target] = await Promise.all([
-    readSchemaFingerprint(ctx.source.db, names, { ownerColumn }),
-    readSchemaFingerprint(ctx.target.db, names, { ownerColumn }),
+    readSchemaFingerprint(ctx.source.db, names, { ownerColumn, ...(opts.only ? { only: opts.only } : {}) }),
+    readSchemaFingerprint(ctx.target.db, names, { ownerColumn, ...(opts.only ? { only: opts.only } : {}) }),
   ]);
   const recorded = await ctx.journal.schemaFingerprint(moveId);
+  if (opts.only && recorded === null) return; // nothing to compare with (a move begun by an older fw-shard)
   if (recorded !== null) {
     const before = JSON.parse(recorded) as MoveFingerprints;
     for (const [side, b, a] of [

@@ -375,6 +375,29 @@ describe('the schema changes under a move: it stops before the flip', () => {
     expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('10');
   });
 
+  it('a column added while the cleanup runs: the next range is not deleted, the move ends with the rest kept', async () => {
+    await reset();
+    let added = false;
+    const { deps, close } = makeDeps(env.topology, (e) => {
+      if (!added && e.type === 'cleanup.progress') {
+        added = true;
+        both('ALTER TABLE Dots ADD COLUMN extra INT NOT NULL DEFAULT 0, ALGORITHM=INSTANT')();
+      }
+    });
+    let err: FwShardError;
+    try {
+      err = await expectCode(runMove(deps, req({ dryRun: false, capture: 'trigger', cleanup: 'now', concurrency: 1 })), 'SCHEMA_CHANGED');
+    } finally {
+      await close();
+    }
+    expect(added).toBe(true);
+    expect(err.message).toMatch(/its cleanup cannot compare rows/);
+    const left = Number(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim());
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(3000);
+    expect(env.cli('a', 'flamework', 'SELECT state FROM fw_shard_moves ORDER BY id DESC LIMIT 1').trim()).toBe('done');
+  });
+
   const cases: { name: string; ddl: () => void; change: RegExp; modes: ('trigger' | 'rehash' | 'offline')[] }[] = [
     {
       name: 'ALTER TABLE ... ADD COLUMN, ALGORITHM=INSTANT, on both shards',

@@ -30,7 +30,8 @@ export interface CleanupOutcome {
 
 const LIST = 10;
 
-export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promise<CleanupOutcome> {
+/** `beforeRange`: run before each range's delete (the engine checks the schema there: schema-guard.ts). */
+export async function cleanupSource(ctx: RunContext, tables: TablePlan[], beforeRange: () => Promise<void> = async () => undefined): Promise<CleanupOutcome> {
   const out: CleanupOutcome = { rowsDeleted: 0n, stale: { rows: 0n, lines: [] }, superseded: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   // Tables at once (--concurrency, as the copy), ranges of a table one after another.
@@ -44,6 +45,7 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[]): Promi
       if (stop()) return; // another table failed: its error is the run's
       const lo = decodeKey(c.lo);
       const hi = decodeKey(c.hi);
+      await beforeRange();
       const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp);
       deleted += BigInt(r.deleted);
       if (r.kept.length > 0) {
