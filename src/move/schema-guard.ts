@@ -35,7 +35,11 @@ export interface TableFingerprint {
   storage: string;
 }
 
+/** What the fingerprint reads and how it hashes it: fingerprints of another version are not compared (re-recorded). */
+export const FINGERPRINT_VERSION = 2;
+
 export interface SchemaFingerprint {
+  version?: number;
   storage: 'table-id' | 'create-time';
   tables: Record<string, TableFingerprint>;
   /** Base tables with the owner column, null when not watched. */
@@ -64,41 +68,54 @@ const isAccessError = (err: unknown) =>
 const isUnknownTable = (err: unknown) =>
   [1109, 1146].includes((err as { errno?: number; cause?: { errno?: number } })?.errno ?? (err as { cause?: { errno?: number } })?.cause?.errno ?? 0);
 
-/** The fingerprint of `tables` in the endpoint's database: six queries, side by side. */
+/** Rows as canonical lines per table: every field but the table's name, in the query's order. */
+type Row = Record<string, unknown> & { t: string };
+function linesByTable(rows: readonly Row[], skip: readonly string[] = []): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const r of rows) {
+    const line = Object.entries(r)
+      .filter(([k]) => k !== 't' && !skip.includes(k))
+      .map(([, v]) => (v === null || v === undefined ? '\\N' : Buffer.isBuffer(v) ? v.toString('hex') : String(v)))
+      .join('|');
+    m.set(String(r.t), [...(m.get(String(r.t)) ?? []), line]);
+  }
+  return m;
+}
+
+/** The fingerprint of `tables` in the endpoint's database: five queries at most, side by side; `only`: the parts read. */
 export async function readSchemaFingerprint(
   db: ReadDb,
   tables: readonly string[],
   opts: { ownerColumn: string | null; only?: readonly (keyof TableFingerprint)[] },
 ): Promise<SchemaFingerprint> {
   const want = (p: keyof TableFingerprint) => !opts.only || opts.only.includes(p);
-  const none = Promise.resolve([] as { t: string; v: string }[]);
+  const none = Promise.resolve([] as Row[]);
   const schema = db.endpoint.database;
-  type Row = { t: string; v: string };
-  const grouped = (rows: Row[]) => {
-    const m = new Map<string, string[]>();
-    for (const r of rows) m.set(String(r.t), [...(m.get(String(r.t)) ?? []), String(r.v)]);
-    return m;
-  };
-  const [columns, keys, fks, triggers, storage, owners] = await Promise.all([
+  const [columns, keys, triggers, storage, owners] = await Promise.all([
     want('columns') ? db.rows<Row>(F.fingerprintColumnsSql(schema, tables)) : none,
-    want('keys') ? db.rows<Row>(F.fingerprintKeysSql(schema, tables)) : none,
-    want('foreignKeys') ? db.rows<Row>(F.fingerprintForeignKeysSql(schema, tables)) : none,
+    want('keys') || want('foreignKeys')
+      ? db.rows<Row & { part: string }>(F.fingerprintKeysSql(schema, tables))
+      : Promise.resolve([] as (Row & { part: string })[]),
     want('triggers') ? db.rows<Row>(F.fingerprintTriggersSql(schema, tables)) : none,
     want('storage') ? readStorage(db, schema, tables) : Promise.resolve({ kind: 'table-id' as const, byTable: new Map<string, string[]>() }),
     opts.ownerColumn === null || opts.only ? Promise.resolve(null) : db.rows<{ t: string }>(F.ownerTablesSql(schema, opts.ownerColumn)),
   ]);
-  const [c, k, f, t] = [columns, keys, fks, triggers].map(grouped);
+  const c = linesByTable(columns);
+  const k = linesByTable(keys.filter((r) => r.part === 'keys'));
+  const f = linesByTable(keys.filter((r) => r.part === 'foreignKeys'));
+  const t = linesByTable(triggers);
   const out: SchemaFingerprint = {
+    version: FINGERPRINT_VERSION,
     storage: storage.kind,
     tables: {},
     ownerTables: owners === null ? null : owners.map((r) => String(r.t)).filter((n) => !n.startsWith('fw_shard_')),
   };
   for (const name of [...tables].sort()) {
     out.tables[name] = {
-      columns: digest(c!.get(name) ?? []),
-      keys: digest(k!.get(name) ?? []),
-      foreignKeys: digest(f!.get(name) ?? []),
-      triggers: digest(t!.get(name) ?? []),
+      columns: digest(c.get(name) ?? []),
+      keys: digest(k.get(name) ?? []),
+      foreignKeys: digest(f.get(name) ?? []),
+      triggers: digest(t.get(name) ?? []),
       storage: digest(storage.byTable.get(name) ?? []),
     };
   }
@@ -110,26 +127,17 @@ async function readStorage(
   schema: string,
   tables: readonly string[],
 ): Promise<{ kind: SchemaFingerprint['storage']; byTable: Map<string, string[]> }> {
-  const wanted = new Set(tables);
   for (const mysql8 of [false, true]) {
     try {
-      const rows = await db.rows<{ name: string; id: string }>(F.fingerprintStorageSql(schema, mysql8));
-      const byTable = new Map<string, string[]>();
-      for (const r of rows) {
-        const { table, partition } = F.decodeInnodbName(String(r.name));
-        if (wanted.has(table)) byTable.set(table, [...(byTable.get(table) ?? []), `${partition ?? ''}=${String(r.id)}`].sort());
-      }
-      return { kind: 'table-id', byTable };
+      const rows = await db.rows<Row>(F.fingerprintStorageSql(schema, tables, mysql8));
+      return { kind: 'table-id', byTable: linesByTable(rows) };
     } catch (err) {
       if (isUnknownTable(err) && !mysql8) continue; // MySQL 8 has INNODB_TABLES instead
       if (!isAccessError(err) && !isUnknownTable(err)) throw err;
       break;
     }
   }
-  const rows = await db.rows<{ t: string; v: string }>(F.fingerprintCreateTimesSql(schema, tables));
-  const byTable = new Map<string, string[]>();
-  for (const r of rows) byTable.set(String(r.t), [...(byTable.get(String(r.t)) ?? []), String(r.v)]);
-  return { kind: 'create-time', byTable };
+  return { kind: 'create-time', byTable: linesByTable(await db.rows<Row>(F.fingerprintCreateTimesSql(schema, tables))) };
 }
 
 /** What changed, one readable line per change (empty: nothing); `only`: the parts compared (default all, and the owner tables). */
@@ -188,8 +196,15 @@ export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>, o
   ]);
   const recorded = await ctx.journal.schemaFingerprint(moveId);
   if (opts.only && recorded === null) return; // nothing to compare with (a move begun by an older fw-shard)
-  if (recorded !== null) {
-    const before = JSON.parse(recorded) as MoveFingerprints;
+  const before = recorded === null ? null : (JSON.parse(recorded) as MoveFingerprints);
+  if (before !== null && before.source.version !== FINGERPRINT_VERSION) {
+    // Recorded by another fw-shard version, which read or hashed otherwise: not comparable. Taken anew
+    // (a cleanup-only check has no full fingerprint to record, and skips).
+    ctx.emit({ type: 'warning', message: `move ${moveId}'s schema fingerprint was recorded by another fw-shard version: recorded anew now` });
+    if (!opts.only) await ctx.journal.setSchemaFingerprint(moveId, JSON.stringify({ source, target } satisfies MoveFingerprints));
+    return;
+  }
+  if (before !== null) {
     for (const [side, b, a] of [
       ['source', before.source, source],
       ['target', before.target, target],

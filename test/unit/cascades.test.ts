@@ -12,7 +12,7 @@ import { createTriggersSql, isTriggerOfTable, triggerNames, WRITER_MARK } from '
 import { decodeLoggedKey, decodeLoggedRefs } from '../../src/move/guard.js';
 import { col, key, table } from '../helpers/schema-fixtures.js';
 import { diffSchemaFingerprints } from '../../src/move/schema-guard.js';
-import { decodeInnodbName, fingerprintStorageSql, fingerprintTriggersSql, ownerTablesSql } from '../../src/db/sql/fingerprint.js';
+import { fingerprintKeysSql, fingerprintStorageSql, fingerprintTriggersSql, ownerTablesSql } from '../../src/db/sql/fingerprint.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 const plan = (name: string, cols: string[], extra: Parameters<typeof col>[2][] = []) =>
@@ -151,6 +151,7 @@ describe('the SQL of the expansion and of the triggers', () => {
 
 describe('the schema fingerprint (src/move/schema-guard.ts)', () => {
   const fp = (over: Partial<Record<'columns' | 'keys' | 'foreignKeys' | 'triggers' | 'storage', string>> = {}, owners: string[] | null = ['Dots']) => ({
+    version: 2,
     storage: 'table-id' as const,
     tables: { Dots: { columns: 'c', keys: 'k', foreignKeys: 'f', triggers: 't', storage: 's', ...over } },
     ownerTables: owners,
@@ -168,16 +169,22 @@ describe('the schema fingerprint (src/move/schema-guard.ts)', () => {
     // Not watched (tables.include): a new table is no change.
     expect(diffSchemaFingerprints(fp({}, null), fp({}, ['Dots', 'Extra']))).toEqual([]);
   });
-  it('reads every part of every table at once, and InnoDB names in the file-name encoding', () => {
+  it('reads every part of every table at once, narrowed by constants, and InnoDB names encoded by the server', () => {
     expect(toText(fingerprintTriggersSql('users1', ['Dots', 'Notes']))).toBe(
-      "SELECT EVENT_OBJECT_TABLE AS t, CONCAT_WS('|', TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_ORDER, MD5(ACTION_STATEMENT),\n             DATE_FORMAT(CREATED, '%Y-%m-%d %H:%i:%s.%f')) AS v\n      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'users1' AND EVENT_OBJECT_TABLE IN ('Dots', 'Notes') ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
+      "SELECT EVENT_OBJECT_TABLE AS t, TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_ORDER AS ord,\n             MD5(ACTION_STATEMENT) AS body, DATE_FORMAT(CREATED, '%Y-%m-%d %H:%i:%s.%f') AS created\n      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'users1' AND EVENT_OBJECT_TABLE IN ('Dots', 'Notes')\n      ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
     );
-    expect(toText(fingerprintStorageSql('my-db', false))).toBe(
-      "SELECT NAME AS name, TABLE_ID AS id FROM information_schema.INNODB_SYS_TABLES WHERE NAME LIKE 'my@002ddb/%'",
+    const storage = toText(fingerprintStorageSql('my_db', ['Dots', 'a-b'], false));
+    expect(storage).toContain("CONCAT(CAST(CONVERT('my_db' USING filename) AS BINARY), '/', CAST(CONVERT(n.t USING filename) AS BINARY))");
+    expect(storage).toContain("FROM (SELECT 'Dots' AS t UNION ALL SELECT 'a-b' AS t) n");
+    expect(storage).toContain('JOIN information_schema.INNODB_SYS_TABLES s ON s.NAME = w.base OR LEFT(s.NAME, LENGTH(w.base) + 3) IN');
+    expect(storage).not.toContain('LIKE');
+    expect(toText(fingerprintStorageSql('users1', ['Dots'], true))).toContain('information_schema.INNODB_TABLES');
+    // Both sides of every join carry the schema: information_schema reads every table of the server otherwise.
+    expect(toText(ownerTablesSql('users1', 'user_id'))).toContain(
+      "WHERE c.TABLE_SCHEMA = 'users1' AND b.TABLE_SCHEMA = 'users1' AND c.COLUMN_NAME = 'user_id'",
     );
-    expect(toText(fingerprintStorageSql('users1', true))).toContain('information_schema.INNODB_TABLES');
-    expect(decodeInnodbName('my@002ddb/Notes#P#p0')).toEqual({ table: 'Notes', partition: 'p0' });
-    expect(decodeInnodbName('users1/a@002db')).toEqual({ table: 'a-b', partition: null });
-    expect(toText(ownerTablesSql('users1', 'user_id'))).toContain("WHERE c.TABLE_SCHEMA = 'users1' AND c.COLUMN_NAME = 'user_id'");
+    const keys = toText(fingerprintKeysSql('users1', ['Dots']));
+    expect(keys).not.toMatch(/\bJOIN\b/);
+    expect(keys).toContain("FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = 'users1' AND TABLE_NAME IN ('Dots')");
   });
 });
