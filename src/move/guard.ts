@@ -267,6 +267,12 @@ export class Guard {
     }
   }
 
+  /** How many prepared XA transactions that wrote are open (0 where it cannot be read). */
+  async preparedXa(): Promise<number> {
+    const [r] = await this.db.rows<{ n: string }>(G.preparedXaSql()).catch(() => [{ n: '0' }]);
+    return Number(r?.n ?? 0);
+  }
+
   async serverNow(): Promise<string> {
     const [r] = await this.db.rows<{ now: string }>(G.serverNowSql());
     return String(r!.now);

@@ -103,6 +103,10 @@ describe('trigger mode needs a source whose every write fires the triggers', () 
     // Another user's row, prepared and left (its session gone): it holds until XA COMMIT or XA ROLLBACK.
     env.cli('a', 'users1', "XA START 'fws-test'; INSERT INTO Dots VALUES (99, 43, 'xa'); XA END 'fws-test'; XA PREPARE 'fws-test'");
     try {
+      // --dry-run says so before anything is written.
+      expect((await plan()).plan?.warnings.join('\n')).toMatch(
+        /1 prepared XA transaction\(s\) on shard 1 wrote and are still open: the capture will refuse to start/,
+      );
       const started = Date.now();
       const err = await expectCode(plan({ dryRun: false, capture: 'trigger' }), 'BUSY');
       expect(Date.now() - started).toBeLessThan(10_000);

@@ -233,6 +233,9 @@ export const olderWritersSql = (since: string) =>
       FROM information_schema.INNODB_TRX
       WHERE trx_started <= ${since} AND trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()`;
 
+/** Prepared XA transactions that wrote (no session: thread 0); they end only by XA COMMIT or XA ROLLBACK. Needs PROCESS. */
+export const preparedXaSql = () => sql`SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND trx_rows_modified > 0`;
+
 export const serverNowSql = () => sql`SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') AS now`;
 
 /** Bound a held freeze on the server side: the session (and its transaction) ends if fw-shard stalls. */

@@ -11,7 +11,7 @@ import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesErr
 import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
-import { chooseCapture, readGuardFacts, type CaptureMode } from '../guard.js';
+import { chooseCapture, Guard, readGuardFacts, type CaptureMode } from '../guard.js';
 import { classifyForeignKeys, showForeignKey, type ForeignKeyReport } from '../foreign-keys.js';
 import { cascadeGraph, describeCascades, type CascadeGraph } from '../cascades.js';
 
@@ -174,6 +174,14 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     warnings,
   };
   const capture = ctx.online ? await decideCapture(ctx, tables) : { mode: 'rehash' as const, reason: 'offline move: no capture', mariadb: true };
+  if (capture.mode === 'trigger') {
+    // The capture cannot start while one is open (phases/fence-cutover.ts): said here, where nothing was written yet.
+    const xa = await new Guard(source.db).preparedXa();
+    if (xa > 0)
+      warnings.push(
+        `${xa} prepared XA transaction(s) on shard ${ctx.from} wrote and are still open: the capture will refuse to start until they end (XA RECOVER lists them; XA COMMIT or XA ROLLBACK 'xid')`,
+      );
+  }
   plan.capture = { mode: capture.mode, reason: capture.reason, ...(capture.mode === 'trigger' ? { cascades: describeCascades(cascades) } : {}) };
   return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture, rowHash, cascades };
 }
