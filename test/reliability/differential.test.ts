@@ -25,6 +25,7 @@ import { createMainSchema, onBothShards, resetShards, startMoveEnv, type MoveEnv
 import { recordFigures, Rng, trialSeed } from '../helpers/reliability.js';
 
 const MOVES = Number(process.env.FW_SHARD_DIFF_MOVES ?? 3);
+const DRAIN_MS = 2000;
 const SEED = Number(process.env.FW_SHARD_DIFF_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TABLES = ['ItemNotes', 'AlbumItems', 'Albums', 'Tags', 'Contacts'];
 const num = (v: bigint | number | string) => new NumericLiteral(String(v));
@@ -45,12 +46,16 @@ const req = (capture: 'trigger' | 'rehash'): MoveRequest => ({
   cleanup: 'keep',
   capture,
   chunkPauseMs: 3,
-  online: { freezeCapMs: 3000, drainMs: capture === 'rehash' ? 1000 : 0, maxDeltaPasses: 10, freezeAttempts: 5, readyRows: 50 },
+  // Re-hash mode: the product's default drain (2 s), which the cooperating writer's transactions must fit in.
+  online: { freezeCapMs: 4000, drainMs: capture === 'rehash' ? DRAIN_MS : 0, maxDeltaPasses: 10, freezeAttempts: 5, readyRows: 50 },
 });
 
 class RandomWriter {
   statements = 0;
   committed = 0;
+  /** Re-hash mode: the longest time from a freeze check to its transaction's COMMIT (the drain must cover it). */
+  maxCheckToCommitMs = 0;
+  #checkedAt = 0;
   rolledBack = 0;
   readonly errors: string[] = [];
   #running = false;
@@ -79,6 +84,7 @@ class RandomWriter {
   /** The cooperating app: waits out the db_main freeze; stops once the user lives elsewhere. */
   async mayWrite(): Promise<boolean> {
     for (;;) {
+      this.#checkedAt = Date.now();
       const [u] = await this.main.rows<{ c: string }>(sql`SELECT cluster_id AS c FROM users WHERE id = 42`);
       if (Number(u!.c) !== 1) return false;
       // No freeze table yet (the journal is made by the first move): nothing is frozen.
@@ -105,6 +111,7 @@ class RandomWriter {
           if (hold > 0) await new Promise((r) => setTimeout(r, hold));
           await s.exec(sql`COMMIT`);
           this.committed++;
+          if (this.cooperate) this.maxCheckToCommitMs = Math.max(this.maxCheckToCommitMs, Date.now() - this.#checkedAt);
         } catch (err) {
           await s.exec(sql`ROLLBACK`).catch(() => undefined);
           throw err;
@@ -193,8 +200,8 @@ class RandomWriter {
 describe(`differential: old shard = new shard after online moves under a random writer (seed ${SEED}, ${MOVES} moves per mode)`, () => {
   let env: MoveEnv;
   const figures = {
-    trigger: { moves: 0, statements: 0, committed: 0, rolledBack: 0, differences: 0 },
-    rehash: { moves: 0, statements: 0, committed: 0, rolledBack: 0, differences: 0 },
+    trigger: { moves: 0, statements: 0, committed: 0, rolledBack: 0, differences: 0, maxCheckToCommitMs: 0 },
+    rehash: { moves: 0, statements: 0, committed: 0, rolledBack: 0, differences: 0, maxCheckToCommitMs: 0 },
   };
 
   /** Every column of the user's rows as hex, in a total order, through the mariadb client. */
@@ -271,10 +278,14 @@ describe(`differential: old shard = new shard after online moves under a random 
         f.committed += writer.committed;
         f.rolledBack += writer.rolledBack;
         f.differences += dumps.filter((d) => d.before !== d.after).length;
+        f.maxCheckToCommitMs = Math.max(f.maxCheckToCommitMs, writer.maxCheckToCommitMs);
         expect(writer.errors).toEqual([]);
         // The cooperating re-hash writer pays two db_main reads a transaction and waits out the freeze: fewer.
         expect(committedDuring, 'the writer committed while the user moved').toBeGreaterThan(mode === 'trigger' ? 20 : 0);
-        for (const { t, before, after } of dumps) expect(after, `${t} differs (seed ${SEED}, ${mode} move ${m + 1})`).toBe(before);
+        // Re-hash mode rests on the app: a write that began before the freeze and committed after the drain
+        // is outside its contract (README "Re-hash mode"), and is named as such rather than as a difference.
+        const contract = mode === 'rehash' ? `; the writer's longest freeze check to COMMIT: ${writer.maxCheckToCommitMs} ms (drain ${DRAIN_MS} ms)` : '';
+        for (const { t, before, after } of dumps) expect(after, `${t} differs (seed ${SEED}, ${mode} move ${m + 1}${contract})`).toBe(before);
       });
     }
   }
