@@ -220,48 +220,34 @@ export class Applier {
     /** How long the UPDATE may wait for the users row's lock (an app transaction holding it); default: the server's. */
     lockWaitSeconds?: number,
   ): Promise<void> {
+    const cas = async (s: Session): Promise<void> => {
+      const r = await s.exec(flipMappingSql(m, userId, from, to, frozen ? moveId : undefined));
+      if (r.affectedRows !== 1) {
+        const [cur] = await s.rows<{ shard: string }>(readPlacementSql(m, userId));
+        if (frozen && cur && Number(cur.shard) === from) {
+          throw new FreezeExpiredError(userId);
+        }
+        throw new FwShardError(
+          'MAPPING_CHANGED',
+          `user ${userId}'s ${m.shardColumn} is ${cur ? cur.shard : '(user gone)'}, not ${from} as when the move started: someone else changed the mapping; nothing was flipped`,
+          { hint: `Find out who changed it. Then abort this move (fw-shard abort --user ${userId}) and start again.` },
+        );
+      }
+      await s.exec(setPhaseSql(moveId, 'flipped', extra));
+      await also?.(s);
+    };
     await this.db.transaction(
       async (s) => {
-        if (lockWaitSeconds !== undefined) await s.exec(flipLockWaitSql(lockWaitSeconds));
+        if (lockWaitSeconds === undefined) return cas(s);
+        await s.exec(flipLockWaitSql(lockWaitSeconds));
         try {
-          await this.#flipIn(s, m, userId, from, to, moveId, extra, frozen, also);
+          await cas(s);
         } finally {
-          if (lockWaitSeconds !== undefined) await s.exec(defaultLockWaitSql()).catch(() => undefined);
+          await s.exec(defaultLockWaitSql()).catch(() => undefined);
         }
       },
       { binary: false },
     );
-  }
-
-  async #flipIn(
-    s: Session,
-    m: MappingSpec,
-    userId: string,
-    from: number,
-    to: number,
-    moveId: string,
-    extra: Parameters<typeof setPhaseSql>[2],
-    frozen: boolean,
-    also?: (s: Session) => Promise<void>,
-  ): Promise<void> {
-    {
-      {
-        const r = await s.exec(flipMappingSql(m, userId, from, to, frozen ? moveId : undefined));
-        if (r.affectedRows !== 1) {
-          const [cur] = await s.rows<{ shard: string }>(readPlacementSql(m, userId));
-          if (frozen && cur && Number(cur.shard) === from) {
-            throw new FreezeExpiredError(userId);
-          }
-          throw new FwShardError(
-            'MAPPING_CHANGED',
-            `user ${userId}'s ${m.shardColumn} is ${cur ? cur.shard : '(user gone)'}, not ${from} as when the move started: someone else changed the mapping; nothing was flipped`,
-            { hint: `Find out who changed it. Then abort this move (fw-shard abort --user ${userId}) and start again.` },
-          );
-        }
-        await s.exec(setPhaseSql(moveId, 'flipped', extra));
-        await also?.(s);
-      }
-    }
   }
 }
 
