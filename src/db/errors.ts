@@ -31,6 +31,11 @@ export const ER = {
   NET_PACKET_TOO_LARGE: 1153,
   WARN_ALLOWED_PACKET_OVERFLOWED: 1301,
   CR_NET_PACKET_TOO_LARGE: 2020,
+  SPECIFIC_ACCESS_DENIED: 1227,
+  TABLEACCESS_DENIED: 1142,
+  DBACCESS_DENIED: 1044,
+  ACCESS_DENIED: 1045,
+  UNKNOWN_TABLE: 1109,
 } as const;
 
 interface DriverErrorShape {
@@ -141,6 +146,13 @@ export function isLockWaitOrDeadlock(err: unknown): boolean {
   const errno = mysqlErrno(err);
   return errno === ER.LOCK_WAIT_TIMEOUT || errno === ER.LOCK_DEADLOCK;
 }
+
+/** A privilege the statement needs is missing (PROCESS for InnoDB's information_schema tables, a table's or database's grant). */
+export const isPrivilegeMissing = (err: unknown): boolean =>
+  [ER.SPECIFIC_ACCESS_DENIED, ER.TABLEACCESS_DENIED, ER.DBACCESS_DENIED, ER.ACCESS_DENIED].includes(mysqlErrno(err) as never);
+
+/** 1109 or 1146: an information_schema (or other) table this server does not have (MySQL 8 lacks INNODB_SYS_TABLES). */
+export const isUnknownTable = (err: unknown): boolean => mysqlErrno(err) === ER.UNKNOWN_TABLE || mysqlErrno(err) === ER.NO_SUCH_TABLE;
 
 /** 1146: the table does not exist (e.g. the journal before the first move). */
 export const isNoSuchTable = (err: unknown): boolean => mysqlErrno(err) === ER.NO_SUCH_TABLE;

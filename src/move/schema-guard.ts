@@ -23,6 +23,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ReadDb } from '../db/pool.js';
+import { isPrivilegeMissing, isUnknownTable } from '../db/errors.js';
 import * as F from '../db/sql/fingerprint.js';
 import { FwShardError } from '../errors/index.js';
 import type { MoveRun } from './move-run.js';
@@ -61,12 +62,6 @@ const WHAT: Record<keyof TableFingerprint, string> = {
 };
 
 const digest = (lines: readonly string[]) => createHash('sha1').update(lines.join('\n')).digest('hex').slice(0, 16);
-const isAccessError = (err: unknown) =>
-  [1227, 1142, 1044, 1045, 1109].includes(
-    (err as { errno?: number; cause?: { errno?: number } })?.errno ?? (err as { cause?: { errno?: number } })?.cause?.errno ?? 0,
-  );
-const isUnknownTable = (err: unknown) =>
-  [1109, 1146].includes((err as { errno?: number; cause?: { errno?: number } })?.errno ?? (err as { cause?: { errno?: number } })?.cause?.errno ?? 0);
 
 /** Rows as canonical lines per table: every field but the table's name, in the query's order. */
 type Row = Record<string, unknown> & { t: string };
@@ -133,7 +128,8 @@ async function readStorage(
       return { kind: 'table-id', byTable: linesByTable(rows) };
     } catch (err) {
       if (isUnknownTable(err) && !mysql8) continue; // MySQL 8 has INNODB_TABLES instead
-      if (!isAccessError(err) && !isUnknownTable(err)) throw err;
+      // 1109 as well: a login without PROCESS may see the table as unknown.
+      if (!isPrivilegeMissing(err) && !isUnknownTable(err)) throw err;
       break;
     }
   }
