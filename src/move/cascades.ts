@@ -161,7 +161,8 @@ function cyclic(edges: readonly CascadeEdge[]): CascadeEdge[] {
  * are compared whole).
  */
 export function cascadeLevels<T extends { name: string }>(g: CascadeGraph, tables: readonly T[]): T[][] {
-  const acyclic = g.edges.filter((e) => !cyclic(g.edges).includes(e));
+  const onCycle = new Set(cyclic(g.edges));
+  const acyclic = g.edges.filter((e) => !onCycle.has(e));
   const level = new Map<string, number>();
   const depth = (name: string): number => {
     const known = level.get(name);
