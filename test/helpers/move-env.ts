@@ -152,3 +152,20 @@ export async function expectCode(p: Promise<unknown>, code: string): Promise<FwS
   }
   throw new Error(`expected ${code}, but it succeeded`);
 }
+
+/**
+ * Every column of a user's rows of one table as hex, in a total order (all columns), through the
+ * mariadb client rather than fw-shard's own SQL: two shards hold the same rows iff their dumps are equal.
+ */
+export function userHexDump(env: MoveEnv, server: 'a' | 'b', database: string, table: string, userId = '42'): string {
+  const cols = env
+    .cli(
+      server,
+      database,
+      `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${table}' ORDER BY ORDINAL_POSITION`,
+    )
+    .trim()
+    .split('\n');
+  const hex = cols.map((c) => `IFNULL(HEX(\`${c}\`), 'NULL')`).join(', ');
+  return env.cli(server, database, `SELECT ${hex} FROM \`${table}\` WHERE user_id = ${userId} ORDER BY ${hex}`);
+}

@@ -14,7 +14,7 @@ import { runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
-import { createMainSchema, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { createMainSchema, onBothShards, resetShards, startMoveEnv, userHexDump, type MoveEnv } from '../helpers/move-env.js';
 
 const num = (v: string | bigint) => new NumericLiteral(String(v));
 const errnoOf = (err: unknown) => (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
@@ -97,19 +97,7 @@ class CascadingWriter {
 
 describe('trigger mode traces foreign-key cascades, which fire no trigger', () => {
   let env: MoveEnv;
-  /** Every column of the user's rows as hex, through the mariadb client (not fw-shard's code). */
-  const dump = (s: 'a' | 'b', db: string, table: string) => {
-    const cols = env.cli(
-      s,
-      db,
-      `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${table}' ORDER BY ORDINAL_POSITION`,
-    );
-    const hex = cols
-      .trim()
-      .split('\n')
-      .map((c) => `IFNULL(HEX(\`${c}\`), 'NULL')`);
-    return env.cli(s, db, `SELECT ${hex.join(', ')} FROM \`${table}\` WHERE user_id = 42 ORDER BY id`);
-  };
+  const dump = (s: 'a' | 'b', db: string, table: string) => userHexDump(env, s, db, table);
 
   beforeAll(async () => {
     env = await startMoveEnv({ name: 'cascades' });

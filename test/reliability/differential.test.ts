@@ -21,7 +21,7 @@ import { runMove } from '../../src/move/engine.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
-import { createMainSchema, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { createMainSchema, onBothShards, resetShards, startMoveEnv, userHexDump, type MoveEnv } from '../helpers/move-env.js';
 import { recordFigures, Rng, trialSeed } from '../helpers/reliability.js';
 
 const MOVES = Number(process.env.FW_SHARD_DIFF_MOVES ?? 3);
@@ -204,15 +204,7 @@ describe(`differential: old shard = new shard after online moves under a random 
     rehash: { moves: 0, statements: 0, committed: 0, rolledBack: 0, differences: 0, maxCheckToCommitMs: 0 },
   };
 
-  /** Every column of the user's rows as hex, in a total order, through the mariadb client. */
-  const dump = (s: 'a' | 'b', db: string, table: string) => {
-    const cols = env
-      .cli(s, db, `SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '${table}' ORDER BY ORDINAL_POSITION`)
-      .trim()
-      .split('\n');
-    const hex = cols.map((c) => `IFNULL(HEX(\`${c}\`), 'NULL')`);
-    return env.cli(s, db, `SELECT ${hex.join(', ')} FROM \`${table}\` WHERE user_id = 42 ORDER BY ${hex.join(', ')}`);
-  };
+  const dump = (s: 'a' | 'b', db: string, table: string) => userHexDump(env, s, db, table);
 
   beforeAll(async () => {
     env = await startMoveEnv({ name: 'differential' });
