@@ -2,6 +2,7 @@
  * Config: find → parse → normalize → validate. Returns a Topology or throws one CONFIG_* error that
  * lists every problem at once as `path: problem`.
  */
+import { parseDuration } from './units.js';
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
@@ -294,6 +295,7 @@ export function normalizeConfig(
         }
       : {}),
     poorMansFederation,
+    ...(cfg.guard?.retention !== undefined ? { guard: { retentionSeconds: Math.floor(parseDuration(cfg.guard.retention, 'guard.retention') / 1000) } } : {}),
   };
   return { topology, warnings, raw: cfg };
 }

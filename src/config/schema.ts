@@ -81,6 +81,17 @@ export const configSchema = z.strictObject({
   accounts: serverSchema.optional(),
   shards: z.record(shardKey, serverSchema).refine((s) => Object.keys(s).length > 0, 'at least one shard is needed'),
   tickets: z.array(serverSchema).optional(),
+  guard: z
+    .strictObject({
+      retention: z
+        .string()
+        .regex(/^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)?\s*$/, 'use a duration like 30m, 24h or 7d')
+        .optional()
+        .describe(
+          "how long a moved user's fence stays on the old shard to refuse stale app servers' writes (default 24h); `fw-shard cleanup` lifts it after that and drops what no fence needs",
+        ),
+    })
+    .optional(),
   mapping: z
     .strictObject({
       cluster: z.enum(['main', 'accounts']).optional(),

@@ -28,6 +28,14 @@ import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns, ke
 import { Inspector, parseRowHashes, UnhashableRow, type KeptRow, type RangeHash } from './inspector.js';
 import { foreignKeyWriteError, packetTooLargeError } from './write-errors.js';
 
+/** What proves a range's source rows without comparing them with the target now (deleteRangeIfOnTarget). */
+export interface RangeProof {
+  /** The range's record from the final verification (not a dirty one), or null. */
+  record: RangeHash | null;
+  /** Trigger mode: true when the source fence and triggers have held since the freeze (run in the range's transaction). */
+  fenced?: (s: Session) => Promise<boolean>;
+}
+
 export class Applier {
   constructor(readonly db: Db) {}
 
@@ -133,11 +141,12 @@ export class Applier {
   #loadData = true;
 
   /**
-   * Cleanup of one source range (lo, hi]: delete the rows whose exact bytes are on the target now.
-   * The range is locked on the source (FOR UPDATE) and hashed; the same range is hashed on the target
-   * at that moment. Equal: the range is deleted. Otherwise the rows are compared one by one and only
-   * those identical on the target are deleted; the others are kept and returned. A keyless range that
-   * differs is kept whole. Never decides from a record: only from both servers, now.
+   * The cleanup of one range: delete the user's rows in it from this (source) shard once they are
+   * proven, and only then. Proven (`proof`, phases/cleanup.ts says when each applies): the range still
+   * hashes as the final verification recorded it (`record`: the same bytes as the target had then),
+   * or the source fence and triggers have refused every write of the user since the freeze compared both
+   * shards (`fenced`, checked inside this transaction once the range is locked). Otherwise the range is
+   * compared with the target now: rows identical there are deleted, the others kept and returned.
    */
   async deleteRangeIfOnTarget(
     spec: RowSpec,
@@ -145,29 +154,34 @@ export class Applier {
     lo: KeyTuple | null,
     hi: KeyTuple | null,
     target: Inspector,
-  ): Promise<{ deleted: number; kept: KeptRow[]; source: RangeHash }> {
+    proof: RangeProof = { record: null },
+  ): Promise<{ deleted: number; kept: KeptRow[]; source: RangeHash; proven: 'record' | 'fence' | null }> {
     // Safe to repeat: a committed delete leaves an empty range, which counts as already cleaned.
     return retryTransient(
       () =>
         this.db.transaction(
           async (s) => {
-            // Both sides at once: the source range locked as it is hashed, the target hashed meanwhile. The
-            // target may change after its hash either way (the app writes there now); what is deleted is
-            // what was equal at that moment, and the source cannot change until the delete commits.
-            const [[r], onTarget] = await Promise.all([
-              s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true)),
-              target.hash(spec, userId, lo, hi),
-            ]);
+            // The source range locked as it is hashed: it cannot change until the delete commits.
+            const [r] = await s.rows<{ n: Buffer | string; h: Buffer | string }>(R.hashRange(spec, userId, lo, hi, true));
             const source = { count: String(r?.n ?? '0'), hash: String(r?.h ?? '0') };
-            if (source.count === '0') return { deleted: 0, kept: [], source }; // already cleaned
+            if (source.count === '0') return { deleted: 0, kept: [], source, proven: null }; // already cleaned
             // A row the source cannot hash is never proven equal: nothing of the range is deleted.
             if (R.isUnhashable(source.hash)) throw await new Inspector(this.db).unhashable(spec, new UnhashableRow(null));
-            if (onTarget.count === source.count && onTarget.hash === source.hash) {
+            const proven =
+              proof.record && proof.record.count === source.count && proof.record.hash === source.hash
+                ? 'record'
+                : proof.fenced && (await proof.fenced(s))
+                  ? 'fence'
+                  : null;
+            // The target may change after its hash either way (the app writes there now); what is deleted
+            // is what was proven, and the source cannot change until the delete commits.
+            const onTarget = proven ? null : await target.hash(spec, userId, lo, hi);
+            if (proven || (onTarget!.count === source.count && onTarget!.hash === source.hash)) {
               const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
-              // The range delete must remove exactly the rows compared: a row that slipped in since (no gap
-              // lock would stop it under READ COMMITTED) was never on the target. Roll back and look again.
+              // The range delete must remove exactly the rows hashed: a row that slipped in since (no gap
+              // lock would stop it under READ COMMITTED) was never proven. Roll back and look again.
               if (d.affectedRows !== Number(source.count)) throw new RangeChanged();
-              return { deleted: d.affectedRows, kept: [], source };
+              return { deleted: d.affectedRows, kept: [], source, proven };
             }
             const nk = spec.key?.length ?? 0;
             const [mine, theirs] = await Promise.all([
@@ -182,10 +196,15 @@ export class Applier {
               else kept.push({ key: row.key, why: other ? 'different' : 'missing' });
             }
             if (!spec.key)
-              return { deleted: 0, kept: [...mine.values()].map((v) => ({ key: null, why: theirs.has(v.md5) ? 'different' : 'missing' }) as KeptRow), source };
+              return {
+                deleted: 0,
+                kept: [...mine.values()].map((v) => ({ key: null, why: theirs.has(v.md5) ? 'different' : 'missing' }) as KeptRow),
+                source,
+                proven: null,
+              };
             const d = same.length ? await s.execBinary(R.deleteByKeys(spec, userId, same)) : { affectedRows: 0 };
             if (d.affectedRows !== same.length) throw new RangeChanged();
-            return { deleted: d.affectedRows, kept, source };
+            return { deleted: d.affectedRows, kept, source, proven: null };
           },
           { binary: true, repeatableRead: true },
         ),

@@ -23,7 +23,8 @@ import { preflight } from './phases/preflight.js';
 import { copyTables } from './phases/copy.js';
 import { resyncTables } from './phases/resync.js';
 import { verifyAll } from './phases/verify.js';
-import { cleanupSource } from './phases/cleanup.js';
+import { cleanupSource, NO_PROOFS, type CleanupProofs } from './phases/cleanup.js';
+import { fenceOfLockedSql } from '../db/sql/guard.js';
 import { planTable } from './table-plan.js';
 import type { WriteSettings } from './phases/sync.js';
 import { DEFAULT_ONLINE, type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type PendingCleanup } from './types.js';
@@ -38,7 +39,8 @@ import {
 } from './mode.js';
 import { onlineCutover } from './phases/cutover.js';
 import { fenceCutover, flipMoved, guards, startCapture } from './phases/fence-cutover.js';
-import { checkSchema } from './schema-guard.js';
+import { checkSchema, sourceTriggersAsRecorded } from './schema-guard.js';
+import { retireIfUnused } from './guard-lifecycle.js';
 import { liftFreezeSql } from '../db/sql/freeze.js';
 import { alreadyFlippedHint, endedMoveHint, failedMoveHint, runningMoveHint, unfinishedMoveHint } from './hints.js';
 
@@ -366,6 +368,8 @@ async function cutoverStep(run: MoveRun): Promise<void> {
     await g.source.clear(ctx.userId, fence.moveId, { states: ['moved'], changes: true });
   }
   await g.target.clear(ctx.userId, run.moveId, { states: ['incoming'], changes: false });
+  await retireQuietly(ctx, 'source');
+  await retireQuietly(ctx, 'target');
   await copyUncopied(run);
   const out = await ctx.timed('delta', run.timings, () => onlineCutover(run, writeSettings(run), online, () => invalidateCache(ctx)));
   run.freezeMs = out.freezeMs;
@@ -426,6 +430,8 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
   // The mapping points at the target now: no fence there may refuse the app (this move's `incoming`, or
   // the `moved` of an earlier move of the user away from this shard).
   await guards(ctx).target.clear(ctx.userId, null, { states: ['incoming', 'moved'], changes: false });
+  // The target's triggers and tables go now unless another fence there needs them (guard-lifecycle.ts).
+  await retireQuietly(ctx, 'target');
   if (mode === 'keep') {
     await run.end('done');
     return run.finished(`done: user ${ctx.userId} lives on shard ${ctx.to}; its rows on shard ${ctx.from} were kept (--cleanup keep).`);
@@ -447,35 +453,85 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
   };
   await columnsStill().catch(endKeeping);
   await run.enterCleanup();
-  const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables, columnsStill)).catch(endKeeping);
-  // The source's fence stays `moved`: a stale app server's late write is refused rather than orphaned.
+  const outcome = await ctx.timed('cleanup', run.timings, () => cleanupSource(ctx, run.pf.tables, columnsStill, cleanupProofs(run))).catch(endKeeping);
+  // The source's fence stays `moved` for the retention (guard-lifecycle.ts): a stale app server's late
+  // write is refused rather than orphaned; `fw-shard cleanup` lifts it afterwards.
   await guards(ctx).source.clear(ctx.userId, run.moveId, { states: ['capturing'], changes: true });
-  const verifyHint = `fw-shard verify --user ${ctx.userId} lists them`;
-  // From here the move is over (the user lives on the target; every row proven there was deleted here).
-  // Rows kept are orphans now: reported, listed by verify, never deleted without a comparison.
+  // From here the move is over (the user lives on the target; every row proven was deleted here).
+  // Rows kept are orphans now: reported, listed by verify, never deleted without a proof or a comparison.
   await run.end('done');
-  if (outcome.stale.lines.length > 0) {
+  const kept = outcome.stale.rows + outcome.unproven.rows;
+  if (kept > 0n) {
+    const staleNote =
+      outcome.stale.rows > 0n
+        ? `${outcome.stale.rows} changed on shard ${ctx.from} after the final verification (writes that reached the old shard after the flip: a stale app server?) and differ from shard ${ctx.to}`
+        : '';
+    const unprovenNote =
+      outcome.unproven.rows > 0n
+        ? `${outcome.unproven.rows} in ranges no proof covers (a table a cascading foreign key can change, or a fence lifted before this cleanup) differ from shard ${ctx.to}`
+        : '';
     throw new FwShardError(
       'DATA_MISMATCH',
-      `move ${run.moveId} is done, but rows of user ${ctx.userId} on shard ${ctx.from} changed after the final verification (writes that reached the old shard after the flip: a stale app server?) and are not on shard ${ctx.to}; ${outcome.stale.rows + outcome.superseded.rows} row(s) were kept there, ${outcome.rowsDeleted} rows proven on shard ${ctx.to} were deleted:\n  ${[...outcome.stale.lines, ...outcome.superseded.lines].join('\n  ')}`,
+      `move ${run.moveId} is done, but ${kept} row(s) of user ${ctx.userId} were kept on shard ${ctx.from}: ${[staleNote, unprovenNote].filter(Boolean).join('; ')}. ${outcome.rowsDeleted} rows were deleted (${outcome.rowsProven} proven unchanged since the final verification):\n  ${[...outcome.stale.lines, ...outcome.unproven.lines].join('\n  ')}`,
       {
-        hint: `User ${ctx.userId} lives on shard ${ctx.to}; the rows kept on shard ${ctx.from} are orphans now (${verifyHint}). Copy over by hand any write that exists only there; fw-shard cleanup --orphans --user ${ctx.userId} then deletes those identical on shard ${ctx.to}.`,
-        details: { rowsKept: (outcome.stale.rows + outcome.superseded.rows).toString() },
+        hint:
+          `User ${ctx.userId} lives on shard ${ctx.to}; the rows kept on shard ${ctx.from} are orphans now: fw-shard verify --user ${ctx.userId} --json lists them with their keys. ` +
+          `A row there that holds a write the user needs is read with the key shown and written on shard ${ctx.to} by the app; then fw-shard cleanup --orphans --user ${ctx.userId} deletes every row identical on shard ${ctx.to}.`,
+        details: { rowsKept: kept.toString(), stale: outcome.stale.rows.toString(), unproven: outcome.unproven.rows.toString() },
       },
     );
   }
-  if (outcome.superseded.lines.length > 0) {
+  const proven =
+    outcome.rowsProven > 0n && outcome.rowsProven < outcome.rowsDeleted ? ` (${outcome.rowsProven} of them proven unchanged since the final verification)` : '';
+  return run.finished(
+    `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from}${proven}${
+      outcome.rowsProven === outcome.rowsDeleted && outcome.rowsDeleted > 0n
+        ? ', each range proven unchanged since the final verification'
+        : ' after comparison with shard ' + ctx.to
+    }.`,
+  );
+}
+
+/**
+ * The cleanup's fence proof (phases/cleanup.ts): trigger mode only, and only for tables no cascading
+ * foreign key can change without a trigger.
+ */
+function cleanupProofs(run: MoveRun): CleanupProofs {
+  const { ctx } = run;
+  if (!ctx.online || run.pf.capture.mode !== 'trigger') return NO_PROOFS;
+  const cascaded = new Set([...run.pf.cascades.edges.map((e) => e.child), ...run.pf.cascades.wholeUnderFreeze.keys()]);
+  return {
+    fenced: (t) =>
+      cascaded.has(t.name)
+        ? undefined
+        : async (s) => {
+            // No fence table (dropped by hand): nothing refuses the user's writes there, nothing is proven.
+            const [f] = await s.rows<{ state: unknown; move_id: unknown }>(fenceOfLockedSql(ctx.userId)).catch(() => []);
+            if (!f || String(f.state) !== 'moved' || String(f.move_id) !== run.moveId) return false;
+            return sourceTriggersAsRecorded(run, s, t.name);
+          },
+  };
+}
+
+/**
+ * Drop fw-shard's objects from one shard of the move if no fence there needs them. Never fails the move:
+ * a busy table or a missing grant leaves them for `fw-shard cleanup`, and says so.
+ */
+async function retireQuietly(ctx: RunContext, side: 'source' | 'target'): Promise<void> {
+  const shard = side === 'source' ? ctx.from : ctx.to;
+  try {
+    const r = await retireIfUnused(guards(ctx)[side]);
+    if (r.busy.length > 0)
+      ctx.emit({
+        type: 'warning',
+        message: `shard ${shard}: fw-shard's triggers on ${r.busy.join(', ')} stay for now (the table was busy: dropping them would have made the app's queries wait); fw-shard cleanup drops them later`,
+      });
+  } catch (err) {
     ctx.emit({
       type: 'warning',
-      message: `${outcome.superseded.rows} row(s) of user ${ctx.userId} changed on shard ${ctx.to} since the final verification (the app's writes after the flip), so their old versions were not proven there and stay on shard ${ctx.from}; they are stale copies that nothing reads (delete them by hand once you have looked; fw-shard verify --user ${ctx.userId} lists them):\n  ${outcome.superseded.lines.join('\n  ')}`,
+      message: `shard ${shard}: fw-shard's triggers and tables could not be dropped (${(err as Error).message}); fw-shard cleanup drops them later`,
     });
-    return run.finished(
-      `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}; ${outcome.superseded.rows} old version(s) of rows changed on shard ${ctx.to} since the flip were kept on shard ${ctx.from} (${verifyHint}).`,
-    );
   }
-  return run.finished(
-    `done: user ${ctx.userId} lives on shard ${ctx.to}; ${outcome.rowsDeleted} rows were deleted from shard ${ctx.from} after comparison with shard ${ctx.to}.`,
-  );
 }
 
 async function invalidateCache(ctx: RunContext): Promise<void> {
@@ -574,6 +630,8 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
     });
     await ctx.journal.finish(moveId, 'aborted', 'aborted');
     outcome = 'aborted';
+    await retireQuietly(ctx, 'source');
+    await retireQuietly(ctx, 'target');
     return {
       ok: true,
       moveId,

@@ -11,6 +11,8 @@ import { cascadeGraph } from './cascades.js';
 import type { KeyTuple } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
 import type { TablePlan } from './table-plan.js';
+import { isLockWaitOrDeadlock } from '../db/errors.js';
+import { taggedLockName } from '../db/lock-names.js';
 
 export type CaptureMode = 'trigger' | 'rehash';
 export type CaptureChoice = 'auto' | CaptureMode;
@@ -24,6 +26,10 @@ const NO_SUCH_TABLE = 1146;
 /** A login without grants on fw-shard's guard tables (re-hash mode) gets "denied" where they do not exist. */
 const TABLE_DENIED = 1142;
 const noGuardTable = (err: unknown) => errnoOf(err) === NO_SUCH_TABLE || errnoOf(err) === TABLE_DENIED;
+/** Tries of one DDL statement that finds its table busy: spaced 200, 400, ... ms (about 9 s in all). */
+const DDL_ATTEMPTS = 10;
+/** The guard lock of one shard database (a named lock of its server). */
+export const guardLockName = (database: string) => taggedLockName(database, 'guard');
 
 /** What the shard's server and our login allow, read without writing anything. */
 export interface GuardFacts {
@@ -131,7 +137,7 @@ export class Guard {
    * fw-shard triggers of a table in another shape (an older version's, other referenced columns) are
    * dropped only once this shape's three exist: both log and fence meanwhile, so no write goes unseen.
    */
-  async install(tables: readonly TablePlan[], opts: { lockWaitSeconds?: number; attempts?: number } = {}): Promise<{ created: string[]; dropped: string[] }> {
+  async install(tables: readonly TablePlan[], opts: { attempts?: number } = {}): Promise<{ created: string[]; dropped: string[] }> {
     await this.db.exec(G.createFenceSql());
     await this.db.exec(G.createChangesSql());
     const [col] = await this.db.rows<{ n: string }>(G.changesRefColumnSql(this.db.endpoint.database));
@@ -148,7 +154,7 @@ export class Guard {
       const wanted = [names.bi, names.bu, names.bd];
       for (let i = 0; i < 3; i++) {
         if (existing.some((e) => e.name === wanted[i])) continue;
-        await this.ddl(ddl[i]!, opts);
+        await this.ddl(ddl[i]!, opts).catch((err) => Promise.reject(busyTable(err, t.name, this.db.endpoint.role)));
         created.push(wanted[i]!);
       }
       for (const e of existing) {
@@ -160,29 +166,85 @@ export class Guard {
     return { created, dropped };
   }
 
-  /** DDL waits for a metadata lock on the table: a short wait, retried, never a long stall of the app's queries. */
-  private ddl(statement: Sql, opts: { lockWaitSeconds?: number; attempts?: number }): Promise<void> {
-    return withRetries(opts.attempts ?? 5, () =>
+  /**
+   * DDL needs an exclusive metadata lock on the app's table: never queued behind a transaction that holds
+   * the table (every later query of the app would wait behind the queued request), but tried without
+   * waiting (src/db/sql/guard.ts noMetadataWaitSql) and retried a few times, spaced out; then the caller
+   * gets the lock-wait error (1205) and tries again later.
+   */
+  private ddl(statement: Sql, opts: { attempts?: number } = {}): Promise<void> {
+    return withRetries(opts.attempts ?? DDL_ATTEMPTS, () =>
       this.db.withSession(async (s) => {
-        await s.exec(sql`SET SESSION lock_wait_timeout = ${opts.lockWaitSeconds ?? 2}`);
-        await s.exec(statement);
+        await s.exec(G.noMetadataWaitSql());
+        try {
+          await s.exec(statement);
+        } finally {
+          await s.exec(sql`SET SESSION lock_wait_timeout = DEFAULT`).catch(() => undefined);
+        }
       }),
     );
   }
 
-  /** Drop fw-shard's triggers (of `tables`, or all) and, with `dropTables`, its fence and change tables. */
-  async remove(opts: { tables?: readonly string[]; dropTables: boolean }): Promise<string[]> {
-    const rows = await this.db.rows<{ name: string; tbl: string }>(G.guardTriggersSql(this.db.endpoint.database));
+  /**
+   * Drop fw-shard's triggers (of `tables`, or all) and, with `dropTables`, its fence and change tables.
+   * The tables go only once no trigger is left (a trigger whose drop found its table busy keeps them).
+   */
+  async remove(opts: {
+    tables?: readonly string[];
+    dropTables: boolean;
+    attempts?: number;
+  }): Promise<{ dropped: string[]; busy: string[]; tablesDropped: boolean }> {
+    const rows = await this.triggers();
     const dropped: string[] = [];
+    const busy: string[] = [];
     for (const r of rows) {
       if (opts.tables && !opts.tables.includes(r.tbl)) continue;
-      await this.db.exec(G.dropTriggerSql(r.name));
-      dropped.push(r.name);
+      if (busy.includes(r.tbl)) continue; // one busy trigger of a table is enough: its others wait for the next try
+      try {
+        await this.ddl(G.dropTriggerSql(r.name), opts);
+        dropped.push(r.name);
+      } catch (err) {
+        if (!isLockWaitOrDeadlock(err)) throw err;
+        busy.push(r.tbl);
+      }
     }
-    if (opts.dropTables) {
-      await this.db.exec(sql`DROP TABLE IF EXISTS fw_shard_changes, fw_shard_fence`);
+    let tablesDropped = false;
+    if (opts.dropTables && busy.length === 0 && (!opts.tables || (await this.triggers()).length === 0)) {
+      try {
+        await this.ddl(G.dropGuardTablesSql(), opts);
+        tablesDropped = true;
+      } catch (err) {
+        if (!isLockWaitOrDeadlock(err)) throw err;
+        busy.push(G.FENCE);
+      }
     }
-    return dropped;
+    return { dropped, busy: [...new Set(busy)], tablesDropped };
+  }
+
+  /** Which of fw-shard's tables exist here. */
+  async tables(): Promise<string[]> {
+    return (await this.db.rows<{ name: string }>(G.guardTablesSql(this.db.endpoint.database))).map((r) => String(r.name));
+  }
+
+  /**
+   * Run `fn` holding this shard database's guard lock (src/move/guard-lifecycle.ts says what it makes
+   * exclusive). BUSY when another fw-shard holds it longer than `waitSeconds`.
+   */
+  async withLock<T>(waitSeconds: number, fn: () => Promise<T>): Promise<T> {
+    const name = guardLockName(this.db.endpoint.database);
+    return this.db.withSession(async (s) => {
+      const [r] = await s.rows<{ got: string | number | null }>(G.getGuardLockSql(name, waitSeconds));
+      if (Number(r?.got ?? 0) !== 1) {
+        throw new FwShardError('BUSY', `another fw-shard is changing its guard on ${this.db.endpoint.role} (lock ${name} held for over ${waitSeconds} s)`, {
+          hint: 'Run the same command again in a moment.',
+        });
+      }
+      try {
+        return await fn();
+      } finally {
+        await s.rows(G.releaseGuardLockSql(name)).catch(() => undefined);
+      }
+    });
   }
 
   async triggers(): Promise<{ name: string; tbl: string }[]> {
@@ -239,20 +301,7 @@ export class Guard {
       // A prepared XA transaction has no session (thread 0) and ends only by XA COMMIT or XA ROLLBACK:
       // waiting for it is pointless, and its writes, committed later, would fire no trigger.
       const xa = rows.filter((r) => String(r.thread) === '0');
-      if (xa.length === rows.length) {
-        throw new FwShardError(
-          'BUSY',
-          `${xa.length} prepared XA transaction(s) on ${this.db.endpoint.role} wrote before the capture of the user's changes began (since ${xa
-            .slice(0, 3)
-            .map((r) => r.started)
-            .join(
-              ', ',
-            )}, ${xa.map((r) => r.rows_modified).join(', ')} rows changed): they end only by XA COMMIT or XA ROLLBACK, and what they commit later would fire no trigger`,
-          {
-            hint: "Run XA RECOVER on that shard to list their xids, end each with XA COMMIT 'xid' or XA ROLLBACK 'xid' (whoever owns them decides which), then run the same command again: the move resumes.",
-          },
-        );
-      }
+      if (xa.length === rows.length) throw this.preparedXaError(xa);
       if (Date.now() > deadline || signal?.aborted) {
         throw new FwShardError(
           'BUSY',
@@ -265,6 +314,34 @@ export class Guard {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Refuse at once while a prepared XA transaction that wrote is open (run before the capture starts:
+   * its metadata locks would also keep the triggers from being created).
+   */
+  async refusePreparedXa(): Promise<void> {
+    const read = () => this.db.rows<{ thread: string; started: string; rows_modified: string }>(G.preparedXaRowsSql()).catch(() => []);
+    if ((await read()).length === 0) return;
+    // InnoDB refreshes information_schema.INNODB_TRX at most every 100 ms: one just ended may still show.
+    await new Promise((r) => setTimeout(r, 250));
+    const rows = await read();
+    if (rows.length > 0) throw this.preparedXaError(rows);
+  }
+
+  private preparedXaError(xa: readonly { started: string; rows_modified: string }[]): FwShardError {
+    return new FwShardError(
+      'BUSY',
+      `${xa.length} prepared XA transaction(s) on ${this.db.endpoint.role} wrote before the capture of the user's changes began (since ${xa
+        .slice(0, 3)
+        .map((r) => r.started)
+        .join(
+          ', ',
+        )}, ${xa.map((r) => r.rows_modified).join(', ')} rows changed): they end only by XA COMMIT or XA ROLLBACK, and what they commit later would fire no trigger`,
+      {
+        hint: "Run XA RECOVER on that shard to list their xids, end each with XA COMMIT 'xid' or XA ROLLBACK 'xid' (whoever owns them decides which), then run the same command again: the move resumes.",
+      },
+    );
   }
 
   /** How many prepared XA transactions that wrote are open (0 where it cannot be read). */
@@ -377,6 +454,16 @@ export function decodeLoggedValue(h: string): Buffer {
   const [, secs, frac] = m;
   const at = secs === '0' ? '0000-00-00 00:00:00' : new Date(Number(secs) * 1000).toISOString().slice(0, 19).replace('T', ' ');
   return Buffer.from(frac ? `${at}.${frac}` : at, 'latin1');
+}
+
+/** A trigger that could not be created without waiting for the app's transactions on its table. */
+function busyTable(err: unknown, table: string, role: string): unknown {
+  if (!isLockWaitOrDeadlock(err)) return err;
+  return new FwShardError(
+    'BUSY',
+    `table ${table} on ${role} stayed busy (open transactions hold it), so fw-shard's trigger could not be created without making the app's queries wait behind it`,
+    { hint: 'Nothing of the move was started. Run the same command again in a moment, or at a quieter time (long transactions on that table keep it busy).' },
+  );
 }
 
 async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T> {

@@ -37,7 +37,7 @@ export interface TableFingerprint {
 }
 
 /** What the fingerprint reads and how it hashes it: fingerprints of another version are not compared (re-recorded). */
-export const FINGERPRINT_VERSION = 2;
+export const FINGERPRINT_VERSION = 3;
 
 export interface SchemaFingerprint {
   version?: number;
@@ -81,7 +81,8 @@ function linesByTable(rows: readonly Row[], skip: readonly string[] = []): Map<s
 export async function readSchemaFingerprint(
   db: ReadDb,
   tables: readonly string[],
-  opts: { ownerColumn: string | null; only?: readonly (keyof TableFingerprint)[] },
+  /** ownTriggers false: fw-shard's own triggers are left out (moves that do not rely on them: guard-lifecycle.ts drops them meanwhile). */
+  opts: { ownerColumn: string | null; only?: readonly (keyof TableFingerprint)[]; ownTriggers?: boolean },
 ): Promise<SchemaFingerprint> {
   const want = (p: keyof TableFingerprint) => !opts.only || opts.only.includes(p);
   const none = Promise.resolve([] as Row[]);
@@ -91,7 +92,7 @@ export async function readSchemaFingerprint(
     want('keys') || want('foreignKeys')
       ? db.rows<Row & { part: string }>(F.fingerprintKeysSql(schema, tables))
       : Promise.resolve([] as (Row & { part: string })[]),
-    want('triggers') ? db.rows<Row>(F.fingerprintTriggersSql(schema, tables)) : none,
+    want('triggers') ? db.rows<Row>(F.fingerprintTriggersSql(schema, tables, opts.ownTriggers ?? true)) : none,
     want('storage') ? readStorage(db, schema, tables) : Promise.resolve({ kind: 'table-id' as const, byTable: new Map<string, string[]>() }),
     opts.ownerColumn === null || opts.only ? Promise.resolve(null) : db.rows<{ t: string }>(F.ownerTablesSql(schema, opts.ownerColumn)),
   ]);
@@ -186,9 +187,11 @@ export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>, o
   const names = run.pf.tables.map((t) => t.name);
   const topo = ctx.deps.topology.tables;
   const ownerColumn = topo.include && topo.include.length > 0 ? null : topo.ownerColumn;
+  // fw-shard's own triggers are part of the proof only of a move that relies on them.
+  const ownTriggers = ctx.online && run.pf.capture.mode === 'trigger';
   const [source, target] = await Promise.all([
-    readSchemaFingerprint(ctx.source.db, names, { ownerColumn, ...(opts.only ? { only: opts.only } : {}) }),
-    readSchemaFingerprint(ctx.target.db, names, { ownerColumn, ...(opts.only ? { only: opts.only } : {}) }),
+    readSchemaFingerprint(ctx.source.db, names, { ownerColumn, ownTriggers, ...(opts.only ? { only: opts.only } : {}) }),
+    readSchemaFingerprint(ctx.target.db, names, { ownerColumn, ownTriggers, ...(opts.only ? { only: opts.only } : {}) }),
   ]);
   const recorded = await ctx.journal.schemaFingerprint(moveId);
   if (opts.only && recorded === null) return; // nothing to compare with (a move begun by an older fw-shard)
@@ -222,4 +225,22 @@ export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>, o
     return;
   }
   await ctx.journal.setSchemaFingerprint(moveId, JSON.stringify({ source, target } satisfies MoveFingerprints));
+}
+
+/**
+ * Whether `table`'s triggers on the source are exactly those the move recorded (fw-shard's own with
+ * their creation time, so one dropped and created again does not pass): the cleanup's fence proof
+ * (phases/cleanup.ts). Read through `s`, the cleanup range's own session; false where nothing
+ * comparable was recorded.
+ */
+export async function sourceTriggersAsRecorded(run: Pick<MoveRun, 'ctx' | 'moveId'>, s: Pick<ReadDb, 'rows'>, table: string): Promise<boolean> {
+  const recorded = await run.ctx.journal.schemaFingerprint(run.moveId);
+  if (recorded === null) return false;
+  const before = JSON.parse(recorded) as MoveFingerprints;
+  const want = before.source.version === FINGERPRINT_VERSION ? before.source.tables[table]?.triggers : undefined;
+  if (want === undefined) return false;
+  const rows = await s.rows<Row>(F.fingerprintTriggersSql(run.ctx.source.db.endpoint.database, [table]));
+  // A binary session returns text as bytes: the recorded digest was taken from text.
+  const text = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('utf8') : v])) as Row);
+  return digest(linesByTable(text).get(table) ?? []) === want;
 }

@@ -72,6 +72,8 @@ export interface Topology {
   readonly memcached?: MemcachedSpec;
   /** The config declares Flamework's poor man's federation: a shard may be db_main itself. */
   readonly poorMansFederation: boolean;
+  /** config `guard`: how long a moved user's fence stays on the old shard (src/move/guard-lifecycle.ts). */
+  readonly guard?: { readonly retentionSeconds: number };
 }
 
 /** Identity of a server process (two endpoints on the same one can share a pool). */

@@ -104,6 +104,10 @@ describe('trigger mode needs a source whose every write fires the triggers', () 
     env.cli('a', 'users1', "XA START 'fws-test'; INSERT INTO Dots VALUES (99, 43, 'xa'); XA END 'fws-test'; XA PREPARE 'fws-test'");
     try {
       // --dry-run says so before anything is written.
+      // The client's session is gone once the server has processed its disconnect: from then on the
+      // prepared transaction has no thread (0), which is what fw-shard looks for.
+      for (let i = 0; i < 100 && env.cli('a', 'users1', 'SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0').trim() !== '1'; i++)
+        await new Promise((r) => setTimeout(r, 50));
       expect((await plan()).plan?.warnings.join('\n')).toMatch(
         /1 prepared XA transaction\(s\) on shard 1 wrote and are still open: the capture will refuse to start/,
       );

@@ -21,6 +21,7 @@ import { makeDeps } from '../../src/app/deps.js';
 import { Guard } from '../../src/move/guard.js';
 import { shardTablePlans } from '../../src/plan/facts.js';
 import { collectStatus } from '../../src/status/collect.js';
+import { guardObjects, NOTHING } from '../helpers/guard.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
@@ -221,9 +222,9 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       expect(Number(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Contacts WHERE user_id = 42').trim())).toBe(40 + keylessAcked);
       expect(fresh.acks.some((a) => a.shard === 2)).toBe(true);
       expect(shardOf()).toBe(2);
-      // The old shard's fence stays; the target's is gone.
+      // The old shard's fence stays (for the retention); the target keeps nothing of fw-shard's.
       expect(env.cli('a', 'users1', 'SELECT state FROM fw_shard_fence WHERE user_id = 42').trim()).toBe('moved');
-      expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM fw_shard_fence WHERE user_id = 42').trim()).toBe('0');
+      expect(guardObjects((q) => env.cli('b', 'users2', q))).toEqual(NOTHING);
       expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM fw_shard_changes WHERE user_id = 42').trim()).toBe('0');
       expect(events.some((e) => e.type === 'freeze.lifted' && e.flipped)).toBe(true);
     });
@@ -290,7 +291,9 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
     env.cli('a', 'users1', "UPDATE Dots SET body = 'writable again' WHERE id = 9007199254740995");
     expect(env.cli('a', 'users1', 'SELECT body FROM Dots WHERE id = 9007199254740995').trim()).toBe('writable again');
     expect(env.cli('b', 'users2', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('0');
-    expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM fw_shard_fence').trim()).toBe('0');
+    // No fence is left on either shard: the abort dropped fw-shard's triggers and tables from both.
+    expect(guardObjects((q) => env.cli('a', 'users1', q))).toEqual(NOTHING);
+    expect(guardObjects((q) => env.cli('b', 'users2', q))).toEqual(NOTHING);
   });
 
   it('a run stopped between the fence saying moved and the flip: the user is refused everywhere, status says so, the next run flips', async () => {
@@ -319,10 +322,14 @@ describe('trigger mode: the shard fences the moving user, whatever the app does'
       // The same through the command line: guard status exits 8 and names the way out.
       const gs = fwShard(['guard', 'status', '--json']);
       expect(gs.status).toBe(8);
-      const doc = JSON.parse(gs.stdout) as { problems: string[]; shards: { shard: number; triggers: number; fences: { state: string }[] }[] };
+      const doc = JSON.parse(gs.stdout) as {
+        problems: string[];
+        shards: { shard: number; triggers: unknown[]; fences: { state: string; verdict: string }[] }[];
+      };
       expect(doc.problems.join('\n')).toMatch(new RegExp(`fw-shard resume ${moveId}`));
       expect(doc.shards.find((x) => x.shard === 1)?.fences.map((f) => f.state)).toEqual(['moved']);
-      expect(doc.shards.find((x) => x.shard === 1)?.triggers).toBe(6); // 3 per sharded table
+      expect(doc.shards.find((x) => x.shard === 1)?.triggers).toHaveLength(6); // 3 per sharded table
+      expect(doc.shards.find((x) => x.shard === 1)?.fences.map((f) => f.verdict)).toEqual(['needed']);
       // While the move is unfinished its fences belong to it: guard remove refuses, with the way out.
       const gr = fwShard(['guard', 'remove', '--user', '42', '--shard', '1']);
       expect(gr.status).toBe(7);

@@ -465,7 +465,7 @@ describe('move states', () => {
       env.cli('a', 'users1', `UPDATE Dots SET body = 'stale write' WHERE id = ${FIRST_DOT}`);
       const kept = await fw(['cleanup', '--older-than', '0s']);
       expect(kept.code).toBe(6);
-      expect(commandsIn(hintOf(kept))).toEqual(['fw-shard verify --user 42', 'fw-shard cleanup --orphans --user 42']);
+      expect(commandsIn(hintOf(kept))).toEqual(['fw-shard verify --user 42 --json', 'fw-shard cleanup --orphans --user 42']);
       await follow(hintOf(kept), [0, 8]);
       expect(rowsOf('a', 'users1')).toBe(1); // the changed row stays, listed, never deleted
     });

@@ -66,6 +66,7 @@ describe('--help of every command', () => {
       '--user',
       '--shard',
       '--older-than',
+      '--fence-retention',
       '--max-lag',
       '--max-load',
       '--throttle-query',

@@ -3,15 +3,15 @@
  * (src/move/guard.ts). A move installs what is missing by itself; these commands let an operator do it
  * ahead of time, see the fences, and take them away.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import { Guard, type FenceRow } from '../../move/guard.js';
+import { Guard } from '../../move/guard.js';
+import { readGuardStates, retentionSeconds, showSeconds } from '../../move/guard-lifecycle.js';
+import { renderGuardStates } from '../../report/guard.js';
 import { JournalReader } from '../../move/journal.js';
 import { shardTablePlans } from '../../plan/facts.js';
-import { renderTable } from '../../report/table.js';
 import { mappingEndpoint, parseShardId, parseUserId, type ShardId, type Topology } from '../../topology/index.js';
-import { placementsOfSql } from '../../db/sql/mapping.js';
 import { loadTopologyResolved, out, printJson, type CliContext, type GlobalOptions, type Register } from '../context.js';
 import { action } from '../action.js';
 
@@ -21,6 +21,7 @@ interface GuardOpts {
   json?: boolean;
   yes?: boolean;
   liftMoved?: boolean;
+  fenceRetention?: string;
 }
 
 /** Load the topology, run `fn` with one connection per server, close them all. */
@@ -53,13 +54,17 @@ Examples:
   $ fw-shard guard remove --shard 3 --yes       drop fw-shard's triggers and tables from shard 3
   $ fw-shard guard remove --shard 1 --yes --lift-moved   the same where moved users' fences still refuse stale writes
 
-A moved user's fence stays on the old shard so that a stale app server's late write is refused
-(error 1644, SQLSTATE 45000) rather than lost.`,
+A moved user's fence stays on the old shard for the retention (config guard.retention, default 24h)
+so that a stale app server's late write is refused (error 1644, SQLSTATE 45000) rather than lost.
+fw-shard cleanup (the cron job) lifts it after that, and drops the triggers and tables of every shard
+where no fence is left: with no move running or in retention, nothing of fw-shard's stays on a shard.`,
     );
 
   guard
     .command('install')
-    .description("create fw-shard's fence and change tables and its triggers on the shards (what a move would do)")
+    .description(
+      "create fw-shard's fence and change tables and its triggers on the shards (what a move does by itself; fw-shard cleanup drops them again where no fence needs them)",
+    )
     .option('--shard <n>', 'only this shard')
     .option('--json', 'print one JSON document on stdout')
     .action(
@@ -81,55 +86,25 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
 
   guard
     .command('status')
-    .description('fences and their age, pending changes, and the triggers on each shard; a fence that refuses the user where it lives is a problem (exit 8)')
+    .description(
+      "fw-shard's objects on each shard: fences, why each is kept and until when, pending changes, triggers; a fence that refuses the user where it lives is a problem (exit 8)",
+    )
     .option('--shard <n>', 'only this shard')
+    .addOption(
+      new Option('--fence-retention <duration>', "how long a moved user's fence is kept (default: config guard.retention, else 24h)").env(
+        'FW_SHARD_FENCE_RETENTION',
+      ),
+    )
     .option('--json', 'print one JSON document on stdout')
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
         return withTopology(ctx, globals, async (topology, conns) => {
-          const mapDb = conns.get(mappingEndpoint(topology));
-          const active = new Map((await new JournalReader(mapDb).list(false, 100_000)).map((m) => [String(m.user_id), m]));
-          const shards: { shard: number; triggers: number; fences: (FenceRow & { lives: number | null })[]; pending: Record<string, string> }[] = [];
-          const problems: string[] = [];
-          for (const id of shardsOf(topology, opts)) {
-            const g = new Guard(conns.get(topology.shards.get(id)!));
-            const fences = await g.fences();
-            const users = fences.map((f) => String(f.user_id));
-            const placed = users.length ? await mapDb.rows<{ uid: string; shard: string | number }>(placementsOfSql(topology.mapping, users)) : [];
-            const lives = new Map(placed.map((p) => [String(p.uid), Number(p.shard)]));
-            const rows = fences.map((f) => ({ ...f, lives: lives.get(String(f.user_id)) ?? null }));
-            for (const f of rows) {
-              if (f.state === 'moved' && f.lives === id) {
-                problems.push(
-                  active.has(String(f.user_id))
-                    ? `user ${f.user_id} is refused on shard ${id} where it still lives (move ${f.move_id} stopped between its fence and the flip): fw-shard resume ${f.move_id}`
-                    : `user ${f.user_id} lives on shard ${id} but a fence there refuses its writes (move ${f.move_id}): fw-shard guard remove --user ${f.user_id} --shard ${id}`,
-                );
-              }
-            }
-            shards.push({ shard: id, triggers: (await g.triggers()).length, fences: rows, pending: Object.fromEntries(await g.pendingChanges()) });
-          }
-          if (opts.json) printJson(ctx, { ok: problems.length === 0, shards, problems });
+          const retention = retentionSeconds(topology, opts.fenceRetention);
+          const states = await readGuardStates(topology, (e) => conns.get(e), retention, opts.shard === undefined ? undefined : shardsOf(topology, opts));
+          const problems = states.flatMap((s) => s.fences.map((f) => f.problem).filter((p): p is string => p !== null));
+          if (opts.json) printJson(ctx, { ok: problems.length === 0, retentionSeconds: retention, shards: states, problems });
           else {
-            for (const s of shards) {
-              out(ctx, `shard ${s.shard}: ${s.triggers} fw-shard trigger(s), ${s.fences.length} fence(s)`);
-              if (s.fences.length) {
-                out(
-                  ctx,
-                  renderTable(
-                    ['user', 'state', 'move', 'lives on', 'age', 'pending changes'],
-                    s.fences.map((f) => [
-                      String(f.user_id),
-                      f.state,
-                      String(f.move_id),
-                      f.lives === null ? '(no user)' : String(f.lives),
-                      `${f.age_s} s`,
-                      s.pending[String(f.user_id)] ?? '0',
-                    ]),
-                  ),
-                );
-              }
-            }
+            out(ctx, renderGuardStates(states, showSeconds(retention)));
             for (const p of problems) out(ctx, `PROBLEM: ${p}`);
           }
           return problems.length ? ExitCode.unhealthy : ExitCode.ok;
@@ -195,10 +170,18 @@ A moved user's fence stays on the old shard so that a stale app server's late wr
               );
             }
             for (const id of shardsOf(topology, opts)) {
-              const dropped = await new Guard(conns.get(topology.shards.get(id)!)).remove({ dropTables: true });
+              const g = new Guard(conns.get(topology.shards.get(id)!));
+              const r = await g.withLock(10, () => g.remove({ dropTables: true }));
               const lifted = moved.filter((m) => m.includes(` on shard ${id} `)).length;
+              if (r.busy.length > 0) {
+                throw new FwShardError(
+                  'BUSY',
+                  `shard ${id}: ${r.dropped.length} trigger(s) dropped, but ${r.busy.join(', ')} stayed busy (open transactions hold the table): its triggers${r.tablesDropped ? '' : " and fw-shard's tables"} are still there`,
+                  { hint: `Run the same command again in a moment (fw-shard guard remove --shard ${id} --yes${opts.liftMoved ? ' --lift-moved' : ''}).` },
+                );
+              }
               done.push(
-                `shard ${id}: ${dropped.length} trigger(s) and fw-shard's tables dropped${lifted > 0 ? `, ${lifted} moved user(s)' fence(s) lifted` : ''}`,
+                `shard ${id}: ${r.dropped.length} trigger(s) and fw-shard's tables dropped${lifted > 0 ? `, ${lifted} moved user(s)' fence(s) lifted` : ''}`,
               );
             }
           }

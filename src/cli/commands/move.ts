@@ -18,6 +18,8 @@ import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
 import { assumeNoWritesOption, modeOptions, onlineOptions, throttleOptions } from '../options.js';
+import { retentionSeconds, tidyGuards } from '../../move/guard-lifecycle.js';
+import { renderTidy } from '../../report/guard.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';
 import { withRunSession, type SessionFlags } from '../run-session.js';
@@ -30,7 +32,7 @@ interface CommonOpts extends RequestFlags, ThrottleFlags, SessionFlags {
 /** cleanup's flags: runOptions, --older-than and --orphans' own. */
 type CleanupOpts = Pick<RequestFlags, 'sleepBetweenChunks' | 'allowTriggers'> &
   ThrottleFlags &
-  Omit<SessionFlags, 'tui'> & { olderThan: string; orphans?: boolean; dryRun?: boolean; user?: string; shard?: string };
+  Omit<SessionFlags, 'tui'> & { olderThan: string; fenceRetention?: string; orphans?: boolean; dryRun?: boolean; user?: string; shard?: string };
 
 const ONE_TABLE = { text: '1', flag: '--concurrency' };
 
@@ -302,7 +304,12 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
       .description(
         "delete the source rows of moves flipped with --cleanup defer, once caches have expired; with --orphans, leftover rows identical on their user's shard",
       )
-      .addOption(new Option('--older-than <duration>', 'only moves flipped at least this long ago').default('15m')),
+      .addOption(new Option('--older-than <duration>', 'only moves flipped at least this long ago').default('15m'))
+      .addOption(
+        new Option('--fence-retention <duration>', "lift moved users' fences older than this (default: config guard.retention, else 24h)").env(
+          'FW_SHARD_FENCE_RETENTION',
+        ),
+      ),
   )
     .addHelpText(
       'after',
@@ -315,18 +322,32 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
         const olderMs = parseDuration(opts.olderThan, '--older-than');
         // Several moves in one run (cron): always plain lines, never the one-move TUI.
         const olderThanSeconds = Math.floor(olderMs / 1000);
-        const { results, pending } = await withRunSession(ctx, { ...opts, tui: false }, loaded.topology, throttleSettings(opts), async (deps, signal) => ({
-          // Deleting follows the journal's ranges one at a time: no chunk sizing, no copy concurrency.
-          results: await runDeferredCleanups(
-            deps,
-            olderThanSeconds,
-            { ...requestSettings({ ...opts, chunkTime: '500ms' }, ONE_TABLE), dryRun: false },
-            { signal },
-          ),
-          pending: await pendingCleanups(deps, olderThanSeconds),
-        }));
-        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })), pending }, opts);
-        else out(ctx, renderDeferredCleanups(results, pending, opts.olderThan));
+        const retention = retentionSeconds(loaded.topology, opts.fenceRetention);
+        const { results, pending, guard } = await withRunSession(
+          ctx,
+          { ...opts, tui: false },
+          loaded.topology,
+          throttleSettings(opts),
+          async (deps, signal) => ({
+            // Deleting follows the journal's ranges one at a time: no chunk sizing, no copy concurrency.
+            results: await runDeferredCleanups(
+              deps,
+              olderThanSeconds,
+              { ...requestSettings({ ...opts, chunkTime: '500ms' }, ONE_TABLE), dryRun: false },
+              { signal },
+            ),
+            pending: await pendingCleanups(deps, olderThanSeconds),
+            // Then fw-shard's objects on the shards: fences no longer needed lifted, and where none is
+            // left, the triggers and tables dropped (src/move/guard-lifecycle.ts).
+            guard: await tidyGuards(loaded.topology, deps.connect, retention),
+          }),
+        );
+        if (opts.json) printJson(ctx, { ok: true, cleaned: results.map((r) => ({ ...r })), pending, guard }, opts);
+        else {
+          const text = renderDeferredCleanups(results, pending, opts.olderThan);
+          const tidy = renderTidy(guard);
+          out(ctx, tidy.length > 0 && results.length === 0 && pending.length === 0 ? tidy.join('\n') : [text, ...tidy].join('\n'));
+        }
         return ExitCode.ok;
       }),
     );

@@ -38,10 +38,13 @@ export const fingerprintKeysSql = (schema: string, tables: readonly string[]) =>
  * and created again, even identical, left writes unseen in between. information_schema shows only the
  * triggers of tables the login has the TRIGGER privilege on (trigger mode needs it anyway).
  */
-export const fingerprintTriggersSql = (schema: string, tables: readonly string[]) =>
+/** fw-shard's own trigger names, as a LIKE pattern (the underscores escaped). */
+const OWN_TRIGGERS = 'fw\\_shard\\_%';
+
+export const fingerprintTriggersSql = (schema: string, tables: readonly string[], own = true) =>
   sql`SELECT EVENT_OBJECT_TABLE AS t, TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_ORDER AS ord,
              MD5(ACTION_STATEMENT) AS body, DATE_FORMAT(CREATED, '%Y-%m-%d %H:%i:%s.%f') AS created
-      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${schema} AND EVENT_OBJECT_TABLE IN (${nameList(tables)})
+      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${schema} AND EVENT_OBJECT_TABLE IN (${nameList(tables)})${own ? sql`` : sql` AND TRIGGER_NAME NOT LIKE ${OWN_TRIGGERS}`}
       ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`;
 
 /**

@@ -236,6 +236,11 @@ export const olderWritersSql = (since: string) =>
 /** Prepared XA transactions that wrote (no session: thread 0); they end only by XA COMMIT or XA ROLLBACK. Needs PROCESS. */
 export const preparedXaSql = () => sql`SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND trx_rows_modified > 0`;
 
+/** The same transactions, each with its start and rows changed (the refusal names them). */
+export const preparedXaRowsSql = () =>
+  sql`SELECT trx_mysql_thread_id AS thread, DATE_FORMAT(trx_started, '%Y-%m-%dT%H:%i:%s.%fZ') AS started, trx_rows_modified AS rows_modified
+      FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND trx_rows_modified > 0`;
+
 export const serverNowSql = () => sql`SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') AS now`;
 
 /** Bound a held freeze on the server side: the session (and its transaction) ends if fw-shard stalls. */
@@ -265,3 +270,27 @@ export const replicationFactsMariadbSql = () =>
 /** MySQL 8 (written, not tested here): applier threads that are on; needs SELECT on performance_schema. */
 export const replicationFactsMysqlSql = () =>
   sql`SELECT COUNT(*) AS running, 'NO' AS rbr_triggers FROM performance_schema.replication_applier_status WHERE SERVICE_STATE = 'ON'`;
+
+/**
+ * The lock that makes "create the guard and set a fence" and "no fence left, drop the guard" exclusive
+ * on one shard database (src/move/guard-lifecycle.ts): a named lock of the shard's server, tagged with
+ * the database's name. Waits at most `seconds`.
+ */
+export const getGuardLockSql = (name: string, seconds: number) => sql`SELECT GET_LOCK(${name}, ${seconds}) AS got`;
+export const releaseGuardLockSql = (name: string) => sql`SELECT RELEASE_LOCK(${name}) AS released`;
+
+/** Which of fw-shard's two tables exist in the endpoint's database. */
+export const guardTablesSql = (schema: string) =>
+  sql`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schema} AND TABLE_NAME IN (${FENCE}, ${CHANGES}) ORDER BY TABLE_NAME`;
+
+export const dropGuardTablesSql = () => sql`DROP TABLE IF EXISTS ${ident(CHANGES)}, ${ident(FENCE)}`;
+
+/**
+ * A metadata-lock wait of 0 for fw-shard's DDL: MariaDB fails at once (1205) instead of queueing an
+ * exclusive lock request that every later query of the app's table would wait behind; MySQL's minimum
+ * is 1 s (0 is raised to it with a warning). Retried later by the caller.
+ */
+export const noMetadataWaitSql = () => sql`SET SESSION lock_wait_timeout = 0`;
+
+/** The user's fence, read under a shared lock (the cleanup's fence proof: it cannot be lifted until the range's delete commits). */
+export const fenceOfLockedSql = (userId: string) => sql`SELECT state, move_id FROM ${ident(FENCE)} WHERE user_id = ${n(userId)} LOCK IN SHARE MODE`;

@@ -1,10 +1,22 @@
 /**
- * Phase 5, cleanup: delete the user's rows from the source shard, range by range, each range only after
- * comparing it with the same range on the target at that moment (both hashed, the source range locked),
- * never because the source is unchanged since an earlier check. Rows whose bytes are not on the target
- * now are kept and reported: a write that reached the old shard after the flip (a stale app server), or
- * a row that changed on the target since the final verification (the app's writes there since the flip,
- * or something other than fw-shard). The range record only tells those two apart in the report.
+ * Phase 5, cleanup: delete the user's rows from the source shard, range by range, each range only once
+ * its rows are proven: the same bytes were on the target when the final verification compared both
+ * shards, and the source has not changed since. Either proof is checked in the range's own transaction,
+ * with the range locked (Applier.deleteRangeIfOnTarget):
+ *
+ *  - the record: the range still hashes as the final verification recorded it (any mode; a record the
+ *    log passes of trigger mode rewrote is dirty and proves nothing);
+ *  - the fence (trigger mode): since the freeze compared every changed row on both shards, the source
+ *    fence has said `moved` for this move (read under a shared lock, so it stays until the delete
+ *    commits) and fw-shard's triggers on the table are the ones the move recorded (their creation time
+ *    included): every write of the user there was refused. Not for a table that a cascading foreign key
+ *    can change without a trigger (a child in cascades.ts's graph): a cascade from another user's row
+ *    reaches it unrefused.
+ *
+ * A proven range is deleted whatever the app did on the new shard since the flip (rows it deleted or
+ * changed there are old versions here). Any other range is compared with the target now: rows identical
+ * there are deleted, the others kept and reported. The record tells which of those changed on the source
+ * after the final verification (writes that reached the old shard after the flip: a stale app server).
  */
 import { showKey } from '../keys.js';
 import { decodeKey } from '../keys.js';
@@ -12,31 +24,48 @@ import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 import type { KeptRow } from '../inspector.js';
 import { isDirty, sameHash } from './sync.js';
+import type { Session } from '../../db/pool.js';
 import { forEachTable } from './for-each-table.js';
 
 export interface CleanupOutcome {
   rowsDeleted: bigint;
+  /** Of rowsDeleted: rows deleted by a proof (the record or the fence), without comparing them with the target now. */
+  rowsProven: bigint;
   /**
    * Rows kept in ranges that changed on the source after the final verification: writes that reached
    * the old shard after the flip, which may exist nowhere else. Per table and range, with the keys.
    */
   stale: { rows: bigint; lines: string[] };
   /**
-   * Rows kept in ranges the source still holds as verified, whose target rows changed since (the app's
-   * writes after the flip, normally): old versions, but not proven on the target now, so not deleted.
+   * Rows kept in ranges no proof covers (trigger mode, a table a cascade can change, or a fence lifted
+   * before a deferred cleanup ran) and that differ from the target now: not known to be old versions.
    */
-  superseded: { rows: bigint; lines: string[] };
+  unproven: { rows: bigint; lines: string[] };
 }
 
 const LIST = 10;
 
+/** How the cleanup may prove ranges of a table without the target (see the file's header). */
+export interface CleanupProofs {
+  /** Tables for which the fence proves the source (trigger mode, no cascade into them): the check, run in the range's transaction. */
+  fenced(table: TablePlan): ((s: Session) => Promise<boolean>) | undefined;
+}
+
+export const NO_PROOFS: CleanupProofs = { fenced: () => undefined };
+
 /** `beforeRange`: run before each range's delete (the engine checks the schema there: schema-guard.ts). */
-export async function cleanupSource(ctx: RunContext, tables: TablePlan[], beforeRange: () => Promise<void> = async () => undefined): Promise<CleanupOutcome> {
-  const out: CleanupOutcome = { rowsDeleted: 0n, stale: { rows: 0n, lines: [] }, superseded: { rows: 0n, lines: [] } };
+export async function cleanupSource(
+  ctx: RunContext,
+  tables: TablePlan[],
+  beforeRange: () => Promise<void> = async () => undefined,
+  proofs: CleanupProofs = NO_PROOFS,
+): Promise<CleanupOutcome> {
+  const out: CleanupOutcome = { rowsDeleted: 0n, rowsProven: 0n, stale: { rows: 0n, lines: [] }, unproven: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   // Tables at once (--concurrency, as the copy), ranges of a table one after another.
   await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
     const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
+    const fenced = proofs.fenced(t);
     let deleted = 0n;
     let keptHere = 0;
     for (const c of chunks) {
@@ -46,18 +75,18 @@ export async function cleanupSource(ctx: RunContext, tables: TablePlan[], before
       const lo = decodeKey(c.lo);
       const hi = decodeKey(c.hi);
       await beforeRange();
-      const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp);
+      const record = isDirty(String(c.hash)) ? null : { count: String(c.row_count), hash: String(c.hash) };
+      const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp, { record, ...(fenced ? { fenced } : {}) });
       deleted += BigInt(r.deleted);
+      if (r.proven) out.rowsProven += BigInt(r.deleted);
       if (r.kept.length > 0) {
         keptHere += r.kept.length;
-        // A dirty record (trigger mode: ranges the log passes rewrote) says nothing about the source, which
-        // its `moved` fence has kept still since the final sync: those rows count as changed on the target.
-        const sourceChanged = !isDirty(String(c.hash)) && !sameHash(r.source, { count: String(c.row_count), hash: String(c.hash) });
-        const bucket = sourceChanged ? out.stale : out.superseded;
+        // A clean record the source no longer hashes to: the source changed after the final verification.
+        const bucket = record && !sameHash(r.source, record) ? out.stale : out.unproven;
         bucket.rows += BigInt(r.kept.length);
         bucket.lines.push(`${t.name}: ${describeKept(t, r.kept, ctx.to)}`);
       }
-      // The range is done: what was proven on the target is gone, the rest stays (listed above).
+      // The range is done: what was proven is gone, the rest stays (listed above).
       await ctx.journal.chunkCleaned(ctx.moveId, t.name, c.seq);
       ctx.emit({ type: 'cleanup.progress', table: t.name, rowsDeleted: deleted.toString() });
       await ctx.pause();

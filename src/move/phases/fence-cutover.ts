@@ -41,6 +41,8 @@ import { expandCascades, foreignParented, keyId, type BatchEntry } from './casca
 import { checkSchema } from '../schema-guard.js';
 
 const LOG_BATCH = 2000;
+/** How long a capture start waits for another fw-shard's guard change on the same shard. */
+const GUARD_LOCK_WAIT_S = 30;
 /** How long the capture start waits for transactions that wrote before it. */
 const OLDER_WRITERS_WAIT_MS = 30_000;
 
@@ -71,12 +73,21 @@ export function guards(ctx: MoveContext): { source: Guard; target: Guard } {
 /** Step 1: objects on both shards, the fences, and the wait for older writers on the source. */
 export async function startCapture(ctx: RunContext, tables: readonly TablePlan[]): Promise<void> {
   const g = guards(ctx);
-  await g.source.install(tables);
-  await g.target.install(tables);
-  await g.target.setFence(ctx.userId, ctx.moveId, 'incoming');
-  const current = await g.source.fenceOf(ctx.userId);
-  if (current?.state === 'moved' && current.moveId === ctx.moveId) return; // past the freeze already
-  await g.source.setFence(ctx.userId, ctx.moveId, 'capturing');
+  await g.source.refusePreparedXa();
+  // Each shard's objects and its fence under that shard's guard lock: "no fence left, drop the guard"
+  // (guard-lifecycle.ts) cannot run between them.
+  await g.target.withLock(GUARD_LOCK_WAIT_S, async () => {
+    await g.target.install(tables);
+    await g.target.setFence(ctx.userId, ctx.moveId, 'incoming');
+  });
+  const past = await g.source.withLock(GUARD_LOCK_WAIT_S, async () => {
+    await g.source.install(tables);
+    const current = await g.source.fenceOf(ctx.userId);
+    if (current?.state === 'moved' && current.moveId === ctx.moveId) return true; // past the freeze already
+    await g.source.setFence(ctx.userId, ctx.moveId, 'capturing');
+    return false;
+  });
+  if (past) return;
   const since = await g.source.serverNow();
   await g.source.waitOlderWriters(since, OLDER_WRITERS_WAIT_MS, ctx.signal);
   ctx.emit({ type: 'warning', message: `capturing user ${ctx.userId}'s changes on shard ${ctx.from} (trigger mode)` });
