@@ -180,8 +180,10 @@ export interface ShardTidy {
   tablesDropped: boolean;
   /** Tables whose triggers could not be dropped without waiting (busy): the next run tries again. */
   busy: string[];
-  /** fw-shard objects left on the shard after this run. */
+  /** fw-shard objects left on the shard after this run (triggers -1: could not be read). */
   left: { triggers: number; tables: string[] };
+  /** Why this shard could not be tidied (the others were). */
+  error?: string;
 }
 
 /**
@@ -193,28 +195,44 @@ export async function tidyGuards(topology: Topology, connect: (e: Endpoint) => D
   for (const { shards, endpoint } of shardDatabases(topology, only)) {
     const g = new Guard(connect(endpoint));
     out.push(
-      await g.withLock(10, async () => {
-        const judged = await judgeAll(topology, connect, shards, await g.fences(), retentionS);
-        const lifted: JudgedFence[] = [];
-        for (const f of judged) {
-          if (f.verdict !== 'expired') continue;
-          // Exactly the row judged: a fence set again meanwhile (another move of the user) stays.
-          const r = await g.db.exec(deleteFenceSql(String(f.user_id), String(f.move_id), [f.state]));
-          if (r.affectedRows !== 1) continue;
-          if (f.state !== 'moved') await g.db.exec(deleteUserChangesSql(String(f.user_id)));
-          lifted.push(f);
-        }
-        const r = await retireLocked(g, 5);
-        return {
+      await g
+        .withLock(10, async () => {
+          const judged = await judgeAll(topology, connect, shards, await g.fences(), retentionS);
+          const lifted: JudgedFence[] = [];
+          for (const f of judged) {
+            if (f.verdict !== 'expired') continue;
+            // Exactly the row judged: a fence set again meanwhile (another move of the user) stays.
+            const r = await g.db.exec(deleteFenceSql(String(f.user_id), String(f.move_id), [f.state]));
+            if (r.affectedRows !== 1) continue;
+            if (f.state !== 'moved') await g.db.exec(deleteUserChangesSql(String(f.user_id)));
+            lifted.push(f);
+          }
+          const r = await retireLocked(g, 10);
+          return {
+            shard: shards[0]!,
+            lifted,
+            kept: judged.filter((f) => !lifted.includes(f)),
+            triggersDropped: r.dropped,
+            tablesDropped: r.tablesDropped,
+            busy: r.busy,
+            left: { triggers: (await g.triggers()).length, tables: await g.tables() },
+          };
+        })
+        // One shard that cannot be tidied (a login without TRIGGER there, a server down) does not hold
+        // back the others: said, and left for the next run.
+        .catch(async (err: unknown) => ({
           shard: shards[0]!,
-          lifted,
-          kept: judged.filter((f) => !lifted.includes(f)),
-          triggersDropped: r.dropped,
-          tablesDropped: r.tablesDropped,
-          busy: r.busy,
-          left: { triggers: (await g.triggers()).length, tables: await g.tables() },
-        };
-      }),
+          lifted: [],
+          kept: [],
+          triggersDropped: 0,
+          tablesDropped: false,
+          busy: [],
+          left: await Promise.all([g.triggers(), g.tables()]).then(
+            ([t, tb]) => ({ triggers: t.length, tables: tb }),
+            () => ({ triggers: -1, tables: [] }),
+          ),
+          error: err instanceof Error ? err.message : String(err),
+        })),
     );
   }
   return out;
@@ -226,7 +244,7 @@ export async function tidyGuards(topology: Topology, connect: (e: Endpoint) => D
  */
 export async function retireIfUnused(g: Guard): Promise<{ retired: boolean; dropped: number; busy: string[] }> {
   return g.withLock(10, async () => {
-    const r = await retireLocked(g, 4);
+    const r = await retireLocked(g, 10);
     return { retired: r.tablesDropped, dropped: r.dropped, busy: r.busy };
   });
 }

@@ -26,8 +26,8 @@ const NO_SUCH_TABLE = 1146;
 /** A login without grants on fw-shard's guard tables (re-hash mode) gets "denied" where they do not exist. */
 const TABLE_DENIED = 1142;
 const noGuardTable = (err: unknown) => errnoOf(err) === NO_SUCH_TABLE || errnoOf(err) === TABLE_DENIED;
-/** Tries of one DDL statement that finds its table busy: spaced 200, 400, ... ms (about 9 s in all). */
-const DDL_ATTEMPTS = 10;
+/** Tries without waiting of one DDL statement that finds its table busy (Guard.ddl: about 2.5 s in all). */
+const DDL_ATTEMPTS = 25;
 /** The guard lock of one shard database (a named lock of its server). */
 export const guardLockName = (database: string) => taggedLockName(database, 'guard');
 
@@ -71,7 +71,7 @@ function privilegesSql() {
 
 /**
  * Trigger mode when both shards allow it, else the re-hash mode; with the reason (printed by --dry-run).
- * Needs: TRIGGER and CREATE on both shard databases, PROCESS on the source (to wait for transactions
+ * Needs: TRIGGER, CREATE and DROP (the objects go again: guard-lifecycle.ts) on both shard databases, PROCESS on the source (to wait for transactions
  * older than the capture), an integer owner column, and, with binary logging on, SUPER or
  * log_bin_trust_function_creators = 1.
  */
@@ -89,7 +89,7 @@ export function chooseCapture(
     ['source', source],
     ['target', target],
   ] as const) {
-    const missing = ['TRIGGER', 'CREATE', ...(side === 'source' ? ['PROCESS'] : [])].filter((p) => !f.privileges.has(p));
+    const missing = ['TRIGGER', 'CREATE', 'DROP', ...(side === 'source' ? ['PROCESS'] : [])].filter((p) => !f.privileges.has(p));
     if (missing.length) why.push(`the ${side} shard's login lacks ${missing.join(', ')}`);
     if (f.logBin && !f.trustCreators && !f.privileges.has('SUPER'))
       why.push(`binary logging is on on the ${side} shard and log_bin_trust_function_creators is off`);
@@ -107,7 +107,7 @@ export function chooseCapture(
   if (choice === 'trigger') {
     throw new FwShardError('PRECONDITION', `--capture trigger is not possible: ${reason}`, {
       hint:
-        'Run with --capture rehash (or --capture auto), which works in this state; for trigger mode, grant TRIGGER and CREATE on both shard databases and PROCESS on the source ' +
+        'Run with --capture rehash (or --capture auto), which works in this state; for trigger mode, grant TRIGGER, CREATE and DROP on both shard databases and PROCESS on the source ' +
         '(README "Required privileges"), and move users off a shard only while it applies no replication stream.',
     });
   }
@@ -141,7 +141,7 @@ export class Guard {
     await this.db.exec(G.createFenceSql());
     await this.db.exec(G.createChangesSql());
     const [col] = await this.db.rows<{ n: string }>(G.changesRefColumnSql(this.db.endpoint.database));
-    if (Number(col?.n ?? 0) === 0) await this.ddl(G.addChangesRefColumnSql(), opts);
+    if (Number(col?.n ?? 0) === 0) await this.ddl(G.addChangesRefColumnSql(), { ...opts, mayWait: true });
     const existing = await this.triggers();
     const refColumns = cascadeGraph(await readForeignKeys(this.db), tables, this.db.endpoint.database).refColumns;
     const created: string[] = [];
@@ -154,7 +154,7 @@ export class Guard {
       const wanted = [names.bi, names.bu, names.bd];
       for (let i = 0; i < 3; i++) {
         if (existing.some((e) => e.name === wanted[i])) continue;
-        await this.ddl(ddl[i]!, opts).catch((err) => Promise.reject(busyTable(err, t.name, this.db.endpoint.role)));
+        await this.ddl(ddl[i]!, { ...opts, mayWait: true }).catch((err) => Promise.reject(busyTable(err, t.name, this.db.endpoint.role)));
         created.push(wanted[i]!);
       }
       for (const e of existing) {
@@ -167,22 +167,31 @@ export class Guard {
   }
 
   /**
-   * DDL needs an exclusive metadata lock on the app's table: never queued behind a transaction that holds
-   * the table (every later query of the app would wait behind the queued request), but tried without
-   * waiting (src/db/sql/guard.ts noMetadataWaitSql) and retried a few times, spaced out; then the caller
-   * gets the lock-wait error (1205) and tries again later.
+   * DDL needs an exclusive metadata lock on the app's table, and a request that waits for it makes every
+   * later query of the table wait behind it. So it is first tried without waiting (src/db/sql/guard.ts
+   * noMetadataWaitSql), `attempts` times, 50 to 150 ms apart, catching a moment when no transaction
+   * holds the table; with `mayWait` (a move that cannot start otherwise) then at most three times with
+   * a wait of 1 s, the longest the app's queries of that table are held up. Then the lock-wait error
+   * (1205) goes to the caller, which tries again later.
    */
-  private ddl(statement: Sql, opts: { attempts?: number } = {}): Promise<void> {
-    return withRetries(opts.attempts ?? DDL_ATTEMPTS, () =>
-      this.db.withSession(async (s) => {
-        await s.exec(G.noMetadataWaitSql());
-        try {
-          await s.exec(statement);
-        } finally {
-          await s.exec(sql`SET SESSION lock_wait_timeout = DEFAULT`).catch(() => undefined);
-        }
-      }),
-    );
+  private async ddl(statement: Sql, opts: { attempts?: number; mayWait?: boolean } = {}): Promise<void> {
+    const tries = [...Array<number>(opts.attempts ?? DDL_ATTEMPTS).fill(0), ...(opts.mayWait ? [1, 1, 1] : [])];
+    for (let i = 0; ; i++) {
+      try {
+        await this.db.withSession(async (s) => {
+          await s.exec(tries[i] === 0 ? G.noMetadataWaitSql() : sql`SET SESSION lock_wait_timeout = ${tries[i]!}`);
+          try {
+            await s.exec(statement);
+          } finally {
+            await s.exec(sql`SET SESSION lock_wait_timeout = DEFAULT`).catch(() => undefined);
+          }
+        });
+        return;
+      } catch (err) {
+        if (i + 1 >= tries.length || !isLockWaitOrDeadlock(err)) throw err;
+        await new Promise((r) => setTimeout(r, 50 + Math.floor(Math.random() * 100)));
+      }
+    }
   }
 
   /**

@@ -61,6 +61,12 @@ export function renderTidy(tidy: readonly ShardTidy[]): string[] {
       );
     }
     if (t.busy.length) parts.push(`triggers on ${t.busy.join(', ')} kept for now: the table was busy (the next cleanup tries again)`);
+    if (t.error) {
+      lines.push(
+        `shard ${t.shard}: fw-shard's objects could not be tidied (${t.error}); grant fw-shard's login TRIGGER and DROP on that shard database (README "Required privileges"), then fw-shard cleanup tries again`,
+      );
+      continue;
+    }
     if (parts.length === 0 && t.left.triggers === 0 && t.left.tables.length === 0) continue;
     const left = t.left.triggers === 0 && t.left.tables.length === 0 ? "nothing of fw-shard's is left" : `${t.left.triggers} fw-shard trigger(s) left`;
     lines.push(`shard ${t.shard}: ${parts.length ? parts.join('; ') + '; ' : ''}${left}`);

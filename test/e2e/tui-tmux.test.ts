@@ -138,7 +138,7 @@ describe('progress output end to end (tmux + sandbox)', () => {
     expect(r.stderr).toMatch(/move \d+: resuming user 2 from shard 2 to shard 1 \(offline\)/);
     for (const p of ['copy', 'verify', 'flip', 'cleanup']) expect(r.stderr).toMatch(new RegExp(`: ${p} started\\n[^]*: ${p} finished in [0-9.]+ s`));
     expect(lines.at(-1)).toMatch(
-      /: finished \(done\) in [0-9.]+ s, \d+ rows copied, 0 mismatch\(es\): user 2 lives on shard 1; \d+ rows were deleted from shard 2 after comparison with shard 1\. Nothing left to do\.$/,
+      /: finished \(done\) in [0-9.]+ s, \d+ rows copied, 0 mismatch\(es\): user 2 lives on shard 1; \d+ rows were deleted from shard 2, each range proven unchanged since the final verification\. Nothing left to do\.$/,
     );
     expect(r.stdout).toMatch(/^table +rows +chunks +mismatches$/m);
   }, 40_000);

@@ -354,7 +354,7 @@ describe('security', () => {
       // What fw-shard sent: only these kinds of statements, each aimed at a table that exists.
       const statements = [...fwShardStatements(logs.a, 'fwsec'), ...fwShardStatements(logs.b, 'fwsec')];
       const allowed =
-        /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|DELETE (`(?:[^`]|``)+`) FROM \1 FORCE INDEX \(`(?:[^`]|``)+`\) WHERE |CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|move_passes|move_runs|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_[0-9a-f]{8}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `)/i;
+        /^(?:(?:SELECT|INSERT INTO|INSERT IGNORE INTO|REPLACE INTO|UPDATE|DELETE FROM|LOAD DATA LOCAL INFILE|SET SESSION|SET TRANSACTION ISOLATION LEVEL (?:REPEATABLE READ|READ COMMITTED)$|START TRANSACTION|COMMIT|ROLLBACK|SHOW (?:GLOBAL |SESSION )?(?:VARIABLES|STATUS))\b|DELETE (`(?:[^`]|``)+`) FROM \1 FORCE INDEX \(`(?:[^`]|``)+`\) WHERE |CREATE TABLE IF NOT EXISTS `fw_shard_(?:moves|move_tables|move_chunks|move_passes|move_runs|freezes|fence|changes)` \(|CREATE TRIGGER `fw_shard_[0-9a-f]{16}_[0-9a-f]{8}_b[iud]` BEFORE (?:INSERT|UPDATE|DELETE) ON `|DROP TRIGGER IF EXISTS `fw_shard_[0-9a-f]{16}_[0-9a-f]{8}_b[iud]`$|DROP TABLE IF EXISTS `fw_shard_changes`, `fw_shard_fence`$)/i;
       const unexpected = statements.filter((s) => !allowed.test(s.trim()));
       const known = new Set([
         ...HOSTILE.map((h) => h.table),
@@ -485,7 +485,7 @@ describe('security', () => {
       const plan = await fw(['move', '--user', '42', '--to', '2', '--dry-run', '--json']);
       expect(plan.code, plan.stderr).toBe(0);
       expect(plan.doc?.plan?.capture?.mode).toBe('rehash');
-      expect(plan.doc?.plan?.capture?.reason).toMatch(/lacks TRIGGER, CREATE, PROCESS/);
+      expect(plan.doc?.plan?.capture?.reason).toMatch(/lacks TRIGGER, CREATE, DROP, PROCESS/);
       const refused = await fw(['move', '--user', '42', '--to', '2', '--yes', '--json', '--capture', 'trigger']);
       expect(refused.code).toBe(5);
       expect(refused.doc?.error?.message).toMatch(/--capture trigger is not possible/);
@@ -494,7 +494,11 @@ describe('security', () => {
         [A, 'users1'],
         [B, 'users2'],
       ] as const) {
-        mariadb(login, 'mysql', `GRANT CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* TO 'fwleast'@'%'; GRANT PROCESS ON *.* TO 'fwleast'@'%'`);
+        mariadb(
+          login,
+          'mysql',
+          `GRANT CREATE, DROP, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* TO 'fwleast'@'%'; GRANT PROCESS ON *.* TO 'fwleast'@'%'`,
+        );
       }
       const original42 = dumpUser(A, 'users1', '42');
       const online = await fw(['move', '--user', '42', '--to', '2', '--yes', '--json', '--capture', 'trigger', '--chunk-size', '25', '--freeze-cap', '2s']);
@@ -502,6 +506,29 @@ describe('security', () => {
       expect(online.doc?.plan?.capture?.mode).toBe('trigger');
       expect(dumpUser(B, 'users2', '42') === original42).toBe(true);
       expect(dumpUser(A, 'users1', '42')).toBe(emptyDumpOf(original42));
+      // The same login takes its objects away again: the new shard's right after the flip, the old
+      // shard's (the moved fence) once the retention is over.
+      const tidy = await fw(['cleanup', '--fence-retention', '0s', '--json']);
+      expect(tidy.code, tidy.stderr).toBe(0);
+      for (const [login, db] of [
+        [A, 'users1'],
+        [B, 'users2'],
+      ] as const) {
+        expect(
+          mariadb(
+            login,
+            db,
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE 'fw\\_shard\\_%'",
+          ).trim(),
+        ).toBe('0');
+        expect(
+          mariadb(
+            login,
+            db,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('fw_shard_fence', 'fw_shard_changes')",
+          ).trim(),
+        ).toBe('0');
+      }
       for (const [login, db] of [
         [A, 'users1'],
         [B, 'users2'],
@@ -509,7 +536,7 @@ describe('security', () => {
         mariadb(
           login,
           'mysql',
-          `REVOKE CREATE, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* FROM 'fwleast'@'%'; REVOKE PROCESS ON *.* FROM 'fwleast'@'%'`,
+          `REVOKE CREATE, DROP, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON ${q(db)}.* FROM 'fwleast'@'%'; REVOKE PROCESS ON *.* FROM 'fwleast'@'%'`,
         );
       }
     });
