@@ -174,7 +174,9 @@ describe('the schema fingerprint (src/move/schema-guard.ts)', () => {
       "SELECT EVENT_OBJECT_TABLE AS t, TRIGGER_NAME AS name, ACTION_TIMING AS timing, EVENT_MANIPULATION AS event, ACTION_ORDER AS ord,\n             MD5(ACTION_STATEMENT) AS body, DATE_FORMAT(CREATED, '%Y-%m-%d %H:%i:%s.%f') AS created\n      FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'users1' AND EVENT_OBJECT_TABLE IN ('Dots', 'Notes')\n      ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME",
     );
     // Moves that do not rely on fw-shard's triggers leave them out (the underscores escaped for LIKE).
-    expect(toText(fingerprintTriggersSql('users1', ['Dots'], false))).toContain("EVENT_OBJECT_TABLE IN ('Dots') AND TRIGGER_NAME NOT LIKE 'fw\\\\_shard\\\\_%'\n");
+    expect(toText(fingerprintTriggersSql('users1', ['Dots'], false))).toContain(
+      "EVENT_OBJECT_TABLE IN ('Dots') AND TRIGGER_NAME NOT LIKE 'fw\\\\_shard\\\\_%'\n",
+    );
     const storage = toText(fingerprintStorageSql('my_db', ['Dots', 'a-b'], false));
     expect(storage).toContain("CONCAT(CAST(CONVERT('my_db' USING filename) AS BINARY), '/', CAST(CONVERT(n.t USING filename) AS BINARY))");
     expect(storage).toContain("FROM (SELECT 'Dots' AS t UNION ALL SELECT 'a-b' AS t) n");
