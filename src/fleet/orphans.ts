@@ -6,7 +6,10 @@
  * Invariants:
  *  - `findOrphans` only reads (it gets ReadDb handles);
  *  - users with an unfinished move are the engine's business: reported as in flight, never touched;
- *  - `cleanupOrphans` deletes a stray row only when the same key holds an identical row (same row hash)
+ *  - `cleanupOrphans` first deletes the ranges the last move away from the shard proved: rows that still
+ *    hash as that move's final verification recorded (the bytes its target had then, unchanged since),
+ *    each range locked in the deleting transaction, after re-reading the user's placement;
+ *  - then it deletes a stray row only when the same key holds an identical row (same row hash)
  *    for the same user on the user's current shard, both re-hashed while the stray row is locked in the
  *    deleting transaction, after re-reading the user's placement; keyless tables delete at most as many copies
  *    of a row as the current shard holds. Anything else is listed, never deleted. Rows of users that do
@@ -17,6 +20,8 @@ import { placementsOfSql } from '../db/sql/mapping.js';
 import {
   countKeylessByHashForUpdateSql,
   deleteByKeys,
+  deleteRange,
+  hashRange,
   deleteKeylessByHashSql,
   rowHashesByKeys,
   userBytes,
@@ -25,7 +30,11 @@ import {
 } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
 import { Inspector, parseRowHashes } from '../move/inspector.js';
-import { JournalReader } from '../move/journal.js';
+import { JournalReader, type ChunkRow } from '../move/journal.js';
+import { decodeKey } from '../move/keys.js';
+import { isDirty } from '../move/phases/sync.js';
+import { parseJournalOptions } from '../move/mode.js';
+import type { RowHash } from '../db/sql/rows.js';
 import { showKey } from '../move/keys.js';
 import { diffTables, type TablePlan } from '../move/table-plan.js';
 import { readPlacements, shardTablePlans } from '../plan/facts.js';
@@ -203,7 +212,16 @@ export async function cleanupOrphans(
       const [placed, act] = await Promise.all([mapping.placement(topology.mapping, g.userId), journal.activeForUser(g.userId)]);
       return placed === g.currentShard && !act;
     };
+    // First what the last move away from this shard proved (its final verification's records), then
+    // the rest compared with the user's shard row by row.
+    const proven = await provenByRecords(xPlan, x, g, await recordsOfLastMove(journal, g, xPlan.name), opts.dryRun, stillThere);
     const res = xPlan.key ? await keyed(xPlan, x, y, g, opts.dryRun, stillThere) : await keyless(xPlan, x, y, g, opts.dryRun, stillThere);
+    // A dry run deleted nothing, so the pass after counted the proven rows again: said apart.
+    if (opts.dryRun && proven > 0n)
+      res.kept.unshift(
+        `${proven} row(s) hash as the last move's final verification recorded: deleted without --dry-run, whatever shard ${g.currentShard} holds`,
+      );
+    else res.deleted += proven;
     r.deleted = res.deleted.toString();
     r.keptRows = res.keptRows.toString();
     r.kept.push(...res.kept.slice(0, LIST));
@@ -216,6 +234,60 @@ export async function cleanupOrphans(
     deleted: out.reduce((a, g) => a + BigInt(g.deleted), 0n).toString(),
     kept: out.reduce((a, g) => a + BigInt(g.keptRows), 0n).toString(),
   };
+}
+
+/**
+ * The chunk records of the last finished move that touched `g.shard` for the user, if that move took
+ * the user away from it: ranges whose rows still hash as its final verification recorded are the same
+ * bytes the new shard had then, unchanged since (phases/cleanup.ts). Dirty records prove nothing.
+ */
+async function recordsOfLastMove(journal: JournalReader, g: StrayGroup, table: string): Promise<{ chunks: ChunkRow[]; rowHash: RowHash | null }> {
+  const moves = (await journal.list(true, 1000, g.userId)).filter(
+    (m) => m.state === 'done' && (Number(m.from_shard) === g.shard || Number(m.to_shard) === g.shard),
+  );
+  const last = moves.sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0))[0];
+  if (!last || Number(last.from_shard) !== g.shard || Number(last.to_shard) !== g.currentShard) return { chunks: [], rowHash: null };
+  // The records were hashed with that move's range hash (journaled with it).
+  return { chunks: (await journal.chunks(last.id, table)).filter((c) => !isDirty(String(c.hash))), rowHash: parseJournalOptions(last.options).rowHash ?? null };
+}
+
+/** Delete the ranges whose rows hash as recorded, each in one transaction with the range locked; returns the rows. */
+async function provenByRecords(
+  plan: TablePlan,
+  x: Db,
+  g: StrayGroup,
+  records: { chunks: ChunkRow[]; rowHash: RowHash | null },
+  dryRun: boolean,
+  stillThere: () => Promise<boolean>,
+): Promise<bigint> {
+  if (records.rowHash === null) return 0n;
+  const t: TablePlan = { ...plan, rowHash: records.rowHash };
+  const chunks = records.chunks;
+  let n = 0n;
+  for (const c of chunks) {
+    const lo = decodeKey(c.lo);
+    const hi = decodeKey(c.hi);
+    if (dryRun) {
+      const h = await new Inspector(x).hash(t, g.userId, lo, hi);
+      if (h.count !== '0' && h.count === String(c.row_count) && h.hash === String(c.hash)) n += BigInt(h.count);
+      continue;
+    }
+    if (!(await stillThere())) return n;
+    n += BigInt(
+      await x.transaction(
+        async (s) => {
+          const [r] = await s.rows<{ n: unknown; h: unknown }>(hashRange(t, g.userId, lo, hi, true));
+          const count = String(r?.n ?? '0');
+          if (count === '0' || count !== String(c.row_count) || String(r?.h) !== String(c.hash)) return 0;
+          const d = await s.execBinary(deleteRange(t, g.userId, lo, hi));
+          if (d.affectedRows !== Number(count)) throw new Error(`range of ${t.name} changed while locked: ${d.affectedRows} deleted, ${count} hashed`);
+          return d.affectedRows;
+        },
+        { binary: true, repeatableRead: true },
+      ),
+    );
+  }
+  return n;
 }
 
 interface Tally {
