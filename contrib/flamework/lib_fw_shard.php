@@ -56,8 +56,16 @@
 	#       read fresh (cache, then db_main); used by the wrappers after the
 	#       check instead of $user['cluster_id'].
 	#
-	# PHP 5.4 syntax (array(), no ??, no type declarations); tested on PHP 8.
+	# PHP 5.4 syntax (array(), no ??, no finally, no Throwable, no type
+	# declarations); tested on PHP 8.
 	# Works with Flamework's mysql_* lib_db and its mysqli (php8_upgrade) lib_db.
+	#
+	# PHP 8.1+ throws: mysqli's default report mode is MYSQLI_REPORT_ERROR |
+	# MYSQLI_REPORT_STRICT, and the mysqli lib_db does not catch in _db_query(),
+	# so a failed query leaves db_write_users() and friends as a
+	# mysqli_sql_exception instead of an ok=0 array. The wrappers catch it: a
+	# fw-shard refusal (1644) is handled exactly as the returned one, and any
+	# other exception is thrown again, unchanged, to the app.
 	#
 
 	#################################################################
@@ -227,7 +235,9 @@
 	# Drop-in replacements for db_insert_users($user['cluster_id'], ...) and
 	# friends: guard, resolve the shard, write. They return the guard's error
 	# when frozen (nothing written), otherwise what lib_db returned, plus
-	# 'fw_shard_cluster_id' (the shard written to).
+	# 'fw_shard_cluster_id' (the shard written to). A fw-shard refusal is
+	# handled (see fw_shard_refusal()) whether lib_db returns it or throws it;
+	# every other exception lib_db throws reaches the caller unchanged.
 	#
 
 	function fw_shard_db_insert_users($user, $tbl, $hash){
@@ -258,10 +268,21 @@
 	#
 	# Nothing was written when either is returned.
 	#
+	# lib_db reports the refusal in one of two ways: it returns its error shape
+	# (ok=0, error_code=1644: the mysql_* lib_db, or mysqli with reporting off),
+	# or, on PHP 8.1+ with the mysqli lib_db, it throws mysqli_sql_exception
+	# (getCode() 1644). fw_shard_refusal() takes either: 'moved', 'moving', or
+	# null for anything that is not a fw-shard refusal (including every other
+	# error and exception).
+	#
 
 	function fw_shard_refusal($rsp){
 
-		if (!is_array($rsp) || $rsp['ok'] || !isset($rsp['error_code']) || intval($rsp['error_code']) != 1644){
+		if (is_object($rsp)){
+			$rsp = _fw_shard_exception_error($rsp);
+		}
+
+		if (!is_array($rsp) || !isset($rsp['ok']) || $rsp['ok'] || !isset($rsp['error_code']) || intval($rsp['error_code']) != 1644){
 			return null;
 		}
 
@@ -294,7 +315,7 @@
 		for ($attempt = 1; ; $attempt++){
 
 			$cluster_id = fw_shard_cluster_id($user);
-			$rsp = _fw_shard_tag(call_user_func_array($func, array_merge(array($cluster_id), $args)), $cluster_id);
+			$rsp = _fw_shard_tag(_fw_shard_call($func, array_merge(array($cluster_id), $args)), $cluster_id);
 			$refusal = fw_shard_refusal($rsp);
 
 			if ($refusal === 'moved' && $attempt == 1){
@@ -321,6 +342,44 @@
 	}
 
 	#################################################################
+
+	#
+	# Call lib_db. A fw-shard refusal thrown as mysqli_sql_exception (PHP 8.1+)
+	# comes back as lib_db's returned error shape, so both paths are handled
+	# alike; any other exception is thrown again as it is (the same object,
+	# with its code, message and trace). catch (Exception) and no finally: PHP
+	# 5.4 has neither Throwable nor finally, and mysqli_sql_exception is an
+	# Exception on every version.
+	#
+
+	function _fw_shard_call($func, $args){
+
+		try {
+			return call_user_func_array($func, $args);
+		} catch (Exception $e){
+			$rsp = _fw_shard_exception_error($e);
+			if ($rsp === null || fw_shard_refusal($rsp) === null){
+				throw $e;
+			}
+			return $rsp;
+		}
+	}
+
+	# lib_db's error shape for a mysqli_sql_exception, or null for any other object.
+
+	function _fw_shard_exception_error($e){
+
+		if (!class_exists('mysqli_sql_exception', false) || !($e instanceof mysqli_sql_exception)){
+			return null;
+		}
+
+		return array(
+			'ok' => 0,
+			'error' => $e->getMessage(),
+			'error_code' => $e->getCode(),
+			'fw_shard_exception' => get_class($e),
+		);
+	}
 
 	function _fw_shard_tag($rsp, $cluster_id){
 
