@@ -11,7 +11,7 @@
 //  - online moves at 100 writes/s (bench/writer.mjs) with --capture trigger and --capture rehash: the
 //    freeze (from the events: drain, final sync, flip), delta passes, writes refused, rows consistent.
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as L from './lib.mjs';
@@ -112,7 +112,7 @@ try {
   }
 } finally {
   writeFileSync(join(L.root, 'bench', 'results-fence.json'), JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(join(L.root, 'bench', 'FENCE.md'), report(result));
+  writeFileSync(join(L.root, 'bench', 'FENCE.md'), report(result) + footprintSection());
   await Promise.allSettled([a.stop(), b.stop()]);
   rmSync(work, { recursive: true, force: true });
 }
@@ -173,4 +173,14 @@ of the user; re-hash mode: the drain sleep). refused: by the db_main freeze chec
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 `;
+}
+
+/** bench/footprint.mjs's section of FENCE.md (up to the next "## " heading), kept when this script rewrites the file. */
+function footprintSection() {
+  const file = join(L.root, 'bench', 'FENCE.md');
+  const doc = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  const i = doc.indexOf("## Footprint: another user's writes");
+  if (i < 0) return '';
+  const j = doc.indexOf('\n## ', i + 1);
+  return '\n' + doc.slice(i, j < 0 ? undefined : j + 1);
 }

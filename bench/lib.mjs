@@ -165,8 +165,11 @@ export async function createSchema(a, b, users) {
   }
 }
 
-/** Other users' rows of one shard database: `others` rows in all, over OTHER_USERS users. */
-export async function fillOthers(a, db, others) {
+/**
+ * Other users' rows of one shard database: `others` rows in all, over OTHER_USERS users (ids from
+ * `userBase`; another base gives another shard its own users).
+ */
+export async function fillOthers(a, db, others, { userBase = OTHER_USER_BASE } = {}) {
   for (const t of TABLES) {
     const m = Math.round(others * t.share);
     if (m === 0) continue;
@@ -177,7 +180,7 @@ export async function fillOthers(a, db, others) {
       await sqlAsync(
         a.port,
         db,
-        `SET unique_checks = 0; INSERT INTO ${t.name} SELECT ${t.select(`${ID_BASE} + 8 * seq`, `${OTHER_USER_BASE} + seq % ${OTHER_USERS}`)} FROM seq_${from}_to_${to}`,
+        `SET unique_checks = 0; INSERT INTO ${t.name} SELECT ${t.select(`${ID_BASE} + 8 * seq`, `${userBase} + seq % ${OTHER_USERS}`)} FROM seq_${from}_to_${to}`,
       );
     }
   }
@@ -419,6 +422,21 @@ export function fwShardMove(configFile, userId, { online = false, extraArgs = []
       if (process.env.FWS_PROF) process.stderr.write(err);
       resolve({ code, wallMs, doc, events, stderr: err, peakRssMb: Math.round((usage.maxRssKb ?? hwmKb) / 1024), cpuMs: usage.cpuMs ?? NaN });
     });
+  });
+}
+
+/** `fw-shard --config <file> <argv...>` as a child process: resolves with its stdout, rejects on a non-zero exit. */
+export function runFwShard(configFile, argv) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [join(root, 'bin/fw-shard'), '--config', configFile, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CI: '1' },
+    });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (err += d));
+    c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`fw-shard ${argv.join(' ')}: exit ${code}: ${err.slice(-800)}${out.slice(-800)}`))));
   });
 }
 
