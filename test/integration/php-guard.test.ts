@@ -18,6 +18,8 @@ import { setFenceSql } from '../../src/db/sql/guard.js';
 import { Guard } from '../../src/move/guard.js';
 import { shardTablePlans } from '../../src/plan/facts.js';
 import { runMove, runDeferredCleanups } from '../../src/move/engine.js';
+import { tidyGuards } from '../../src/move/guard-lifecycle.js';
+import { guardObjects, NOTHING } from '../helpers/guard.js';
 import type { MoveRequest } from '../../src/move/types.js';
 import type { ShardId, Topology, UserId } from '../../src/topology/index.js';
 import type { MoveEvent } from '../../src/events/types.js';
@@ -625,5 +627,12 @@ echo json_encode($out);`,
       );
       expect(acks.some((a) => a.shard === 1)).toBe(true);
       expect(new Set(acks.map((a) => a.op))).toEqual(new Set(['insert', 'update', 'delete']));
+      // Issue 22's end state: whatever the app did on the new shard after the flip, the cleanup left no
+      // row of the user on the old one; once the retention is over, nothing of fw-shard's on either shard.
+      expect(env.cli('a', 'users1', 'SELECT COUNT(*) FROM Dots WHERE user_id = 42').trim()).toBe('0');
+      const tidy = await tidyGuards(topology, (e) => env.db(e.port === env.a.port ? 'a' : 'b', e.database), 0);
+      expect(tidy.map((t) => t.error ?? null)).toEqual([null, null]);
+      expect(guardObjects((q) => env.cli('a', 'users1', q))).toEqual(NOTHING);
+      expect(guardObjects((q) => env.cli('b', 'users2', q))).toEqual(NOTHING);
     });
 });
