@@ -254,15 +254,27 @@ export function fwShardObjects(r: ReplicatedEnv, server: Primary | Replica, data
 /**
  * The GRANTs of README "Required privileges" for db_main, the shards and the ticket servers, read from
  * the README itself (so the test follows the document): `privileges` on `tables` (`sharded`: the
- * sharded tables). The rows that name no table (`ON db.*`, PROCESS, the replicas) are the test's own.
+ * sharded tables); and the row "online moves in trigger mode": `triggerMode.database` on each shard
+ * database, `triggerMode.global` on `*.*`.
  */
-export function readmeGrants(readmePath: string): Record<'main' | 'shard' | 'tickets', { privileges: string; tables: string[] | 'sharded' }[]> {
+export type ReadmeGrants = Record<'main' | 'shard' | 'tickets', { privileges: string; tables: string[] | 'sharded' }[]> & {
+  triggerMode: { database: string; global: string };
+};
+
+export function readmeGrants(readmePath: string): ReadmeGrants {
   const readme = readFileSync(readmePath, 'utf8');
   const start = readme.indexOf('## Required privileges');
   const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
-  const out: Record<'main' | 'shard' | 'tickets', { privileges: string; tables: string[] | 'sharded' }[]> = { main: [], shard: [], tickets: [] };
+  const out: ReadmeGrants = { main: [], shard: [], tickets: [], triggerMode: { database: '', global: '' } };
   for (const row of section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| where'))) {
     const [, where, what] = row.split('|').map((s) => s.trim());
+    if (/^online moves in trigger mode/.test(where!)) {
+      out.triggerMode = {
+        database: /on each shard database \([^)]*\):\s*([A-Z][A-Z, ]*[A-Z])/.exec(what!)?.[1] ?? '',
+        global: /globally:\s*([A-Z][A-Z, ]*[A-Z])/.exec(what!)?.[1] ?? '',
+      };
+      continue;
+    }
     const key = /^db_main/.test(where!) ? 'main' : /^every shard/.test(where!) ? 'shard' : /^ticket/.test(where!) ? 'tickets' : null;
     if (!key) continue;
     // "`A, B` on `t1`, `t2`, and `C` on `t1`": each privilege list with the tables named after it.

@@ -196,6 +196,12 @@ for (const format of FORMATS) {
           { statements: v.statements - loggedBefore[k]!.statements, rowEvents: v.rowEvents - loggedBefore[k]!.rowEvents },
         ]),
       );
+      // With fw-shard's triggers on a table, MIXED logs its writes as rows too (the trigger writes an
+      // AUTO_INCREMENT column: unsafe as a statement); only ROW never logs them as statements.
+      for (const v of Object.values(binlog)) {
+        expect(v.rowEvents).toBeGreaterThan(0);
+        if (format === 'ROW') expect(v.statements).toBe(0);
+      }
       console.log(
         `[${format}] move with writes: ${JSON.stringify({ acks: apps.map((a) => a.acks.length), refused: apps[0]!.refusedWrites, binlogDotsWrites: binlog, ...figures })}`,
       );
@@ -300,14 +306,16 @@ for (const format of FORMATS) {
             stmts[server].push(`GRANT ${[...privs].join(', ')} ON ${target} TO '${LOGIN.user}'@'%'`);
           }
           // README row "online moves in trigger mode, in addition".
-          stmts.a.push(
-            `GRANT CREATE, DROP, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON users1.* TO '${LOGIN.user}'@'%'`,
-            `GRANT PROCESS ON *.* TO '${LOGIN.user}'@'%'`,
-          );
-          stmts.b.push(
-            `GRANT CREATE, DROP, TRIGGER, SELECT, INSERT, UPDATE, DELETE ON users2.* TO '${LOGIN.user}'@'%'`,
-            `GRANT PROCESS ON *.* TO '${LOGIN.user}'@'%'`,
-          );
+          expect(g.triggerMode.database).toMatch(/TRIGGER/);
+          expect(g.triggerMode.global).toMatch(/PROCESS/);
+          for (const [server, db] of [
+            ['a', 'users1'],
+            ['b', 'users2'],
+          ] as const)
+            stmts[server].push(
+              `GRANT ${g.triggerMode.database} ON ${db}.* TO '${LOGIN.user}'@'%'`,
+              `GRANT ${g.triggerMode.global} ON *.* TO '${LOGIN.user}'@'%'`,
+            );
           for (const s of ['a', 'b'] as const) r.cli(s, 'mysql', `CREATE USER '${LOGIN.user}'@'%' IDENTIFIED BY '${LOGIN.password}'; ${stmts[s].join('; ')}`);
           expect(r.cli('a', 'mysql', `SHOW GRANTS FOR '${LOGIN.user}'@'%'`)).not.toMatch(/SUPER|ALL PRIVILEGES|MONITOR|REPLICATION/);
           // The login and its grants replicate to both replicas (which is where --max-lag reads).
