@@ -299,7 +299,8 @@ function pushPhase(name, objects, samples) {
   const p = {
     phase: name,
     loadavg: loadavg(),
-    seconds: samples.length ? L.round((samples.at(-1).at - samples[0].at) / 1000, 1) : 0,
+    // the time sampled (pooled windows: their gaps not counted)
+    seconds: L.round(samples.reduce((t, x, i) => t + (i > 0 && x.at - samples[i - 1].at < 1000 ? x.at - samples[i - 1].at : 0), 0) / 1000, 1),
     objects,
     ...summarize(samples),
     errors: errors.length,
