@@ -500,6 +500,8 @@ function cleanupProofs(run: MoveRun): CleanupProofs {
   const { ctx } = run;
   if (!ctx.online || run.pf.capture.mode !== 'trigger') return NO_PROOFS;
   const cascaded = new Set([...run.pf.cascades.edges.map((e) => e.child), ...run.pf.cascades.wholeUnderFreeze.keys()]);
+  // The recorded fingerprint, read once for the whole cleanup rather than once per range.
+  let recorded: Promise<string | null> | undefined;
   return {
     fenced: (t) =>
       cascaded.has(t.name)
@@ -508,7 +510,7 @@ function cleanupProofs(run: MoveRun): CleanupProofs {
             // No fence table (dropped by hand): nothing refuses the user's writes there, nothing is proven.
             const [f] = await s.rows<{ state: unknown; move_id: unknown }>(fenceOfLockedSql(ctx.userId)).catch(() => []);
             if (!f || String(f.state) !== 'moved' || String(f.move_id) !== run.moveId) return false;
-            return sourceTriggersAsRecorded(run, s, t.name);
+            return sourceTriggersAsRecorded(run, s, t.name, await (recorded ??= ctx.journal.schemaFingerprint(run.moveId)));
           },
   };
 }

@@ -233,8 +233,13 @@ export async function checkSchema(run: Pick<MoveRun, 'ctx' | 'moveId' | 'pf'>, o
  * (phases/cleanup.ts). Read through `s`, the cleanup range's own session; false where nothing
  * comparable was recorded.
  */
-export async function sourceTriggersAsRecorded(run: Pick<MoveRun, 'ctx' | 'moveId'>, s: Pick<ReadDb, 'rows'>, table: string): Promise<boolean> {
-  const recorded = await run.ctx.journal.schemaFingerprint(run.moveId);
+export async function sourceTriggersAsRecorded(
+  run: Pick<MoveRun, 'ctx' | 'moveId'>,
+  s: Pick<ReadDb, 'rows'>,
+  table: string,
+  /** The journaled fingerprint, read once by the caller (it does not change during a cleanup). */
+  recorded: string | null,
+): Promise<boolean> {
   if (recorded === null) return false;
   const before = JSON.parse(recorded) as MoveFingerprints;
   const want = before.source.version === FINGERPRINT_VERSION ? before.source.tables[table]?.triggers : undefined;
