@@ -13,6 +13,7 @@ import { FwShardError } from '../errors/index.js';
 import type { TablePlan } from './table-plan.js';
 import { isLockWaitOrDeadlock } from '../db/errors.js';
 import { taggedLockName } from '../db/lock-names.js';
+import { releaseLockSql, waitForLockSql } from '../db/sql/locks.js';
 
 export type CaptureMode = 'trigger' | 'rehash';
 export type CaptureChoice = 'auto' | CaptureMode;
@@ -179,11 +180,11 @@ export class Guard {
     for (let i = 0; ; i++) {
       try {
         await this.db.withSession(async (s) => {
-          await s.exec(tries[i] === 0 ? G.noMetadataWaitSql() : sql`SET SESSION lock_wait_timeout = ${tries[i]!}`);
+          await s.exec(tries[i] === 0 ? G.noMetadataWaitSql() : G.metadataWaitSql(tries[i]!));
           try {
             await s.exec(statement);
           } finally {
-            await s.exec(sql`SET SESSION lock_wait_timeout = DEFAULT`).catch(() => undefined);
+            await s.exec(G.defaultMetadataWaitSql()).catch(() => undefined);
           }
         });
         return;
@@ -242,7 +243,7 @@ export class Guard {
   async withLock<T>(waitSeconds: number, fn: () => Promise<T>): Promise<T> {
     const name = guardLockName(this.db.endpoint.database);
     return this.db.withSession(async (s) => {
-      const [r] = await s.rows<{ got: string | number | null }>(G.getGuardLockSql(name, waitSeconds));
+      const [r] = await s.rows<{ got: string | number | null }>(waitForLockSql(name, waitSeconds));
       if (Number(r?.got ?? 0) !== 1) {
         throw new FwShardError('BUSY', `another fw-shard is changing its guard on ${this.db.endpoint.role} (lock ${name} held for over ${waitSeconds} s)`, {
           hint: 'Run the same command again in a moment.',
@@ -251,7 +252,7 @@ export class Guard {
       try {
         return await fn();
       } finally {
-        await s.rows(G.releaseGuardLockSql(name)).catch(() => undefined);
+        await s.rows(releaseLockSql(name)).catch(() => undefined);
       }
     });
   }

@@ -18,6 +18,30 @@ import { expect } from 'vitest';
 import { FwShardError } from '../../src/errors/index.js';
 import type { MoveEvent } from '../../src/events/types.js';
 
+/**
+ * One statement through the mariadb command-line client as root (independent of fw-shard's code):
+ * raw bytes, no column names, latin1 so that every byte comes back as it is.
+ */
+export function mariadbClient(port: number, database: string, statement: string): string {
+  return execFileSync(
+    'mariadb',
+    [
+      '--no-defaults',
+      '-h127.0.0.1',
+      `-P${port}`,
+      '-uroot',
+      '--batch',
+      '--raw',
+      '--skip-column-names',
+      '--default-character-set=binary',
+      database,
+      '-e',
+      statement,
+    ],
+    { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024 },
+  );
+}
+
 export interface MoveEnv {
   dir: string;
   a: SandboxServer;
@@ -63,27 +87,7 @@ export async function startMoveEnv(opts: { name: string; serverArgs?: string[] }
       return d;
     },
     cli(server, database, statement) {
-      const port = (server === 'a' ? a : b).port;
-      return execFileSync(
-        'mariadb',
-        [
-          '--no-defaults',
-          '-h127.0.0.1',
-          `-P${port}`,
-          '-uroot',
-          '--batch',
-          '--raw',
-          '--skip-column-names',
-          '--default-character-set=binary',
-          database,
-          '-e',
-          statement,
-        ],
-        {
-          encoding: 'latin1',
-          maxBuffer: 256 * 1024 * 1024,
-        },
-      );
+      return mariadbClient((server === 'a' ? a : b).port, database, statement);
     },
     configFile() {
       const file = join(dir, 'fw-shard.config.json');

@@ -20,7 +20,7 @@ import type { Topology } from '../../src/topology/index.js';
 import { memcached } from './app-simulator.js';
 import { dropGuard } from './guard.js';
 import { dropJournalSql } from './journal.js';
-import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv } from './move-env.js';
+import { createMainSchema, mariadbClient, onBothShards, startMoveEnv, type MoveEnv } from './move-env.js';
 
 export type Primary = 'a' | 'b';
 export type Replica = 'ra' | 'rb';
@@ -60,25 +60,6 @@ export interface ReplicatedEnv {
   close(): Promise<void>;
 }
 
-const client = (port: number, database: string, statement: string): string =>
-  execFileSync(
-    'mariadb',
-    [
-      '--no-defaults',
-      '-h127.0.0.1',
-      `-P${port}`,
-      '-uroot',
-      '--batch',
-      '--raw',
-      '--skip-column-names',
-      '--default-character-set=binary',
-      database,
-      '-e',
-      statement,
-    ],
-    { encoding: 'latin1', maxBuffer: 64 * 1024 * 1024 },
-  );
-
 export async function startReplicatedEnv(name: string, binlogFormat: 'ROW' | 'MIXED'): Promise<ReplicatedEnv> {
   // Both primaries log with server_id 1: each replica reads one primary only, and has an id of its own.
   const env = await startMoveEnv({ name, serverArgs: ['--log-bin=fws-bin', '--server-id=1', `--binlog-format=${binlogFormat}`] });
@@ -104,7 +85,7 @@ export async function startReplicatedEnv(name: string, binlogFormat: 'ROW' | 'MI
     const ra = started.find((s) => s.name === 'ra')!;
     const rb = started.find((s) => s.name === 'rb')!;
     const port = { a: env.a.port, b: env.b.port, ra: ra.port, rb: rb.port };
-    const cli = (server: Primary | Replica, database: string, statement: string) => client(port[server], database, statement);
+    const cli = (server: Primary | Replica, database: string, statement: string) => mariadbClient(port[server], database, statement);
 
     // Replicate everything each primary logged since it started (its CREATE DATABASEs included).
     for (const [p, r] of Object.entries(REPLICA_OF) as [Primary, Replica][]) {

@@ -271,14 +271,6 @@ export const replicationFactsMariadbSql = () =>
 export const replicationFactsMysqlSql = () =>
   sql`SELECT COUNT(*) AS running, 'NO' AS rbr_triggers FROM performance_schema.replication_applier_status WHERE SERVICE_STATE = 'ON'`;
 
-/**
- * The lock that makes "create the guard and set a fence" and "no fence left, drop the guard" exclusive
- * on one shard database (src/move/guard-lifecycle.ts): a named lock of the shard's server, tagged with
- * the database's name. Waits at most `seconds`.
- */
-export const getGuardLockSql = (name: string, seconds: number) => sql`SELECT GET_LOCK(${name}, ${seconds}) AS got`;
-export const releaseGuardLockSql = (name: string) => sql`SELECT RELEASE_LOCK(${name}) AS released`;
-
 /** Which of fw-shard's two tables exist in the endpoint's database. */
 export const guardTablesSql = (schema: string) =>
   sql`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ${schema} AND TABLE_NAME IN (${FENCE}, ${CHANGES}) ORDER BY TABLE_NAME`;
@@ -291,6 +283,9 @@ export const dropGuardTablesSql = () => sql`DROP TABLE IF EXISTS ${ident(CHANGES
  * is 1 s (0 is raised to it with a warning). Retried later by the caller.
  */
 export const noMetadataWaitSql = () => sql`SET SESSION lock_wait_timeout = 0`;
+/** A bounded metadata-lock wait (Guard.ddl's last tries), and the server's default again after the statement. */
+export const metadataWaitSql = (seconds: number) => sql`SET SESSION lock_wait_timeout = ${seconds}`;
+export const defaultMetadataWaitSql = () => sql`SET SESSION lock_wait_timeout = DEFAULT`;
 
 /** The user's fence, read under a shared lock (the cleanup's fence proof: it cannot be lifted until the range's delete commits). */
 export const fenceOfLockedSql = (userId: string) => sql`SELECT state, move_id FROM ${ident(FENCE)} WHERE user_id = ${n(userId)} LOCK IN SHARE MODE`;

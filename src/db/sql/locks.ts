@@ -2,6 +2,8 @@
 import { sql } from './fragment.js';
 
 export const getLockSql = (name: string) => sql`SELECT GET_LOCK(${name}, 0) AS got, IS_USED_LOCK(${name}) AS holder, CONNECTION_ID() AS me`;
+/** GET_LOCK waiting at most `seconds` (the guard lock of a shard database: src/move/guard.ts withLock). */
+export const waitForLockSql = (name: string, seconds: number) => sql`SELECT GET_LOCK(${name}, ${seconds}) AS got`;
 export const releaseLockSql = (name: string) => sql`SELECT RELEASE_LOCK(${name}) AS released`;
 export const releaseAllLocksSql = () => sql`SELECT RELEASE_ALL_LOCKS() AS released`;
 /**
