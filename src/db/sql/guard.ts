@@ -233,13 +233,13 @@ export const olderWritersSql = (since: string) =>
       FROM information_schema.INNODB_TRX
       WHERE trx_started <= ${since} AND trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()`;
 
-/** Prepared XA transactions that wrote (no session: thread 0); they end only by XA COMMIT or XA ROLLBACK. Needs PROCESS. */
-export const preparedXaSql = () => sql`SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND trx_rows_modified > 0`;
-
-/** The same transactions, each with its start and rows changed (the refusal names them). */
+/** Prepared XA transactions that wrote (no session: thread 0), each with its start and rows changed. Needs PROCESS. */
 export const preparedXaRowsSql = () =>
   sql`SELECT trx_mysql_thread_id AS thread, DATE_FORMAT(trx_started, '%Y-%m-%dT%H:%i:%s.%fZ') AS started, trx_rows_modified AS rows_modified
       FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = 0 AND trx_rows_modified > 0`;
+
+/** Every prepared XA transaction of the server (MySQL 8: needs XA_RECOVER_ADMIN; read only where INNODB_TRX lists none). */
+export const xaRecoverSql = () => sql`XA RECOVER`;
 
 export const serverNowSql = () => sql`SELECT DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f') AS now`;
 
