@@ -176,8 +176,10 @@ class RandomWriter {
           sql`UPDATE AlbumItems SET note = ${`bulk ${r.int(0, 999)}`} WHERE user_id = 42 AND id >= ${num(await one('AlbumItems'))} ORDER BY id LIMIT 5`,
         );
         break;
-      case 10: // multi-table UPDATE
-        await s.exec(sql`UPDATE AlbumItems i JOIN Albums a ON a.id = i.album_id SET i.note = CONCAT('of ', a.title) WHERE a.id = ${num(await one('Albums'))}`);
+      case 10: // multi-table UPDATE (not the title itself: case 0's emoji has no latin1 form, and strict mode refuses it)
+        await s.exec(
+          sql`UPDATE AlbumItems i JOIN Albums a ON a.id = i.album_id SET i.note = CONCAT('of ', a.id, ', ', CHAR_LENGTH(a.title)) WHERE a.id = ${num(await one('Albums'))}`,
+        );
         break;
       case 11: // multi-table DELETE
         await s.exec(sql`DELETE n FROM ItemNotes n JOIN AlbumItems i ON i.id = n.item_id WHERE i.album_id = ${num(await one('Albums'))} AND n.user_id = 42`);
