@@ -10,7 +10,7 @@ import { FwShardError } from '../errors/index.js';
 import { Secret } from '../topology/secret.js';
 import { databaseId, shardIdOf, type Endpoint, type ShardId, type Topology, type TlsOptions } from '../topology/index.js';
 import { DEFAULT_USER_KEYS } from '../cache/keys.js';
-import { configSchema, formatIssues, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
+import { configSchema, formatIssues, parseThrough, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
 
 export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
 
@@ -281,6 +281,7 @@ export function normalizeConfig(
       ...(include ? { include } : {}),
       exclude,
       owners: cfg.tables?.owners ?? {},
+      ...(cfg.tables?.through ? { through: Object.fromEntries(Object.entries(cfg.tables.through).map(([t, l]) => [t, parseThrough(l)!])) } : {}),
       keylessRowCap: cfg.tables?.keylessRowCap ?? 100_000,
       ...(cfg.tables?.ticketed ? { ticketed: cfg.tables.ticketed } : {}),
       ...(cfg.tables?.notTicketed ? { notTicketed: cfg.tables.notTicketed } : {}),

@@ -69,6 +69,15 @@ const identifier = z
   .max(64)
   .refine((s) => !s.includes('\0'), 'must not contain NUL');
 
+/** `account_id -> smol_account.id`: tables.through's spelling of a link (identifiers without dots or spaces). */
+export const THROUGH_PATTERN = /^\s*([^\s.>-][^\s.]*?)\s*->\s*([^\s.]+)\.([^\s.]+)\s*$/;
+
+/** A tables.through value as its three names, or null. */
+export function parseThrough(text: string): { column: string; parent: string; key: string } | null {
+  const m = THROUGH_PATTERN.exec(text);
+  return m ? { column: m[1]!, parent: m[2]!, key: m[3]! } : null;
+}
+
 const shardKey = z
   .string()
   .regex(/^[0-9]+$/, 'shard ids are whole numbers')
@@ -106,6 +115,10 @@ export const configSchema = z.strictObject({
       include: z.array(identifier).optional(),
       exclude: z.array(identifier).optional(),
       owners: z.record(identifier, identifier).optional(),
+      through: z
+        .record(identifier, z.string().regex(THROUGH_PATTERN, 'write the link as `column -> parent_table.key`'))
+        .optional()
+        .describe('Tables owned through a parent, e.g. smol_archive: account_id -> smol_account.id'),
       keylessRowCap: z.number().int().min(1).optional(),
       ticketed: z.array(z.string().min(1)).optional().describe('Table or Table.column: ids from the ticket servers (only these are checked)'),
       notTicketed: z.array(z.string().min(1)).optional().describe('Table or Table.column: ids from elsewhere (never checked against the ticket servers)'),

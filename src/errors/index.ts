@@ -57,6 +57,7 @@ export type ErrorCode =
   | 'KEYLESS_TOO_LARGE'
   | 'PRECONDITION'
   | 'TABLES_UNDECLARED'
+  | 'OWNERSHIP'
   | 'UNSUPPORTED_ENGINE'
   | 'FOREIGN_KEYS'
   | 'PACKET_TOO_LARGE'
@@ -92,6 +93,7 @@ const exitFor: Record<ErrorCode, ExitCodeName> = {
   KEYLESS_TOO_LARGE: 'refused',
   PRECONDITION: 'refused',
   TABLES_UNDECLARED: 'refused',
+  OWNERSHIP: 'refused',
   UNSUPPORTED_ENGINE: 'refused',
   FOREIGN_KEYS: 'refused',
   PACKET_TOO_LARGE: 'refused',

@@ -187,7 +187,9 @@ export async function cleanupOrphans(
   const journal = new JournalReader(mapping.db);
   const plans = await shardTablePlans(topology, connect);
   const out: OrphanCleanupGroup[] = [];
-  for (const g of report.orphans) {
+  // Tables owned through a parent first: the rows hanging off a parent are found through it (owner-paths.ts).
+  const depth = (g: StrayGroup) => plans.get(g.shard)?.find((t) => t.name === g.table)?.via?.length ?? 0;
+  for (const g of [...report.orphans].sort((a, b) => depth(b) - depth(a))) {
     if (opts.signal?.aborted) break;
     const r: OrphanCleanupGroup = { ...g, deleted: '0', kept: [], keptRows: g.rows };
     out.push(r);

@@ -25,7 +25,7 @@ import { resyncTables } from './phases/resync.js';
 import { verifyAll } from './phases/verify.js';
 import { cleanupSource, NO_PROOFS, type CleanupProofs } from './phases/cleanup.js';
 import { fenceOfLockedSql } from '../db/sql/guard.js';
-import { planTable } from './table-plan.js';
+import { ownershipLevels, planNamedTables } from './owner-paths.js';
 import type { WriteSettings } from './phases/sync.js';
 import { DEFAULT_ONLINE, type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type PendingCleanup } from './types.js';
 import {
@@ -621,14 +621,16 @@ async function completeAbort(ctx: RunContext, timings: Record<string, number>): 
     }
     const tables = await ctx.journal.tables(moveId);
     const schema = await ctx.target.insp.schema();
+    const { plans, skipped } = planNamedTables(
+      schema,
+      deps.topology.tables,
+      tables.map((r) => r.table_name),
+    );
+    for (const why of skipped) ctx.emit({ type: 'warning', message: `abort: rows of ${why.split(':')[0]} on shard ${to} are not looked for (${why})` });
     let deleted = 0;
     await ctx.timed('abort', timings, async () => {
-      for (const row of tables) {
-        const info = schema.get(row.table_name);
-        if (!info) continue;
-        const owner = deps.topology.tables.owners[row.table_name] ?? deps.topology.tables.ownerColumn;
-        deleted += await ctx.target.applier.deleteAllUserRows(planTable(info, owner), userId);
-      }
+      // Tables owned through a parent first: their rows are found through the parent's (owner-paths.ts).
+      for (const level of ownershipLevels(plans).reverse()) for (const t of level) deleted += await ctx.target.applier.deleteAllUserRows(t, userId);
     });
     await ctx.journal.finish(moveId, 'aborted', 'aborted');
     outcome = 'aborted';

@@ -3,7 +3,8 @@
  * the operator should be warned about. No I/O here.
  */
 import type { ColumnInfo, KeyInfo, TableInfo } from '../db/sql/schema.js';
-import type { RowHash } from '../db/sql/rows.js';
+import type { OwnerLink, RowHash } from '../db/sql/rows.js';
+import type { OwnerPath } from './owner-paths.js';
 
 /** Everything the row builders in src/db/sql/rows.ts need to know about a table. */
 export interface TableSpec {
@@ -11,6 +12,10 @@ export interface TableSpec {
   /** Copied and hashed columns, in table order (generated columns excluded). */
   columns: ColumnInfo[];
   owner: ColumnInfo;
+  /** Owned through a parent (tables.through): the path to the owner column (rows.ts RowSpec.via). */
+  via?: readonly OwnerLink[];
+  /** The tables owned through this one (owner-paths.ts linkChildren; rows.ts RowSpec.children). */
+  children?: readonly TableSpec[];
   /** Columns of the chunking key (primary or NOT NULL unique), or null: copied as one unit. */
   key: ColumnInfo[] | null;
   /** The move's range hash (set by the preflight; rows.ts RowHash). */
@@ -79,8 +84,14 @@ export function chooseKey(t: TableInfo, ownerColumn: string): KeyInfo | null {
   return sorted[0] ?? null;
 }
 
-export function planTable(t: TableInfo, ownerColumn: string): TablePlan {
-  const owner = t.columns.find((c) => c.name === ownerColumn);
+/**
+ * `ownedBy`: the table's owner column, or its path to one (owner-paths.ts). For a path, the link column
+ * stands where the owner column would: the chunking key and the owner index are chosen for it.
+ */
+export function planTable(t: TableInfo, ownedBy: string | OwnerPath): TablePlan {
+  const path = typeof ownedBy === 'string' ? null : ownedBy;
+  const ownerColumn = path ? path.via[0]!.column.name : (ownedBy as string);
+  const owner = path ? path.owner : t.columns.find((c) => c.name === ownerColumn);
   if (!owner) throw new Error(`table ${t.name} has no owner column ${ownerColumn}`);
   const columns = t.columns.filter((c) => !c.generated);
   const key = chooseKey(t, ownerColumn);
@@ -114,6 +125,7 @@ export function planTable(t: TableInfo, ownerColumn: string): TablePlan {
     name: t.name,
     columns,
     owner,
+    ...(path ? { via: path.via } : {}),
     key: key ? key.columns.map((n) => byName.get(n)!) : null,
     keyName: key?.name ?? null,
     ownerIndexed,

@@ -20,9 +20,13 @@ import { FREEZES } from '../db/sql/freeze.js';
 import { CHANGES, FENCE } from '../db/sql/guard.js';
 import { FwShardError } from '../errors/index.js';
 import type { TableSelection } from '../topology/index.js';
+import { resolveOwnerPath, type OwnerPath } from './owner-paths.js';
 
 export interface Selection {
-  selected: { name: string; owner: string }[];
+  /** `path`: owned through a parent (tables.through). */
+  selected: { name: string; owner: string; path?: OwnerPath }[];
+  /** tables.through entries that cannot be followed (owner-paths.ts resolveOwnerPath): the move refuses. */
+  pathProblems: string[];
   skipped: { name: string; reason: string }[];
   /** Tables that should move but are missing on the target. */
   missingOnTarget: string[];
@@ -62,12 +66,20 @@ export function selectTables(
   opts: SelectOptions,
 ): Selection {
   const mainInvolved = opts.sourceIsMain || opts.targetIsMain === true;
-  const out: Selection = { selected: [], skipped: [], missingOnTarget: [], undeclared: null, unowned: [] };
+  const out: Selection = { selected: [], pathProblems: [], skipped: [], missingOnTarget: [], undeclared: null, unowned: [] };
+  const through: string[] = [];
   const candidates: string[] = [];
   for (const t of [...source.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (INTERNAL.has(t.name)) continue;
     if (opts.mappingTable !== null && t.name === opts.mappingTable) continue;
     const owner = sel.owners[t.name] ?? sel.ownerColumn;
+    if (sel.through?.[t.name] && !t.columns.some((c) => c.name === owner)) {
+      // Declared owned through a parent: that is a declaration of a sharded table (tables.include need not list it).
+      if (sel.exclude.includes(t.name)) out.skipped.push({ name: t.name, reason: 'in tables.exclude' });
+      else if (!target.has(t.name)) out.missingOnTarget.push(t.name);
+      else through.push(t.name);
+      continue;
+    }
     if (!t.columns.some((c) => c.name === owner)) {
       const excluded = sel.exclude.includes(t.name) || (sel.include !== undefined && !sel.include.includes(t.name));
       if (!mainInvolved && !excluded && !MAIN_ONLY.test(t.name)) out.unowned.push(t.name);
@@ -93,6 +105,13 @@ export function selectTables(
     }
     out.selected.push({ name: t.name, owner });
   }
+  const moved = new Set([...out.selected.map((s) => s.name), ...through]);
+  for (const name of through) {
+    const { path, problems } = resolveOwnerPath(name, source, sel, moved);
+    out.pathProblems.push(...problems);
+    if (path) out.selected.push({ name, owner: path.owner.name, path });
+  }
+  out.selected.sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const name of sel.include ?? []) {
     if (!source.has(name)) out.skipped.push({ name, reason: 'in tables.include but not on the source shard' });
   }
@@ -116,9 +135,28 @@ export function mainTablesOnShard(schema: ReadonlyMap<string, TableInfo>, sel: T
       continue;
     }
     const owner = sel.owners[t.name] ?? sel.ownerColumn;
-    if (sel.include && !sel.include.includes(t.name) && !sel.exclude.includes(t.name) && t.columns.some((c) => c.name === owner)) out.push(t.name);
+    if (sel.include && !sel.include.includes(t.name) && !sel.through?.[t.name] && !sel.exclude.includes(t.name) && t.columns.some((c) => c.name === owner))
+      out.push(t.name);
   }
   return out;
+}
+
+/**
+ * The source's tables that stay and have no owner column, less tables.exclude, fw-shard's own, the
+ * mapping table and db_main's known own tables (MAIN_ONLY, *Lookup): those a split check looks at
+ * (owner-paths.ts findSplits).
+ */
+export function stayingUnowned(
+  source: ReadonlyMap<string, TableInfo>,
+  sel: TableSelection,
+  moved: ReadonlySet<string>,
+  mappingTable: string | null,
+): TableInfo[] {
+  return [...source.values()].filter((t) => {
+    if (moved.has(t.name) || INTERNAL.has(t.name) || t.name === mappingTable || MAIN_ONLY.test(t.name) || LOOKUP.test(t.name)) return false;
+    if (sel.exclude.includes(t.name)) return false;
+    return !t.columns.some((c) => c.name === (sel.owners[t.name] ?? sel.ownerColumn));
+  });
 }
 
 /** The refusal of a move that involves db_main while the config does not say which tables are sharded. */

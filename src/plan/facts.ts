@@ -10,6 +10,7 @@ import { allPlacementsSql } from '../db/sql/mapping.js';
 import { userSizesSql } from '../db/sql/rows.js';
 import { readSchema, type TableInfo } from '../db/sql/schema.js';
 import { FwShardError } from '../errors/index.js';
+import { linkChildren } from '../move/owner-paths.js';
 import { planTable, type TablePlan } from '../move/table-plan.js';
 import { selectTables, undeclaredTablesError } from '../move/table-selection.js';
 import { databaseId, mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
@@ -44,10 +45,7 @@ export async function shardTablePlans(topology: Topology, connect: (e: Endpoint)
     const sel = selectTables(schema, refSchema, topology.tables, { sourceIsMain: isMain, mappingTable: isMain ? topology.mapping.table : null });
     // A plan, verify or orphan cleanup that counted db_main's own tables as the user's would act on them.
     if (sel.undeclared) throw undeclaredTablesError('from', id, sel.undeclared);
-    out.set(
-      id,
-      sel.selected.map(({ name, owner }) => ({ ...planTable(schema.get(name)!, owner), info: schema.get(name)! })),
-    );
+    out.set(id, linkChildren(sel.selected.map(({ name, owner, path }) => ({ ...planTable(schema.get(name)!, path ?? owner), info: schema.get(name)! }))));
   }
   return out;
 }

@@ -41,12 +41,21 @@ export interface MappingSpec {
   shardColumn: string;
 }
 
+/** `column -> parent.key`: the table's `column` holds the key of one of its owner's rows of `parent`. */
+export interface ThroughLink {
+  column: string;
+  parent: string;
+  key: string;
+}
+
 export interface TableSelection {
   ownerColumn: string;
   include?: readonly string[];
   exclude: readonly string[];
   /** Per-table owner column overrides. */
   owners: Readonly<Record<string, string>>;
+  /** Tables owned through a parent (no owner column of their own): tables.through, src/move/owner-paths.ts. */
+  through?: Readonly<Record<string, ThroughLink>>;
   /** Rows of one user in a table with neither primary nor unique key that fw-shard will copy as one unit. */
   keylessRowCap: number;
   /** `Table` or `Table.column` whose ids come from the ticket servers: only these are checked (src/status/ticketed.ts). */

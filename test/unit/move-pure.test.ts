@@ -305,6 +305,7 @@ describe('selectTables', () => {
         { name: 'Faves', owner: 'user_id' },
         { name: 'Photos', owner: 'user_id' },
       ],
+      pathProblems: [],
       skipped: [{ name: 'users_password_reset', reason: "db_main's own table (not on the target shard)" }],
       missingOnTarget: [],
       undeclared: ['Faves', 'Photos', 'users_password_reset'],

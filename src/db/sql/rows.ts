@@ -17,7 +17,19 @@ import { ident, join, NumericLiteral, quoteString, raw, sql, toBinary, type Bina
 export interface RowSpec {
   name: string;
   columns: readonly ColumnInfo[];
+  /** The owner column: of this table, or, for a table owned through a parent (`via`), of the path's last table. */
   owner: ColumnInfo;
+  /**
+   * Owned through a parent (tables.through, src/move/owner-paths.ts): the table has no owner column, and
+   * a row is the user's when `via[0].column` equals the key of one of the user's rows of `via[0].parent`,
+   * which may itself be owned through `via[1]`, and so on. Unset or empty: `owner` is this table's column.
+   */
+  via?: readonly OwnerLink[];
+  /**
+   * The tables owned through this one (their via[0].parent is this table): on a target, a write that
+   * takes a parent row away from the user takes the rows hanging off it too (Applier, strandedSql).
+   */
+  children?: readonly RowSpec[];
   key: readonly ColumnInfo[] | null;
   /**
    * An index that serves `owner = ? AND key in (lo, hi]` as one range (table-plan.ts), when there is
@@ -86,6 +98,52 @@ export function boundLiteral(c: ColumnInfo, bytes: Buffer): Sql {
   return sql`${bytes}`;
 }
 
+/** One step of an ownership path: this table's `column` holds `parentKey` (unique there) of a row of `parent`. */
+export interface OwnerLink {
+  column: ColumnInfo;
+  parent: string;
+  parentKey: ColumnInfo;
+}
+
+/**
+ * "The row is the user's", for the table's own rows (columns unqualified): `owner = user`, or, owned
+ * through a parent, `column IN (SELECT key FROM parent WHERE <the parent's condition>)`, nested along
+ * the path. The subqueries read the parents through their keys and owner indexes (preflight requires
+ * an index starting with each link column and with the root's owner column).
+ */
+export function ownerCondition(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, userId: string, alias: string | null = null): Sql {
+  const via = spec.via ?? [];
+  const at = (i: number, q: string | null): Sql => {
+    // Owned through a parent, the table's own columns are qualified by its name: inside the lookups a
+    // bare name could be a parent's column.
+    const col = (name: string) => (q !== null ? sql`${raw(q)}.${ident(name)}` : via.length > 0 ? sql`${ident(spec.name)}.${ident(name)}` : sql`${ident(name)}`);
+    if (i === via.length) return sql`${col(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`;
+    const l = via[i]!;
+    const p = `fw_p${i + 1}`;
+    return sql`${col(l.column.name)} IN (SELECT ${raw(p)}.${ident(l.parentKey.name)} FROM ${ident(l.parent)} ${raw(p)} WHERE ${at(i + 1, p)})`;
+  };
+  return at(0, alias);
+}
+
+/**
+ * The owner of one row, as a scalar: the owner column itself, or the lookup along the path, innermost
+ * first (NULL when a parent is missing: the row is nobody's). `row` qualifies the table's own columns
+ * (a trigger's NEW/OLD, or an alias); null leaves them bare.
+ */
+export function ownerOfRow(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, row: string | null): Sql {
+  const via = spec.via ?? [];
+  if (via.length === 0) return row === null ? sql`${ident(spec.owner.name)}` : sql`${raw(row)}.${ident(spec.owner.name)}`;
+  // Qualified even bare (by the table's name): inside the lookups a bare name could be a parent's column.
+  const own = (name: string): Sql => (row === null ? sql`${ident(spec.name)}.${ident(name)}` : sql`${raw(row)}.${ident(name)}`);
+  let v: Sql = own(via[0]!.column.name);
+  via.forEach((l, i) => {
+    const p = `fw_o${i + 1}`;
+    const pick = i + 1 < via.length ? via[i + 1]!.column.name : spec.owner.name;
+    v = sql`(SELECT ${raw(p)}.${ident(pick)} FROM ${ident(l.parent)} ${raw(p)} WHERE ${raw(p)}.${ident(l.parentKey.name)} = ${v})`;
+  });
+  return v;
+}
+
 /** The owner value (user id digits) as a literal fitting the owner column's type. */
 export function ownerLiteral(c: ColumnInfo, userId: string): Sql {
   return NUMERIC.has(c.dataType) ? sql`${new NumericLiteral(userId)}` : sql`${userId}`;
@@ -108,7 +166,7 @@ export function keyAfter(key: readonly ColumnInfo[], tuple: KeyTuple): Sql {
 }
 
 export function rangeCondition(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
-  const parts: Sql[] = [sql`${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`];
+  const parts: Sql[] = [ownerCondition(spec, userId)];
   if (spec.key && lo) parts.push(keyAfter(spec.key, lo));
   if (spec.key && hi) parts.push(spec.key.length === 1 ? sql`NOT (${keyAfter(spec.key, hi)})` : sql`NOT ${keyAfter(spec.key, hi)}`);
   return join(parts, ' AND ');
@@ -182,12 +240,58 @@ function chunkKey(spec: RowSpec): readonly ColumnInfo[] {
 
 /** `owner = user AND key IN (...)`: the user's rows with exactly these keys. */
 function userKeysCondition(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
-  return sql`${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(chunkKey(spec), tuples)}`;
+  return sql`${ownerCondition(spec, userId)} AND ${keyIn(chunkKey(spec), tuples)}`;
 }
 
 /** The user's rows with these keys, every column in its exact form (delta repair of single rows). */
 export function selectByKeys(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
   return sql`SELECT ${allColumns(spec)} FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, tuples)}`;
+}
+
+/** The rows a write covers: the user's rows in (lo, hi], or those with these keys. */
+export type RowScope = { lo: KeyTuple | null; hi: KeyTuple | null } | { keys: readonly KeyTuple[] };
+
+/** The scope's key condition alone (whoever owns the rows). */
+function scopeKeys(spec: RowSpec, scope: RowScope): Sql {
+  if ('keys' in scope) return keyIn(chunkKey(spec), scope.keys);
+  const parts: Sql[] = [];
+  if (spec.key && scope.lo) parts.push(keyAfter(spec.key, scope.lo));
+  if (spec.key && scope.hi) parts.push(spec.key.length === 1 ? sql`NOT (${keyAfter(spec.key, scope.hi)})` : sql`NOT ${keyAfter(spec.key, scope.hi)}`);
+  return parts.length > 0 ? join(parts, ' AND ') : sql`TRUE`;
+}
+
+/** Keys of the rows in the scope whose owner cannot be found on this server (a parent on the path is missing). */
+export function strayKeysSql(spec: RowSpec, scope: RowScope): Sql {
+  return sql`SELECT ${keyColumns(spec)} FROM ${ident(spec.name)} WHERE ${scopeKeys(spec, scope)} AND ${ownerOfRow(spec, null)} IS NULL`;
+}
+
+/** Delete the rows in the scope whose owner cannot be found on this server, but those with the keys in `except`. */
+export function deleteStraysSql(spec: RowSpec, scope: RowScope, except: readonly KeyTuple[]): Sql {
+  const keep = except.length > 0 ? sql` AND NOT ${keyIn(chunkKey(spec), except)}` : sql``;
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${scopeKeys(spec, scope)} AND ${ownerOfRow(spec, null)} IS NULL${keep}`;
+}
+
+/** The values of one column of the user's rows in (lo, hi] (the parent keys a range write is about to replace). */
+export function columnInRange(spec: RowSpec, col: ColumnInfo, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
+  return sql`SELECT ${ident(col.name)} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}`;
+}
+
+/** The values of one column of the user's rows with these keys. */
+export function columnOfKeys(spec: RowSpec, col: ColumnInfo, userId: string, tuples: readonly KeyTuple[]): Sql {
+  return sql`SELECT ${ident(col.name)} FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, tuples)}`;
+}
+
+/**
+ * Rows of a table owned through a parent that hang off these parent keys but are no longer the
+ * user's: a write took their parent row away from the user (deleted it, or gave it to another owner).
+ * They were the user's (their parent was), so on a target they are the user's leftovers. `what`:
+ * the columns to read (SELECT), or null for the DELETE.
+ */
+export function strandedSql(child: RowSpec, parentKeys: readonly Buffer[], userId: string, what: ColumnInfo | null): Sql {
+  const link = child.via?.[0];
+  if (!link) throw new Error(`table ${child.name} is not owned through a parent`);
+  const where = sql`${ident(link.column.name)} IN (${join(parentKeys.map((v) => boundLiteral(link.parentKey, v)))}) AND NOT (${ownerCondition(child, userId)})`;
+  return what ? sql`SELECT ${ident(what.name)} FROM ${ident(child.name)} WHERE ${where}` : sql`DELETE FROM ${ident(child.name)} WHERE ${where}`;
 }
 
 /** Delete the user's rows with exactly these keys (delta repair; the orphan cleanup, by key only, never by range). */
@@ -452,14 +556,15 @@ export function rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi
 /** Which of these key tuples exist on the server under an owner other than the user (collisions). */
 export function foreignKeysIn(spec: RowSpec, keyCols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Sql {
   const match = keyAlternatives(keyCols, tuples);
-  return sql`SELECT ${join(keyCols.map((c) => ident(c.name)))}, ${ident(spec.owner.name)} FROM ${ident(spec.name)}
-             WHERE (${match}) AND ${ident(spec.owner.name)} <> ${ownerLiteral(spec.owner, userId)} LIMIT 20`;
+  const owner = ownerOfRow(spec, null);
+  return sql`SELECT ${join(keyCols.map((c) => ident(c.name)))}, ${owner} FROM ${ident(spec.name)}
+             WHERE (${match}) AND NOT (${owner} <=> ${ownerLiteral(spec.owner, userId)}) LIMIT 20`;
 }
 
 /** Keys of the user's rows whose `cols` equal one of `tuples` (child rows a foreign key's cascade reached: src/move/cascades.ts). */
 export function userKeysWhereColumnsIn(spec: RowSpec, cols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Sql {
   return sql`SELECT ${keyColumns(spec)} FROM ${ident(spec.name)}
-             WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND (${keyAlternatives(cols, tuples)})`;
+             WHERE ${ownerCondition(spec, userId)} AND (${keyAlternatives(cols, tuples)})`;
 }
 
 /**
@@ -469,7 +574,7 @@ export function userKeysWhereColumnsIn(spec: RowSpec, cols: readonly ColumnInfo[
 export function foreignParentedKeysSql(
   child: RowSpec,
   cols: readonly ColumnInfo[],
-  parent: Pick<RowSpec, 'name' | 'owner'>,
+  parent: Pick<RowSpec, 'name' | 'owner' | 'via'>,
   refCols: readonly ColumnInfo[],
   userId: string,
   limit: number,
@@ -480,11 +585,11 @@ export function foreignParentedKeysSql(
     ' AND ',
   );
   return sql`SELECT ${join(chunkKey(child).map(c))} FROM ${ident(child.name)} c
-             WHERE c.${ident(child.owner.name)} = ${ownerLiteral(child.owner, userId)} AND ${join(
+             WHERE ${ownerCondition(child, userId, 'c')} AND ${join(
                cols.map((x) => sql`${c(x)} IS NOT NULL`),
                ' AND ',
              )}
-               AND NOT EXISTS (SELECT 1 FROM ${ident(parent.name)} p WHERE ${match} AND p.${ident(parent.owner.name)} = ${ownerLiteral(parent.owner, userId)})
+               AND NOT EXISTS (SELECT 1 FROM ${ident(parent.name)} p WHERE ${match} AND ${ownerCondition(parent, userId, 'p')})
              LIMIT ${limit}`;
 }
 
@@ -498,24 +603,27 @@ export function selectColumnsChunk(spec: RowSpec, cols: readonly ColumnInfo[], u
   return selectUserRows(spec, join([...cols, ...(spec.key ?? [])].map((c) => ident(c.name))), userId, lo, null, { limit });
 }
 
-export function countUserRows(spec: Pick<RowSpec, 'name' | 'owner'>, userId: string): Sql {
-  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`;
+export function countUserRows(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, userId: string): Sql {
+  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${ownerCondition(spec, userId)}`;
 }
 
 /** Exact bytes of the user's rows (sum of column lengths), for the plan's size column. */
 export function userBytes(spec: RowSpec, userId: string): Sql {
   const lengths = rowLength(spec);
-  return sql`SELECT COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(
-    spec.owner,
-    userId,
-  )}`;
+  return sql`SELECT COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} WHERE ${ownerCondition(spec, userId)}`;
 }
 
 /** Row count and exact bytes (sum of column lengths, as `userBytes`) of every owner of one table. */
 export function userSizesSql(spec: RowSpec): Sql {
   const lengths = rowLength(spec);
-  const owner = ident(spec.owner.name);
-  return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} GROUP BY ${owner}`;
+  if ((spec.via ?? []).length === 0) {
+    const owner = ident(spec.owner.name);
+    return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} GROUP BY ${owner}`;
+  }
+  // Owned through a parent: each row's owner looked up along the path (NULL: a row whose parent is gone).
+  return sql`SELECT CAST(o AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(b), 0) AS b FROM (SELECT ${ownerOfRow(spec, null)} AS o, ${lengths} AS b FROM ${ident(
+    spec.name,
+  )}) fw_rows GROUP BY o`;
 }
 
 /** Every row of a table, counted (status --exact). */
@@ -529,21 +637,17 @@ export const countTableSql = (table: string) => sql`SELECT COUNT(*) AS n FROM ${
 export function rowHashesByKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], forUpdate: boolean): Sql {
   const keyCols = chunkKey(spec).map((c) => sql`${ident(c.name)}`);
   return sql`SELECT ${join([...keyCols, sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)}
-             WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND ${keyIn(chunkKey(spec), keys)}${forUpdate ? sql` FOR UPDATE` : sql``}`;
+             WHERE ${ownerCondition(spec, userId)} AND ${keyIn(chunkKey(spec), keys)}${forUpdate ? sql` FOR UPDATE` : sql``}`;
 }
 
 /** Keyless tables: delete at most `limit` of the user's rows whose full-row hash is `md5` (hex). */
 export function deleteKeylessByHashSql(spec: RowSpec, userId: string, md5: string, limit: number): Sql {
   if (!/^[0-9a-f]{32}$/.test(md5)) throw new Error(`not an MD5 hex digest: ${md5}`);
-  return sql`DELETE FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND MD5(${rowImage(
-    spec,
-  )}) = ${md5} LIMIT ${limit}`;
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${ownerCondition(spec, userId)} AND MD5(${rowImage(spec)}) = ${md5} LIMIT ${limit}`;
 }
 
 /** Keyless tables: how many of the user's rows hash to `md5`, locked. */
 export function countKeylessByHashForUpdateSql(spec: RowSpec, userId: string, md5: string): Sql {
   if (!/^[0-9a-f]{32}$/.test(md5)) throw new Error(`not an MD5 hex digest: ${md5}`);
-  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${ident(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)} AND MD5(${rowImage(
-    spec,
-  )}) = ${md5} FOR UPDATE`;
+  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${ownerCondition(spec, userId)} AND MD5(${rowImage(spec)}) = ${md5} FOR UPDATE`;
 }

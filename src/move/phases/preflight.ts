@@ -7,7 +7,8 @@ import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { ForeignKeyInfo, TableInfo, TriggerInfo } from '../../db/sql/schema.js';
 import { chooseRowHash, needsCrc32c, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
-import { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from '../table-selection.js';
+import { mainTablesOnShard, selectionWarnings, selectTables, stayingUnowned, undeclaredTablesError } from '../table-selection.js';
+import { findSplits, linkChildren } from '../owner-paths.js';
 import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
@@ -77,16 +78,23 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
   });
   // db_main's own tables never move: off or onto db_main, only the declared sharded tables do.
   if (sel.undeclared) throw undeclaredTablesError(sourceIsMain ? 'from' : 'to', sourceIsMain ? ctx.from : ctx.to, sel.undeclared);
+  if (sel.pathProblems.length > 0) {
+    throw new FwShardError('OWNERSHIP', `tables owned through a parent cannot be followed:\n  ${sel.pathProblems.join('\n  ')}`, {
+      hint: 'Nothing was written. Fix tables.through in the config (or the index named) on every shard, then run the move again.',
+      details: { problems: sel.pathProblems },
+    });
+  }
   const drift: string[] = sel.missingOnTarget.map((t) => `table ${t} exists on shard ${ctx.from} but not on shard ${ctx.to}`);
   const tables: TablePlan[] = [];
   const indexNotes: string[] = [];
-  for (const { name, owner } of sel.selected) {
+  for (const { name, owner, path } of sel.selected) {
     const s = sSchema.get(name)!;
     const t = tSchema.get(name)!;
     for (const d of diffTables(s, t)) drift.push(`table ${name}: ${d}`);
     for (const d of indexDifferences(s, t)) indexNotes.push(`${name}: ${d} (allowed: the copy is unaffected)`);
-    tables.push({ ...planTable(s, owner), rowHash });
+    tables.push({ ...planTable(s, path ?? owner), rowHash });
   }
+  linkChildren(tables);
   if (drift.length > 0) {
     throw new FwShardError('SCHEMA_DRIFT', `the shards' schemas differ:\n  ${drift.join('\n  ')}`, {
       hint: `Apply the missing ALTERs so shard ${ctx.from} and shard ${ctx.to} match (compare SHOW CREATE TABLE), then run the move again.`,
@@ -101,7 +109,11 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
 
   checkEngines(ctx, tables, sSchema, tSchema);
   await checkTriggers(ctx, tables);
-  const { reports: foreignKeys, onSource } = await checkForeignKeys(ctx, tables, opts.resuming);
+  const { reports: foreignKeys, onSource } = await checkForeignKeys(ctx, tables, opts.resuming, (fks) => {
+    // Before the foreign keys' own refusal: a table that stays behind referencing moved ones is rows of
+    // the user left where the app no longer reads them, whatever --allow-foreign-keys says.
+    if (!opts.resuming) refuseSplits(ctx, sSchema, tables, fks, sourceIsMain || targetIsMain ? topology.mapping.table : null);
+  });
   const cascades = cascadeGraph(onSource, tables, source.endpoint.database);
 
   // Row counts are exact (an index-only COUNT on the owner index). Bytes are exact only in a dry run,
@@ -238,6 +250,29 @@ async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<v
  * deletes. Such tables are refused unless --allow-triggers (pt-online-schema-change refuses too). UPDATE
  * triggers and the source's INSERT triggers only see the app's writes. fw-shard's own are fw_shard_*.
  */
+/**
+ * No silent split (owner-paths.ts findSplits): a table that stays although it references a moved table
+ * refuses the move, with the tables.through line that would move it, or tables.exclude to say it is
+ * not the user's.
+ */
+function refuseSplits(ctx: MoveContext, schema: ReadonlyMap<string, TableInfo>, tables: TablePlan[], fks: ForeignKeyInfo[], mappingTable: string | null): void {
+  const moved = tables.map((t) => schema.get(t.name)!);
+  const staying = stayingUnowned(schema, ctx.deps.topology.tables, new Set(tables.map((t) => t.name)), mappingTable);
+  const splits = findSplits(staying, moved, fks, ctx.source.endpoint.database);
+  if (splits.length === 0) return;
+  const lines = splits.map((s) => `${s.table}.${s.column} references ${s.references} (${s.why}) but ${s.table} does not move`);
+  throw new FwShardError(
+    'OWNERSHIP',
+    `moving user ${ctx.userId} would leave rows that hang off its moved rows on shard ${ctx.from}, where the app no longer reads them:\n  ${lines.join('\n  ')}`,
+    {
+      hint:
+        `Nothing was written. If those rows are the user's, declare how in the config: tables: { through: { ${splits.map((s) => s.through).join(', ')} } }; ` +
+        `if they are not, list the table${splits.length > 1 ? 's' : ''} in tables.exclude (${[...new Set(splits.map((s) => s.table))].join(', ')}). Then run the move again.`,
+      details: { splits },
+    },
+  );
+}
+
 async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const moved = new Set(tables.map((t) => t.name));
   const [onSource, onTarget] = await Promise.all([ctx.source.insp.triggers(), ctx.target.insp.triggers()]);
@@ -301,9 +336,11 @@ async function checkForeignKeys(
   ctx: MoveContext,
   tables: TablePlan[],
   resuming: boolean,
+  before: (onSource: ForeignKeyInfo[]) => void,
 ): Promise<{ reports: ForeignKeyReport[]; onSource: ForeignKeyInfo[] }> {
   const moved = new Set(tables.map((t) => t.name));
   const [onSource, onTarget] = await Promise.all([ctx.source.insp.foreignKeys(), ctx.target.insp.foreignKeys()]);
+  before(onSource);
   const all = [
     ...classifyForeignKeys(onSource, { shard: ctx.from, side: 'source', database: ctx.source.endpoint.database, moved }),
     ...classifyForeignKeys(onTarget, { shard: ctx.to, side: 'target', database: ctx.target.endpoint.database, moved }),
