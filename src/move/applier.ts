@@ -45,7 +45,7 @@ export class Applier {
    * the same result, and rows deleted on the source in that range disappear on the target too.
    */
   async replaceRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
-    await this.#replace(spec, userId, R.deleteRange(spec, userId, lo, hi), rows, w);
+    await this.#replace(spec, userId, R.deleteRange(spec, userId, lo, hi), rows, w, { lo, hi });
   }
 
   /**
@@ -63,7 +63,7 @@ export class Applier {
     rows: () => Promise<readonly RawValue[][]>,
     w: WriteSettings,
   ): Promise<void> {
-    await this.#write(spec, userId, R.deleteRange(spec, userId, lo, hi), { count, tsv: () => tsv, rows }, w);
+    await this.#write(spec, userId, R.deleteRange(spec, userId, lo, hi), { count, tsv: () => tsv, rows }, w, { lo, hi });
   }
 
   /** Whether the copy should bring rows as LOAD DATA lines (until the server refused LOCAL INFILE once). */
@@ -74,24 +74,31 @@ export class Applier {
   /** The same for single rows (delta repair): delete these keys of the user, insert the source's rows for them. */
   async replaceKeys(spec: RowSpec, userId: string, keys: readonly KeyTuple[], rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
     if (keys.length === 0) return;
-    await this.#replace(spec, userId, R.deleteByKeys(spec, userId, keys), rows, w);
+    await this.#replace(spec, userId, R.deleteByKeys(spec, userId, keys), rows, w, { keys });
   }
 
-  async #replace(spec: RowSpec, userId: string, clear: Sql, rows: readonly RawValue[][], w: WriteSettings): Promise<void> {
-    await this.#write(spec, userId, clear, { count: rows.length, tsv: () => R.encodeRowsTsv(spec, rows), rows: () => Promise.resolve(rows) }, w);
+  async #replace(spec: RowSpec, userId: string, clear: Sql, rows: readonly RawValue[][], w: WriteSettings, scope: R.RowScope): Promise<void> {
+    await this.#write(spec, userId, clear, { count: rows.length, tsv: () => R.encodeRowsTsv(spec, rows), rows: () => Promise.resolve(rows) }, w, scope);
   }
 
-  async #write(spec: RowSpec, userId: string, clear: Sql, p: Payload, w: WriteSettings): Promise<void> {
+  async #write(spec: RowSpec, userId: string, clear: Sql, p: Payload, w: WriteSettings, scope: R.RowScope): Promise<void> {
     const write = (useLoadData: boolean) =>
       this.db.transaction(
         async (s) => {
           // A duplicate key is a collision when another owner holds the value: never skipped, never
           // overwritten, in any mode. (The user's own stale row holding it is the online case below.)
           const collisions = async () => failOnCollision(s, spec, userId, await p.rows(), w.target ? `on shard ${w.target}` : 'on the target');
+          // The parent keys this write may take away from the user, read before it deletes them; and,
+          // owned through a parent, the rows whose owner cannot be found here that were there before.
+          const parentKeys = await clearedParentKeys(s, spec, userId, scope);
+          const strays = await straysBefore(s, spec, scope);
           await noWarnings(s, spec, await s.execBinary(clear), w);
-          if (p.count === 0) return;
-          if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), p.tsv()), w, collisions);
-          else for (const stmt of R.insertRows(spec, await p.rows(), w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
+          if (p.count > 0) {
+            if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), p.tsv()), w, collisions);
+            else for (const stmt of R.insertRows(spec, await p.rows(), w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
+          }
+          if (strays) await s.execBinary(R.deleteStraysSql(spec, scope, strays));
+          await deleteStranded(s, spec, userId, parentKeys);
         },
         { sqlMode: w.sqlMode, binary: true },
       );
@@ -212,11 +219,23 @@ export class Applier {
     );
   }
 
-  /** Abort: remove every row of the user from this (target) table, in batches, without side effects. */
+  /**
+   * Abort: remove every row of the user from this (target) table, in batches, without side effects.
+   * Tables owned through this one lose the rows hanging off the deleted ones too (deleteStranded); the
+   * abort goes children first, so there are none left by then.
+   */
   async deleteAllUserRows(spec: RowSpec, userId: string): Promise<number> {
     let total = 0;
     for (;;) {
-      const r = await this.db.transaction((s) => s.execBinary(R.deleteRange(spec, userId, null, null, 5000)), { binary: true });
+      const r = await this.db.transaction(
+        async (s) => {
+          const parentKeys = await clearedParentKeys(s, spec, userId, { lo: null, hi: null });
+          const d = await s.execBinary(R.deleteRange(spec, userId, null, null, 5000));
+          await deleteStranded(s, spec, userId, parentKeys);
+          return d;
+        },
+        { binary: true },
+      );
       total += r.affectedRows;
       if (r.affectedRows < 5000) return total;
     }
@@ -352,6 +371,65 @@ function serverMessage(err: unknown): string {
 
 const TRANSIENT_ATTEMPTS = 4;
 const RANGE_ATTEMPTS = 4;
+
+/** Per column that tables owned through `spec` link to: its values in the user's rows about to be cleared (none without such tables). */
+async function clearedParentKeys(s: Session, spec: RowSpec, userId: string, scope: R.RowScope): Promise<Map<string, Buffer[]>> {
+  const out = new Map<string, Buffer[]>();
+  for (const child of spec.children ?? []) {
+    const col = child.via![0]!.parentKey;
+    if (out.has(col.name)) continue;
+    const rows = await s.rawRows('keys' in scope ? R.columnOfKeys(spec, col, userId, scope.keys) : R.columnInRange(spec, col, userId, scope.lo, scope.hi));
+    out.set(
+      col.name,
+      rows.map((r) => r[0]).filter((v): v is Buffer => v !== null && v !== undefined),
+    );
+  }
+  return out;
+}
+
+/**
+ * After a write to a table others are owned through: the rows of those tables that hung off parent
+ * rows the write took away from the user (deleted, or given to another owner) are the user's no more,
+ * and on this (target) server they are only fw-shard's earlier copies. They go in the same transaction,
+ * and so, level by level, do the rows hanging off them. Without this they would stay behind unseen:
+ * every later comparison looks for the user's rows through the parents.
+ */
+async function deleteStranded(s: Session, spec: RowSpec, userId: string, parentKeys: Map<string, Buffer[]>): Promise<void> {
+  for (const child of spec.children ?? []) {
+    const keys = parentKeys.get(child.via![0]!.parentKey.name) ?? [];
+    for (let i = 0; i < keys.length; i += STRANDED_BATCH) {
+      const batch = keys.slice(i, i + STRANDED_BATCH);
+      const below = new Map<string, Buffer[]>();
+      for (const grandchild of child.children ?? []) {
+        const col = grandchild.via![0]!.parentKey;
+        if (below.has(col.name)) continue;
+        const rows = await s.rawRows(R.strandedSql(child, batch, userId, col));
+        below.set(
+          col.name,
+          rows.map((r) => r[0]).filter((v): v is Buffer => v !== null && v !== undefined),
+        );
+      }
+      await s.execBinary(R.strandedSql(child, batch, userId, null));
+      await deleteStranded(s, child, userId, below);
+    }
+  }
+}
+const STRANDED_BATCH = 1000;
+
+/**
+ * A table owned through a parent: the keys, in the write's scope, of rows whose owner cannot be found on
+ * this server before the write (null: nothing to watch, the table has its owner column or no key). A
+ * row fw-shard writes whose parent is not on the target yet (the copy of a child meets rows whose parent
+ * the source got after the parent's copy) would be nobody's there: unseen by every comparison, and in
+ * the way of the row's later copy. Such rows are taken out again in the same transaction (deleteStraysSql),
+ * these earlier ones excepted: fw-shard did not write them in this transaction. The comparisons that
+ * follow copy the row once its parent is there.
+ */
+async function straysBefore(s: Session, spec: RowSpec, scope: R.RowScope): Promise<KeyTuple[] | null> {
+  if (!spec.via?.length || !spec.key) return null;
+  const rows = await s.rawRows(R.strayKeysSql(spec, scope));
+  return rows.map((r) => r.map((v) => v ?? Buffer.alloc(0)));
+}
 
 /** A cleanup delete removed other rows than those compared: the transaction is rolled back and retried. */
 class RangeChanged extends Error {

@@ -63,37 +63,56 @@ export async function cleanupSource(
   const out: CleanupOutcome = { rowsDeleted: 0n, rowsProven: 0n, stale: { rows: 0n, lines: [] }, unproven: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   // Tables at once (--concurrency, as the copy), ranges of a table one after another.
-  await forEachTable(tables, ctx.req.concurrency, async (t, stop) => {
-    const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
-    const fenced = proofs.fenced(t);
-    let deleted = 0n;
-    let keptHere = 0;
-    for (const c of chunks) {
-      if (c.cleaned) continue;
-      ctx.checkAborted();
-      if (stop()) return; // another table failed: its error is the run's
-      const lo = decodeKey(c.lo);
-      const hi = decodeKey(c.hi);
-      await beforeRange();
-      const record = isDirty(String(c.hash)) ? null : { count: String(c.row_count), hash: String(c.hash) };
-      const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp, { record, ...(fenced ? { fenced } : {}) });
-      deleted += BigInt(r.deleted);
-      if (r.proven) out.rowsProven += BigInt(r.deleted);
-      if (r.kept.length > 0) {
-        keptHere += r.kept.length;
-        // A clean record the source no longer hashes to: the source changed after the final verification.
-        const bucket = record && !sameHash(r.source, record) ? out.stale : out.unproven;
-        bucket.rows += BigInt(r.kept.length);
-        bucket.lines.push(`${t.name}: ${describeKept(t, r.kept, ctx.to)}`);
+  // Tables owned through a parent go first: deleted first, a parent row would hide the rows hanging off
+  // it (they are found through it). A child that keeps rows keeps its parents too, so that what stays
+  // can still be found, compared and cleaned by `cleanup --orphans`.
+  const keeping = new Set<string>();
+  await forEachTable(
+    tables,
+    ctx.req.concurrency,
+    async (t, stop) => {
+      const chunks = await ctx.journal.chunks(ctx.moveId, t.name);
+      const child = tables.find((c) => c.via?.[0]?.parent === t.name && keeping.has(c.name));
+      if (child) {
+        keeping.add(t.name);
+        const rows = chunks.filter((c) => !c.cleaned).reduce((n, c) => n + BigInt(c.row_count), 0n);
+        out.unproven.rows += rows;
+        out.unproven.lines.push(`${t.name}: ${rows} row(s) kept, since rows of ${child.name} hanging off them were kept`);
+        await ctx.journal.tableCleaned(ctx.moveId, t.name, 'kept-changed');
+        return;
       }
-      // The range is done: what was proven is gone, the rest stays (listed above).
-      await ctx.journal.chunkCleaned(ctx.moveId, t.name, c.seq);
-      ctx.emit({ type: 'cleanup.progress', table: t.name, rowsDeleted: deleted.toString() });
-      await ctx.pause();
-    }
-    out.rowsDeleted += deleted;
-    await ctx.journal.tableCleaned(ctx.moveId, t.name, keptHere ? 'kept-changed' : 'cleaned');
-  });
+      const fenced = proofs.fenced(t);
+      let deleted = 0n;
+      let keptHere = 0;
+      for (const c of chunks) {
+        if (c.cleaned) continue;
+        ctx.checkAborted();
+        if (stop()) return; // another table failed: its error is the run's
+        const lo = decodeKey(c.lo);
+        const hi = decodeKey(c.hi);
+        await beforeRange();
+        const record = isDirty(String(c.hash)) ? null : { count: String(c.row_count), hash: String(c.hash) };
+        const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp, { record, ...(fenced ? { fenced } : {}) });
+        deleted += BigInt(r.deleted);
+        if (r.proven) out.rowsProven += BigInt(r.deleted);
+        if (r.kept.length > 0) {
+          keptHere += r.kept.length;
+          // A clean record the source no longer hashes to: the source changed after the final verification.
+          const bucket = record && !sameHash(r.source, record) ? out.stale : out.unproven;
+          bucket.rows += BigInt(r.kept.length);
+          bucket.lines.push(`${t.name}: ${describeKept(t, r.kept, ctx.to)}`);
+        }
+        // The range is done: what was proven is gone, the rest stays (listed above).
+        await ctx.journal.chunkCleaned(ctx.moveId, t.name, c.seq);
+        ctx.emit({ type: 'cleanup.progress', table: t.name, rowsDeleted: deleted.toString() });
+        await ctx.pause();
+      }
+      out.rowsDeleted += deleted;
+      if (keptHere) keeping.add(t.name);
+      await ctx.journal.tableCleaned(ctx.moveId, t.name, keptHere ? 'kept-changed' : 'cleaned');
+    },
+    { childrenFirst: true },
+  );
   return out;
 }
 

@@ -122,7 +122,9 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       // hashed here: the verification (offline) or the first delta pass (online) compares every table
       // with the source live, after the last write, and re-copies what differs.
       await recording;
-      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: asRead && chunk.lines ? chunk.hash : undefined };
+      // (Owned through a parent: the target may have kept fewer rows than were read, those whose parent
+      // is not there yet: Applier straysBefore. Its own hash is the record.)
+      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: asRead && chunk.lines && !t.via?.length ? chunk.hash : undefined };
       copied += BigInt(n);
       const total = copied;
       recording = (async () => {

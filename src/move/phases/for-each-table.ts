@@ -4,26 +4,42 @@ import type { MoveTableRow } from '../journal.js';
 import type { RunContext } from '../run-context.js';
 import type { TablePlan } from '../table-plan.js';
 import type { TableReport } from '../types.js';
+import { ownershipLevels } from '../owner-paths.js';
 
-/** Run `work` for every table with at most `concurrency` at once; the first failure stops the rest at their next safe point. */
-export async function forEachTable(tables: TablePlan[], concurrency: number, work: (t: TablePlan, stop: () => boolean) => Promise<void>): Promise<void> {
-  const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
+/**
+ * Run `work` for every table with at most `concurrency` at once; the first failure stops the rest at their
+ * next safe point. Tables owned through a parent wait for their parents (owner-paths.ts ownershipLevels):
+ * a target finds a child's rows through its parent's rows, which must be written first. `childrenFirst`
+ * (the source's cleanup) turns that round: a parent deleted first would hide its children's rows.
+ */
+export async function forEachTable(
+  tables: TablePlan[],
+  concurrency: number,
+  work: (t: TablePlan, stop: () => boolean) => Promise<void>,
+  opts: { childrenFirst?: boolean } = {},
+): Promise<void> {
+  const levels = ownershipLevels(tables);
+  if (opts.childrenFirst) levels.reverse();
   let failed = false;
-  const results = await Promise.allSettled(
-    tables.map((t) =>
-      queue.add(async () => {
-        if (failed) return;
-        try {
-          await work(t, () => failed);
-        } catch (err) {
-          failed = true;
-          throw err;
-        }
-      }),
-    ),
-  );
-  const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (firstError) throw firstError.reason;
+  for (const level of levels) {
+    if (failed) break;
+    const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
+    const results = await Promise.allSettled(
+      level.map((t) =>
+        queue.add(async () => {
+          if (failed) return;
+          try {
+            await work(t, () => failed);
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
+        }),
+      ),
+    );
+    const firstError = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (firstError) throw firstError.reason;
+  }
 }
 
 /**
