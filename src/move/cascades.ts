@@ -130,6 +130,14 @@ export function cascadeGraph(fks: readonly ForeignKeyInfo[], tables: readonly Ta
     const sibling = edges.find((o) => o.child === e.child && o !== e && o.childColumns.some((c) => e.childColumns.some((x) => x.name === c.name)));
     if (sibling) whole.set(e.child, `its cascading foreign keys ${e.name} and ${sibling.name} share a column`);
   }
+  for (const t of tables) {
+    const link = t.via?.[0];
+    if (link && !whole.has(t.name))
+      whole.set(
+        t.name,
+        `it is owned through ${link.parent} (tables.through): a change of a parent row changes which of its rows are the user's, and fires no trigger of ${t.name}`,
+      );
+  }
   const refColumns = new Map<string, ColumnInfo[]>();
   for (const e of edges) {
     const have = refColumns.get(e.parent) ?? [];
@@ -160,7 +168,7 @@ function cyclic(edges: readonly CascadeEdge[]): CascadeEdge[] {
  * tables, level n+1 only parents of level n at most; edges on a cycle are not followed (their tables
  * are compared whole).
  */
-export function cascadeLevels<T extends { name: string }>(g: CascadeGraph, tables: readonly T[]): T[][] {
+export function cascadeLevels<T extends { name: string; via?: readonly { parent: string }[] }>(g: CascadeGraph, tables: readonly T[]): T[][] {
   const onCycle = new Set(cyclic(g.edges));
   const acyclic = g.edges.filter((e) => !onCycle.has(e));
   const level = new Map<string, number>();
@@ -168,7 +176,10 @@ export function cascadeLevels<T extends { name: string }>(g: CascadeGraph, table
     const known = level.get(name);
     if (known !== undefined) return known;
     level.set(name, 0); // no cycle is followed; this only guards the recursion
-    const d = Math.max(0, ...acyclic.filter((e) => e.child === name).map((e) => depth(e.parent) + 1));
+    // A table owned through a parent comes after it too (its rows are found through the parent's).
+    const owner = tables.find((t) => t.name === name)?.via?.[0]?.parent;
+    const parents = [...acyclic.filter((e) => e.child === name).map((e) => e.parent), ...(owner && owner !== name ? [owner] : [])];
+    const d = Math.max(0, ...parents.map((p) => depth(p) + 1));
     level.set(name, d);
     return d;
   };

@@ -18,8 +18,9 @@
  *    another connection) is fenced and logged like any other.
  */
 import { createHash } from 'node:crypto';
-import { ident, join, NumericLiteral, quoteIdent, quoteString, raw, sql, type Sql } from './fragment.js';
+import { ident, join, NumericLiteral, quoteIdent, quoteString, raw, sql, toText, type Sql } from './fragment.js';
 import type { ColumnInfo } from './schema.js';
+import { ownerOfRow, type OwnerLink } from './rows.js';
 
 export const FENCE = 'fw_shard_fence';
 export const CHANGES = 'fw_shard_changes';
@@ -66,6 +67,8 @@ export const addChangesRefColumnSql = () =>
 export interface GuardedTable {
   name: string;
   owner: ColumnInfo;
+  /** Owned through a parent: the owner is looked up along the path (rows.ts ownerOfRow). */
+  via?: readonly OwnerLink[];
   key: readonly ColumnInfo[] | null;
   /** Referenced by a cascading foreign key of a moved table: these columns are logged too (src/move/cascades.ts). */
   refs?: readonly ColumnInfo[];
@@ -111,7 +114,7 @@ function refsExpr(row: 'NEW' | 'OLD', refs: readonly ColumnInfo[] | undefined): 
 
 /** The check for one owner value: refuse when moved or moving, log when capturing. */
 function fenceBlock(row: 'NEW' | 'OLD', t: GuardedTable, logRows: ('NEW' | 'OLD')[]): string {
-  const owner = `${row}.${quoteIdent(t.owner.name)}`;
+  const owner = ownerExpr(row, t);
   const logs = logRows
     .map(
       (r) =>
@@ -130,6 +133,17 @@ function fenceBlock(row: 'NEW' | 'OLD', t: GuardedTable, logRows: ('NEW' | 'OLD'
     END IF;`;
 }
 
+/**
+ * The row's owner: its owner column, or, owned through a parent, the lookup along the path (NULL when
+ * the parent is not there: nobody's row, neither fenced nor logged; a parent's own triggers see it come).
+ */
+function ownerExpr(row: 'NEW' | 'OLD', t: GuardedTable): string {
+  return (t.via ?? []).length === 0 ? `${row}.${quoteIdent(t.owner.name)}` : toText(ownerOfRow(t, row));
+}
+
+/** The column whose change is a change of owner: the owner column, or the first link of the path. */
+const ownerColumnOf = (t: GuardedTable): string => quoteIdent(t.via?.[0]?.column.name ?? t.owner.name);
+
 function wrapBody(body: string): string {
   return `BEGIN
   DECLARE st VARCHAR(10) DEFAULT NULL;
@@ -147,8 +161,7 @@ END`;
  */
 function othersBlock(t: GuardedTable, rows: ('NEW' | 'OLD')[]): string {
   if (!t.refs || t.refs.length === 0) return '';
-  const owner = quoteIdent(t.owner.name);
-  const not = rows.map((r) => `user_id <> ${r}.${owner}`).join(' AND ');
+  const not = rows.map((r) => `user_id <> ${ownerExpr(r, t)}`).join(' AND ');
   const logs = rows
     .map(
       (r) =>
@@ -165,7 +178,7 @@ function othersBlock(t: GuardedTable, rows: ('NEW' | 'OLD')[]): string {
 
 /** The bodies (FOR EACH ROW ...) of the INSERT, UPDATE and DELETE triggers. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
 function triggerBodies(t: GuardedTable): [string, string, string] {
-  const owner = quoteIdent(t.owner.name);
+  const owner = ownerColumnOf(t);
   return [
     wrapBody(fenceBlock('NEW', t, ['NEW']) + othersBlock(t, ['NEW'])),
     wrapBody(`${fenceBlock('OLD', t, ['OLD', 'NEW'])}

@@ -33,7 +33,7 @@ import type { MoveRun } from '../move-run.js';
 import type { MoveContext, RunContext } from '../run-context.js';
 import type { TablePlan } from '../table-plan.js';
 import type { OnlineOptions } from '../types.js';
-import { deltaPass } from './delta.js';
+import { DeadlineExceeded, deltaPass } from './delta.js';
 import { compareRange, recopyRange, type WriteSettings } from './sync.js';
 import { showKey } from '../keys.js';
 import { cascadeLevels, NO_CASCADES, type CascadeGraph } from '../cascades.js';
@@ -242,6 +242,21 @@ export async function fenceCutover(
         const d = await applyLog(ctx, tables, s, t, graph, sticky);
         passes++;
         run.deltaPassed(passes, d.changes, String(d.rows), ctx.nowMs() - syncStarted);
+        // Tables owned through a parent: a parent's change (an account handed to another user, or to
+        // this one) changes which of their rows are the user's without a trigger of theirs firing, and
+        // an app changes parents all the time. So they are re-synced range by range under the freeze,
+        // after the log's parents (owner-paths.ts), not only compared.
+        const owned = tables.filter((x) => x.via?.length);
+        if (owned.length > 0) {
+          const f = await deltaPass(ctx, owned, s, { final: true, deadline }).catch((err: unknown) =>
+            err instanceof DeadlineExceeded ? null : Promise.reject(err),
+          );
+          if (f === null || !f.verified) {
+            reason =
+              f === null ? 'the final sync did not finish inside the freeze cap' : `rows differ after the final sync (${f.unstable.slice(0, 5).join('; ')})`;
+            return false;
+          }
+        }
         const bad = await compareTouched(ctx, tables, t);
         if (bad.length > 0) {
           reason = `rows differ after the final sync (${bad.slice(0, 5).join('; ')})`;
