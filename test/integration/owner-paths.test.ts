@@ -14,8 +14,11 @@ import type { Db } from '../../src/db/pool.js';
 import { abortMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
 import { undoMove } from '../../src/move/undo.js';
 import type { MoveRequest } from '../../src/move/types.js';
-import type { ShardId, Topology, UserId } from '../../src/topology/index.js';
+import type { Endpoint, ShardId, Topology, UserId } from '../../src/topology/index.js';
 import { makeDeps } from '../../src/app/deps.js';
+import { Connections } from '../../src/db/pool.js';
+import { cleanupOrphans, findOrphans } from '../../src/fleet/orphans.js';
+import { collectFleetFacts } from '../../src/plan/facts.js';
 import { createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const num = (v: string | bigint | number) => new NumericLiteral(String(v));
@@ -308,6 +311,36 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
       expect(unreachable('a'), 'rows on the old shard whose parent the cleanup took').toBe(0);
     });
   }
+
+  it('verify finds what a kept cleanup left at every level and cleanup --orphans takes it, children first; the plan counts the archive through the accounts', async () => {
+    await seed();
+    const tagged = count('a', `SELECT COUNT(*) FROM smol_archive_tags WHERE ${OWNED.smol_archive_tags!('42')}`);
+    const tagged43 = count('a', `SELECT COUNT(*) FROM smol_archive_tags WHERE ${OWNED.smol_archive_tags!('43')}`);
+    expect(tagged).toBeGreaterThan(0);
+    const r = await withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'keep' })));
+    expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    const conns = new Connections();
+    try {
+      const connect = (e: Endpoint) => conns.get(e);
+      const report = await findOrphans(topology, connect, { userId: '42' });
+      expect(report.orphans.map((g) => `${g.shard} ${g.table} ${g.rows}`).sort()).toEqual([
+        '1 smol_account 3',
+        '1 smol_archive 38',
+        `1 smol_archive_tags ${tagged}`,
+      ]);
+      const done = await cleanupOrphans(topology, connect, report, { dryRun: false });
+      expect(done.deleted).toBe(String(3 + 38 + tagged));
+      for (const t of TABLES) expect(dump('a', t), `${t}: user 42's rows left on the old shard`).toBe('');
+      expect(unreachable('a')).toBe(0);
+      // Sizes per user and shard (plan, status): the archive and its tags are user 42's, on shard 2; 43's stay on 1.
+      const facts = await collectFleetFacts(topology, connect);
+      const size = (shard: number, user: string) => facts.shards.find((s) => s.id === shard)?.users.find((u) => u.userId === user)?.rows;
+      expect(size(2, '42')).toBe(BigInt(3 + 38 + tagged));
+      expect(size(1, '43')).toBe(BigInt(1 + 5 + tagged43));
+    } finally {
+      await conns.closeAll();
+    }
+  });
 
   it('abort before the flip takes every level off the target; undo brings every level back', async () => {
     await seed();

@@ -133,7 +133,7 @@ describe('order and SQL along a path', () => {
     planTable(account, 'user_id'),
     planTable(archive, resolveOwnerPath('smol_archive', schema, sel(), new Set(schema.keys())).path!),
   ]);
-  const [tagsPlan, accountPlan, archivePlan] = plans as [RowSpec, RowSpec, RowSpec];
+  const [tagsPlan, accountPlan, archivePlan] = [plans[0]!, plans[1]!, plans[2]!] as RowSpec[] as [RowSpec, RowSpec, RowSpec];
   it('writes parents first (and the cascade levels agree); a plan knows the tables owned through it', () => {
     expect(ownershipLevels(plans).map((l) => l.map((t) => t.name))).toEqual([['smol_account'], ['smol_archive'], ['smol_archive_tags']]);
     expect(cascadeLevels(cascadeGraph([], plans, 'users1'), plans).map((l) => l.map((t) => t.name))).toEqual([
