@@ -3,13 +3,12 @@
  * during cleanup; re-run the same command; the move must finish with no row lost or duplicated and the
  * mapping pointing where the data is. Also: a second concurrent move of the same user gets the busy code.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from '../../src/db/sql/fragment.js';
 import { createMainSchema, onBothShards, startMoveEnv, type MoveEnv, resetShards } from '../helpers/move-env.js';
+import { BIN, runCli, type Run } from '../helpers/kill-run.js';
 
-const BIN = resolve(__dirname, '../../bin/fw-shard');
 const DDL = [
   'CREATE TABLE Dots (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, body VARCHAR(200) CHARACTER SET utf8mb4, KEY by_user (user_id))',
   'CREATE TABLE Contacts (user_id INT UNSIGNED NOT NULL, contact_id INT UNSIGNED NOT NULL)',
@@ -29,51 +28,6 @@ const MOVE_ARGS = [
   '--sleep-between-chunks',
   '40ms',
 ];
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the CLI; when `killWhen` matches an NDJSON event, SIGKILL it on the spot. */
-function runCli(
-  env: MoveEnv,
-  args: string[],
-  killWhen?: (e: { type: string; phase?: string; table?: string }, n: number) => boolean,
-): Promise<Run & { killed: boolean }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, '--config', env.configFile(), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CI: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    let buf = '';
-    let n = 0;
-    let killed = false;
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!killWhen || killed || !line.startsWith('{"v":1')) continue;
-        const e = JSON.parse(line) as { type: string };
-        n++;
-        if (killWhen(e, n)) {
-          killed = true;
-          child.kill('SIGKILL');
-        }
-      }
-    });
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // 'close', not 'exit': only then has all of stdout and stderr been read.
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr, killed }));
-  });
-}
 
 function snapshot(env: MoveEnv, server: 'a' | 'b', db: string): string {
   return [

@@ -51,7 +51,8 @@ export interface MoveEnv {
   db(server: 'a' | 'b', database: string): Db;
   /** Run a statement through the mariadb command-line client (independent of fw-shard's code). */
   cli(server: 'a' | 'b', database: string, statement: string): string;
-  configFile(): string;
+  /** The topology as a config file; `extra` is merged in at the top level (e.g. `{ tables: {...} }`). */
+  configFile(extra?: Record<string, unknown>): string;
   deps(events?: MoveEvent[]): ReturnType<typeof makeDeps>;
   close(): Promise<void>;
 }
@@ -89,9 +90,9 @@ export async function startMoveEnv(opts: { name: string; serverArgs?: string[] }
     cli(server, database, statement) {
       return mariadbClient((server === 'a' ? a : b).port, database, statement);
     },
-    configFile() {
+    configFile(extra) {
       const file = join(dir, 'fw-shard.config.json');
-      execFileSync('sh', ['-c', `cat > ${file} && chmod 600 ${file}`], { input: JSON.stringify(raw0) });
+      execFileSync('sh', ['-c', `cat > ${file} && chmod 600 ${file}`], { input: JSON.stringify({ ...raw0, ...extra }) });
       return file;
     },
     deps(events) {
