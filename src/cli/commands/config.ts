@@ -114,6 +114,7 @@ function renderText(v: TopologyView, t: Topology): string {
   const onOff = (b: boolean): string => (b ? 'on' : 'off');
   const { tables, memcached, poorMans, mapping } = v;
   const owners = Object.entries(tables.owners).map(([tbl, col]) => `${tbl}.${col}`);
+  const through = Object.entries(tables.through ?? {}).map(([tbl, l]) => `${tbl}.${l.column} -> ${l.parent}.${l.key}`);
   const lines = [
     `Config: ${v.source}`,
     '',
@@ -125,7 +126,8 @@ function renderText(v: TopologyView, t: Topology): string {
         : ''),
     `Tables:     ${tables.include ? `only ${tables.include.join(', ')}` : 'every table'} with column ${tables.ownerColumn}` +
       `${tables.exclude.length > 0 ? `, except ${tables.exclude.join(', ')}` : ''}` +
-      `${owners.length > 0 ? `; owner columns ${owners.join(', ')}` : ''}; keyless row cap ${tables.keylessRowCap}`,
+      `${owners.length > 0 ? `; owner columns ${owners.join(', ')}` : ''}` +
+      `${through.length > 0 ? `; owned through a parent: ${through.join(', ')}` : ''}; keyless row cap ${tables.keylessRowCap}`,
     `Memcached:  ${memcached ? `${memcached.servers.join(', ')}; keys ${memcached.keys.join(', ')}${memcached.prefix !== undefined ? `; prefix '${memcached.prefix}'` : ''}` : 'none (nothing is invalidated after a move)'}`,
     `Poor man's: federation ${onOff(poorMans.federation)}, ticketing ${onOff(poorMans.ticketing)}, slaves ${onOff(poorMans.slaves)}`,
   ];
