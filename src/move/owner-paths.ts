@@ -24,6 +24,7 @@ import type { ColumnInfo, ForeignKeyInfo, TableInfo } from '../db/sql/schema.js'
 import type { OwnerLink } from '../db/sql/rows.js';
 import type { TableSelection, ThroughLink } from '../topology/index.js';
 import { planTable, type TablePlan } from './table-plan.js';
+import { referenceNames } from '../config/naming.js';
 
 export const showThrough = (table: string, l: ThroughLink): string => `${table}: ${l.column} -> ${l.parent}.${l.key}`;
 
@@ -104,23 +105,6 @@ export function resolveOwnerPath(
     seen.add(link.parent);
     at = link.parent;
   }
-}
-
-/** `smol_account` → account_id, smol_account_id; `FlickrPhotos` → photo_id, flickr_photo_id, photos_id...: names a column referencing the table's key would have. */
-export function referenceNames(table: string, key: string): string[] {
-  const words = table
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .toLowerCase()
-    .split(/_+/)
-    .filter((w) => w.length > 0);
-  const out = new Set<string>();
-  for (let i = 0; i < words.length; i++) {
-    const tail = words.slice(i);
-    const last = tail[tail.length - 1]!;
-    const singular = last.endsWith('ies') ? `${last.slice(0, -3)}y` : last.endsWith('s') && !last.endsWith('ss') ? last.slice(0, -1) : last;
-    for (const w of new Set([last, singular])) out.add([...tail.slice(0, -1), w, key.toLowerCase()].join('_'));
-  }
-  return [...out];
 }
 
 export interface SplitTable {

@@ -12,7 +12,8 @@ import { parse as parseYaml } from 'yaml';
 import { runCli } from '../../src/cli/main.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { loadFlameworkFiles } from '../../src/config/flamework/loader.js';
-import { schemaTables } from '../../src/config/flamework/schema-file.js';
+import { proposeThrough, schemaShapes, schemaTables } from '../../src/config/flamework/schema-file.js';
+import { normalizeConfig } from '../../src/config/load.js';
 import { chooseMappingTable } from '../../src/topology/mapping-table.js';
 import { importFlamework } from '../../src/config/flamework/import.js';
 import { cacheKeys, DEFAULT_USER_KEYS, KNOWN_USER_KEYS } from '../../src/cache/keys.js';
@@ -45,6 +46,30 @@ describe('schema file: CREATE TABLE names of db_users.schema', () => {
   });
 });
 
+describe('schema file: columns, primary keys and foreign keys, for tables owned through a parent', () => {
+  it('reads each CREATE TABLE of the smol.archive-shaped schema, comments and quoted commas stepped over, and proposes the links', () => {
+    const shapes = schemaShapes(readFileSync(join(FIXTURES, 'smol/db_users.schema'), 'utf8'));
+    expect(shapes.map((t) => `${t.name}(${t.columns.join(',')}) pk ${t.primaryKey.join(',')}`)).toEqual([
+      'smol_account(id,user_id,service,username,created) pk id',
+      'smol_archive(id,account_id,item_id,archived) pk id',
+      'smol_archive_notes(id,archive_id,body) pk id',
+      'smol_item_twitter(id,body) pk id',
+    ]);
+    expect(shapes[2]!.foreignKeys).toEqual([{ column: 'archive_id', parent: 'smol_archive', key: 'id' }]);
+    const { proposals, unowned } = proposeThrough(shapes, 'user_id');
+    expect(proposals.map((p) => `${p.table}: ${p.link}`)).toEqual([
+      'smol_archive: account_id -> smol_account.id',
+      'smol_archive_notes: archive_id -> smol_archive.id',
+    ]);
+    expect(unowned).toEqual(['smol_item_twitter']);
+    // A table with the owner column is never proposed; nothing to link to, nothing proposed.
+    expect(proposeThrough(schemaShapes('CREATE TABLE Dots (id INT PRIMARY KEY, user_id INT); CREATE TABLE Venues (id INT PRIMARY KEY)'), 'user_id')).toEqual({
+      proposals: [],
+      unowned: ['Venues'],
+    });
+  });
+});
+
 describe("graduation config: poor man's federation off, shard 1 = db_main", () => {
   it("is accepted by --flamework-config: shard 1 is db_main's database, shards 2 and 3 real", () => {
     const loaded = loadFlameworkFiles(['graduation/config.php'], { env: {}, cwd: FIXTURES });
@@ -63,6 +88,26 @@ describe("graduation config: poor man's federation off, shard 1 = db_main", () =
     expect(doc.shards['1']).toMatchObject({ host: 'db-main.internal', database: 'gradapp', passwordEnv: 'FW_SHARD_USERS_PASSWORD' });
     expect(doc.tables).toEqual({ include: ['Sheets', 'Dots'] });
     expect(r.stderr).toContain("users is one of db_main's own tables");
+  });
+
+  it('config import --schema proposes tables.through for tables owned through a parent (smol.archive), and names those that never move', async () => {
+    const r = await run(['config', 'import', '--flamework-config', 'graduation/config.php', '--schema', 'smol/db_users.schema']);
+    expect(r.code).toBe(0);
+    const doc = parseYaml(r.stdout);
+    expect(doc.tables).toEqual({
+      include: ['smol_account', 'smol_archive', 'smol_archive_notes', 'smol_item_twitter'],
+      through: { smol_archive: 'account_id -> smol_account.id', smol_archive_notes: 'archive_id -> smol_archive.id' },
+    });
+    expect(r.stderr).toContain(
+      'smol_archive has no user_id: tables.through smol_archive: account_id -> smol_account.id (from its column account_id, named after smol_account.id); check it',
+    );
+    expect(r.stderr).toContain(
+      'smol_archive_notes has no user_id: tables.through smol_archive_notes: archive_id -> smol_archive.id (from its foreign key on archive_id)',
+    );
+    expect(r.stderr).toMatch(/smol_item_twitter has no user_id and hangs off no sharded table: it never moves/);
+    // The file it wrote is a config fw-shard reads back, links included.
+    const back = normalizeConfig(doc, { env: { FW_SHARD_MAIN_PASSWORD: 'x', FW_SHARD_USERS_PASSWORD: 'x' }, baseDir: FIXTURES, origin: 'imported' }).topology;
+    expect(back.tables.through?.smol_archive).toEqual({ column: 'account_id', parent: 'smol_account', key: 'id' });
   });
 
   it('config import without --schema warns that moves off db_main need the list', async () => {

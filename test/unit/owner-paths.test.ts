@@ -9,7 +9,8 @@ import { countUserRows, deleteStraysSql, ownerCondition, ownerOfRow, strandedSql
 import { createTriggersSql } from '../../src/db/sql/guard.js';
 import { parseThrough } from '../../src/config/schema.js';
 import { normalizeConfig } from '../../src/config/load.js';
-import { findSplits, linkChildren, ownershipLevels, referenceNames, resolveOwnerPath } from '../../src/move/owner-paths.js';
+import { findSplits, linkChildren, ownershipLevels, resolveOwnerPath } from '../../src/move/owner-paths.js';
+import { referenceNames } from '../../src/config/naming.js';
 import { selectTables } from '../../src/move/table-selection.js';
 import { planTable } from '../../src/move/table-plan.js';
 import { cascadeGraph, cascadeLevels } from '../../src/move/cascades.js';

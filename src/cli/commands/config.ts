@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { ExitCode, usage } from '../../errors/index.js';
 import { loadTopology, log, out, printJson, warn } from '../context.js';
 import { loadFlameworkFiles, readFlameworkFiles } from '../../config/flamework/loader.js';
-import { schemaTables } from '../../config/flamework/schema-file.js';
+import { proposeThrough, schemaShapes, schemaTables, type TableShape } from '../../config/flamework/schema-file.js';
 import { toPortableConfig } from '../../config/flamework/import.js';
 import type { RawConfig } from '../../config/schema.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, sharedShardDatabases, shardsOnMain, type Endpoint, type Topology } from '../../topology/index.js';
@@ -208,14 +208,30 @@ FW_SHARD_TICKETS_PASSWORD...). The variables to set are listed on stderr.`,
         const raw = { ...imported.raw };
         if (opts.schema && opts.schema.length > 0) {
           const include: string[] = [];
+          const shapes: TableShape[] = [];
           for (const f of readFlameworkFiles(opts.schema, ctx.cwd)) {
             const found = schemaTables(f.path, f.text);
             for (const w of found.warnings) warn(ctx, w);
             for (const t of found.tables) if (!include.includes(t)) include.push(t);
+            shapes.push(...schemaShapes(f.text).filter((t) => found.tables.includes(t.name)));
           }
           if (include.length === 0)
             throw usage(`no CREATE TABLE found in ${opts.schema.join(', ')}`, "Give the app's schema/db_users.schema (the sharded tables).");
-          raw.tables = { ...(raw.tables ?? {}), include };
+          // Tables without the owner column move through a parent when their columns or foreign keys say which.
+          const { proposals, unowned } = proposeThrough(shapes, raw.tables?.ownerColumn ?? 'user_id');
+          for (const p of proposals)
+            warn(ctx, `${p.table} has no ${raw.tables?.ownerColumn ?? 'user_id'}: tables.through ${p.table}: ${p.link} (from ${p.why}); check it`);
+          for (const t of unowned)
+            warn(
+              ctx,
+              `${t} has no ${raw.tables?.ownerColumn ?? 'user_id'} and hangs off no sharded table: it never moves (rows shared by several users are not supported yet); ` +
+                "add a tables.through line if it is the user's, or list it in tables.exclude to say it is not",
+            );
+          raw.tables = {
+            ...(raw.tables ?? {}),
+            include,
+            ...(proposals.length > 0 ? { through: Object.fromEntries(proposals.map((p) => [p.table, p.link])) } : {}),
+          };
         } else if (shardsOnMain(topology).length > 0) {
           warn(
             ctx,
