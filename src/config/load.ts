@@ -10,7 +10,7 @@ import { FwShardError } from '../errors/index.js';
 import { Secret } from '../topology/secret.js';
 import { databaseId, shardIdOf, type Endpoint, type ShardId, type Topology, type TlsOptions } from '../topology/index.js';
 import { DEFAULT_USER_KEYS } from '../cache/keys.js';
-import { configSchema, formatIssues, parseThrough, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
+import { configSchema, formatIssues, parseShared, parseThrough, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
 
 export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
 
@@ -261,6 +261,10 @@ export function normalizeConfig(
   for (const t of include ?? []) {
     if (exclude.includes(t)) problems.push(`tables.exclude: '${t}' is also in tables.include`);
   }
+  for (const t of Object.keys(cfg.tables?.shared ?? {})) {
+    if (cfg.tables?.through?.[t] !== undefined)
+      problems.push(`tables.shared: '${t}' is also in tables.through (a table is owned through one parent, or shared)`);
+  }
 
   if (problems.length > 0) throw invalid(opts.origin, problems);
 
@@ -281,7 +285,14 @@ export function normalizeConfig(
       ...(include ? { include } : {}),
       exclude,
       owners: cfg.tables?.owners ?? {},
-      ...(cfg.tables?.through ? { through: Object.fromEntries(Object.entries(cfg.tables.through).map(([t, l]) => [t, parseThrough(l)!])) } : {}),
+      ...(cfg.tables?.through || cfg.tables?.shared
+        ? {
+            through: Object.fromEntries([
+              ...Object.entries(cfg.tables.through ?? {}).map(([t, l]) => [t, parseThrough(l)!] as const),
+              ...Object.entries(cfg.tables.shared ?? {}).map(([t, l]) => [t, { ...parseShared(l)!, shared: true as const }] as const),
+            ]),
+          }
+        : {}),
       keylessRowCap: cfg.tables?.keylessRowCap ?? 100_000,
       ...(cfg.tables?.ticketed ? { ticketed: cfg.tables.ticketed } : {}),
       ...(cfg.tables?.notTicketed ? { notTicketed: cfg.tables.notTicketed } : {}),

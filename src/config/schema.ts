@@ -78,6 +78,15 @@ export function parseThrough(text: string): { column: string; parent: string; ke
   return m ? { column: m[1]!, parent: m[2]!, key: m[3]! } : null;
 }
 
+/** `id <- smol_archive.item_id`: tables.shared's spelling (the table's key, taken by the referrer's column). */
+export const SHARED_PATTERN = /^\s*([^\s.<-][^\s.]*?)\s*<-\s*([^\s.]+)\.([^\s.]+)\s*$/;
+
+/** A tables.shared value as its three names (`column` of the shared table, `parent` and `key` the referrer's), or null. */
+export function parseShared(text: string): { column: string; parent: string; key: string } | null {
+  const m = SHARED_PATTERN.exec(text);
+  return m ? { column: m[1]!, parent: m[2]!, key: m[3]! } : null;
+}
+
 const shardKey = z
   .string()
   .regex(/^[0-9]+$/, 'shard ids are whole numbers')
@@ -119,6 +128,10 @@ export const configSchema = z.strictObject({
         .record(identifier, z.string().regex(THROUGH_PATTERN, 'write the link as `column -> parent_table.key`'))
         .optional()
         .describe('Tables owned through a parent, e.g. smol_archive: account_id -> smol_account.id'),
+      shared: z
+        .record(identifier, z.string().regex(SHARED_PATTERN, 'write the link as `key <- referring_table.column`'))
+        .optional()
+        .describe("Tables whose rows several users' rows refer to, e.g. smol_item_twitter: id <- smol_archive.item_id"),
       keylessRowCap: z.number().int().min(1).optional(),
       ticketed: z.array(z.string().min(1)).optional().describe('Table or Table.column: ids from the ticket servers (only these are checked)'),
       notTicketed: z.array(z.string().min(1)).optional().describe('Table or Table.column: ids from elsewhere (never checked against the ticket servers)'),

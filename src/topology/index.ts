@@ -46,6 +46,12 @@ export interface ThroughLink {
   column: string;
   parent: string;
   key: string;
+  /**
+   * tables.shared (`id <- smol_archive.item_id`): the other way round, the parent's `key` holds this
+   * table's `column`, and several parent rows (of several users) may hold the same value: a row is the
+   * user's to copy when one of the user's parent rows refers to it, and stays where any other row does.
+   */
+  shared?: true;
 }
 
 export interface TableSelection {

@@ -114,7 +114,9 @@ function renderText(v: TopologyView, t: Topology): string {
   const onOff = (b: boolean): string => (b ? 'on' : 'off');
   const { tables, memcached, poorMans, mapping } = v;
   const owners = Object.entries(tables.owners).map(([tbl, col]) => `${tbl}.${col}`);
-  const through = Object.entries(tables.through ?? {}).map(([tbl, l]) => `${tbl}.${l.column} -> ${l.parent}.${l.key}`);
+  const through = Object.entries(tables.through ?? {}).map(
+    ([tbl, l]) => `${tbl}.${l.column} ${l.shared ? '<-' : '->'} ${l.parent}.${l.key}${l.shared ? ' (shared)' : ''}`,
+  );
   const lines = [
     `Config: ${v.source}`,
     '',
