@@ -26,6 +26,7 @@ import {
   rowHashesByKeys,
   userBytes,
   userSizesSql,
+  isShared,
   type KeyTuple,
 } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
@@ -95,6 +96,9 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
     shardIds.map(async (x) => {
       const db = connect(topology.shards.get(x)!);
       for (const t of plans.get(x) ?? []) {
+        // A shared table's rows are nobody's alone: the rows referring to them are the orphans (and
+        // once those are cleaned, a move's cleanup or abort would keep what another owner refers to).
+        if (isShared(t)) continue;
         tablesChecked++;
         let rows: { owner: string | null; n: string | number; b: string | number }[];
         if (scope.userId !== undefined) {

@@ -93,9 +93,12 @@ export class Applier {
           const parentKeys = await clearedParentKeys(s, spec, userId, scope);
           const strays = await straysBefore(s, spec, scope);
           await noWarnings(s, spec, await s.execBinary(clear), w);
+          // A shared row the target has already (another owner's rows refer to it) is skipped: the
+          // preflight proved such rows identical, and the comparisons that follow would see one that is not.
+          const [iw, dup] = R.isShared(spec) ? [{ ...w, skipDuplicates: true }, undefined] : [w, collisions];
           if (p.count > 0) {
-            if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), p.tsv()), w, collisions);
-            else for (const stmt of R.insertRows(spec, await p.rows(), w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), w, collisions);
+            if (useLoadData) await noWarnings(s, spec, await s.loadData(R.loadDataSql(spec), p.tsv()), iw, dup);
+            else for (const stmt of R.insertRows(spec, await p.rows(), w.maxBytes)) await noWarnings(s, spec, await s.execBinary(stmt), iw, dup);
           }
           if (strays) await s.execBinary(R.deleteStraysSql(spec, scope, strays));
           await deleteStranded(s, spec, userId, parentKeys);
@@ -184,10 +187,12 @@ export class Applier {
             // is what was proven, and the source cannot change until the delete commits.
             const onTarget = proven ? null : await target.hash(spec, userId, lo, hi);
             if (proven || (onTarget!.count === source.count && onTarget!.hash === source.hash)) {
+              // A shared table's rows that others' rows refer to stay: fewer than those hashed are deleted.
+              const expected = R.isShared(spec) ? await deletable(s, spec, userId, { lo, hi }) : Number(source.count);
               const d = await s.execBinary(R.deleteRange(spec, userId, lo, hi));
               // The range delete must remove exactly the rows hashed: a row that slipped in since (no gap
               // lock would stop it under READ COMMITTED) was never proven. Roll back and look again.
-              if (d.affectedRows !== Number(source.count)) throw new RangeChanged();
+              if (d.affectedRows !== expected) throw new RangeChanged();
               return { deleted: d.affectedRows, kept: [], source, proven };
             }
             const nk = spec.key?.length ?? 0;
@@ -195,9 +200,12 @@ export class Applier {
               s.rawRows(R.rowHashes(spec, userId, lo, hi)).then((rows) => parseRowHashes(rows, nk)),
               target.rowHashes(spec, userId, lo, hi),
             ]);
+            // A shared row another owner's row refers to stays whatever it holds: neither deleted nor kept as the user's.
+            const mineAlone = R.isShared(spec) ? new Set((await s.rawRows(R.deletableKeysSql(spec, userId, lo, hi))).map((k) => keyId(k))) : null;
             const same: KeyTuple[] = [];
             const kept: KeptRow[] = [];
             for (const [id, row] of mine) {
+              if (mineAlone && !mineAlone.has(id)) continue;
               const other = theirs.get(id);
               if (spec.key && other && other.md5 === row.md5) same.push(row.key!);
               else kept.push({ key: row.key, why: other ? 'different' : 'missing' });
@@ -209,8 +217,9 @@ export class Applier {
                 source,
                 proven: null,
               };
+            const expected = R.isShared(spec) && same.length ? await deletable(s, spec, userId, { keys: same }) : same.length;
             const d = same.length ? await s.execBinary(R.deleteByKeys(spec, userId, same)) : { affectedRows: 0 };
-            if (d.affectedRows !== same.length) throw new RangeChanged();
+            if (d.affectedRows !== expected) throw new RangeChanged();
             return { deleted: d.affectedRows, kept, source, proven: null };
           },
           { binary: true, repeatableRead: true },
@@ -429,6 +438,15 @@ async function straysBefore(s: Session, spec: RowSpec, scope: R.RowScope): Promi
   if (!spec.via?.length || !spec.key) return null;
   const rows = await s.rawRows(R.strayKeysSql(spec, scope));
   return rows.map((r) => r.map((v) => v ?? Buffer.alloc(0)));
+}
+
+/** A key's id as parseRowHashes forms it (hex of each column, joined by ':'). */
+const keyId = (k: readonly (Buffer | null)[]): string => k.map((b) => (b ?? Buffer.alloc(0)).toString('hex')).join(':');
+
+/** How many of the user's rows in the scope a delete would take (a shared table keeps those others refer to), locked. */
+async function deletable(s: Session, spec: RowSpec, userId: string, scope: R.RowScope): Promise<number> {
+  const [r] = await s.rows<{ n: unknown }>(R.countDeletableSql(spec, userId, scope));
+  return Number(r?.n ?? 0);
 }
 
 /** A cleanup delete removed other rows than those compared: the transaction is rolled back and retried. */

@@ -135,7 +135,9 @@ export function cascadeGraph(fks: readonly ForeignKeyInfo[], tables: readonly Ta
     if (link && !whole.has(t.name))
       whole.set(
         t.name,
-        `it is owned through ${link.parent} (tables.through): a change of a parent row changes which of its rows are the user's, and fires no trigger of ${t.name}`,
+        link.shared
+          ? `it is shared (tables.shared): its rows are referred to from ${link.parent}, by several users' rows, and carry no trigger of fw-shard's`
+          : `it is owned through ${link.parent} (tables.through): a change of a parent row changes which of its rows are the user's, and fires no trigger of ${t.name}`,
       );
   }
   const refColumns = new Map<string, ColumnInfo[]>();

@@ -488,7 +488,7 @@ async function finishCleanup(run: MoveRun): Promise<MoveResult> {
       outcome.rowsProven === outcome.rowsDeleted && outcome.rowsDeleted > 0n
         ? ', each range proven unchanged since the final verification'
         : ' after comparison with shard ' + ctx.to
-    }.`,
+    }${outcome.sharedStayed > 0n ? `; ${outcome.sharedStayed} shared row(s) stayed there, where other users' rows refer to them` : ''}.`,
   );
 }
 

@@ -67,6 +67,18 @@ export function resolveOwnerPath(
       }
       return problems.length > 0 ? { path: null, problems } : { path: { via, owner }, problems };
     }
+    if (link.shared) {
+      if (at !== table) {
+        problems.push(`tables.shared ${showShared(at, link)}: ${table} is owned through ${at}, whose rows are shared; rows cannot hang off shared rows`);
+        return { path: null, problems };
+      }
+      const shared = sharedLink(table, info, link, schema, moved, problems);
+      if (shared) via.push(shared);
+      if (!schema.has(link.parent)) return { path: null, problems };
+      seen.add(link.parent);
+      at = link.parent;
+      continue;
+    }
     const column = info.columns.find((c) => c.name === link.column);
     const parent = schema.get(link.parent);
     if (!column) problems.push(`tables.through ${showThrough(at, link)}: ${at} has no column ${link.column}`);
@@ -105,6 +117,50 @@ export function resolveOwnerPath(
     seen.add(link.parent);
     at = link.parent;
   }
+}
+
+export const showShared = (table: string, l: ThroughLink): string => `${table}: ${l.column} <- ${l.parent}.${l.key}`;
+
+/**
+ * The link of a shared table (tables.shared `id <- smol_archive.item_id`), checked: the referrer moves;
+ * the shared table's column is its unique key (one row per value, found by it); the referrer has an
+ * index starting with its column (the copy finds the user's shared rows, and every delete the other
+ * owners' referring rows, through it); the two have the same type family.
+ */
+function sharedLink(
+  table: string,
+  info: TableInfo,
+  link: ThroughLink,
+  schema: ReadonlyMap<string, TableInfo>,
+  moved: ReadonlySet<string>,
+  problems: string[],
+): OwnerLink | null {
+  const line = `tables.shared ${showShared(table, link)}`;
+  const column = info.columns.find((c) => c.name === link.column);
+  const parent = schema.get(link.parent);
+  if (!column) problems.push(`${line}: ${table} has no column ${link.column}`);
+  else if (!info.keys.some((k) => k.unique && !k.hasPrefix && k.columns.length === 1 && k.columns[0] === link.column)) {
+    problems.push(
+      `${line}: ${table}.${link.column} is not unique (a shared row is found by its key): ALTER TABLE ${table} ADD UNIQUE (${link.column}), or name its primary key`,
+    );
+  }
+  if (!parent) {
+    problems.push(`${line}: table ${link.parent} is not on the source shard`);
+    return null;
+  }
+  if (!moved.has(link.parent))
+    problems.push(`${line}: ${link.parent} does not move with the user (tables.include / tables.exclude), so ${table} cannot either`);
+  const key = parent.columns.find((c) => c.name === link.key);
+  if (!key) problems.push(`${line}: ${link.parent} has no column ${link.key}`);
+  else if (!parent.keys.some((k) => k.columns[0] === link.key)) {
+    problems.push(
+      `${line}: no index of ${link.parent} starts with ${link.key}, through which the rows referring to a shared row are found: ALTER TABLE ${link.parent} ADD INDEX (${link.key})`,
+    );
+  }
+  if (column && key && family(column) !== family(key)) {
+    problems.push(`${line}: ${table}.${link.column} is ${column.type} but ${link.parent}.${link.key} is ${key.type} (compared as DOUBLE, wrong above 2^53)`);
+  }
+  return column && key ? { column, parent: link.parent, parentKey: key, shared: true } : null;
 }
 
 export interface SplitTable {

@@ -131,7 +131,9 @@ export function planTable(t: TableInfo, ownedBy: string | OwnerPath): TablePlan 
     ownerIndexed,
     ownerIndex,
     autoIncrementColumn: auto,
-    collisionKeys: t.keys.filter((k) => k.unique && !k.columns.includes(ownerColumn)),
+    // A shared table's unique values are other owners' too by design: a same key there is the same row
+    // (proven identical by the preflight, compared by every verification), never a collision.
+    collisionKeys: path?.via[0]?.shared ? [] : t.keys.filter((k) => k.unique && !k.columns.includes(ownerColumn)),
     warnings,
   };
 }

@@ -103,6 +103,37 @@ export interface OwnerLink {
   column: ColumnInfo;
   parent: string;
   parentKey: ColumnInfo;
+  /**
+   * A shared table's link (tables.shared, only ever via[0]): `parentKey` is not unique, several rows of
+   * the parent, of several owners, refer to one row here. The row is the user's to copy when one of the
+   * user's parent rows refers to it; it is deleted only where no other owner's row does (otherRefersSql).
+   */
+  shared?: boolean;
+}
+
+/** A shared table (tables.shared): its rows are reached by several owners' rows (OwnerLink.shared). */
+export const isShared = (spec: Pick<RowSpec, 'via'>): boolean => spec.via?.[0]?.shared === true;
+
+/** The spec of a path's first parent (its link and the rest of the path): the referrer of a shared table. */
+export function parentSpec(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>): Pick<RowSpec, 'name' | 'owner' | 'via'> {
+  const via = spec.via ?? [];
+  return { name: via[0]!.parent, owner: spec.owner, via: via.slice(1) };
+}
+
+/**
+ * A shared table's rows (columns qualified by the table's name) are kept on this server when a row of
+ * the parent that is not the user's refers to them: `AND` this onto every delete of the user's rows.
+ * `IS NOT TRUE`: a referrer whose own owner cannot be found (NULL) counts as another's. Empty for
+ * tables that are not shared.
+ */
+function keptForOthers(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, userId: string): Sql {
+  if (!isShared(spec)) return sql``;
+  const l = spec.via![0]!;
+  return sql` AND NOT EXISTS (SELECT 1 FROM ${ident(l.parent)} fw_r WHERE fw_r.${ident(l.parentKey.name)} = ${ident(spec.name)}.${ident(l.column.name)} AND (${ownerCondition(
+    parentSpec(spec),
+    userId,
+    'fw_r',
+  )}) IS NOT TRUE)`;
 }
 
 /**
@@ -260,15 +291,28 @@ function scopeKeys(spec: RowSpec, scope: RowScope): Sql {
   return parts.length > 0 ? join(parts, ' AND ') : sql`TRUE`;
 }
 
+/**
+ * "The row's owner cannot be found on this server" (a parent on the path is missing), columns bare; a
+ * shared table's row: no row of the parent whose owner can be found refers to it.
+ */
+function unreached(spec: RowSpec): Sql {
+  if (!isShared(spec)) return sql`${ownerOfRow(spec, null)} IS NULL`;
+  const l = spec.via![0]!;
+  return sql`NOT EXISTS (SELECT 1 FROM ${ident(l.parent)} fw_r WHERE fw_r.${ident(l.parentKey.name)} = ${ident(spec.name)}.${ident(l.column.name)} AND ${ownerOfRow(
+    parentSpec(spec),
+    'fw_r',
+  )} IS NOT NULL)`;
+}
+
 /** Keys of the rows in the scope whose owner cannot be found on this server (a parent on the path is missing). */
 export function strayKeysSql(spec: RowSpec, scope: RowScope): Sql {
-  return sql`SELECT ${keyColumns(spec)} FROM ${ident(spec.name)} WHERE ${scopeKeys(spec, scope)} AND ${ownerOfRow(spec, null)} IS NULL`;
+  return sql`SELECT ${keyColumns(spec)} FROM ${ident(spec.name)} WHERE ${scopeKeys(spec, scope)} AND ${unreached(spec)}`;
 }
 
 /** Delete the rows in the scope whose owner cannot be found on this server, but those with the keys in `except`. */
 export function deleteStraysSql(spec: RowSpec, scope: RowScope, except: readonly KeyTuple[]): Sql {
   const keep = except.length > 0 ? sql` AND NOT ${keyIn(chunkKey(spec), except)}` : sql``;
-  return sql`DELETE FROM ${ident(spec.name)} WHERE ${scopeKeys(spec, scope)} AND ${ownerOfRow(spec, null)} IS NULL${keep}`;
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${scopeKeys(spec, scope)} AND ${unreached(spec)}${keep}`;
 }
 
 /** The values of one column of the user's rows in (lo, hi] (the parent keys a range write is about to replace). */
@@ -290,13 +334,32 @@ export function columnOfKeys(spec: RowSpec, col: ColumnInfo, userId: string, tup
 export function strandedSql(child: RowSpec, parentKeys: readonly Buffer[], userId: string, what: ColumnInfo | null): Sql {
   const link = child.via?.[0];
   if (!link) throw new Error(`table ${child.name} is not owned through a parent`);
-  const where = sql`${ident(link.column.name)} IN (${join(parentKeys.map((v) => boundLiteral(link.parentKey, v)))}) AND NOT (${ownerCondition(child, userId)})`;
+  const hanging = sql`${ident(link.column.name)} IN (${join(parentKeys.map((v) => boundLiteral(link.parentKey, v)))})`;
+  // A shared row is stranded once no row of the parent refers to it at all (the user's other rows may).
+  const gone = isShared(child)
+    ? sql`NOT EXISTS (SELECT 1 FROM ${ident(link.parent)} fw_r WHERE fw_r.${ident(link.parentKey.name)} = ${ident(child.name)}.${ident(link.column.name)})`
+    : sql`NOT (${ownerCondition(child, userId)})`;
+  const where = sql`${hanging} AND ${gone}`;
   return what ? sql`SELECT ${ident(what.name)} FROM ${ident(child.name)} WHERE ${where}` : sql`DELETE FROM ${ident(child.name)} WHERE ${where}`;
 }
 
 /** Delete the user's rows with exactly these keys (delta repair; the orphan cleanup, by key only, never by range). */
 export function deleteByKeys(spec: RowSpec, userId: string, tuples: readonly KeyTuple[]): Sql {
-  return sql`DELETE FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, tuples)}`;
+  return sql`DELETE FROM ${ident(spec.name)} WHERE ${userKeysCondition(spec, userId, tuples)}${keptForOthers(spec, userId)}`;
+}
+
+/** Keys of the user's rows in (lo, hi] that a delete would take: of a shared table, those no other owner's row refers to. */
+export function deletableKeysSql(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
+  return sql`SELECT ${keyColumns(spec)} FROM ${ident(spec.name)} WHERE ${rangeCondition(spec, userId, lo, hi)}${keptForOthers(spec, userId)}`;
+}
+
+/**
+ * How many rows deleteByKeys (`keys`) or deleteRange (lo, hi] would delete, locked: for a shared table,
+ * fewer than the user's rows there (rows others refer to stay), which the cleanup's exact count needs.
+ */
+export function countDeletableSql(spec: RowSpec, userId: string, scope: RowScope): Sql {
+  const where = 'keys' in scope ? userKeysCondition(spec, userId, scope.keys) : rangeCondition(spec, userId, scope.lo, scope.hi);
+  return sql`SELECT COUNT(*) AS n FROM ${ident(spec.name)} WHERE ${where}${keptForOthers(spec, userId)} FOR UPDATE`;
 }
 
 /**
@@ -308,7 +371,7 @@ export function deleteByKeys(spec: RowSpec, userId: string, tuples: readonly Key
  */
 export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null, limit?: number): Sql {
   const t = ident(spec.name);
-  const where = rangeCondition(spec, userId, lo, hi);
+  const where = sql`${rangeCondition(spec, userId, lo, hi)}${keptForOthers(spec, userId)}`;
   if (limit !== undefined) return sql`DELETE FROM ${t} WHERE ${where} LIMIT ${limit}`;
   if (spec.ownerIndex) return sql`DELETE ${t} FROM ${t} FORCE INDEX (${ident(spec.ownerIndex)}) WHERE ${where}`;
   return sql`DELETE FROM ${t} WHERE ${where}`;
@@ -321,7 +384,10 @@ export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, 
  */
 export function insertRows(spec: RowSpec, rows: readonly RawValue[][], maxBytes: number): BinaryStatement[] {
   // The hot path of the copy: built straight into the wire form, one pass, no per-value objects.
-  const head = toBinary(sql`INSERT INTO ${ident(spec.name)} (${join(spec.columns.map((c) => ident(c.name)))}) VALUES `);
+  // A shared row already there (another owner's rows refer to it) is the same row: kept, not a collision.
+  const head = toBinary(
+    sql`INSERT${isShared(spec) ? raw(' IGNORE') : raw('')} INTO ${ident(spec.name)} (${join(spec.columns.map((c) => ident(c.name)))}) VALUES `,
+  );
   const plain = spec.columns.map((c) => FIXED_TEXT.has(c.dataType)); // digits and dates: nothing to escape
   const out: BinaryStatement[] = [];
   let cur = head;
@@ -553,6 +619,21 @@ export function rowHashes(spec: RowSpec, userId: string, lo: KeyTuple | null, hi
   return selectUserRows(spec, join([...keyCols, sql`MD5(${rowImage(spec)})`]), userId, lo, hi);
 }
 
+/** Key columns and the row hash of the user's next `limit` rows after `lo` (a shared table's identity check). */
+export function rowHashesChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Sql {
+  return selectUserRows(spec, join([...chunkKey(spec).map((c) => sql`${ident(c.name)}`), sql`MD5(${rowImage(spec)})`]), userId, lo, null, { limit });
+}
+
+/**
+ * Key columns and the row hash of a shared table's rows with these keys that a row of another owner
+ * refers to (on a target: the rows a move would keep as they are, not write).
+ */
+export function sharedHashesKeptSql(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Sql {
+  const key = chunkKey(spec);
+  return sql`SELECT ${join([...key.map((c) => sql`${ident(c.name)}`), sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)}
+             WHERE ${keyIn(key, keys)} AND NOT (TRUE${keptForOthers(spec, userId)})`;
+}
+
 /** Which of these key tuples exist on the server under an owner other than the user (collisions). */
 export function foreignKeysIn(spec: RowSpec, keyCols: readonly ColumnInfo[], userId: string, tuples: readonly KeyTuple[]): Sql {
   const match = keyAlternatives(keyCols, tuples);
@@ -619,6 +700,15 @@ export function userSizesSql(spec: RowSpec): Sql {
   if ((spec.via ?? []).length === 0) {
     const owner = ident(spec.owner.name);
     return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(${lengths}), 0) AS b FROM ${ident(spec.name)} GROUP BY ${owner}`;
+  }
+  if (isShared(spec)) {
+    // A shared row counts for every owner whose rows refer to it (what a move of each would copy), once
+    // per owner: the distinct (owner, value) pairs of the referrer, joined with the rows.
+    const l = spec.via![0]!;
+    return sql`SELECT CAST(fw_refs.o AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(fw_rows.b), 0) AS b
+               FROM (SELECT DISTINCT ${ownerOfRow(parentSpec(spec), 'fw_r')} AS o, fw_r.${ident(l.parentKey.name)} AS k FROM ${ident(l.parent)} fw_r) fw_refs
+               JOIN (SELECT ${ident(l.column.name)} AS k, ${lengths} AS b FROM ${ident(spec.name)}) fw_rows ON fw_rows.k = fw_refs.k
+               GROUP BY fw_refs.o`;
   }
   // Owned through a parent: each row's owner looked up along the path (NULL: a row whose parent is gone).
   return sql`SELECT CAST(o AS CHAR) AS owner, COUNT(*) AS n, COALESCE(SUM(b), 0) AS b FROM (SELECT ${ownerOfRow(spec, null)} AS o, ${lengths} AS b FROM ${ident(

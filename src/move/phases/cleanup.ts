@@ -26,11 +26,14 @@ import type { KeptRow } from '../inspector.js';
 import { isDirty, sameHash } from './sync.js';
 import type { Session } from '../../db/pool.js';
 import { forEachTable } from './for-each-table.js';
+import { isShared } from '../../db/sql/rows.js';
 
 export interface CleanupOutcome {
   rowsDeleted: bigint;
   /** Of rowsDeleted: rows deleted by a proof (the record or the fence), without comparing them with the target now. */
   rowsProven: bigint;
+  /** Rows of shared tables left in place because other owners' rows on the old shard refer to them (not kept: not the user's alone). */
+  sharedStayed: bigint;
   /**
    * Rows kept in ranges that changed on the source after the final verification: writes that reached
    * the old shard after the flip, which may exist nowhere else. Per table and range, with the keys.
@@ -60,7 +63,7 @@ export async function cleanupSource(
   beforeRange: () => Promise<void> = async () => undefined,
   proofs: CleanupProofs = NO_PROOFS,
 ): Promise<CleanupOutcome> {
-  const out: CleanupOutcome = { rowsDeleted: 0n, rowsProven: 0n, stale: { rows: 0n, lines: [] }, unproven: { rows: 0n, lines: [] } };
+  const out: CleanupOutcome = { rowsDeleted: 0n, rowsProven: 0n, sharedStayed: 0n, stale: { rows: 0n, lines: [] }, unproven: { rows: 0n, lines: [] } };
   await ctx.throttle(); // the first range waits for the throttler too (later ones wait in pause())
   // Tables at once (--concurrency, as the copy), ranges of a table one after another.
   // Tables owned through a parent go first: deleted first, a parent row would hide the rows hanging off
@@ -94,6 +97,7 @@ export async function cleanupSource(
         const record = isDirty(String(c.hash)) ? null : { count: String(c.row_count), hash: String(c.hash) };
         const r = await ctx.source.applier.deleteRangeIfOnTarget(t, ctx.userId, lo, hi, ctx.target.insp, { record, ...(fenced ? { fenced } : {}) });
         deleted += BigInt(r.deleted);
+        if (isShared(t)) out.sharedStayed += BigInt(r.source.count) - BigInt(r.deleted) - BigInt(r.kept.length);
         if (r.proven) out.rowsProven += BigInt(r.deleted);
         if (r.kept.length > 0) {
           keptHere += r.kept.length;
