@@ -217,6 +217,20 @@ export class Inspector {
     return parseRowHashes(await this.db.rawRows(rowHashesByKeys(spec, userId, keys, false)), spec.key?.length ?? 0);
   }
 
+  /** Per-row hashes of the user's next `limit` rows after `lo`, in key order (keyed tables only). */
+  async rowHashesChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<{ hashes: RowHashes; last: KeyTuple | null; n: number }> {
+    const rows = await this.db.rawRows(R.rowHashesChunk(spec, userId, lo, limit));
+    const nk = spec.key?.length ?? 0;
+    const last = rows.length > 0 ? (rows[rows.length - 1]!.slice(0, nk) as Buffer[]) : null;
+    return { hashes: parseRowHashes(rows, nk), last, n: rows.length };
+  }
+
+  /** A shared table's rows with these keys that another owner's rows refer to here (R.sharedHashesKeptSql). */
+  async sharedRowsKept(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RowHashes> {
+    if (keys.length === 0) return new Map();
+    return parseRowHashes(await this.db.rawRows(R.sharedHashesKeptSql(spec, userId, keys)), spec.key?.length ?? 0);
+  }
+
   readChunk(spec: RowSpec, userId: string, lo: KeyTuple | null, limit: number): Promise<RawValue[][]> {
     return this.db.rawRows(R.selectChunk(spec, userId, lo, limit));
   }

@@ -5,11 +5,12 @@
 import { FwShardError } from '../../errors/index.js';
 import { databaseId, describeEndpoint } from '../../topology/index.js';
 import type { ForeignKeyInfo, TableInfo, TriggerInfo } from '../../db/sql/schema.js';
-import { chooseRowHash, needsCrc32c, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
+import { chooseRowHash, isShared, needsCrc32c, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, stayingUnowned, undeclaredTablesError } from '../table-selection.js';
 import { findSplits, linkChildren } from '../owner-paths.js';
 import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
+import { showKey } from '../keys.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
 import { chooseCapture, Guard, readGuardFacts, type CaptureMode } from '../guard.js';
@@ -114,6 +115,8 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     // the user left where the app no longer reads them, whatever --allow-foreign-keys says.
     if (!opts.resuming) refuseSplits(ctx, sSchema, tables, fks, sourceIsMain || targetIsMain ? topology.mapping.table : null);
   });
+  // Before anything is written (a resumed move wrote the rows compared here itself).
+  if (!opts.resuming) await checkSharedRows(ctx, tables);
   const cascades = cascadeGraph(onSource, tables, source.endpoint.database);
 
   // Row counts are exact (an index-only COUNT on the owner index). Bytes are exact only in a dry run,
@@ -242,6 +245,50 @@ async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<v
     );
   }
 }
+
+/**
+ * A shared table's rows the user reaches that the target holds already and other owners' rows there
+ * refer to are not written: kept as they are (a row only the user's rows refer to there, as an undo
+ * finds them, is the user's to rewrite). So they must be the same rows, byte for byte: ids
+ * that name one thing on every shard (ticketed, or the item's own id, such as a tweet's). A same key
+ * with other contents is two things with one id, or two copies that went apart: the move refuses,
+ * naming them, before anything is written.
+ */
+async function checkSharedRows(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
+  const differ: string[] = [];
+  let count = 0;
+  for (const t of tables.filter(isShared)) {
+    const names = t.key!.map((c) => c.name);
+    let lo: KeyTuple | null = null;
+    for (;;) {
+      ctx.checkAborted();
+      const chunk = await ctx.source.insp.rowHashesChunk(t, ctx.userId, lo, SHARED_BATCH);
+      const theirs = await ctx.target.insp.sharedRowsKept(
+        t,
+        ctx.userId,
+        [...chunk.hashes.values()].map((h) => h.key!),
+      );
+      for (const [id, mine] of chunk.hashes) {
+        const other = theirs.get(id);
+        if (!other || other.md5 === mine.md5) continue;
+        count++;
+        if (differ.length < COLLISIONS_LISTED) differ.push(`${t.name}: ${showKey(names, mine.key!)}`);
+      }
+      if (chunk.n < SHARED_BATCH || !chunk.last) break;
+      lo = chunk.last;
+    }
+  }
+  if (count === 0) return;
+  throw new FwShardError(
+    'KEY_COLLISION',
+    `${count} shared row(s) that user ${ctx.userId}'s rows refer to are on shard ${ctx.to} already with other contents (the move would keep shard ${ctx.to}'s):\n  ${differ.join('\n  ')}${count > differ.length ? `\n  and ${count - differ.length} more` : ''}`,
+    {
+      hint: `Nothing was written. A shared row's id must name the same row on every shard (ticketed ids, or the item's own id). Make those rows on shard ${ctx.to} equal to shard ${ctx.from}'s (or give them new ids), then run the move again.`,
+      details: { sharedRows: differ },
+    },
+  );
+}
+const SHARED_BATCH = 1000;
 
 /**
  * The app's triggers fire on fw-shard's own writes too: INSERT and DELETE triggers on the target run for
