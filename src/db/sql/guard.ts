@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import { ident, join, NumericLiteral, quoteIdent, quoteString, raw, sql, toText, type Sql } from './fragment.js';
 import type { ColumnInfo } from './schema.js';
-import { ownerOfRow, type OwnerLink } from './rows.js';
+import { isShared, ownerOfRow, parentSpec, type OwnerLink } from './rows.js';
 
 export const FENCE = 'fw_shard_fence';
 export const CHANGES = 'fw_shard_changes';
@@ -176,8 +176,45 @@ function othersBlock(t: GuardedTable, rows: ('NEW' | 'OLD')[]): string {
     END;`;
 }
 
+/**
+ * A shared table's fence (tables.shared): a row here is several users' (every user whose rows of the
+ * referring table refer to it), so no owner is logged, and the move compares the table whole under the
+ * freeze instead (cascades.ts). A write is refused only while the row is fenced users' alone: users
+ * being frozen or moved refer to it and no other user does (a referrer whose owner is not found counts as
+ * another's, as in the cleanup's rows.ts keptForOthers). Such a row is the moving user's to the move,
+ * which compares and deletes it; a row another user refers to stays theirs to write on this shard.
+ */
+function sharedFenceBlock(row: 'NEW' | 'OLD', t: GuardedTable): string {
+  const link = t.via![0]!;
+  const parent = parentSpec(t);
+  const ref = (alias: string) =>
+    `FROM ${quoteIdent(link.parent)} ${alias} WHERE ${alias}.${quoteIdent(link.parentKey.name)} = ${row}.${quoteIdent(link.column.name)}`;
+  const ownerOf = (alias: string) => toText(ownerOfRow(parent, alias));
+  const fenced = `SELECT fw_f.user_id FROM ${quoteIdent(FENCE)} fw_f WHERE fw_f.state <> 'capturing'`;
+  return `SET st = NULL;
+    BEGIN
+      DECLARE CONTINUE HANDLER FOR SQLSTATE '42S02' SET st = NULL;
+      SELECT state INTO st FROM ${quoteIdent(FENCE)}
+        WHERE state <> 'capturing' AND user_id IN (SELECT ${ownerOf('fw_r')} ${ref('fw_r')})
+          AND NOT EXISTS (SELECT 1 ${ref('fw_o')} AND (${ownerOf('fw_o')} IS NULL OR ${ownerOf('fw_o')} NOT IN (${fenced})))
+        ORDER BY state = 'moved' DESC LIMIT 1 LOCK IN SHARE MODE;
+    END;
+    IF st = 'moved' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = ${quoteString(MOVED_MESSAGE)};
+    ELSEIF st IS NOT NULL THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = ${quoteString(MOVING_MESSAGE)};
+    END IF;`;
+}
+
 /** The bodies (FOR EACH ROW ...) of the INSERT, UPDATE and DELETE triggers. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
 function triggerBodies(t: GuardedTable): [string, string, string] {
+  if (isShared(t)) {
+    const key = quoteIdent(t.via![0]!.column.name);
+    return [
+      wrapBody(sharedFenceBlock('NEW', t)),
+      wrapBody(`${sharedFenceBlock('OLD', t)}
+    IF NOT (NEW.${key} <=> OLD.${key}) THEN ${sharedFenceBlock('NEW', t)} END IF;`),
+      wrapBody(sharedFenceBlock('OLD', t)),
+    ];
+  }
   const owner = ownerColumnOf(t);
   return [
     wrapBody(fenceBlock('NEW', t, ['NEW']) + othersBlock(t, ['NEW'])),
