@@ -5,9 +5,22 @@
  */
 import { describe, expect, it } from 'vitest';
 import { preview } from '../../src/db/sql/fragment.js';
-import { countUserRows, deleteStraysSql, ownerCondition, ownerOfRow, strandedSql, strayKeysSql, userSizesSql, type RowSpec } from '../../src/db/sql/rows.js';
+import {
+  countDeletableSql,
+  countUserRows,
+  deleteByKeys,
+  deleteRange,
+  deleteStraysSql,
+  insertRows,
+  ownerCondition,
+  ownerOfRow,
+  strandedSql,
+  strayKeysSql,
+  userSizesSql,
+  type RowSpec,
+} from '../../src/db/sql/rows.js';
 import { createTriggersSql } from '../../src/db/sql/guard.js';
-import { parseThrough } from '../../src/config/schema.js';
+import { parseShared, parseThrough } from '../../src/config/schema.js';
 import { normalizeConfig } from '../../src/config/load.js';
 import { findSplits, linkChildren, ownershipLevels, resolveOwnerPath } from '../../src/move/owner-paths.js';
 import { referenceNames } from '../../src/config/naming.js';
@@ -176,5 +189,93 @@ describe('order and SQL along a path', () => {
     const [bi, bu] = createTriggersSql(archivePlan).map(preview);
     expect(bi).toContain('WHERE user_id = (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = NEW.`account_id`) LOCK IN SHARE MODE');
     expect(bu).toContain('IF NOT (NEW.`account_id` <=> OLD.`account_id`) THEN');
+  });
+});
+
+describe('shared rows (tables.shared): found through the referrer, deleted only where nobody else refers to them', () => {
+  const archiveByItem = table(
+    'smol_archive',
+    [id, col('account_id', 'bigint'), col('item_id', 'bigint'), col('note', 'varchar', { nullable: true })],
+    [key('PRIMARY', ['id']), key('by_account', ['account_id'], false), key('by_item', ['item_id'], false)],
+  );
+  const shared = new Map(schema).set('smol_archive', archiveByItem);
+  const SHARED = { ...THROUGH, smol_item_twitter: { column: 'id', parent: 'smol_archive', key: 'item_id', shared: true as const } };
+  const moved = new Set(['smol_account', 'smol_archive', 'smol_item_twitter']);
+  const itemsPlan = (): RowSpec => planTable(items, resolveOwnerPath('smol_item_twitter', shared, sel({ through: SHARED }), moved).path!);
+
+  it('parses `key <- referrer.column`; a table both shared and owned through a parent is refused', () => {
+    expect(parseShared('id <- smol_archive.item_id')).toEqual({ column: 'id', parent: 'smol_archive', key: 'item_id' });
+    expect(parseShared('id -> smol_archive.item_id')).toBeNull();
+    const base = { defaults: { host: '127.0.0.1', user: 'root', password: '' }, main: { database: 'm' }, shards: { '1': { database: 's1' } } };
+    const through = { smol_archive: 'account_id -> smol_account.id' };
+    const t = normalizeConfig(
+      { ...base, tables: { through, shared: { smol_item_twitter: 'id <- smol_archive.item_id' } } },
+      { env: {}, baseDir: '/', origin: 'test' },
+    ).topology;
+    expect(t.tables.through).toEqual({ smol_archive: THROUGH.smol_archive, smol_item_twitter: SHARED.smol_item_twitter });
+    expect(() =>
+      normalizeConfig(
+        {
+          ...base,
+          tables: { through: { ...through, smol_item_twitter: 'id -> smol_archive.id' }, shared: { smol_item_twitter: 'id <- smol_archive.item_id' } },
+        },
+        { env: {}, baseDir: '/', origin: 'test' },
+      ),
+    ).toThrow(/'smol_item_twitter' is also in tables\.through/);
+  });
+
+  it('a path through the referrer to the owner; refused: no index on the referring column, a key that is not unique, rows hanging off shared rows', () => {
+    const { path, problems } = resolveOwnerPath('smol_item_twitter', shared, sel({ through: SHARED }), moved);
+    expect(problems).toEqual([]);
+    expect(path!.via.map((l) => `${l.column.name}<-${l.parent}.${l.parentKey.name}${l.shared ? ' shared' : ''}`)).toEqual([
+      'id<-smol_archive.item_id shared',
+      'account_id<-smol_account.id',
+    ]);
+    // The unit schema's archive has no index on item_id.
+    expect(resolveOwnerPath('smol_item_twitter', schema, sel({ through: SHARED }), moved).problems.join('\n')).toMatch(
+      /no index of smol_archive starts with item_id.*ALTER TABLE smol_archive ADD INDEX \(item_id\)/,
+    );
+    const notUnique = new Map(shared).set('smol_item_twitter', table('smol_item_twitter', [id, col('body', 'text')], [key('by_id', ['id'], false)]));
+    expect(resolveOwnerPath('smol_item_twitter', notUnique, sel({ through: SHARED }), moved).problems.join('\n')).toMatch(
+      /smol_item_twitter\.id is not unique .*ALTER TABLE smol_item_twitter ADD UNIQUE \(id\)/,
+    );
+    const below = sel({ through: { ...SHARED, smol_archive_tags: { column: 'archive_id', parent: 'smol_item_twitter', key: 'id' } } });
+    expect(resolveOwnerPath('smol_archive_tags', shared, below, new Set([...moved, 'smol_archive_tags'])).problems.join('\n')).toMatch(
+      /rows cannot hang off shared rows/,
+    );
+    expect(itemsPlan().collisionKeys, 'a same key is the same row, not a collision').toEqual([]);
+  });
+
+  it('every delete keeps the rows another owner refers to; a stranded shared row is one nobody refers to', () => {
+    const p = itemsPlan();
+    const others =
+      ' AND NOT EXISTS (SELECT 1 FROM `smol_archive` fw_r WHERE fw_r.`item_id` = `smol_item_twitter`.`id` AND (fw_r.`account_id` IN (SELECT fw_p1.`id` FROM `smol_account` fw_p1 WHERE fw_p1.`user_id` = 42)) IS NOT TRUE)';
+    const mine =
+      '`smol_item_twitter`.`id` IN (SELECT fw_p1.`item_id` FROM `smol_archive` fw_p1 WHERE fw_p1.`account_id` IN (SELECT fw_p2.`id` FROM `smol_account` fw_p2 WHERE fw_p2.`user_id` = 42))';
+    expect(preview(deleteRange(p, '42', null, null))).toBe(`DELETE FROM \`smol_item_twitter\` WHERE ${mine}${others}`);
+    expect(preview(deleteByKeys(p, '42', [[Buffer.from('5')]]))).toBe(`DELETE FROM \`smol_item_twitter\` WHERE ${mine} AND \`id\` IN (5)${others}`);
+    expect(preview(countDeletableSql(p, '42', { lo: null, hi: null }))).toBe(
+      `SELECT COUNT(*) AS n FROM \`smol_item_twitter\` WHERE ${mine}${others} FOR UPDATE`,
+    );
+    expect(preview(strandedSql(p, [Buffer.from('5')], '42', null))).toBe(
+      'DELETE FROM `smol_item_twitter` WHERE `id` IN (5) AND NOT EXISTS (SELECT 1 FROM `smol_archive` fw_r WHERE fw_r.`item_id` = `smol_item_twitter`.`id`)',
+    );
+    expect(preview(strayKeysSql(p, { lo: null, hi: null }))).toBe(
+      'SELECT `id` FROM `smol_item_twitter` WHERE TRUE AND NOT EXISTS (SELECT 1 FROM `smol_archive` fw_r WHERE fw_r.`item_id` = `smol_item_twitter`.`id` AND (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = fw_r.`account_id`) IS NOT NULL)',
+    );
+    expect(insertRows(p, [[Buffer.from('5'), Buffer.from('x')]], 1 << 20)[0]!.binary).toMatch(/^INSERT IGNORE INTO `smol_item_twitter`/);
+    expect(preview(userSizesSql(p))).toMatch(
+      /SELECT DISTINCT \(SELECT fw_o1\.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1\.`id` = fw_r\.`account_id`\) AS o, fw_r\.`item_id` AS k/,
+    );
+  });
+
+  it('the triggers log nothing and refuse a write only while fenced users alone refer to the row', () => {
+    const [bi, bu, bd] = createTriggersSql(itemsPlan()).map(preview);
+    for (const body of [bi, bu, bd]) expect(body).not.toContain('fw_shard_changes');
+    expect(bd).toContain(
+      "WHERE state <> 'capturing' AND user_id IN (SELECT (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = fw_r.`account_id`) FROM `smol_archive` fw_r WHERE fw_r.`item_id` = OLD.`id`)",
+    );
+    expect(bd).toContain('AND NOT EXISTS (SELECT 1 FROM `smol_archive` fw_o WHERE fw_o.`item_id` = OLD.`id` AND (');
+    expect(bu).toContain('IF NOT (NEW.`id` <=> OLD.`id`) THEN');
   });
 });
