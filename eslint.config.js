@@ -39,6 +39,17 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
+    // The engine's front door (src/move/index.ts): outside src/move, nothing imports a deeper path.
+    files: ['src/**'],
+    ignores: ['src/move/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/move/*', '!**/move/index.js'], message: 'import the engine through src/move/index.js (its front door)' }] },
+      ],
+    },
+  },
+  {
     // Tests pin exact values on purpose (a literal past 2^53, two spaces in a screen line) and reach
     // into untyped JSON; their assertions are not rewritten for style.
     files: ['test/**'],

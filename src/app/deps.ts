@@ -5,9 +5,8 @@
 import { memcachedInvalidator } from '../cache/memcached.js';
 import { Connections } from '../db/pool.js';
 import type { EventSink } from '../events/types.js';
-import type { MoveDeps } from '../move/types.js';
+import { makeThrottler, type MoveDeps, type ThrottleSettings } from '../move/index.js';
 import type { Topology } from '../topology/index.js';
-import { makeThrottler, type ThrottleSettings } from '../move/throttler.js';
 import { thisRunner } from './runner.js';
 
 /** Optional extras for a run: lifecycle hooks (src/hooks) gate the start and watch the events. */

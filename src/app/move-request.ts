@@ -5,8 +5,7 @@
  */
 import { parseChoice, parseDuration, parsePositiveInt } from '../config/units.js';
 import { usage } from '../errors/index.js';
-import { CLEANUP_MODES, type CleanupMode, type MoveAsk, type OnlineOptions } from '../move/types.js';
-import { parseMaxLoad, type ThrottleSettings } from '../move/throttler.js';
+import { CLEANUP_MODES, type CleanupMode, type MoveAsk, type OnlineOptions, parseMaxLoad, type ThrottleSettings } from '../move/index.js';
 
 export interface OnlineFlags {
   freezeCap?: string;

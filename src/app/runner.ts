@@ -4,7 +4,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { topologySecrets } from '../hooks/runner.js';
-import type { Runner } from '../move/types.js';
+import type { Runner } from '../move/index.js';
 import type { Topology } from '../topology/index.js';
 
 const SECRET_FLAG = /pass|pwd|secret|token/i;

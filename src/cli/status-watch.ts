@@ -5,7 +5,7 @@
  */
 import { Connections } from '../db/pool.js';
 import { ExitCode, FwShardError } from '../errors/index.js';
-import { JournalReader } from '../move/journal.js';
+import { JournalReader } from '../move/index.js';
 import { collectStatus, type StatusReport } from '../status/collect.js';
 import { mappingEndpoint, type Topology } from '../topology/index.js';
 import type { MoveProgress, WatchSnapshot } from '../tui/index.js';

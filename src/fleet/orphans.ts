@@ -30,14 +30,19 @@ import {
   type KeyTuple,
 } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
-import { Inspector, parseRowHashes } from '../move/inspector.js';
-import { JournalReader, type ChunkRow } from '../move/journal.js';
-import { decodeKey } from '../move/keys.js';
-import { isDirty } from '../move/phases/sync.js';
-import { parseJournalOptions } from '../move/mode.js';
+import {
+  type ChunkRow,
+  decodeKey,
+  diffTables,
+  Inspector,
+  isDirty,
+  JournalReader,
+  parseJournalOptions,
+  parseRowHashes,
+  showKey,
+  type TablePlan,
+} from '../move/index.js';
 import type { RowHash } from '../db/sql/rows.js';
-import { showKey } from '../move/keys.js';
-import { diffTables, type TablePlan } from '../move/table-plan.js';
 import { readPlacements, shardTablePlans } from '../plan/facts.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 

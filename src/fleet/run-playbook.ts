@@ -10,8 +10,7 @@
 import type { Db } from '../db/pool.js';
 import { ExitCode, FwShardError } from '../errors/index.js';
 import type { MoveEvent } from '../events/types.js';
-import { runDeferredCleanups } from '../move/engine.js';
-import type { MoveDeps, MoveResult } from '../move/types.js';
+import { type MoveDeps, type MoveResult, runDeferredCleanups } from '../move/index.js';
 import { planFleet } from '../plan/plan-fleet.js';
 import { checkPlanAgainstTopology, parsePlanDocument, type PlanDocument, type PlanDocumentMove } from '../plan/plan-file.js';
 import type { PlanOptions } from '../plan/planner.js';

@@ -10,9 +10,7 @@ import { allPlacementsSql } from '../db/sql/mapping.js';
 import { userSizesSql } from '../db/sql/rows.js';
 import { readSchema, type TableInfo } from '../db/sql/schema.js';
 import { FwShardError } from '../errors/index.js';
-import { linkChildren } from '../move/owner-paths.js';
-import { planTable, type TablePlan } from '../move/table-plan.js';
-import { selectTables, undeclaredTablesError } from '../move/table-selection.js';
+import { linkChildren, planTable, selectTables, type TablePlan, undeclaredTablesError } from '../move/index.js';
 import { databaseId, mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import type { ShardFacts, UserSize } from './planner.js';
 

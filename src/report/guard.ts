@@ -2,7 +2,7 @@
  * How `guard status` and `cleanup` show fw-shard's objects on the shards (src/move/guard-lifecycle.ts):
  * what exists, why, and until when.
  */
-import type { JudgedFence, ShardGuardState, ShardTidy } from '../move/guard-lifecycle.js';
+import type { JudgedFence, ShardGuardState, ShardTidy } from '../move/index.js';
 import { renderTable } from './table.js';
 
 const shardName = (s: { shard: number; alsoShards?: number[] }) =>

@@ -1,7 +1,6 @@
-import type { MovePlan, MoveResult, PendingCleanup } from '../move/types.js';
+import { type MovePlan, type MoveResult, type PendingCleanup, showForeignKey } from '../move/index.js';
 import { fmtMs } from './format.js';
 import { humanBytes, renderTable } from './table.js';
-import { showForeignKey } from '../move/foreign-keys.js';
 
 export function renderPlan(p: MovePlan): string {
   const out: string[] = [];

@@ -2,7 +2,7 @@
  * How `moves` and `status` show a journal entry: its progress, its runner (alive or gone, told by the
  * runner lock), what it is waiting for, a pending stop request, and who ran it.
  */
-import type { MoveRow, MoveRunRow, MoveTableRow } from '../move/journal.js';
+import type { MoveRow, MoveRunRow, MoveTableRow } from '../move/index.js';
 import { firstLine, fmtCount, percent } from './format.js';
 import { renderTable } from './table.js';
 

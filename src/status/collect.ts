@@ -8,13 +8,10 @@ import { pingSql, readServerFacts } from '../db/sql/server.js';
 import { countTableSql } from '../db/sql/rows.js';
 import { ticketTablesSql, topOfColumnSql } from '../db/sql/tickets.js';
 import { placementsOfSql, usersPerShardSql } from '../db/sql/mapping.js';
-import { readFences } from '../move/guard.js';
+import { diffTables, indexDifferences, JournalReader, mainTablesOnShard, type MoveRow, readFences, selectionWarnings, selectTables } from '../move/index.js';
 import { activeFreezesSql } from '../db/sql/freeze.js';
 import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
-import { JournalReader, type MoveRow } from '../move/journal.js';
-import { diffTables, indexDifferences } from '../move/table-plan.js';
-import { mainTablesOnShard, selectionWarnings, selectTables } from '../move/table-selection.js';
 import { idColumnOf, ticketedColumn, ticketOverlapMessage } from './ticketed.js';
 
 export interface ServerStatus {

@@ -6,10 +6,8 @@
 import { Option, type Command } from 'commander';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import { Guard } from '../../move/guard.js';
-import { readGuardStates, retentionSeconds, showSeconds } from '../../move/guard-lifecycle.js';
+import { Guard, JournalReader, readGuardStates, retentionSeconds, showSeconds } from '../../move/index.js';
 import { renderGuardStates } from '../../report/guard.js';
-import { JournalReader } from '../../move/journal.js';
 import { shardTablePlans } from '../../plan/facts.js';
 import { mappingEndpoint, parseShardId, parseUserId, type ShardId, type Topology } from '../../topology/index.js';
 import { loadTopologyResolved, out, printJson, type CliContext, type GlobalOptions, type Register } from '../context.js';

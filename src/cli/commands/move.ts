@@ -5,20 +5,31 @@ import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, ty
 import { parseDuration } from '../../config/units.js';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import { abortMove, pendingCleanups, resumeMove, runDeferredCleanups, runMove } from '../../move/engine.js';
-import { JournalReader } from '../../move/journal.js';
-import { undoMove, type UndoRequest } from '../../move/undo.js';
-import { partialResultOf } from '../../move/move-error.js';
-import type { CleanupMode, MoveAsk, MoveDeps, MoveResult } from '../../move/types.js';
+import {
+  abortMove,
+  type CleanupMode,
+  JournalReader,
+  type MoveAsk,
+  type MoveDeps,
+  type MoveResult,
+  partialResultOf,
+  pendingCleanups,
+  resumeMove,
+  retentionSeconds,
+  runDeferredCleanups,
+  runMove,
+  stopMove,
+  tidyGuards,
+  undoMove,
+  type UndoRequest,
+} from '../../move/index.js';
 import { renderDeferredCleanups, renderMoveResult, renderPlan } from '../../report/move.js';
 import { renderMoveDetail, renderMovesTable } from '../../report/moves.js';
-import { stopMove } from '../../move/stop.js';
 import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
 import { assumeNoWritesOption, modeOptions, onlineOptions, throttleOptions } from '../options.js';
-import { retentionSeconds, tidyGuards } from '../../move/guard-lifecycle.js';
 import { renderTidy } from '../../report/guard.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';

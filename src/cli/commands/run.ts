@@ -10,7 +10,7 @@ import { ExitCode, FwShardError } from '../../errors/index.js';
 import { lockNames, withLock } from '../../fleet/lock.js';
 import { loadPlaybook, parseSets, shardListOf, type Playbook } from '../../fleet/playbook.js';
 import { runPlaybook } from '../../fleet/run-playbook.js';
-import type { ThrottleSettings } from '../../move/throttler.js';
+import type { ThrottleSettings } from '../../move/index.js';
 import { throttleSettings } from '../../app/move-request.js';
 import { renderApplySummary, renderPlanDocument, renderPlaybookResult, renderVerify, renderOrphanCleanup } from '../../report/fleet.js';
 import { mappingEndpoint, type ShardId, type Topology } from '../../topology/index.js';
