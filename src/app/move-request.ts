@@ -3,6 +3,7 @@
  * one place for the move request, the online settings and the throttle settings, so `move`, `resume`,
  * `cleanup`, `apply` and `run` read them the same way.
  */
+import { FLAG_DEFAULTS } from '../config/defaults.js';
 import { parseChoice, parseDuration, parsePositiveInt } from '../config/units.js';
 import { usage } from '../errors/index.js';
 import { CLEANUP_MODES, type CleanupMode, type MoveAsk, type OnlineOptions, parseMaxLoad, type ThrottleSettings } from '../move/index.js';
@@ -17,11 +18,11 @@ export interface OnlineFlags {
 
 export function onlineSettings(opts: OnlineFlags): OnlineOptions {
   return {
-    freezeCapMs: parseDuration(opts.freezeCap ?? '5s', '--freeze-cap'),
-    drainMs: parseDuration(opts.drain ?? '2s', '--drain'),
-    maxDeltaPasses: parsePositiveInt(opts.maxDeltaPasses ?? '10', '--max-delta-passes', 1000),
-    freezeAttempts: parsePositiveInt(opts.freezeAttempts ?? '3', '--freeze-attempts', 100),
-    readyRows: parsePositiveInt(opts.readyRows ?? '5000', '--ready-rows', 100_000_000),
+    freezeCapMs: parseDuration(opts.freezeCap ?? FLAG_DEFAULTS.freezeCap, '--freeze-cap'),
+    drainMs: parseDuration(opts.drain ?? FLAG_DEFAULTS.drain, '--drain'),
+    maxDeltaPasses: parsePositiveInt(opts.maxDeltaPasses ?? FLAG_DEFAULTS.maxDeltaPasses, '--max-delta-passes', 1000),
+    freezeAttempts: parsePositiveInt(opts.freezeAttempts ?? FLAG_DEFAULTS.freezeAttempts, '--freeze-attempts', 100),
+    readyRows: parsePositiveInt(opts.readyRows ?? FLAG_DEFAULTS.readyRows, '--ready-rows', 100_000_000),
   };
 }
 

@@ -4,16 +4,29 @@
  * become settings in src/app/move-request.ts; see src/move/throttler.ts for what each throttle checks.
  */
 import { Option, type Command } from 'commander';
+import { FLAG_DEFAULTS } from '../config/defaults.js';
 
 export function onlineOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--freeze-cap <duration>', 'online: hard cap on how long the user is frozen').default('5s').env('FW_SHARD_FREEZE_CAP'))
-    .addOption(new Option('--drain <duration>', 'online: wait after freezing for in-flight requests').default('2s').env('FW_SHARD_DRAIN'))
-    .addOption(new Option('--max-delta-passes <n>', 'online: delta passes before each freeze attempt').default('10').env('FW_SHARD_MAX_DELTA_PASSES'))
     .addOption(
-      new Option('--freeze-attempts <n>', 'online: freeze attempts before giving up (exit 7, retry later)').default('3').env('FW_SHARD_FREEZE_ATTEMPTS'),
+      new Option('--freeze-cap <duration>', 'online: hard cap on how long the user is frozen').default(FLAG_DEFAULTS.freezeCap).env('FW_SHARD_FREEZE_CAP'),
     )
-    .addOption(new Option('--ready-rows <n>', 'online: freeze once a delta pass re-copies at most this many rows').default('5000').env('FW_SHARD_READY_ROWS'))
+    .addOption(new Option('--drain <duration>', 'online: wait after freezing for in-flight requests').default(FLAG_DEFAULTS.drain).env('FW_SHARD_DRAIN'))
+    .addOption(
+      new Option('--max-delta-passes <n>', 'online: delta passes before each freeze attempt')
+        .default(FLAG_DEFAULTS.maxDeltaPasses)
+        .env('FW_SHARD_MAX_DELTA_PASSES'),
+    )
+    .addOption(
+      new Option('--freeze-attempts <n>', 'online: freeze attempts before giving up (exit 7, retry later)')
+        .default(FLAG_DEFAULTS.freezeAttempts)
+        .env('FW_SHARD_FREEZE_ATTEMPTS'),
+    )
+    .addOption(
+      new Option('--ready-rows <n>', 'online: freeze once a delta pass re-copies at most this many rows')
+        .default(FLAG_DEFAULTS.readyRows)
+        .env('FW_SHARD_READY_ROWS'),
+    )
     .addOption(
       new Option(
         '--capture <mode>',
@@ -31,7 +44,19 @@ export function onlineOptions(cmd: Command): Command {
 export function modeOptions(cmd: Command): Command {
   return cmd
     .addOption(assumeNoWritesOption())
-    .addOption(new Option('--online', 'continue a move journaled offline online (a new move is online without it)').conflicts('assumeNoWrites'));
+    .addOption(
+      new Option('--online', 'continue a move journaled offline online (a new move is online without it)').conflicts('assumeNoWrites').env('FW_SHARD_ONLINE'),
+    );
+}
+
+/**
+ * Chunk sizing, declared once for every command that copies (move, resume, undo, apply): a target time
+ * per chunk the size adapts to, or a fixed size.
+ */
+export function chunkOptions(cmd: Command, time = 'target time per chunk; the chunk size adapts to it'): Command {
+  return cmd
+    .addOption(new Option('--chunk-time <duration>', time).default(FLAG_DEFAULTS.chunkTime).env('FW_SHARD_CHUNK_TIME'))
+    .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'));
 }
 
 /** Offline mode (move, resume, and undo, which is a new move: online without it). */

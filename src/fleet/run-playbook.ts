@@ -16,6 +16,7 @@ import { checkPlanAgainstTopology, parsePlanDocument, type PlanDocument, type Pl
 import type { PlanOptions } from '../plan/planner.js';
 import type { ShardId } from '../topology/index.js';
 import { parseDuration, parseSize } from '../config/units.js';
+import { FLAG_DEFAULTS } from '../config/defaults.js';
 import { applyPlan, type ApplySummary } from './apply.js';
 import type { FleetEvent } from './events.js';
 import { cleanupOrphans, findOrphans, type OrphanCleanupReport, type VerifyReport } from './orphans.js';
@@ -159,7 +160,7 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
             ...(g.stopFile ? { stopFile: g.stopFile } : {}),
             request: {
               ...(a.assumeNoWrites !== undefined ? { assumeNoWrites: a.assumeNoWrites } : {}),
-              chunkTimeMs: parseDuration(a.chunkTime ?? '500ms', 'chunkTime'),
+              chunkTimeMs: parseDuration(a.chunkTime ?? FLAG_DEFAULTS.chunkTime, 'chunkTime'),
               ...(a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}),
               concurrency: a.tableConcurrency ?? 2,
               ...(a.cleanup !== undefined ? { cleanup: a.cleanup } : {}),

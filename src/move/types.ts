@@ -8,6 +8,7 @@ import type { EventSink, MoveTotals } from '../events/types.js';
 import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
 import type { JournalPhase } from './phase.js';
 import type { ForeignKeyReport } from './foreign-keys.js';
+import { DEFAULT_ONLINE_SETTINGS } from '../config/defaults.js';
 
 export interface Runner {
   host: string;
@@ -97,7 +98,8 @@ export interface OnlineOptions {
   readyRows: number;
 }
 
-export const DEFAULT_ONLINE: OnlineOptions = { freezeCapMs: 5000, drainMs: 2000, maxDeltaPasses: 10, freezeAttempts: 3, readyRows: 5000 };
+/** What a request without online settings gets: the flags' defaults (src/config/defaults.ts). */
+export const DEFAULT_ONLINE: OnlineOptions = { ...DEFAULT_ONLINE_SETTINGS };
 
 export interface TableReport {
   name: string;

@@ -9,6 +9,7 @@ import { Option } from 'commander';
 import { makeDeps } from '../../app/deps.js';
 import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
 import { parseChoice, parsePositiveInt, parseSize } from '../../config/units.js';
+import { FLAG_DEFAULTS } from '../../config/defaults.js';
 import { Connections, openDb } from '../../db/pool.js';
 import { ExitCode, FwShardError, usage } from '../../errors/index.js';
 import { applyPlan, nextClockTime, type ApplyRequest } from '../../fleet/apply.js';
@@ -22,7 +23,7 @@ import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, warn, type Register } from '../context.js';
 import { fleetSinks } from '../fleet-sinks.js';
 import { interruptSignal } from '../interrupt.js';
-import { onlineOptions, throttleOptions } from '../options.js';
+import { chunkOptions, onlineOptions, throttleOptions } from '../options.js';
 import { scopeOf } from '../orphan-cleanup.js';
 
 /** "2,3,4" → shard ids known to the topology. */
@@ -172,7 +173,7 @@ Every move in a plan improves the balance, so applying only part of it still lea
 /** `fw-shard apply PLAN`: run a plan's moves. */
 const registerApply: Register = (program, ctx, setExit, globals) => {
   throttleOptions(
-    onlineOptions(program.command('apply'))
+    chunkOptions(onlineOptions(program.command('apply')), 'target time per chunk')
       .description("run a plan's moves: several at once, each shard in at most --per-shard moves, resumable, shareable between runners")
       .argument('<plan>', 'the plan file (fw-shard plan --out)')
       .addOption(new Option('--concurrency <n>', 'moves at once (this runner)').default('1').env('FW_SHARD_APPLY_CONCURRENCY'))
@@ -184,9 +185,9 @@ const registerApply: Register = (program, ctx, setExit, globals) => {
         new Option('--assume-no-writes', "offline mode: the operator has stopped the users' writes for the whole run").env('FW_SHARD_ASSUME_NO_WRITES'),
       )
       .addOption(new Option('--cleanup <mode>', 'now (the default) | defer | keep (as for move)').env('FW_SHARD_CLEANUP'))
-      .addOption(new Option('--chunk-time <duration>', 'target time per chunk').default('500ms').env('FW_SHARD_CHUNK_TIME'))
-      .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk').env('FW_SHARD_CHUNK_SIZE'))
-      .addOption(new Option('--table-concurrency <n>', 'tables copied at once within each move').default('2').env('FW_SHARD_CONCURRENCY'))
+      .addOption(
+        new Option('--table-concurrency <n>', 'tables copied at once within each move').default(FLAG_DEFAULTS.tableConcurrency).env('FW_SHARD_CONCURRENCY'),
+      )
       .addOption(new Option('--sleep-between-chunks <duration>', 'pause after every chunk').env('FW_SHARD_SLEEP_BETWEEN_CHUNKS'))
       .option('--json', 'print the summary as one JSON document on stdout')
       .option('--events', 'stream NDJSON events on stdout (fleet and per-move) before the --json document'),

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { makeDeps } from '../../app/deps.js';
 import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type RequestSettings, type ThrottleFlags } from '../../app/move-request.js';
 import { parseDuration } from '../../config/units.js';
+import { FLAG_DEFAULTS } from '../../config/defaults.js';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
 import {
@@ -29,7 +30,7 @@ import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
-import { assumeNoWritesOption, modeOptions, onlineOptions, throttleOptions } from '../options.js';
+import { assumeNoWritesOption, chunkOptions, modeOptions, onlineOptions, throttleOptions } from '../options.js';
 import { renderTidy } from '../../report/guard.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';
@@ -69,11 +70,9 @@ function runOptions(cmd: Command): Command {
 
 /** move and resume: runOptions, and what copying reads (the online flags, chunk sizing, the live view). */
 function commonOptions(cmd: Command): Command {
-  return runOptions(onlineOptions(cmd))
+  return chunkOptions(runOptions(onlineOptions(cmd)))
     .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal (the env twin takes any value)').env('FW_SHARD_NO_TUI'))
-    .addOption(new Option('--chunk-time <duration>', 'target time per chunk; the chunk size adapts to it').default('500ms').env('FW_SHARD_CHUNK_TIME'))
-    .addOption(new Option('--chunk-size <rows>', 'fixed rows per chunk (disables --chunk-time)').env('FW_SHARD_CHUNK_SIZE'))
-    .addOption(new Option('--concurrency <n>', 'tables copied at once').default('2').env('FW_SHARD_CONCURRENCY'))
+    .addOption(new Option('--concurrency <n>', 'tables copied at once').default(FLAG_DEFAULTS.tableConcurrency).env('FW_SHARD_CONCURRENCY'))
     .addOption(
       new Option(
         '--allow-foreign-keys',
@@ -254,7 +253,7 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
       action(ctx, setExit, async (opts: { user?: string; json?: boolean; tui?: boolean; hooksDir?: string }, id?: string) => {
         const loaded = await loadTopologyResolved(ctx, globals());
         const ref = moveRef(id, opts.user);
-        return runEngine(ctx, { ...opts, chunkTime: '500ms', concurrency: '1' }, loaded, (deps, signal) => abortMove(deps, ref, { signal }));
+        return runEngine(ctx, { ...opts, chunkTime: FLAG_DEFAULTS.chunkTime, concurrency: '1' }, loaded, (deps, signal) => abortMove(deps, ref, { signal }));
       }),
     );
 };
@@ -344,7 +343,7 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
             results: await runDeferredCleanups(
               deps,
               olderThanSeconds,
-              { ...requestSettings({ ...opts, chunkTime: '500ms' }, ONE_TABLE), dryRun: false },
+              { ...requestSettings({ ...opts, chunkTime: FLAG_DEFAULTS.chunkTime }, ONE_TABLE), dryRun: false },
               { signal },
             ),
             pending: await pendingCleanups(deps, olderThanSeconds),
