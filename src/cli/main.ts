@@ -9,6 +9,7 @@ import { ExitCode } from '../errors/index.js';
 import type { CliContext, GlobalOptions } from './context.js';
 import { registerCommands } from './commands/index.js';
 import { reportErrorText } from './report-error.js';
+import { addEnvTwins } from './env-twins.js';
 
 export function buildProgram(ctx: CliContext, setExit: (code: number) => void): Command {
   const program = new Command();
@@ -43,6 +44,7 @@ Exit codes: 0 ok, 2 usage, 3 config, 4 server unavailable, 5 refused by a precon
 70 internal error, 130 interrupted.`,
     );
   registerCommands(program, ctx, setExit, () => program.opts<GlobalOptions>());
+  addEnvTwins(program);
   return program;
 }
 
