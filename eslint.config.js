@@ -39,6 +39,21 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
+    // MySQL error numbers are known in one place: compared only through src/db/errors.ts's predicates.
+    files: ['src/**'],
+    ignores: ['src/db/errors.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            'BinaryExpression[operator=/^[!=]==?$/]:matches([left.name=/errno/i], [left.property.name=/errno/i], [left.callee.name=/errno/i], [right.name=/errno/i], [right.property.name=/errno/i])',
+          message: 'compare MySQL error numbers through a predicate of src/db/errors.ts',
+        },
+      ],
+    },
+  },
+  {
     // The engine's front door (src/move/index.ts): outside src/move, nothing imports a deeper path.
     files: ['src/**'],
     ignores: ['src/move/**'],

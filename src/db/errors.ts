@@ -147,6 +147,12 @@ export function isLockWaitOrDeadlock(err: unknown): boolean {
   return errno === ER.LOCK_WAIT_TIMEOUT || errno === ER.LOCK_DEADLOCK;
 }
 
+/** 1205: a lock wait timed out (a row or metadata lock another transaction holds). */
+export const isLockWaitTimeout = (err: unknown): boolean => mysqlErrno(err) === ER.LOCK_WAIT_TIMEOUT;
+
+/** 1146 or 1142: the table is not there, or this login may not see it (a guard table where the login has no grant). */
+export const isTableMissingOrDenied = (err: unknown): boolean => mysqlErrno(err) === ER.NO_SUCH_TABLE || mysqlErrno(err) === ER.TABLEACCESS_DENIED;
+
 /** A privilege the statement needs is missing (PROCESS for InnoDB's information_schema tables, a table's or database's grant). */
 export const isPrivilegeMissing = (err: unknown): boolean =>
   [ER.SPECIFIC_ACCESS_DENIED, ER.TABLEACCESS_DENIED, ER.DBACCESS_DENIED, ER.ACCESS_DENIED].includes(mysqlErrno(err) as never);

@@ -11,7 +11,7 @@ import { cascadeGraph } from './cascades.js';
 import type { KeyTuple } from '../db/sql/rows.js';
 import { FwShardError } from '../errors/index.js';
 import type { TablePlan } from './table-plan.js';
-import { isLockWaitOrDeadlock } from '../db/errors.js';
+import { isLockWaitOrDeadlock, isTableMissingOrDenied } from '../db/errors.js';
 import { taggedLockName } from '../db/lock-names.js';
 import { releaseLockSql, waitForLockSql } from '../db/sql/locks.js';
 
@@ -19,14 +19,8 @@ export type CaptureMode = 'trigger' | 'rehash';
 export type CaptureChoice = 'auto' | CaptureMode;
 
 const NUMERIC_OWNER = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
-const errnoOf = (err: unknown): number | undefined => {
-  const e = err as { errno?: number; cause?: { errno?: number } };
-  return e?.errno ?? e?.cause?.errno;
-};
-const NO_SUCH_TABLE = 1146;
 /** A login without grants on fw-shard's guard tables (re-hash mode) gets "denied" where they do not exist. */
-const TABLE_DENIED = 1142;
-const noGuardTable = (err: unknown) => errnoOf(err) === NO_SUCH_TABLE || errnoOf(err) === TABLE_DENIED;
+const noGuardTable = isTableMissingOrDenied;
 /** Tries without waiting of one DDL statement that finds its table busy (Guard.ddl: about 2.5 s in all). */
 const DDL_ATTEMPTS = 25;
 /** The guard lock of one shard database (a named lock of its server). */
@@ -491,9 +485,8 @@ async function withRetries<T>(attempts: number, fn: () => Promise<T>): Promise<T
     try {
       return await fn();
     } catch (err) {
-      const errno = errnoOf(err);
-      // 1205: lock wait timeout (the metadata lock of a busy table); 1213: deadlock.
-      if (i >= attempts || (errno !== 1205 && errno !== 1213)) throw err;
+      // A lock wait timeout (the metadata lock of a busy table) or a deadlock.
+      if (i >= attempts || !isLockWaitOrDeadlock(err)) throw err;
       await new Promise((r) => setTimeout(r, 200 * i));
     }
   }

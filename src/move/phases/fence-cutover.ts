@@ -24,7 +24,7 @@
  * refused on both shards until the next run flips it (resumeMovedFence).
  */
 import { FwShardError } from '../../errors/index.js';
-import { isLockWaitOrDeadlock } from '../../db/errors.js';
+import { isLockWaitOrDeadlock, isLockWaitTimeout } from '../../db/errors.js';
 import { freezeEndedSql } from '../../db/sql/journal.js';
 import { pingSql } from '../../db/sql/server.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
@@ -272,8 +272,7 @@ export async function fenceCutover(
       });
       moved = held.moved;
     } catch (err) {
-      const errno = (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
-      if (errno !== 1205 && !(err instanceof FwShardError && err.code === 'BUSY')) {
+      if (!isLockWaitTimeout(err) && !(err instanceof FwShardError && err.code === 'BUSY')) {
         await run.enter('delta', freezeEndedSql()).catch(() => undefined);
         throw err;
       }
