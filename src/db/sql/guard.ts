@@ -72,6 +72,8 @@ export interface GuardedTable {
   key: readonly ColumnInfo[] | null;
   /** Referenced by a cascading foreign key of a moved table: these columns are logged too (src/move/cascades.ts). */
   refs?: readonly ColumnInfo[];
+  /** The table's columns (a shared table's UPDATE fence lets a write that changes nothing through). */
+  columns?: readonly ColumnInfo[];
 }
 
 const sha = (s: string, n: number) => createHash('sha1').update(s).digest('hex').slice(0, n);
@@ -180,7 +182,8 @@ function othersBlock(t: GuardedTable, rows: ('NEW' | 'OLD')[]): string {
  * A shared table's fence (tables.shared): a row here is several users' (every user whose rows of the
  * referring table refer to it), so no owner is logged, and the move compares the table whole under the
  * freeze instead (cascades.ts). A write is refused only while the row is fenced users' alone: users
- * being frozen or moved refer to it and no other user does (a referrer whose owner is not found counts as
+ * being frozen or moved on this shard refer to it and no other user does (a target's incoming users do not
+ * count: fw-shard rewrites their rows there anyway; a referrer whose owner is not found counts as
  * another's, as in the cleanup's rows.ts keptForOthers). Such a row is the moving user's to the move,
  * which compares and deletes it; a row another user refers to stays theirs to write on this shard.
  */
@@ -190,12 +193,12 @@ function sharedFenceBlock(row: 'NEW' | 'OLD', t: GuardedTable): string {
   const ref = (alias: string) =>
     `FROM ${quoteIdent(link.parent)} ${alias} WHERE ${alias}.${quoteIdent(link.parentKey.name)} = ${row}.${quoteIdent(link.column.name)}`;
   const ownerOf = (alias: string) => toText(ownerOfRow(parent, alias));
-  const fenced = `SELECT fw_f.user_id FROM ${quoteIdent(FENCE)} fw_f WHERE fw_f.state <> 'capturing'`;
+  const fenced = `SELECT fw_f.user_id FROM ${quoteIdent(FENCE)} fw_f WHERE fw_f.state IN ('frozen', 'moved')`;
   return `SET st = NULL;
     BEGIN
       DECLARE CONTINUE HANDLER FOR SQLSTATE '42S02' SET st = NULL;
       SELECT state INTO st FROM ${quoteIdent(FENCE)}
-        WHERE state <> 'capturing' AND user_id IN (SELECT ${ownerOf('fw_r')} ${ref('fw_r')})
+        WHERE state IN ('frozen', 'moved') AND user_id IN (SELECT ${ownerOf('fw_r')} ${ref('fw_r')})
           AND NOT EXISTS (SELECT 1 ${ref('fw_o')} AND (${ownerOf('fw_o')} IS NULL OR ${ownerOf('fw_o')} NOT IN (${fenced})))
         ORDER BY state = 'moved' DESC LIMIT 1 LOCK IN SHARE MODE;
     END;
@@ -207,12 +210,17 @@ function sharedFenceBlock(row: 'NEW' | 'OLD', t: GuardedTable): string {
 /** The bodies (FOR EACH ROW ...) of the INSERT, UPDATE and DELETE triggers. An UPDATE checks (and logs for) the old owner and, if it changed, the new one. */
 function triggerBodies(t: GuardedTable): [string, string, string] {
   if (isShared(t)) {
+    // No INSERT fence: a new key has no referrer yet, and the app writes an item before the row that
+    // refers to it (INSERT IGNORE, or ON DUPLICATE KEY UPDATE, whose update runs the UPDATE trigger):
+    // a BEFORE INSERT trigger fires before the duplicate is found, and a SIGNAL there is not ignored.
+    // An UPDATE that changes nothing (ON DUPLICATE KEY UPDATE id = id) is not fenced either.
     const key = quoteIdent(t.via![0]!.column.name);
+    const same = (t.columns ?? []).map((c) => `NEW.${quoteIdent(c.name)} <=> OLD.${quoteIdent(c.name)}`).join(' AND ') || 'FALSE';
     return [
-      wrapBody(sharedFenceBlock('NEW', t)),
-      wrapBody(`${sharedFenceBlock('OLD', t)}
-    IF NOT (NEW.${key} <=> OLD.${key}) THEN ${sharedFenceBlock('NEW', t)} END IF;`),
-      wrapBody(sharedFenceBlock('OLD', t)),
+      wrapBody(othersBlock(t, ['NEW']) || 'DO 0;'),
+      wrapBody(`IF NOT (${same}) THEN ${sharedFenceBlock('OLD', t)}
+    IF NOT (NEW.${key} <=> OLD.${key}) THEN ${sharedFenceBlock('NEW', t)} END IF; END IF;${othersBlock(t, ['OLD', 'NEW'])}`),
+      wrapBody(sharedFenceBlock('OLD', t) + othersBlock(t, ['OLD'])),
     ];
   }
   const owner = ownerColumnOf(t);
