@@ -225,7 +225,7 @@ export class Inspector {
     return { hashes: parseRowHashes(rows, nk), last, n: rows.length };
   }
 
-  /** A shared table's rows with these keys that another owner's rows refer to here (R.sharedHashesKeptSql). */
+  /** A shared table's rows with these keys that are not the user's alone here (R.sharedHashesKeptSql). */
   async sharedRowsKept(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Promise<RowHashes> {
     if (keys.length === 0) return new Map();
     return parseRowHashes(await this.db.rawRows(R.sharedHashesKeptSql(spec, userId, keys)), spec.key?.length ?? 0);

@@ -23,7 +23,7 @@
 import type { ColumnInfo, ForeignKeyInfo, TableInfo } from '../db/sql/schema.js';
 import type { OwnerLink } from '../db/sql/rows.js';
 import type { TableSelection, ThroughLink } from '../topology/index.js';
-import { planTable, type TablePlan } from './table-plan.js';
+import { chooseKey, planTable, type TablePlan } from './table-plan.js';
 import { referenceNames } from '../config/naming.js';
 
 export const showThrough = (table: string, l: ThroughLink): string => `${table}: ${l.column} -> ${l.parent}.${l.key}`;
@@ -138,10 +138,17 @@ function sharedLink(
   const line = `tables.shared ${showShared(table, link)}`;
   const column = info.columns.find((c) => c.name === link.column);
   const parent = schema.get(link.parent);
+  const chunkKey = chooseKey(info, link.column);
   if (!column) problems.push(`${line}: ${table} has no column ${link.column}`);
   else if (!info.keys.some((k) => k.unique && !k.hasPrefix && k.columns.length === 1 && k.columns[0] === link.column)) {
     problems.push(
       `${line}: ${table}.${link.column} is not unique (a shared row is found by its key): ALTER TABLE ${table} ADD UNIQUE (${link.column}), or name its primary key`,
+    );
+  } else if (!chunkKey || chunkKey.columns.length !== 1 || chunkKey.columns[0] !== link.column) {
+    // Rows are copied, compared and kept by the table's chunking key (its primary key): a same item
+    // under another key on the target would be skipped as a duplicate of link.column, never compared.
+    problems.push(
+      `${line}: ${table}'s rows are identified by its key (${chunkKey?.columns.join(', ') ?? 'none'}), not by ${link.column}: a shared table must be keyed by the column its referrers hold (its primary key)`,
     );
   }
   if (!parent) {
@@ -216,6 +223,43 @@ export function findSplits(
       }
     }
     out.push(...found.values());
+  }
+  return out;
+}
+
+/**
+ * Moved tables that refer to a shared table besides its declared referrer (a foreign key into it, or a
+ * column named after its key). The move would not see their references: it would copy only the rows
+ * the declared referrer reaches, and its cleanup would delete rows they still refer to. One referring
+ * column per shared table is what fw-shard supports; such a schema is refused, naming each one.
+ */
+export function findOtherReferrers(
+  shared: readonly { table: string; link: OwnerLink }[],
+  movedTables: readonly TableInfo[],
+  foreignKeys: readonly ForeignKeyInfo[],
+  database: string,
+): string[] {
+  const out: string[] = [];
+  const moved = new Set(movedTables.map((t) => t.name));
+  for (const { table, link } of shared) {
+    const declared = (t: string, c: string) => t === link.parent && c === link.parentKey.name;
+    const seen = new Set<string>();
+    const add = (t: string, c: string, why: string) => {
+      if (declared(t, c) || seen.has(`${t}.${c}`)) return;
+      seen.add(`${t}.${c}`);
+      out.push(
+        `${t}.${c} refers to the shared ${table}.${link.column.name} (${why}), but tables.shared names only ${link.parent}.${link.parentKey.name} as what refers to it`,
+      );
+    };
+    for (const fk of foreignKeys) {
+      if (fk.schema === database && fk.refSchema === database && fk.refTable === table && moved.has(fk.table) && fk.columns.length === 1)
+        add(fk.table, fk.columns[0]!, `foreign key ${fk.name}`);
+    }
+    const names = new Set(referenceNames(table, link.column.name));
+    for (const t of movedTables) {
+      if (t.name === table) continue;
+      for (const c of t.columns) if (names.has(c.name.toLowerCase())) add(t.name, c.name, `column ${c.name}, named after ${table}.${link.column.name}`);
+    }
   }
   return out;
 }

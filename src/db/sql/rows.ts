@@ -625,13 +625,14 @@ export function rowHashesChunk(spec: RowSpec, userId: string, lo: KeyTuple | nul
 }
 
 /**
- * Key columns and the row hash of a shared table's rows with these keys that a row of another owner
- * refers to (on a target: the rows a move would keep as they are, not write).
+ * Key columns and the row hash of a shared table's rows with these keys that are not the user's alone
+ * (another owner's row refers to them, or none does): on a target, rows a move must not rewrite, only
+ * find equal. The user's alone are its own earlier copies (an undo finds them on the old shard).
  */
 export function sharedHashesKeptSql(spec: RowSpec, userId: string, keys: readonly KeyTuple[]): Sql {
   const key = chunkKey(spec);
   return sql`SELECT ${join([...key.map((c) => sql`${ident(c.name)}`), sql`MD5(${rowImage(spec)})`])} FROM ${ident(spec.name)}
-             WHERE ${keyIn(key, keys)} AND NOT (TRUE${keptForOthers(spec, userId)})`;
+             WHERE ${keyIn(key, keys)} AND NOT (${ownerCondition(spec, userId)}${keptForOthers(spec, userId)})`;
 }
 
 /** Which of these key tuples exist on the server under an owner other than the user (collisions). */

@@ -8,9 +8,10 @@ import type { ForeignKeyInfo, TableInfo, TriggerInfo } from '../../db/sql/schema
 import { chooseRowHash, isShared, needsCrc32c, type KeyTuple, type RowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables, stayingUnowned, undeclaredTablesError } from '../table-selection.js';
-import { findSplits, linkChildren } from '../owner-paths.js';
+import { findOtherReferrers, findSplits, linkChildren } from '../owner-paths.js';
 import { COLLISIONS_LISTED, describeCollision, keyCollisionError, keyColumns } from '../collisions.js';
 import { showKey } from '../keys.js';
+import { UnhashableRow, type Inspector, type RowHashes } from '../inspector.js';
 import type { MovePlan } from '../types.js';
 import type { MoveContext } from '../run-context.js';
 import { chooseCapture, Guard, readGuardFacts, type CaptureMode } from '../guard.js';
@@ -114,6 +115,7 @@ export async function preflight(ctx: MoveContext, opts: { resuming: boolean; kep
     // Before the foreign keys' own refusal: a table that stays behind referencing moved ones is rows of
     // the user left where the app no longer reads them, whatever --allow-foreign-keys says.
     if (!opts.resuming) refuseSplits(ctx, sSchema, tables, fks, sourceIsMain || targetIsMain ? topology.mapping.table : null);
+    if (!opts.resuming) refuseOtherReferrers(ctx, sSchema, tables, fks);
   });
   // Before anything is written (a resumed move wrote the rows compared here itself).
   if (!opts.resuming) await checkSharedRows(ctx, tables);
@@ -247,9 +249,10 @@ async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<v
 }
 
 /**
- * A shared table's rows the user reaches that the target holds already and other owners' rows there
- * refer to are not written: kept as they are (a row only the user's rows refer to there, as an undo
- * finds them, is the user's to rewrite). So they must be the same rows, byte for byte: ids
+ * A shared table's rows the user reaches that the target holds already are not the move's to rewrite,
+ * unless only the user's rows refer to them there (its own earlier copies, as an undo finds them):
+ * another user's rows may refer to them, and a row nobody refers to is still a row fw-shard did not
+ * write. So they must be the same rows, byte for byte: ids
  * that name one thing on every shard (ticketed, or the item's own id, such as a tweet's). A same key
  * with other contents is two things with one id, or two copies that went apart: the move refuses,
  * naming them, before anything is written.
@@ -262,12 +265,13 @@ async function checkSharedRows(ctx: MoveContext, tables: TablePlan[]): Promise<v
     let lo: KeyTuple | null = null;
     for (;;) {
       ctx.checkAborted();
-      const chunk = await ctx.source.insp.rowHashesChunk(t, ctx.userId, lo, SHARED_BATCH);
-      const theirs = await ctx.target.insp.sharedRowsKept(
+      const chunk: { hashes: RowHashes; last: KeyTuple | null; n: number } = await named(
+        ctx.source.insp,
         t,
-        ctx.userId,
-        [...chunk.hashes.values()].map((h) => h.key!),
+        ctx.source.insp.rowHashesChunk(t, ctx.userId, lo, SHARED_BATCH),
       );
+      const keys = [...chunk.hashes.values()].map((h) => h.key!);
+      const theirs = await named(ctx.target.insp, t, ctx.target.insp.sharedRowsKept(t, ctx.userId, keys));
       for (const [id, mine] of chunk.hashes) {
         const other = theirs.get(id);
         if (!other || other.md5 === mine.md5) continue;
@@ -281,7 +285,7 @@ async function checkSharedRows(ctx: MoveContext, tables: TablePlan[]): Promise<v
   if (count === 0) return;
   throw new FwShardError(
     'KEY_COLLISION',
-    `${count} shared row(s) that user ${ctx.userId}'s rows refer to are on shard ${ctx.to} already with other contents (the move would keep shard ${ctx.to}'s):\n  ${differ.join('\n  ')}${count > differ.length ? `\n  and ${count - differ.length} more` : ''}`,
+    `${count} shared row(s) that user ${ctx.userId}'s rows refer to are on shard ${ctx.to} already with other contents (rows the move did not write, which it neither overwrites nor deletes):\n  ${differ.join('\n  ')}${count > differ.length ? `\n  and ${count - differ.length} more` : ''}`,
     {
       hint: `Nothing was written. A shared row's id must name the same row on every shard (ticketed ids, or the item's own id). Make those rows on shard ${ctx.to} equal to shard ${ctx.from}'s (or give them new ids), then run the move again.`,
       details: { sharedRows: differ },
@@ -289,6 +293,10 @@ async function checkSharedRows(ctx: MoveContext, tables: TablePlan[]): Promise<v
   );
 }
 const SHARED_BATCH = 1000;
+
+/** A row a server cannot hash (longer than its max_allowed_packet), named as the copy names it. */
+const named = <T>(insp: Inspector, t: TablePlan, p: Promise<T>): Promise<T> =>
+  p.catch(async (err: unknown) => Promise.reject(err instanceof UnhashableRow ? await insp.unhashable(t, err) : err));
 
 /**
  * The app's triggers fire on fw-shard's own writes too: INSERT and DELETE triggers on the target run for
@@ -316,6 +324,27 @@ function refuseSplits(ctx: MoveContext, schema: ReadonlyMap<string, TableInfo>, 
         `Nothing was written. If those rows are the user's, declare how in the config: tables: { through: { ${splits.map((s) => s.through).join(', ')} } }; ` +
         `if they are not, list the table${splits.length > 1 ? 's' : ''} in tables.exclude (${[...new Set(splits.map((s) => s.table))].join(', ')}). Then run the move again.`,
       details: { splits },
+    },
+  );
+}
+
+/** A shared table referred to by more than its declared referrer (owner-paths.ts findOtherReferrers): refused. */
+function refuseOtherReferrers(ctx: MoveContext, schema: ReadonlyMap<string, TableInfo>, tables: TablePlan[], fks: ForeignKeyInfo[]): void {
+  const shared = tables.filter(isShared).map((t) => ({ table: t.name, link: t.via![0]! }));
+  if (shared.length === 0) return;
+  const lines = findOtherReferrers(
+    shared,
+    tables.map((t) => schema.get(t.name)!),
+    fks,
+    ctx.source.endpoint.database,
+  );
+  if (lines.length === 0) return;
+  throw new FwShardError(
+    'OWNERSHIP',
+    `a shared table is referred to by more than the column tables.shared names, so the move would copy too few of its rows and its cleanup could delete rows still referred to:\n  ${lines.join('\n  ')}`,
+    {
+      hint: 'Nothing was written. fw-shard follows one referring column per shared table. Leave the table out of tables.shared (and the move: tables.exclude) until its rows are referred to through one column, or drop the extra references.',
+      details: { referrers: lines },
     },
   );
 }
