@@ -231,7 +231,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     expect(count('b', 'SELECT COUNT(*) FROM smol_account WHERE user_id = 42')).toBe(0);
   });
 
-  it('a same id with other contents on the target, referred to there by another user: refused before anything is written (KEY_COLLISION)', async () => {
+  it('a same id with other contents on the target, referred to there by another user or by nobody: refused before anything is written (KEY_COLLISION)', async () => {
     await seed();
     env.cli('b', 'users2', `UPDATE smol_item_twitter SET body = 'edited on shard 2' WHERE id = ${item(6)}`);
     const e = await expectCode(
@@ -242,12 +242,40 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     expect(e.hint).toMatch(/Nothing was written/);
     expect(count('b', 'SELECT COUNT(*) FROM smol_account WHERE user_id = 42')).toBe(0);
     expect(count('a', 'SELECT cluster_id FROM flamework.users WHERE id = 42')).toBe(1);
+    // A row nobody on shard 2 refers to is still not fw-shard's to overwrite.
+    env.cli('b', 'users2', `UPDATE smol_item_twitter SET body = 'tweet 6 \u{1F426}' WHERE id = ${item(6)}`);
+    env.cli('b', 'users2', `INSERT INTO smol_item_twitter VALUES (${item(3)}, 'a leftover')`);
+    const e2 = await expectCode(
+      withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
+      'KEY_COLLISION',
+    );
+    expect(e2.message).toMatch(new RegExp(`^1 shared row\\(s\\)[^]*smol_item_twitter: id=${item(3)}$`));
+    expect(q('b', `SELECT body FROM smol_item_twitter WHERE id = ${item(3)}`).trim()).toBe('a leftover');
+  });
+
+  it('a second table referring to the shared one besides the declared referrer: refused (OWNERSHIP), nothing written', async () => {
+    await seed();
+    await onBothShards(env, [
+      'CREATE TABLE smol_like (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id INT UNSIGNED NOT NULL, item_id BIGINT UNSIGNED NOT NULL, KEY (user_id), CONSTRAINT fk_like FOREIGN KEY (item_id) REFERENCES smol_item_twitter (id))',
+    ]);
+    try {
+      const e = await expectCode(
+        withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
+        'OWNERSHIP',
+      );
+      expect(e.message).toMatch(
+        /smol_like\.item_id refers to the shared smol_item_twitter\.id \(foreign key fk_like\), but tables\.shared names only smol_archive\.item_id/,
+      );
+      expect(count('b', 'SELECT COUNT(*) FROM smol_account WHERE user_id = 42')).toBe(0);
+    } finally {
+      await onBothShards(env, ['DROP TABLE smol_like']);
+    }
   });
 
   it('offline: the items 42 refers to arrive byte for byte, shard 2 keeps its own; the cleanup keeps what 43 refers to; plan sizes count them', async () => {
     await seed();
-    // An item only on shard 2, nobody's there, with other contents: a leftover, rewritten (not refused).
-    env.cli('b', 'users2', `INSERT INTO smol_item_twitter VALUES (${item(3)}, 'a leftover')`);
+    // An item on shard 2 nobody there refers to, the same bytes as shard 1's: a leftover, not in the way.
+    await env.db('b', 'users2').exec(sql`INSERT INTO smol_item_twitter SELECT ${num(ITEM0)} + seq, ${raw(ITEM_BODY)} FROM seq_3_to_3`);
     const before = items('a');
     const archiveBefore = archive('a');
     const of44 = items('b', '44');
@@ -309,6 +337,13 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
         expect(() => q('a', `UPDATE smol_item_twitter SET body = 'stale' WHERE id = ${item(15)}`)).toThrow(/user moved to another shard/);
         q('a', `UPDATE smol_item_twitter SET body = 'edited by 43' WHERE id = ${item(27)}`);
         expect(q('a', `SELECT body FROM smol_item_twitter WHERE id = ${item(27)}`).trim()).toBe('edited by 43');
+        // 43 archiving an item 42 alone refers to there: the app writes the item first (INSERT IGNORE, or
+        // ON DUPLICATE KEY UPDATE that changes nothing), then its archive row. Not refused.
+        q('a', `INSERT IGNORE INTO smol_item_twitter VALUES (${item(15)}, 'x')`);
+        q('a', `INSERT INTO smol_item_twitter VALUES (${item(16)}, 'x') ON DUPLICATE KEY UPDATE id = id`);
+        expect(() => q('a', `INSERT INTO smol_item_twitter VALUES (${item(16)}, 'x') ON DUPLICATE KEY UPDATE body = 'stale'`)).toThrow(
+          /user moved to another shard/,
+        );
       }
       const of43 = items('a', '43');
       // Items nobody refers to on the old shard before the cleanup: 35..40, and those the app itself left when it dropped their archive row.

@@ -22,7 +22,7 @@ import {
 import { createTriggersSql } from '../../src/db/sql/guard.js';
 import { parseShared, parseThrough } from '../../src/config/schema.js';
 import { normalizeConfig } from '../../src/config/load.js';
-import { findSplits, linkChildren, ownershipLevels, resolveOwnerPath } from '../../src/move/owner-paths.js';
+import { findOtherReferrers, findSplits, linkChildren, ownershipLevels, resolveOwnerPath } from '../../src/move/owner-paths.js';
 import { referenceNames } from '../../src/config/naming.js';
 import { selectTables } from '../../src/move/table-selection.js';
 import { planTable } from '../../src/move/table-plan.js';
@@ -244,6 +244,27 @@ describe('shared rows (tables.shared): found through the referrer, deleted only 
       /rows cannot hang off shared rows/,
     );
     expect(itemsPlan().collisionKeys, 'a same key is the same row, not a collision').toEqual([]);
+    // Keyed otherwise (an AUTO_INCREMENT pk, the item's id unique): the same item would be another row there.
+    const byPk = new Map(shared).set(
+      'smol_item_twitter',
+      table('smol_item_twitter', [col('pk', 'bigint'), id, col('body', 'text')], [key('PRIMARY', ['pk']), key('by_id', ['id'])]),
+    );
+    expect(resolveOwnerPath('smol_item_twitter', byPk, sel({ through: SHARED }), moved).problems.join('\n')).toMatch(
+      /smol_item_twitter's rows are identified by its key \(pk\), not by id/,
+    );
+  });
+
+  it('a second table referring to a shared one (a foreign key, or a column named after its key) is found', () => {
+    const likes = table('smol_like', [id, uid, col('item_id', 'bigint'), col('item_twitter_id', 'bigint')], [key('PRIMARY', ['id'])]);
+    const fk = { schema: 'db', name: 'fk_like', table: 'smol_like', columns: ['item_id'], refSchema: 'db', refTable: 'smol_item_twitter', refColumns: ['id'] };
+    const link = itemsPlan().via![0]!;
+    const found = findOtherReferrers([{ table: 'smol_item_twitter', link }], [account, archiveByItem, items, likes], [fk as never], 'db');
+    expect(found.join('\n')).toMatch(/smol_like\.item_id refers to the shared smol_item_twitter\.id \(foreign key fk_like\)/);
+    expect(found.join('\n')).toMatch(/smol_like\.item_twitter_id refers to the shared smol_item_twitter\.id \(column item_twitter_id/);
+    expect(
+      found.some((l) => l.startsWith('smol_archive.')),
+      'the declared referrer is not another',
+    ).toBe(false);
   });
 
   it('every delete keeps the rows another owner refers to; a stranded shared row is one nobody refers to', () => {
@@ -269,11 +290,13 @@ describe('shared rows (tables.shared): found through the referrer, deleted only 
     );
   });
 
-  it('the triggers log nothing and refuse a write only while fenced users alone refer to the row', () => {
+  it('the triggers log nothing, fence no INSERT (an item is written before its referrer) and refuse a change only while frozen or moved users alone refer to the row', () => {
     const [bi, bu, bd] = createTriggersSql(itemsPlan()).map(preview);
     for (const body of [bi, bu, bd]) expect(body).not.toContain('fw_shard_changes');
+    expect(bi).not.toContain('SIGNAL');
+    expect(bu).toContain('IF NOT (NEW.`id` <=> OLD.`id` AND NEW.`body` <=> OLD.`body`) THEN');
     expect(bd).toContain(
-      "WHERE state <> 'capturing' AND user_id IN (SELECT (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = fw_r.`account_id`) FROM `smol_archive` fw_r WHERE fw_r.`item_id` = OLD.`id`)",
+      "WHERE state IN ('frozen', 'moved') AND user_id IN (SELECT (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = fw_r.`account_id`) FROM `smol_archive` fw_r WHERE fw_r.`item_id` = OLD.`id`)",
     );
     expect(bd).toContain('AND NOT EXISTS (SELECT 1 FROM `smol_archive` fw_o WHERE fw_o.`item_id` = OLD.`id` AND (');
     expect(bu).toContain('IF NOT (NEW.`id` <=> OLD.`id`) THEN');
