@@ -10,191 +10,29 @@
  *    compare as DOUBLE, wrong above 2^53); string bounds are converted to the column's own charset and
  *    collation, so `>` agrees with ORDER BY;
  *  - a range is (lo, hi]: lo exclusive, hi inclusive; null means unbounded.
+ *
+ * What a spec is and whose a row is live in row-spec.ts, a row's bytes (writes, images, hashes) in
+ * row-bytes.ts: both are re-exported here, so callers import rows.ts alone.
  */
 import type { ColumnInfo } from './schema.js';
-import { ident, join, NumericLiteral, quoteString, raw, sql, toBinary, type BinaryStatement, type RawValue, type Sql } from './fragment.js';
+import { ident, join, raw, sql, type Sql } from './fragment.js';
+import {
+  boundLiteral,
+  isShared,
+  keptForOthers,
+  keyAfter,
+  ownerCondition,
+  ownerLiteral,
+  ownerOfRow,
+  parentSpec,
+  readExpr,
+  type KeyTuple,
+  type RowSpec,
+} from './row-spec.js';
+import { rowHash64, rowHashTerm, rowImage, rowLength, tsvLine, UNHASHABLE_ROW } from './row-bytes.js';
 
-export interface RowSpec {
-  name: string;
-  columns: readonly ColumnInfo[];
-  /** The owner column: of this table, or, for a table owned through a parent (`via`), of the path's last table. */
-  owner: ColumnInfo;
-  /**
-   * Owned through a parent (tables.through, src/move/owner-paths.ts): the table has no owner column, and
-   * a row is the user's when `via[0].column` equals the key of one of the user's rows of `via[0].parent`,
-   * which may itself be owned through `via[1]`, and so on. Unset or empty: `owner` is this table's column.
-   */
-  via?: readonly OwnerLink[];
-  /**
-   * The tables owned through this one (their via[0].parent is this table): on a target, a write that
-   * takes a parent row away from the user takes the rows hanging off it too (Applier, strandedSql).
-   */
-  children?: readonly RowSpec[];
-  key: readonly ColumnInfo[] | null;
-  /**
-   * An index that serves `owner = ? AND key in (lo, hi]` as one range (table-plan.ts), when there is
-   * one: range deletes are made to use it (see deleteRange).
-   */
-  ownerIndex?: string | null;
-  /** Unique keys without the owner column (their values could belong to another owner), when known. */
-  collisionKeys?: readonly { columns: readonly string[] }[];
-  /** How range hashes (hashRange) are computed; the move journals it (see RowHash). Unset: 'md5-text'. */
-  rowHash?: RowHash;
-}
-
-/**
- * The function of a range hash (hashRange), fixed for a move when it starts and kept in its journal,
- * since its range records are compared with fresh hashes until its cleanup ends:
- *  - 'crc-mul': the product of the row's CRC32 and CRC32C (of its bytes, rowImage), below 2^64:
- *    MariaDB ≥ 10.8 on both servers (CRC32C). The CRCs read the bytes at a fraction of MD5's cost (MD5's
- *    cost is mostly per call, whatever the input's length: measured in bench/SPEED.md). Their product,
- *    not the two side by side: CRCs are XOR-linear, so the same edit of two rows (one column set to one
- *    value) changes both rows' CRCs by the same mask, and summed side by side they cancel out far more
- *    often than 2^-64 (test/integration/row-hash.test.ts has such a pair); the product's change depends
- *    on the CRCs' values too, and the sum, a DECIMAL, never wraps. An adversarial review (scaled-down
- *    CRCs, exact probabilities and simulations) put a changed range that sums as unchanged at ~2^-62
- *    for the same edit of several rows and ~2^-59 for a row replaced by another (products of two 32-bit
- *    numbers are unevenly spread), against 2^-64 for MD5 prefixes. Never multiply the pair by a constant
- *    modulo 2^64 instead: that is linear again.
- *  - 'crc64': CRC32 and CRC32C of the same bytes side by side (CRC32 << 32 | CRC32C): the moves
- *    journaled by the release before 'crc-mul' (weak as said above), which keep it to the end; never
- *    chosen for a new move.
- *  - 'md5': the first 64 bits of the MD5 of the row's bytes: MySQL, and MariaDB before 10.8.
- *  - 'md5-text': as 'md5', of an image whose text values the server converted to one character set
- *    (image with asText): the moves journaled by fw-shard before the others, which keep it to the end.
- */
-export type RowHash = 'crc-mul' | 'crc64' | 'md5' | 'md5-text';
-export const ROW_HASHES: readonly RowHash[] = ['crc-mul', 'crc64', 'md5', 'md5-text'];
-
-/** Whether the servers must have CRC32C (MariaDB ≥ 10.8) to compute this range hash. */
-export const needsCrc32c = (h: RowHash): boolean => h === 'crc-mul' || h === 'crc64';
-
-/** The range hash both servers can compute, from their VERSION(): CRC32C came with MariaDB 10.8. */
-export function chooseRowHash(...versions: readonly string[]): RowHash {
-  const crc32c = (v: string) => {
-    const m = /^(\d+)\.(\d+)/.exec(v);
-    return /mariadb/i.test(v) && m !== null && (Number(m[1]) > 10 || (Number(m[1]) === 10 && Number(m[2]) >= 8));
-  };
-  return versions.every(crc32c) ? 'crc-mul' : 'md5';
-}
-
-/** A key tuple as raw bytes (one Buffer per key column). */
-export type KeyTuple = readonly Buffer[];
-
-const NUMERIC = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint', 'decimal', 'numeric', 'year']);
-const FLOATING = new Set(['float', 'double', 'real']);
-
-/** The expression a column is read (and hashed) through. */
-export function readExpr(c: ColumnInfo): Sql {
-  return FLOATING.has(c.dataType) ? sql`CAST(${ident(c.name)} AS DOUBLE)` : sql`${ident(c.name)}`;
-}
-
-/** A literal for comparing against column `c`, from the raw bytes the server sent for it. */
-export function boundLiteral(c: ColumnInfo, bytes: Buffer): Sql {
-  if (NUMERIC.has(c.dataType)) return sql`${new NumericLiteral(bytes.toString('latin1'))}`;
-  if (c.charset && c.collation) {
-    return sql`CONVERT(${bytes} USING ${raw(safeName(c.charset))}) COLLATE ${raw(safeName(c.collation))}`;
-  }
-  return sql`${bytes}`;
-}
-
-/** One step of an ownership path: this table's `column` holds `parentKey` (unique there) of a row of `parent`. */
-export interface OwnerLink {
-  column: ColumnInfo;
-  parent: string;
-  parentKey: ColumnInfo;
-  /**
-   * A shared table's link (tables.shared, only ever via[0]): `parentKey` is not unique, several rows of
-   * the parent, of several owners, refer to one row here. The row is the user's to copy when one of the
-   * user's parent rows refers to it; it is deleted only where no other owner's row does (otherRefersSql).
-   */
-  shared?: boolean;
-}
-
-/** A shared table (tables.shared): its rows are reached by several owners' rows (OwnerLink.shared). */
-export const isShared = (spec: Pick<RowSpec, 'via'>): boolean => spec.via?.[0]?.shared === true;
-
-/** The spec of a path's first parent (its link and the rest of the path): the referrer of a shared table. */
-export function parentSpec(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>): Pick<RowSpec, 'name' | 'owner' | 'via'> {
-  const via = spec.via ?? [];
-  return { name: via[0]!.parent, owner: spec.owner, via: via.slice(1) };
-}
-
-/**
- * A shared table's rows (columns qualified by the table's name) are kept on this server when a row of
- * the parent that is not the user's refers to them: `AND` this onto every delete of the user's rows.
- * `IS NOT TRUE`: a referrer whose own owner cannot be found (NULL) counts as another's. Empty for
- * tables that are not shared.
- */
-function keptForOthers(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, userId: string): Sql {
-  if (!isShared(spec)) return sql``;
-  const l = spec.via![0]!;
-  return sql` AND NOT EXISTS (SELECT 1 FROM ${ident(l.parent)} fw_r WHERE fw_r.${ident(l.parentKey.name)} = ${ident(spec.name)}.${ident(l.column.name)} AND (${ownerCondition(
-    parentSpec(spec),
-    userId,
-    'fw_r',
-  )}) IS NOT TRUE)`;
-}
-
-/**
- * "The row is the user's", for the table's own rows (columns unqualified): `owner = user`, or, owned
- * through a parent, `column IN (SELECT key FROM parent WHERE <the parent's condition>)`, nested along
- * the path. The subqueries read the parents through their keys and owner indexes (preflight requires
- * an index starting with each link column and with the root's owner column).
- */
-export function ownerCondition(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, userId: string, alias: string | null = null): Sql {
-  const via = spec.via ?? [];
-  const at = (i: number, q: string | null): Sql => {
-    // Owned through a parent, the table's own columns are qualified by its name: inside the lookups a
-    // bare name could be a parent's column.
-    const col = (name: string) => (q !== null ? sql`${raw(q)}.${ident(name)}` : via.length > 0 ? sql`${ident(spec.name)}.${ident(name)}` : sql`${ident(name)}`);
-    if (i === via.length) return sql`${col(spec.owner.name)} = ${ownerLiteral(spec.owner, userId)}`;
-    const l = via[i]!;
-    const p = `fw_p${i + 1}`;
-    return sql`${col(l.column.name)} IN (SELECT ${raw(p)}.${ident(l.parentKey.name)} FROM ${ident(l.parent)} ${raw(p)} WHERE ${at(i + 1, p)})`;
-  };
-  return at(0, alias);
-}
-
-/**
- * The owner of one row, as a scalar: the owner column itself, or the lookup along the path, innermost
- * first (NULL when a parent is missing: the row is nobody's). `row` qualifies the table's own columns
- * (a trigger's NEW/OLD, or an alias); null leaves them bare.
- */
-export function ownerOfRow(spec: Pick<RowSpec, 'name' | 'owner' | 'via'>, row: string | null): Sql {
-  const via = spec.via ?? [];
-  if (via.length === 0) return row === null ? sql`${ident(spec.owner.name)}` : sql`${raw(row)}.${ident(spec.owner.name)}`;
-  // Qualified even bare (by the table's name): inside the lookups a bare name could be a parent's column.
-  const own = (name: string): Sql => (row === null ? sql`${ident(spec.name)}.${ident(name)}` : sql`${raw(row)}.${ident(name)}`);
-  let v: Sql = own(via[0]!.column.name);
-  via.forEach((l, i) => {
-    const p = `fw_o${i + 1}`;
-    const pick = i + 1 < via.length ? via[i + 1]!.column.name : spec.owner.name;
-    v = sql`(SELECT ${raw(p)}.${ident(pick)} FROM ${ident(l.parent)} ${raw(p)} WHERE ${raw(p)}.${ident(l.parentKey.name)} = ${v})`;
-  });
-  return v;
-}
-
-/** The owner value (user id digits) as a literal fitting the owner column's type. */
-export function ownerLiteral(c: ColumnInfo, userId: string): Sql {
-  return NUMERIC.has(c.dataType) ? sql`${new NumericLiteral(userId)}` : sql`${userId}`;
-}
-
-function safeName(s: string): string {
-  if (!/^[A-Za-z0-9_]+$/.test(s)) throw new Error(`unexpected charset or collation name ${s}`);
-  return s;
-}
-
-/** `key > tuple`, expanded (row-constructor comparisons do not use indexes on every server). */
-export function keyAfter(key: readonly ColumnInfo[], tuple: KeyTuple): Sql {
-  const build = (i: number): Sql => {
-    const c = key[i]!;
-    const v = boundLiteral(c, tuple[i]!);
-    if (i === key.length - 1) return sql`${ident(c.name)} > ${v}`;
-    return sql`(${ident(c.name)} > ${v} OR (${ident(c.name)} = ${v} AND ${build(i + 1)}))`;
-  };
-  return build(0);
-}
+export * from './row-spec.js';
+export * from './row-bytes.js';
 
 export function rangeCondition(spec: RowSpec, userId: string, lo: KeyTuple | null, hi: KeyTuple | null): Sql {
   const parts: Sql[] = [ownerCondition(spec, userId)];
@@ -378,147 +216,6 @@ export function deleteRange(spec: RowSpec, userId: string, lo: KeyTuple | null, 
 }
 
 /**
- * Multi-row INSERTs of raw rows, split so no statement exceeds `maxBytes` of values. Values are sent as
- * quoted byte strings on the binary connection: the server converts them to each column's type exactly
- * as it would text from mysqldump, without any charset conversion.
- */
-export function insertRows(spec: RowSpec, rows: readonly RawValue[][], maxBytes: number): BinaryStatement[] {
-  // The hot path of the copy: built straight into the wire form, one pass, no per-value objects.
-  // A shared row already there (another owner's rows refer to it) is the same row: kept, not a collision.
-  const head = toBinary(
-    sql`INSERT${isShared(spec) ? raw(' IGNORE') : raw('')} INTO ${ident(spec.name)} (${join(spec.columns.map((c) => ident(c.name)))}) VALUES `,
-  );
-  const plain = spec.columns.map((c) => FIXED_TEXT.has(c.dataType)); // digits and dates: nothing to escape
-  const out: BinaryStatement[] = [];
-  let cur = head;
-  let any = false;
-  for (const row of rows) {
-    let r = any ? ',(' : '(';
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      if (i > 0) r += ',';
-      if (v === null || v === undefined) r += 'NULL';
-      else if (plain[i]) r += "'" + v.toString('latin1') + "'";
-      else r += quoteString(v.toString('latin1'));
-    }
-    r += ')';
-    // Flush before a row that would cross the limit, so a big row travels alone rather than on top
-    // of others (a statement holds more than maxBytes only when one row does).
-    if (any && cur.length + r.length > maxBytes) {
-      out.push({ binary: cur });
-      cur = head;
-      r = '(' + r.slice(2);
-    }
-    cur += r;
-    any = true;
-  }
-  if (any) out.push({ binary: cur });
-  return out;
-}
-
-/**
- * LOAD DATA LOCAL INFILE of raw rows: the fastest way into InnoDB (no SQL to parse per value). The data
- * is sent with CHARACTER SET binary, so no byte is transcoded; NULL is \N; tab, newline, backslash and
- * NUL are escaped. Servers that refuse LOCAL INFILE get multi-row INSERTs instead (the Applier, src/move/applier.ts).
- */
-export function loadDataSql(spec: RowSpec): Sql {
-  return sql`LOAD DATA LOCAL INFILE 'fw-shard-rows' INTO TABLE ${ident(spec.name)} CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${join(
-    spec.columns.map((c) => ident(c.name)),
-  )})`;
-}
-
-/** The byte after the backslash for each byte LOAD DATA input must escape (NUL, tab, newline, backslash). */
-const TSV_ESCAPE = new Map<number, number>([
-  [0x00, 0x30],
-  [0x09, 0x74],
-  [0x0a, 0x6e],
-  [0x5c, 0x5c],
-]);
-const NULL_FIELD = Buffer.from('\\N', 'latin1');
-
-/**
- * The rows as LOAD DATA input (see loadDataSql), byte for byte: no value becomes a string (a value of
- * 32 MB stays a Buffer, copied once into the output).
- */
-export function encodeRowsTsv(spec: RowSpec, rows: readonly RawValue[][]): Buffer {
-  const plain = spec.columns.map((c) => FIXED_TEXT.has(c.dataType));
-  // First the size: every value, its escapes, a separator or newline after each.
-  let size = 0;
-  for (const row of rows) {
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      size += 1 + (v === null || v === undefined ? NULL_FIELD.length : v.length + (plain[i] ? 0 : escapes(v)));
-    }
-  }
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const row of rows) {
-    for (let i = 0; i < row.length; i++) {
-      const v = row[i];
-      if (v === null || v === undefined) at += NULL_FIELD.copy(out, at);
-      else if (plain[i] || escapes(v) === 0) at += v.copy(out, at);
-      else {
-        for (let k = 0; k < v.length; k++) {
-          const b = v[k]!;
-          const e = TSV_ESCAPE.get(b);
-          if (e === undefined) out[at++] = b;
-          else {
-            out[at++] = 0x5c;
-            out[at++] = e;
-          }
-        }
-      }
-      out[at++] = i === row.length - 1 ? 0x0a : 0x09;
-    }
-  }
-  return out;
-}
-
-/** How many bytes of `v` LOAD DATA input must escape. */
-function escapes(v: Buffer): number {
-  let n = 0;
-  for (let k = 0; k < v.length; k++) {
-    const b = v[k]!;
-    if (b === 0x00 || b === 0x09 || b === 0x0a || b === 0x5c) n++;
-  }
-  return n;
-}
-
-/**
- * One row as a line of LOAD DATA input (see loadDataSql), built by the server: every column read
- * through readExpr, then, for types whose text can hold them, backslash, NUL, tab and newline escaped
- * (byte for byte: binary strings, so no charset is involved), NULL as \N, fields joined by tab, a
- * newline at the end. The same bytes encodeRowsTsv makes from the raw row, without any per-field work
- * in JavaScript. NULL for a row with a value longer than LINE_VALUE_MAX: the server's REPLACE moves
- * the rest of the value at every byte it escapes, so long values are escaped by the client instead
- * (the caller reads those rows raw).
- */
-export function tsvLine(spec: RowSpec): Sql {
-  const escaped = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType));
-  const field = (c: ColumnInfo) => {
-    const v = readExpr(c);
-    const text = FIXED_TEXT.has(c.dataType)
-      ? v
-      : sql`REPLACE(REPLACE(REPLACE(REPLACE(CAST(${v} AS BINARY), X'5C', X'5C5C'), X'00', X'5C30'), X'09', X'5C74'), X'0A', X'5C6E')`;
-    return c.nullable ? sql`IFNULL(${text}, X'5C4E')` : text;
-  };
-  const line = sql`CONCAT(CONCAT_WS(X'09', ${join(spec.columns.map(field))}), X'0A')`;
-  if (escaped.length === 0) return line;
-  const longest = escaped.length === 1 ? valueLength(escaped[0]!) : sql`GREATEST(${join(escaped.map(valueLength))})`;
-  return sql`IF(${longest} > ${new NumericLiteral(String(LINE_VALUE_MAX))}, NULL, ${line})`;
-}
-
-/** Values longer than this are escaped by the client (see tsvLine). */
-export const LINE_VALUE_MAX = 8192;
-
-const valueLength = (c: ColumnInfo) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`;
-
-/** Bytes of the row's values (the sum of their lengths): the plan's sizes and the copy's byte budget. */
-function rowLength(spec: RowSpec): Sql {
-  return join(spec.columns.map(valueLength), ' + ');
-}
-
-/**
  * The next chunk after `lo` as [key columns..., row length, tsvLine] per row, in key order; with a
  * 'crc-mul' range hash also the row's term of it (rowHashTerm, decimal digits), so that the client sums
  * the chunk's range hash from the read itself (no second read of the rows on either server).
@@ -527,76 +224,6 @@ export function selectChunkTsv(spec: RowSpec, userId: string, lo: KeyTuple | nul
   const term = rowHashTerm(spec);
   return selectUserRows(spec, sql`${keyColumns(spec)}, ${rowLength(spec)}, ${tsvLine(spec)}${term ? sql`, ${term}` : sql``}`, userId, lo, null, { limit });
 }
-
-/**
- * The row's term of a 'crc-mul' range hash (what hashRange sums for it): below 2^64, NULL when the row
- * cannot be hashed (its image is longer than max_allowed_packet; it counts UNHASHABLE_ROW there). Null
- * for the other kinds: only 'crc-mul' moves read it with the copy.
- */
-export function rowHashTerm(spec: RowSpec): Sql | null {
-  if (spec.rowHash !== 'crc-mul') return null;
-  const image = rowImage(spec);
-  return sql`(CRC32(${image}) * CRC32C(${image}))`;
-}
-
-/**
- * Per-row hash input, injective: the ISNULL bitmap of the nullable columns, the lengths of the values
- * that may contain the separator, then every value, so NULL, '' and 0 differ. Text values as their bytes
- * (CAST AS BINARY): never converted to another character set, which costs server CPU and is not
- * injective (latin1's undefined bytes all become '?' in utf8).
- */
-export function rowImage(spec: RowSpec): Sql {
-  return image(spec, false);
-}
-
-/**
- * The image of rowImage, or (`asText`) that of the 'md5-text' range hash (moves journaled before the
- * others): every column in the bitmap, every length through IFNULL, and text values as read, which the
- * server converts to one character set.
- */
-function image(spec: RowSpec, asText: boolean): Sql {
-  const exprs = spec.columns.map((c) => (asText || FIXED_TEXT.has(c.dataType) ? readExpr(c) : sql`CAST(${ident(c.name)} AS BINARY)`));
-  const flagged = asText ? spec.columns : spec.columns.filter((c) => c.nullable);
-  const nulls = flagged.length
-    ? [
-        sql`CONCAT(${join(
-          flagged.map((c) => sql`ISNULL(${ident(c.name)})`),
-          ', ',
-        )})`,
-      ]
-    : [];
-  const lengths = spec.columns.filter((c) => !FIXED_TEXT.has(c.dataType)).map((c) => (asText || c.nullable ? valueLength(c) : sql`LENGTH(${ident(c.name)})`));
-  const lengthPart = lengths.length ? [sql`CONCAT_WS(_binary ',', ${join(lengths, ', ')})`] : [];
-  return sql`CONCAT_WS(_binary 0x1f, ${join([...nulls, ...lengthPart, ...exprs], ', ')})`;
-}
-
-/** Types whose text form never contains the 0x1f separator. */
-const FIXED_TEXT = new Set([...NUMERIC, ...FLOATING, 'date', 'datetime', 'timestamp', 'time']);
-
-/** The row's 64-bit hash as an unsigned integer (NULL when its image is longer than max_allowed_packet). */
-function rowHash64(spec: RowSpec): Sql {
-  switch (spec.rowHash ?? 'md5-text') {
-    case 'crc-mul':
-      return rowHashTerm(spec)!;
-    case 'crc64': {
-      const image = rowImage(spec);
-      return sql`((CRC32(${image}) << 32) | CRC32C(${image}))`;
-    }
-    case 'md5':
-      return sql`CAST(CONV(LEFT(MD5(${rowImage(spec)}), 16), 16, 10) AS UNSIGNED)`;
-    case 'md5-text':
-      return sql`CAST(CONV(LEFT(MD5(${image(spec, true)}), 16), 16, 10) AS UNSIGNED)`;
-  }
-}
-
-/**
- * What a row the server cannot hash adds to a range's hash sum: 2^96. Its image is longer than the
- * server's max_allowed_packet, so CONCAT_WS gives NULL (warning 1301) and SUM would silently leave the
- * row out, on both servers alike. 2^96 is more than any sum of real 64-bit hashes of fewer than 2^32 rows,
- * so a sum at or above it says that the range holds such a row (see isUnhashable).
- */
-export const UNHASHABLE_ROW = 2n ** 96n;
-export const isUnhashable = (hashSum: string): boolean => /^[0-9]+$/.test(hashSum) && BigInt(hashSum) >= UNHASHABLE_ROW;
 
 /**
  * Count and order-independent 64-bit hash sum of the user's rows in (lo, hi]. SUM (a DECIMAL, never
