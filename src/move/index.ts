@@ -9,7 +9,8 @@
  */
 
 // Entry points: one user's move and its lifecycle.
-export { abortMove, pendingCleanups, resumeMove, runDeferredCleanups, runMove, type RunOptions } from './engine.js';
+export { pendingCleanups, resumeMove, runDeferredCleanups, runMove, type RunOptions } from './engine.js';
+export { abortMove } from './abort.js';
 export { undoMove, type UndoRequest } from './undo.js';
 export { stopMove, type StopResult } from './stop.js';
 export { MoveFailedError, partialResultOf } from './move-error.js';

@@ -17,7 +17,8 @@
  */
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
-import { execute, journalOptions, type RunOptions } from './engine.js';
+import { journalOptions, type RunOptions } from './engine.js';
+import { execute } from './run-steps.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
 import { MoveRun } from './move-run.js';
