@@ -126,6 +126,8 @@ export interface MovePlan {
   /** Bytes from the tables' statistics (a real move), or counted row by row (a dry run). */
   bytesEstimated?: boolean;
   warnings: string[];
+  /** The preflight's named checks this run passed, in order (src/move/phases/preflight-checks.ts). */
+  checks?: string[];
   /** Online moves: trigger (fence and change log on the shards) or rehash (db_main freeze), and why. */
   capture?: {
     mode: 'trigger' | 'rehash';

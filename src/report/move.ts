@@ -19,6 +19,7 @@ export function renderPlan(p: MovePlan): string {
   if (p.capture) out.push(`Capture (online): ${p.capture.mode}: ${p.capture.reason}`);
   for (const c of p.capture?.cascades ?? []) out.push(`  cascade: ${c}`);
   for (const w of p.warnings) out.push(`warning: ${w}`);
+  if (p.checks?.length) out.push(`checks passed: ${p.checks.join(', ')}`);
   return out.join('\n');
 }
 

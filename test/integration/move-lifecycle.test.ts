@@ -308,6 +308,25 @@ describe('move lifecycle', () => {
       expect(plan.plan?.tables.map((t) => t.name)).toEqual(['Dots', 'Faves']);
       expect(plan.plan?.skippedTables.map((t) => t.name).sort()).toEqual(['DotsLookup', 'users_password_reset']);
       expect(plan.plan?.warnings).toContainEqual(expect.stringMatching(/shard 2 holds tables that belong to db_main: DotsLookup/));
+      // The dry run lists every named check it passed, in order, the costly key-collisions among them.
+      expect(plan.plan?.checks).toEqual([
+        'target-writable',
+        'row-hash-available',
+        'distinct-databases',
+        'main-tables-declared',
+        'owner-paths',
+        'schema-drift',
+        'sharded-tables',
+        'innodb',
+        'app-triggers',
+        'no-split',
+        'one-referrer-per-shared-table',
+        'foreign-keys',
+        'shared-rows-equal',
+        'keyless-row-cap',
+        'target-holds-no-rows',
+        'key-collisions',
+      ]);
       const r = await runMove(deps, req());
       expect(r.ok).toBe(true);
       expect(shardOf()).toBe(2);
