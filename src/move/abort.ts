@@ -16,6 +16,7 @@ import { alreadyFlippedHint, endedMoveHint } from './hints.js';
 import { outcomeOf, retireQuietly } from './run-steps.js';
 import type { RunOptions } from './engine.js';
 import { DEFAULT_CHUNK_TIME_MS } from '../config/defaults.js';
+import { moveResult } from './results.js';
 
 /** `fw-shard abort`: before the flip, remove what was copied to the target and end the move. */
 export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?: UserId }, opts: RunOptions = {}): Promise<MoveResult> {
@@ -76,7 +77,7 @@ export async function completeAbort(ctx: RunContext, timings: Record<string, num
     const { undoOf } = await ctx.journal.undoLinks(moveId);
     if (undoOf !== null) {
       const nextStep = await abortUndo(ctx, undoOf);
-      return { ok: true, moveId, userId, from, to, phase: 'aborted', mappingFlipped: false, undoOf, tables: [], timings, nextStep };
+      return moveResult({ moveId, userId, from, to, phase: 'aborted', undoOf, timings, nextStep });
     }
     const tables = await ctx.journal.tables(moveId);
     const schema = await ctx.target.insp.schema();
@@ -95,18 +96,15 @@ export async function completeAbort(ctx: RunContext, timings: Record<string, num
     outcome = 'aborted';
     await retireQuietly(ctx, 'source');
     await retireQuietly(ctx, 'target');
-    return {
-      ok: true,
+    return moveResult({
       moveId,
       userId,
       from,
       to,
       phase: 'aborted',
-      mappingFlipped: false,
-      tables: [],
       timings,
       nextStep: `aborted: user ${userId} stays on shard ${from}; ${deleted} copied rows were removed from shard ${to}.`,
-    };
+    });
   } catch (err) {
     outcome = outcomeOf(err);
     throw err;

@@ -25,6 +25,7 @@ import { continuedRequest, journaledMode, journalOptionsAfter, journalOptionsTex
 import { endedMoveHint, runningMoveHint, unfinishedMoveHint } from './hints.js';
 import { execute, outcomeOf } from './run-steps.js';
 import { completeAbort } from './abort.js';
+import { moveResult } from './results.js';
 
 export { abortMove } from './abort.js';
 
@@ -65,38 +66,32 @@ export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {
     });
   }
   if (from === req.to) {
-    return {
-      ok: true,
+    return moveResult({
       moveId: null,
       userId: req.userId,
       from,
       to: req.to,
       phase: 'none',
-      mappingFlipped: false,
       nothingToDo: true,
-      tables: [],
       timings,
       nextStep: `nothing to do: user ${req.userId} is already on shard ${req.to}`,
-    };
+    });
   }
 
   const ctx = new MoveContext(deps, req, req.userId, from as ShardId, req.to, opts.signal);
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: false }));
   if (req.dryRun) {
-    return {
-      ok: true,
+    return moveResult({
       moveId: null,
       userId: req.userId,
       from,
       to: req.to,
       phase: 'preflight',
-      mappingFlipped: false,
       dryRun: true,
       plan: pf.plan,
-      tables: pf.plan.tables,
       timings,
       nextStep: `dry run: nothing was written. Run the same command without --dry-run to move user ${req.userId}.`,
-    };
+    });
   }
   ctx.checkAborted();
   await deps.beforeStart?.({ userId: req.userId, from, to: req.to, totalRows: pf.plan.totalRows });
@@ -236,8 +231,7 @@ async function continueMove(
 
 function describeActive(move: MoveRow, req: MoveRequest): MoveResult {
   const phase = parsePhase(move.phase, move.id);
-  return {
-    ok: true,
+  return moveResult({
     moveId: move.id,
     userId: req.userId,
     from: Number(move.from_shard),
@@ -245,10 +239,9 @@ function describeActive(move: MoveRow, req: MoveRequest): MoveResult {
     phase,
     mappingFlipped: FLIPPED_PHASES.has(phase),
     dryRun: true,
-    tables: [],
     timings: {},
     nextStep: `dry run: move ${move.id} of this user is unfinished (phase ${phase}); running without --dry-run resumes it.`,
-  };
+  });
 }
 
 /** Deferred cleanups not due yet under `olderThanSeconds` (what `fw-shard cleanup` says instead of nothing). */

@@ -12,6 +12,7 @@ import { canTransition, FLIPPED_PHASES, type JournalPhase } from './phase.js';
 import type { Preflight } from './phases/preflight.js';
 import type { RunContext } from './run-context.js';
 import type { MoveResult, TableReport } from './types.js';
+import { moveResult } from './results.js';
 
 export class MoveRun {
   readonly timings: Record<string, number>;
@@ -145,7 +146,7 @@ export class MoveRun {
 
   result(ok: boolean, nextStep: string, error?: { code: string; message: string }): MoveResult {
     this.timings.totalMs = this.ctx.nowMs() - this.startedMs;
-    return {
+    return moveResult({
       ok,
       moveId: this.moveId,
       userId: this.ctx.userId,
@@ -163,7 +164,7 @@ export class MoveRun {
       ...(error ? { error } : {}),
       ...this.#freezeAndPasses(),
       ...(this.totals ? { totals: this.totals } : {}),
-    };
+    });
   }
 
   /** freezeMs: the attempt that flipped, as journaled (in this run or an earlier one); deltaPasses: the whole move's. */

@@ -19,6 +19,7 @@ import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type ShardId, type UserId } from '../topology/index.js';
 import { journalOptions, type RunOptions } from './engine.js';
 import { execute } from './run-steps.js';
+import { moveResult } from './results.js';
 import { Inspector } from './inspector.js';
 import { JournalReader, type MoveRow } from './journal.js';
 import { MoveRun } from './move-run.js';
@@ -159,21 +160,18 @@ export async function undoMove(deps: MoveDeps, moveId: string, req: UndoRequest,
   const ctx = new MoveContext(deps, full, userId, from, to, opts.signal);
   const pf = await ctx.timed('preflight', timings, () => preflight(ctx, { resuming: false, keptRows: true }));
   if (req.dryRun) {
-    return {
-      ok: true,
+    return moveResult({
       moveId: null,
       userId,
       from,
       to,
       phase: 'preflight',
-      mappingFlipped: false,
       dryRun: true,
       undoOf: moveId,
       plan: pf.plan,
-      tables: pf.plan.tables,
       timings,
       nextStep: `dry run: nothing was written. Without --dry-run, user ${userId} moves back to shard ${to}, copying only the rows that differ from those move ${moveId} kept there.`,
-    };
+    });
   }
   ctx.checkAborted();
   await deps.beforeStart?.({ userId, from, to, totalRows: pf.plan.totalRows });
