@@ -9,7 +9,7 @@ import { JournalReader } from './journal.js';
 import { MoveContext, RunContext } from './run-context.js';
 import { canAbort, parsePhase } from './phase.js';
 import { ownershipLevels, planNamedTables } from './owner-paths.js';
-import { type MoveDeps, type MoveRequest, type MoveResult } from './types.js';
+import { type MoveDeps, type MoveRequest, type MoveResult, type MoveTimings } from './types.js';
 import { parseJournalOptions, type JournalOptionsValue } from './mode.js';
 import { guards } from './phases/fence-cutover.js';
 import { alreadyFlippedHint, endedMoveHint } from './hints.js';
@@ -57,7 +57,7 @@ export async function abortMove(deps: MoveDeps, ref: { moveId?: string; userId?:
  * while the mapping still points at the source: the target's rows of the user are then fw-shard's copies,
  * which nothing reads. The journal says `aborting` first, so a killed abort is finished by the next run.
  */
-export async function completeAbort(ctx: RunContext, timings: Record<string, number>): Promise<MoveResult> {
+export async function completeAbort(ctx: RunContext, timings: MoveTimings): Promise<MoveResult> {
   const { deps, moveId, userId, from, to } = ctx;
   let outcome = 'failed';
   try {

@@ -20,7 +20,7 @@ import { MoveContext, RunContext } from './run-context.js';
 import { MoveRun } from './move-run.js';
 import { FLIPPED_PHASES, parsePhase, stepFrom } from './phase.js';
 import { preflight } from './phases/preflight.js';
-import { type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type PendingCleanup } from './types.js';
+import { type MoveAsk, type MoveDeps, type MoveRequest, type MoveResult, type MoveTimings, type PendingCleanup } from './types.js';
 import { continuedRequest, journaledMode, journalOptionsAfter, journalOptionsText, modeChanges } from './mode.js';
 import { endedMoveHint, runningMoveHint, unfinishedMoveHint } from './hints.js';
 import { execute, outcomeOf } from './run-steps.js';
@@ -38,7 +38,7 @@ export async function runMove(deps: MoveDeps, ask: MoveAsk, opts: RunOptions = {
   const req: MoveRequest = { ...ask, assumeNoWrites: ask.assumeNoWrites ?? false, cleanup: ask.cleanup ?? 'now' };
   const mapping = new Inspector(deps.connect(mappingEndpoint(deps.topology)));
   const reader = new JournalReader(mapping.db);
-  const timings: Record<string, number> = {};
+  const timings: MoveTimings = {};
   const started = deps.clock.now().getTime();
 
   const active = await reader.activeForUser(req.userId);
@@ -176,7 +176,7 @@ async function continueMove(
   move: MoveRow,
   ask: MoveAsk,
   opts: RunOptions,
-  timings: Record<string, number>,
+  timings: MoveTimings,
   started: number,
   recordCleanup = true,
 ): Promise<MoveResult> {

@@ -43,6 +43,7 @@ export {
   type MoveDeps,
   type MovePlan,
   type MoveResult,
+  type MoveTimings,
   type OnlineOptions,
   type PendingCleanup,
   type Runner,

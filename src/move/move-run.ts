@@ -11,20 +11,20 @@ import { finishUndone } from './journal.js';
 import { canTransition, FLIPPED_PHASES, type JournalPhase } from './phase.js';
 import type { Preflight } from './phases/preflight.js';
 import type { RunContext } from './run-context.js';
-import type { MoveResult, TableReport } from './types.js';
+import type { MoveResult, MoveTimings, TableReport } from './types.js';
 import { moveResult } from './results.js';
 
 export class MoveRun {
-  readonly timings: Record<string, number>;
+  readonly timings: MoveTimings;
   readonly reports: Map<string, TableReport>;
-  freezeMs: number | undefined;
-  deltaPasses: number | undefined;
+  #freezeMs: number | undefined;
+  #deltaPasses: number | undefined;
   /** How this run's mode differs from the journal's (explicit flags), worded for warnings. */
   readonly modeChanges: string[] = [];
   /** The whole move over every run, read from the journal at the run's end (loadTotals). */
-  totals: MoveTotals | undefined;
+  #totals: MoveTotals | undefined;
   /** An undo: the rows its copy wrote (what differed on the target), over every run. */
-  rowsCopied: string | undefined;
+  #rowsCopied: string | undefined;
   #phase: JournalPhase;
   /** Journal writes of passes not waited for (never inside a freeze); waited for before the totals. */
   #recording: Promise<unknown>[] = [];
@@ -36,7 +36,7 @@ export class MoveRun {
     phase: JournalPhase,
     readonly resumed: boolean,
     readonly startedMs: number,
-    timings: Record<string, number>,
+    timings: MoveTimings,
     /**
      * `fw-shard undo`: the move this run undoes. Its copy re-syncs the target's kept rows instead of
      * copying everything (phases/resync.ts), its flip ends the undone move, its abort keeps the target's rows.
@@ -46,6 +46,18 @@ export class MoveRun {
     this.#phase = phase;
     this.timings = timings;
     this.reports = new Map(pf.plan.tables.map((t) => [t.name, { ...t }]));
+  }
+
+  /** The cut-over's outcome: how long the user was frozen in the attempt that flipped, and the delta passes. */
+  recordCutover(out: { freezeMs?: number; deltaPasses?: number }): void {
+    this.#freezeMs = out.freezeMs;
+    this.#deltaPasses = out.deltaPasses;
+    if (out.freezeMs !== undefined) this.timings.freezeMs = out.freezeMs;
+  }
+
+  /** An undo's copy: the rows it wrote, over every run. */
+  recordRowsCopied(rows: string): void {
+    this.#rowsCopied = rows;
   }
 
   get phase(): JournalPhase {
@@ -134,7 +146,7 @@ export class MoveRun {
   /** Read the whole move's totals from the journal (after this run's records are written). */
   async loadTotals(): Promise<void> {
     await Promise.all(this.#recording);
-    this.totals = await this.ctx.journal.totals(this.moveId).catch(() => undefined);
+    this.#totals = await this.ctx.journal.totals(this.moveId).catch(() => undefined);
   }
 
   #check(to: JournalPhase): void {
@@ -160,18 +172,18 @@ export class MoveRun {
       timings: this.timings,
       nextStep,
       ...(this.undoOf !== null ? { undoOf: this.undoOf } : {}),
-      ...(this.rowsCopied !== undefined ? { rowsCopied: this.rowsCopied } : {}),
+      ...(this.#rowsCopied !== undefined ? { rowsCopied: this.#rowsCopied } : {}),
       ...(error ? { error } : {}),
       ...this.#freezeAndPasses(),
-      ...(this.totals ? { totals: this.totals } : {}),
+      ...(this.#totals ? { totals: this.#totals } : {}),
     });
   }
 
   /** freezeMs: the attempt that flipped, as journaled (in this run or an earlier one); deltaPasses: the whole move's. */
   #freezeAndPasses(): Pick<MoveResult, 'freezeMs' | 'deltaPasses'> {
-    const flippedFreeze = this.totals?.freezes.find((f) => f.outcome === 'flipped')?.ms ?? undefined;
-    const freezeMs = flippedFreeze ?? this.freezeMs;
-    const deltaPasses = this.totals && this.totals.deltaPasses > 0 ? this.totals.deltaPasses : this.deltaPasses;
+    const flippedFreeze = this.#totals?.freezes.find((f) => f.outcome === 'flipped')?.ms ?? undefined;
+    const freezeMs = flippedFreeze ?? this.#freezeMs;
+    const deltaPasses = this.#totals && this.#totals.deltaPasses > 0 ? this.#totals.deltaPasses : this.#deltaPasses;
     return { ...(freezeMs !== undefined ? { freezeMs } : {}), ...(deltaPasses !== undefined ? { deltaPasses } : {}) };
   }
 
@@ -185,7 +197,7 @@ export class MoveRun {
       mappingFlipped: this.mappingFlipped,
       ms: done.timings.totalMs ?? 0,
       nextStep,
-      ...(this.totals ? { totals: this.totals } : {}),
+      ...(this.#totals ? { totals: this.#totals } : {}),
     });
     return done;
   }

@@ -10,7 +10,7 @@ import { mappingEndpoint, type Endpoint, type ShardId, type UserId } from '../to
 import { Applier } from './applier.js';
 import { Inspector } from './inspector.js';
 import { Journal } from './journal.js';
-import type { MoveDeps, MoveRequest } from './types.js';
+import type { MoveDeps, MoveRequest, MoveTimings } from './types.js';
 
 export interface Side {
   endpoint: Endpoint;
@@ -148,7 +148,7 @@ export class MoveContext {
     });
   }
 
-  async timed<T>(phase: Phase, timings: Record<string, number>, fn: () => Promise<T>): Promise<T> {
+  async timed<T>(phase: Phase, timings: MoveTimings, fn: () => Promise<T>): Promise<T> {
     const t0 = this.deps.clock.now().getTime();
     this.phaseStarted(phase);
     const out = await fn();

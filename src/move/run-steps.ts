@@ -109,7 +109,7 @@ async function copyUncopied(run: MoveRun): Promise<void> {
     const copy = run.undoOf === null ? copyTables : resyncTables;
     await ctx.timed('copy', run.timings, () => copy(ctx, run.pf.tables, writeSettings(run), rows, run.reports));
   }
-  if (run.undoOf !== null) run.rowsCopied = (await ctx.journal.tables(run.moveId)).reduce((n, r) => n + BigInt(r.rows_copied), 0n).toString();
+  if (run.undoOf !== null) run.recordRowsCopied((await ctx.journal.tables(run.moveId)).reduce((n, r) => n + BigInt(r.rows_copied), 0n).toString());
 }
 
 /** Online: delta passes, the freeze, the final sync and the flip (src/move/phases/cutover.ts). */
@@ -132,9 +132,7 @@ async function cutoverStep(run: MoveRun): Promise<void> {
     await checkSchema(run);
     await copyUncopied(run);
     const out = await ctx.timed('delta', run.timings, () => fenceCutover(run, writeSettings(run), online, run.pf.capture.mariadb, () => invalidateCache(ctx)));
-    run.freezeMs = out.freezeMs;
-    run.deltaPasses = out.deltaPasses;
-    run.timings.freezeMs = out.freezeMs;
+    run.recordCutover(out);
     return;
   }
   // Re-hash mode: a capture left by an earlier run in trigger mode is not needed (and must not refuse
@@ -153,9 +151,7 @@ async function cutoverStep(run: MoveRun): Promise<void> {
   await retireQuietly(ctx, 'target');
   await copyUncopied(run);
   const out = await ctx.timed('delta', run.timings, () => onlineCutover(run, writeSettings(run), online, () => invalidateCache(ctx)));
-  run.freezeMs = out.freezeMs;
-  run.deltaPasses = out.deltaPasses;
-  run.timings.freezeMs = out.freezeMs;
+  run.recordCutover(out);
 }
 
 /** Offline: the final verification, then the flip. */

@@ -4,7 +4,7 @@
  */
 import type { Db } from '../db/pool.js';
 import type { CacheInvalidator } from '../cache/memcached.js';
-import type { EventSink, MoveTotals } from '../events/types.js';
+import type { EventSink, MoveTotals, Phase } from '../events/types.js';
 import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
 import type { JournalPhase } from './phase.js';
 import type { ForeignKeyReport } from './foreign-keys.js';
@@ -149,6 +149,9 @@ export interface PendingCleanup {
   eligibleInMs: number;
 }
 
+/** Milliseconds of a run: per phase (`copyMs`: RunContext.timed), the freeze of the attempt that flipped, the whole run. */
+export type MoveTimings = Partial<Record<`${Phase}Ms` | 'totalMs', number>>;
+
 export interface MoveResult {
   ok: boolean;
   moveId: string | null;
@@ -163,7 +166,7 @@ export interface MoveResult {
   resumed?: boolean;
   plan?: MovePlan;
   tables: TableReport[];
-  timings: Record<string, number>;
+  timings: MoveTimings;
   /**
    * Online moves: how long the user was frozen (freeze set → lifted) in the attempt that flipped, in
    * whichever run that was. Every attempt, and their sum, are in `totals`.

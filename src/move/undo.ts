@@ -28,7 +28,7 @@ import { FLIPPED_PHASES, parsePhase } from './phase.js';
 import { guards } from './phases/fence-cutover.js';
 import { preflight } from './phases/preflight.js';
 import { MoveContext, RunContext } from './run-context.js';
-import type { MoveDeps, MoveRequest, MoveResult } from './types.js';
+import type { MoveDeps, MoveRequest, MoveResult, MoveTimings } from './types.js';
 
 export type UndoRequest = Omit<MoveRequest, 'userId' | 'to'>;
 
@@ -127,7 +127,7 @@ export function undoRefusal(f: UndoFacts): FwShardError | null {
 export async function undoMove(deps: MoveDeps, moveId: string, req: UndoRequest, opts: RunOptions = {}): Promise<MoveResult> {
   const mapping = new Inspector(deps.connect(mappingEndpoint(deps.topology)));
   const reader = new JournalReader(mapping.db);
-  const timings: Record<string, number> = {};
+  const timings: MoveTimings = {};
   const started = deps.clock.now().getTime();
   const facts = async (): Promise<UndoFacts> => {
     const move = await reader.get(moveId);

@@ -1,4 +1,4 @@
-import { type MovePlan, type MoveResult, type PendingCleanup, showForeignKey } from '../move/index.js';
+import { type MovePlan, type MoveResult, type MoveTimings, type PendingCleanup, showForeignKey } from '../move/index.js';
 import { fmtMs } from './format.js';
 import { humanBytes, renderTable } from './table.js';
 
@@ -35,7 +35,7 @@ export function renderMoveResult(r: MoveResult): string {
     );
   }
   const t = r.timings;
-  const secs = (k: string) => (t[k] !== undefined ? `${(t[k]! / 1000).toFixed(1)} s` : null);
+  const secs = (k: keyof MoveTimings) => (t[k] !== undefined ? `${(t[k]! / 1000).toFixed(1)} s` : null);
   const parts = [
     ['copy', secs('copyMs')],
     ['verify', secs('verifyMs')],
