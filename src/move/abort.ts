@@ -11,7 +11,7 @@ import { canAbort, parsePhase } from './phase.js';
 import { ownershipLevels, planNamedTables } from './owner-paths.js';
 import { type MoveDeps, type MoveRequest, type MoveResult, type MoveTimings } from './types.js';
 import { parseJournalOptions, type JournalOptionsValue } from './mode.js';
-import { guards } from './phases/fence-cutover.js';
+import { guards } from './capture.js';
 import { alreadyFlippedHint, endedMoveHint } from './hints.js';
 import { outcomeOf, retireQuietly } from './run-steps.js';
 import type { RunOptions } from './engine.js';

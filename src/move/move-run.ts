@@ -9,9 +9,8 @@ import type { MoveTotals } from '../events/types.js';
 import { FwShardError } from '../errors/index.js';
 import { finishUndone } from './journal.js';
 import { canTransition, FLIPPED_PHASES, type JournalPhase } from './phase.js';
-import type { Preflight } from './phases/preflight.js';
 import type { RunContext } from './run-context.js';
-import type { MoveResult, MoveTimings, TableReport } from './types.js';
+import type { MoveResult, MoveTimings, Preflight, TableReport } from './types.js';
 import { moveResult } from './results.js';
 
 export class MoveRun {

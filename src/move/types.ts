@@ -9,6 +9,10 @@ import type { Endpoint, ShardId, Topology, UserId } from '../topology/index.js';
 import type { JournalPhase } from './phase.js';
 import type { ForeignKeyReport } from './foreign-keys.js';
 import { DEFAULT_ONLINE_SETTINGS } from '../config/defaults.js';
+import type { TablePlan } from './table-plan.js';
+import type { CaptureMode } from './capture-choice.js';
+import type { RowHash } from '../db/sql/rows.js';
+import type { CascadeGraph } from './cascades.js';
 
 export interface Runner {
   host: string;
@@ -182,4 +186,18 @@ export interface MoveResult {
   rowsCopied?: string;
   nextStep: string;
   error?: { code: string; message: string };
+}
+
+/** What the preflight found (phases/preflight.ts): the plan, the tables as planned, and how the run copies and captures. */
+export interface Preflight {
+  plan: MovePlan;
+  tables: TablePlan[];
+  sqlMode: string;
+  maxPacket: number;
+  /** Online moves: how the user's changes are captured (src/move/guard.ts chooseCapture). */
+  capture: { mode: CaptureMode; reason: string; mariadb: boolean };
+  /** The range hash of the move (set on every table plan): the journaled one, or the best both servers have. */
+  rowHash: RowHash;
+  /** The source's cascading foreign keys among the moved tables (trigger mode traces them: src/move/cascades.ts). */
+  cascades: CascadeGraph;
 }

@@ -25,7 +25,7 @@ import { JournalReader, type MoveRow } from './journal.js';
 import { MoveRun } from './move-run.js';
 import { runningMoveHint } from './hints.js';
 import { FLIPPED_PHASES, parsePhase } from './phase.js';
-import { guards } from './phases/fence-cutover.js';
+import { guards } from './capture.js';
 import { preflight } from './phases/preflight.js';
 import { MoveContext, RunContext } from './run-context.js';
 import type { MoveDeps, MoveRequest, MoveResult, MoveTimings } from './types.js';

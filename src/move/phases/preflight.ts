@@ -5,32 +5,21 @@
  */
 import { databaseId } from '../../topology/index.js';
 import type { ForeignKeyInfo, TableInfo } from '../../db/sql/schema.js';
-import { chooseRowHash, type RowHash } from '../../db/sql/rows.js';
+import { chooseRowHash } from '../../db/sql/rows.js';
 import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables } from '../table-selection.js';
 import { linkChildren } from '../owner-paths.js';
-import type { MovePlan } from '../types.js';
+import type { MovePlan, Preflight } from '../types.js';
+
+export type { Preflight } from '../types.js';
 import type { MoveContext } from '../run-context.js';
-import { chooseCapture, Guard, readGuardFacts, type CaptureMode } from '../guard.js';
+import { chooseCapture, Guard, readGuardFacts } from '../guard.js';
 import { classifyForeignKeys, showForeignKey, type ForeignKeyReport } from '../foreign-keys.js';
-import { cascadeGraph, describeCascades, type CascadeGraph } from '../cascades.js';
+import { cascadeGraph, describeCascades } from '../cascades.js';
 import { FwShardError } from '../../errors/index.js';
 import { runChecks, type CheckState, type PreflightOptions } from './preflight-checks.js';
 
 export type { PreflightOptions } from './preflight-checks.js';
-
-export interface Preflight {
-  plan: MovePlan;
-  tables: TablePlan[];
-  sqlMode: string;
-  maxPacket: number;
-  /** Online moves: how the user's changes are captured (src/move/guard.ts chooseCapture). */
-  capture: { mode: CaptureMode; reason: string; mariadb: boolean };
-  /** The range hash of the move (set on every table plan): the journaled one, or the best both servers have. */
-  rowHash: RowHash;
-  /** The source's cascading foreign keys among the moved tables (trigger mode traces them: src/move/cascades.ts). */
-  cascades: CascadeGraph;
-}
 
 /**
  * `opts.keptRows`: an undo (src/move/undo.ts), whose target still holds the user's rows from before the
