@@ -4,6 +4,7 @@
  */
 import type { JudgedFence, ShardGuardState, ShardTidy } from '../move/index.js';
 import { renderTable } from './table.js';
+import type { FenceLifted, GuardDropped, GuardInstalled } from '../fleet/guard-admin.js';
 
 const shardName = (s: { shard: number; alsoShards?: number[] }) =>
   s.alsoShards?.length ? `shard ${[s.shard, ...s.alsoShards].join('/')}` : `shard ${s.shard}`;
@@ -73,3 +74,24 @@ export function renderTidy(tidy: readonly ShardTidy[]): string[] {
   }
   return lines;
 }
+
+/** `guard install`: one line per shard. */
+export const renderInstalled = (rs: readonly GuardInstalled[]): string[] =>
+  rs.map((r) => `shard ${r.shard}: ${r.tables} sharded table(s) guarded; ${r.created.length} trigger(s) created`);
+
+/** `guard remove --user`: one line per shard, saying what state was lifted. */
+export const renderLifted = (rs: readonly FenceLifted[]): string[] =>
+  rs.map((r) =>
+    r.was === null
+      ? `shard ${r.shard}: user ${r.user} had no fence`
+      : `shard ${r.shard}: fence of user ${r.user} lifted (it was ${r.was.state}, move ${r.was.moveId})${
+          r.was.state === 'moved' ? `: writes of user ${r.user} to shard ${r.shard} are accepted again, stale app servers' included` : ''
+        }`,
+  );
+
+/** `guard remove --yes`: one line per shard. */
+export const renderDropped = (rs: readonly GuardDropped[]): string[] =>
+  rs.map(
+    (r) =>
+      `shard ${r.shard}: ${r.triggers} trigger(s) and fw-shard's tables dropped${r.liftedMoved > 0 ? `, ${r.liftedMoved} moved user(s)' fence(s) lifted` : ''}`,
+  );

@@ -6,10 +6,10 @@
 import { Option, type Command } from 'commander';
 import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
-import { Guard, JournalReader, readGuardStates, retentionSeconds, showSeconds } from '../../move/index.js';
-import { renderGuardStates } from '../../report/guard.js';
-import { shardTablePlans } from '../../plan/facts.js';
-import { mappingEndpoint, parseShardId, parseUserId, type ShardId, type Topology } from '../../topology/index.js';
+import { retentionSeconds, showSeconds } from '../../move/index.js';
+import { guardStatus, installGuards, liftFence, removeGuards } from '../../fleet/guard-admin.js';
+import { renderDropped, renderGuardStates, renderInstalled, renderLifted } from '../../report/guard.js';
+import { parseShardId, parseUserId, type Endpoint, type ShardId, type Topology } from '../../topology/index.js';
 import { loadTopologyResolved, out, printJson, type CliContext, type GlobalOptions, type Register } from '../context.js';
 import { action } from '../action.js';
 
@@ -68,15 +68,9 @@ where no fence is left: with no move running or in retention, nothing of fw-shar
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
         return withTopology(ctx, globals, async (topology, conns) => {
-          const plans = await shardTablePlans(topology, (e) => conns.get(e));
-          const result: { shard: number; created: string[]; tables: number }[] = [];
-          for (const id of shardsOf(topology, opts)) {
-            const tables = plans.get(id) ?? [];
-            const { created } = await new Guard(conns.get(topology.shards.get(id)!)).install(tables);
-            result.push({ shard: id, created, tables: tables.length });
-          }
+          const result = await installGuards(topology, (e) => conns.get(e), shardsOf(topology, opts));
           if (opts.json) printJson(ctx, { ok: true, shards: result });
-          else for (const r of result) out(ctx, `shard ${r.shard}: ${r.tables} sharded table(s) guarded; ${r.created.length} trigger(s) created`);
+          else for (const line of renderInstalled(result)) out(ctx, line);
           return ExitCode.ok;
         });
       }),
@@ -98,8 +92,12 @@ where no fence is left: with no move running or in retention, nothing of fw-shar
       action(ctx, setExit, async (opts: GuardOpts) => {
         return withTopology(ctx, globals, async (topology, conns) => {
           const retention = retentionSeconds(topology, opts.fenceRetention);
-          const states = await readGuardStates(topology, (e) => conns.get(e), retention, opts.shard === undefined ? undefined : shardsOf(topology, opts));
-          const problems = states.flatMap((s) => s.fences.map((f) => f.problem).filter((p): p is string => p !== null));
+          const { states, problems } = await guardStatus(
+            topology,
+            (e) => conns.get(e),
+            retention,
+            opts.shard === undefined ? undefined : shardsOf(topology, opts),
+          );
           if (opts.json) printJson(ctx, { ok: problems.length === 0, retentionSeconds: retention, shards: states, problems });
           else {
             out(ctx, renderGuardStates(states, showSeconds(retention)));
@@ -121,67 +119,17 @@ where no fence is left: with no move running or in retention, nothing of fw-shar
     .action(
       action(ctx, setExit, async (opts: GuardOpts) => {
         return withTopology(ctx, globals, async (topology, conns) => {
-          const active = new Map((await new JournalReader(conns.get(mappingEndpoint(topology))).list(false, 100_000)).map((m) => [String(m.user_id), m]));
-          const done: string[] = [];
-          if (opts.user !== undefined) {
-            const user = parseUserId(opts.user);
-            const m = active.get(user);
-            if (m)
-              throw new FwShardError('BUSY', `user ${user} has an unfinished move (${m.id}); its fences belong to it`, {
-                hint: `Finish it (fw-shard resume ${m.id}) or abort it (fw-shard abort ${m.id}).`,
-              });
-            for (const id of shardsOf(topology, opts)) {
-              const g = new Guard(conns.get(topology.shards.get(id)!));
-              const fence = await g.fenceOf(user);
-              await g.clear(user, null, { changes: true });
-              done.push(
-                fence === null
-                  ? `shard ${id}: user ${user} had no fence`
-                  : `shard ${id}: fence of user ${user} lifted (it was ${fence.state}, move ${fence.moveId})${
-                      fence.state === 'moved' ? `: writes of user ${user} to shard ${id} are accepted again, stale app servers' included` : ''
-                    }`,
-              );
-            }
-          } else {
+          const connect = (e: Endpoint) => conns.get(e);
+          let done: string[];
+          if (opts.user !== undefined) done = renderLifted(await liftFence(topology, connect, parseUserId(opts.user), shardsOf(topology, opts)));
+          else {
             if (!opts.yes)
               throw new FwShardError('USAGE', 'guard remove without --user drops the triggers and tables: pass --yes to confirm', {
                 hint: 'fw-shard guard remove --shard N --yes',
               });
-            if (active.size > 0) {
-              throw new FwShardError('BUSY', `${active.size} move(s) are unfinished; their capture needs the guard`, {
-                hint: 'Let them finish (fw-shard moves), then run this again.',
-              });
-            }
-            // A `moved` fence refuses a stale app server's write to the shard the user left: dropping the
-            // tables lifts it silently, so that is said, and only done when asked for.
-            const moved: string[] = [];
-            for (const id of shardsOf(topology, opts))
-              for (const f of await new Guard(conns.get(topology.shards.get(id)!)).fences())
-                if (f.state === 'moved') moved.push(`user ${f.user_id} on shard ${id} (move ${f.move_id}, ${f.age_s} s ago)`);
-            if (moved.length > 0 && !opts.liftMoved) {
-              throw new FwShardError(
-                'PRECONDITION',
-                `dropping fw-shard's tables would lift ${moved.length} fence(s) of users moved away, which refuse stale writes to the shard they left: ${moved.slice(0, 10).join(', ')}${moved.length > 10 ? ', ...' : ''}`,
-                {
-                  hint: `Nothing was dropped. Add --lift-moved to drop them too (fw-shard guard remove ${opts.shard ? `--shard ${opts.shard} ` : ''}--yes --lift-moved), once no app server can still hold the old placement.`,
-                },
-              );
-            }
-            for (const id of shardsOf(topology, opts)) {
-              const g = new Guard(conns.get(topology.shards.get(id)!));
-              const r = await g.withLock(10, () => g.remove({ dropTables: true }));
-              const lifted = moved.filter((m) => m.includes(` on shard ${id} `)).length;
-              if (r.busy.length > 0) {
-                throw new FwShardError(
-                  'BUSY',
-                  `shard ${id}: ${r.dropped.length} trigger(s) dropped, but ${r.busy.join(', ')} stayed busy (open transactions hold the table): its triggers${r.tablesDropped ? '' : " and fw-shard's tables"} are still there`,
-                  { hint: `Run the same command again in a moment (fw-shard guard remove --shard ${id} --yes${opts.liftMoved ? ' --lift-moved' : ''}).` },
-                );
-              }
-              done.push(
-                `shard ${id}: ${r.dropped.length} trigger(s) and fw-shard's tables dropped${lifted > 0 ? `, ${lifted} moved user(s)' fence(s) lifted` : ''}`,
-              );
-            }
+            const again = (shard?: number) =>
+              `fw-shard guard remove ${shard !== undefined ? `--shard ${shard} ` : opts.shard ? `--shard ${opts.shard} ` : ''}--yes`;
+            done = renderDropped(await removeGuards(topology, connect, shardsOf(topology, opts), { liftMoved: opts.liftMoved === true, again }));
           }
           if (opts.json) printJson(ctx, { ok: true, done });
           else for (const d of done) out(ctx, d);
