@@ -6,11 +6,11 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option } from 'commander';
-import { makeDeps } from '../../app/deps.js';
+import { withFleetSession } from '../run-session.js';
 import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type ThrottleFlags } from '../../app/move-request.js';
 import { parseChoice, parsePositiveInt, parseSize } from '../../config/units.js';
 import { FLAG_DEFAULTS } from '../../config/defaults.js';
-import { Connections, openDb } from '../../db/pool.js';
+import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError, usage } from '../../errors/index.js';
 import { applyPlan, nextClockTime, type ApplyRequest } from '../../fleet/apply.js';
 import { findOrphans } from '../../fleet/orphans.js';
@@ -18,11 +18,10 @@ import { planFleet } from '../../plan/plan-fleet.js';
 import { checkPlanAgainstTopology, parsePlanDocument } from '../../plan/plan-file.js';
 import { METRICS, type Metric, type PlanOptions } from '../../plan/planner.js';
 import { renderApplySummary, renderPlanDocument, renderVerify } from '../../report/fleet.js';
-import { mappingEndpoint, parseShardId, type Topology } from '../../topology/index.js';
+import { parseShardId, type Topology } from '../../topology/index.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, warn, type Register } from '../context.js';
 import { fleetSinks } from '../fleet-sinks.js';
-import { interruptSignal } from '../interrupt.js';
 import { chunkOptions, onlineOptions, throttleOptions } from '../options.js';
 import { scopeOf } from '../orphan-cleanup.js';
 
@@ -223,10 +222,8 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
         const maxMoves = opts.maxMoves !== undefined ? parsePositiveInt(opts.maxMoves, '--max-moves', 10_000_000) : undefined;
         const until = opts.until !== undefined ? nextClockTime(opts.until, new Date()) : undefined;
         const sinks = fleetSinks(ctx, opts);
-        const { deps, close } = makeDeps(loaded.topology, () => undefined, throttleSettings(opts));
-        const lockDb = openDb(mappingEndpoint(loaded.topology));
-        const intr = interruptSignal((sig) => log(ctx, `fw-shard: ${sig} received: no new moves; running moves stop at their next safe point (resumable)`));
-        try {
+        const onSignal = (sig: string) => log(ctx, `fw-shard: ${sig} received: no new moves; running moves stop at their next safe point (resumable)`);
+        return withFleetSession(loaded.topology, throttleSettings(opts), onSignal, async ({ deps, lockDb, signal }) => {
           const summary = await applyPlan(
             plan,
             {
@@ -237,16 +234,12 @@ move's own code when all failed, 130 stopped at a safe point (signal, stop file)
               ...(maxMoves !== undefined ? { maxMoves } : {}),
               ...(opts.stopFile ? { stopFile: resolve(ctx.cwd, opts.stopFile) } : {}),
             },
-            { deps, lockDb, ...sinks, signal: intr.signal },
+            { deps, lockDb, ...sinks, signal },
           );
           if (opts.json) printJson(ctx, { ok: summary.exitCode === ExitCode.ok, plan: file, ...summary }, opts);
           else out(ctx, renderApplySummary(summary));
           return summary.exitCode;
-        } finally {
-          intr.dispose();
-          await lockDb.close();
-          await close();
-        }
+        });
       }),
     );
 };

@@ -96,9 +96,11 @@ async function runEngine(
   opts: CommonOpts,
   loaded: LoadedTopology,
   call: (deps: MoveDeps, signal: AbortSignal) => Promise<MoveResult>,
+  confirm?: (deps: MoveDeps) => Promise<boolean>,
 ): Promise<number> {
   try {
-    const r = await withRunSession(ctx, opts, loaded.topology, throttleSettings(opts), call);
+    const r = await withRunSession(ctx, opts, loaded.topology, throttleSettings(opts), call, confirm);
+    if (r === undefined) return ExitCode.ok; // not confirmed, or nothing to do: said already
     if (opts.json) printJson(ctx, { ...r }, opts);
     else out(ctx, renderMoveResult(r));
     return ExitCode.ok;
@@ -125,23 +127,22 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
  * Without --yes: refuse without a terminal (cron must say what it means); on one, show the plan of a dry
  * run (which writes nothing) and ask. False: nothing is to be done (said on stdout or stderr).
  */
-async function confirmed(ctx: CliContext, loaded: LoadedTopology, what: 'move' | 'undo', dryRun: (deps: MoveDeps) => Promise<MoveResult>): Promise<boolean> {
+function confirmation(ctx: CliContext, what: 'move' | 'undo', dryRun: (deps: MoveDeps) => Promise<MoveResult>): (deps: MoveDeps) => Promise<boolean> {
   if (!ctx.stdinIsTTY || !ctx.stderr.isTTY) {
     throw new FwShardError('USAGE', `refusing to ${what} without confirmation: no terminal to ask on`, {
       hint: 'Pass --yes (cron and scripts must say what they mean), or --dry-run to see the plan.',
     });
   }
-  const { deps, close } = makeDeps(loaded.topology, () => undefined);
-  try {
-    const plan = await dryRun(deps);
-    if (plan.nothingToDo) {
-      out(ctx, plan.nextStep);
-      return false;
-    }
-    log(ctx, plan.plan ? renderPlan(plan.plan) : plan.nextStep);
-  } finally {
-    await close();
+  return (deps) => confirmed(ctx, what, dryRun, deps);
+}
+
+async function confirmed(ctx: CliContext, what: 'move' | 'undo', dryRun: (deps: MoveDeps) => Promise<MoveResult>, deps: MoveDeps): Promise<boolean> {
+  const plan = await dryRun(deps);
+  if (plan.nothingToDo) {
+    out(ctx, plan.nextStep);
+    return false;
   }
+  log(ctx, plan.plan ? renderPlan(plan.plan) : plan.nextStep);
   if (await confirm(ctx, `Proceed with the ${what}? [y/N] `)) return true;
   log(ctx, what === 'move' ? 'Not moved.' : 'Not undone.');
   return false;
@@ -198,8 +199,8 @@ it was started with (offline or online, capture, cleanup); a flag given explicit
         const userId = parseUserId(opts.user);
         const to = parseShardId(opts.to, loaded.topology, '--to');
         const req: MoveAsk = { ...baseRequest(opts), userId, to, ...cleanupAsked(opts), dryRun: Boolean(opts.dryRun) };
-        if (!req.dryRun && !opts.yes && !(await confirmed(ctx, loaded, 'move', (deps) => runMove(deps, { ...req, dryRun: true })))) return ExitCode.ok;
-        return runEngine(ctx, opts, loaded, (deps, signal) => runMove(deps, req, { signal }));
+        const ask = !req.dryRun && !opts.yes ? confirmation(ctx, 'move', (deps) => runMove(deps, { ...req, dryRun: true })) : undefined;
+        return runEngine(ctx, opts, loaded, (deps, signal) => runMove(deps, req, { signal }), ask);
       }),
     );
 };
@@ -301,8 +302,8 @@ fw-shard abort (the old shard's rows stay; the undone move's deferred cleanup is
           cleanup: cleanupModeOf(opts.cleanup ?? 'now'),
           dryRun: Boolean(opts.dryRun),
         };
-        if (!req.dryRun && !opts.yes && !(await confirmed(ctx, loaded, 'undo', (deps) => undoMove(deps, id, { ...req, dryRun: true })))) return ExitCode.ok;
-        return runEngine(ctx, opts, loaded, (deps, signal) => undoMove(deps, id, req, { signal }));
+        const ask = !req.dryRun && !opts.yes ? confirmation(ctx, 'undo', (deps) => undoMove(deps, id, { ...req, dryRun: true })) : undefined;
+        return runEngine(ctx, opts, loaded, (deps, signal) => undoMove(deps, id, req, { signal }), ask);
       }),
     );
 };

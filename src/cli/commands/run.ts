@@ -5,7 +5,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command } from 'commander';
-import { openDb } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
 import { lockNames, withLock } from '../../fleet/lock.js';
 import { loadPlaybook, parseSets, shardListOf, type Playbook } from '../../fleet/playbook.js';
@@ -13,13 +12,12 @@ import { runPlaybook } from '../../fleet/run-playbook.js';
 import type { ThrottleSettings } from '../../move/index.js';
 import { throttleSettings } from '../../app/move-request.js';
 import { renderApplySummary, renderPlanDocument, renderPlaybookResult, renderVerify, renderOrphanCleanup } from '../../report/fleet.js';
-import { mappingEndpoint, type ShardId, type Topology } from '../../topology/index.js';
+import { type ShardId, type Topology } from '../../topology/index.js';
 import { loadTopologyResolved, log, out, printJson } from '../context.js';
-import { makeDeps } from '../../app/deps.js';
-import { interruptSignal } from '../interrupt.js';
 import { action } from '../action.js';
 import { fleetSinks } from '../fleet-sinks.js';
 import type { Register } from '../context.js';
+import { withFleetSession } from '../run-session.js';
 
 /** Checks that need the topology: every shard a step names exists. */
 function checkAgainstTopology(pb: Playbook, t: Topology): void {
@@ -76,18 +74,16 @@ Exit codes: those of the step that stopped the run (0 all steps fine; 7 another 
           return ExitCode.ok;
         }
         const sinks = fleetSinks(ctx, opts);
-        const { deps, close } = makeDeps(loaded.topology, () => undefined, throttleOf(pb));
-        const lockDb = openDb(mappingEndpoint(loaded.topology));
-        const intr = interruptSignal((sig) => log(ctx, `fw-shard: ${sig} received: stopping at the next safe point`));
         const at = (p: string) => resolve(ctx.cwd, p);
-        try {
+        const onSignal = (sig: string) => log(ctx, `fw-shard: ${sig} received: stopping at the next safe point`);
+        return withFleetSession(loaded.topology, throttleOf(pb), onSignal, async ({ deps, lockDb, signal }) => {
           const lockName = lockNames.topology(loaded.topology, pb.lock);
           const result = await withLock(lockDb, lockName, () => {
             log(ctx, `fw-shard: running playbook ${pb.name} (${file}) holding lock '${lockName}'`);
             return runPlaybook(pb, {
               deps,
               lockDb,
-              signal: intr.signal,
+              signal,
               readFile: (p) => readFileSync(at(p), 'utf8'),
               writeFile: (p, text) => writeFileSync(at(p), text),
               fileExists: (p) => existsSync(at(p)),
@@ -114,11 +110,7 @@ Exit codes: those of the step that stopped the run (0 all steps fine; 7 another 
             out(ctx, renderPlaybookResult(result));
           }
           return result.exitCode;
-        } finally {
-          intr.dispose();
-          await lockDb.close();
-          await close();
-        }
+        });
       }),
     );
 };
