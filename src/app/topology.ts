@@ -5,7 +5,7 @@
 import { loadConfig, type Loaded } from '../config/load.js';
 import { loadFlameworkFiles } from '../config/flamework/loader.js';
 import { openDb, type Db } from '../db/pool.js';
-import { resolveMappingTable } from '../topology/mapping-table.js';
+import { resolveMappingTable } from './mapping-table.js';
 
 export interface TopologySource {
   /** --config (native YAML/JSON). */

@@ -14,7 +14,7 @@ import type { CliContext } from '../../src/cli/context.js';
 import { loadFlameworkFiles } from '../../src/config/flamework/loader.js';
 import { proposeThrough, schemaShapes, schemaTables } from '../../src/config/flamework/schema-file.js';
 import { normalizeConfig } from '../../src/config/load.js';
-import { chooseMappingTable } from '../../src/topology/mapping-table.js';
+import { chooseMappingTable } from '../../src/app/mapping-table.js';
 import { importFlamework } from '../../src/config/flamework/import.js';
 import { cacheKeys, DEFAULT_USER_KEYS, KNOWN_USER_KEYS } from '../../src/cache/keys.js';
 import { sink } from '../helpers/sink.js';

@@ -6,7 +6,7 @@
 import type { ReadDb } from '../db/pool.js';
 import { mappingTableCandidatesSql } from '../db/sql/mapping.js';
 import { FwShardError } from '../errors/index.js';
-import { mappingEndpoint, type Topology } from './index.js';
+import { mappingEndpoint, type Topology } from '../topology/index.js';
 
 export interface MappingCandidate {
   name: string;
