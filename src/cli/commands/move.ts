@@ -1,15 +1,12 @@
 import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { makeDeps } from '../../app/deps.js';
 import { cleanupModeOf, requestSettings, throttleSettings, type RequestFlags, type RequestSettings, type ThrottleFlags } from '../../app/move-request.js';
 import { parseDuration } from '../../config/units.js';
 import { FLAG_DEFAULTS } from '../../config/defaults.js';
-import { Connections } from '../../db/pool.js';
 import { ExitCode, FwShardError } from '../../errors/index.js';
 import {
   abortMove,
   type CleanupMode,
-  JournalReader,
   type MoveAsk,
   type MoveDeps,
   type MoveResult,
@@ -19,14 +16,12 @@ import {
   retentionSeconds,
   runDeferredCleanups,
   runMove,
-  stopMove,
   tidyGuards,
   undoMove,
   type UndoRequest,
 } from '../../move/index.js';
 import { renderDeferredCleanups, renderMoveResult, renderPlan } from '../../report/move.js';
-import { renderMoveDetail, renderMovesTable } from '../../report/moves.js';
-import { mappingEndpoint, parseShardId, parseUserId } from '../../topology/index.js';
+import { parseShardId, parseUserId } from '../../topology/index.js';
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
@@ -35,6 +30,7 @@ import { renderTidy } from '../../report/guard.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';
 import { withRunSession, type SessionFlags } from '../run-session.js';
+import { moveRef } from '../move-ref.js';
 
 interface CommonOpts extends RequestFlags, ThrottleFlags, SessionFlags {
   concurrency: string;
@@ -154,16 +150,7 @@ export const registerMove: Register = (program, ctx, setExit, globals) => {
   registerAbort(program, ctx, setExit, globals);
   registerUndo(program, ctx, setExit, globals);
   registerCleanup(program, ctx, setExit, globals);
-  registerMoves(program, ctx, setExit, globals);
-  registerStop(program, ctx, setExit, globals);
 };
-
-/** A move id argument, or --user ID: exactly one of them. */
-function moveRef(id: string | undefined, user: string | undefined): { moveId: string } | { userId: ReturnType<typeof parseUserId> } {
-  if ((id === undefined) === (user === undefined)) throw new FwShardError('USAGE', 'give either a move id or --user ID');
-  if (id !== undefined && !/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
-  return id !== undefined ? { moveId: id } : { userId: parseUserId(user!) };
-}
 
 /** `fw-shard move`: one user to another shard (asks first on a terminal). */
 const registerMoveCommand: Register = (program, ctx, setExit, globals) => {
@@ -360,98 +347,6 @@ const registerCleanup: Register = (program, ctx, setExit, globals) => {
           out(ctx, tidy.length > 0 && results.length === 0 && pending.length === 0 ? tidy.join('\n') : [text, ...tidy].join('\n'));
         }
         return ExitCode.ok;
-      }),
-    );
-};
-
-/** `fw-shard moves`: the move journal, or one move in detail. */
-const registerMoves: Register = (program, ctx, setExit, globals) => {
-  program
-    .command('moves')
-    .description('the move journal: unfinished moves (or all with --all), with progress, runner and stop requests; one move in detail with its id')
-    .argument('[move-id]', 'show this move in detail: its tables and every run (who, where, which command)')
-    .option('--all', 'include finished and aborted moves')
-    .option('--user <id>', "only this user's moves")
-    .option('--json', 'print one JSON document on stdout (each move with its tables and runs)')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ fw-shard moves
-  $ fw-shard moves --user 42 --all
-  $ fw-shard moves 9007199254741001          one move: tables, runs (who ran it, from where)
-  $ fw-shard moves --all --json
-
-The runner column says whether the move's runner is alive (it holds the move's runner lock on db_main)
-or gone (the move waits: fw-shard resume ID).`,
-    )
-    .action(
-      action(ctx, setExit, async (opts: { all?: boolean; user?: string; json?: boolean }, id?: string) => {
-        const { topology } = await loadTopologyResolved(ctx, globals());
-        if (id !== undefined && !/^[0-9]+$/.test(id)) throw new FwShardError('USAGE', `move id must be digits, got '${id}'`);
-        const userId = opts.user === undefined ? undefined : parseUserId(opts.user);
-        const conns = new Connections();
-        try {
-          const reader = new JournalReader(conns.get(mappingEndpoint(topology)));
-          const one = id === undefined ? undefined : await reader.get(id);
-          if (id !== undefined && !one)
-            throw new FwShardError('MOVE_NOT_FOUND', `no move ${id} in the journal`, { hint: 'fw-shard moves --all lists the moves.' });
-          const moves = one ? [one] : await reader.list(Boolean(opts.all), 200, userId);
-          if (opts.json) {
-            const full = await Promise.all(moves.map(async (m) => ({ ...m, tables: await reader.tables(m.id), runs: await reader.runs(m.id) })));
-            printJson(ctx, { ok: true, moves: full });
-          } else if (one) {
-            out(ctx, renderMoveDetail(one, await reader.tables(one.id), await reader.runs(one.id)));
-          } else if (moves.length === 0) {
-            const whose = userId === undefined ? '' : ` of user ${userId}`;
-            out(ctx, opts.all ? `no moves${whose} in the journal` : `no unfinished moves${whose}`);
-          } else {
-            out(ctx, renderMovesTable(moves));
-          }
-          return ExitCode.ok;
-        } finally {
-          await conns.closeAll();
-        }
-      }),
-    );
-};
-
-/** `fw-shard stop`: ask a move running elsewhere to stop at its next safe point. */
-const registerStop: Register = (program, ctx, setExit, globals) => {
-  program
-    .command('stop')
-    .description('ask a running move (another terminal, cron, another host) to stop at its next safe point, as Ctrl-C there would')
-    .argument('[move-id]', 'the move id')
-    .option('--user <id>', "stop this user's unfinished move")
-    .addOption(new Option('--wait <duration>', 'wait this long for the runner to stop (0: only record the request)').default('60s'))
-    .option('--json', 'print one JSON document on stdout')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ fw-shard stop 9007199254741001
-  $ fw-shard stop --user 42 --wait 0
-
-The runner stops at its next safe point (between chunks, never inside the flip), ends with exit 130
-and says it stopped because of a stop request; fw-shard resume ID continues the move.
-Exit codes: 0 stopped (or, with --wait 0, requested), 5 NOT_RUNNING (finished, or its runner is gone:
-nothing to stop), 7 still running after --wait (the request stays), 2 no such move.`,
-    )
-    .action(
-      action(ctx, setExit, async (opts: { user?: string; wait: string; json?: boolean }, id?: string) => {
-        const loaded = await loadTopologyResolved(ctx, globals());
-        const ref = moveRef(id, opts.user);
-        const waitMs = parseDuration(opts.wait, '--wait');
-        const { deps, close } = makeDeps(loaded.topology, () => undefined);
-        try {
-          if (waitMs > 0) log(ctx, `asking the move to stop at its next safe point; waiting up to ${opts.wait}...`);
-          const r = await stopMove(deps, ref, { waitMs });
-          if (opts.json) printJson(ctx, { ...r });
-          else out(ctx, r.nextStep);
-          return ExitCode.ok;
-        } finally {
-          await close();
-        }
       }),
     );
 };
