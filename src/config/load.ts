@@ -4,12 +4,12 @@
  */
 import { parseDuration } from './units.js';
 import { readFileSync, statSync, existsSync } from 'node:fs';
-import { resolve, dirname, isAbsolute } from 'node:path';
+import { resolve, dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { FwShardError } from '../errors/index.js';
-import { Secret } from '../topology/secret.js';
-import { databaseId, shardIdOf, type Endpoint, type ShardId, type Topology, type TlsOptions } from '../topology/index.js';
+import { databaseId, shardIdOf, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import { DEFAULT_USER_KEYS } from '../cache/keys.js';
+import { EndpointBuilder } from './endpoints.js';
 import { configSchema, formatIssues, parseShared, parseThrough, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
 
 export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
@@ -115,113 +115,8 @@ export function normalizeConfig(
   const warnings: string[] = [];
   const d = cfg.defaults ?? {};
 
-  const fileOf = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
-
-  /**
-   * One password source (a server's own keys, or the defaults block): the password, and what is wrong
-   * with it or worth a warning, worded after the key it is written under. Never the value.
-   */
-  const readPassword = (s: PasswordSpec): PasswordOutcome => {
-    const given = [s.password !== undefined, s.passwordEnv !== undefined, s.passwordFile !== undefined].filter(Boolean).length;
-    const problems: PasswordOutcome['problems'] = given > 1 ? [{ key: null, text: 'give only one of password, passwordEnv, passwordFile' }] : [];
-    if (s.passwordEnv !== undefined) {
-      const v = opts.env[s.passwordEnv];
-      const pw = { passwordSource: `env:${s.passwordEnv}` as const };
-      // An empty variable is a forgotten export far more often than a passwordless login.
-      if (v === undefined || v === '') {
-        problems.push({ key: 'passwordEnv', text: `environment variable ${s.passwordEnv} is ${v === undefined ? 'not set' : 'empty'}` });
-        return { pw, problems };
-      }
-      return { pw: { ...pw, password: new Secret(v) }, problems };
-    }
-    if (s.passwordFile !== undefined) {
-      const f = fileOf(s.passwordFile);
-      const pw = { passwordSource: `file:${f}` as const };
-      try {
-        const v = readFileSync(f, 'utf8').replace(/\r?\n$/, '');
-        const open = (statSync(f).mode & 0o004) !== 0;
-        return {
-          pw: { ...pw, password: new Secret(v) },
-          problems,
-          ...(open ? { warning: (at, usedBy) => `${at}.passwordFile: ${f} is readable by every user on this machine${usedBy} (chmod o-r ${f})` } : {}),
-        };
-      } catch (err) {
-        problems.push({ key: 'passwordFile', text: `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
-        return { pw, problems };
-      }
-    }
-    if (s.password !== undefined) {
-      // An empty inline password is not a secret written down.
-      const warning: PasswordOutcome['warning'] = (at, usedBy) => `${at}.password is written inline in the config${usedBy}; prefer passwordEnv or passwordFile`;
-      return { pw: { password: new Secret(s.password), passwordSource: 'inline' }, problems, ...(s.password !== '' ? { warning } : {}) };
-    }
-    return { pw: { passwordSource: 'none' }, problems };
-  };
-
-  /** A source's problems and warning under `where` (its path); `users` names the servers that take it from there. */
-  const report = (where: string, o: PasswordOutcome, users?: string[]): void => {
-    const usedBy = users ? ` (the password of ${users.join(', ')})` : '';
-    for (const p of o.problems) problems.push(p.key ? `${where}.${p.key}: ${p.text}${usedBy}` : `${where}: ${p.text}`);
-    if (o.warning) warnings.push(o.warning(where, usedBy));
-  };
-
-  /** A server's own password keys, reported at once under its path. */
-  const ownPassword = (path: string, s: PasswordSpec): PasswordOutcome['pw'] => {
-    const o = readPassword(s);
-    report(path, o);
-    return o.pw;
-  };
-
-  // The defaults' password is read once, and reported once (after every server), naming who uses it.
-  const defaultsPassword = { outcome: null as PasswordOutcome | null, users: [] as string[] };
-  const fromDefaults = (path: string): PasswordOutcome['pw'] => {
-    defaultsPassword.outcome ??= readPassword({ password: d.password, passwordEnv: d.passwordEnv, passwordFile: d.passwordFile });
-    defaultsPassword.users.push(path);
-    return defaultsPassword.outcome.pw;
-  };
-
-  const tlsOf = (t: ServerConfig['tls']): TlsOptions | undefined => {
-    const merged = { ...(d.tls ?? {}), ...(t ?? {}) };
-    if (Object.keys(merged).length === 0) return undefined;
-    const out: TlsOptions = {};
-    if (merged.ca) out.ca = fileOf(merged.ca);
-    if (merged.cert) out.cert = fileOf(merged.cert);
-    if (merged.key) out.key = fileOf(merged.key);
-    if (merged.verifyIdentity !== undefined) out.verifyIdentity = merged.verifyIdentity;
-    return out;
-  };
-
-  const endpoint = (path: string, role: string, s: ServerConfig): Endpoint => {
-    const host = s.host ?? d.host;
-    const user = s.user ?? d.user;
-    if (!host && !s.socket) problems.push(`${path}.host: missing (and no defaults.host)`);
-    if (!user) problems.push(`${path}.user: missing (and no defaults.user)`);
-    const pw = hasPassword(s) ? ownPassword(path, s) : fromDefaults(path);
-    const base = {
-      host: host ?? 'localhost',
-      port: s.port ?? d.port ?? 3306,
-      ...(s.socket ? { socket: s.socket } : {}),
-      user: user ?? '',
-      ...pw,
-    };
-    const tls = tlsOf(s.tls);
-    const replicas = (s.replicas ?? []).map((r, i): Endpoint => {
-      const rpw = hasPassword(r) ? ownPassword(`${path}.replicas.${i}`, r) : pw;
-      const rtls = r.tls ? tlsOf(r.tls) : tls;
-      return {
-        role: `replica ${i + 1} of ${role}`,
-        host: r.host,
-        port: r.port ?? base.port,
-        ...(r.socket ? { socket: r.socket } : {}),
-        user: r.user ?? base.user,
-        database: s.database,
-        ...rpw,
-        ...(rtls ? { tls: rtls } : {}),
-        replicas: [],
-      };
-    });
-    return { role, ...base, database: s.database, ...(tls ? { tls } : {}), replicas };
-  };
+  const servers = new EndpointBuilder(d, opts.env, opts.baseDir, problems, warnings);
+  const endpoint = (path: string, role: string, sc: ServerConfig): Endpoint => servers.endpoint(path, role, sc);
 
   const main = endpoint('main', 'db_main', cfg.main);
   const accounts = cfg.accounts ? endpoint('accounts', 'db_accounts', cfg.accounts) : undefined;
@@ -235,7 +130,7 @@ export function normalizeConfig(
     shards.set(id, endpoint(`shards.${key}`, `shard ${id}`, cfg.shards[key]!));
   }
   const tickets = (cfg.tickets ?? []).map((t, i) => endpoint(`tickets.${i}`, `tickets ${i + 1}`, t));
-  if (defaultsPassword.outcome) report('defaults', defaultsPassword.outcome, defaultsPassword.users);
+  servers.finish();
 
   // A shard on db_main's own database is poor man's federation, or, with the flag off, the graduation
   // state (db_users[1] is db_main, real shards added next to it): both valid; table-selection keeps
@@ -311,22 +206,6 @@ export function normalizeConfig(
   };
   return { topology, warnings, raw: cfg };
 }
-
-interface PasswordSpec {
-  password?: string | undefined;
-  passwordEnv?: string | undefined;
-  passwordFile?: string | undefined;
-}
-
-interface PasswordOutcome {
-  pw: Pick<Endpoint, 'password' | 'passwordSource'>;
-  /** `key: null` for a problem with the block itself. */
-  problems: { key: string | null; text: string }[];
-  /** The warning for this source written under `at`, used by the servers `usedBy` names. */
-  warning?: (at: string, usedBy: string) => string;
-}
-
-const hasPassword = (s: PasswordSpec): boolean => s.password !== undefined || s.passwordEnv !== undefined || s.passwordFile !== undefined;
 
 /** A deep copy of `raw` without the keys zod reported as unknown. */
 function withoutKeys(raw: unknown, issues: { path: PropertyKey[]; keys: string[] }[]): unknown {
