@@ -16,7 +16,7 @@ import { checkPlanAgainstTopology, parsePlanDocument, type PlanDocument, type Pl
 import type { PlanOptions } from '../plan/planner.js';
 import type { ShardId } from '../topology/index.js';
 import { parseDuration, parseSize } from '../config/units.js';
-import { FLAG_DEFAULTS } from '../config/defaults.js';
+import { DEFAULT_CHUNK_TIME_MS, FLAG_DEFAULTS } from '../config/defaults.js';
 import { applyPlan, type ApplySummary } from './apply.js';
 import type { FleetEvent } from './events.js';
 import { cleanupOrphans, findOrphans, type OrphanCleanupReport, type VerifyReport } from './orphans.js';
@@ -105,12 +105,12 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
     until = w.end;
   }
   const results: StepResult[] = [];
-  let lastPlan: PlanDocument | null = null;
+  const run: RunState = { until, lastPlan: null };
   for (const [index, step] of pb.steps.entries()) {
     if (env.signal?.aborted) break;
     const base = { index, kind: step.kind, line: step.line };
     try {
-      const r = await runStep(step);
+      const r = await runStep(step, pb, env, run);
       results.push({ ...base, ...r });
       if (r.exitCode !== ExitCode.ok) break;
     } catch (err) {
@@ -126,101 +126,111 @@ export async function runPlaybook(pb: Playbook, env: PlaybookEnv): Promise<Playb
   }
   const last = results[results.length - 1];
   return { name: pb.name, exitCode: last?.exitCode ?? (env.signal?.aborted ? ExitCode.interrupted : ExitCode.ok), steps: results };
+}
 
-  async function runStep(step: Step): Promise<Omit<StepResult, 'index' | 'kind' | 'line'>> {
-    switch (step.kind) {
-      case 'plan': {
-        const { doc } = await planFleet({
-          topology: deps.topology,
-          connect: deps.connect,
-          optionsFor: (mains) => planOptionsOf(step.opts, pb, deps, mains),
-          createdAt: deps.clock.now(),
-          refused: (message) => new FwShardError('USAGE', `plan step (line ${step.line}): ${message}`),
-        });
-        if (step.opts.out) env.writeFile(step.opts.out, JSON.stringify(doc, null, 2) + '\n');
-        lastPlan = doc;
-        return {
-          exitCode: ExitCode.ok,
-          summary: `plan (${doc.request.mode} by ${doc.request.by}): ${doc.moves.length} move(s), ${doc.totals.bytes} bytes; stopped because ${doc.stoppedBecause}${step.opts.out ? `; written to ${step.opts.out}` : ''}`,
-          output: { kind: 'plan', plan: doc },
-        };
-      }
-      case 'apply': {
-        const a = step.opts;
-        const plan = a.plan ? parsePlanDocument(env.readFile(a.plan), a.plan) : lastPlan!;
-        checkPlanAgainstTopology(plan, deps.topology, a.plan ?? 'the plan');
-        const maxMoves = min(a.maxMoves, g.maxMoves);
-        const summary = await applyPlan(
-          plan,
-          {
-            concurrency: a.concurrency ?? g.concurrency ?? 1,
-            perShard: a.perShard ?? g.perShard ?? 1,
-            ...(until ? { until } : {}),
-            ...(maxMoves !== undefined ? { maxMoves } : {}),
-            ...(g.stopFile ? { stopFile: g.stopFile } : {}),
-            request: {
-              ...(a.assumeNoWrites !== undefined ? { assumeNoWrites: a.assumeNoWrites } : {}),
-              chunkTimeMs: parseDuration(a.chunkTime ?? FLAG_DEFAULTS.chunkTime, 'chunkTime'),
-              ...(a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}),
-              concurrency: a.tableConcurrency ?? 2,
-              ...(a.cleanup !== undefined ? { cleanup: a.cleanup } : {}),
-            },
+/** What the steps of one playbook run share: the end of its window, and the plan the last plan step made. */
+interface RunState {
+  until: Date | undefined;
+  lastPlan: PlanDocument | null;
+}
+
+/** One step of a playbook, run; a refusal is thrown (runPlaybook records it as the step's result). */
+async function runStep(step: Step, pb: Playbook, env: PlaybookEnv, run: RunState): Promise<Omit<StepResult, 'index' | 'kind' | 'line'>> {
+  const { deps } = env;
+  const g = pb.guardrails;
+  const { until } = run;
+  switch (step.kind) {
+    case 'plan': {
+      const { doc } = await planFleet({
+        topology: deps.topology,
+        connect: deps.connect,
+        optionsFor: (mains) => planOptionsOf(step.opts, pb, deps, mains),
+        createdAt: deps.clock.now(),
+        refused: (message) => new FwShardError('USAGE', `plan step (line ${step.line}): ${message}`),
+      });
+      if (step.opts.out) env.writeFile(step.opts.out, JSON.stringify(doc, null, 2) + '\n');
+      run.lastPlan = doc;
+      return {
+        exitCode: ExitCode.ok,
+        summary: `plan (${doc.request.mode} by ${doc.request.by}): ${doc.moves.length} move(s), ${doc.totals.bytes} bytes; stopped because ${doc.stoppedBecause}${step.opts.out ? `; written to ${step.opts.out}` : ''}`,
+        output: { kind: 'plan', plan: doc },
+      };
+    }
+    case 'apply': {
+      const a = step.opts;
+      const plan = a.plan ? parsePlanDocument(env.readFile(a.plan), a.plan) : run.lastPlan!;
+      checkPlanAgainstTopology(plan, deps.topology, a.plan ?? 'the plan');
+      const maxMoves = min(a.maxMoves, g.maxMoves);
+      const summary = await applyPlan(
+        plan,
+        {
+          concurrency: a.concurrency ?? g.concurrency ?? 1,
+          perShard: a.perShard ?? g.perShard ?? 1,
+          ...(until ? { until } : {}),
+          ...(maxMoves !== undefined ? { maxMoves } : {}),
+          ...(g.stopFile ? { stopFile: g.stopFile } : {}),
+          request: {
+            ...(a.assumeNoWrites !== undefined ? { assumeNoWrites: a.assumeNoWrites } : {}),
+            chunkTimeMs: parseDuration(a.chunkTime ?? FLAG_DEFAULTS.chunkTime, 'chunkTime'),
+            ...(a.chunkSize !== undefined ? { chunkSize: a.chunkSize } : {}),
+            concurrency: a.tableConcurrency ?? Number(FLAG_DEFAULTS.tableConcurrency),
+            ...(a.cleanup !== undefined ? { cleanup: a.cleanup } : {}),
           },
-          {
-            deps,
-            lockDb: env.lockDb,
-            onEvent: env.onEvent,
-            onMoveEvent: env.onMoveEvent,
-            fileExists: env.fileExists,
-            ...(env.signal ? { signal: env.signal } : {}),
-          },
-        );
-        const c = summary.counts;
-        return {
-          exitCode: summary.exitCode,
-          summary: `apply: ${c.done + c.resumed} moved, ${c['skipped-done']} already done, ${c.busy} claimed by another runner, ${c.stale} stale, ${c.failed} failed, ${c.interrupted} interrupted, ${c['not-started']} not started${summary.stoppedBecause ? ` (stopped: ${summary.stoppedBecause})` : ''}`,
-          output: { kind: 'apply', summary },
-        };
-      }
-      case 'cleanup': {
-        const secs = Math.floor(parseDuration(step.opts.olderThan ?? '15m', 'olderThan') / 1000);
-        const results = await runDeferredCleanups(
+        },
+        {
           deps,
-          secs,
-          { assumeNoWrites: false, chunkTimeMs: 500, concurrency: 2, dryRun: false },
-          env.signal ? { signal: env.signal } : {},
-        );
-        return { exitCode: ExitCode.ok, summary: `cleanup: ${results.length} deferred cleanup(s) finished`, output: { kind: 'cleanup', results } };
-      }
-      case 'verify': {
-        const v = step.opts;
-        const report = await findOrphans(deps.topology, deps.connect, {
-          ...(v.shard !== undefined ? { shard: v.shard } : {}),
-          ...(v.user !== undefined ? { userId: String(v.user) } : {}),
-        });
-        const found = report.orphans.length > 0;
-        const fail = found && (v.failOnOrphans ?? true);
-        return {
-          exitCode: fail ? ExitCode.unhealthy : ExitCode.ok,
-          summary: found
-            ? `verify: ${report.totals.rows} orphan row(s) of ${report.totals.users} user(s) in ${report.orphans.length} group(s)${report.inFlight.length ? `; ${report.inFlight.length} group(s) of moves in flight` : ''}`
-            : `verify: no orphan rows on ${report.shardsChecked.length} shard(s)${report.inFlight.length ? ` (${report.inFlight.length} group(s) of moves in flight)` : ''}`,
-          output: { kind: 'verify', report },
-        };
-      }
-      case 'cleanupOrphans': {
-        const v = step.opts;
-        const report = await findOrphans(deps.topology, deps.connect, {
-          ...(v.shard !== undefined ? { shard: v.shard } : {}),
-          ...(v.user !== undefined ? { userId: String(v.user) } : {}),
-        });
-        const cleanup = await cleanupOrphans(deps.topology, deps.connect, report, { dryRun: v.dryRun ?? false, ...(env.signal ? { signal: env.signal } : {}) });
-        return {
-          exitCode: ExitCode.ok,
-          summary: `cleanup --orphans${cleanup.dryRun ? ' (dry run)' : ''}: ${cleanup.deleted} row(s) ${cleanup.dryRun ? 'would be ' : ''}deleted, ${cleanup.kept} kept`,
-          output: { kind: 'cleanupOrphans', report, cleanup },
-        };
-      }
+          lockDb: env.lockDb,
+          onEvent: env.onEvent,
+          onMoveEvent: env.onMoveEvent,
+          fileExists: env.fileExists,
+          ...(env.signal ? { signal: env.signal } : {}),
+        },
+      );
+      const c = summary.counts;
+      return {
+        exitCode: summary.exitCode,
+        summary: `apply: ${c.done + c.resumed} moved, ${c['skipped-done']} already done, ${c.busy} claimed by another runner, ${c.stale} stale, ${c.failed} failed, ${c.interrupted} interrupted, ${c['not-started']} not started${summary.stoppedBecause ? ` (stopped: ${summary.stoppedBecause})` : ''}`,
+        output: { kind: 'apply', summary },
+      };
+    }
+    case 'cleanup': {
+      const secs = Math.floor(parseDuration(step.opts.olderThan ?? '15m', 'olderThan') / 1000);
+      const results = await runDeferredCleanups(
+        deps,
+        secs,
+        { assumeNoWrites: false, chunkTimeMs: DEFAULT_CHUNK_TIME_MS, concurrency: Number(FLAG_DEFAULTS.tableConcurrency), dryRun: false },
+        env.signal ? { signal: env.signal } : {},
+      );
+      return { exitCode: ExitCode.ok, summary: `cleanup: ${results.length} deferred cleanup(s) finished`, output: { kind: 'cleanup', results } };
+    }
+    case 'verify': {
+      const v = step.opts;
+      const report = await findOrphans(deps.topology, deps.connect, {
+        ...(v.shard !== undefined ? { shard: v.shard } : {}),
+        ...(v.user !== undefined ? { userId: String(v.user) } : {}),
+      });
+      const found = report.orphans.length > 0;
+      const fail = found && (v.failOnOrphans ?? true);
+      return {
+        exitCode: fail ? ExitCode.unhealthy : ExitCode.ok,
+        summary: found
+          ? `verify: ${report.totals.rows} orphan row(s) of ${report.totals.users} user(s) in ${report.orphans.length} group(s)${report.inFlight.length ? `; ${report.inFlight.length} group(s) of moves in flight` : ''}`
+          : `verify: no orphan rows on ${report.shardsChecked.length} shard(s)${report.inFlight.length ? ` (${report.inFlight.length} group(s) of moves in flight)` : ''}`,
+        output: { kind: 'verify', report },
+      };
+    }
+    case 'cleanupOrphans': {
+      const v = step.opts;
+      const report = await findOrphans(deps.topology, deps.connect, {
+        ...(v.shard !== undefined ? { shard: v.shard } : {}),
+        ...(v.user !== undefined ? { userId: String(v.user) } : {}),
+      });
+      const cleanup = await cleanupOrphans(deps.topology, deps.connect, report, { dryRun: v.dryRun ?? false, ...(env.signal ? { signal: env.signal } : {}) });
+      return {
+        exitCode: ExitCode.ok,
+        summary: `cleanup --orphans${cleanup.dryRun ? ' (dry run)' : ''}: ${cleanup.deleted} row(s) ${cleanup.dryRun ? 'would be ' : ''}deleted, ${cleanup.kept} kept`,
+        output: { kind: 'cleanupOrphans', report, cleanup },
+      };
     }
   }
 }
