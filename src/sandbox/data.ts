@@ -261,11 +261,14 @@ export async function loadData(t: DataTargets, o: DataOptions, log: (line: strin
     `db_main: ${users.length} users (ids ${users[0]?.id ?? '-'}..${users[users.length - 1]?.id ?? '-'}) over ${shardIds.length} shard${shardIds.length > 1 ? 's' : ''}`,
   );
 
-  const rows: Record<ShardTable, number> = { Sheets: 0, Dots: 0, FlickrPhotos: 0, FlickrFaves: 0, FlickrContacts: 0 };
-  const rowsByShard: Record<string, number> = Object.fromEntries(shardIds.map((s) => [String(s), 0]));
-  const usersByShard: Record<string, number> = Object.fromEntries(shardIds.map((s) => [String(s), 0]));
-  let dotsLookup = 0;
-  let passwordResets = 0;
+  const tally: Tally = {
+    rows: { Sheets: 0, Dots: 0, FlickrPhotos: 0, FlickrFaves: 0, FlickrContacts: 0 },
+    rowsByShard: Object.fromEntries(shardIds.map((s) => [String(s), 0])),
+    usersByShard: Object.fromEntries(shardIds.map((s) => [String(s), 0])),
+    dotsLookup: 0,
+    passwordResets: 0,
+  };
+  const { rows, rowsByShard, usersByShard } = tally;
 
   // ---- per-user rows, ids from the ticket servers -----------------------------------------------------
   const ticketDbs = t.tickets;
@@ -274,101 +277,9 @@ export async function loadData(t: DataTargets, o: DataOptions, log: (line: strin
   const sessionsPerServer = 4;
   const allocator = await openTicketSessions(ticketDbs, sessionsPerServer, t.poorMansTicketing, async (servers) => {
     const alloc = new TicketAllocator(servers);
-    /** Photo ids seen so far with their owners, for faves of other users' photos. */
-    const photoPool: { id: string; owner: string }[] = [];
-    let externalPhoto = 40_000_000_000n; // Flickr photos of people outside the site (owner_id 0)
 
-    for (const [ui, u] of users.entries()) {
-      const shard = t.shards.get(u.clusterId);
-      if (!shard) throw new Error(`user ${u.id} has cluster_id ${u.clusterId}, which is not a sandbox shard`);
-      usersByShard[String(u.clusterId)]! += 1;
-      const r = prng(mix(o.seed, ui + 1));
-      const n = o.rowsPerUser <= 0 ? 0 : Math.max(1, Math.round(o.rowsPerUser * (0.8 + 0.4 * r())));
-      const split = splitRows(n);
-      const base = EPOCH + (ui + 1) * 86_400;
-      const put = (table: ShardTable, row: Value[]) => {
-        rows[table] += 1;
-        rowsByShard[String(u.clusterId)]! += 1;
-        return w.add(shard.db, shard.database, table, row);
-      };
-
-      // Sheets: Tickets32, as Dotspotting's sheets_create_sheet does.
-      const sheetIds = await alloc.take(split.Sheets, 32);
-      for (const [k, id] of sheetIds.entries()) {
-        // The first two sheets pin NULL next to '' whatever the seed draws.
-        const label = k === 0 ? null : k === 1 ? '' : pick(r, LABELS);
-        const mime = k === 0 ? '' : k === 1 ? null : pick(r, MIMES);
-        await put('Sheets', [id, u.id, base + k, label, mime]);
-      }
-
-      // Dots: Tickets64 (ids above 2^53). The first is the byte-exact sentinel.
-      const dotIds = await alloc.take(split.Dots, 64);
-      for (const [k, id] of dotIds.entries()) {
-        const sheet = sheetIds.length > 0 ? pick(r, sheetIds) : '0';
-        const x = r();
-        // Dot 0 is the sentinel; dots 1 and 2 pin NULL next to '' whatever the seed draws.
-        const details =
-          k === 0
-            ? SENTINEL_DETAILS
-            : k === 1 || x < 0.08
-              ? null
-              : k === 2 || x < 0.13
-                ? ''
-                : JSON.stringify({ name: `dot ${k}`, note: pick(r, NOTES), lat: (r() * 180 - 90).toFixed(6), lon: (r() * 360 - 180).toFixed(6) });
-        const indexOn = k === 0 ? LATIN1_HIGH_BYTES : latin1Bytes(r);
-        await put('Dots', [id, sheet, u.id, base + 60 * k, pick(r, [0, 0, 1, 2]), details, indexOn]);
-        if (k < 3) {
-          // DotsLookup lives on db_main only: object id -> user, no shard number.
-          dotsLookup++;
-          await w.add(main.db, main.database, 'DotsLookup', [id, u.id]);
-        }
-      }
-
-      // FlickrPhotos: stand-ins for Flickr's global photo ids, taken from Tickets64 so they never collide.
-      const photoIds = await alloc.take(split.FlickrPhotos, 64);
-      for (const [k, id] of photoIds.entries()) {
-        // Photo 0 is the byte sentinel; photos 1 and 2 pin a NULL and an empty BLOB.
-        const exif = k === 0 ? EXIF_SENTINEL_BYTES : k === 1 ? null : k === 2 ? Buffer.alloc(0) : exifBytes(r);
-        const title = k === 0 ? '' : pick(r, TITLES);
-        await put('FlickrPhotos', [id, u.id, exif, title, r() < 0.9 ? 0 : base + 7 * k]);
-      }
-
-      // FlickrFaves: other users' photos first (owner on another shard, possibly), then external ones.
-      const faved = new Set<string>();
-      const candidates = photoPool.filter((p) => p.owner !== u.id);
-      for (let k = 0; k < split.FlickrFaves; k++) {
-        let photo: { id: string; owner: string } | undefined;
-        for (let tries = 0; tries < 4 && candidates.length > 0; tries++) {
-          const c = pick(r, candidates);
-          if (!faved.has(c.id)) {
-            photo = c;
-            break;
-          }
-        }
-        photo ??= { id: String(externalPhoto++), owner: '0' };
-        faved.add(photo.id);
-        await put('FlickrFaves', [u.id, photo.id, photo.owner, base + 13 * k]);
-      }
-      for (const id of photoIds) photoPool.push({ id, owner: u.id });
-
-      // FlickrContacts: no keys at all; rows 0-1 are one duplicate pair, rows 2-4 a triple.
-      const contacts: Value[][] = [];
-      for (let k = 0; k < split.FlickrContacts; k++) {
-        if (k === 1 || k === 3 || k === 4) {
-          contacts.push([...contacts[k === 1 ? 0 : 2]!]);
-          continue;
-        }
-        const other = users[int(r, 0, users.length - 1)]!;
-        const nsid = r() < 0.1 ? '' : `${int(r, 10_000_000, 99_999_999)}@N0${int(r, 0, 9)}`;
-        contacts.push([u.id, r() < 0.1 ? 0 : other.id, nsid, int(r, 0, 4)]);
-      }
-      for (const c of contacts) await put('FlickrContacts', c);
-
-      if ((ui + 1) % 4 === 0) {
-        passwordResets++;
-        await w.add(main.db, main.database, 'users_password_reset', [u.id, hex(r, 32), base + 3600]);
-      }
-    }
+    const pool: PhotoPool = { photos: [], externalPhoto: 40_000_000_000n }; // Flickr photos of people outside the site (owner_id 0)
+    for (const [ui, u] of users.entries()) await loadUser(ui, u, users, { t, o, w, alloc, tally, pool });
     await w.finish();
     return alloc;
   });
@@ -382,10 +293,125 @@ export async function loadData(t: DataTargets, o: DataOptions, log: (line: strin
     rowsTotal,
     rowsByShard,
     usersByShard,
-    dotsLookup,
-    passwordResets,
+    dotsLookup: tally.dotsLookup,
+    passwordResets: tally.passwordResets,
     tickets: { issued32: allocator.issued32, issued64: allocator.issued64, min64: allocator.min64, max64: allocator.max64 },
   };
+}
+
+/** What loadData counts as it goes. */
+interface Tally {
+  rows: Record<ShardTable, number>;
+  rowsByShard: Record<string, number>;
+  usersByShard: Record<string, number>;
+  dotsLookup: number;
+  passwordResets: number;
+}
+
+/** Photos seen so far with their owners, for faves of other users' photos; and the next photo of someone outside the site. */
+interface PhotoPool {
+  photos: { id: string; owner: string }[];
+  externalPhoto: bigint;
+}
+
+/** One user's rows on its shard (and its DotsLookup and password reset rows on db_main), ids from the ticket servers. */
+async function loadUser(
+  ui: number,
+  u: { id: string; clusterId: number },
+  users: readonly { id: string; clusterId: number }[],
+  env: { t: DataTargets; o: DataOptions; w: BatchWriter; alloc: TicketAllocator; tally: Tally; pool: PhotoPool },
+): Promise<void> {
+  const { t, o, w, alloc, tally, pool } = env;
+  const main = t.main;
+  const shard = t.shards.get(u.clusterId);
+  if (!shard) throw new Error(`user ${u.id} has cluster_id ${u.clusterId}, which is not a sandbox shard`);
+  tally.usersByShard[String(u.clusterId)]! += 1;
+  const r = prng(mix(o.seed, ui + 1));
+  const n = o.rowsPerUser <= 0 ? 0 : Math.max(1, Math.round(o.rowsPerUser * (0.8 + 0.4 * r())));
+  const split = splitRows(n);
+  const base = EPOCH + (ui + 1) * 86_400;
+  const put = (table: ShardTable, row: Value[]) => {
+    tally.rows[table] += 1;
+    tally.rowsByShard[String(u.clusterId)]! += 1;
+    return w.add(shard.db, shard.database, table, row);
+  };
+
+  // Sheets: Tickets32, as Dotspotting's sheets_create_sheet does.
+  const sheetIds = await alloc.take(split.Sheets, 32);
+  for (const [k, id] of sheetIds.entries()) {
+    // The first two sheets pin NULL next to '' whatever the seed draws.
+    const label = k === 0 ? null : k === 1 ? '' : pick(r, LABELS);
+    const mime = k === 0 ? '' : k === 1 ? null : pick(r, MIMES);
+    await put('Sheets', [id, u.id, base + k, label, mime]);
+  }
+
+  // Dots: Tickets64 (ids above 2^53). The first is the byte-exact sentinel.
+  const dotIds = await alloc.take(split.Dots, 64);
+  for (const [k, id] of dotIds.entries()) {
+    const sheet = sheetIds.length > 0 ? pick(r, sheetIds) : '0';
+    const x = r();
+    // Dot 0 is the sentinel; dots 1 and 2 pin NULL next to '' whatever the seed draws.
+    const details =
+      k === 0
+        ? SENTINEL_DETAILS
+        : k === 1 || x < 0.08
+          ? null
+          : k === 2 || x < 0.13
+            ? ''
+            : JSON.stringify({ name: `dot ${k}`, note: pick(r, NOTES), lat: (r() * 180 - 90).toFixed(6), lon: (r() * 360 - 180).toFixed(6) });
+    const indexOn = k === 0 ? LATIN1_HIGH_BYTES : latin1Bytes(r);
+    await put('Dots', [id, sheet, u.id, base + 60 * k, pick(r, [0, 0, 1, 2]), details, indexOn]);
+    if (k < 3) {
+      // DotsLookup lives on db_main only: object id -> user, no shard number.
+      tally.dotsLookup++;
+      await w.add(main.db, main.database, 'DotsLookup', [id, u.id]);
+    }
+  }
+
+  // FlickrPhotos: stand-ins for Flickr's global photo ids, taken from Tickets64 so they never collide.
+  const photoIds = await alloc.take(split.FlickrPhotos, 64);
+  for (const [k, id] of photoIds.entries()) {
+    // Photo 0 is the byte sentinel; photos 1 and 2 pin a NULL and an empty BLOB.
+    const exif = k === 0 ? EXIF_SENTINEL_BYTES : k === 1 ? null : k === 2 ? Buffer.alloc(0) : exifBytes(r);
+    const title = k === 0 ? '' : pick(r, TITLES);
+    await put('FlickrPhotos', [id, u.id, exif, title, r() < 0.9 ? 0 : base + 7 * k]);
+  }
+
+  // FlickrFaves: other users' photos first (owner on another shard, possibly), then external ones.
+  const faved = new Set<string>();
+  const candidates = pool.photos.filter((p) => p.owner !== u.id);
+  for (let k = 0; k < split.FlickrFaves; k++) {
+    let photo: { id: string; owner: string } | undefined;
+    for (let tries = 0; tries < 4 && candidates.length > 0; tries++) {
+      const c = pick(r, candidates);
+      if (!faved.has(c.id)) {
+        photo = c;
+        break;
+      }
+    }
+    photo ??= { id: String(pool.externalPhoto++), owner: '0' };
+    faved.add(photo.id);
+    await put('FlickrFaves', [u.id, photo.id, photo.owner, base + 13 * k]);
+  }
+  for (const id of photoIds) pool.photos.push({ id, owner: u.id });
+
+  // FlickrContacts: no keys at all; rows 0-1 are one duplicate pair, rows 2-4 a triple.
+  const contacts: Value[][] = [];
+  for (let k = 0; k < split.FlickrContacts; k++) {
+    if (k === 1 || k === 3 || k === 4) {
+      contacts.push([...contacts[k === 1 ? 0 : 2]!]);
+      continue;
+    }
+    const other = users[int(r, 0, users.length - 1)]!;
+    const nsid = r() < 0.1 ? '' : `${int(r, 10_000_000, 99_999_999)}@N0${int(r, 0, 9)}`;
+    contacts.push([u.id, r() < 0.1 ? 0 : other.id, nsid, int(r, 0, 4)]);
+  }
+  for (const c of contacts) await put('FlickrContacts', c);
+
+  if ((ui + 1) % 4 === 0) {
+    tally.passwordResets++;
+    await w.add(main.db, main.database, 'users_password_reset', [u.id, hex(r, 32), base + 3600]);
+  }
 }
 
 async function openTicketSessions<T>(
