@@ -5,10 +5,20 @@
  */
 import { ExitCode, usage } from '../../errors/index.js';
 import { log, out, printJson, type CliContext } from '../context.js';
-import { DEFAULT_SANDBOX_DIR, SANDBOX_LIMITS, sandboxDown, sandboxStatus, sandboxUp, type SandboxState, type SandboxStatus } from '../../sandbox/index.js';
+import {
+  DEFAULT_SANDBOX_DIR,
+  SANDBOX_LIMITS,
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+  type SandboxState,
+  type SandboxStatus,
+  type SandboxUpOptions,
+} from '../../sandbox/index.js';
 import { resolve } from 'node:path';
 import { action } from '../action.js';
 import type { Register } from '../context.js';
+import type { Command } from 'commander';
 
 /** A whole number in [min, max] from a flag (or its environment twin); a usage error (exit 2) otherwise. */
 function parseCount(text: string, flag: string, min: number, max: number): number {
@@ -99,7 +109,50 @@ export const registerSandbox: Register = (program, ctx, setExit) => {
   const sandbox = program
     .command('sandbox')
     .description('a local Flamework-style federation of real MariaDB servers with sample data (for trying fw-shard and for tests)');
+  registerUp(sandbox, ctx, setExit);
+  registerStatusOf(sandbox, ctx, setExit);
+  registerDown(sandbox, ctx, setExit);
+};
 
+interface UpFlags {
+  dir?: string;
+  shards?: string;
+  users?: string;
+  rowsPerUser?: string;
+  seed?: string;
+  poorMans?: boolean;
+  realShards?: string;
+  json?: boolean;
+}
+
+/** sandbox up's flags (each with its FW_SHARD_SANDBOX_* twin) as sandboxUp's options, checked. */
+function upOptionsOf(ctx: CliContext, opts: UpFlags): SandboxUpOptions {
+  const num = (v: string | undefined, env: string, flag: string, lim: { min: number; max: number }): number | undefined => {
+    const text = flagOrEnv(ctx, v, env);
+    return text === undefined ? undefined : parseCount(text, flag, lim.min, lim.max);
+  };
+  const shards = num(opts.shards, 'FW_SHARD_SANDBOX_SHARDS', '--shards', SANDBOX_LIMITS.shards);
+  const users = num(opts.users, 'FW_SHARD_SANDBOX_USERS', '--users', SANDBOX_LIMITS.users);
+  const rowsPerUser = num(opts.rowsPerUser, 'FW_SHARD_SANDBOX_ROWS_PER_USER', '--rows-per-user', SANDBOX_LIMITS.rowsPerUser);
+  const seed = num(opts.seed, 'FW_SHARD_SANDBOX_SEED', '--seed', { min: 0, max: 2 ** 32 - 1 });
+  const poorMans = opts.poorMans === true || truthy(ctx.env.FW_SHARD_SANDBOX_POOR_MANS);
+  if (poorMans && shards !== undefined && shards !== 1) {
+    throw usage(`--poor-mans has exactly one shard on db_main itself; drop --shards ${shards} (--real-shards N adds empty shards to graduate onto)`);
+  }
+  const realShards = num(opts.realShards, 'FW_SHARD_SANDBOX_REAL_SHARDS', '--real-shards', { min: 0, max: SANDBOX_LIMITS.shards.max });
+  if (realShards !== undefined && !poorMans) throw usage('--real-shards goes with --poor-mans (federated sandboxes have --shards)');
+  return {
+    dir: dirOf(ctx, opts.dir),
+    poorMans,
+    ...(shards !== undefined ? { shards } : {}),
+    ...(users !== undefined ? { users } : {}),
+    ...(rowsPerUser !== undefined ? { rowsPerUser } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    ...(realShards !== undefined ? { realShards } : {}),
+  };
+}
+
+function registerUp(sandbox: Command, ctx: CliContext, setExit: (code: number) => void): void {
   sandbox
     .command('up')
     .description("start db_main, N shards and two ticket servers (or one poor man's server), load a schema and data, write a config")
@@ -130,68 +183,31 @@ installed. Running \`up\` on a live sandbox changes nothing; a dead one is clean
 The servers keep running after this command exits, until \`fw-shard sandbox down\`.`,
     )
     .action(
-      action(
-        ctx,
-        setExit,
-        async (opts: {
-          dir?: string;
-          shards?: string;
-          users?: string;
-          rowsPerUser?: string;
-          seed?: string;
-          poorMans?: boolean;
-          realShards?: string;
-          json?: boolean;
-        }) => {
-          const num = (v: string | undefined, env: string, flag: string, lim: { min: number; max: number }): number | undefined => {
-            const text = flagOrEnv(ctx, v, env);
-            return text === undefined ? undefined : parseCount(text, flag, lim.min, lim.max);
-          };
-          const shards = num(opts.shards, 'FW_SHARD_SANDBOX_SHARDS', '--shards', SANDBOX_LIMITS.shards);
-          const users = num(opts.users, 'FW_SHARD_SANDBOX_USERS', '--users', SANDBOX_LIMITS.users);
-          const rowsPerUser = num(opts.rowsPerUser, 'FW_SHARD_SANDBOX_ROWS_PER_USER', '--rows-per-user', SANDBOX_LIMITS.rowsPerUser);
-          const seed = num(opts.seed, 'FW_SHARD_SANDBOX_SEED', '--seed', { min: 0, max: 2 ** 32 - 1 });
-          const poorMans = opts.poorMans === true || truthy(ctx.env.FW_SHARD_SANDBOX_POOR_MANS);
-          if (poorMans && shards !== undefined && shards !== 1) {
-            throw usage(`--poor-mans has exactly one shard on db_main itself; drop --shards ${shards} (--real-shards N adds empty shards to graduate onto)`);
-          }
-          const realShards = num(opts.realShards, 'FW_SHARD_SANDBOX_REAL_SHARDS', '--real-shards', { min: 0, max: SANDBOX_LIMITS.shards.max });
-          if (realShards !== undefined && !poorMans) throw usage('--real-shards goes with --poor-mans (federated sandboxes have --shards)');
-          const dir = dirOf(ctx, opts.dir);
-          const r = await sandboxUp(
-            {
-              dir,
-              poorMans,
-              ...(shards !== undefined ? { shards } : {}),
-              ...(users !== undefined ? { users } : {}),
-              ...(rowsPerUser !== undefined ? { rowsPerUser } : {}),
-              ...(seed !== undefined ? { seed } : {}),
-              ...(realShards !== undefined ? { realShards } : {}),
-            },
-            (line) => log(ctx, line),
+      action(ctx, setExit, async (opts: UpFlags) => {
+        const r = await sandboxUp(upOptionsOf(ctx, opts), (line) => log(ctx, line));
+        if (opts.json) {
+          printJson(ctx, {
+            ok: true,
+            alreadyRunning: r.alreadyRunning,
+            recreated: r.recreated,
+            dir: r.state.dir,
+            configPath: r.configPath,
+            elapsedMs: r.elapsedMs,
+            timings: r.timings,
+            sandbox: r.state,
+          });
+        } else {
+          out(
+            ctx,
+            `${r.alreadyRunning ? `Sandbox already running at ${r.state.dir} (nothing changed)` : `Sandbox ready at ${r.state.dir} in ${(r.elapsedMs / 1000).toFixed(1)} s`}: ${summary(r.state)}.\n\n${usageText(r.state)}`,
           );
-          if (opts.json) {
-            printJson(ctx, {
-              ok: true,
-              alreadyRunning: r.alreadyRunning,
-              recreated: r.recreated,
-              dir: r.state.dir,
-              configPath: r.configPath,
-              elapsedMs: r.elapsedMs,
-              timings: r.timings,
-              sandbox: r.state,
-            });
-          } else {
-            out(
-              ctx,
-              `${r.alreadyRunning ? `Sandbox already running at ${r.state.dir} (nothing changed)` : `Sandbox ready at ${r.state.dir} in ${(r.elapsedMs / 1000).toFixed(1)} s`}: ${summary(r.state)}.\n\n${usageText(r.state)}`,
-            );
-          }
-          return ExitCode.ok;
-        },
-      ),
+        }
+        return ExitCode.ok;
+      }),
     );
+}
 
+function registerStatusOf(sandbox: Command, ctx: CliContext, setExit: (code: number) => void): void {
   sandbox
     .command('status')
     .description("show the sandbox's processes and whether each one is running and answering (changes nothing)")
@@ -215,7 +231,9 @@ did not finish starting.`,
         return !s.exists || s.healthy ? ExitCode.ok : ExitCode.unhealthy;
       }),
     );
+}
 
+function registerDown(sandbox: Command, ctx: CliContext, setExit: (code: number) => void): void {
   sandbox
     .command('down')
     .description('stop every process the sandbox started (SIGTERM, then SIGKILL) and remove its directory')
@@ -243,4 +261,4 @@ sandbox is never deleted.`,
         return ExitCode.ok;
       }),
     );
-};
+}
