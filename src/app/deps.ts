@@ -10,7 +10,7 @@ import type { Topology } from '../topology/index.js';
 import { thisRunner } from './runner.js';
 
 /** Optional extras for a run: lifecycle hooks (src/hooks) gate the start and watch the events. */
-export interface DepsExtras {
+interface DepsExtras {
   hooks?: { beforeStart: NonNullable<MoveDeps['beforeStart']>; sink: EventSink };
 }
 

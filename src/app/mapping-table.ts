@@ -8,7 +8,7 @@ import { mappingTableCandidatesSql } from '../db/sql/mapping.js';
 import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type Topology } from '../topology/index.js';
 
-export interface MappingCandidate {
+interface MappingCandidate {
   name: string;
   hasShardColumn: boolean;
 }

@@ -8,7 +8,7 @@ import { parseChoice, parseDuration, parsePositiveInt } from '../config/units.js
 import { usage } from '../errors/index.js';
 import { CLEANUP_MODES, type CleanupMode, type MoveAsk, type OnlineOptions, parseMaxLoad, type ThrottleSettings } from '../move/index.js';
 
-export interface OnlineFlags {
+interface OnlineFlags {
   freezeCap?: string;
   drain?: string;
   maxDeltaPasses?: string;
@@ -16,7 +16,7 @@ export interface OnlineFlags {
   readyRows?: string;
 }
 
-export function onlineSettings(opts: OnlineFlags): OnlineOptions {
+function onlineSettings(opts: OnlineFlags): OnlineOptions {
   return {
     freezeCapMs: parseDuration(opts.freezeCap ?? FLAG_DEFAULTS.freezeCap, '--freeze-cap'),
     drainMs: parseDuration(opts.drain ?? FLAG_DEFAULTS.drain, '--drain'),

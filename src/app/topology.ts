@@ -7,7 +7,7 @@ import { loadFlameworkFiles } from '../config/flamework/loader.js';
 import { openDb, type Db } from '../db/pool.js';
 import { resolveMappingTable } from './mapping-table.js';
 
-export interface TopologySource {
+interface TopologySource {
   /** --config (native YAML/JSON). */
   config?: string;
   /** --flamework-config files, in PHP's load order; when given, they replace the native config. */

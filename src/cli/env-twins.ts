@@ -38,7 +38,7 @@ export const NO_TWIN: Readonly<Record<string, string>> = {
 export const readsOwnTwin = (description: string): boolean => /\benv FW_SHARD_[A-Z_]+/.test(description);
 
 /** The twin of a long flag by the naming rule. */
-export const twinOf = (long: string): string => `FW_SHARD_${long.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`;
+const twinOf = (long: string): string => `FW_SHARD_${long.replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`;
 
 /**
  * Commander reads a twin through a listener it registers only for options that had one when they were

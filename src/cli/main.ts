@@ -69,7 +69,7 @@ export async function runCli(argv: string[], ctx: CliContext): Promise<number> {
   }
 }
 
-export const reportError = reportErrorText;
+const reportError = reportErrorText;
 
 /**
  * `fw-shard status --help | head` closes the pipe before the help is written, `fw-shard resume 7 2>&1 |
@@ -90,7 +90,7 @@ export function tolerateClosedPipes(...streams: NodeJS.WritableStream[]): void {
  * descriptors a program closed, so at exit this closes those of 0..2 that were a terminal at start and
  * are not one any more (isatty fails on a hung-up terminal). A live terminal is left alone.
  */
-export function releaseLostTerminalAtExit(): void {
+function releaseLostTerminalAtExit(): void {
   const ttys = [0, 1, 2].filter((fd) => isatty(fd));
   process.on('exit', () => {
     for (const fd of ttys) {

@@ -11,7 +11,7 @@ import { initialRunState, reduce, type RunState } from '../events/reducer.js';
 import { plainRenderer } from '../report/plain.js';
 import { log, type CliContext } from './context.js';
 
-export interface RenderOptions {
+interface RenderOptions {
   json?: boolean;
   events?: boolean;
   noTui?: boolean;
@@ -31,7 +31,7 @@ export interface Renderer {
 }
 
 /** CI set to anything but '', 0 or false. */
-export function inCi(env: Readonly<Record<string, string | undefined>>): boolean {
+function inCi(env: Readonly<Record<string, string | undefined>>): boolean {
   const v = env.CI;
   return v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
 }

@@ -12,7 +12,7 @@ import type { MoveProgress, WatchSnapshot } from '../tui/index.js';
 import type { CliContext } from './context.js';
 import { canDrawTui } from './render.js';
 
-export const MIN_WATCH_INTERVAL_MS = 200;
+const MIN_WATCH_INTERVAL_MS = 200;
 
 /** Refuse early (exit 2) when --watch cannot work here. */
 export function checkWatch(ctx: CliContext, opts: { json?: boolean; intervalMs: number }): void {

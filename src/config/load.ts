@@ -12,9 +12,9 @@ import { DEFAULT_USER_KEYS } from '../cache/keys.js';
 import { EndpointBuilder } from './endpoints.js';
 import { configSchema, formatIssues, parseShared, parseThrough, type KeyLines, type RawConfig, type ServerConfig } from './schema.js';
 
-export const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
+const CONFIG_CANDIDATES = ['fw-shard.config.yaml', 'fw-shard.config.yml', 'fw-shard.config.json'];
 
-export interface ConfigSource {
+interface ConfigSource {
   /** Explicit --config. */
   config?: string;
   env: Readonly<Record<string, string | undefined>>;

@@ -37,7 +37,7 @@ const replica = z.strictObject({
   tls,
 });
 
-export const serverSchema = z.strictObject({
+const serverSchema = z.strictObject({
   host: serverFields.host.optional(),
   port: serverFields.port.optional(),
   socket: serverFields.socket.optional(),
@@ -70,7 +70,7 @@ const identifier = z
   .refine((s) => !s.includes('\0'), 'must not contain NUL');
 
 /** `account_id -> smol_account.id`: tables.through's spelling of a link (identifiers without dots or spaces). */
-export const THROUGH_PATTERN = /^\s*([^\s.>-][^\s.]*?)\s*->\s*([^\s.]+)\.([^\s.]+)\s*$/;
+const THROUGH_PATTERN = /^\s*([^\s.>-][^\s.]*?)\s*->\s*([^\s.]+)\.([^\s.]+)\s*$/;
 
 /** A tables.through value as its three names, or null. */
 export function parseThrough(text: string): { column: string; parent: string; key: string } | null {
@@ -79,7 +79,7 @@ export function parseThrough(text: string): { column: string; parent: string; ke
 }
 
 /** `id <- smol_archive.item_id`: tables.shared's spelling (the table's key, taken by the referrer's column). */
-export const SHARED_PATTERN = /^\s*([^\s.<-][^\s.]*?)\s*<-\s*([^\s.]+)\.([^\s.]+)\s*$/;
+const SHARED_PATTERN = /^\s*([^\s.<-][^\s.]*?)\s*<-\s*([^\s.]+)\.([^\s.]+)\s*$/;
 
 /** A tables.shared value as its three names (`column` of the shared table, `parent` and `key` the referrer's), or null. */
 export function parseShared(text: string): { column: string; parent: string; key: string } | null {
@@ -185,7 +185,7 @@ export function formatIssues(error: z.ZodError, lines?: KeyLines): string[] {
 }
 
 /** The keys an object of `schema` accepts at `path` (through optionals, records and arrays); [] elsewhere. */
-export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => (t instanceof z.ZodOptional ? unwrap(t.unwrap() as z.ZodType) : t);
   let node = unwrap(schema);
   for (const seg of path) {
@@ -198,7 +198,7 @@ export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): st
 }
 
 /** The candidate nearest to `word` by edit distance, if within `max` edits (ties: the first). */
-export function closest(word: string, candidates: readonly string[], max = 2): string | null {
+function closest(word: string, candidates: readonly string[], max = 2): string | null {
   let best: string | null = null;
   let bestD = max + 1;
   for (const c of candidates) {
@@ -209,7 +209,7 @@ export function closest(word: string, candidates: readonly string[], max = 2): s
 }
 
 /** Levenshtein distance (insertions, deletions, substitutions). */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];

@@ -10,7 +10,7 @@ import { describeEndpoint, type Endpoint } from '../topology/index.js';
 import { scrubSecrets } from '../topology/secret.js';
 
 /** Server error numbers fw-shard tells apart (https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html). */
-export const ER = {
+const ER = {
   LOCK_WAIT_TIMEOUT: 1205,
   LOCK_DEADLOCK: 1213,
   DUP_ENTRY: 1062,
@@ -116,13 +116,13 @@ function isClosedConnection(err: unknown): boolean {
 }
 
 /** The TLS handshake failed: an unknown CA, a certificate for another host, no TLS on the server. */
-export function isTlsFailure(err: unknown): boolean {
+function isTlsFailure(err: unknown): boolean {
   const code = driverCode(err);
   return code !== undefined && (/^HANDSHAKE_(SSL_ERROR|NO_SSL_SUPPORT)$/.test(code) || /^ERR_TLS_|CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code));
 }
 
 /** The login was refused (user, password, or the database's GRANTs). */
-export function isAccessDenied(err: unknown): boolean {
+function isAccessDenied(err: unknown): boolean {
   const code = driverCode(err);
   return code !== undefined && DENIED_CODES.has(code);
 }

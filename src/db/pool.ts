@@ -134,7 +134,7 @@ function connectionOptions(e: Endpoint, binary: boolean): ConnectionOptions {
  */
 const PARSE_MODES = ['NO_BACKSLASH_ESCAPES', 'HIGH_NOT_PRECEDENCE', 'PIPES_AS_CONCAT', 'ANSI_QUOTES', 'IGNORE_SPACE', 'ANSI'];
 
-export function safeSqlMode(mode: string): string {
+function safeSqlMode(mode: string): string {
   return mode
     .split(',')
     .map((m) => m.trim())
@@ -380,7 +380,7 @@ interface StreamingConnection extends NodeJS.EventEmitter {
  * LOAD DATA LOCAL data goes out one packet per stream chunk, and the server refuses a packet above its
  * max_allowed_packet: so slices of 1 MB (views, not copies), whatever the size of the chunk or a row.
  */
-export const INFILE_PACKET = 1024 * 1024;
+const INFILE_PACKET = 1024 * 1024;
 function* packets(data: Buffer): Generator<Buffer> {
   for (let i = 0; i < data.length; i += INFILE_PACKET) yield data.subarray(i, i + INFILE_PACKET);
 }

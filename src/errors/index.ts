@@ -37,9 +37,9 @@ export const ExitCode = {
   /** A bug in fw-shard. Please report it with the output. */
   internal: 70,
 } as const;
-export type ExitCodeName = keyof typeof ExitCode;
+type ExitCodeName = keyof typeof ExitCode;
 
-export type ErrorCode =
+type ErrorCode =
   | 'USAGE'
   | 'CONFIG_NOT_FOUND'
   | 'CONFIG_UNREADABLE'
@@ -142,7 +142,7 @@ export class FwShardError extends Error {
 }
 
 /** What a BUSY (exit 7, retry later) is about: the CLI and the fleet runner tell these apart by type. */
-export type BusyReason =
+type BusyReason =
   /** Another runner holds the move's lease (its heartbeat is fresh). */
   | 'lease'
   /** Another fw-shard run holds a named lock (playbook, apply). */

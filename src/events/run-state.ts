@@ -5,7 +5,7 @@
  */
 import type { MoveTotals, Phase } from './types.js';
 
-export const RUN_STATE_VERSION = 1;
+const RUN_STATE_VERSION = 1;
 
 export type PhaseStatus = 'running' | 'done' | 'failed' | 'stopped';
 
@@ -43,7 +43,7 @@ export interface TableState {
   baseAtMs: number | null;
 }
 
-export type Outcome = 'running' | 'finished' | 'failed' | 'stopped';
+type Outcome = 'running' | 'finished' | 'failed' | 'stopped';
 
 /**
  * The phase a milestone happened in (the innermost one running then; null between phases). The TUI

@@ -47,7 +47,7 @@ export interface ApplyOptions {
   pollMs?: number;
 }
 
-export interface ApplyEnv {
+interface ApplyEnv {
   deps: MoveDeps;
   /** A dedicated handle on the mapping server for this runner's locks (one session, held for the run). */
   lockDb: Db;

@@ -46,7 +46,7 @@ import type { RowHash } from '../db/sql/rows.js';
 import { readPlacements, shardTablePlans } from '../plan/facts.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 
-export interface StrayGroup {
+interface StrayGroup {
   /** Where the rows are. */
   shard: number;
   table: string;
@@ -164,7 +164,7 @@ export async function findOrphans(topology: Topology, connect: (e: Endpoint) => 
 
 const cmpId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
-export interface OrphanCleanupGroup extends StrayGroup {
+interface OrphanCleanupGroup extends StrayGroup {
   /** Rows deleted (or, with dryRun, that would be). */
   deleted: string;
   /** Rows kept, with why, by key (at most 20 listed). */

@@ -25,7 +25,7 @@ export type MoveOutcomeKind =
   /** never started: --until, --max-moves, the stop file, a signal, or a usage error stopped the run first */
   | 'not-started';
 
-export const OUTCOME_KINDS: readonly MoveOutcomeKind[] = ['done', 'resumed', 'skipped-done', 'busy', 'stale', 'failed', 'interrupted', 'not-started'];
+const OUTCOME_KINDS: readonly MoveOutcomeKind[] = ['done', 'resumed', 'skipped-done', 'busy', 'stale', 'failed', 'interrupted', 'not-started'];
 
 export interface MoveOutcome {
   seq: number;

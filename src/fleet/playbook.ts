@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { FwShardError } from '../errors/index.js';
 import { METRICS, type Metric } from '../plan/planner.js';
 
-export type ParamValue = string | number | boolean | null;
+type ParamValue = string | number | boolean | null;
 
 const duration = z.string().regex(/^[0-9]+(\.[0-9]+)?(ms|s|m|h|d)?$/, 'must be a duration like 500ms, 5s, 15m or 1h');
 const clock = '([01][0-9]|2[0-3]):[0-5][0-9]';
@@ -112,7 +112,7 @@ const playbookSchema = z.strictObject({
 type RawPlaybook = z.infer<typeof playbookSchema>;
 export type Guardrails = z.infer<typeof guardrails>;
 export type PlanStep = z.infer<typeof planStep>;
-export type ApplyStep = z.infer<typeof applyStep>;
+type ApplyStep = z.infer<typeof applyStep>;
 
 export type Step =
   | { kind: 'plan'; line: number; opts: PlanStep }

@@ -22,7 +22,7 @@ import type { FleetEvent } from './events.js';
 import { cleanupOrphans, findOrphans, type OrphanCleanupReport, type VerifyReport } from './orphans.js';
 import { shardListOf, windowState, type Playbook, type PlanStep, type Step } from './playbook.js';
 
-export interface PlaybookEnv {
+interface PlaybookEnv {
   /** With the guardrails' throttler already in place. */
   deps: MoveDeps;
   /** A dedicated handle on the mapping server for the apply steps' locks. */
@@ -36,14 +36,14 @@ export interface PlaybookEnv {
   log(line: string): void;
 }
 
-export type StepOutput =
+type StepOutput =
   | { kind: 'plan'; plan: PlanDocument }
   | { kind: 'apply'; summary: ApplySummary }
   | { kind: 'cleanup'; results: MoveResult[] }
   | { kind: 'verify'; report: VerifyReport }
   | { kind: 'cleanupOrphans'; report: VerifyReport; cleanup: OrphanCleanupReport };
 
-export interface StepResult {
+interface StepResult {
   index: number;
   kind: Step['kind'];
   line: number;
@@ -62,7 +62,7 @@ export interface PlaybookResult {
 }
 
 /** Turn a plan step (and the guardrails) into planner options; shard ids are checked against the topology. */
-export function planOptionsOf(
+function planOptionsOf(
   p: PlanStep,
   pb: Pick<Playbook, 'guardrails'>,
   deps: Pick<MoveDeps, 'topology'>,

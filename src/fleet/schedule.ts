@@ -5,7 +5,7 @@
  */
 
 /** What the scheduler needs to know of a planned move. */
-export interface Schedulable {
+interface Schedulable {
   seq: number;
   from: number;
   to: number;
@@ -53,7 +53,7 @@ export interface SchedulerState<M extends Schedulable> {
   stopped: boolean;
 }
 
-export type NextStep<M> =
+type NextStep<M> =
   /** Nothing more to start in this round: full, stopped, or every pending move looked at. */
   | { kind: 'end-round' }
   /** This runner already fills a shard of the move: look at it again next round. */

@@ -33,9 +33,9 @@ export const HOOKS = {
   'on-success': 'the move finished',
   'on-failure': 'the move failed or was stopped after it started (FW_SHARD_ERROR_CODE)',
 } as const;
-export type HookName = keyof typeof HOOKS;
+type HookName = keyof typeof HOOKS;
 
-export interface HookRunnerOptions {
+interface HookRunnerOptions {
   dir: string;
   /** fw-shard's own environment (inherited by hooks, minus anything secret). */
   env: Readonly<Record<string, string | undefined>>;
@@ -49,7 +49,7 @@ export interface HookRunnerOptions {
   host?: string;
 }
 
-export interface HookResult {
+interface HookResult {
   hook: HookName;
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -72,7 +72,7 @@ const TAIL = 2000;
 const SECRET_NAME = /PASS(WORD|WD)?|PWD|SECRET/i;
 
 /** Check the directory up front: a typo in --hooks-dir must not silently run a move without its hooks. */
-export function checkHooksDir(dir: string): void {
+function checkHooksDir(dir: string): void {
   let st;
   try {
     st = statSync(dir);
@@ -119,7 +119,7 @@ export function topologySecrets(t: Topology): string[] {
 const tail = (s: string) => (s.length > TAIL ? '…' + s.slice(-TAIL) : s).trim();
 
 /** The inherited environment minus secrets. */
-export function baseEnv(env: Readonly<Record<string, string | undefined>>, secrets: readonly string[]): Record<string, string> {
+function baseEnv(env: Readonly<Record<string, string | undefined>>, secrets: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined || SECRET_NAME.test(k)) continue;
@@ -136,7 +136,7 @@ function scrub(text: string, secrets: readonly string[]): string {
 }
 
 /** The facts every hook gets, from the reducer's state (the same facts the screen shows). */
-export function factsEnv(state: RunState, hook: HookName, e: MoveEvent | null, host: string | undefined): Record<string, string> {
+function factsEnv(state: RunState, hook: HookName, e: MoveEvent | null, host: string | undefined): Record<string, string> {
   const t = totals(state);
   const started = state.startedAt ? Date.parse(state.startedAt) : NaN;
   const at = e ? Date.parse(e.at) : NaN;
@@ -236,7 +236,7 @@ export function hookFor(e: MoveEvent): HookName | null {
 }
 
 /** Run one executable with a timeout; never throws. */
-export function runHook(hook: HookName, path: string, env: Record<string, string>, cwd: string, timeoutMs: number): Promise<HookResult> {
+function runHook(hook: HookName, path: string, env: Record<string, string>, cwd: string, timeoutMs: number): Promise<HookResult> {
   return new Promise((done) => {
     let stdout = '';
     let stderr = '';
@@ -280,7 +280,7 @@ export function runHook(hook: HookName, path: string, env: Record<string, string
   });
 }
 
-export function describeFailure(r: HookResult): string {
+function describeFailure(r: HookResult): string {
   const how = r.error ? `could not run (${r.error})` : r.timedOut ? 'timed out' : r.signal ? `was killed by ${r.signal}` : `exited ${r.code}`;
   const said = r.stderrTail || r.stdoutTail;
   return `hook ${r.hook} ${how}${said ? `: ${said.split('\n').slice(-3).join(' / ')}` : ''}`;

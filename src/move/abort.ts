@@ -131,7 +131,7 @@ async function abortUndo(ctx: RunContext, undoOf: string): Promise<string> {
 }
 
 /** What an undo records about its start in its journal options. */
-export function undoFacts(options: JournalOptionsValue | undefined): { targetFence: string | null } {
+function undoFacts(options: JournalOptionsValue | undefined): { targetFence: string | null } {
   const o = parseJournalOptions(options ?? null) as { undo?: { targetFence?: string | null } };
   return { targetFence: o.undo?.targetFence ?? null };
 }

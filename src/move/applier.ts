@@ -30,7 +30,7 @@ import { foreignKeyWriteError, packetTooLargeError } from './write-errors.js';
 import { clearedParentKeys, deletable, deleteStranded, keyId, straysBefore } from './applier-paths.js';
 
 /** What proves a range's source rows without comparing them with the target now (deleteRangeIfOnTarget). */
-export interface RangeProof {
+interface RangeProof {
   /** The range's record from the final verification (not a dirty one), or null. */
   record: RangeHash | null;
   /** Trigger mode: true when the source fence and triggers have held since the freeze (run in the range's transaction). */
@@ -394,7 +394,7 @@ class RangeChanged extends Error {
  * (a concurrent writer on the same rows), with a growing pause; give up after a few attempts with the
  * last error (the move then stops cleanly and can be resumed).
  */
-export async function retryTransient<T>(fn: () => Promise<T>, attempts = TRANSIENT_ATTEMPTS): Promise<T> {
+async function retryTransient<T>(fn: () => Promise<T>, attempts = TRANSIENT_ATTEMPTS): Promise<T> {
   try {
     return await retrying(fn, { attempts, retryIf: (err) => isTransient(err) || err instanceof RangeChanged, pauseMs: (attempt) => 150 * attempt });
   } catch (err) {

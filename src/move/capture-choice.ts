@@ -10,12 +10,12 @@ import { FwShardError } from '../errors/index.js';
 import type { TablePlan } from './table-plan.js';
 
 export type CaptureMode = 'trigger' | 'rehash';
-export type CaptureChoice = 'auto' | CaptureMode;
+type CaptureChoice = 'auto' | CaptureMode;
 
 const NUMERIC_OWNER = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
 
 /** What the shard's server and our login allow, read without writing anything. */
-export interface GuardFacts {
+interface GuardFacts {
   privileges: Set<string>;
   logBin: boolean;
   trustCreators: boolean;

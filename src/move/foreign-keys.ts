@@ -37,7 +37,7 @@ export interface ForeignKeyReport {
   treatment: string;
 }
 
-export interface ForeignKeyScope {
+interface ForeignKeyScope {
   shard: number;
   side: 'source' | 'target';
   /** The shard's database: tables of any other database never move. */

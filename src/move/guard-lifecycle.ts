@@ -26,16 +26,16 @@ import { JournalReader, type MoveRow } from './journal.js';
 import { deleteFenceSql, deleteUserChangesSql } from '../db/sql/guard.js';
 
 /** A moved user's fence stays this long on the old shard by default (config `guard.retention`). */
-export const DEFAULT_FENCE_RETENTION_SECONDS = 24 * 3600;
+const DEFAULT_FENCE_RETENTION_SECONDS = 24 * 3600;
 
-export const fenceRetentionOf = (t: Topology): number => t.guard?.retentionSeconds ?? DEFAULT_FENCE_RETENTION_SECONDS;
+const fenceRetentionOf = (t: Topology): number => t.guard?.retentionSeconds ?? DEFAULT_FENCE_RETENTION_SECONDS;
 
 /** --fence-retention, else config guard.retention, else the default: in seconds. */
 export function retentionSeconds(topology: Topology, flag: string | undefined): number {
   return flag === undefined ? fenceRetentionOf(topology) : Math.floor(parseDuration(flag, '--fence-retention') / 1000);
 }
 
-export type FenceVerdict =
+type FenceVerdict =
   /** its move is unfinished */
   | 'needed'
   /** a moved user's fence, kept until `until` */
@@ -57,14 +57,7 @@ export interface JudgedFence extends FenceRow {
 }
 
 /** What one fence is for, from its move's journal row, where the user lives, and the retention. */
-export function judgeFence(
-  f: FenceRow,
-  shards: readonly number[],
-  move: MoveRow | undefined,
-  lives: number | null,
-  retentionS: number,
-  nowMs: number,
-): JudgedFence {
+function judgeFence(f: FenceRow, shards: readonly number[], move: MoveRow | undefined, lives: number | null, retentionS: number, nowMs: number): JudgedFence {
   const here = lives !== null && shards.includes(lives);
   const shard = shards[0]!;
   const base = { ...f, lives, until: null, problem: null };
@@ -112,7 +105,7 @@ export function showSeconds(s: number): string {
 }
 
 /** The shards of a topology grouped by database (poor man's federation may name one database twice). */
-export function shardDatabases(topology: Topology, only?: readonly ShardId[]): { shards: number[]; endpoint: Endpoint }[] {
+function shardDatabases(topology: Topology, only?: readonly ShardId[]): { shards: number[]; endpoint: Endpoint }[] {
   const groups = new Map<string, { shards: number[]; endpoint: Endpoint }>();
   for (const [id, e] of [...topology.shards].sort(([a], [b]) => a - b)) {
     if (only && !only.includes(id)) continue;

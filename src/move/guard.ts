@@ -22,7 +22,7 @@ const noGuardTable = isTableMissingOrDenied;
 /** Tries without waiting of one DDL statement that finds its table busy (Guard.ddl: about 2.5 s in all). */
 const DDL_ATTEMPTS = 25;
 /** The guard lock of one shard database (a named lock of its server). */
-export const guardLockName = (database: string) => taggedLockName(database, 'guard');
+const guardLockName = (database: string) => taggedLockName(database, 'guard');
 
 export interface FenceRow {
   user_id: string;
@@ -350,7 +350,7 @@ export class Guard {
   }
 }
 
-export interface LoggedChange {
+interface LoggedChange {
   seq: string;
   table: string;
   key: KeyTuple | null;

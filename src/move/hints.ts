@@ -13,7 +13,7 @@ import { FLIPPED_PHASES, isJournalPhase } from './phase.js';
  */
 export const STALE_SECONDS = 30;
 /** A runner beats every 5 s: one silent longer than this may be frozen, or its host gone. */
-export const HEARTBEAT_SILENT_SECONDS = 10;
+const HEARTBEAT_SILENT_SECONDS = 10;
 
 /** Whether a journal phase is past the flip (an unknown phase counts as flipped: never suggest abort then). */
 function pastFlip(phase: string): boolean {
@@ -21,7 +21,7 @@ function pastFlip(phase: string): boolean {
 }
 
 /** What the wording of a running move knows about it (a journal row). */
-export interface RunningMove {
+interface RunningMove {
   id: string;
   phase: string;
   runner_host: string | null;

@@ -40,7 +40,7 @@ interface ChunkFacts {
   /** The key of the last row read (copied, not a view of the network buffer). */
   lastKey: KeyTuple | null;
 }
-export interface LineChunk extends ChunkFacts {
+interface LineChunk extends ChunkFacts {
   lines: true;
   tsv: Buffer;
   /** Keys of rows with a value too long for the server to escape (tsvLine): to be read raw. */
@@ -48,7 +48,7 @@ export interface LineChunk extends ChunkFacts {
   /** The rows' range hash, summed from the read ('crc-mul' moves: R.rowHashTerm); else undefined. */
   hash?: RangeHash;
 }
-export interface RawChunk extends ChunkFacts {
+interface RawChunk extends ChunkFacts {
   lines: false;
   rows: RawValue[][];
 }

@@ -120,7 +120,7 @@ export interface ChunkRow {
 }
 
 /** `fw-shard undo`: the move a move undoes, and the move undoing it (ids, or null). */
-export interface UndoLinks {
+interface UndoLinks {
   undoOf: string | null;
   undoneBy: string | null;
 }

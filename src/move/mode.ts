@@ -9,7 +9,7 @@ import { CLEANUP_MODES } from './types.js';
 import type { CaptureAsk, CleanupMode, MoveAsk, MoveRequest } from './types.js';
 
 /** The `options` column of fw_shard_moves (JSON). Older journals lack `capture`. */
-export interface JournalOptions {
+interface JournalOptions {
   chunkTimeMs?: number;
   chunkSize?: number | null;
   concurrency?: number;
@@ -20,7 +20,7 @@ export interface JournalOptions {
   rowHash?: RowHash;
 }
 
-export interface MoveMode {
+interface MoveMode {
   assumeNoWrites: boolean;
   /** The journaled capture of an online move; undefined offline or in journals older than this field. */
   capture: 'trigger' | 'rehash' | undefined;

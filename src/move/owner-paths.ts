@@ -26,7 +26,7 @@ import type { TableSelection, ThroughLink } from '../topology/index.js';
 import { chooseKey, planTable, type TablePlan } from './table-plan.js';
 import { referenceNames } from '../config/naming.js';
 
-export const showThrough = (table: string, l: ThroughLink): string => `${table}: ${l.column} -> ${l.parent}.${l.key}`;
+const showThrough = (table: string, l: ThroughLink): string => `${table}: ${l.column} -> ${l.parent}.${l.key}`;
 
 export interface OwnerPath {
   via: OwnerLink[];
@@ -119,7 +119,7 @@ export function resolveOwnerPath(
   }
 }
 
-export const showShared = (table: string, l: ThroughLink): string => `${table}: ${l.column} <- ${l.parent}.${l.key}`;
+const showShared = (table: string, l: ThroughLink): string => `${table}: ${l.column} <- ${l.parent}.${l.key}`;
 
 /**
  * The link of a shared table (tables.shared `id <- smol_archive.item_id`), checked: the referrer moves;
@@ -170,7 +170,7 @@ function sharedLink(
   return column && key ? { column, parent: link.parent, parentKey: key, shared: true } : null;
 }
 
-export interface SplitTable {
+interface SplitTable {
   table: string;
   column: string;
   references: string;

@@ -5,7 +5,7 @@
  */
 import type { MoveResult } from './types.js';
 
-export type MoveResultFields = Omit<MoveResult, 'ok' | 'mappingFlipped' | 'tables'> & Partial<Pick<MoveResult, 'ok' | 'mappingFlipped' | 'tables'>>;
+type MoveResultFields = Omit<MoveResult, 'ok' | 'mappingFlipped' | 'tables'> & Partial<Pick<MoveResult, 'ok' | 'mappingFlipped' | 'tables'>>;
 
 export function moveResult(f: MoveResultFields): MoveResult {
   const { ok = true, mappingFlipped = false, tables, ...rest } = f;

@@ -12,7 +12,7 @@ import { Inspector } from './inspector.js';
 import { Journal } from './journal.js';
 import type { MoveDeps, MoveRequest, MoveTimings } from './types.js';
 
-export interface Side {
+interface Side {
   endpoint: Endpoint;
   db: Db;
   /** The read role (gh-ost's Inspector). */

@@ -28,7 +28,7 @@ import * as F from '../db/sql/fingerprint.js';
 import { FwShardError } from '../errors/index.js';
 import type { MoveRun } from './move-run.js';
 
-export interface TableFingerprint {
+interface TableFingerprint {
   columns: string;
   keys: string;
   foreignKeys: string;
@@ -37,9 +37,9 @@ export interface TableFingerprint {
 }
 
 /** What the fingerprint reads and how it hashes it: fingerprints of another version are not compared (re-recorded). */
-export const FINGERPRINT_VERSION = 3;
+const FINGERPRINT_VERSION = 3;
 
-export interface SchemaFingerprint {
+interface SchemaFingerprint {
   version?: number;
   storage: 'table-id' | 'create-time';
   tables: Record<string, TableFingerprint>;
@@ -47,7 +47,7 @@ export interface SchemaFingerprint {
   ownerTables: string[] | null;
 }
 
-export interface MoveFingerprints {
+interface MoveFingerprints {
   source: SchemaFingerprint;
   target: SchemaFingerprint;
 }
@@ -78,7 +78,7 @@ function linesByTable(rows: readonly Row[], skip: readonly string[] = []): Map<s
 }
 
 /** The fingerprint of `tables` in the endpoint's database: five queries at most, side by side; `only`: the parts read. */
-export async function readSchemaFingerprint(
+async function readSchemaFingerprint(
   db: ReadDb,
   tables: readonly string[],
   /** ownTriggers false: fw-shard's own triggers are left out (moves that do not rely on them: guard-lifecycle.ts drops them meanwhile). */
@@ -156,7 +156,7 @@ export function diffSchemaFingerprints(before: SchemaFingerprint, after: SchemaF
 }
 
 /** After the flip: the cleanup deletes nothing while the columns it would compare are not the table's. */
-export function cleanupSchemaChangedError(moveId: string, userId: string, side: string, changes: readonly string[]): FwShardError {
+function cleanupSchemaChangedError(moveId: string, userId: string, side: string, changes: readonly string[]): FwShardError {
   return new FwShardError(
     'SCHEMA_CHANGED',
     `the schema of the moved tables changed on the ${side} shard since move ${moveId} started, so its cleanup cannot compare rows:\n  ${changes.join('\n  ')}`,
@@ -168,7 +168,7 @@ export function cleanupSchemaChangedError(moveId: string, userId: string, side: 
 }
 
 /** The typed refusal: the move stops before its flip; abort it, then move again once the change is done. */
-export function schemaChangedError(moveId: string, side: string, changes: readonly string[]): FwShardError {
+function schemaChangedError(moveId: string, side: string, changes: readonly string[]): FwShardError {
   return new FwShardError('SCHEMA_CHANGED', `the schema of the moved tables changed on the ${side} shard during move ${moveId}:\n  ${changes.join('\n  ')}`, {
     hint:
       `Nothing was flipped. Let the schema change finish on every shard, then fw-shard abort ${moveId} (it deletes only the copy on the target) ` +

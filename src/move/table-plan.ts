@@ -7,7 +7,7 @@ import type { OwnerLink, RowHash } from '../db/sql/rows.js';
 import type { OwnerPath } from './owner-paths.js';
 
 /** Everything the row builders in src/db/sql/rows.ts need to know about a table. */
-export interface TableSpec {
+interface TableSpec {
   name: string;
   /** Copied and hashed columns, in table order (generated columns excluded). */
   columns: ColumnInfo[];

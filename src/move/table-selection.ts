@@ -50,7 +50,7 @@ const MAIN_ONLY = /^(users|Users|users_password_reset|UsersPasswordReset|Tickets
 /** db_main lookup tables (DotsLookup, SheetsLookup, FlickrPhotosLookup...): object id → user_id. */
 const LOOKUP = /Lookup$/;
 
-export interface SelectOptions {
+interface SelectOptions {
   /** The source database holds the mapping (db_main or db_accounts): poor man's or graduation. */
   sourceIsMain: boolean;
   /** The target database holds the mapping (a move back onto db_main). */

@@ -19,7 +19,7 @@ import { FwShardError } from '../errors/index.js';
 import { mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import type { Throttler } from './types.js';
 
-export interface LoadLimit {
+interface LoadLimit {
   name: string;
   max: number;
 }
@@ -45,7 +45,7 @@ export interface ThrottleProbe {
   throttleQuery(text: string): Promise<number>;
 }
 
-export function hasThrottleSettings(s: ThrottleSettings | undefined): s is ThrottleSettings {
+function hasThrottleSettings(s: ThrottleSettings | undefined): s is ThrottleSettings {
   return !!s && (s.maxLagMs !== undefined || (s.maxLoad?.length ?? 0) > 0 || s.throttleQuery !== undefined || s.pauseFile !== undefined);
 }
 
@@ -65,7 +65,7 @@ export function parseMaxLoad(text: string, flag = '--max-load'): LoadLimit[] {
 }
 
 /** Probes against real servers: SHOW REPLICA STATUS (or SHOW SLAVE STATUS), SHOW GLOBAL STATUS, the throttle query on db_main. */
-export function dbProbe(topology: Topology, connect: (e: Endpoint) => ReadDb, fileExists: (p: string) => boolean = existsSync): ThrottleProbe {
+function dbProbe(topology: Topology, connect: (e: Endpoint) => ReadDb, fileExists: (p: string) => boolean = existsSync): ThrottleProbe {
   return {
     pauseFileExists: fileExists,
     async replicaLag(e) {
@@ -211,7 +211,7 @@ function dedupeServers(es: Endpoint[]): Endpoint[] {
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 const fmtMs = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
-export const realClock = {
+const realClock = {
   now: () => Date.now(),
   sleep: (ms: number, signal?: AbortSignal) =>
     new Promise<void>((resolve) => {

@@ -8,8 +8,8 @@ import { FwShardError } from '../errors/index.js';
 import type { Topology } from '../topology/index.js';
 import { METRICS, type PlanOutcome, type ShardLoad } from './planner.js';
 
-export const PLAN_SCHEMA_VERSION = 1;
-export const PLAN_KIND = 'fw-shard-plan';
+const PLAN_SCHEMA_VERSION = 1;
+const PLAN_KIND = 'fw-shard-plan';
 
 const digits = z.string().regex(/^[0-9]+$/, 'must be a decimal string');
 const shardId = z.number().int().min(1).max(255);

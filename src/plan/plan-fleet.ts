@@ -9,7 +9,7 @@ import { collectFleetFacts, type FleetFacts } from './facts.js';
 import { planDocument, type PlanDocument } from './plan-file.js';
 import { PlanError, planMoves, type PlanOptions } from './planner.js';
 
-export interface PlanFleetInput {
+interface PlanFleetInput {
   topology: Topology;
   connect: (e: Endpoint) => ReadDb;
   /** The planner's options; given db_main's own shards (poor man's federation), which graduation empties by default. */

@@ -30,7 +30,7 @@ export interface ShardFacts {
   users: readonly UserSize[];
 }
 
-export type PlanMode = 'balance' | 'drain' | 'graduate';
+type PlanMode = 'balance' | 'drain' | 'graduate';
 
 export interface PlanOptions {
   mode: PlanMode;
@@ -48,7 +48,7 @@ export interface PlanOptions {
   thresholdPct?: number;
 }
 
-export interface PlannedMove {
+interface PlannedMove {
   seq: number;
   userId: string;
   from: number;
@@ -63,14 +63,14 @@ export interface ShardLoad {
   bytes: bigint;
 }
 
-export interface ShardOutlook {
+interface ShardOutlook {
   id: number;
   isMain: boolean;
   before: ShardLoad;
   after: ShardLoad;
 }
 
-export type StopReason = 'balanced' | 'drained' | 'max-moves' | 'max-bytes' | 'no-improving-move' | 'nothing-to-do';
+type StopReason = 'balanced' | 'drained' | 'max-moves' | 'max-bytes' | 'no-improving-move' | 'nothing-to-do';
 
 export interface PlanOutcome {
   mode: PlanMode;
@@ -87,7 +87,7 @@ export interface PlanOutcome {
   notes: string[];
 }
 
-export const DEFAULT_THRESHOLD_PCT = 10;
+const DEFAULT_THRESHOLD_PCT = 10;
 
 /** The weight of a user under a metric. */
 export function weightOf(u: Pick<UserSize, 'rows' | 'bytes'>, by: Metric): bigint {
@@ -95,7 +95,7 @@ export function weightOf(u: Pick<UserSize, 'rows' | 'bytes'>, by: Metric): bigin
 }
 
 /** Compare decimal user ids numerically (ids beyond 2^53 stay exact). */
-export function compareUserIds(a: string, b: string): number {
+function compareUserIds(a: string, b: string): number {
   if (a.length !== b.length && /^[0-9]+$/.test(a) && /^[0-9]+$/.test(b)) {
     const x = BigInt(a);
     const y = BigInt(b);

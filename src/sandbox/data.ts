@@ -20,7 +20,7 @@ export const SENTINEL_DETAILS = '{"name":"sentinel 🐘","note":"café ☕ 𝄞 
 /** Written to each user's first FlickrPhotos.exif (BLOB): NUL, tab, newline, backslash, quotes, CR, ^Z, 0xFF. */
 export const EXIF_SENTINEL_BYTES: Buffer = Buffer.from([0x00, 0x09, 0x0a, 0x5c, 0x27, 0x22, 0x0d, 0x1a, 0xff, 0x00, 0x5c, 0x6e]);
 
-export interface DataTargets {
+interface DataTargets {
   /** db_main: users, users_password_reset, DotsLookup. */
   main: { db: Db; database: string };
   /** Shard id → where its per-user tables are. */
@@ -31,7 +31,7 @@ export interface DataTargets {
   poorMansTicketing: boolean;
 }
 
-export interface DataOptions {
+interface DataOptions {
   users: number;
   /** About this many rows per user (each user gets 80-120 % of it), spread over the five shard tables. */
   rowsPerUser: number;

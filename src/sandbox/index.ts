@@ -380,7 +380,7 @@ async function upFailed(state: SandboxState, started: SandboxServer[], err: unkn
 }
 
 /** The native config (src/config/schema.ts) describing a sandbox. */
-export function sandboxConfig(state: SandboxState, memcachedPort?: number): RawConfig {
+function sandboxConfig(state: SandboxState, memcachedPort?: number): RawConfig {
   const byName = new Map(state.processes.map((p) => [p.name, p]));
   const main = byName.get('main');
   if (!main) throw new Error('sandbox state has no main server');

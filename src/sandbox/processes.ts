@@ -54,7 +54,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** The program's arguments from /proc, or undefined when the process is gone or is a zombie (empty cmdline). */
-export function procArgs(pid: number): string[] | undefined {
+function procArgs(pid: number): string[] | undefined {
   try {
     const raw = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
     if (raw.length === 0) return undefined;
@@ -64,7 +64,7 @@ export function procArgs(pid: number): string[] | undefined {
   }
 }
 
-export const hasProc = existsSync('/proc/self/cmdline');
+const hasProc = existsSync('/proc/self/cmdline');
 
 /**
  * True while `pid` runs a program one of whose arguments contains `marker` (the datadir, or a pid file
@@ -125,7 +125,7 @@ export async function stopProcess(
   throw new FwShardError('SANDBOX', `process ${pid} did not exit after SIGKILL`);
 }
 
-export async function waitGone(pid: number, marker: string, ms: number): Promise<boolean> {
+async function waitGone(pid: number, marker: string, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (!isProcessAlive(pid, marker)) return true;

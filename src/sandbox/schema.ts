@@ -25,7 +25,7 @@ export interface SchemaPart {
 }
 
 /** The statements that create one part: the database, then its tables (fresh databases only). */
-export function schemaStatements(part: Omit<SchemaPart, 'db'>): Sql[] {
+function schemaStatements(part: Omit<SchemaPart, 'db'>): Sql[] {
   const out: Sql[] = [createDatabase(part.database)];
   if (part.holds.includes('main')) out.push(...mainTables(part.database));
   if (part.holds.includes('tickets')) out.push(...ticketTables(part.database));

@@ -33,7 +33,7 @@ import { findExecutable, freePort, isProcessAlive, sleep, stopProcess, tailFile 
 export { findExecutable, findProcessesUnder, freePort, isProcessAlive, stopProcess, tailFile, tcpReachable } from './processes.js';
 
 /** Where the server binaries are, and which flavour they are. */
-export interface ServerBinaries {
+interface ServerBinaries {
   /** mariadbd or mysqld. */
   server: string;
   /** mariadb-install-db or mysql_install_db; absent for MySQL 5.7+, which initialises with `mysqld --initialize-insecure`. */
@@ -110,7 +110,7 @@ export function findServerBinaries(): ServerBinaries {
 }
 
 /** A socket path under `home`, or a short unique one under /tmp when that would be too long. */
-export function socketPathFor(home: string): string {
+function socketPathFor(home: string): string {
   const inside = join(home, 'mysqld.sock');
   if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH) return inside;
   return join('/tmp', `fws-${randomBytes(5).toString('hex')}.sock`);

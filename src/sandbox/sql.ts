@@ -15,7 +15,7 @@ export const SHARD_TABLES = ['Sheets', 'Dots', 'FlickrPhotos', 'FlickrFaves', 'F
 export type ShardTable = (typeof SHARD_TABLES)[number];
 
 /** Tickets64 starts just above 2^53 so every 64-bit ticket is beyond a JS number's exact range. */
-export const TICKETS64_START = '9007199254740993';
+const TICKETS64_START = '9007199254740993';
 
 /** `CREATE DATABASE` with Flamework's default charset (utf8, i.e. utf8mb3). */
 export function createDatabase(db: string): Sql {

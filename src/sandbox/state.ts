@@ -95,7 +95,7 @@ export interface SandboxUpResult {
   timings: Record<string, number>;
 }
 
-export interface ProcessStatus extends ProcessState {
+interface ProcessStatus extends ProcessState {
   /** The process exists and is still ours. */
   alive: boolean;
   /** It answers: `SELECT 1` for MariaDB, a TCP connect for memcached. */
@@ -115,7 +115,7 @@ export interface SandboxStatus {
   data: DataSummary | null;
 }
 
-export interface SandboxDownResult {
+interface SandboxDownResult {
   dir: string;
   /** There was a sandbox (or a leftover) at DIR. */
   existed: boolean;
@@ -162,7 +162,7 @@ export function isSandboxDir(dir: string): boolean {
 // ---------------------------------------------------------------------------------------------------
 // probing and teardown
 
-export async function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+async function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<T>((res) => (timer = setTimeout(() => res(fallback), ms)));
   try {

@@ -14,7 +14,7 @@ import { FwShardError } from '../errors/index.js';
 import { databaseId, isPoorMansOnly, mappingEndpoint, shardsOnMain, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import { idColumnOf, ticketedColumn, ticketOverlapMessage } from './ticketed.js';
 
-export interface ServerStatus {
+interface ServerStatus {
   role: string;
   host: string;
   port: number;
@@ -26,7 +26,7 @@ export interface ServerStatus {
   error?: string;
 }
 
-export interface ShardStatus {
+interface ShardStatus {
   id: number;
   server: string;
   isMain: boolean;
@@ -39,7 +39,7 @@ export interface ShardStatus {
   drift: string[];
 }
 
-export interface TicketStatus {
+interface TicketStatus {
   role: string;
   reachable: boolean;
   increment?: number;

@@ -12,7 +12,7 @@ import type { TableInfo } from '../db/sql/schema.js';
 import type { TableSelection } from '../topology/index.js';
 
 /** Tables named after an outside service whose ids they mirror (parallel-flickr's Flickr*, privatesquare's Foursquare*...). */
-export const EXTERNAL_ID_TABLES = /^(Flickr|Foursquare|Twitter|Instagram|Github|GitHub|Facebook|Google|Swarm)[A-Z]/;
+const EXTERNAL_ID_TABLES = /^(Flickr|Foursquare|Twitter|Instagram|Github|GitHub|Facebook|Google|Swarm)[A-Z]/;
 
 export type Ticketed = 'declared' | 'assumed' | 'no';
 

@@ -92,7 +92,7 @@ export interface Topology {
 }
 
 /** Identity of a server process (two endpoints on the same one can share a pool). */
-export function serverId(e: Endpoint): string {
+function serverId(e: Endpoint): string {
   return e.socket ? `socket:${e.socket}` : `${e.host.toLowerCase()}:${e.port}`;
 }
 

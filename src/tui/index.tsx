@@ -18,7 +18,7 @@ export { MoveView } from './move-view.js';
 export { StatusView, type WatchSnapshot, type MoveProgress } from './status-view.js';
 export { colorEnabled } from './theme.js';
 
-export interface MountOptions {
+interface MountOptions {
   /** The terminal to draw on (process.stderr). */
   stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   color: boolean;
@@ -88,7 +88,7 @@ export function mountMove(opts: MountOptions & { resultBelow?: boolean }): LiveM
   };
 }
 
-export interface LiveStatus {
+interface LiveStatus {
   update(snapshot: WatchSnapshot | null, error: string | null): void;
   done(): Promise<void>;
 }

@@ -12,7 +12,7 @@ import { totals, type LogEntry, type PhaseState, type RunState, type TableState 
 import { firstLine, fmtCount, fmtMs, fmtRate, percent } from '../report/format.js';
 import { MARK, bar, fit, theme, type Theme } from './theme.js';
 
-export interface MoveViewProps {
+interface MoveViewProps {
   state: RunState;
   /** Epoch ms, for the running phase's elapsed time and the freeze timer. */
   now: number;
@@ -184,7 +184,7 @@ function flatten(children: ReactNode): string | null {
 }
 
 /** Greedy word wrap to `width` columns, keeping runs of spaces (aligned columns); words longer than a line are cut. */
-export function wrapWords(text: string, width: number): string {
+function wrapWords(text: string, width: number): string {
   const out: string[] = [];
   for (const para of text.split('\n')) {
     const tokens = para.split(/( +)/); // words at even indexes, the spaces between them at odd ones

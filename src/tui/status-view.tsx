@@ -26,7 +26,7 @@ export interface WatchSnapshot {
   tookMs: number;
 }
 
-export interface StatusViewProps {
+interface StatusViewProps {
   snapshot: WatchSnapshot | null;
   /** The last refresh's failure, if it failed (the previous snapshot stays on screen). */
   error: string | null;

@@ -26,7 +26,7 @@ import { chunkOptions, onlineOptions, throttleOptions } from '../options.js';
 import { scopeOf } from '../orphan-cleanup.js';
 
 /** "2,3,4" → shard ids known to the topology. */
-export function parseShardList(text: string, topology: Topology, flag: string): number[] {
+function parseShardList(text: string, topology: Topology, flag: string): number[] {
   const parts = text
     .split(',')
     .map((s) => s.trim())

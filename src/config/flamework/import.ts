@@ -16,7 +16,7 @@ export interface FlameworkFile {
   text: string;
 }
 
-export interface ImportOptions {
+interface ImportOptions {
   /** Reads a file an include names (its path joined to the including file's directory); undefined when it cannot. */
   readFile?: (path: string) => string | undefined;
 }

@@ -111,7 +111,7 @@ export class CfgState {
 }
 
 /** Split Flamework's `host` (mysql_connect syntax): `host`, `host:port`, `[v6]:port`, `host:/socket`. */
-export function splitHost(value: string): { host: string; port?: number; socket?: string } | { error: string } {
+function splitHost(value: string): { host: string; port?: number; socket?: string } | { error: string } {
   const bracketed = /^\[([^\]]+)\](?::([0-9]+))?$/.exec(value);
   const colon = value.indexOf(':');
   let host = value;

@@ -8,7 +8,7 @@ import { type PhpExpr, type PhpKey } from './php-values.js';
 import { LexError, tokenize, type Token } from './php-lexer.js';
 import { describe, ParseFail, PhpCursor } from './php-cursor.js';
 
-export interface SourceLocation {
+interface SourceLocation {
   file: string;
   line: number;
 }
@@ -26,7 +26,7 @@ export type CfgStatement =
  * A cfg statement this parser could not read. `path` holds the literal keys up to the first one that is
  * not a constant (`complete` tells whether the whole path was literal).
  */
-export interface CfgFailure extends SourceLocation {
+interface CfgFailure extends SourceLocation {
   path: PhpKey[];
   complete: boolean;
   reason: string;
@@ -53,13 +53,13 @@ export interface PhpInclude extends SourceLocation {
 }
 
 /** Something PHP would do that fw-shard deliberately does not apply, for a warning or an error. */
-export interface PhpNote extends SourceLocation {
+interface PhpNote extends SourceLocation {
   /** The cfg path involved (literal keys), for deciding how much it matters. */
   path: PhpKey[];
   reason: string;
 }
 
-export interface ParsedPhpConfig {
+interface ParsedPhpConfig {
   statements: CfgStatement[];
   failures: CfgFailure[];
   includes: PhpInclude[];

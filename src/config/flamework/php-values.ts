@@ -5,7 +5,7 @@
  */
 /** A PHP array key after PHP's key normalisation: integer-like strings become numbers. */
 export type PhpKey = string | number;
-export type PhpScalar = string | number | boolean | null;
+type PhpScalar = string | number | boolean | null;
 export type PhpValue = PhpScalar | PhpArray;
 
 /**

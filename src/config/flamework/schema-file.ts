@@ -6,7 +6,7 @@
  */
 import { referenceNames } from '../naming.js';
 
-export interface SchemaTables {
+interface SchemaTables {
   /** In file order, each once. */
   tables: string[];
   warnings: string[];
@@ -147,7 +147,7 @@ export function schemaShapes(text: string): TableShape[] {
   return out;
 }
 
-export interface ThroughProposal {
+interface ThroughProposal {
   table: string;
   /** `column -> parent.key`, as tables.through spells it. */
   link: string;

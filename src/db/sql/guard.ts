@@ -24,7 +24,7 @@ import { isShared, ownerOfRow, parentSpec, type OwnerLink } from './rows.js';
 
 export const FENCE = 'fw_shard_fence';
 export const CHANGES = 'fw_shard_changes';
-export const TRIGGER_PREFIX = 'fw_shard_';
+const TRIGGER_PREFIX = 'fw_shard_';
 
 /**
  * The value of @fw_shard_writer that lets a session through fw-shard's triggers: tied to the session's
@@ -64,7 +64,7 @@ export const changesRefColumnSql = (schema: string) =>
 export const addChangesRefColumnSql = () =>
   sql`ALTER TABLE ${ident(CHANGES)} ADD COLUMN r VARBINARY(6144) NULL COMMENT 'tables referenced by cascading foreign keys: hex of each referenced column (N: NULL), comma-separated'`;
 
-export interface GuardedTable {
+interface GuardedTable {
   name: string;
   owner: ColumnInfo;
   /** Owned through a parent: the owner is looked up along the path (rows.ts ownerOfRow). */

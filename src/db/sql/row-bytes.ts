@@ -141,7 +141,7 @@ export function tsvLine(spec: RowSpec): Sql {
 /** Values longer than this are escaped by the client (see tsvLine). */
 export const LINE_VALUE_MAX = 8192;
 
-export const valueLength = (c: ColumnInfo) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`;
+const valueLength = (c: ColumnInfo) => sql`IFNULL(LENGTH(${ident(c.name)}), 0)`;
 
 /** Bytes of the row's values (the sum of their lengths): the plan's sizes and the copy's byte budget. */
 export function rowLength(spec: RowSpec): Sql {
@@ -191,7 +191,7 @@ function image(spec: RowSpec, asText: boolean): Sql {
 }
 
 /** Types whose text form never contains the 0x1f separator. */
-export const FIXED_TEXT = new Set([...NUMERIC, ...FLOATING, 'date', 'datetime', 'timestamp', 'time']);
+const FIXED_TEXT = new Set([...NUMERIC, ...FLOATING, 'date', 'datetime', 'timestamp', 'time']);
 
 /** The row's 64-bit hash as an unsigned integer (NULL when its image is longer than max_allowed_packet). */
 export function rowHash64(spec: RowSpec): Sql {

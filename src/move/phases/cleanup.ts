@@ -28,7 +28,7 @@ import type { Session } from '../../db/pool.js';
 import { forEachTable } from './for-each-table.js';
 import { isShared } from '../../db/sql/rows.js';
 
-export interface CleanupOutcome {
+interface CleanupOutcome {
   rowsDeleted: bigint;
   /** Of rowsDeleted: rows deleted by a proof (the record or the fence), without comparing them with the target now. */
   rowsProven: bigint;

@@ -20,7 +20,7 @@ import type { WriteSettings } from './sync.js';
 /** Time kept in hand for the flip transaction itself. */
 const FLIP_MARGIN_MS = 250;
 
-export interface CutoverOutcome {
+interface CutoverOutcome {
   freezeMs: number;
   deltaPasses: number;
 }

@@ -13,7 +13,7 @@ import { compareRange, isDirty, recopyRange, sameHash, targetChangedError, type 
 import type { RangeHash } from '../inspector.js';
 import type { KeyTuple } from '../../db/sql/rows.js';
 
-export interface DeltaOutcome {
+interface DeltaOutcome {
   rangesChanged: number;
   rowsRecopied: bigint;
   /** Final pass only: every range equal on both sides, compared after the last write of the pass. */

@@ -43,7 +43,7 @@ import { flipMoved, guards } from '../capture.js';
 const LOG_BATCH = 2000;
 
 /** Keys taken from the log since the last full comparison, per table; a keyless table is compared whole. */
-export class TouchedKeys {
+class TouchedKeys {
   readonly keys = new Map<string, Map<string, KeyTuple>>();
   readonly keyless = new Set<string>();
   add(table: string, key: KeyTuple | null): void {
@@ -124,7 +124,7 @@ export async function applyLog(
 }
 
 /** Step 4's check: every touched key identical on both servers (or absent from both); keyless tables whole. */
-export async function compareTouched(ctx: RunContext, tables: readonly TablePlan[], touched: TouchedKeys): Promise<string[]> {
+async function compareTouched(ctx: RunContext, tables: readonly TablePlan[], touched: TouchedKeys): Promise<string[]> {
   const bad: string[] = [];
   for (const t of tables) {
     if (touched.keyless.has(t.name) || (!t.key && touched.keys.has(t.name))) {
@@ -145,7 +145,7 @@ export async function compareTouched(ctx: RunContext, tables: readonly TablePlan
   return bad;
 }
 
-export interface FenceCutoverOutcome {
+interface FenceCutoverOutcome {
   freezeMs: number;
   deltaPasses: number;
 }

@@ -47,7 +47,7 @@ export interface PreflightOptions {
 }
 
 /** servers: the servers' facts; tables: the tables that move; keys: the foreign keys; rows: the user's rows. */
-export type CheckStage = 'servers' | 'tables' | 'keys' | 'rows';
+type CheckStage = 'servers' | 'tables' | 'keys' | 'rows';
 
 /**
  * every: every preflight (new, resumed, undo, deferred cleanup); new: a move that has written nothing
@@ -55,9 +55,9 @@ export type CheckStage = 'servers' | 'tables' | 'keys' | 'rows';
  * that is not an undo (an undo starts from the rows the old shard kept); dry-run: a new move's dry run
  * (checks whose cost the operator asked for).
  */
-export type CheckRuns = 'every' | 'new' | 'new-copy' | 'dry-run';
+type CheckRuns = 'every' | 'new' | 'new-copy' | 'dry-run';
 
-export interface PreflightCheck {
+interface PreflightCheck {
   name: string;
   stage: CheckStage;
   runs: CheckRuns;
@@ -211,7 +211,7 @@ const COLLISION_BATCH = 5000;
  * A dry run's exact collision check: for every unique key that does not contain the owner column, look
  * up the user's values on the target under other owners, in batches.
  */
-export async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
+async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const found: string[] = [];
   const where = `on shard ${ctx.to}`;
   for (const t of tables) {
@@ -249,7 +249,7 @@ export async function checkCollisions(ctx: MoveContext, tables: TablePlan[]): Pr
  * with other contents is two things with one id, or two copies that went apart: the move refuses,
  * naming them, before anything is written.
  */
-export async function checkSharedRows(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
+async function checkSharedRows(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const differ: string[] = [];
   let count = 0;
   for (const t of tables.filter(isShared)) {
@@ -295,13 +295,7 @@ const named = <T>(insp: Inspector, t: TablePlan, p: Promise<T>): Promise<T> =>
  * refuses the move, with the tables.through line that would move it, or tables.exclude to say it is
  * not the user's.
  */
-export function refuseSplits(
-  ctx: MoveContext,
-  schema: ReadonlyMap<string, TableInfo>,
-  tables: TablePlan[],
-  fks: ForeignKeyInfo[],
-  mappingTable: string | null,
-): void {
+function refuseSplits(ctx: MoveContext, schema: ReadonlyMap<string, TableInfo>, tables: TablePlan[], fks: ForeignKeyInfo[], mappingTable: string | null): void {
   const moved = tables.map((t) => schema.get(t.name)!);
   const staying = stayingUnowned(schema, ctx.deps.topology.tables, new Set(tables.map((t) => t.name)), mappingTable);
   const splits = findSplits(staying, moved, fks, ctx.source.endpoint.database);
@@ -320,7 +314,7 @@ export function refuseSplits(
 }
 
 /** A shared table referred to by more than its declared referrer (owner-paths.ts findOtherReferrers): refused. */
-export function refuseOtherReferrers(ctx: MoveContext, schema: ReadonlyMap<string, TableInfo>, tables: TablePlan[], fks: ForeignKeyInfo[]): void {
+function refuseOtherReferrers(ctx: MoveContext, schema: ReadonlyMap<string, TableInfo>, tables: TablePlan[], fks: ForeignKeyInfo[]): void {
   const shared = tables.filter(isShared).map((t) => ({ table: t.name, link: t.via![0]! }));
   if (shared.length === 0) return;
   const lines = findOtherReferrers(
@@ -347,7 +341,7 @@ export function refuseOtherReferrers(ctx: MoveContext, schema: ReadonlyMap<strin
  * deletes. Such tables are refused unless --allow-triggers (pt-online-schema-change refuses too). UPDATE
  * triggers and the source's INSERT triggers only see the app's writes. fw-shard's own are fw_shard_*.
  */
-export async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
+async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Promise<void> {
   const moved = new Set(tables.map((t) => t.name));
   const [onSource, onTarget] = await Promise.all([ctx.source.insp.triggers(), ctx.target.insp.triggers()]);
   const firing: string[] = [];
@@ -376,7 +370,7 @@ export async function checkTriggers(ctx: MoveContext, tables: TablePlan[]): Prom
  * consistent snapshot. On MyISAM, Aria or MEMORY those are no-ops, so "delete only what is verified
  * equal at that moment" cannot hold. fw-shard's own tables never move, so they are not looked at.
  */
-export function checkEngines(ctx: MoveContext, tables: TablePlan[], sSchema: Map<string, TableInfo>, tSchema: Map<string, TableInfo>): void {
+function checkEngines(ctx: MoveContext, tables: TablePlan[], sSchema: Map<string, TableInfo>, tSchema: Map<string, TableInfo>): void {
   const found: { table: string; shard: number; server: string; engine: string }[] = [];
   for (const [shard, side, schema] of [
     [ctx.from, ctx.source, sSchema],

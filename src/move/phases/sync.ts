@@ -11,7 +11,7 @@ import { writesDuringVerifyHint } from '../hints.js';
 import type { TablePlan } from '../table-plan.js';
 import type { RunContext } from '../run-context.js';
 
-export const MAX_RECOPIES = 3;
+const MAX_RECOPIES = 3;
 
 export type { WriteSettings } from '../applier.js';
 
@@ -26,7 +26,7 @@ export async function compareRange(
 }
 
 /** Row-level drill-down: which keys are missing on the target, extra there, or different. */
-export async function describeDifference(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ text: string; keys: string[] }> {
+async function describeDifference(ctx: RunContext, t: TablePlan, lo: KeyTuple | null, hi: KeyTuple | null): Promise<{ text: string; keys: string[] }> {
   const [s, d] = await Promise.all([ctx.source.insp.rowHashes(t, ctx.userId, lo, hi), ctx.target.insp.rowHashes(t, ctx.userId, lo, hi)]);
   const names = t.key?.map((c) => c.name) ?? [];
   const missing: string[] = [];
