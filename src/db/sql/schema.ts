@@ -66,16 +66,16 @@ interface StatRow {
   SUB_PART: string | number | null;
 }
 
-const listTablesSql = (schema: string) =>
+export const listTablesSql = (schema: string) =>
   sql`SELECT TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES
       WHERE TABLE_SCHEMA = ${schema} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME`;
 
-const listColumnsSql = (schema: string) =>
+export const listColumnsSql = (schema: string) =>
   sql`SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME,
              COLLATION_NAME, EXTRA, COLUMN_DEFAULT
       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ${schema} ORDER BY TABLE_NAME, ORDINAL_POSITION`;
 
-const listKeysSql = (schema: string) =>
+export const listKeysSql = (schema: string) =>
   sql`SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, SUB_PART
       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ${schema} ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`;
 
@@ -130,7 +130,7 @@ export async function readSchema(db: ReadDb): Promise<Map<string, TableInfo>> {
 }
 
 /** Triggers of the endpoint's database (fw-shard's own are named fw_shard_*). */
-const listTriggersSql = (schema: string) =>
+export const listTriggersSql = (schema: string) =>
   sql`SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION FROM information_schema.TRIGGERS
       WHERE TRIGGER_SCHEMA = ${schema} ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`;
 

@@ -8,7 +8,7 @@ import { join, raw, sql, type Sql } from './fragment.js';
 export const pingSql = () => sql`SELECT 1 AS ok`;
 
 /** Server facts used by preflight and status. */
-const serverFactsSql = () =>
+export const serverFactsSql = () =>
   sql`SELECT VERSION() AS version, @@GLOBAL.read_only AS read_only, @@GLOBAL.sql_mode AS sql_mode,
              @@auto_increment_increment AS aii, @@auto_increment_offset AS aio, @@max_allowed_packet AS max_packet`;
 
