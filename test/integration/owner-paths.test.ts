@@ -8,9 +8,7 @@
  * user and nothing unreachable behind; abort and undo follow the path too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NumericLiteral, raw, sql } from '../../src/db/sql/fragment.js';
-import { isFrozenSql } from '../../src/db/sql/freeze.js';
-import type { Db } from '../../src/db/pool.js';
+import { NumericLiteral, sql } from '../../src/db/sql/fragment.js';
 import { abortMove, runDeferredCleanups, runMove } from '../../src/move/engine.js';
 import { undoMove } from '../../src/move/undo.js';
 import type { MoveRequest } from '../../src/move/types.js';
@@ -19,10 +17,10 @@ import { makeDeps } from '../../src/app/deps.js';
 import { Connections } from '../../src/db/pool.js';
 import { cleanupOrphans, findOrphans } from '../../src/fleet/orphans.js';
 import { collectFleetFacts } from '../../src/plan/facts.js';
+import { AppWriter } from '../helpers/app-writer.js';
 import { createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const num = (v: string | bigint | number) => new NumericLiteral(String(v));
-const errnoOf = (err: unknown) => (err as { errno?: number; cause?: { errno?: number } }).errno ?? (err as { cause?: { errno?: number } }).cause?.errno;
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
   userId: '42' as UserId,
   to: 2 as ShardId,
@@ -60,52 +58,9 @@ const COLUMNS: Record<string, string[]> = {
 };
 
 /** The app, on shard 1 only, every few ms: a change at every level of user 42's archive, and now and then an account handed between 42 and 43. */
-class ArchiveWriter {
-  statements = 0;
-  refused = 0;
-  readonly errors: string[] = [];
-  #running = false;
-  #loop: Promise<void> | undefined;
+class ArchiveWriter extends AppWriter {
   #n = 0;
   #next = 9007199284740993n;
-  /** `main`: re-hash mode's contract, the app reads the user's shard and the freeze before it writes (as contrib/flamework's lib_fw_shard). */
-  constructor(
-    private readonly db: Db,
-    private readonly main: Db | null,
-  ) {}
-  async mayWrite(main: Db): Promise<boolean> {
-    for (;;) {
-      const [u] = await main.rows<{ c: unknown }>(sql`SELECT cluster_id AS c FROM users WHERE id = 42`);
-      if (Number(u?.c) !== 1) return false;
-      const [f] = await main.rows<{ frozen: unknown }>(isFrozenSql('42')).catch(() => [{ frozen: 0 }]);
-      if (Number(f?.frozen) === 0) return true;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-  start(): void {
-    this.#running = true;
-    this.#loop = (async () => {
-      while (this.#running) {
-        try {
-          await this.step();
-          this.statements++;
-        } catch (err) {
-          if (errnoOf(err) === 1644) this.refused++;
-          else if (errnoOf(err) === 1213 || errnoOf(err) === 1205) continue;
-          else this.errors.push((err as Error).message);
-        }
-        await new Promise((r) => setTimeout(r, 3));
-      }
-    })();
-  }
-  async stop(): Promise<void> {
-    this.#running = false;
-    await this.#loop;
-  }
-  async one(q: string): Promise<string | null> {
-    const rows = await this.db.rows<{ id: string }>(sql`${raw(q)}`);
-    return rows[0]?.id ?? null;
-  }
   async step(): Promise<void> {
     const k = this.#n++;
     const fresh = () => (this.#next += 2n);
