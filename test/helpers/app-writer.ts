@@ -60,6 +60,18 @@ export abstract class AppWriter {
     await this.#loop;
   }
 
+  /** Write while `fn` runs, and a moment after (writes that reach the old shard once the move is done). */
+  async during<T>(fn: () => Promise<T>, afterMs = 150): Promise<T> {
+    this.start();
+    try {
+      const r = await fn();
+      await new Promise((res) => setTimeout(res, afterMs));
+      return r;
+    } finally {
+      await this.stop();
+    }
+  }
+
   /** The id the query returns first, or null. */
   async one(q: string): Promise<string | null> {
     const rows = await this.db.rows<{ id: string }>(sql`${raw(q)}`);

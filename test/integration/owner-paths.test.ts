@@ -236,16 +236,11 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
     it(`online (--capture ${capture}) under writes to every level: old and new shard identical for the user, nothing unreachable left`, async () => {
       await seed();
       const writer = new ArchiveWriter(env.db('a', 'users1'), capture === 'rehash' ? env.db('a', 'flamework') : null);
-      writer.start();
-      let r;
-      try {
-        r = await withTopology(topology, (deps) =>
+      const r = await writer.during(() =>
+        withTopology(topology, (deps) =>
           runMove(deps, req({ capture, cleanup: 'defer', online: { ...req().online!, drainMs: capture === 'rehash' ? 300 : 0 } })),
-        );
-        await new Promise((res) => setTimeout(res, 150));
-      } finally {
-        await writer.stop();
-      }
+        ),
+      );
       expect(r.ok, JSON.stringify(r.error)).toBe(true);
       expect(r.plan?.capture?.mode).toBe(capture);
       expect(writer.errors).toEqual([]);

@@ -264,16 +264,11 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     it(`online (--capture ${capture}) under writes: the items 42 refers to are the same on both shards; the cleanup leaves nothing dangling`, async () => {
       await seed();
       const writer = new ItemWriter(env.db('a', 'users1'), capture === 'rehash' ? env.db('a', 'flamework') : null);
-      writer.start();
-      let r;
-      try {
-        r = await withTopology(topology, (deps) =>
+      const r = await writer.during(() =>
+        withTopology(topology, (deps) =>
           runMove(deps, req({ capture, cleanup: 'defer', online: { ...req().online!, drainMs: capture === 'rehash' ? 300 : 0 } })),
-        );
-        await new Promise((res) => setTimeout(res, 150));
-      } finally {
-        await writer.stop();
-      }
+        ),
+      );
       expect(r.ok, JSON.stringify(r.error)).toBe(true);
       expect(r.plan?.capture?.mode).toBe(capture);
       expect(writer.errors).toEqual([]);
