@@ -246,7 +246,13 @@ export const dropTriggerSql = (name: string) => sql`DROP TRIGGER IF EXISTS ${ide
 /** fw-shard's triggers in the endpoint's database, with their tables. */
 export const guardTriggersSql = (schema: string) =>
   sql`SELECT TRIGGER_NAME AS name, EVENT_OBJECT_TABLE AS tbl FROM information_schema.TRIGGERS
-      WHERE TRIGGER_SCHEMA = ${schema} AND TRIGGER_NAME LIKE ${TRIGGER_PREFIX + '%'} ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`;
+      WHERE TRIGGER_SCHEMA = ${schema} AND TRIGGER_NAME LIKE ${likePrefix(TRIGGER_PREFIX)} ORDER BY EVENT_OBJECT_TABLE, TRIGGER_NAME`;
+
+/**
+ * A LIKE pattern for names starting with `prefix`: its `_` and `%` escaped, or LIKE would read them as
+ * wildcards (`fw_shard_%` also matches an app's `fw-shard-audit`, which Guard.remove would then drop).
+ */
+const likePrefix = (prefix: string): string => prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
 
 /** Set a user's fence (the row is created if needed). */
 export const setFenceSql = (userId: string, moveId: string, state: FenceState) =>
