@@ -84,7 +84,15 @@ export function endedMoveHint(move: { id: string; state: string; user_id: string
  * The user's rows still change while an offline move verifies them: stop the writes and resume, or
  * continue the move online (a resumed move keeps its journaled mode unless told).
  */
-export function writesDuringVerifyHint(moveId: string, online: boolean): string {
+export function writesDuringVerifyHint(moveId: string, online: boolean, shared: readonly string[] = []): string {
+  // A shared table's row that another user's rows refer to on the target is kept there, never rewritten:
+  // if it differs (edited by another user during the move, or the copies went apart), no re-copy mends it.
+  if (shared.length > 0)
+    return (
+      `The mapping was not flipped. ${shared.join(', ')} ${shared.length > 1 ? 'are' : 'is'} shared (tables.shared): a row another user's rows refer to on the target is kept as it is there, ` +
+      `so a difference in one (another user edited it during the move, or the two shards' copies went apart) is not the user's to copy. ` +
+      `Make the rows named equal on both shards (or wait for that user's writes to stop), then fw-shard resume ${moveId}.`
+    );
   return online
     ? `The mapping was not flipped. Something is writing to the user's rows, or the shards differ in a way fw-shard cannot copy; once that is fixed, fw-shard resume ${moveId}.`
     : `The mapping was not flipped. Something is writing to the user's rows: stop it and run fw-shard resume ${moveId}, or continue the move online with fw-shard resume ${moveId} --online.`;

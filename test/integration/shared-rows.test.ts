@@ -209,6 +209,29 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     expect(q('b', `SELECT body FROM smol_item_twitter WHERE id = ${item(3)}`).trim()).toBe('a leftover');
   });
 
+  it("a kept row another user edits on the target during the move: not flipped, and the hint says it is a shared row, not the user's write", async () => {
+    await seed();
+    let edited = false;
+    const { deps, close } = makeDeps(topology, (e) => {
+      // Once the items are copied, user 44's app on shard 2 edits an item it shares with 42.
+      if (e.type === 'table.copied' && e.table === 'smol_item_twitter' && !edited) {
+        edited = true;
+        env.cli('b', 'users2', `UPDATE smol_item_twitter SET body = 'edited by 44' WHERE id = ${item(6)}`);
+      }
+    });
+    try {
+      const e = await expectCode(runMove(deps, req({ assumeNoWrites: true })), 'DATA_MISMATCH');
+      expect(edited).toBe(true);
+      expect(e.message).toMatch(/smol_item_twitter/);
+      expect(e.hint).toMatch(/smol_item_twitter is shared \(tables\.shared\): a row another user's rows refer to on the target is kept as it is there/);
+    } finally {
+      await close();
+    }
+    expect(count('a', 'SELECT cluster_id FROM flamework.users WHERE id = 42')).toBe(1);
+    // 44's edit is still there: fw-shard never overwrote it.
+    expect(q('b', `SELECT body FROM smol_item_twitter WHERE id = ${item(6)}`).trim()).toBe('edited by 44');
+  });
+
   it('a second table referring to the shared one besides the declared referrer: refused (OWNERSHIP), nothing written', async () => {
     await seed();
     await onBothShards(env, [

@@ -3,7 +3,7 @@
  * the range until it matches (bounded). Shared by the copy and the final verification.
  */
 import { FwShardError } from '../../errors/index.js';
-import type { KeyTuple } from '../../db/sql/rows.js';
+import { isShared, type KeyTuple } from '../../db/sql/rows.js';
 import type { RangeHash } from '../inspector.js';
 import type { WriteSettings } from '../applier.js';
 import { decodeKey, showKey } from '../keys.js';
@@ -77,7 +77,7 @@ export async function ensureEqual(
         'DATA_MISMATCH',
         `table ${t.name}: user ${ctx.userId}'s rows still differ between shard ${ctx.from} and shard ${ctx.to} after ${MAX_RECOPIES} re-copies: ${diff.text}`,
         {
-          hint: writesDuringVerifyHint(ctx.moveId, ctx.online),
+          hint: writesDuringVerifyHint(ctx.moveId, ctx.online, isShared(t) ? [t.name] : []),
           details: { table: t.name, keys: diff.keys.slice(0, 50) },
         },
       );
@@ -107,6 +107,14 @@ export async function targetChangedError(ctx: RunContext, t: TablePlan, ranges: 
     keys.push(...d.keys);
   }
   if (ranges.length > 5) texts.push(`and ${ranges.length - 5} more range(s)`);
+  if (isShared(t)) {
+    // A shared row: another user's rows on the target may refer to it, and that user's app may write it.
+    return new FwShardError(
+      'DATA_MISMATCH',
+      `table ${t.name} (shared): rows on shard ${ctx.to} that user ${ctx.userId}'s rows refer to changed after fw-shard copied them (${texts.join(' | ')}): another user's rows there may refer to them too, and that user's app may have written them`,
+      { hint: writesDuringVerifyHint(ctx.moveId, ctx.online, [t.name]), details: { table: t.name, keys: keys.slice(0, 50) } },
+    );
+  }
   return new FwShardError(
     'DATA_MISMATCH',
     `table ${t.name}: user ${ctx.userId}'s rows on shard ${ctx.to} changed behind fw-shard's back after it copied them (${texts.join(' | ')}): something other than fw-shard writes them there (an app server that already routes the user to shard ${ctx.to}, a trigger, a person)`,

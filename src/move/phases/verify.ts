@@ -13,7 +13,7 @@
  * another one compared earlier). Only a round without writes ends the verification.
  */
 import { FwShardError } from '../../errors/index.js';
-import type { KeyTuple } from '../../db/sql/rows.js';
+import { isShared, type KeyTuple } from '../../db/sql/rows.js';
 import { encodeKey } from '../keys.js';
 import { writesDuringVerifyHint } from '../hints.js';
 import type { TablePlan } from '../table-plan.js';
@@ -35,7 +35,11 @@ export async function verifyAll(ctx: RunContext, tables: TablePlan[], s: WriteSe
         'DATA_MISMATCH',
         `user ${ctx.userId}'s rows kept changing on shard ${ctx.from} during the verification (${wrote.join(', ')} re-copied in each of ${MAX_ROUNDS} rounds)`,
         {
-          hint: writesDuringVerifyHint(ctx.moveId, ctx.online),
+          hint: writesDuringVerifyHint(
+            ctx.moveId,
+            ctx.online,
+            tables.filter((t) => isShared(t) && wrote.includes(t.name)).map((t) => t.name),
+          ),
         },
       );
     }
