@@ -57,6 +57,8 @@ const planStep = z
     maxMoves: z.number().int().min(1).optional(),
     maxBytes: size.optional(),
     out: z.string().min(1).optional(),
+    /** Exact sizes (every row read) instead of the estimate from indexes and statistics, as `plan --exact`. */
+    exact: z.boolean().optional(),
   })
   .refine((p) => [p.balance, p.drain, p.graduate].filter((x) => x !== undefined).length === 1, {
     message: 'give exactly one of balance: true, drain: SHARD, graduate: true',

@@ -147,6 +147,7 @@ async function runStep(step: Step, pb: Playbook, env: PlaybookEnv, run: RunState
         optionsFor: (mains) => planOptionsOf(step.opts, pb, deps, mains),
         createdAt: deps.clock.now(),
         refused: (message) => new FwShardError('USAGE', `plan step (line ${step.line}): ${message}`),
+        sizes: step.opts.exact ? 'exact' : 'estimated',
       });
       if (step.opts.out) env.writeFile(step.opts.out, JSON.stringify(doc, null, 2) + '\n');
       run.lastPlan = doc;

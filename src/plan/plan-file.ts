@@ -29,6 +29,8 @@ const planSchema = z.strictObject({
     maxBytes: digits.nullable(),
     thresholdPct: z.number().min(0).max(100),
   }),
+  /** How the sizes were found: estimated (owner indexes, table statistics) or exact (every row read). Absent in plans of older releases: exact. */
+  sizes: z.enum(['estimated', 'exact']).optional(),
   participants: z.array(shardId),
   stoppedBecause: z.string(),
   totals: z.strictObject({ moves: z.number().int().min(0), rows: digits, bytes: digits }),
@@ -53,7 +55,17 @@ const loadDoc = (l: ShardLoad) => ({ users: l.users, rows: l.rows.toString(), by
 
 export function planDocument(
   p: PlanOutcome,
-  meta: { createdAt: string; mapping: string; from?: readonly number[]; to?: readonly number[]; maxMoves?: number; maxBytes?: bigint },
+  meta: {
+    createdAt: string;
+    mapping: string;
+    sizes?: 'estimated' | 'exact';
+    /** Notes of the facts (what sizing cost), before the planner's. */
+    notes?: readonly string[];
+    from?: readonly number[];
+    to?: readonly number[];
+    maxMoves?: number;
+    maxBytes?: bigint;
+  },
 ): PlanDocument {
   return {
     schemaVersion: PLAN_SCHEMA_VERSION,
@@ -69,12 +81,13 @@ export function planDocument(
       maxBytes: meta.maxBytes !== undefined ? meta.maxBytes.toString() : null,
       thresholdPct: p.thresholdPct,
     },
+    ...(meta.sizes ? { sizes: meta.sizes } : {}),
     participants: p.participants,
     stoppedBecause: p.stoppedBecause,
     totals: { moves: p.totals.moves, rows: p.totals.rows.toString(), bytes: p.totals.bytes.toString() },
     shards: p.shards.map((s) => ({ id: s.id, isMain: s.isMain, before: loadDoc(s.before), after: loadDoc(s.after) })),
     moves: p.moves.map((m) => ({ seq: m.seq, userId: m.userId, from: m.from, to: m.to, rows: m.rows.toString(), bytes: m.bytes.toString() })),
-    notes: p.notes,
+    notes: [...(meta.notes ?? []), ...p.notes],
   };
 }
 

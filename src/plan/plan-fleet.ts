@@ -1,11 +1,12 @@
 /**
- * The plan pipeline, shared by `fw-shard plan` and a playbook's plan step: exact facts from the servers,
- * then the pure planner, then the versioned plan document. Writes nothing.
+ * The plan pipeline, shared by `fw-shard plan` and a playbook's plan step: facts from the servers (sizes
+ * estimated from the owner indexes and table statistics, or with `sizes: 'exact'` every row read), then
+ * the pure planner, then the versioned plan document. Writes nothing.
  */
 import { describeEndpoint, mappingEndpoint, type Endpoint, type Topology } from '../topology/index.js';
 import type { ReadDb } from '../db/pool.js';
 import { FwShardError } from '../errors/index.js';
-import { collectFleetFacts, type FleetFacts } from './facts.js';
+import { collectFleetFacts, type FleetFacts, type SizeMode } from './facts.js';
 import { planDocument, type PlanDocument } from './plan-file.js';
 import { PlanError, planMoves, type PlanOptions } from './planner.js';
 
@@ -17,10 +18,12 @@ interface PlanFleetInput {
   createdAt: Date;
   /** What a refusal of the planner (PlanError) becomes: a USAGE error worded for the caller. */
   refused(message: string): FwShardError;
+  /** How the users' sizes are found (default: estimated, from indexes and statistics). */
+  sizes?: SizeMode;
 }
 
 export async function planFleet(input: PlanFleetInput): Promise<{ doc: PlanDocument; facts: FleetFacts }> {
-  const facts = await collectFleetFacts(input.topology, input.connect);
+  const facts = await collectFleetFacts(input.topology, input.connect, input.sizes ?? 'estimated');
   const mains = facts.shards.filter((s) => s.isMain).map((s) => s.id);
   const o = input.optionsFor(mains);
   let outcome;
@@ -33,6 +36,8 @@ export async function planFleet(input: PlanFleetInput): Promise<{ doc: PlanDocum
   const doc = planDocument(outcome, {
     createdAt: input.createdAt.toISOString(),
     mapping: describeEndpoint(mappingEndpoint(input.topology)),
+    sizes: facts.sizes,
+    notes: facts.notes,
     ...(o.from ? { from: o.from } : {}),
     ...(o.to ? { to: o.to } : {}),
     ...(o.maxMoves !== undefined ? { maxMoves: o.maxMoves } : {}),

@@ -56,6 +56,9 @@ export function renderPlanDocument(p: PlanDocument, opts: { maxMovesShown?: numb
     );
     if (p.moves.length > max) out.push(`... and ${p.moves.length - max} more moves (the plan file lists them all)`);
   }
+  if (p.sizes === 'estimated')
+    out.push('sizes: estimated (rows counted from the owner indexes, bytes from table statistics; fw-shard plan --exact reads every row)');
+  else if (p.sizes === 'exact') out.push('sizes: exact (every row of every sharded table read)');
   for (const n of p.notes) out.push(`note: ${n}`);
   return out.join('\n');
 }

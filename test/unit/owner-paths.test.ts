@@ -16,6 +16,7 @@ import {
   ownerOfRow,
   strandedSql,
   strayKeysSql,
+  userCountsSql,
   userSizesSql,
   type RowSpec,
 } from '../../src/db/sql/rows.js';
@@ -172,6 +173,11 @@ describe('order and SQL along a path', () => {
     // A table with its owner column is untouched.
     expect(preview(ownerCondition(accountPlan, '42'))).toBe('`user_id` = 42');
     expect(preview(userSizesSql(archivePlan))).toMatch(/GROUP BY o$/);
+    // The plan's estimate counts rows only, through the owner (or link) index.
+    expect(preview(userCountsSql(accountPlan))).toBe('SELECT CAST(`user_id` AS CHAR) AS owner, COUNT(*) AS n FROM `smol_account` GROUP BY `user_id`');
+    expect(preview(userCountsSql(archivePlan))).toBe(
+      'SELECT CAST(o AS CHAR) AS owner, COUNT(*) AS n FROM (SELECT (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = `smol_archive`.`account_id`) AS o FROM `smol_archive`) fw_rows GROUP BY o',
+    );
   });
   it('rows whose owner cannot be found, and rows left hanging off a parent taken away', () => {
     const lo = [Buffer.from('10')];
@@ -285,6 +291,9 @@ describe('shared rows (tables.shared): found through the referrer, deleted only 
       'SELECT `id` FROM `smol_item_twitter` WHERE TRUE AND NOT EXISTS (SELECT 1 FROM `smol_archive` fw_r WHERE fw_r.`item_id` = `smol_item_twitter`.`id` AND (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = fw_r.`account_id`) IS NOT NULL)',
     );
     expect(insertRows(p, [[Buffer.from('5'), Buffer.from('x')]], 1 << 20)[0]!.binary).toMatch(/^INSERT IGNORE INTO `smol_item_twitter`/);
+    expect(preview(userCountsSql(p))).toBe(
+      'SELECT CAST(fw_refs.o AS CHAR) AS owner, COUNT(*) AS n\n               FROM (SELECT DISTINCT (SELECT fw_o1.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1.`id` = fw_r.`account_id`) AS o, fw_r.`item_id` AS k FROM `smol_archive` fw_r) fw_refs\n               GROUP BY fw_refs.o',
+    );
     expect(preview(userSizesSql(p))).toMatch(
       /SELECT DISTINCT \(SELECT fw_o1\.`user_id` FROM `smol_account` fw_o1 WHERE fw_o1\.`id` = fw_r\.`account_id`\) AS o, fw_r\.`item_id` AS k/,
     );

@@ -46,6 +46,7 @@ interface PlanFlags {
   maxBytes?: string;
   threshold: string;
   out?: string;
+  exact?: boolean;
   json?: boolean;
 }
 
@@ -125,6 +126,10 @@ const registerPlan: Register = (program, ctx, setExit, globals) => {
     .addOption(new Option('--max-moves <n>', 'at most this many moves').env('FW_SHARD_MAX_MOVES'))
     .addOption(new Option('--max-bytes <size>', 'at most this much data moved in total (500M, 20G)').env('FW_SHARD_MAX_BYTES'))
     .addOption(new Option('--threshold <pct>', 'balance: a shard within this percentage of the average is balanced').default('10').env('FW_SHARD_THRESHOLD'))
+    .option(
+      '--exact',
+      'exact sizes: read every row of every sharded table (the default counts rows from the owner indexes and takes bytes from table statistics)',
+    )
     .option('--out <file>', 'write the plan (versioned JSON) to this file, for fw-shard apply')
     .option('--json', 'print the plan document on stdout instead of the table')
     .addHelpText(
@@ -150,6 +155,7 @@ Every move in a plan improves the balance, so applying only part of it still lea
             createdAt: new Date(),
             refused: (message) => usage(message),
             optionsFor,
+            sizes: opts.exact ? 'exact' : 'estimated',
           });
           for (const [shard, n] of facts.strayRows)
             if (n > 0n) warn(ctx, `shard ${shard} holds ${n} rows of users who live elsewhere or do not exist (not counted; fw-shard verify lists them)`);

@@ -344,6 +344,25 @@ export function userSizesSql(spec: RowSpec): Sql {
   )}) fw_rows GROUP BY o`;
 }
 
+/**
+ * Rows per owner of one table, counted from an index where there is one (the owner index, the link
+ * column's of a table owned through a parent, the referrer's of a shared table): what a plan estimates
+ * sizes from (`plan` without --exact). No value is read; bytes come from the table's statistics.
+ */
+export function userCountsSql(spec: RowSpec): Sql {
+  if (isShared(spec)) {
+    const l = spec.via![0]!;
+    return sql`SELECT CAST(fw_refs.o AS CHAR) AS owner, COUNT(*) AS n
+               FROM (SELECT DISTINCT ${ownerOfRow(parentSpec(spec), 'fw_r')} AS o, fw_r.${ident(l.parentKey.name)} AS k FROM ${ident(l.parent)} fw_r) fw_refs
+               GROUP BY fw_refs.o`;
+  }
+  if ((spec.via ?? []).length === 0) {
+    const owner = ident(spec.owner.name);
+    return sql`SELECT CAST(${owner} AS CHAR) AS owner, COUNT(*) AS n FROM ${ident(spec.name)} GROUP BY ${owner}`;
+  }
+  return sql`SELECT CAST(o AS CHAR) AS owner, COUNT(*) AS n FROM (SELECT ${ownerOfRow(spec, null)} AS o FROM ${ident(spec.name)}) fw_rows GROUP BY o`;
+}
+
 /** Every row of a table, counted (status --exact). */
 export const countTableSql = (table: string) => sql`SELECT COUNT(*) AS n FROM ${ident(table)}`;
 
