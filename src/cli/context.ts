@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../errors/index.js';
 import { loadTopology as loadTopologyFrom, resolveTopology, type LoadedTopology } from '../app/topology.js';
+import type { MetricsRecorder } from '../report/metrics.js';
 
 export interface CliContext {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -13,6 +14,8 @@ export interface CliContext {
   stdinIsTTY: boolean;
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
+  /** Set while a command with --metrics-file runs: every engine event of the command is observed (action.ts). */
+  metrics?: MetricsRecorder;
 }
 
 export interface GlobalOptions {

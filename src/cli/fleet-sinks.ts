@@ -18,6 +18,7 @@ export function fleetSinks(
       if (line) log(ctx, line);
     },
     onMoveEvent(m, e) {
+      ctx.metrics?.observe(e);
       if (opts.events) ctx.stdout.write(JSON.stringify({ v: EVENTS_VERSION, ...e, plan: { seq: m.seq, userId: m.userId } }) + '\n');
       let r = perMove.get(m.seq);
       if (!r) {

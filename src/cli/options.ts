@@ -66,8 +66,17 @@ export function assumeNoWritesOption(): Option {
   );
 }
 
+/** Every command that does work: its metrics for node_exporter's textfile collector (metrics-file.ts). */
+export function metricsOption(): Option {
+  return new Option(
+    '--metrics-file <path>',
+    "write what the command did (Prometheus text format, atomically) to this file, for node_exporter's textfile collector",
+  );
+}
+
 export function throttleOptions(cmd: Command): Command {
   return cmd
+    .addOption(metricsOption())
     .addOption(
       new Option('--max-lag <duration>', "wait while a configured replica of the source's or target's shard lags more than this (or is not replicating)").env(
         'FW_SHARD_MAX_LAG',

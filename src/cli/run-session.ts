@@ -64,7 +64,15 @@ export async function withRunSession<T>(
   // engine's events go to the renderer once there is one.
   const view: { renderer?: Renderer } = {};
   const hooks = hooksFor(ctx, opts, topology, (m) => view.renderer?.warn(m));
-  const { deps, close } = makeDeps(topology, (e) => view.renderer?.sink(e), throttle, hooks ? { hooks } : {});
+  const { deps, close } = makeDeps(
+    topology,
+    (e) => {
+      view.renderer?.sink(e);
+      ctx.metrics?.observe(e);
+    },
+    throttle,
+    hooks ? { hooks } : {},
+  );
   try {
     // The confirmation's dry run reports to nobody: neither the live view nor the hooks see its events.
     if (confirm && !(await confirm({ ...deps, events: () => undefined }))) return undefined;

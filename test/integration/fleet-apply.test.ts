@@ -5,7 +5,7 @@
  * throttling on a pause file (before a move and between its chunks), --until and the stop file, a
  * failed move among good ones (exit 9), and verify / cleanup --orphans on planted orphans.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Connections, openDb } from '../../src/db/pool.js';
@@ -431,5 +431,32 @@ describe('fw-shard verify and cleanup --orphans', () => {
     expect((lastJson(after.stdout) as { totals: { rows: string } }).totals.rows).toBe('3');
     env.sql('shard1', 'users1', `DELETE FROM Dots WHERE user_id = ${user}`);
     env.sql('shard4', 'users4', 'DELETE FROM Sheets WHERE user_id = 999999');
+  });
+});
+
+describe('--metrics-file (issue 23)', () => {
+  it('a move writes its metrics for the textfile collector; a failing run keeps the last success time', async () => {
+    const env = f.env;
+    const file = join(env.dir, 'fw-shard.prom');
+    const user = env.usersOn(1)[0]!;
+    const moved = await env.run(['move', '--user', user, '--to', '2', '--yes', '--assume-no-writes', '--metrics-file', file]);
+    expect(moved.code, moved.stderr).toBe(0);
+    const first = readFileSync(file, 'utf8');
+    expect(first).toMatch(/^fw_shard_last_run_exit_code\{command="move"\} 0$/m);
+    expect(first).toMatch(/^fw_shard_moves\{command="move",result="done"\} 1$/m);
+    expect(Number(/^fw_shard_rows_copied\{command="move"\} (\d+)$/m.exec(first)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^fw_shard_rows_deleted\{command="move"\} (\d+)$/m.exec(first)?.[1])).toBeGreaterThan(0);
+    const success = /^fw_shard_last_success_timestamp_seconds\{command="move"\} (\S+)$/m.exec(first)?.[1];
+    expect(success).toBeDefined();
+    // Moving it to a shard that does not exist fails (exit 2): the file says so, and keeps the success time.
+    const bad = await env.run(['move', '--user', user, '--to', '99', '--yes', '--metrics-file', file]);
+    expect(bad.code).toBe(2);
+    const second = readFileSync(file, 'utf8');
+    expect(second).toMatch(/^fw_shard_last_run_exit_code\{command="move"\} 2$/m);
+    expect(second).toContain(`fw_shard_last_success_timestamp_seconds{command="move"} ${success}`);
+    // The user back where it was.
+    const back = await env.run(['move', '--user', user, '--to', '1', '--yes', '--assume-no-writes']);
+    expect(back.code, back.stderr).toBe(0);
+    rmSync(file);
   });
 });

@@ -67,6 +67,7 @@ describe('--help of every command', () => {
       '--shard',
       '--older-than',
       '--fence-retention',
+      '--metrics-file',
       '--max-lag',
       '--max-load',
       '--throttle-query',

@@ -25,7 +25,7 @@ import { parseShardId, parseUserId } from '../../topology/index.js';
 import type { LoadedTopology } from '../../app/topology.js';
 import { action } from '../action.js';
 import { loadTopologyResolved, log, out, printJson, type CliContext, type Register } from '../context.js';
-import { assumeNoWritesOption, chunkOptions, modeOptions, onlineOptions, throttleOptions } from '../options.js';
+import { assumeNoWritesOption, chunkOptions, metricsOption, modeOptions, onlineOptions, throttleOptions } from '../options.js';
 import { renderTidy } from '../../report/guard.js';
 import { orphanFlagsGiven, orphanOptions, runOrphanCleanup } from '../orphan-cleanup.js';
 import { errorDocument, reportErrorText } from '../report-error.js';
@@ -229,6 +229,7 @@ const registerAbort: Register = (program, ctx, setExit, globals) => {
     .argument('[move-id]', 'the move id')
     .option('--user <id>', "abort this user's unfinished move")
     .option('--json', 'print one JSON document on stdout')
+    .addOption(metricsOption())
     .addOption(new Option('--no-tui', 'plain progress lines on stderr even on a terminal').env('FW_SHARD_NO_TUI'))
     .addOption(
       new Option('--hooks-dir <dir>', 'run the executables there on lifecycle events (on-phase, on-success, on-failure, ...)').env('FW_SHARD_HOOKS_DIR'),

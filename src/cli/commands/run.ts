@@ -18,6 +18,7 @@ import { action } from '../action.js';
 import { fleetSinks } from '../fleet-sinks.js';
 import type { Register } from '../context.js';
 import { withFleetSession } from '../run-session.js';
+import { metricsOption } from '../options.js';
 
 /** Checks that need the topology: every shard a step names exists. */
 function checkAgainstTopology(pb: Playbook, t: Topology): void {
@@ -50,6 +51,7 @@ export const registerRun: Register = (program: Command, ctx, setExit, globals) =
     .option('--check', 'only validate the playbook (and its shards against the config); run nothing')
     .option('--json', "print one JSON document on stdout with every step's result")
     .option('--events', 'stream NDJSON events on stdout before the --json document')
+    .addOption(metricsOption())
     .addHelpText(
       'after',
       `
