@@ -8,6 +8,7 @@ import { registerSandbox } from './sandbox.js';
 import { registerFleet } from './fleet.js';
 import { registerRun } from './run.js';
 import { registerGuard } from './guard.js';
+import { registerCompletion } from './completion.js';
 
 const registrations: Register[] = [
   registerStatus,
@@ -19,6 +20,7 @@ const registrations: Register[] = [
   registerFleet,
   registerRun,
   registerGuard,
+  registerCompletion,
 ];
 
 export function registerCommands(program: Command, ctx: CliContext, setExit: (code: number) => void, globals: () => GlobalOptions): void {
