@@ -29,7 +29,8 @@ async function waitFor(what: string, probe: () => boolean, timeoutMs = 10_000): 
 
 afterAll(() => {
   spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
-  rmSync(dir, { recursive: true, force: true });
+  // The killed bash may still be writing in its HOME (dir) for a moment: retried, not raced.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 describe('fw-shard completion bash, in a real bash', () => {
@@ -38,7 +39,17 @@ describe('fw-shard completion bash, in a real bash', () => {
     expect(script.status, script.stderr).toBe(0);
     const file = join(dir, 'fw-shard.bash');
     writeFileSync(file, script.stdout);
-    tmux('new-session', '-d', '-x', '120', '-y', '20', '-s', 'c', 'env -i PATH=/usr/bin:/bin TERM=xterm HOME=' + dir + ' bash --norc --noprofile -i');
+    tmux(
+      'new-session',
+      '-d',
+      '-x',
+      '120',
+      '-y',
+      '20',
+      '-s',
+      'c',
+      'env -i PATH=/usr/bin:/bin TERM=xterm HISTFILE=/dev/null HOME=' + dir + ' bash --norc --noprofile -i',
+    );
     tmux('send-keys', '-t', 'c', `PS1='$ '; source ${file}; echo sourced`, 'Enter');
     await waitFor('the script to load', () => screen().includes('sourced'));
     // A flag of `guard remove`: one match, completed in place.
