@@ -42,6 +42,8 @@ export type MoveEvent =
       rowsTotal: string;
       chunkSize: number;
       ms: number;
+      /** Bytes of the chunk's values (the sum of their lengths), where the copy measured them. */
+      bytes?: number;
     })
   | (Base & { type: 'chunk.verified'; table: string; ok: boolean; rows: string; detail?: string })
   | (Base & { type: 'table.copied'; table: string; rowsCopied: string; chunks: number })

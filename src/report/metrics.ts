@@ -5,13 +5,14 @@
  * from the previous file when this run failed, so an alert on its age fires after a failed night.
  *
  * Folded from the engine's events (observe), whatever renders them: moves done and failed (by error
- * code), rows copied and deleted, the freeze of the last move that flipped, time per phase.
+ * code), rows and bytes copied, rows deleted, the freeze of the last move that flipped, time per phase.
  */
 import type { MoveEvent } from '../events/types.js';
 
 export class MetricsRecorder {
   #moves = new Map<string, number>();
   #rowsCopied = 0n;
+  #bytesCopied = 0n;
   /** Per move and table: rows deleted so far (cleanup.progress reports a running total). */
   #deleted = new Map<string, bigint>();
   #lastFreezeMs: number | null = null;
@@ -21,6 +22,7 @@ export class MetricsRecorder {
     switch (e.type) {
       case 'chunk.copied':
         this.#rowsCopied += BigInt(e.rows);
+        this.#bytesCopied += BigInt(e.bytes ?? 0);
         break;
       case 'cleanup.progress':
         this.#deleted.set(`${e.moveId ?? ''}:${e.table}`, BigInt(e.rowsDeleted));
@@ -65,6 +67,9 @@ export class MetricsRecorder {
       [...this.#moves].sort().map(([k, n]) => [`${c},${k}`, String(n)]),
     );
     metric('fw_shard_rows_copied', 'Rows the last run copied to target shards.', [[c, this.#rowsCopied.toString()]]);
+    metric('fw_shard_bytes_copied', "Bytes of the values the last run copied (keyless tables' single-unit copies and undo re-syncs not counted).", [
+      [c, this.#bytesCopied.toString()],
+    ]);
     metric('fw_shard_rows_deleted', "Rows the last run's cleanups deleted from source shards.", [[c, deleted.toString()]]);
     metric(
       'fw_shard_last_freeze_milliseconds',

@@ -446,6 +446,7 @@ describe('--metrics-file (issue 23)', () => {
     expect(first).toMatch(/^fw_shard_moves\{command="move",result="done"\} 1$/m);
     expect(Number(/^fw_shard_rows_copied\{command="move"\} (\d+)$/m.exec(first)?.[1])).toBeGreaterThan(0);
     expect(Number(/^fw_shard_rows_deleted\{command="move"\} (\d+)$/m.exec(first)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^fw_shard_bytes_copied\{command="move"\} (\d+)$/m.exec(first)?.[1])).toBeGreaterThan(0);
     const success = /^fw_shard_last_success_timestamp_seconds\{command="move"\} (\S+)$/m.exec(first)?.[1];
     expect(success).toBeDefined();
     // Moving it to a shard that does not exist fails (exit 2): the file says so, and keeps the success time.

@@ -10,10 +10,10 @@ const at = '2026-12-08T01:00:00.000Z';
 const ev = (e: Record<string, unknown>): MoveEvent => ({ at, moveId: '7', ...e }) as unknown as MoveEvent;
 
 describe('metrics', () => {
-  it('folds a run: moves by result, rows copied and deleted, the freeze that flipped, time per phase', () => {
+  it('folds a run: moves by result, rows and bytes copied, rows deleted, the freeze that flipped, time per phase', () => {
     const m = new MetricsRecorder();
     for (const e of [
-      ev({ type: 'chunk.copied', table: 'Dots', rows: 40, rowsCopied: '40', rowsTotal: '60', chunkSize: 40, ms: 5 }),
+      ev({ type: 'chunk.copied', table: 'Dots', rows: 40, rowsCopied: '40', rowsTotal: '60', chunkSize: 40, ms: 5, bytes: 4000 }),
       ev({ type: 'chunk.copied', table: 'Dots', rows: 20, rowsCopied: '60', rowsTotal: '60', chunkSize: 40, ms: 5 }),
       ev({ type: 'phase.finished', phase: 'copy', ms: 1500 }),
       ev({ type: 'freeze.lifted', ms: 80, flipped: false, reason: 'cap' }),
@@ -42,6 +42,9 @@ describe('metrics', () => {
         '# HELP fw_shard_rows_copied Rows the last run copied to target shards.',
         '# TYPE fw_shard_rows_copied gauge',
         'fw_shard_rows_copied{command="apply"} 60',
+        "# HELP fw_shard_bytes_copied Bytes of the values the last run copied (keyless tables' single-unit copies and undo re-syncs not counted).",
+        '# TYPE fw_shard_bytes_copied gauge',
+        'fw_shard_bytes_copied{command="apply"} 4000',
         "# HELP fw_shard_rows_deleted Rows the last run's cleanups deleted from source shards.",
         '# TYPE fw_shard_rows_deleted gauge',
         'fw_shard_rows_deleted{command="apply"} 60',

@@ -124,7 +124,16 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
       await recording;
       // (Owned through a parent: the target may have kept fewer rows than were read, those whose parent
       // is not there yet: Applier straysBefore. Its own hash is the record.)
-      const range = { lo, hi, seq: chunks, rows: n, last, chunkSize: pendingSize, hash: asRead && chunk.lines && !t.via?.length ? chunk.hash : undefined };
+      const range = {
+        lo,
+        hi,
+        seq: chunks,
+        rows: n,
+        bytes,
+        last,
+        chunkSize: pendingSize,
+        hash: asRead && chunk.lines && !t.via?.length ? chunk.hash : undefined,
+      };
       copied += BigInt(n);
       const total = copied;
       recording = (async () => {
@@ -144,7 +153,16 @@ async function copyKeyed(ctx: RunContext, t: TablePlan, s: WriteSettings, row: M
           { seq: range.seq, lo: encodeKey(range.lo), hi: encodeKey(range.hi), count: verified.count, hash: verified.hash },
         );
         rep.chunks = range.seq + 1;
-        ctx.emit({ type: 'chunk.copied', table: t.name, rows: range.rows, rowsCopied: total.toString(), rowsTotal: rep.rows, chunkSize: range.chunkSize, ms });
+        ctx.emit({
+          type: 'chunk.copied',
+          table: t.name,
+          rows: range.rows,
+          rowsCopied: total.toString(),
+          rowsTotal: rep.rows,
+          chunkSize: range.chunkSize,
+          ms,
+          bytes: range.bytes,
+        });
       })();
       recording.catch(() => undefined); // awaited next round or below; never unobserved meanwhile
       chunks++;
