@@ -71,6 +71,23 @@ export class PhpCursor {
     return this.isGlobalsCfg(k) ? { len: 4, prefix: [] } : { len: 1, prefix: this.aliases.get(String(this.toks[k]!.value))! };
   }
 
+  /**
+   * The cfg path at the cursor (a head, then constant subscripts), the cursor moved past it; `complete`
+   * is false when a subscript is not a constant or is `[]` (the path then stops at the last known key).
+   */
+  readCfgPath(): { path: PhpKey[]; complete: boolean } {
+    const head = this.cfgHead(this.i);
+    this.i += head.len;
+    const path: PhpKey[] = [...head.prefix];
+    let complete = true;
+    while (this.isOp(this.peek(), '[')) {
+      const key = this.parseSubscript();
+      if (key === undefined || key === null) complete = false;
+      else if (complete) path.push(key);
+    }
+    return { path, complete };
+  }
+
   /** Index just past the bracket matching the opener at `k`. */
   skipBalanced(k: number): number {
     return skipBalancedFrom(this.toks, k);

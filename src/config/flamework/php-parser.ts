@@ -148,15 +148,7 @@ class PhpConfigParser extends PhpCursor {
         this.i = this.skipToArgEnd();
         continue;
       }
-      const head = this.cfgHead(this.i);
-      this.i += head.len;
-      const path: PhpKey[] = [...head.prefix];
-      let complete = true;
-      while (this.isOp(this.peek(), '[')) {
-        const key = this.parseSubscript();
-        if (key === undefined || key === null) complete = false;
-        else if (complete) path.push(key);
-      }
+      const { path, complete } = this.readCfgPath();
       if (complete) this.result.statements.push({ file: this.file, line, inBlock, order: start, op: 'unset', path });
       else this.result.failures.push({ file: this.file, line, path, complete, reason: 'unset() of a key that is not a constant' });
       if (this.isOp(this.peek(), ',')) this.i++;
@@ -189,15 +181,7 @@ class PhpConfigParser extends PhpCursor {
     const start = this.i;
     const line = t.line;
     this.i += 3;
-    const head = this.cfgHead(this.i);
-    this.i += head.len;
-    const path: PhpKey[] = [...head.prefix];
-    let complete = true;
-    while (this.isOp(this.peek(), '[')) {
-      const key = this.parseSubscript();
-      if (key === undefined || key === null) complete = false;
-      else if (complete) path.push(key);
-    }
+    const { path, complete } = this.readCfgPath();
     if (!complete || !this.isOp(this.peek(), ';')) {
       this.aliases.delete(t.value);
       this.result.failures.push({
