@@ -26,7 +26,7 @@ export { Guard, readFences } from './guard.js';
 export { readGuardStates, retentionSeconds, showSeconds, tidyGuards, type JudgedFence, type ShardGuardState, type ShardTidy } from './guard-lifecycle.js';
 
 // Tables: which move, how each is read and compared (plan sizes, orphans, status drift).
-export { diffTables, indexDifferences, planTable, type TablePlan } from './table-plan.js';
+export { diffTables, estimatedBytes, indexDifferences, planTable, type TablePlan } from './table-plan.js';
 export { mainTablesOnShard, selectionWarnings, selectTables, undeclaredTablesError } from './table-selection.js';
 export { linkChildren } from './owner-paths.js';
 export { Inspector, parseRowHashes } from './inspector.js';

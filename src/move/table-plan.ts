@@ -139,6 +139,16 @@ export function planTable(t: TableInfo, ownedBy: string | OwnerPath): TablePlan 
 }
 
 /**
+ * A user's bytes in a table from its statistics, without reading a row: the rows times the table's
+ * average row length (data and indexes). What a move's preflight and a plan's estimated sizes use.
+ */
+export function estimatedBytes(info: TableInfo, rows: bigint): bigint {
+  const tableRows = BigInt(info.rowsEstimate);
+  const avg = tableRows > 0n ? BigInt(info.bytesEstimate) / tableRows : 0n;
+  return rows * avg;
+}
+
+/**
  * Differences between the same table on two servers that make a copy unsafe, as readable lines (empty
  * when the copy is safe). Columns are compared as a set of (name, type, nullability, charset/collation,
  * default, generated): their order does not matter, since every statement names its columns (a shard

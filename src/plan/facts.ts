@@ -15,7 +15,7 @@ import { allPlacementsSql } from '../db/sql/mapping.js';
 import { userCountsSql, userSizesSql } from '../db/sql/rows.js';
 import { readSchema, type TableInfo } from '../db/sql/schema.js';
 import { FwShardError } from '../errors/index.js';
-import { linkChildren, planTable, selectTables, type TablePlan, undeclaredTablesError } from '../move/index.js';
+import { estimatedBytes, linkChildren, planTable, selectTables, type TablePlan, undeclaredTablesError } from '../move/index.js';
 import { databaseId, mappingEndpoint, type Endpoint, type ShardId, type Topology } from '../topology/index.js';
 import type { ShardFacts, UserSize } from './planner.js';
 
@@ -111,10 +111,4 @@ export async function collectFleetFacts(topology: Topology, connect: (e: Endpoin
     .sort((a, b) => a - b)
     .map((id) => ({ id, isMain: databaseId(topology.shards.get(id as ShardId)!) === mainDb, users: [...perShard.get(id)!.values()] }));
   return { shards, sizes, notes: notes.sort(), strayRows, unknownShardUsers };
-}
-
-/** A user's bytes in a table from its statistics: rows times the average row length (data and indexes), as the move's preflight estimates them. */
-function estimatedBytes(info: TableInfo, rows: bigint): bigint {
-  const tableRows = BigInt(info.rowsEstimate);
-  return tableRows > 0n ? (rows * BigInt(info.bytesEstimate)) / tableRows : 0n;
 }

@@ -4,9 +4,9 @@
  * checks (preflight-checks.ts); this file gathers what they read, stage by stage, and builds the plan.
  */
 import { databaseId } from '../../topology/index.js';
-import type { ForeignKeyInfo, TableInfo } from '../../db/sql/schema.js';
+import type { ForeignKeyInfo } from '../../db/sql/schema.js';
 import { chooseRowHash } from '../../db/sql/rows.js';
-import { diffTables, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
+import { diffTables, estimatedBytes, indexDifferences, planTable, type TablePlan } from '../table-plan.js';
 import { mainTablesOnShard, selectionWarnings, selectTables } from '../table-selection.js';
 import { linkChildren } from '../owner-paths.js';
 import type { MovePlan, Preflight } from '../types.js';
@@ -81,7 +81,9 @@ export async function preflight(ctx: MoveContext, opts: PreflightOptions): Promi
   const exact = ctx.req.dryRun === true;
   const stats = await Promise.all(
     tables.map((t) =>
-      exact ? source.insp.userStats(t, ctx.userId) : source.insp.countUserRows(t, ctx.userId).then((n) => estimateBytes(sSchema.get(t.name)!, n)),
+      exact
+        ? source.insp.userStats(t, ctx.userId)
+        : source.insp.countUserRows(t, ctx.userId).then((n) => ({ rows: n.toString(), bytes: estimatedBytes(sSchema.get(t.name)!, n).toString() })),
     ),
   );
   st.stats = stats;
@@ -131,13 +133,6 @@ export async function preflight(ctx: MoveContext, opts: PreflightOptions): Promi
   }
   plan.capture = { mode: capture.mode, reason: capture.reason, ...(capture.mode === 'trigger' ? { cascades: describeCascades(cascades) } : {}) };
   return { plan, tables, sqlMode: sFacts.sqlMode, maxPacket: Math.min(sFacts.maxAllowedPacket, tFacts.maxAllowedPacket), capture, rowHash, cascades };
-}
-
-/** The user's bytes in a table from its statistics: rows times the average row length (data and indexes). */
-function estimateBytes(info: TableInfo, rows: bigint): { rows: string; bytes: string } {
-  const tableRows = BigInt(info.rowsEstimate);
-  const avg = tableRows > 0n ? BigInt(info.bytesEstimate) / tableRows : 0n;
-  return { rows: rows.toString(), bytes: (rows * avg).toString() };
 }
 
 async function decideCapture(ctx: MoveContext, tables: TablePlan[]): Promise<Preflight['capture']> {
