@@ -174,3 +174,13 @@ export function userHexDump(env: MoveEnv, server: 'a' | 'b', database: string, t
   const hex = cols.map((c) => `IFNULL(HEX(\`${c}\`), 'NULL')`).join(', ');
   return env.cli(server, database, `SELECT ${hex} FROM \`${table}\` WHERE user_id = ${userId} ORDER BY ${hex}`);
 }
+
+/** Run `fn` with the engine's ports for `topology` (events dropped), closed afterwards. */
+export async function withDeps<T>(topology: Topology, fn: (deps: ReturnType<typeof makeDeps>['deps']) => Promise<T>): Promise<T> {
+  const { deps, close } = makeDeps(topology, () => undefined);
+  try {
+    return await fn(deps);
+  } finally {
+    await close();
+  }
+}

@@ -18,7 +18,7 @@ import { Connections } from '../../src/db/pool.js';
 import { cleanupOrphans, findOrphans } from '../../src/fleet/orphans.js';
 import { collectFleetFacts } from '../../src/plan/facts.js';
 import { AppWriter } from '../helpers/app-writer.js';
-import { createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { withDeps, createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const num = (v: string | bigint | number) => new NumericLiteral(String(v));
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
@@ -142,14 +142,6 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
   const unreachable = (s: 'a' | 'b') =>
     count(s, 'SELECT COUNT(*) FROM smol_archive r LEFT JOIN smol_account a ON a.id = r.account_id WHERE a.id IS NULL') +
     count(s, 'SELECT COUNT(*) FROM smol_archive_tags t LEFT JOIN smol_archive r ON r.id = t.archive_id WHERE r.id IS NULL');
-  const withTopology = async <T>(t: Topology, fn: (deps: ReturnType<typeof makeDeps>['deps']) => Promise<T>): Promise<T> => {
-    const { deps, close } = makeDeps(t, () => undefined);
-    try {
-      return await fn(deps);
-    } finally {
-      await close();
-    }
-  };
 
   beforeAll(async () => {
     env = await startMoveEnv({ name: 'owner-paths' });
@@ -189,7 +181,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
     await seed();
     const bare = { ...env.topology, tables: { ...env.topology.tables, exclude: ['smol_item_twitter'] } };
     const e = await expectCode(
-      withTopology(bare, (deps) => runMove(deps, req())),
+      withDeps(bare, (deps) => runMove(deps, req())),
       'OWNERSHIP',
     );
     expect(e.message).toMatch(
@@ -199,7 +191,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
     expect(e.hint).toMatch(/tables\.exclude \(smol_archive\)/);
     const one = { ...bare, tables: { ...bare.tables, through: { smol_archive: THROUGH.smol_archive } } };
     const e2 = await expectCode(
-      withTopology(one, (deps) => runMove(deps, req())),
+      withDeps(one, (deps) => runMove(deps, req())),
       'OWNERSHIP',
     );
     expect(e2.message).toMatch(/smol_archive_tags\.archive_id references smol_archive\.id/);
@@ -212,7 +204,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
       tables: { ...topology.tables, through: { ...THROUGH, smol_archive: { column: 'note', parent: 'smol_account', key: 'id' } } },
     };
     const e3 = await expectCode(
-      withTopology(noIndex, (deps) => runMove(deps, req())),
+      withDeps(noIndex, (deps) => runMove(deps, req())),
       'OWNERSHIP',
     );
     expect(e3.message).toMatch(/no index of smol_archive starts with note.*ALTER TABLE smol_archive ADD INDEX \(note\)/);
@@ -222,7 +214,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
     await seed();
     const before = TABLES.map((t) => dump('a', t));
     const other = TABLES.map((t) => dump('a', t, '43'));
-    const r = await withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'now' })));
+    const r = await withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'now' })));
     expect(r.ok, JSON.stringify(r.error)).toBe(true);
     expect(r.plan?.tables.find((t) => t.name === 'smol_archive')?.rows, 'the plan counts the archive through the accounts').toBe('38');
     TABLES.forEach((t, i) => expect(dump('b', t), t).toBe(before[i]));
@@ -237,9 +229,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
       await seed();
       const writer = new ArchiveWriter(env.db('a', 'users1'), capture === 'rehash' ? env.db('a', 'flamework') : null);
       const r = await writer.during(() =>
-        withTopology(topology, (deps) =>
-          runMove(deps, req({ capture, cleanup: 'defer', online: { ...req().online!, drainMs: capture === 'rehash' ? 300 : 0 } })),
-        ),
+        withDeps(topology, (deps) => runMove(deps, req({ capture, cleanup: 'defer', online: { ...req().online!, drainMs: capture === 'rehash' ? 300 : 0 } }))),
       );
       expect(r.ok, JSON.stringify(r.error)).toBe(true);
       expect(r.plan?.capture?.mode).toBe(capture);
@@ -255,7 +245,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
       // No row of another user came along.
       expect(count('b', 'SELECT COUNT(*) FROM smol_account WHERE user_id <> 42')).toBe(0);
       // The deferred cleanup takes every level off the old shard, children first.
-      const c = await withTopology(topology, (deps) => runDeferredCleanups(deps, 0, req()));
+      const c = await withDeps(topology, (deps) => runDeferredCleanups(deps, 0, req()));
       expect(c.map((x) => x.phase)).toEqual(['done']);
       for (const t of TABLES) expect(dump('a', t), `${t}: user 42's rows left on the old shard`).toBe('');
       expect(unreachable('a'), 'rows on the old shard whose parent the cleanup took').toBe(0);
@@ -267,7 +257,7 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
     const tagged = count('a', `SELECT COUNT(*) FROM smol_archive_tags WHERE ${OWNED.smol_archive_tags!('42')}`);
     const tagged43 = count('a', `SELECT COUNT(*) FROM smol_archive_tags WHERE ${OWNED.smol_archive_tags!('43')}`);
     expect(tagged).toBeGreaterThan(0);
-    const r = await withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'keep' })));
+    const r = await withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'keep' })));
     expect(r.ok, JSON.stringify(r.error)).toBe(true);
     const conns = new Connections();
     try {
@@ -308,15 +298,15 @@ describe('rows owned through a parent (smol.archive): every level moves, nothing
     // Two levels are on the target: the abort finds the second through the first.
     expect(count('b', 'SELECT COUNT(*) FROM smol_account')).toBe(3);
     expect(count('b', 'SELECT COUNT(*) FROM smol_archive')).toBe(38);
-    const a = await withTopology(topology, (deps) => abortMove(deps, { userId: '42' as UserId }));
+    const a = await withDeps(topology, (deps) => abortMove(deps, { userId: '42' as UserId }));
     expect(a.phase).toBe('aborted');
     for (const t of TABLES) expect(count('b', `SELECT COUNT(*) FROM ${t}`), `${t} on the target after the abort`).toBe(0);
     // The move, then its undo: every level back on shard 1 as it was, nothing left on shard 2.
-    const m = await withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' })));
+    const m = await withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' })));
     expect(m.ok, JSON.stringify(m.error)).toBe(true);
     // The app on the new shard: an archived item added to an account, one deleted with its tags.
     env.cli('b', 'users2', `INSERT INTO smol_archive VALUES (9007199294740993, ${ACCOUNT0 + 2n}, 99, 'after the move', NULL)`);
-    const u = await withTopology(topology, (deps) => undoMove(deps, m.moveId!, { ...req({ assumeNoWrites: true, cleanup: 'now' }) }));
+    const u = await withDeps(topology, (deps) => undoMove(deps, m.moveId!, { ...req({ assumeNoWrites: true, cleanup: 'now' }) }));
     expect(u.ok, JSON.stringify(u.error)).toBe(true);
     expect(dump('a', 'smol_account')).toBe(before[2]);
     expect(dump('a', 'smol_archive_tags')).toBe(before[0]);

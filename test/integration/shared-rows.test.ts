@@ -19,7 +19,7 @@ import { makeDeps } from '../../src/app/deps.js';
 import { Connections } from '../../src/db/pool.js';
 import { collectFleetFacts } from '../../src/plan/facts.js';
 import { AppWriter } from '../helpers/app-writer.js';
-import { createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
+import { withDeps, createMainSchema, expectCode, onBothShards, resetShards, startMoveEnv, type MoveEnv } from '../helpers/move-env.js';
 
 const num = (v: string | bigint | number) => new NumericLiteral(String(v));
 const req = (over: Partial<MoveRequest> = {}): MoveRequest => ({
@@ -112,14 +112,6 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     q(s, `SELECT HEX(id), HEX(account_id), HEX(item_id), IFNULL(HEX(note), 'NULL') FROM smol_archive WHERE account_id IN (${ACCOUNTS}${u}) ORDER BY id`);
   /** Archive rows whose item is not on that shard: the app would show a hole. */
   const dangling = (s: 'a' | 'b') => count(s, 'SELECT COUNT(*) FROM smol_archive r LEFT JOIN smol_item_twitter i ON i.id = r.item_id WHERE i.id IS NULL');
-  const withTopology = async <T>(t: Topology, fn: (deps: ReturnType<typeof makeDeps>['deps']) => Promise<T>): Promise<T> => {
-    const { deps, close } = makeDeps(t, () => undefined);
-    try {
-      return await fn(deps);
-    } finally {
-      await close();
-    }
-  };
 
   beforeAll(async () => {
     env = await startMoveEnv({ name: 'shared-rows' });
@@ -180,7 +172,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     await seed();
     const noIndex = { ...topology, tables: { ...topology.tables, through: { ...THROUGH, smol_item_twitter: { ...THROUGH.smol_item_twitter, key: 'note' } } } };
     const e = await expectCode(
-      withTopology(noIndex, (deps) => runMove(deps, req())),
+      withDeps(noIndex, (deps) => runMove(deps, req())),
       'OWNERSHIP',
     );
     expect(e.message).toMatch(/no index of smol_archive starts with note.*ALTER TABLE smol_archive ADD INDEX \(note\)/);
@@ -191,7 +183,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     await seed();
     env.cli('b', 'users2', `UPDATE smol_item_twitter SET body = 'edited on shard 2' WHERE id = ${item(6)}`);
     const e = await expectCode(
-      withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
+      withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
       'KEY_COLLISION',
     );
     expect(e.message).toMatch(new RegExp(`1 shared row\\(s\\) .* on shard 2 already with other contents[^]*smol_item_twitter: id=${item(6)}`));
@@ -202,7 +194,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     env.cli('b', 'users2', `UPDATE smol_item_twitter SET body = 'tweet 6 \u{1F426}' WHERE id = ${item(6)}`);
     env.cli('b', 'users2', `INSERT INTO smol_item_twitter VALUES (${item(3)}, 'a leftover')`);
     const e2 = await expectCode(
-      withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
+      withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
       'KEY_COLLISION',
     );
     expect(e2.message).toMatch(new RegExp(`^1 shared row\\(s\\)[^]*smol_item_twitter: id=${item(3)}$`));
@@ -239,7 +231,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     ]);
     try {
       const e = await expectCode(
-        withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
+        withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true }))),
         'OWNERSHIP',
       );
       expect(e.message).toMatch(
@@ -258,7 +250,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
     const before = items('a');
     const archiveBefore = archive('a');
     const of44 = items('b', '44');
-    const r = await withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'now' })));
+    const r = await withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'now' })));
     expect(r.ok, JSON.stringify(r.error)).toBe(true);
     expect(r.plan?.tables.find((t) => t.name === 'smol_item_twitter')?.rows, 'the plan counts the items 42 refers to').toBe('30');
     expect(items('b')).toBe(before);
@@ -288,9 +280,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
       await seed();
       const writer = new ItemWriter(env.db('a', 'users1'), capture === 'rehash' ? env.db('a', 'flamework') : null);
       const r = await writer.during(() =>
-        withTopology(topology, (deps) =>
-          runMove(deps, req({ capture, cleanup: 'defer', online: { ...req().online!, drainMs: capture === 'rehash' ? 300 : 0 } })),
-        ),
+        withDeps(topology, (deps) => runMove(deps, req({ capture, cleanup: 'defer', online: { ...req().online!, drainMs: capture === 'rehash' ? 300 : 0 } }))),
       );
       expect(r.ok, JSON.stringify(r.error)).toBe(true);
       expect(r.plan?.capture?.mode).toBe(capture);
@@ -323,7 +313,7 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
       // Items nobody refers to on the old shard before the cleanup: 35..40, and those the app itself left when it dropped their archive row.
       const nobodys = () => q('a', 'SELECT id FROM smol_item_twitter i WHERE NOT EXISTS (SELECT 1 FROM smol_archive r WHERE r.item_id = i.id) ORDER BY id');
       const orphansBefore = nobodys();
-      const c = await withTopology(topology, (deps) => runDeferredCleanups(deps, 0, req()));
+      const c = await withDeps(topology, (deps) => runDeferredCleanups(deps, 0, req()));
       expect(c.map((x) => x.phase)).toEqual(['done']);
       expect(archive('a')).toBe('');
       expect(items('a', '43'), "43's items, 42's among them, stay on shard 1").toBe(of43);
@@ -351,17 +341,17 @@ describe('shared rows (smol.archive items): copied where missing, kept where the
       await stopAfterCopy.close();
     }
     expect(count('b', `SELECT COUNT(*) FROM smol_item_twitter WHERE ${ITEMS_OF('42')}`)).toBe(30);
-    const a = await withTopology(topology, (deps) => abortMove(deps, { userId: '42' as UserId }));
+    const a = await withDeps(topology, (deps) => abortMove(deps, { userId: '42' as UserId }));
     expect(a.phase).toBe('aborted');
     expect(target()).toBe(pristine);
     expect(count('b', 'SELECT COUNT(*) FROM smol_account WHERE user_id = 42')).toBe(0);
 
-    const m = await withTopology(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' })));
+    const m = await withDeps(topology, (deps) => runMove(deps, req({ assumeNoWrites: true, cleanup: 'defer' })));
     expect(m.ok, JSON.stringify(m.error)).toBe(true);
     // On the new shard: 42 archives item 50 (44's, only on shard 2) and an item is edited.
     env.cli('b', 'users2', `INSERT INTO smol_archive VALUES (6001, 1001, ${item(50)}, 'after the move')`);
     env.cli('b', 'users2', `UPDATE smol_item_twitter SET body = 'edited on 2' WHERE id = ${item(12)}`);
-    const u = await withTopology(topology, (deps) => undoMove(deps, m.moveId!, { ...req({ assumeNoWrites: true, cleanup: 'now' }) }));
+    const u = await withDeps(topology, (deps) => undoMove(deps, m.moveId!, { ...req({ assumeNoWrites: true, cleanup: 'now' }) }));
     expect(u.ok, JSON.stringify(u.error)).toBe(true);
     expect(items('a')).not.toBe(before);
     expect(q('a', `SELECT body FROM smol_item_twitter WHERE id = ${item(12)}`).trim()).toBe('edited on 2');

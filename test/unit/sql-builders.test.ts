@@ -62,22 +62,12 @@ import { moveLockName } from '../../src/db/lock-names.js';
 import { listForeignKeysSql } from '../../src/db/sql/schema.js';
 import { flipMappingSql, readPlacementSql } from '../../src/db/sql/mapping.js';
 import type { MappingSpec } from '../../src/topology/index.js';
-import { col } from '../helpers/schema-fixtures.js';
+import { col, specCols, specs } from '../helpers/schema-fixtures.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
-const id = col('id', 'bigint', { type: 'bigint(20) unsigned' });
-const userId = col('user_id', 'int', { type: 'int(10) unsigned' });
-const title = col('title', 'varchar', { type: 'varchar(255)', charset: 'utf8mb4', collation: 'utf8mb4_general_ci', nullable: true });
-const score = col('score', 'float', { nullable: true });
-const tag = col('tag', 'varchar', { type: 'varchar(32)', charset: 'latin1', collation: 'latin1_swedish_ci' });
-
-/** Photos: single BIGINT primary key, a FLOAT column. */
-const photos: RowSpec = { name: 'Photos', columns: [id, userId, title, score], owner: userId, key: [id] };
-/** Faves: composite key (tag, user_id), string first. */
-const faves: RowSpec = { name: 'Faves', columns: [userId, tag, id], owner: userId, key: [tag, userId] };
-/** Contacts: no usable key. */
-const contacts: RowSpec = { name: 'Contacts', columns: [userId, col('contact_id', 'int')], owner: userId, key: null };
+const { id, userId, title, score } = specCols;
+const { photos, faves, contacts } = specs;
 
 describe('quoteIdent and ident', () => {
   it('wraps names in backticks and doubles every backtick inside', () => {
